@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+# Both create or refresh .venv (plain venv + pip) when pyproject.toml changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.clvlab-installed
+
+.PHONY: venv demo test test-fast bench bench-venv clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/clvlab demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# Everything but the tests marked slow (make test runs them all).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+# Benchmarks run in their own environment, which also holds the peers (lifetimes), so that the
+# package's own environment never depends on them.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.clvlab-installed
+
+$(BENCH_STAMP): pyproject.toml benchmarks/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench-venv: $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python benchmarks/bench_rfm.py
+
+clean:
+	rm -rf $(VENV) $(BENCH_VENV) build dist src/*.egg-info .pytest_cache demo-output

@@ -1,0 +1,33 @@
+"""clvlab: probabilistic customer-lifetime-value models with exact likelihoods.
+
+Public API
+----------
+rfm_summary        transaction log (DataFrame or CSV/Parquet files) to one row per customer
+validate_rfm       check an RFM table against the rules every model relies on
+datasets           bundled reference data (CDNOW, donations, sBG survival)
+simulate           customer bases and transaction logs from BG/NBD and Pareto/NBD processes
+ClvlabError, DataValidationError, ClvlabWarning
+"""
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from . import datasets, simulate
+from .errors import ClvlabError, ClvlabWarning, DataValidationError
+from .rfm import rfm_summary
+from .validation import validate_rfm
+
+try:
+    __version__ = _version("clvlab")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0"
+
+__all__ = [
+    "rfm_summary",
+    "validate_rfm",
+    "datasets",
+    "simulate",
+    "ClvlabError",
+    "ClvlabWarning",
+    "DataValidationError",
+    "__version__",
+]

@@ -1,0 +1,59 @@
+"""Errors that clvlab raises for bad input.
+
+Every validation error names the column, the rule that was broken and one offending row, so that
+a user can find the problem in a raw export without reading clvlab's code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ClvlabError", "DataValidationError", "ClvlabWarning", "example_row"]
+
+
+class ClvlabError(ValueError):
+    """Base class of clvlab's errors (a ValueError, so generic handlers still catch it)."""
+
+
+class ClvlabWarning(UserWarning):
+    """Something in the input was handled by a documented rule the user may want to know about."""
+
+
+class DataValidationError(ClvlabError):
+    """A transaction log or RFM table breaks a rule.
+
+    Attributes
+    ----------
+    column : the column at fault (None for rules about the whole table or an argument)
+    rule : the rule, in words
+    row : the offending row as a dict, with its index label under ``"<row>"``, or None
+    """
+
+    def __init__(self, column: str | None, rule: str, row: dict[str, Any] | None = None,
+                 hint: str | None = None):
+        self.column = column
+        self.rule = rule
+        self.row = row
+        self.hint = hint
+        parts = [f"column {column!r}: {rule}" if column is not None else rule]
+        if row is not None:
+            parts.append(f"example row: {_format_row(row)}")
+        if hint:
+            parts.append(hint)
+        super().__init__("; ".join(parts))
+
+
+def _format_row(row: dict[str, Any]) -> str:
+    items = ", ".join(f"{k}={_short(v)}" for k, v in row.items())
+    return "{" + items + "}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def example_row(frame: Any, position: int) -> dict[str, Any]:
+    """Row ``position`` of a user's DataFrame as a dict, with its index label under "<row>"."""
+    row = frame.iloc[position]
+    return {"<row>": frame.index[position], **{str(k): v for k, v in row.items()}}

@@ -1,0 +1,335 @@
+"""Transaction log to RFM summary: one row per customer with frequency, recency, T and spend.
+
+Two engines give identical results: pandas for a DataFrame in memory, DuckDB for a path or glob of
+CSV or Parquet files (the log is never loaded into pandas, so it may be larger than memory).
+The rules both engines follow are written once, in :func:`rfm_summary`'s docstring; the engine
+modules only implement them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import ClvlabError, ClvlabWarning, DataValidationError
+from .timeunits import UNIT_SECONDS, normalize_time_unit
+
+__all__ = ["rfm_summary", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
+
+RFM_COLUMNS = ["frequency", "recency", "T"]
+HOLDOUT_COLUMNS = ["frequency_holdout", "monetary_value_holdout", "duration_holdout"]
+MERGE_PERIODS = {"h": 3_600, "D": 86_400}
+
+
+@dataclass(frozen=True)
+class Window:
+    """The resolved observation window, as naive timestamps in the user's time zone."""
+
+    calibration_end: pd.Timestamp  # T is measured to here; equal to observation_end without holdout
+    observation_end: pd.Timestamp
+    has_holdout: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    customer_col: str
+    date_col: str
+    amount_col: str | None
+    time_unit: str
+    merge_period: str
+    timezone: str
+    date_format: str | None
+
+    @property
+    def unit_seconds(self) -> int:
+        return UNIT_SECONDS[self.time_unit]
+
+    @property
+    def merge_seconds(self) -> int:
+        return MERGE_PERIODS[self.merge_period]
+
+
+def rfm_summary(
+    transactions: pd.DataFrame | str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    customer_col: str = "customer_id",
+    date_col: str = "date",
+    amount_col: str | None = None,
+    time_unit: str = "D",
+    calibration_end: Any = None,
+    observation_end: Any = None,
+    date_format: str | None = None,
+    timezone: str = "UTC",
+    merge_period: str | None = None,
+    engine: str = "auto",
+    connection: Any = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Summarise a transaction log into one row per customer.
+
+    Parameters
+    ----------
+    transactions
+        A DataFrame with one row per purchase (or refund), or a path, glob or list of paths of CSV
+        or Parquet files (``.csv``, ``.csv.gz``, ``.tsv``, ``.parquet``, ``.pq``).
+    customer_col, date_col, amount_col
+        Column names. Without ``amount_col`` no spend columns are produced.
+    time_unit
+        Unit of recency, T and durations: ``"h"``, ``"D"``, ``"W"`` or ``"M"`` (a month is
+        30.436875 days, the mean Gregorian month; see :mod:`clvlab.timeunits`). Hours need
+        timestamps that carry a time of day.
+    calibration_end
+        End of the calibration period. When given, purchases after it form the holdout and the
+        result also has ``frequency_holdout``, ``monetary_value_holdout`` and ``duration_holdout``.
+    observation_end
+        End of observation: later rows are ignored. Defaults to the last timestamp in the log.
+        Without ``calibration_end``, T is measured to it (it may lie after the last purchase,
+        e.g. "today" for scoring).
+    date_format
+        strptime format for dates held as text or integers (e.g. ``"%Y%m%d"``). Without it, text
+        is parsed as ISO 8601 and integers are refused (they are ambiguous).
+    timezone
+        Time zone whose calendar days are used. Timestamps that carry a zone or UTC offset are
+        converted to it; naive timestamps (and naive ``calibration_end``/``observation_end``) are
+        taken as wall-clock times already in it. A column mixing naive and zoned values is refused.
+    merge_period
+        ``"D"`` (default) or ``"h"`` (the default when ``time_unit="h"``): purchases of one
+        customer in the same calendar day (hour) are one transaction.
+    engine
+        ``"pandas"``, ``"duckdb"`` or ``"auto"`` (DuckDB for paths, pandas for DataFrames).
+    connection
+        A DuckDB connection to use (for settings such as ``memory_limit``); a private in-memory
+        one by default.
+    progress
+        Show DuckDB's progress bar on long queries.
+
+    Returns
+    -------
+    DataFrame indexed by customer id (sorted) with ``frequency`` (repeat transactions, int64),
+    ``recency`` (first to last transaction), ``T`` (first transaction to the calibration end),
+    ``monetary_value`` (with ``amount_col``) and the holdout columns (with ``calibration_end``).
+    ``result.attrs["clvlab"]`` records the settings, the window and what the rules set aside.
+
+    Rules
+    -----
+    - **Merging.** Rows of one customer in the same merge period are one transaction; amounts add.
+      Times are those of the period starts (midnight, or the full hour), so recency is a whole
+      number of days (hours).
+    - **The cut** is on raw timestamps: a row belongs to the calibration period when its timestamp
+      is at or before ``calibration_end``. ``calibration_end="1997-09-30"`` means midnight, so a
+      purchase at 10:00 that day falls in the holdout; with date-only logs the whole day is in
+      calibration. The cut is applied before merging. T is measured from the start of the first
+      transaction's period to ``calibration_end`` itself.
+    - **Customers first seen after the cut** are not in the calibration summary (their count is in
+      ``attrs``). Customers first seen on the last day have T = 0, frequency 0 and recency 0.
+    - **Spend.** ``monetary_value`` is the mean value of the repeat transactions (the first one is
+      excluded), 0 without repeats. ``monetary_value_holdout`` is the mean value of the holdout
+      transactions, 0 without any.
+    - **Zero-value purchases** are transactions (a free order is still an order) of value 0.
+    - **Refunds** (negative amounts) are never transactions: they do not change frequency,
+      recency or T. They are netted against purchases of the same customer in the same merge
+      period. A period holding only refunds is set aside, and a period whose refunds exceed its
+      purchases counts as a transaction of value 0; both are counted in ``attrs`` and reported by
+      a :class:`~clvlab.errors.ClvlabWarning`.
+
+    Raises
+    ------
+    DataValidationError (a ValueError) naming the column, the rule and one offending row, for a
+    missing column, missing customer id, missing or unparseable date, non-numeric, missing or
+    infinite amount, mixed id types, mixed naive and zoned timestamps, an empty log, a
+    ``calibration_end`` outside the data or an ``observation_end`` before it.
+    """
+    settings = Settings(
+        customer_col=customer_col,
+        date_col=date_col,
+        amount_col=amount_col,
+        time_unit=normalize_time_unit(time_unit),
+        merge_period=_merge_period(merge_period, time_unit),
+        timezone=_check_timezone(timezone),
+        date_format=date_format,
+    )
+    engine = _resolve_engine(engine, transactions)
+    if engine == "duckdb":
+        from . import rfm_duckdb
+
+        result, counts = rfm_duckdb.summarise(
+            transactions, settings, calibration_end, observation_end, connection, progress
+        )
+    else:
+        from . import rfm_pandas
+
+        frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
+        result, counts = rfm_pandas.summarise(frame, settings, calibration_end, observation_end)
+    _report_set_aside(counts)
+    return result
+
+
+def resolve_window(first: pd.Timestamp, last: pd.Timestamp, calibration_end: Any,
+                   observation_end: Any, settings: Settings) -> Window:
+    """Check the user's window against the data's time range and fill in the defaults."""
+    obs = _as_timestamp(observation_end, "observation_end", settings.timezone)
+    cal = _as_timestamp(calibration_end, "calibration_end", settings.timezone)
+    if cal is None:
+        obs = last if obs is None else obs
+        if obs < first:
+            raise DataValidationError(
+                None, f"observation_end ({obs}) is before the first transaction ({first})")
+        return Window(calibration_end=obs, observation_end=obs, has_holdout=False)
+    if cal < first:
+        raise DataValidationError(
+            None, f"calibration_end ({cal}) is before the first transaction ({first}): "
+                  "no customer would be in the calibration period")
+    if cal >= last:
+        raise DataValidationError(
+            None, f"calibration_end ({cal}) is at or after the last transaction ({last}): "
+                  "the holdout period would hold no data")
+    obs = last if obs is None else obs
+    if obs <= cal:
+        raise DataValidationError(
+            None, f"observation_end ({obs}) must be after calibration_end ({cal})")
+    return Window(calibration_end=cal, observation_end=obs, has_holdout=True)
+
+
+def finish(table: pd.DataFrame, settings: Settings, window: Window,
+           counts: dict[str, int]) -> pd.DataFrame:
+    """Shape the per-customer aggregates of either engine into the public RFM table.
+
+    ``table`` is indexed by customer id and holds n_cal, first_p, last_p (epoch seconds of period
+    starts), total and first_value (calibration), n_hold and total_hold (holdout).
+    """
+    unit = float(settings.unit_seconds)
+    cal_epoch = _epoch_seconds(window.calibration_end)
+    out = pd.DataFrame(index=table.index)
+    frequency = table["n_cal"].to_numpy(dtype=np.int64) - 1
+    out["frequency"] = frequency
+    out["recency"] = (table["last_p"].to_numpy(dtype=np.float64)
+                      - table["first_p"].to_numpy(dtype=np.float64)) / unit
+    out["T"] = (cal_epoch - table["first_p"].to_numpy(dtype=np.float64)) / unit
+    if settings.amount_col is not None:
+        repeat_total = table["total"].to_numpy(np.float64) - table["first_value"].to_numpy(np.float64)
+        out["monetary_value"] = np.where(frequency > 0, repeat_total / np.maximum(frequency, 1), 0.0)
+    if window.has_holdout:
+        n_hold = table["n_hold"].to_numpy(dtype=np.int64)
+        out["frequency_holdout"] = n_hold
+        if settings.amount_col is not None:
+            out["monetary_value_holdout"] = np.where(
+                n_hold > 0, table["total_hold"].to_numpy(np.float64) / np.maximum(n_hold, 1), 0.0)
+        out["duration_holdout"] = (
+            _epoch_seconds(window.observation_end) - cal_epoch) / unit
+    out.index.name = settings.customer_col
+    out = out.sort_index()
+    out.attrs["clvlab"] = {
+        "time_unit": settings.time_unit,
+        "merge_period": settings.merge_period,
+        "timezone": settings.timezone,
+        "calibration_end": window.calibration_end.isoformat(),
+        "observation_end": window.observation_end.isoformat(),
+        **counts,
+    }
+    return out
+
+
+def _epoch_seconds(ts: pd.Timestamp) -> float:
+    return (ts - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
+
+
+def _as_timestamp(value: Any, name: str, timezone: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ClvlabError(f"{name}={value!r} is not a date or timestamp ({exc})") from None
+    if pd.isna(ts):
+        raise ClvlabError(f"{name}={value!r} is not a date or timestamp")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(timezone).tz_localize(None)
+    return ts
+
+
+def _merge_period(merge_period: str | None, time_unit: str) -> str:
+    if merge_period is None:
+        return "h" if normalize_time_unit(time_unit) == "h" else "D"
+    if merge_period not in MERGE_PERIODS:
+        raise ClvlabError(f"merge_period {merge_period!r} is not supported; use 'D' or 'h'")
+    return merge_period
+
+
+def _check_timezone(timezone: str) -> str:
+    try:
+        pd.Timestamp("2000-01-01", tz=timezone)
+    except Exception:  # pytz/zoneinfo raise various types for unknown zones
+        raise ClvlabError(f"timezone {timezone!r} is not a known time zone (e.g. 'UTC', "
+                          "'Europe/Berlin')") from None
+    return timezone
+
+
+def _resolve_engine(engine: str, transactions: Any) -> str:
+    if engine not in ("auto", "pandas", "duckdb"):
+        raise ClvlabError(f"engine {engine!r} is not supported; use 'auto', 'pandas' or 'duckdb'")
+    if engine != "auto":
+        return engine
+    return "pandas" if isinstance(transactions, pd.DataFrame) else "duckdb"
+
+
+def expand_paths(transactions: Any) -> list[str]:
+    """Turn a path, glob or list of them into a list of existing files, or raise."""
+    import glob
+
+    items = [transactions] if isinstance(transactions, (str, os.PathLike)) else list(transactions)
+    files: list[str] = []
+    for item in items:
+        text = os.fspath(item)
+        matches = sorted(glob.glob(text)) if any(c in text for c in "*?[") else [text]
+        if not matches or not all(Path(m).is_file() for m in matches):
+            raise ClvlabError(f"no transaction file matches {text!r}")
+        files.extend(matches)
+    if not files:
+        raise ClvlabError("no transaction files given")
+    return files
+
+
+def file_format(files: list[str]) -> str:
+    kinds = {_kind(f) for f in files}
+    if len(kinds) != 1 or None in kinds:
+        raise ClvlabError(
+            f"transaction files must all be CSV (.csv, .csv.gz, .tsv, .txt) or all Parquet "
+            f"(.parquet, .pq); got {sorted(files)[:3]}")
+    return kinds.pop()
+
+
+def _kind(path: str) -> str | None:
+    name = path.lower()
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")):
+        return "csv"
+    return None
+
+
+def _read_files(transactions: Any) -> pd.DataFrame:
+    files = expand_paths(transactions)
+    if file_format(files) == "parquet":
+        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return pd.concat([pd.read_csv(f, sep=None, engine="python") for f in files],
+                     ignore_index=True)
+
+
+def _report_set_aside(counts: dict[str, int]) -> None:
+    import warnings
+
+    notes = []
+    if counts.get("refund_only_periods"):
+        notes.append(f"{counts['refund_only_periods']} customer-periods held only refunds and "
+                     "were set aside")
+    if counts.get("negative_periods_zeroed"):
+        notes.append(f"{counts['negative_periods_zeroed']} transactions had refunds larger than "
+                     "their purchases and count with value 0")
+    if notes:
+        warnings.warn("; ".join(notes) + " (see rfm_summary's refund rule)", ClvlabWarning,
+                      stacklevel=3)

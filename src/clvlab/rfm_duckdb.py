@@ -1,0 +1,266 @@
+"""The DuckDB engine of :func:`clvlab.rfm_summary` (the rules are documented there).
+
+The log is scanned twice: once to validate it and find its time range, once to aggregate it into
+customer-periods and then customers. Only the per-customer table (one row per customer) is ever
+materialised, so memory grows with the number of customers, not of transactions; DuckDB spills
+the customer-period aggregation to disk when it does not fit.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+import pandas as pd
+
+from .errors import DataValidationError
+from .rfm import Settings, expand_paths, file_format, finish, resolve_window
+
+_OFFSET_REGEX = r"(Z|[+-]\d\d(:?\d\d)?)$"
+
+
+def summarise(transactions: Any, settings: Settings, calibration_end: Any, observation_end: Any,
+              connection: Any = None, progress: bool = False) -> tuple[pd.DataFrame, dict[str, int]]:
+    con, own = _connect(connection, settings, progress)
+    try:
+        _register_source(con, transactions, settings)
+        window = _validate(con, settings, calibration_end, observation_end)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE clvlab_customers AS {_customer_sql(settings, window)}")
+        counts = _counts(con)
+        table = con.execute("SELECT * FROM clvlab_customers WHERE n_cal > 0").df().set_index("cid")
+        return finish(table, settings, window, counts), counts
+    finally:
+        _cleanup(con, own)
+
+
+def write_parquet(transactions: Any, path: str, settings: Settings, calibration_end: Any,
+                  observation_end: Any, connection: Any = None,
+                  progress: bool = False) -> dict[str, Any]:
+    """Write the RFM summary straight to a Parquet file without building it in pandas.
+
+    Used by the command line for logs whose customer table may not fit in memory. The caller is
+    responsible for atomicity (``path`` is a temporary file). Returns the ``attrs`` metadata.
+    """
+    con, own = _connect(connection, settings, progress)
+    try:
+        _register_source(con, transactions, settings)
+        window = _validate(con, settings, calibration_end, observation_end)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE clvlab_customers AS {_customer_sql(settings, window)}")
+        counts = _counts(con)
+        select = _final_select_sql(settings, window)
+        con.execute(f"COPY ({select}) TO '{_quote(path)}' (FORMAT parquet)")
+        n_customers = con.execute("SELECT count(*) FROM clvlab_customers WHERE n_cal > 0").fetchone()[0]
+        return {"customers": int(n_customers), "time_unit": settings.time_unit,
+                "calibration_end": window.calibration_end.isoformat(),
+                "observation_end": window.observation_end.isoformat(), **counts}
+    finally:
+        _cleanup(con, own)
+
+
+def _connect(connection: Any, settings: Settings, progress: bool):
+    import duckdb
+
+    own = connection is None
+    con = duckdb.connect() if own else connection
+    if own:
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(f"SET temp_directory = '{_quote(tempfile.gettempdir())}/clvlab_duckdb_{os.getpid()}'")
+    con.execute(f"SET TimeZone = '{_quote(settings.timezone)}'")
+    con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
+    return con, own
+
+
+def _cleanup(con: Any, own: bool) -> None:
+    if own:
+        con.close()
+        return
+    for name in ("VIEW clvlab_parsed", "VIEW clvlab_raw", "TABLE clvlab_customers"):
+        con.execute(f"DROP {name.split()[0]} IF EXISTS {name.split()[1]}")
+    try:
+        con.unregister("clvlab_frame")
+    except Exception:  # nothing was registered
+        pass
+
+
+def _quote(text: str) -> str:
+    return str(text).replace("'", "''")
+
+
+def _ident(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _register_source(con: Any, transactions: Any, settings: Settings) -> None:
+    if isinstance(transactions, pd.DataFrame):
+        from .rfm_pandas import _check_ids  # the mixed-type check needs Python objects
+
+        if settings.customer_col in transactions.columns:
+            _check_ids(transactions, transactions[settings.customer_col], settings.customer_col)
+        con.register("clvlab_frame", transactions)
+        source, columns = "clvlab_frame", list(transactions.columns)
+    else:
+        files = expand_paths(transactions)
+        file_list = "[" + ", ".join(f"'{_quote(f)}'" for f in files) + "]"
+        if file_format(files) == "parquet":
+            source = f"read_parquet({file_list}, union_by_name = true)"
+        else:
+            types = f", types = {{'{_quote(settings.date_col)}': 'VARCHAR'}}" \
+                if settings.date_format else ""
+            source = f"read_csv({file_list}, union_by_name = true{types})"
+        columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+    for column in [settings.customer_col, settings.date_col, settings.amount_col]:
+        if column is not None and column not in columns:
+            raise DataValidationError(column, "is missing from the transaction log",
+                                      hint=f"columns present: {columns}")
+    amount = _ident(settings.amount_col) if settings.amount_col else "NULL"
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW clvlab_raw AS
+        SELECT {_ident(settings.customer_col)} AS cid, {_ident(settings.date_col)} AS d,
+               {amount} AS amt FROM {source}""")
+    date_type = {row[0]: row[1] for row in con.execute("DESCRIBE clvlab_raw").fetchall()}["d"]
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW clvlab_parsed AS
+        SELECT cid, d, {_timestamp_sql(date_type, settings)} AS ts, amt FROM clvlab_raw""")
+
+
+def _timestamp_sql(date_type: str, settings: Settings) -> str:
+    """SQL turning the raw date column into a naive timestamp in the user's time zone."""
+    tz = _quote(settings.timezone)
+    if date_type.startswith("TIMESTAMP WITH TIME ZONE"):
+        return f"timezone('{tz}', d)"
+    if date_type.startswith(("TIMESTAMP", "DATE")):
+        return "CAST(d AS TIMESTAMP)"
+    if settings.date_format is not None:
+        fmt = _quote(settings.date_format)
+        return f"try_strptime(CAST(d AS VARCHAR), '{fmt}')"
+    if date_type in ("VARCHAR",):
+        # Naive strings are read in the session time zone (set to the user's), zoned ones converted.
+        return f"timezone('{tz}', TRY_CAST(d AS TIMESTAMPTZ))"
+    return "NULL::TIMESTAMP"  # numbers without a format: refused by validation
+
+
+def _validate(con: Any, settings: Settings, calibration_end: Any, observation_end: Any):
+    amount_checks = ""
+    if settings.amount_col:
+        amount_checks = """,
+            count(*) FILTER (WHERE amt IS NULL OR isnan(amt)) AS bad_amount_missing,
+            count(*) FILTER (WHERE isinf(amt)) AS bad_amount_infinite"""
+    types = {row[0]: row[1] for row in con.execute("DESCRIBE clvlab_raw").fetchall()}
+    date_type = types["d"]
+    zoned_checks = ""
+    if date_type == "VARCHAR" and settings.date_format is None:
+        zoned_checks = f""",
+            count(*) FILTER (WHERE regexp_matches(d, '{_OFFSET_REGEX}')) AS zoned,
+            count(*) FILTER (WHERE d IS NOT NULL) AS dated"""
+    if settings.amount_col:
+        if types["amt"] not in _NUMERIC_TYPES and not types["amt"].startswith("DECIMAL"):
+            raise DataValidationError(settings.amount_col,
+                                      f"amount must be numeric (type is {types['amt']})",
+                                      _example(con, "true"))
+    stats = con.execute(f"""SELECT count(*) AS n,
+            count(*) FILTER (WHERE cid IS NULL) AS bad_id,
+            count(*) FILTER (WHERE d IS NULL) AS bad_date_missing,
+            count(*) FILTER (WHERE d IS NOT NULL AND ts IS NULL) AS bad_date_parse,
+            min(ts) AS first, max(ts) AS last,
+            bool_and(ts = date_trunc('day', ts)) AS all_midnight{amount_checks}{zoned_checks}
+        FROM clvlab_parsed""").df().iloc[0]
+    if stats["n"] == 0:
+        raise DataValidationError(None, "the transaction log is empty")
+    if stats["bad_id"]:
+        raise DataValidationError(settings.customer_col, "customer id is missing",
+                                  _example(con, "cid IS NULL"))
+    if stats["bad_date_missing"]:
+        raise DataValidationError(settings.date_col, "date is missing", _example(con, "d IS NULL"))
+    if "zoned" in stats and 0 < stats["zoned"] < stats["dated"]:
+        raise DataValidationError(
+            settings.date_col, "timestamps mix naive values and values with a UTC offset; the naive "
+                               "ones are ambiguous",
+            _example(con, f"NOT regexp_matches(d, '{_OFFSET_REGEX}')"))
+    if stats["bad_date_parse"]:
+        if settings.date_format is None and date_type != "VARCHAR":
+            rule = ("numbers are not dates; pass date_format (e.g. '%Y%m%d') or convert the "
+                    "column to datetimes")
+        elif settings.date_format:
+            rule = f"is not a date in format {settings.date_format!r}"
+        else:
+            rule = "is not a parseable date (ISO 8601 expected; pass date_format otherwise)"
+        raise DataValidationError(settings.date_col, rule, _example(con, "d IS NOT NULL AND ts IS NULL"))
+    if settings.amount_col:
+        if stats["bad_amount_missing"]:
+            raise DataValidationError(settings.amount_col, "amount is missing or NaN",
+                                      _example(con, "amt IS NULL OR isnan(amt)"))
+        if stats["bad_amount_infinite"]:
+            raise DataValidationError(settings.amount_col, "amount is infinite",
+                                      _example(con, "isinf(amt)"))
+    if settings.time_unit == "h" and stats["all_midnight"]:
+        raise DataValidationError(settings.date_col, "time_unit='h' needs timestamps with a time of "
+                                  "day, but every timestamp is at midnight", _example(con, "true"))
+    return resolve_window(pd.Timestamp(stats["first"]), pd.Timestamp(stats["last"]),
+                          calibration_end, observation_end, settings)
+
+
+_NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                  "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE"}
+
+
+def _example(con: Any, condition: str) -> dict[str, Any]:
+    row = con.execute(f"SELECT cid, d, amt FROM clvlab_parsed WHERE {condition} LIMIT 1").fetchone()
+    return {"customer": row[0], "date": row[1], "amount": row[2]} if row else {}
+
+
+def _customer_sql(settings: Settings, window) -> str:
+    """Per-customer aggregates over customer-periods, mirroring rfm_pandas.summarise."""
+    obs = f"TIMESTAMP '{window.observation_end.isoformat(sep=' ')}'"
+    cal = f"TIMESTAMP '{window.calibration_end.isoformat(sep=' ')}'"
+    holdout = f"ts > {cal}" if window.has_holdout else "false"
+    trunc = "hour" if settings.merge_period == "h" else "day"
+    value = "CAST(amt AS DOUBLE)" if settings.amount_col else "0.0"
+    purchase = "amt >= 0" if settings.amount_col else "true"
+    cal_rows = "purchase AND NOT holdout"
+    return f"""
+    WITH periods AS (
+        SELECT cid, {holdout} AS holdout, epoch(date_trunc('{trunc}', ts)) AS p,
+               sum({value}) AS raw_value, bool_or({purchase}) AS purchase
+        FROM clvlab_parsed WHERE ts <= {obs}
+        GROUP BY ALL
+    ), valued AS (
+        SELECT *, greatest(raw_value, 0.0) AS value FROM periods
+    )
+    SELECT cid,
+        count(*) FILTER (WHERE {cal_rows}) AS n_cal,
+        min(p) FILTER (WHERE {cal_rows}) AS first_p,
+        max(p) FILTER (WHERE {cal_rows}) AS last_p,
+        sum(value) FILTER (WHERE {cal_rows}) AS total,
+        arg_min(value, p) FILTER (WHERE {cal_rows}) AS first_value,
+        count(*) FILTER (WHERE purchase AND holdout) AS n_hold,
+        coalesce(sum(value) FILTER (WHERE purchase AND holdout), 0.0) AS total_hold,
+        count(*) FILTER (WHERE NOT purchase) AS refund_only,
+        count(*) FILTER (WHERE purchase AND raw_value < 0) AS zeroed
+    FROM valued GROUP BY cid"""
+
+
+def _counts(con: Any) -> dict[str, int]:
+    row = con.execute("""SELECT coalesce(sum(refund_only), 0), coalesce(sum(zeroed), 0),
+                            count(*) FILTER (WHERE n_cal = 0 AND n_hold > 0)
+                     FROM clvlab_customers""").fetchone()
+    return {"refund_only_periods": int(row[0]), "negative_periods_zeroed": int(row[1]),
+            "customers_first_seen_after_cut": int(row[2])}
+
+
+def _final_select_sql(settings: Settings, window) -> str:
+    """The public RFM columns computed in SQL, with the same arithmetic as rfm.finish."""
+    unit = float(settings.unit_seconds)
+    cal_epoch = (window.calibration_end - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
+    columns = [f"cid AS {_ident(settings.customer_col)}", "n_cal - 1 AS frequency",
+               f"(last_p - first_p) / {unit!r} AS recency", f"({cal_epoch!r} - first_p) / {unit!r} AS T"]
+    if settings.amount_col:
+        columns.append("CASE WHEN n_cal > 1 THEN (total - first_value) / (n_cal - 1) ELSE 0.0 END "
+                       "AS monetary_value")
+    if window.has_holdout:
+        obs_epoch = (window.observation_end - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
+        columns.append("n_hold AS frequency_holdout")
+        if settings.amount_col:
+            columns.append("CASE WHEN n_hold > 0 THEN total_hold / n_hold ELSE 0.0 END "
+                           "AS monetary_value_holdout")
+        columns.append(f"({obs_epoch!r} - {cal_epoch!r}) / {unit!r} AS duration_holdout")
+    return (f"SELECT {', '.join(columns)} FROM clvlab_customers WHERE n_cal > 0 "
+            f"ORDER BY cid")

@@ -1,0 +1,160 @@
+"""The pandas engine of :func:`clvlab.rfm_summary` (the rules are documented there)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataValidationError, example_row
+from .rfm import Settings, finish, resolve_window
+
+_OFFSET_PATTERN = r"(?:Z|[+-]\d\d(?::?\d\d)?)$"
+
+
+def summarise(frame: pd.DataFrame, settings: Settings, calibration_end: Any,
+              observation_end: Any) -> tuple[pd.DataFrame, dict[str, int]]:
+    ids, ts, amount = _validated_columns(frame, settings)
+    window = resolve_window(ts.min(), ts.max(), calibration_end, observation_end, settings)
+
+    keep = (ts <= window.observation_end).to_numpy()
+    ts = ts[keep]
+    period_start = ts.dt.floor("h" if settings.merge_period == "h" else "D")
+    periods = pd.DataFrame({
+        "cid": ids.to_numpy()[keep],
+        "holdout": (ts > window.calibration_end).to_numpy() if window.has_holdout else False,
+        "p": _epoch_seconds(period_start),
+        "value": amount[keep] if amount is not None else 0.0,
+        "purchase": amount[keep] >= 0 if amount is not None else True,
+    })
+    periods = (periods.groupby(["cid", "holdout", "p"], sort=False)
+               .agg(value=("value", "sum"), purchase=("purchase", "any"))
+               .reset_index())
+
+    counts = {
+        "refund_only_periods": int((~periods["purchase"]).sum()),
+        "negative_periods_zeroed": int((periods["purchase"] & (periods["value"] < 0)).sum()),
+    }
+    periods = periods[periods["purchase"]]
+    periods = periods.assign(value=periods["value"].clip(lower=0.0))
+
+    cal = periods[~periods["holdout"]].sort_values(["cid", "p"], kind="stable")
+    by_customer = cal.groupby("cid", sort=True)
+    table = pd.DataFrame({
+        "n_cal": by_customer.size(),
+        "first_p": by_customer["p"].first(),
+        "last_p": by_customer["p"].last(),
+        "total": by_customer["value"].sum(),
+        "first_value": by_customer["value"].first(),
+    })
+    hold = periods[periods["holdout"]].groupby("cid", sort=False)
+    table["n_hold"] = hold.size().reindex(table.index, fill_value=0)
+    table["total_hold"] = hold["value"].sum().reindex(table.index, fill_value=0.0)
+
+    all_customers = pd.Index(periods["cid"].unique())
+    counts["customers_first_seen_after_cut"] = int(len(all_customers.difference(table.index)))
+    return finish(table, settings, window, counts), counts
+
+
+def _epoch_seconds(ts: pd.Series) -> np.ndarray:
+    return ts.to_numpy().astype("datetime64[s]").astype(np.int64)
+
+
+def _validated_columns(frame: pd.DataFrame, settings: Settings):
+    if not isinstance(frame, pd.DataFrame):
+        raise DataValidationError(None, f"transactions must be a DataFrame or file path, not "
+                                        f"{type(frame).__name__}")
+    needed = [settings.customer_col, settings.date_col]
+    if settings.amount_col is not None:
+        needed.append(settings.amount_col)
+    for column in needed:
+        if column not in frame.columns:
+            raise DataValidationError(column, "is missing from the transaction log",
+                                      hint=f"columns present: {list(frame.columns)}")
+    if len(frame) == 0:
+        raise DataValidationError(None, "the transaction log is empty")
+
+    ids = frame[settings.customer_col]
+    _check_ids(frame, ids, settings.customer_col)
+    ts = parse_dates(frame, settings.date_col, settings.date_format, settings.timezone)
+    if settings.time_unit == "h" and bool((ts == ts.dt.floor("D")).all()):
+        raise DataValidationError(
+            settings.date_col, "time_unit='h' needs timestamps with a time of day, but every "
+                               "timestamp is at midnight", example_row(frame, 0))
+    amount = None
+    if settings.amount_col is not None:
+        amount = _amounts(frame, settings.amount_col)
+    return ids, ts, amount
+
+
+def _first(mask: np.ndarray | pd.Series) -> int:
+    return int(np.flatnonzero(np.asarray(mask))[0])
+
+
+def _check_ids(frame: pd.DataFrame, ids: pd.Series, column: str) -> None:
+    missing = ids.isna().to_numpy()
+    if missing.any():
+        raise DataValidationError(column, "customer id is missing", example_row(frame, _first(missing)))
+    if ids.dtype == object:
+        kinds = ids.map(type)
+        if kinds.nunique() > 1:
+            first_kind = kinds.iloc[0]
+            raise DataValidationError(
+                column, f"customer ids mix types ({', '.join(sorted(k.__name__ for k in kinds.unique()))}); "
+                        "convert the column to one type", example_row(frame, _first(kinds != first_kind)))
+
+
+def parse_dates(frame: pd.DataFrame, column: str, date_format: str | None,
+                timezone: str) -> pd.Series:
+    """Parse a date column to naive timestamps in ``timezone``, or raise naming a bad row."""
+    raw = frame[column]
+    missing = raw.isna().to_numpy()
+    if missing.any():
+        raise DataValidationError(column, "date is missing", example_row(frame, _first(missing)))
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        return raw.dt.tz_convert(timezone).dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(raw.dtype):
+        return raw
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        if date_format is None:
+            raise DataValidationError(
+                column, "numbers are not dates; pass date_format (e.g. '%Y%m%d') or convert the "
+                        "column to datetimes", example_row(frame, 0))
+        raw = raw.astype(str)
+    text = raw.astype(str)
+    if date_format is None:
+        zoned = text.str.contains(_OFFSET_PATTERN, regex=True).to_numpy()
+        if zoned.any() and not zoned.all():
+            raise DataValidationError(
+                column, "timestamps mix naive values and values with a UTC offset; the naive ones "
+                        "are ambiguous", example_row(frame, _first(~zoned if zoned[0] else zoned)))
+        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=bool(zoned.any()))
+    else:
+        parsed = pd.to_datetime(text, format=date_format, errors="coerce")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        rule = f"is not a date in format {date_format!r}" if date_format else \
+            "is not a parseable date (ISO 8601 expected; pass date_format otherwise)"
+        raise DataValidationError(column, rule, example_row(frame, _first(bad)))
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert(timezone).dt.tz_localize(None)
+    return parsed
+
+
+def _amounts(frame: pd.DataFrame, column: str) -> np.ndarray:
+    raw = frame[column]
+    if not (pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype)):
+        numbers = pd.to_numeric(raw, errors="coerce")
+        bad = numbers.isna().to_numpy() & raw.notna().to_numpy()
+        position = _first(bad) if bad.any() else 0
+        raise DataValidationError(column, f"amount must be numeric (dtype is {raw.dtype})",
+                                  example_row(frame, position))
+    values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
+    missing = np.isnan(values)
+    if missing.any():
+        raise DataValidationError(column, "amount is missing or NaN", example_row(frame, _first(missing)))
+    infinite = np.isinf(values)
+    if infinite.any():
+        raise DataValidationError(column, "amount is infinite", example_row(frame, _first(infinite)))
+    return values
