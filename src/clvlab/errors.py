@@ -6,7 +6,10 @@ a user can find the problem in a raw export without reading clvlab's code.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
+
+import numpy as np
 
 __all__ = ["ClvlabError", "DataValidationError", "ClvlabWarning", "example_row"]
 
@@ -49,7 +52,12 @@ def _format_row(row: dict[str, Any]) -> str:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        text = str(value)
+    elif isinstance(value, np.generic):
+        text = repr(value.item())
+    else:
+        text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

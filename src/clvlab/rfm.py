@@ -144,15 +144,9 @@ def rfm_summary(
     infinite amount, mixed id types, mixed naive and zoned timestamps, an empty log, a
     ``calibration_end`` outside the data or an ``observation_end`` before it.
     """
-    settings = Settings(
-        customer_col=customer_col,
-        date_col=date_col,
-        amount_col=amount_col,
-        time_unit=normalize_time_unit(time_unit),
-        merge_period=_merge_period(merge_period, time_unit),
-        timezone=_check_timezone(timezone),
-        date_format=date_format,
-    )
+    settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
+                             time_unit=time_unit, date_format=date_format, timezone=timezone,
+                             merge_period=merge_period)
     engine = _resolve_engine(engine, transactions)
     if engine == "duckdb":
         from . import rfm_duckdb
@@ -165,8 +159,17 @@ def rfm_summary(
 
         frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
         result, counts = rfm_pandas.summarise(frame, settings, calibration_end, observation_end)
-    _report_set_aside(counts)
+    report_set_aside(counts, stacklevel=3)
     return result
+
+
+def make_settings(*, customer_col: str, date_col: str, amount_col: str | None, time_unit: str,
+                  date_format: str | None, timezone: str, merge_period: str | None) -> Settings:
+    """Check the user's options once, for every engine and the command line."""
+    return Settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
+                    time_unit=normalize_time_unit(time_unit),
+                    merge_period=_merge_period(merge_period, time_unit),
+                    timezone=_check_timezone(timezone), date_format=date_format)
 
 
 def resolve_window(first: pd.Timestamp, last: pd.Timestamp, calibration_end: Any,
@@ -320,7 +323,8 @@ def _read_files(transactions: Any) -> pd.DataFrame:
                      ignore_index=True)
 
 
-def _report_set_aside(counts: dict[str, int]) -> None:
+def report_set_aside(counts: dict[str, Any], stacklevel: int = 2) -> None:
+    """Warn about transactions that the refund rule set aside or valued at 0."""
     import warnings
 
     notes = []
@@ -332,4 +336,4 @@ def _report_set_aside(counts: dict[str, int]) -> None:
                      "their purchases and count with value 0")
     if notes:
         warnings.warn("; ".join(notes) + " (see rfm_summary's refund rule)", ClvlabWarning,
-                      stacklevel=3)
+                      stacklevel=stacklevel + 1)

@@ -14,48 +14,58 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import DataValidationError
+from .errors import ClvlabError, DataValidationError
 from .rfm import Settings, expand_paths, file_format, finish, resolve_window
+from .rfm_pandas import OFFSET_PATTERN as _OFFSET_REGEX
 
-_OFFSET_REGEX = r"(Z|[+-]\d\d(:?\d\d)?)$"
 
 
 def summarise(transactions: Any, settings: Settings, calibration_end: Any, observation_end: Any,
               connection: Any = None, progress: bool = False) -> tuple[pd.DataFrame, dict[str, int]]:
     con, own = _connect(connection, settings, progress)
     try:
-        _register_source(con, transactions, settings)
-        window = _validate(con, settings, calibration_end, observation_end)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE clvlab_customers AS {_customer_sql(settings, window)}")
-        counts = _counts(con)
+        window, counts = _aggregate(con, transactions, settings, calibration_end, observation_end)
         table = con.execute("SELECT * FROM clvlab_customers WHERE n_cal > 0").df().set_index("cid")
         return finish(table, settings, window, counts), counts
     finally:
         _cleanup(con, own)
 
 
-def write_parquet(transactions: Any, path: str, settings: Settings, calibration_end: Any,
-                  observation_end: Any, connection: Any = None,
-                  progress: bool = False) -> dict[str, Any]:
-    """Write the RFM summary straight to a Parquet file without building it in pandas.
+def write_table(transactions: Any, path: str, output_format: str, settings: Settings,
+                calibration_end: Any, observation_end: Any, connection: Any = None,
+                progress: bool = False) -> dict[str, Any]:
+    """Write the RFM summary straight to a Parquet or CSV file without building it in pandas.
 
-    Used by the command line for logs whose customer table may not fit in memory. The caller is
-    responsible for atomicity (``path`` is a temporary file). Returns the ``attrs`` metadata.
+    Used by the command line for logs whose customer table may not fit in memory. The caller
+    makes it atomic (``path`` is a temporary file). Returns what ``attrs["clvlab"]`` would hold,
+    with the number of customers.
     """
     con, own = _connect(connection, settings, progress)
     try:
-        _register_source(con, transactions, settings)
-        window = _validate(con, settings, calibration_end, observation_end)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE clvlab_customers AS {_customer_sql(settings, window)}")
-        counts = _counts(con)
-        select = _final_select_sql(settings, window)
-        con.execute(f"COPY ({select}) TO '{_quote(path)}' (FORMAT parquet)")
+        window, counts = _aggregate(con, transactions, settings, calibration_end, observation_end)
+        fmt = "FORMAT parquet" if output_format == "parquet" else "FORMAT csv, HEADER true"
+        con.execute(f"COPY ({_final_select_sql(settings, window)}) TO '{_quote(path)}' ({fmt})")
         n_customers = con.execute("SELECT count(*) FROM clvlab_customers WHERE n_cal > 0").fetchone()[0]
         return {"customers": int(n_customers), "time_unit": settings.time_unit,
                 "calibration_end": window.calibration_end.isoformat(),
                 "observation_end": window.observation_end.isoformat(), **counts}
     finally:
         _cleanup(con, own)
+
+
+def _aggregate(con: Any, transactions: Any, settings: Settings, calibration_end: Any,
+               observation_end: Any):
+    """Validate the log, then build the per-customer table ``clvlab_customers``."""
+    import duckdb
+
+    try:
+        _register_source(con, transactions, settings)
+        window = _validate(con, settings, calibration_end, observation_end)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE clvlab_customers AS "
+                    f"{_customer_sql(settings, window)}")
+    except duckdb.Error as exc:  # unreadable files, CSV dialect problems, casts, disk full
+        raise ClvlabError(f"DuckDB could not summarise the transaction log: {exc}") from exc
+    return window, _counts(con)
 
 
 def _connect(connection: Any, settings: Settings, progress: bool):

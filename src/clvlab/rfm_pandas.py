@@ -10,7 +10,8 @@ import pandas as pd
 from .errors import DataValidationError, example_row
 from .rfm import Settings, finish, resolve_window
 
-_OFFSET_PATTERN = r"(?:Z|[+-]\d\d(?::?\d\d)?)$"
+# A UTC offset after a time of day ("10:00:00+02:00", "10:00Z"); a bare date never matches.
+OFFSET_PATTERN = r"\d\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$"
 
 
 def summarise(frame: pd.DataFrame, settings: Settings, calibration_end: Any,
@@ -124,7 +125,7 @@ def parse_dates(frame: pd.DataFrame, column: str, date_format: str | None,
         raw = raw.astype(str)
     text = raw.astype(str)
     if date_format is None:
-        zoned = text.str.contains(_OFFSET_PATTERN, regex=True).to_numpy()
+        zoned = text.str.contains(OFFSET_PATTERN, regex=True).to_numpy()
         if zoned.any() and not zoned.all():
             raise DataValidationError(
                 column, "timestamps mix naive values and values with a UTC offset; the naive ones "

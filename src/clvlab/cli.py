@@ -1,0 +1,155 @@
+"""The ``clvlab`` command line: ``clvlab SUBCOMMAND --help`` describes each subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Sequence
+
+from .errors import ClvlabError
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except ClvlabError as exc:
+        print(f"clvlab {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="clvlab", description="Probabilistic customer-lifetime-value modelling.")
+    parser.add_argument("--version", action="version", version=f"clvlab {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    rfm = commands.add_parser(
+        "rfm", help="summarise a transaction log into one row per customer",
+        description="Summarise CSV or Parquet transaction files into an RFM table with DuckDB "
+                    "(the log is never loaded into memory). The rules are those of "
+                    "clvlab.rfm_summary.")
+    rfm.add_argument("transactions", nargs="+",
+                     help="CSV or Parquet files, or quoted globs such as 'logs/*.parquet'")
+    rfm.add_argument("-o", "--output", required=True, help="output file (.parquet or .csv)")
+    rfm.add_argument("--customer-col", default="customer_id")
+    rfm.add_argument("--date-col", default="date")
+    rfm.add_argument("--amount-col", default=None, help="adds monetary_value when given")
+    rfm.add_argument("--time-unit", default="D", help="h, D, W or M (M = 30.436875 days)")
+    rfm.add_argument("--calibration-end", default=None, help="adds the holdout columns")
+    rfm.add_argument("--observation-end", default=None)
+    rfm.add_argument("--date-format", default=None, help="strptime format, e.g. %%Y%%m%%d")
+    rfm.add_argument("--timezone", default="UTC")
+    rfm.add_argument("--merge-period", default=None, choices=["D", "h"])
+    rfm.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 4GB")
+    rfm.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    rfm.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    rfm.set_defaults(run=_run_rfm)
+
+    simulate = commands.add_parser(
+        "simulate", help="write a simulated transaction log",
+        description="Draw a transaction log from the BG/NBD or Pareto/NBD process with "
+                    "Gamma-Gamma spend (see clvlab.simulate.transaction_log).")
+    simulate.add_argument("-o", "--output", required=True, help="output file (.parquet or .csv)")
+    simulate.add_argument("--customers", type=int, default=10_000)
+    simulate.add_argument("--model", default="pareto-nbd", choices=["pareto-nbd", "bg-nbd"])
+    simulate.add_argument("--params", default=None,
+                          help="comma-separated name=value, e.g. r=0.55,alpha=10.6,s=0.61,beta=11.7")
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--overwrite", action="store_true")
+    simulate.set_defaults(run=_run_simulate)
+
+    demo = commands.add_parser(
+        "demo", help="run the main job on the bundled CDNOW data",
+        description="Summarise the bundled CDNOW sample log (calibration to 1997-09-30, holdout "
+                    "to 1998-06-30, weeks) and write the RFM table to the output folder.")
+    demo.add_argument("--output-dir", default="demo-output")
+    demo.set_defaults(run=_run_demo)
+    return parser
+
+
+def _settings_kwargs(args: argparse.Namespace) -> dict:
+    return dict(customer_col=args.customer_col, date_col=args.date_col, amount_col=args.amount_col,
+                time_unit=args.time_unit, date_format=args.date_format, timezone=args.timezone,
+                merge_period=args.merge_period)
+
+
+def _run_rfm(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from . import rfm as rfm_module
+    from . import rfm_duckdb
+    from ._atomic import atomic_output
+
+    settings = rfm_module.make_settings(**_settings_kwargs(args))
+    files = rfm_module.expand_paths(args.transactions)
+    output_format = _output_format(args.output)
+    connection = duckdb.connect()
+    connection.execute("SET preserve_insertion_order = false")
+    if args.memory_limit:
+        connection.execute(f"SET memory_limit = '{args.memory_limit}'")
+    started = time.perf_counter()
+    with atomic_output(args.output, overwrite=args.overwrite, inputs=files) as temporary:
+        info = rfm_duckdb.write_table(files, temporary, output_format, settings,
+                                      args.calibration_end, args.observation_end,
+                                      connection=connection, progress=not args.no_progress)
+    rfm_module.report_set_aside(info, stacklevel=2)
+    print(f"wrote {info['customers']:,} customers to {args.output} in "
+          f"{time.perf_counter() - started:.1f} s (time unit {info['time_unit']}, "
+          f"calibration end {info['calibration_end']}, observation end {info['observation_end']})")
+    return 0
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from ._atomic import atomic_output
+    from .simulate import transaction_log
+
+    defaults = {"pareto-nbd": {"r": 0.55, "alpha": 10.6, "s": 0.61, "beta": 11.7},
+                "bg-nbd": {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.43}}[args.model]
+    params = dict(defaults)
+    if args.params:
+        for item in args.params.split(","):
+            name, _, value = item.partition("=")
+            if name.strip() not in defaults:
+                raise ClvlabError(f"--params: unknown parameter {name!r} for {args.model}; "
+                                  f"expected {sorted(defaults)}")
+            params[name.strip()] = float(value)
+    log = transaction_log(args.customers, model=args.model, params=params,
+                          spend={"p": 6.25, "q": 3.74, "v": 15.44}, seed=args.seed)
+    output_format = _output_format(args.output)
+    with atomic_output(args.output, overwrite=args.overwrite) as temporary:
+        if output_format == "parquet":
+            log.to_parquet(temporary, index=False)
+        else:
+            log.to_csv(temporary, index=False)
+    print(f"wrote {len(log):,} transactions of {args.customers:,} customers to {args.output}")
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.output_dir)
+    return 0
+
+
+def _output_format(path: str) -> str:
+    lower = path.lower()
+    if lower.endswith((".parquet", ".pq")):
+        return "parquet"
+    if lower.endswith(".csv"):
+        return "csv"
+    raise ClvlabError(f"output {path!r} must end in .parquet or .csv")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import clvlab
+from clvlab.datasets import load_cdnow
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CDNOW_SPLIT = dict(calibration_end="1997-09-30", observation_end="1998-06-30")
+
+
+@pytest.fixture(scope="session")
+def cdnow_sample() -> pd.DataFrame:
+    return load_cdnow(sample=True)
+
+
+@pytest.fixture(scope="session")
+def cdnow_master() -> pd.DataFrame:
+    return load_cdnow(sample=False)
+
+
+def assert_same_rfm(left: pd.DataFrame, right: pd.DataFrame) -> None:
+    """Counts and durations identical to the bit; spend equal up to summation order."""
+    assert list(left.columns) == list(right.columns)
+    assert left.index.equals(right.index)
+    for column in left.columns:
+        if column.startswith("monetary"):
+            pd.testing.assert_series_equal(left[column], right[column], check_exact=False, rtol=1e-12)
+        else:
+            pd.testing.assert_series_equal(left[column], right[column], check_exact=True)
+    assert left.attrs == right.attrs
+
+
+def both_engines(transactions: pd.DataFrame, **kwargs) -> pd.DataFrame:
+    """Run rfm_summary with pandas and with DuckDB, assert they agree, return the result."""
+    by_pandas = clvlab.rfm_summary(transactions, engine="pandas", **kwargs)
+    by_duckdb = clvlab.rfm_summary(transactions, engine="duckdb", **kwargs)
+    assert_same_rfm(by_pandas, by_duckdb)
+    return by_pandas
