@@ -198,6 +198,14 @@ def resolve_window(first: pd.Timestamp, last: pd.Timestamp, calibration_end: Any
     return Window(calibration_end=cal, observation_end=obs, has_holdout=True)
 
 
+def check_customers(n_customers: int, window: Window) -> None:
+    """An RFM table without customers is a mistake in the window or the data, never a result."""
+    if n_customers == 0:
+        raise DataValidationError(
+            None, f"no customer made a purchase (a row with amount >= 0) by "
+                  f"{window.calibration_end}; the log holds only refunds there")
+
+
 def finish(table: pd.DataFrame, settings: Settings, window: Window,
            counts: dict[str, int]) -> pd.DataFrame:
     """Shape the per-customer aggregates of either engine into the public RFM table.

@@ -1,9 +1,10 @@
 """The DuckDB engine of :func:`clvlab.rfm_summary` (the rules are documented there).
 
-The log is scanned twice: once to validate it and find its time range, once to aggregate it into
-customer-periods and then customers. Only the per-customer table (one row per customer) is ever
-materialised, so memory grows with the number of customers, not of transactions; DuckDB spills
-the customer-period aggregation to disk when it does not fit.
+The log is scanned once: rows are aggregated into customer-periods and then customers, and the
+validation counts (missing ids, unparseable dates, bad amounts) and the time range ride along in
+the same aggregates. Only when a count is non-zero is the log scanned again, to find an example
+row for the error. Only the per-customer table is materialised, so memory grows with the number
+of customers, not of transactions; DuckDB spills the aggregation to disk when it does not fit.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import ClvlabError, DataValidationError
-from .rfm import Settings, expand_paths, file_format, finish, resolve_window
+from .rfm import Settings, check_customers, expand_paths, file_format, finish, resolve_window
 from .rfm_pandas import OFFSET_PATTERN as _OFFSET_REGEX
 
 
@@ -24,8 +25,9 @@ def summarise(transactions: Any, settings: Settings, calibration_end: Any, obser
               connection: Any = None, progress: bool = False) -> tuple[pd.DataFrame, dict[str, int]]:
     con, own = _connect(connection, settings, progress)
     try:
-        window, counts = _aggregate(con, transactions, settings, calibration_end, observation_end)
-        table = con.execute("SELECT * FROM clvlab_customers WHERE n_cal > 0").df().set_index("cid")
+        window, counts, _ = _aggregate(con, transactions, settings, calibration_end, observation_end)
+        table = con.execute("""SELECT cid, n_cal, first_p, last_p, total, first_value, n_hold,
+            total_hold FROM clvlab_customers WHERE n_cal > 0""").df().set_index("cid")
         return finish(table, settings, window, counts), counts
     finally:
         _cleanup(con, own)
@@ -42,11 +44,11 @@ def write_table(transactions: Any, path: str, output_format: str, settings: Sett
     """
     con, own = _connect(connection, settings, progress)
     try:
-        window, counts = _aggregate(con, transactions, settings, calibration_end, observation_end)
+        window, counts, n_customers = _aggregate(con, transactions, settings, calibration_end,
+                                                 observation_end)
         fmt = "FORMAT parquet" if output_format == "parquet" else "FORMAT csv, HEADER true"
         con.execute(f"COPY ({_final_select_sql(settings, window)}) TO '{_quote(path)}' ({fmt})")
-        n_customers = con.execute("SELECT count(*) FROM clvlab_customers WHERE n_cal > 0").fetchone()[0]
-        return {"customers": int(n_customers), "time_unit": settings.time_unit,
+        return {"customers": n_customers, "time_unit": settings.time_unit,
                 "calibration_end": window.calibration_end.isoformat(),
                 "observation_end": window.observation_end.isoformat(), **counts}
     finally:
@@ -55,17 +57,45 @@ def write_table(transactions: Any, path: str, output_format: str, settings: Sett
 
 def _aggregate(con: Any, transactions: Any, settings: Settings, calibration_end: Any,
                observation_end: Any):
-    """Validate the log, then build the per-customer table ``clvlab_customers``."""
+    """Build the per-customer table ``clvlab_customers`` in one scan, then validate it.
+
+    Returns the window, the set-aside counts and the number of customers in the summary.
+    """
     import duckdb
 
+    from .rfm import _as_timestamp
+
+    cal = _as_timestamp(calibration_end, "calibration_end", settings.timezone)
+    obs = _as_timestamp(observation_end, "observation_end", settings.timezone)
     try:
         _register_source(con, transactions, settings)
-        window = _validate(con, settings, calibration_end, observation_end)
+        _check_types(con, settings)
         con.execute(f"CREATE OR REPLACE TEMP TABLE clvlab_customers AS "
-                    f"{_customer_sql(settings, window)}")
+                    f"{_customer_sql(settings, cal, obs)}")
+        stats = con.execute(_STATS_SQL).df().iloc[0]
     except duckdb.Error as exc:  # unreadable files, CSV dialect problems, casts, disk full
         raise ClvlabError(f"DuckDB could not summarise the transaction log: {exc}") from exc
-    return window, _counts(con)
+    if stats["n_rows"] == 0 or pd.isna(stats["n_rows"]):
+        raise DataValidationError(None, "the transaction log is empty")
+    if stats["bad_id"] or stats["bad_date"] or stats["bad_amount"] or (
+            settings.time_unit == "h" and stats["all_midnight"]):
+        _explain_bad_rows(con, settings)  # raises
+    window = resolve_window(pd.Timestamp(stats["first"]), pd.Timestamp(stats["last"]),
+                            calibration_end, observation_end, settings)
+    check_customers(int(stats["customers"]), window)
+    counts = {"refund_only_periods": int(stats["refund_only"]),
+              "negative_periods_zeroed": int(stats["zeroed"]),
+              "customers_first_seen_after_cut": int(stats["after_cut"])}
+    return window, counts, int(stats["customers"])
+
+
+_STATS_SQL = """SELECT sum(n_rows) AS n_rows, count(*) FILTER (WHERE cid IS NULL) AS bad_id,
+    sum(bad_date) AS bad_date, sum(bad_amount) AS bad_amount, min(first_ts) AS first,
+    max(last_ts) AS last, bool_and(all_midnight) AS all_midnight,
+    sum(refund_only) AS refund_only, sum(zeroed) AS zeroed,
+    count(*) FILTER (WHERE n_cal = 0 AND n_hold > 0) AS after_cut,
+    count(*) FILTER (WHERE n_cal > 0) AS customers
+    FROM clvlab_customers"""
 
 
 def _connect(connection: Any, settings: Settings, progress: bool):
@@ -148,64 +178,45 @@ def _timestamp_sql(date_type: str, settings: Settings) -> str:
     return "NULL::TIMESTAMP"  # numbers without a format: refused by validation
 
 
-def _validate(con: Any, settings: Settings, calibration_end: Any, observation_end: Any):
-    amount_checks = ""
-    if settings.amount_col:
-        amount_checks = """,
-            count(*) FILTER (WHERE amt IS NULL OR isnan(amt)) AS bad_amount_missing,
-            count(*) FILTER (WHERE isinf(amt)) AS bad_amount_infinite"""
+def _check_types(con: Any, settings: Settings) -> None:
+    """Checks on the column types, and the mixed-zone check that only text dates need."""
     types = {row[0]: row[1] for row in con.execute("DESCRIBE clvlab_raw").fetchall()}
-    date_type = types["d"]
-    zoned_checks = ""
-    if date_type == "VARCHAR" and settings.date_format is None:
-        zoned_checks = f""",
-            count(*) FILTER (WHERE regexp_matches(d, '{_OFFSET_REGEX}')) AS zoned,
-            count(*) FILTER (WHERE d IS NOT NULL) AS dated"""
+    if settings.amount_col and types["amt"] not in _NUMERIC_TYPES \
+            and not types["amt"].startswith("DECIMAL"):
+        raise DataValidationError(settings.amount_col, f"amount must be numeric (type is {types['amt']})",
+                                  _example(con, "true"))
+    if types["d"] == "VARCHAR" and settings.date_format is None:
+        zoned, dated = con.execute(f"""SELECT count(*) FILTER (WHERE regexp_matches(d, '{_OFFSET_REGEX}')),
+            count(d) FROM clvlab_raw""").fetchone()
+        if 0 < zoned < dated:
+            raise DataValidationError(
+                settings.date_col, "timestamps mix naive values and values with a UTC offset; the "
+                                   "naive ones are ambiguous",
+                _example(con, f"NOT regexp_matches(d, '{_OFFSET_REGEX}')"))
+    if types["d"] not in ("VARCHAR",) and not types["d"].startswith(("TIMESTAMP", "DATE")) \
+            and settings.date_format is None:
+        raise DataValidationError(settings.date_col, "numbers are not dates; pass date_format "
+                                  "(e.g. '%Y%m%d') or convert the column to datetimes",
+                                  _example(con, "true"))
+
+
+def _explain_bad_rows(con: Any, settings: Settings) -> None:
+    """The aggregates found bad rows: raise for the first rule broken, with an example row."""
+    checks = [(settings.customer_col, "customer id is missing", "cid IS NULL"),
+              (settings.date_col, "date is missing", "d IS NULL"),
+              (settings.date_col,
+               f"is not a date in format {settings.date_format!r}" if settings.date_format
+               else "is not a parseable date (ISO 8601 expected; pass date_format otherwise)",
+               "ts IS NULL")]
     if settings.amount_col:
-        if types["amt"] not in _NUMERIC_TYPES and not types["amt"].startswith("DECIMAL"):
-            raise DataValidationError(settings.amount_col,
-                                      f"amount must be numeric (type is {types['amt']})",
-                                      _example(con, "true"))
-    stats = con.execute(f"""SELECT count(*) AS n,
-            count(*) FILTER (WHERE cid IS NULL) AS bad_id,
-            count(*) FILTER (WHERE d IS NULL) AS bad_date_missing,
-            count(*) FILTER (WHERE d IS NOT NULL AND ts IS NULL) AS bad_date_parse,
-            min(ts) AS first, max(ts) AS last,
-            bool_and(ts = date_trunc('day', ts)) AS all_midnight{amount_checks}{zoned_checks}
-        FROM clvlab_parsed""").df().iloc[0]
-    if stats["n"] == 0:
-        raise DataValidationError(None, "the transaction log is empty")
-    if stats["bad_id"]:
-        raise DataValidationError(settings.customer_col, "customer id is missing",
-                                  _example(con, "cid IS NULL"))
-    if stats["bad_date_missing"]:
-        raise DataValidationError(settings.date_col, "date is missing", _example(con, "d IS NULL"))
-    if "zoned" in stats and 0 < stats["zoned"] < stats["dated"]:
-        raise DataValidationError(
-            settings.date_col, "timestamps mix naive values and values with a UTC offset; the naive "
-                               "ones are ambiguous",
-            _example(con, f"NOT regexp_matches(d, '{_OFFSET_REGEX}')"))
-    if stats["bad_date_parse"]:
-        if settings.date_format is None and date_type != "VARCHAR":
-            rule = ("numbers are not dates; pass date_format (e.g. '%Y%m%d') or convert the "
-                    "column to datetimes")
-        elif settings.date_format:
-            rule = f"is not a date in format {settings.date_format!r}"
-        else:
-            rule = "is not a parseable date (ISO 8601 expected; pass date_format otherwise)"
-        raise DataValidationError(settings.date_col, rule, _example(con, "d IS NOT NULL AND ts IS NULL"))
-    if settings.amount_col:
-        if stats["bad_amount_missing"]:
-            raise DataValidationError(settings.amount_col, "amount is missing or NaN",
-                                      _example(con, "amt IS NULL OR isnan(amt)"))
-        if stats["bad_amount_infinite"]:
-            raise DataValidationError(settings.amount_col, "amount is infinite",
-                                      _example(con, "isinf(amt)"))
-    if settings.time_unit == "h" and stats["all_midnight"]:
-        raise DataValidationError(settings.date_col, "time_unit='h' needs timestamps with a time of "
-                                  "day, but every timestamp is at midnight", _example(con, "true"))
-    return resolve_window(pd.Timestamp(stats["first"]), pd.Timestamp(stats["last"]),
-                          calibration_end, observation_end, settings)
+        checks += [(settings.amount_col, "amount is missing or NaN", "amt IS NULL OR isnan(amt)"),
+                   (settings.amount_col, "amount is infinite", "isinf(amt)")]
+    for column, rule, condition in checks:
+        row = _example(con, condition)
+        if row:
+            raise DataValidationError(column, rule, row)
+    raise DataValidationError(settings.date_col, "time_unit='h' needs timestamps with a time of "
+                              "day, but every timestamp is at midnight", _example(con, "true"))
 
 
 _NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
@@ -217,21 +228,36 @@ def _example(con: Any, condition: str) -> dict[str, Any]:
     return {"customer": row[0], "date": row[1], "amount": row[2]} if row else {}
 
 
-def _customer_sql(settings: Settings, window) -> str:
-    """Per-customer aggregates over customer-periods, mirroring rfm_pandas.summarise."""
-    obs = f"TIMESTAMP '{window.observation_end.isoformat(sep=' ')}'"
-    cal = f"TIMESTAMP '{window.calibration_end.isoformat(sep=' ')}'"
-    holdout = f"ts > {cal}" if window.has_holdout else "false"
+def _customer_sql(settings: Settings, cal: pd.Timestamp | None, obs: pd.Timestamp | None) -> str:
+    """Per-customer aggregates over customer-periods, mirroring rfm_pandas.summarise.
+
+    Rows fall in window 0 (calibration), 1 (holdout) or 2 (after the observation end, ignored
+    but still validated and counted in the time range).
+    """
+    def literal(ts: pd.Timestamp) -> str:
+        return f"TIMESTAMP '{ts.isoformat(sep=' ')}'"
+
+    window = "0"
+    if cal is not None:
+        window = f"CASE WHEN ts <= {literal(cal)} THEN 0 ELSE 1 END"
+    if obs is not None:
+        window = f"CASE WHEN ts > {literal(obs)} THEN 2 ELSE {window} END"
     trunc = "hour" if settings.merge_period == "h" else "day"
-    value = "CAST(amt AS DOUBLE)" if settings.amount_col else "0.0"
-    purchase = "amt >= 0" if settings.amount_col else "true"
-    cal_rows = "purchase AND NOT holdout"
+    if settings.amount_col:
+        value, purchase = "CAST(amt AS DOUBLE)", "amt >= 0"
+        bad_amount = "count(*) FILTER (WHERE amt IS NULL OR isnan(amt) OR isinf(amt))"
+    else:
+        value, purchase, bad_amount = "0.0", "true", "0"
+    midnight = "bool_and(ts = date_trunc('day', ts))" if settings.time_unit == "h" else "false"
+    cal_rows = "purchase AND w = 0"
     return f"""
     WITH periods AS (
-        SELECT cid, {holdout} AS holdout, epoch(date_trunc('{trunc}', ts)) AS p,
-               sum({value}) AS raw_value, bool_or({purchase}) AS purchase
-        FROM clvlab_parsed WHERE ts <= {obs}
-        GROUP BY ALL
+        SELECT cid, {window} AS w, epoch(date_trunc('{trunc}', ts)) AS p,
+               sum({value}) AS raw_value, bool_or({purchase}) AS purchase,
+               count(*) AS n_rows, count(*) FILTER (WHERE ts IS NULL) AS bad_date,
+               {bad_amount} AS bad_amount, min(ts) AS first_ts, max(ts) AS last_ts,
+               {midnight} AS all_midnight
+        FROM clvlab_parsed GROUP BY ALL
     ), valued AS (
         SELECT *, greatest(raw_value, 0.0) AS value FROM periods
     )
@@ -241,19 +267,13 @@ def _customer_sql(settings: Settings, window) -> str:
         max(p) FILTER (WHERE {cal_rows}) AS last_p,
         sum(value) FILTER (WHERE {cal_rows}) AS total,
         arg_min(value, p) FILTER (WHERE {cal_rows}) AS first_value,
-        count(*) FILTER (WHERE purchase AND holdout) AS n_hold,
-        coalesce(sum(value) FILTER (WHERE purchase AND holdout), 0.0) AS total_hold,
-        count(*) FILTER (WHERE NOT purchase) AS refund_only,
-        count(*) FILTER (WHERE purchase AND raw_value < 0) AS zeroed
+        count(*) FILTER (WHERE purchase AND w = 1) AS n_hold,
+        coalesce(sum(value) FILTER (WHERE purchase AND w = 1), 0.0) AS total_hold,
+        count(*) FILTER (WHERE NOT purchase AND w < 2) AS refund_only,
+        count(*) FILTER (WHERE purchase AND w < 2 AND raw_value < 0) AS zeroed,
+        sum(n_rows) AS n_rows, sum(bad_date) AS bad_date, sum(bad_amount) AS bad_amount,
+        min(first_ts) AS first_ts, max(last_ts) AS last_ts, bool_and(all_midnight) AS all_midnight
     FROM valued GROUP BY cid"""
-
-
-def _counts(con: Any) -> dict[str, int]:
-    row = con.execute("""SELECT coalesce(sum(refund_only), 0), coalesce(sum(zeroed), 0),
-                            count(*) FILTER (WHERE n_cal = 0 AND n_hold > 0)
-                     FROM clvlab_customers""").fetchone()
-    return {"refund_only_periods": int(row[0]), "negative_periods_zeroed": int(row[1]),
-            "customers_first_seen_after_cut": int(row[2])}
 
 
 def _final_select_sql(settings: Settings, window) -> str:

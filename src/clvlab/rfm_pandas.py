@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataValidationError, example_row
-from .rfm import Settings, finish, resolve_window
+from .rfm import Settings, check_customers, finish, resolve_window
 
 # A UTC offset after a time of day ("10:00:00+02:00", "10:00Z"); a bare date never matches.
 OFFSET_PATTERN = r"\d\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$"
@@ -53,6 +53,7 @@ def summarise(frame: pd.DataFrame, settings: Settings, calibration_end: Any,
     table["n_hold"] = hold.size().reindex(table.index, fill_value=0)
     table["total_hold"] = hold["value"].sum().reindex(table.index, fill_value=0.0)
 
+    check_customers(len(table), window)
     all_customers = pd.Index(periods["cid"].unique())
     counts["customers_first_seen_after_cut"] = int(len(all_customers.difference(table.index)))
     return finish(table, settings, window, counts), counts
