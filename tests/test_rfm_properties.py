@@ -48,7 +48,8 @@ def test_engines_agree_on_random_logs(case):
     kwargs = dict(amount_col="amount", calibration_end=cut, time_unit=unit)
     by_pandas, by_duckdb = run(frame, "pandas", **kwargs), run(frame, "duckdb", **kwargs)
     if isinstance(by_pandas, Exception) or isinstance(by_duckdb, Exception):
-        assert type(by_pandas) is type(by_duckdb) and str(by_pandas) == str(by_duckdb)
+        rule = lambda error: str(error).split("; example row")[0]  # noqa: E731
+        assert type(by_pandas) is type(by_duckdb) and rule(by_pandas) == rule(by_duckdb)
         return
     assert_same_rfm(by_pandas, by_duckdb)
     clvlab.validate_rfm(by_pandas)
