@@ -24,14 +24,14 @@ from .rfm_pandas import OFFSET_PATTERN as _OFFSET_REGEX
 
 def summarise(transactions: Any, settings: Settings, calibration_end: Any, observation_end: Any,
               connection: Any = None, progress: bool = False) -> tuple[pd.DataFrame, dict[str, int]]:
-    con, own = _connect(connection, settings, progress)
+    con = _connect(connection, settings, progress)
     try:
         window, counts, _ = _aggregate(con, transactions, settings, calibration_end, observation_end)
         table = con.execute("""SELECT cid, n_cal, first_p, last_p, total, first_value, n_hold,
             total_hold FROM clvlab_customers WHERE n_cal > 0""").df().set_index("cid")
         return finish(table, settings, window, counts), counts
     finally:
-        _cleanup(con, own)
+        con.close()  # drops this cursor's temp views and tables
 
 
 def write_table(transactions: Any, path: str, output_format: str, settings: Settings,
@@ -43,7 +43,7 @@ def write_table(transactions: Any, path: str, output_format: str, settings: Sett
     makes it atomic (``path`` is a temporary file). Returns what ``attrs["clvlab"]`` would hold,
     with the number of customers.
     """
-    con, own = _connect(connection, settings, progress)
+    con = _connect(connection, settings, progress)
     try:
         window, counts, n_customers = _aggregate(con, transactions, settings, calibration_end,
                                                  observation_end)
@@ -53,7 +53,7 @@ def write_table(transactions: Any, path: str, output_format: str, settings: Sett
                 "calibration_end": window.calibration_end.isoformat(),
                 "observation_end": window.observation_end.isoformat(), **counts}
     finally:
-        _cleanup(con, own)
+        con.close()  # drops this cursor's temp views and tables
 
 
 def _aggregate(con: Any, transactions: Any, settings: Settings, calibration_end: Any,
@@ -93,29 +93,26 @@ def _aggregate(con: Any, transactions: Any, settings: Settings, calibration_end:
                     "customers_first_seen_after_cut": int(counts[2])}, int(counts[3])
 
 
+_SHARED: dict[int, Any] = {}  # process id -> in-memory database (DuckDB is not fork-safe)
+
+
 def _connect(connection: Any, settings: Settings, progress: bool):
+    """A fresh cursor (its own temp objects and session settings) on the user's database or on a
+    process-wide in-memory one; reusing the database saves its start-up and keeps its caches."""
     import duckdb
 
-    own = connection is None
-    con = duckdb.connect() if own else connection
-    if own:
-        con.execute("SET preserve_insertion_order = false")
-        con.execute(f"SET temp_directory = '{_quote(tempfile.gettempdir())}/clvlab_duckdb_{os.getpid()}'")
-    con.execute(f"SET TimeZone = '{_quote(settings.timezone)}'")
-    con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
-    return con, own
-
-
-def _cleanup(con: Any, own: bool) -> None:
-    if own:
-        con.close()
-        return
-    for name in ("VIEW clvlab_parsed", "VIEW clvlab_raw", "TABLE clvlab_customers"):
-        con.execute(f"DROP {name.split()[0]} IF EXISTS {name.split()[1]}")
-    try:
-        con.unregister("clvlab_frame")
-    except Exception:  # nothing was registered
-        pass
+    if connection is None:
+        connection = _SHARED.get(os.getpid())
+        if connection is None:
+            connection = duckdb.connect()
+            connection.execute("SET preserve_insertion_order = false")
+            spill = os.path.join(tempfile.gettempdir(), f"clvlab_duckdb_{os.getpid()}")
+            connection.execute(f"SET temp_directory = '{_quote(spill)}'")
+            _SHARED[os.getpid()] = connection
+    cursor = connection.cursor()
+    cursor.execute(f"SET TimeZone = '{_quote(settings.timezone)}'")
+    cursor.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
+    return cursor
 
 
 def _quote(text: str) -> str:
