@@ -9,7 +9,8 @@ spend, 13 weeks of acquisition, 52 weeks observed) and cached as Parquet in benc
 
 What is timed:
 - clvlab duckdb: rfm_summary(path) straight from the Parquet file (reading included);
-- clvlab pandas: rfm_summary(frame) on a DataFrame already in memory (reading excluded);
+- clvlab pandas: rfm_summary(frame, engine="pandas") on a DataFrame already in memory (reading
+  excluded; engine="auto" would hand a frame this large to DuckDB);
 - lifetimes: summary_data_from_transaction_data(frame) on the same DataFrame (reading excluded).
 All three build daily-merged summaries with monetary value, measured in days.
 """
@@ -94,7 +95,7 @@ def worker(engine: str, path: str, memory_limit: str) -> dict:
         if engine == "pandas":
             import clvlab
 
-            rfm = clvlab.rfm_summary(frame, amount_col="amount", time_unit="D")
+            rfm = clvlab.rfm_summary(frame, amount_col="amount", time_unit="D", engine="pandas")
         else:
             from lifetimes.utils import summary_data_from_transaction_data
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -60,3 +61,22 @@ def test_engines_agree_on_random_logs(case):
         purchases = purchases[purchases["date"] <= cut]
     days = purchases.assign(day=purchases["date"].dt.floor(merge)).groupby(["customer_id", "day"])
     assert int(by_pandas["frequency"].sum()) + len(by_pandas) == days.ngroups
+
+
+@pytest.mark.slow
+def test_engines_agree_on_a_large_simulated_log_from_parquet(tmp_path):
+    from clvlab.simulate import transaction_log
+
+    log = transaction_log(200_000, model="bg-nbd", params=dict(r=0.8, alpha=4.0, a=0.8, b=2.5),
+                          spend=dict(p=6.0, q=3.7, v=15.0), seed=11)
+    refunds = log.sample(frac=0.01, random_state=1).assign(amount=lambda f: -f["amount"] / 2)
+    log = pd.concat([log, refunds], ignore_index=True)
+    path = tmp_path / "log.parquet"
+    log.to_parquet(path, index=False)
+    kwargs = dict(amount_col="amount", time_unit="W", calibration_end="2024-09-01 12:00")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClvlabWarning)
+        by_pandas = clvlab.rfm_summary(log, **kwargs)
+        by_duckdb = clvlab.rfm_summary(str(path), **kwargs)
+    assert_same_rfm(by_pandas, by_duckdb)
+    assert len(by_pandas) > 150_000 and by_pandas["frequency_holdout"].sum() > 0
