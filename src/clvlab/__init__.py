@@ -6,6 +6,9 @@ rfm_summary        transaction log (DataFrame or CSV/Parquet files) to one row p
 validate_rfm       check an RFM table against the rules every model relies on
 datasets           bundled reference data (CDNOW, donations, sBG survival)
 simulate           customer bases and transaction logs from BG/NBD and Pareto/NBD processes
+BetaGeo            the BG/NBD model (maximum likelihood)
+GammaGamma         the Gamma-Gamma spend model
+load_model         read any model saved with ``model.save(path)`` (JSON)
 ClvlabError, DataValidationError, ClvlabWarning
 """
 
@@ -13,6 +16,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import datasets, simulate
 from .errors import ClvlabError, ClvlabWarning, DataValidationError
+from .models import BetaGeo, GammaGamma, load_model
 from .rfm import rfm_summary
 from .validation import validate_rfm
 
@@ -24,6 +28,9 @@ except PackageNotFoundError:  # running from a source tree without installation
 __all__ = [
     "rfm_summary",
     "validate_rfm",
+    "BetaGeo",
+    "GammaGamma",
+    "load_model",
     "datasets",
     "simulate",
     "ClvlabError",

@@ -1,0 +1,78 @@
+"""Predictions shared by the transaction models (BG/NBD, Pareto/NBD, ...).
+
+Each model supplies P(alive) and, for a customer who is alive at T, the parameters of the
+posterior of its latent rates (``_posterior``). Because the posterior of an alive customer is the
+model's own prior with updated parameters, every conditional prediction is
+P(alive) x (the new-customer quantity under the posterior parameters).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ClvlabError
+from ..validation import validate_rfm
+
+__all__ = ["TransactionModel"]
+
+
+class TransactionModel:
+    """Mixin: conditional and unconditional predictions, vectorised over customers."""
+
+    def _arrays(self, rfm: pd.DataFrame):
+        self._check_fitted()
+        validate_rfm(rfm)
+        self._check_time_unit(rfm)
+        return (rfm["frequency"].to_numpy(np.float64), rfm["recency"].to_numpy(np.float64),
+                rfm["T"].to_numpy(np.float64))
+
+    def p_alive(self, rfm: pd.DataFrame) -> pd.Series:
+        """Probability that each customer is still active at T."""
+        x, t_x, T = self._arrays(rfm)
+        return pd.Series(self._p_alive(x, t_x, T), index=rfm.index, name="p_alive")
+
+    def expected_purchases(self, rfm: pd.DataFrame, t: Any) -> pd.Series:
+        """Expected number of purchases in (T, T + t] given each customer's history."""
+        t = _horizon(t)
+        x, t_x, T = self._arrays(rfm)
+        values = self._p_alive(x, t_x, T) * self._new_expected(self._posterior(x, t_x, T), t)
+        return pd.Series(values, index=rfm.index, name="expected_purchases")
+
+    def expected_purchases_new_customer(self, t: Any) -> np.ndarray | float:
+        """Expected repeat purchases of a newly acquired customer in their first t time units."""
+        t = _horizon(t)
+        values = self._new_expected(self._population_params(), t)
+        return float(values) if np.ndim(values) == 0 else values
+
+    def purchase_probability(self, n: int, t: Any, rfm: pd.DataFrame | None = None):
+        """P(exactly n purchases in a window of length t).
+
+        Without ``rfm``: for a new customer over (0, t] (a scalar). With ``rfm``: for each
+        customer over (T, T + t] given their history (a Series).
+        """
+        if not (isinstance(n, (int, np.integer)) and n >= 0):
+            raise ClvlabError(f"n must be a whole number >= 0, got {n!r}")
+        t = _horizon(t)
+        if rfm is None:
+            return float(self._new_pmf(self._population_params(), int(n), t))
+        x, t_x, T = self._arrays(rfm)
+        alive = self._p_alive(x, t_x, T)
+        values = alive * self._new_pmf(self._posterior(x, t_x, T), int(n), t)
+        if n == 0:
+            values = values + (1 - alive)
+        return pd.Series(values, index=rfm.index, name=f"P(X={n})")
+
+    def probability_of_purchase(self, rfm: pd.DataFrame, t: Any) -> pd.Series:
+        """P(at least one purchase in (T, T + t]) for each customer."""
+        values = 1.0 - self.purchase_probability(0, t, rfm)
+        return values.rename("probability_of_purchase")
+
+
+def _horizon(t: Any):
+    values = np.asarray(t, dtype=np.float64)
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ClvlabError(f"the horizon t must be finite and > 0, got {t!r}")
+    return float(values) if values.ndim == 0 else values
