@@ -16,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import datasets, simulate
 from .errors import ClvlabError, ClvlabWarning, DataValidationError
-from .models import BetaGeo, GammaGamma, load_model
+from .models import BetaGeo, GammaGamma, ParetoNBD, load_model
 from .rfm import rfm_summary
 from .validation import validate_rfm
 
@@ -30,6 +30,7 @@ __all__ = [
     "validate_rfm",
     "BetaGeo",
     "GammaGamma",
+    "ParetoNBD",
     "load_model",
     "datasets",
     "simulate",

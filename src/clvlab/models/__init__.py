@@ -3,5 +3,6 @@
 from .base import BaseModel, load_model
 from .bg_nbd import BetaGeo
 from .gamma_gamma import GammaGamma
+from .pareto_nbd import ParetoNBD
 
-__all__ = ["BaseModel", "BetaGeo", "GammaGamma", "load_model"]
+__all__ = ["BaseModel", "BetaGeo", "GammaGamma", "ParetoNBD", "load_model"]

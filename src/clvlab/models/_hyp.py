@@ -24,3 +24,67 @@ def hyp2f1(a, b, c, z):
             values[bad] = [float(mpmath.hyp2f1(ai, bi, ci, zi))
                            for ai, bi, ci, zi in zip(a[bad], b[bad], c[bad], z[bad])]
     return values if values.ndim else float(values)
+
+
+SERIES_MAX_TERMS = 3000
+
+
+def log_hyp2f1_1bc(b, c, z):
+    """log 2F1(1, b; c; z) and its derivatives in b, c and z, for c > b > 0 and 0 <= z < 1.
+
+    The series sum_n (b)_n / (c)_n z^n has positive terms that shrink by at least z, so it is
+    summed without cancellation; the derivatives ride along (d/db of (b)_n is (b)_n times
+    sum_{j<n} 1/(b+j)). Entries that need more than SERIES_MAX_TERMS terms (z very near 1 with
+    c - b small) are evaluated with mpmath instead.
+
+    Returns (log F, dlogF/db, dlogF/dc, dlogF/dz) as arrays.
+    """
+    b, c, z = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (b, c, z)))
+    shape = b.shape
+    b, c, z = b.ravel(), c.ravel(), z.ravel()
+    total = np.ones_like(z)      # sum of t_n, t_0 = 1
+    d_b = np.zeros_like(z)       # sum of t_n * H_b(n)
+    d_c = np.zeros_like(z)       # sum of t_n * H_c(n)  (enters with a minus sign)
+    d_z = np.zeros_like(z)       # sum of n * t_n / z, kept as sum of n * p_n with p_n = t_n / z
+    p = b / c                    # p_1 = (b)_1 / (c)_1 z^0
+    h_b = 1.0 / b                # H_b(1)
+    h_c = 1.0 / c
+    active = np.arange(z.size)
+    tail = 1.0 / np.maximum(1.0 - z, 1e-300) ** 2
+    for n in range(1, SERIES_MAX_TERMS + 1):
+        zz = z[active]
+        term = p * zz
+        total[active] += term
+        d_b[active] += term * h_b
+        d_c[active] += term * h_c
+        d_z[active] += n * p
+        # the rest of the series is below term * n / (1 - z)^2 (ratios are below z)
+        going = term * (n + 1) * tail[active] > 1e-17 * total[active]
+        if not np.all(going):
+            active, p, h_b, h_c = active[going], p[going], h_b[going], h_c[going]
+            if active.size == 0:
+                break
+        bb, cc = b[active], c[active]
+        p = p * (bb + n) / (cc + n) * z[active]
+        h_b = h_b + 1.0 / (bb + n)
+        h_c = h_c + 1.0 / (cc + n)
+    log_f = np.log(total)
+    grad_b, grad_c, grad_z = d_b / total, -d_c / total, d_z / total
+    if active.size:  # did not converge within the term budget
+        log_f[active], grad_b[active], grad_c[active], grad_z[active] = _mpmath_log_hyp(
+            b[active], c[active], z[active])
+    return tuple(v.reshape(shape) for v in (log_f, grad_b, grad_c, grad_z))
+
+
+def _mpmath_log_hyp(b, c, z):
+    import mpmath
+
+    out = np.empty((4, b.size))
+    with mpmath.workdps(30):
+        for i, (bi, ci, zi) in enumerate(zip(b, c, z)):
+            f = mpmath.hyp2f1(1, bi, ci, zi)
+            out[0, i] = float(mpmath.log(f))
+            out[1, i] = float(mpmath.diff(lambda v: mpmath.hyp2f1(1, v, ci, zi), bi) / f)
+            out[2, i] = float(mpmath.diff(lambda v: mpmath.hyp2f1(1, bi, v, zi), ci) / f)
+            out[3, i] = float(bi / ci * mpmath.hyp2f1(2, bi + 1, ci + 1, zi) / f)
+    return out
