@@ -29,7 +29,7 @@ def hyp2f1(a, b, c, z):
 SERIES_MAX_TERMS = 3000
 
 
-def log_hyp2f1_1bc(b, c, z):
+def log_hyp2f1_1bc(b, c, z, derivatives: bool = True):
     """log 2F1(1, b; c; z) and its derivatives in b, c and z, for c > b > 0 and 0 <= z < 1.
 
     The series sum_n (b)_n / (c)_n z^n has positive terms that shrink by at least z, so it is
@@ -37,7 +37,8 @@ def log_hyp2f1_1bc(b, c, z):
     sum_{j<n} 1/(b+j)). Entries that need more than SERIES_MAX_TERMS terms (z very near 1 with
     c - b small) are evaluated with mpmath instead.
 
-    Returns (log F, dlogF/db, dlogF/dc, dlogF/dz) as arrays.
+    Returns (log F, dlogF/db, dlogF/dc, dlogF/dz) as arrays (the derivatives are NaN for
+    mpmath entries when ``derivatives`` is false, which saves mpmath's numerical differentiation).
     """
     b, c, z = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (b, c, z)))
     shape = b.shape
@@ -72,18 +73,20 @@ def log_hyp2f1_1bc(b, c, z):
     grad_b, grad_c, grad_z = d_b / total, -d_c / total, d_z / total
     if active.size:  # did not converge within the term budget
         log_f[active], grad_b[active], grad_c[active], grad_z[active] = _mpmath_log_hyp(
-            b[active], c[active], z[active])
+            b[active], c[active], z[active], derivatives)
     return tuple(v.reshape(shape) for v in (log_f, grad_b, grad_c, grad_z))
 
 
-def _mpmath_log_hyp(b, c, z):
+def _mpmath_log_hyp(b, c, z, derivatives: bool):
     import mpmath
 
-    out = np.empty((4, b.size))
+    out = np.full((4, b.size), np.nan)
     with mpmath.workdps(30):
         for i, (bi, ci, zi) in enumerate(zip(b, c, z)):
             f = mpmath.hyp2f1(1, bi, ci, zi)
             out[0, i] = float(mpmath.log(f))
+            if not derivatives:
+                continue
             out[1, i] = float(mpmath.diff(lambda v: mpmath.hyp2f1(1, v, ci, zi), bi) / f)
             out[2, i] = float(mpmath.diff(lambda v: mpmath.hyp2f1(1, bi, v, zi), ci) / f)
             out[3, i] = float(bi / ci * mpmath.hyp2f1(2, bi + 1, ci + 1, zi) / f)

@@ -15,6 +15,7 @@ from scipy import special
 from ..errors import ClvlabError
 from ..validation import validate_rfm
 from ._hyp import hyp2f1
+from ._special import log_gamma_ratio
 from .base import BaseModel
 from .transaction import TransactionModel
 
@@ -63,7 +64,7 @@ class BetaGeo(TransactionModel, BaseModel):
         log_sum = np.logaddexp(term_alive, term_dead)
         w_alive = np.exp(term_alive - log_sum)
         w_dead = 1.0 - w_alive
-        values = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + log_sum
+        values = log_gamma_ratio(r, x) + r * np.log(alpha) + log_sum
 
         psi_ab, psi_abx = special.digamma(a + b), special.digamma(a + b + x)
         d_r = (special.digamma(r + x) - special.digamma(r) + np.log(alpha)

@@ -15,6 +15,7 @@ from scipy import special
 
 from ..errors import ClvlabError, DataValidationError, example_row
 from ..validation import validate_rfm
+from ._special import log_gamma_ratio
 from .base import BaseModel
 
 __all__ = ["GammaGamma"]
@@ -73,10 +74,13 @@ class GammaGamma(BaseModel):
         x, z = data
         px = p * x
         log_vxz = np.log(v + x * z)
-        values = (special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q)
-                  + q * np.log(v) + (px - 1) * np.log(z) + px * np.log(x) - (px + q) * log_vxz)
+        # px log(xz) - px log(v + xz) written as -px log1p(v / xz): the two terms are each
+        # millions when px is, and their difference is what matters
+        shrink = np.log1p(v / (x * z))
+        values = (log_gamma_ratio(px, q) - special.gammaln(q) + q * np.log(v) - np.log(z)
+                  - q * log_vxz - px * shrink)
         psi_pxq = special.digamma(px + q)
-        d_p = x * (psi_pxq - special.digamma(px) + np.log(z) + np.log(x) - log_vxz)
+        d_p = x * (psi_pxq - special.digamma(px) - shrink)
         d_q = psi_pxq - special.digamma(q) + np.log(v) - log_vxz
         d_v = q / v - (px + q) / (v + x * z)
         return values, np.column_stack([d_p, d_q, d_v])

@@ -20,6 +20,7 @@ from scipy import special
 from ..errors import ClvlabError
 from ..validation import validate_rfm
 from ._hyp import log_hyp2f1_1bc
+from ._special import log_gamma_ratio
 from .base import BaseModel
 from .transaction import TransactionModel, _horizon
 
@@ -57,12 +58,14 @@ class ParetoNBD(TransactionModel, BaseModel):
         return np.array([1.0, 1.0 / rate, 1.0, mean_T])
 
     @staticmethod
-    def _loglik(params: np.ndarray, data: list[np.ndarray]):
+    def _loglik(params: np.ndarray, data: list[np.ndarray], gradient: bool = True):
         r, alpha, s, beta = params
         x, t_x, T = data
-        bracket, grads = _log_bracket(r, alpha, s, beta, x, t_x, T)
-        values = (special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+        bracket, grads = _log_bracket(r, alpha, s, beta, x, t_x, T, gradient)
+        values = (log_gamma_ratio(r, x) + r * np.log(alpha)
                   + s * np.log(beta) + bracket)
+        if not gradient:
+            return values, None
         d_r = special.digamma(r + x) - special.digamma(r) + np.log(alpha) + grads[0]
         d_alpha = r / alpha + grads[1]
         d_s = np.log(beta) + grads[2]
@@ -146,14 +149,14 @@ def _log_bracket(r, alpha, s, beta, x, t_x, T, gradient: bool = True):
     x, t_x, T = np.broadcast_arrays(np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float))
     if alpha >= beta:
         z1, z2 = (alpha - beta) / (alpha + t_x), (alpha - beta) / (alpha + T)
-        f1 = log_hyp2f1_1bc(m, k + 1, z1)
-        f2 = log_hyp2f1_1bc(m + 1, k + 1, z2)
+        f1 = log_hyp2f1_1bc(m, k + 1, z1, gradient)
+        f2 = log_hyp2f1_1bc(m + 1, k + 1, z2, gradient)
         log_a1 = -m * np.log(alpha + t_x) - s * np.log(beta + t_x) + f1[0]
         log_a2 = -(m + 1) * np.log(alpha + T) - (s - 1) * np.log(beta + T) + f2[0]
     else:
         z1, z2 = (beta - alpha) / (beta + t_x), (beta - alpha) / (beta + T)
-        f1 = log_hyp2f1_1bc(s + 1, k + 1, z1)
-        f2 = log_hyp2f1_1bc(s, k + 1, z2)
+        f1 = log_hyp2f1_1bc(s + 1, k + 1, z1, gradient)
+        f2 = log_hyp2f1_1bc(s, k + 1, z2, gradient)
         log_a1 = -(m - 1) * np.log(alpha + t_x) - (s + 1) * np.log(beta + t_x) + f1[0]
         log_a2 = -m * np.log(alpha + T) - s * np.log(beta + T) + f2[0]
     part1 = np.log(s) - np.log(k) + log_a1

@@ -1,0 +1,141 @@
+"""Log-likelihoods against independent mpmath references (tests/reference.py).
+
+Agreement is |ours - reference| <= 1e-9 * max(1, |reference|): relative, except near zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import reference
+from clvlab.models.bg_nbd import BetaGeo
+from clvlab.models.gamma_gamma import GammaGamma
+from clvlab.models.pareto_nbd import ParetoNBD
+
+TOLERANCE = 1e-9
+
+
+def log_uniform(rng, low, high, size):
+    return np.exp(rng.uniform(np.log(low), np.log(high), size))
+
+
+def customers(rng, n):
+    """Valid (x, t_x, T): x up to 10,000, with t_x = T, t_x = 0 (x = 0) and everything between."""
+    kind = rng.integers(0, 5, n)
+    x = np.where(kind == 0, 0, np.floor(log_uniform(rng, 1, 10_000, n)))
+    x = np.where(kind == 1, rng.integers(1, 10, n), x)
+    T = log_uniform(rng, 0.1, 500, n)
+    t_x = np.where(x == 0, 0.0, T * rng.uniform(0.001, 1.0, n))
+    t_x = np.where((kind == 2) & (x > 0), T, t_x)  # last purchase at the cut
+    return x.astype(float), t_x, T
+
+
+def pareto_cases(n, seed):
+    rng = np.random.default_rng(seed)
+    r, s = log_uniform(rng, 1e-3, 1e3, n), log_uniform(rng, 1e-3, 1e3, n)
+    alpha = log_uniform(rng, 1e-3, 1e3, n)
+    ratio = np.where(rng.uniform(size=n) < 0.1, 1.0, log_uniform(rng, 1e-6, 1e6, n))  # alpha = beta too
+    beta = alpha / ratio
+    return np.column_stack([r, alpha, s, beta, *customers(rng, n)])
+
+
+def ours_pareto(case):
+    r, alpha, s, beta, x, t_x, T = case
+    values, _ = ParetoNBD._loglik(np.array([r, alpha, s, beta]),
+                                  [np.array([x]), np.array([t_x]), np.array([T])], gradient=False)
+    return float(values[0])
+
+
+def assert_close(ours, ref, case):
+    assert np.isfinite(ours), f"not finite at {case}"
+    assert abs(ours - ref) <= TOLERANCE * max(1.0, abs(ref)), f"{ours} vs {ref} at {list(case)}"
+
+
+def _check_chunk(cases):
+    """Worker: compare a chunk of cases, return the failures (process pools need a top-level fn)."""
+    failures = []
+    for case in cases:
+        ours, ref = ours_pareto(case), reference.pareto_nbd_loglik(*case)
+        if not (np.isfinite(ours) and abs(ours - ref) <= TOLERANCE * max(1.0, abs(ref))):
+            failures.append((list(case), ours, ref))
+    return failures
+
+
+@pytest.mark.slow
+def test_pareto_nbd_matches_the_integral_form_on_10000_inputs():
+    import concurrent.futures
+    import os
+
+    cases = pareto_cases(10_000, seed=20261122)
+    assert (cases[:, 1] == cases[:, 3]).sum() > 500 and (cases[:, 5] == cases[:, 6]).sum() > 500
+    assert cases[:, 4].max() > 5_000 and (cases[:, 4] == 0).sum() > 1_000
+    chunks = np.array_split(cases, 40)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        failures = [f for chunk in pool.map(_check_chunk, chunks) for f in chunk]
+    assert not failures, f"{len(failures)} disagreements, e.g. {failures[:3]}"
+
+
+def test_pareto_nbd_matches_direct_quadrature_where_it_converges():
+    import mpmath
+
+    checked = 0
+    for case in pareto_cases(60, seed=11):
+        r, alpha, s, beta, x, t_x, T = case
+        with mpmath.workdps(reference.DPS):
+            integral = reference.pareto_integral_quadrature(
+                *(mpmath.mpf(v) for v in (r + x, s, alpha, beta, t_x, T)))
+        if integral is None:
+            continue
+        checked += 1
+        assert_close(ours_pareto(case),
+                     reference.pareto_nbd_loglik(*case, integral=lambda *_: integral), case)
+    assert checked >= 25
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_pareto_nbd_property(seed):
+    case = pareto_cases(1, seed)[0]
+    assert_close(ours_pareto(case), reference.pareto_nbd_loglik(*case), case)
+
+
+def test_pareto_nbd_field_note_scipy_failure_case():
+    case = (2.0, 0.001, 5.0, 1000.0, 5000.0, 38.9, 39.0)  # scipy's hyp2f1 gives NaN here
+    assert_close(ours_pareto(case), reference.pareto_nbd_loglik(*case), case)
+
+
+def test_pareto_nbd_vectorised_equals_row_by_row():
+    cases = pareto_cases(50, seed=3)
+    params = cases[0, :4]
+    x, t_x, T = cases[:, 4], cases[:, 5], cases[:, 6]
+    together, _ = ParetoNBD._loglik(params, [x, t_x, T], gradient=False)
+    for i in range(len(cases)):
+        assert together[i] == pytest.approx(ours_pareto([*params, x[i], t_x[i], T[i]]), rel=1e-13)
+
+
+def bg_cases(n, seed):
+    rng = np.random.default_rng(seed)
+    r, alpha = log_uniform(rng, 1e-3, 1e3, n), log_uniform(rng, 1e-3, 1e3, n)
+    a, b = log_uniform(rng, 1e-3, 1e3, n), log_uniform(rng, 1e-3, 1e3, n)
+    return np.column_stack([r, alpha, a, b, *customers(rng, n)])
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_bg_nbd_matches_mpmath_closed_form(seed):
+    for case in bg_cases(5_000, seed):
+        values, _ = BetaGeo._loglik(case[:4], [case[4:5], case[5:6], case[6:7]])
+        assert_close(float(values[0]), reference.bg_nbd_loglik(*case), case)
+
+
+def test_gamma_gamma_matches_mpmath_closed_form():
+    rng = np.random.default_rng(5)
+    n = 10_000
+    p, q, v = (log_uniform(rng, 1e-3, 1e3, n) for _ in range(3))
+    x = np.floor(log_uniform(rng, 1, 10_000, n))
+    z = log_uniform(rng, 1e-2, 1e4, n)
+    for case in zip(p, q, v, x, z):
+        values, _ = GammaGamma._loglik(np.array(case[:3]), [np.array([case[3]]), np.array([case[4]])])
+        assert_close(float(values[0]), reference.gamma_gamma_loglik(*case), case)
