@@ -8,13 +8,16 @@ datasets           bundled reference data (CDNOW, donations, sBG survival)
 simulate           customer bases and transaction logs from BG/NBD and Pareto/NBD processes
 BetaGeo            the BG/NBD model (maximum likelihood)
 GammaGamma         the Gamma-Gamma spend model
+ParetoNBD          the Pareto/NBD model (maximum likelihood, exact gradients)
 load_model         read any model saved with ``model.save(path)`` (JSON)
+customer_lifetime_value   discounted CLV from a transaction model and a spend model
 ClvlabError, DataValidationError, ClvlabWarning
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import datasets, simulate
+from .clv import customer_lifetime_value
 from .errors import ClvlabError, ClvlabWarning, DataValidationError
 from .models import BetaGeo, GammaGamma, ParetoNBD, load_model
 from .rfm import rfm_summary
@@ -32,6 +35,7 @@ __all__ = [
     "GammaGamma",
     "ParetoNBD",
     "load_model",
+    "customer_lifetime_value",
     "datasets",
     "simulate",
     "ClvlabError",

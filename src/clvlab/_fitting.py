@@ -95,7 +95,7 @@ def fit_mle(loglik: LogLikFn, weights: np.ndarray, start: np.ndarray, *, names: 
     gradient = weights @ grads - 2 * penalty * params
     covariance = _covariance(loglik, weights, params, penalty)
     at_bound = bool(np.any(np.abs(best.x) >= 29.9))
-    converged = bool(best.success) and not at_bound and np.max(np.abs(best.jac)) < 1e-4
+    converged = bool(best.success and not at_bound and np.max(np.abs(best.jac)) < 1e-4)
     return FitResult(params=params, log_likelihood=log_likelihood, covariance=covariance,
                      converged=converged, message=str(best.message), iterations=int(best.nit),
                      restarts=attempts - 1, gradient_norm=float(np.linalg.norm(gradient)),
