@@ -68,6 +68,37 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--overwrite", action="store_true")
     simulate.set_defaults(run=_run_simulate)
 
+    fit = commands.add_parser(
+        "fit", help="fit a model to an RFM table and save it as JSON",
+        description="Fit BG/NBD, Pareto/NBD or Gamma-Gamma by maximum likelihood to an RFM table "
+                    "(Parquet or CSV, e.g. from `clvlab rfm`), print the summary and save the "
+                    "model as JSON.")
+    fit.add_argument("rfm", help="RFM table (.parquet or .csv)")
+    fit.add_argument("--model", required=True, choices=sorted(MODELS))
+    fit.add_argument("-o", "--output", required=True, help="model file (.json)")
+    fit.add_argument("--customer-col", default="customer_id")
+    fit.add_argument("--time-unit", default=None,
+                     help="time unit of the table, recorded in the model (read from the file "
+                          "when rfm_summary wrote it)")
+    fit.add_argument("--penalty", type=float, default=0.0, help="L2 penalty on the parameters")
+    fit.add_argument("--overwrite", action="store_true")
+    fit.set_defaults(run=_run_fit)
+
+    predict = commands.add_parser(
+        "predict", help="score an RFM table with a saved model",
+        description="Write p_alive, expected purchases and P(any purchase) over the horizon for "
+                    "every customer; with --spend-model also expected spend and CLV.")
+    predict.add_argument("model", help="transaction model file (.json from `clvlab fit`)")
+    predict.add_argument("rfm", help="RFM table (.parquet or .csv)")
+    predict.add_argument("--horizon", type=float, required=True, help="in the model's time unit")
+    predict.add_argument("-o", "--output", required=True, help="output file (.parquet or .csv)")
+    predict.add_argument("--spend-model", default=None, help="Gamma-Gamma model file, for CLV")
+    predict.add_argument("--discount-rate", type=float, default=0.0, help="per time unit")
+    predict.add_argument("--margin", type=float, default=1.0)
+    predict.add_argument("--customer-col", default="customer_id")
+    predict.add_argument("--overwrite", action="store_true")
+    predict.set_defaults(run=_run_predict)
+
     demo = commands.add_parser(
         "demo", help="run the main job on the bundled CDNOW data",
         description="Summarise the bundled CDNOW sample log (calibration to 1997-09-30, holdout "
@@ -132,6 +163,73 @@ def _run_simulate(args: argparse.Namespace) -> int:
         else:
             log.to_csv(temporary, index=False)
     print(f"wrote {len(log):,} transactions of {args.customers:,} customers to {args.output}")
+    return 0
+
+
+MODELS = {"bg-nbd": "BetaGeo", "pareto-nbd": "ParetoNBD", "gamma-gamma": "GammaGamma"}
+
+
+def _read_rfm(path: str, customer_col: str, time_unit: str | None = None):
+    import pandas as pd
+
+    from .timeunits import normalize_time_unit
+
+    if _output_format(path) == "parquet":
+        table = pd.read_parquet(path)
+    else:
+        table = pd.read_csv(path)
+    if customer_col in table.columns:
+        table = table.set_index(customer_col)
+    if time_unit is not None:
+        table.attrs.setdefault("clvlab", {})["time_unit"] = normalize_time_unit(time_unit)
+    return table
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from . import models
+
+    rfm = _read_rfm(args.rfm, args.customer_col, args.time_unit)
+    model = getattr(models, MODELS[args.model])(penalty=args.penalty).fit(rfm)
+    model.save(args.output, overwrite=args.overwrite)
+    print(repr(model))
+    with pd.option_context("display.float_format", "{:.6g}".format):
+        print(model.summary().to_string())
+    print(f"converged: {model.convergence_['converged']}; AIC {model.aic_:.2f}; BIC {model.bic_:.2f}")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ._atomic import atomic_output
+    from .clv import customer_lifetime_value
+    from .models import GammaGamma, load_model
+
+    model = load_model(args.model)
+    if isinstance(model, GammaGamma):
+        raise ClvlabError(f"{args.model} is a spend model; pass it with --spend-model and give a "
+                          "transaction model first")
+    rfm = _read_rfm(args.rfm, args.customer_col)
+    out = pd.DataFrame({
+        "p_alive": model.p_alive(rfm),
+        "expected_purchases": model.expected_purchases(rfm, args.horizon),
+        "probability_of_purchase": model.probability_of_purchase(rfm, args.horizon),
+    })
+    if args.spend_model:
+        spend = GammaGamma.load(args.spend_model)
+        out["expected_spend"] = spend.expected_spend(rfm)
+        out["clv"] = customer_lifetime_value(model, spend, rfm, args.horizon, args.discount_rate,
+                                             args.margin)
+    output_format = _output_format(args.output)
+    with atomic_output(args.output, overwrite=args.overwrite, inputs=[args.rfm, args.model]) as tmp:
+        if output_format == "parquet":
+            out.to_parquet(tmp)
+        else:
+            out.to_csv(tmp)
+    print(f"wrote predictions for {len(out):,} customers to {args.output}")
     return 0
 
 
