@@ -54,13 +54,33 @@ def assert_close(ours, ref, case):
     assert abs(ours - ref) <= TOLERANCE * max(1.0, abs(ref)), f"{ours} vs {ref} at {list(case)}"
 
 
+def test_reference_escalates_where_low_precision_agrees_on_a_wrong_value():
+    # found by the 10,000-case test: mpmath at 40 and 80 digits agreed on a wrong antiderivative;
+    # direct quadrature and 160+ digits give clvlab's value
+    case = [642.9936456307302, 216.0119745976254, 405.13282723106835, 0.00039626119916076814,
+            2.0, 32.49510863652664, 221.02402183698405]
+    assert_close(ours_pareto(case), reference.pareto_nbd_loglik(*case, min_dps=200), case)
+    assert_close(ours_pareto(case), -4672.285135178256, case)
+
+
+def agrees(ours, ref):
+    return np.isfinite(ours) and abs(ours - ref) <= TOLERANCE * max(1.0, abs(ref))
+
+
 def _check_chunk(cases):
-    """Worker: compare a chunk of cases, return the failures (process pools need a top-level fn)."""
+    """Worker: compare a chunk of cases, return the failures (process pools need a top-level fn).
+
+    A disagreement is confirmed against the reference recomputed from 200 digits up (see
+    reference.pareto_integral_closed_form) before it counts.
+    """
     failures = []
     for case in cases:
-        ours, ref = ours_pareto(case), reference.pareto_nbd_loglik(*case)
-        if not (np.isfinite(ours) and abs(ours - ref) <= TOLERANCE * max(1.0, abs(ref))):
-            failures.append((list(case), ours, ref))
+        ours = ours_pareto(case)
+        if agrees(ours, reference.pareto_nbd_loglik(*case)):
+            continue
+        strict = reference.pareto_nbd_loglik(*case, min_dps=200)
+        if not agrees(ours, strict):
+            failures.append((list(case), ours, strict))
     return failures
 
 
@@ -82,7 +102,7 @@ def test_pareto_nbd_matches_direct_quadrature_where_it_converges():
     import mpmath
 
     checked = 0
-    for case in pareto_cases(60, seed=11):
+    for case in pareto_cases(40, seed=11):
         r, alpha, s, beta, x, t_x, T = case
         with mpmath.workdps(reference.DPS):
             integral = reference.pareto_integral_quadrature(
@@ -92,14 +112,16 @@ def test_pareto_nbd_matches_direct_quadrature_where_it_converges():
         checked += 1
         assert_close(ours_pareto(case),
                      reference.pareto_nbd_loglik(*case, integral=lambda *_: integral), case)
-    assert checked >= 25
+    assert checked >= 15
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.integers(0, 2**32 - 1))
 def test_pareto_nbd_property(seed):
     case = pareto_cases(1, seed)[0]
-    assert_close(ours_pareto(case), reference.pareto_nbd_loglik(*case), case)
+    ours = ours_pareto(case)
+    if not agrees(ours, reference.pareto_nbd_loglik(*case)):
+        assert_close(ours, reference.pareto_nbd_loglik(*case, min_dps=200), case)
 
 
 def test_pareto_nbd_field_note_scipy_failure_case():
