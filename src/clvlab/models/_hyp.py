@@ -27,6 +27,7 @@ def hyp2f1(a, b, c, z):
 
 
 SERIES_MAX_TERMS = 3000
+_BLOCK = 16
 
 
 def log_hyp2f1_1bc(b, c, z, derivatives: bool = True):
@@ -44,31 +45,38 @@ def log_hyp2f1_1bc(b, c, z, derivatives: bool = True):
     shape = b.shape
     b, c, z = b.ravel(), c.ravel(), z.ravel()
     total = np.ones_like(z)      # sum of t_n, t_0 = 1
-    d_b = np.zeros_like(z)       # sum of t_n * H_b(n)
+    d_b = np.zeros_like(z)       # sum of t_n * H_b(n), H_b(n) = sum_{j<n} 1/(b+j)
     d_c = np.zeros_like(z)       # sum of t_n * H_c(n)  (enters with a minus sign)
     d_z = np.zeros_like(z)       # sum of n * t_n / z, kept as sum of n * p_n with p_n = t_n / z
+    # Terms are taken in blocks of _BLOCK (a cumulative product per block), so the Python loop
+    # runs once per block, not once per term; rows leave as soon as their tail is negligible.
     p = b / c                    # p_1 = (b)_1 / (c)_1 z^0
-    h_b = 1.0 / b                # H_b(1)
-    h_c = 1.0 / c
+    h_b, h_c = 1.0 / b, 1.0 / c  # H_b(1), H_c(1)
     active = np.arange(z.size)
     tail = 1.0 / np.maximum(1.0 - z, 1e-300) ** 2
-    for n in range(1, SERIES_MAX_TERMS + 1):
-        zz = z[active]
-        term = p * zz
-        total[active] += term
-        d_b[active] += term * h_b
-        d_c[active] += term * h_c
-        d_z[active] += n * p
+    steps = np.arange(_BLOCK, dtype=np.float64)
+    for first in range(1, SERIES_MAX_TERMS + 1, _BLOCK):
+        bb, cc, zz = b[active, None], c[active, None], z[active, None]
+        n = first + steps                                   # term indices of this block
+        ratio = (bb + n) / (cc + n) * zz                    # p_{n+1} / p_n
+        p_block = p[:, None] * np.cumprod(np.concatenate([np.ones((len(active), 1)), ratio[:, :-1]], axis=1), axis=1)
+        inv_b, inv_c = 1.0 / (bb + n), 1.0 / (cc + n)
+        hb_block = h_b[:, None] + np.cumsum(np.concatenate([np.zeros((len(active), 1)), inv_b[:, :-1]], axis=1), axis=1)
+        hc_block = h_c[:, None] + np.cumsum(np.concatenate([np.zeros((len(active), 1)), inv_c[:, :-1]], axis=1), axis=1)
+        term = p_block * zz
+        total[active] += term.sum(axis=1)
+        d_b[active] += (term * hb_block).sum(axis=1)
+        d_c[active] += (term * hc_block).sum(axis=1)
+        d_z[active] += (n * p_block).sum(axis=1)
+        last = term[:, -1]
         # the rest of the series is below term * n / (1 - z)^2 (ratios are below z)
-        going = term * (n + 1) * tail[active] > 1e-17 * total[active]
+        going = last * (n[-1] + 1) * tail[active] > 1e-17 * total[active]
+        p = p_block[:, -1] * ratio[:, -1]
+        h_b, h_c = hb_block[:, -1] + inv_b[:, -1], hc_block[:, -1] + inv_c[:, -1]
         if not np.all(going):
             active, p, h_b, h_c = active[going], p[going], h_b[going], h_c[going]
             if active.size == 0:
                 break
-        bb, cc = b[active], c[active]
-        p = p * (bb + n) / (cc + n) * z[active]
-        h_b = h_b + 1.0 / (bb + n)
-        h_c = h_c + 1.0 / (cc + n)
     log_f = np.log(total)
     grad_b, grad_c, grad_z = d_b / total, -d_c / total, d_z / total
     if active.size:  # did not converge within the term budget
