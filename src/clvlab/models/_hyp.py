@@ -7,10 +7,11 @@ for the entries that need it.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from scipy import special
 
-__all__ = ["hyp2f1"]
+__all__ = ["hyp2f1", "log_hyp2f1_1bc", "series_1bc"]
 
 
 def hyp2f1(a, b, c, z):
@@ -27,7 +28,42 @@ def hyp2f1(a, b, c, z):
 
 
 SERIES_MAX_TERMS = 3000
-_BLOCK = 16
+
+
+@numba.njit(cache=True, nogil=True)
+def series_1bc(b, c, z):  # pragma: no cover - compiled; tested through log_hyp2f1_1bc
+    """One row: log 2F1(1, b; c; z), its derivatives in b, c, z, and whether the series converged.
+
+    Sums t_n = (b)_n / (c)_n z^n with sum t_n H_b(n), sum t_n H_c(n) (H_b(n) = sum_{j<n} 1/(b+j))
+    and sum n t_n / z riding along. A compiled loop stops as soon as the tail is negligible: the
+    rest of the series after term n is below t_n (n+1) / (1-z)^2 (its ratios are below z).
+    """
+    tail = 1.0 / max(1.0 - z, 1e-300) ** 2
+    total, d_b, d_c, d_z = 1.0, 0.0, 0.0, 0.0
+    p = b / c            # p_n = t_n / z, here for n = 1
+    h_b, h_c = 1.0 / b, 1.0 / c
+    converged = False
+    for n in range(1, SERIES_MAX_TERMS + 1):
+        term = p * z
+        total += term
+        d_b += term * h_b
+        d_c += term * h_c
+        d_z += n * p
+        if term * (n + 1) * tail <= 1e-17 * total:
+            converged = True
+            break
+        p *= (b + n) / (c + n) * z
+        h_b += 1.0 / (b + n)
+        h_c += 1.0 / (c + n)
+    return np.log(total), d_b / total, -d_c / total, d_z / total, converged
+
+
+@numba.njit(cache=True, nogil=True)
+def _series_rows(b, c, z, out):  # pragma: no cover - compiled
+    for i in range(b.size):
+        log_f, g_b, g_c, g_z, converged = series_1bc(b[i], c[i], z[i])
+        out[i, 0], out[i, 1], out[i, 2], out[i, 3] = log_f, g_b, g_c, g_z
+        out[i, 4] = 0.0 if converged else 1.0
 
 
 def log_hyp2f1_1bc(b, c, z, derivatives: bool = True):
@@ -35,7 +71,8 @@ def log_hyp2f1_1bc(b, c, z, derivatives: bool = True):
 
     The series sum_n (b)_n / (c)_n z^n has positive terms that shrink by at least z, so it is
     summed without cancellation; the derivatives ride along (d/db of (b)_n is (b)_n times
-    sum_{j<n} 1/(b+j)). Entries that need more than SERIES_MAX_TERMS terms (z very near 1 with
+    sum_{j<n} 1/(b+j)). The sum is a compiled loop (numba) that stops each row as soon as its
+    tail is negligible. Entries that need more than SERIES_MAX_TERMS terms (z very near 1 with
     c - b small) are evaluated with mpmath instead.
 
     Returns (log F, dlogF/db, dlogF/dc, dlogF/dz) as arrays (the derivatives are NaN for
@@ -43,45 +80,15 @@ def log_hyp2f1_1bc(b, c, z, derivatives: bool = True):
     """
     b, c, z = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (b, c, z)))
     shape = b.shape
-    b, c, z = b.ravel(), c.ravel(), z.ravel()
-    total = np.ones_like(z)      # sum of t_n, t_0 = 1
-    d_b = np.zeros_like(z)       # sum of t_n * H_b(n), H_b(n) = sum_{j<n} 1/(b+j)
-    d_c = np.zeros_like(z)       # sum of t_n * H_c(n)  (enters with a minus sign)
-    d_z = np.zeros_like(z)       # sum of n * t_n / z, kept as sum of n * p_n with p_n = t_n / z
-    # Terms are taken in blocks of _BLOCK (a cumulative product per block), so the Python loop
-    # runs once per block, not once per term; rows leave as soon as their tail is negligible.
-    p = b / c                    # p_1 = (b)_1 / (c)_1 z^0
-    h_b, h_c = 1.0 / b, 1.0 / c  # H_b(1), H_c(1)
-    active = np.arange(z.size)
-    tail = 1.0 / np.maximum(1.0 - z, 1e-300) ** 2
-    steps = np.arange(_BLOCK, dtype=np.float64)
-    for first in range(1, SERIES_MAX_TERMS + 1, _BLOCK):
-        bb, cc, zz = b[active, None], c[active, None], z[active, None]
-        n = first + steps                                   # term indices of this block
-        ratio = (bb + n) / (cc + n) * zz                    # p_{n+1} / p_n
-        p_block = p[:, None] * np.cumprod(np.concatenate([np.ones((len(active), 1)), ratio[:, :-1]], axis=1), axis=1)
-        inv_b, inv_c = 1.0 / (bb + n), 1.0 / (cc + n)
-        hb_block = h_b[:, None] + np.cumsum(np.concatenate([np.zeros((len(active), 1)), inv_b[:, :-1]], axis=1), axis=1)
-        hc_block = h_c[:, None] + np.cumsum(np.concatenate([np.zeros((len(active), 1)), inv_c[:, :-1]], axis=1), axis=1)
-        term = p_block * zz
-        total[active] += term.sum(axis=1)
-        d_b[active] += (term * hb_block).sum(axis=1)
-        d_c[active] += (term * hc_block).sum(axis=1)
-        d_z[active] += (n * p_block).sum(axis=1)
-        last = term[:, -1]
-        # the rest of the series is below term * n / (1 - z)^2 (ratios are below z)
-        going = last * (n[-1] + 1) * tail[active] > 1e-17 * total[active]
-        p = p_block[:, -1] * ratio[:, -1]
-        h_b, h_c = hb_block[:, -1] + inv_b[:, -1], hc_block[:, -1] + inv_c[:, -1]
-        if not np.all(going):
-            active, p, h_b, h_c = active[going], p[going], h_b[going], h_c[going]
-            if active.size == 0:
-                break
-    log_f = np.log(total)
-    grad_b, grad_c, grad_z = d_b / total, -d_c / total, d_z / total
-    if active.size:  # did not converge within the term budget
-        log_f[active], grad_b[active], grad_c[active], grad_z[active] = _mpmath_log_hyp(
-            b[active], c[active], z[active], derivatives)
+    # copies: numba warns on the read-only views that broadcast_arrays returns
+    b, c, z = (np.array(v, dtype=np.float64).ravel() for v in (b, c, z))
+    rows = np.empty((z.size, 5))
+    _series_rows(b, c, z, rows)
+    log_f, grad_b, grad_c, grad_z = (rows[:, j].copy() for j in range(4))
+    slow = np.flatnonzero(rows[:, 4])
+    if slow.size:  # did not converge within the term budget
+        log_f[slow], grad_b[slow], grad_c[slow], grad_z[slow] = _mpmath_log_hyp(
+            b[slow], c[slow], z[slow], derivatives)
     return tuple(v.reshape(shape) for v in (log_f, grad_b, grad_c, grad_z))
 
 

@@ -51,6 +51,10 @@ class BaseModel:
     def _loglik(params: np.ndarray, data: list[np.ndarray]):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _prepare(self, data: list[np.ndarray]) -> list[np.ndarray]:
+        """What the log-likelihood reads beside the columns, computed once per fit."""
+        return data
+
     # --- fitting ----------------------------------------------------------------------------
     def fit(self, rfm: pd.DataFrame, weights: Sequence[float] | None = None) -> "BaseModel":
         """Fit by maximum likelihood; identical rows are compressed first."""
@@ -63,7 +67,8 @@ class BaseModel:
                 raise ClvlabError("weights must be one finite number >= 0 per row of the RFM table")
         distinct, counts = compress(data, weights)
         self._check_identifiable(distinct, counts)
-        result = fit_mle(lambda p: self._loglik(p, distinct), counts,
+        prepared = self._prepare(distinct)
+        result = fit_mle(lambda p: self._loglik(p, prepared), counts,
                          self._start(distinct, counts), names=self.param_names,
                          penalty=float(self.penalty), max_restarts=self.max_restarts)
         self._store(result, n_customers=float(counts.sum()), n_distinct=len(counts),

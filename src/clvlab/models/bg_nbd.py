@@ -8,10 +8,14 @@ new-customer quantity under those updated parameters (``_posterior``).
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 import pandas as pd
 from scipy import special
 
+from .._fitting import levels
 from ..errors import ClvlabError
 from ..validation import validate_rfm
 from ._hyp import hyp2f1
@@ -50,32 +54,20 @@ class BetaGeo(TransactionModel, BaseModel):
         rate = max(float(np.average(x, weights=weights)) / max(mean_T, 1e-9), 1e-6)
         return np.array([1.0, 1.0 / rate, 1.0, 3.0])
 
+    def _prepare(self, data: list[np.ndarray]) -> list[np.ndarray]:
+        return [*data, *levels(data[0])]
+
     @staticmethod
     def _loglik(params: np.ndarray, data: list[np.ndarray]):
         r, alpha, a, b = params
-        x, t_x, T = data
-        repeat = x > 0
-        log_beta_ab = special.betaln(a, b)
-        term_alive = special.betaln(a, b + x) - log_beta_ab - (r + x) * np.log(alpha + T)
-        # the dropout term exists only for x > 0; b + x - 1 > 0 there
-        xm = np.where(repeat, x, 1.0)
-        term_dead = np.where(repeat, special.betaln(a + 1, b + xm - 1) - log_beta_ab
-                             - (r + x) * np.log(alpha + t_x), -np.inf)
-        log_sum = np.logaddexp(term_alive, term_dead)
-        w_alive = np.exp(term_alive - log_sum)
-        w_dead = 1.0 - w_alive
-        values = log_gamma_ratio(r, x) + r * np.log(alpha) + log_sum
-
-        psi_ab, psi_abx = special.digamma(a + b), special.digamma(a + b + x)
-        d_r = (special.digamma(r + x) - special.digamma(r) + np.log(alpha)
-               - w_alive * np.log(alpha + T) - w_dead * np.log(alpha + t_x))
-        d_alpha = r / alpha - (r + x) * (w_alive / (alpha + T) + w_dead / (alpha + t_x))
-        d_a = (w_alive * (psi_ab - psi_abx)
-               + w_dead * (special.digamma(a + 1) - special.digamma(a) + psi_ab - psi_abx))
-        psi_b = special.digamma(b)
-        d_b = (w_alive * (special.digamma(b + x) - psi_abx - psi_b + psi_ab)
-               + np.where(repeat, w_dead * (special.digamma(b + xm - 1) - psi_abx - psi_b + psi_ab), 0.0))
-        return values, np.column_stack([d_r, d_alpha, d_a, d_b])
+        x, t_x, T = data[:3]
+        x_levels, at = data[3:] if len(data) == 5 else levels(x)
+        # every special function of x once per distinct x; the rows in one compiled loop
+        per_x = _terms_of_x(r, alpha, a, b, x_levels)
+        out = np.empty((x.size, 5))
+        _rows(float(r), float(alpha), per_x, np.asarray(at, dtype=np.int64),
+              *(np.ascontiguousarray(v, dtype=np.float64) for v in (x, t_x, T)), out)
+        return out[:, 0], out[:, 1:]
 
     # --- predictions --------------------------------------------------------------------------
     def _p_alive(self, x, t_x, T) -> np.ndarray:
@@ -114,3 +106,47 @@ class BetaGeo(TransactionModel, BaseModel):
 
     def _population_params(self) -> tuple:
         return tuple(self._check_fitted())
+
+
+@numba.njit(cache=True, nogil=True)
+def _rows(r, alpha, per_x, at, x, t_x, T, out):  # pragma: no cover - compiled
+    """Per row: log-likelihood and gradient from the x-only columns (``_terms_of_x``)."""
+    for i in range(x.size):
+        c = per_x[at[i]]
+        m = r + x[i]
+        log_T, log_t = math.log(alpha + T[i]), math.log(alpha + t_x[i])
+        alive = c[0] - m * log_T
+        dead = c[1] - m * log_t  # -inf where x = 0: no dropout term
+        top = max(alive, dead)
+        log_sum = top + math.log1p(math.exp(-abs(alive - dead))) if dead > -math.inf else alive
+        w_alive = math.exp(alive - log_sum)
+        w_dead = 1.0 - w_alive
+        out[i, 0] = c[2] + log_sum
+        out[i, 1] = c[3] - w_alive * log_T - w_dead * log_t
+        out[i, 2] = r / alpha - m * (w_alive / (alpha + T[i]) + w_dead / (alpha + t_x[i]))
+        out[i, 3] = w_alive * c[4] + w_dead * c[5]
+        out[i, 4] = w_alive * c[6] + w_dead * c[7]
+
+
+def _terms_of_x(r, alpha, a, b, x) -> np.ndarray:
+    """Columns of the log-likelihood and its gradient that depend on x alone (x = levels).
+
+    0: log B(a, b+x) / B(a, b) (alive at T); 1: log B(a+1, b+x-1) / B(a, b) (dropped out after
+    the last purchase; -inf for x = 0, where b + x - 1 may be negative); 2: log G(r+x)/G(r) +
+    r log alpha; 3: d/dr of the constant parts; 4, 5: d/da of the alive and dropout terms;
+    6, 7: d/db of them.
+    """
+    repeat = x > 0
+    xm = np.where(repeat, x, 1.0)  # keeps b + x - 1 > 0 where the dropout term is unused
+    log_beta_ab = special.betaln(a, b)
+    psi_ab, psi_abx, psi_b = special.digamma(a + b), special.digamma(a + b + x), special.digamma(b)
+    out = np.empty((x.size, 8))
+    out[:, 0] = special.betaln(a, b + x) - log_beta_ab
+    out[:, 1] = np.where(repeat, special.betaln(a + 1, b + xm - 1) - log_beta_ab, -np.inf)
+    out[:, 2] = log_gamma_ratio(r, x) + r * np.log(alpha)
+    out[:, 3] = special.digamma(r + x) - special.digamma(r) + np.log(alpha)
+    out[:, 4] = psi_ab - psi_abx
+    out[:, 5] = special.digamma(a + 1) - special.digamma(a) + psi_ab - psi_abx
+    out[:, 6] = special.digamma(b + x) - psi_abx - psi_b + psi_ab
+    out[:, 7] = np.where(repeat, special.digamma(b + xm - 1) - psi_abx - psi_b + psi_ab, 0.0)
+    return out

@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from .._fitting import levels
 from ..errors import ClvlabError
 from ..validation import validate_rfm
 from ._hyp import log_hyp2f1_1bc
+from ._pareto_kernel import bracket_pairs, log_bracket
 from ._special import log_gamma_ratio
 from .base import BaseModel
 from .transaction import TransactionModel, _horizon
@@ -57,16 +59,20 @@ class ParetoNBD(TransactionModel, BaseModel):
         rate = max(float(np.average(x, weights=weights)) / max(mean_T, 1e-9), 1e-6)
         return np.array([1.0, 1.0 / rate, 1.0, mean_T])
 
+    def _prepare(self, data: list[np.ndarray]) -> list[np.ndarray]:
+        return [*data, *levels(data[0]), bracket_pairs(*data)]
+
     @staticmethod
     def _loglik(params: np.ndarray, data: list[np.ndarray], gradient: bool = True):
         r, alpha, s, beta = params
-        x, t_x, T = data
-        bracket, grads = _log_bracket(r, alpha, s, beta, x, t_x, T, gradient)
-        values = (log_gamma_ratio(r, x) + r * np.log(alpha)
-                  + s * np.log(beta) + bracket)
+        x, t_x, T = data[:3]
+        x_levels, at, pairs = data[3:] if len(data) == 6 else (*levels(x), None)
+        bracket, grads = _log_bracket(r, alpha, s, beta, x, t_x, T, gradient, pairs)
+        constant = r * np.log(alpha) + s * np.log(beta)
+        values = log_gamma_ratio(r, x_levels)[at] + constant + bracket
         if not gradient:
             return values, None
-        d_r = special.digamma(r + x) - special.digamma(r) + np.log(alpha) + grads[0]
+        d_r = (special.digamma(r + x_levels) - special.digamma(r))[at] + np.log(alpha) + grads[0]
         d_alpha = r / alpha + grads[1]
         d_s = np.log(beta) + grads[2]
         d_beta = s / beta + grads[3]
@@ -142,8 +148,21 @@ def _one_minus_exp_ratio(u):
     return np.where(np.abs(u) < 1e-12, 1.0 - u / 2, -np.expm1(-safe) / safe)
 
 
-def _log_bracket(r, alpha, s, beta, x, t_x, T, gradient: bool = True):
-    """log[(s/k) A1 + ((r+x)/k) A2] and its gradient in (r, alpha, s, beta)."""
+def _log_bracket(r, alpha, s, beta, x, t_x, T, gradient: bool = True, pairs=None):
+    """log[(s/k) A1 + ((r+x)/k) A2] and its gradient in (r, alpha, s, beta): the compiled loop."""
+    shape = np.broadcast_shapes(np.shape(x), np.shape(t_x), np.shape(T))
+
+    def fallback(x, t_x, T):
+        bracket, grads = _log_bracket_numpy(r, alpha, s, beta, x, t_x, T)
+        return np.column_stack([bracket, *grads])
+
+    rows = log_bracket(r, alpha, s, beta, x, t_x, T, fallback, pairs)
+    bracket = rows[:, 0].reshape(shape)
+    return bracket, ([rows[:, j].reshape(shape) for j in range(1, 5)] if gradient else None)
+
+
+def _log_bracket_numpy(r, alpha, s, beta, x, t_x, T, gradient: bool = True):
+    """log[(s/k) A1 + ((r+x)/k) A2] and its gradient in (r, alpha, s, beta), array by array."""
     m = r + x
     k = m + s
     x, t_x, T = np.broadcast_arrays(np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float))

@@ -1,0 +1,105 @@
+"""The Pareto/NBD bracket log[(s/k) A1 + ((r+x)/k) A2] and its gradient, in compiled loops.
+
+The same formulas as ``pareto_nbd._log_bracket_numpy`` (which stays as the reference and the
+fallback), written per row. Two savings: the NumPy version makes some 60 temporary arrays per
+evaluation; and A1 depends on (x, t_x) only and A2 on (x, T) only, so each is evaluated once per
+distinct pair (195,000 distinct rows of 1,000,000 simulated customers hold 6,000 and 5,500
+pairs) and the rows only combine them. Rows whose 2F1 series does not converge within its term
+budget are flagged and recomputed by the NumPy version, which hands them to mpmath.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .._fitting import group_rows
+from ._hyp import series_1bc
+
+__all__ = ["log_bracket", "bracket_pairs"]
+
+
+@numba.njit(cache=True, nogil=True)
+def _part(r, alpha, s, beta, x, t, second, out):  # pragma: no cover - compiled
+    """out[i] = (log of (s/k) A1 at t = t_x, or of (m/k) A2 at t = T; its gradient in
+    (r, alpha, s, beta); 1 if the series did not converge)."""
+    for i in range(x.size):
+        m = r + x[i]
+        k = m + s
+        log_a, log_b = math.log(alpha + t[i]), math.log(beta + t[i])
+        if alpha >= beta:
+            z = (alpha - beta) / (alpha + t[i])
+            dz_alpha, dz_beta = (beta + t[i]) / (alpha + t[i]) ** 2, -1.0 / (alpha + t[i])
+            # A1: 2F1(1, m; k+1; z) (alpha+t)^-m (beta+t)^-s; A2: 2F1(1, m+1; k+1; z) (alpha+T)^-(m+1) (beta+T)^-(s-1)
+            power_a, power_b = (m + 1, s - 1) if second else (m, s)
+            f, g_b, g_c, g_z, ok = series_1bc(power_a, k + 1, z)
+            d_r, d_s = -log_a + g_b + g_c, -log_b + g_c
+        else:
+            z = (beta - alpha) / (beta + t[i])
+            dz_alpha, dz_beta = -1.0 / (beta + t[i]), (alpha + t[i]) / (beta + t[i]) ** 2
+            # A1: 2F1(1, s+1; k+1; z) (alpha+t)^-(m-1) (beta+t)^-(s+1); A2: 2F1(1, s; k+1; z) (alpha+T)^-m (beta+T)^-s
+            power_a, power_b = (m, s) if second else (m - 1, s + 1)
+            f, g_b, g_c, g_z, ok = series_1bc(power_b, k + 1, z)
+            d_r, d_s = -log_a + g_c, -log_b + g_b + g_c
+        d_alpha = -power_a / (alpha + t[i]) + g_z * dz_alpha
+        d_beta = -power_b / (beta + t[i]) + g_z * dz_beta
+        value = -power_a * log_a - power_b * log_b + f - math.log(k)
+        if second:  # weight m/k
+            value += math.log(m)
+            d_r += 1.0 / m - 1.0 / k
+            d_s -= 1.0 / k
+        else:       # weight s/k
+            value += math.log(s)
+            d_r -= 1.0 / k
+            d_s += 1.0 / s - 1.0 / k
+        out[i, 0], out[i, 1], out[i, 2], out[i, 3], out[i, 4] = value, d_r, d_alpha, d_s, d_beta
+        out[i, 5] = 0.0 if ok else 1.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _combine(first, at_first, second, at_second, out):  # pragma: no cover - compiled
+    for i in range(at_first.size):
+        f, g = at_first[i], at_second[i]
+        a0, b0 = first[f, 0], second[g, 0]
+        bracket = max(a0, b0) + math.log1p(math.exp(-abs(a0 - b0)))
+        w1 = math.exp(a0 - bracket)
+        w2 = 1.0 - w1
+        out[i, 0] = bracket
+        out[i, 1] = w1 * first[f, 1] + w2 * second[g, 1]
+        out[i, 2] = w1 * first[f, 2] + w2 * second[g, 2]
+        out[i, 3] = w1 * first[f, 3] + w2 * second[g, 3]
+        out[i, 4] = w1 * first[f, 4] + w2 * second[g, 4]
+        out[i, 5] = max(first[f, 5], second[g, 5])
+
+
+def bracket_pairs(x, t_x, T) -> tuple:
+    """The distinct (x, t_x) and (x, T) pairs and each row's index among them."""
+    (x1, t1), at1 = group_rows([x, t_x])
+    (x2, t2), at2 = group_rows([x, T])
+    return x1, t1, at1, x2, t2, at2
+
+
+def log_bracket(r, alpha, s, beta, x, t_x, T, fallback, pairs: tuple | None = None) -> np.ndarray:
+    """An array of shape (rows, 5): the bracket and its gradient in (r, alpha, s, beta).
+
+    ``pairs`` is ``bracket_pairs(x, t_x, T)`` when computed ahead (once per fit); without it the
+    rows are their own pairs. ``fallback(x, t_x, T)`` recomputes flagged rows.
+    """
+    # copies: numba warns on the read-only views that broadcast_arrays returns
+    x, t_x, T = (np.array(v, dtype=np.float64).ravel() for v in np.broadcast_arrays(x, t_x, T))
+    if pairs is None:
+        rows = np.arange(x.size)
+        pairs = (x, t_x, rows, x, T, rows)
+    x1, t1, at1, x2, t2, at2 = pairs
+    params = float(r), float(alpha), float(s), float(beta)
+    first, second = np.empty((x1.size, 6)), np.empty((x2.size, 6))
+    _part(*params, x1, t1, False, first)
+    _part(*params, x2, t2, True, second)
+    out = np.empty((x.size, 6))
+    _combine(first, at1, second, at2, out)
+    slow = np.flatnonzero(out[:, 5])
+    if slow.size:
+        out[slow, :5] = fallback(x[slow], t_x[slow], T[slow])
+    return out[:, :5]
