@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.clvlab-installed
 
-.PHONY: venv demo test test-fast bench bench-venv clean
+.PHONY: venv demo test test-fast bench bench-venv bench-bayes-venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,5 +41,17 @@ bench-venv: $(BENCH_STAMP)
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/bench_rfm.py
 
+# pymc-marketing cannot share an environment with lifetimes' pins: its own one
+BAYES_VENV := .venv-bench-pymc
+BAYES_STAMP := $(BAYES_VENV)/.clvlab-installed
+
+$(BAYES_STAMP): pyproject.toml benchmarks/requirements-bayes.txt
+	test -x $(BAYES_VENV)/bin/python || $(PYTHON) -m venv $(BAYES_VENV)
+	$(BAYES_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BAYES_VENV)/bin/python -m pip install --quiet -e . -r benchmarks/requirements-bayes.txt
+	touch $(BAYES_STAMP)
+
+bench-bayes-venv: $(BAYES_STAMP)
+
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) build dist src/*.egg-info .pytest_cache demo-output
+	rm -rf $(VENV) $(BENCH_VENV) $(BAYES_VENV) build dist src/*.egg-info .pytest_cache demo-output

@@ -161,3 +161,62 @@ def test_gamma_gamma_matches_mpmath_closed_form():
     for case in zip(p, q, v, x, z):
         values, _ = GammaGamma._loglik(np.array(case[:3]), [np.array([case[3]]), np.array([case[4]])])
         assert_close(float(values[0]), reference.gamma_gamma_loglik(*case), case)
+
+
+log_scale = st.floats(-3.0, 3.0).map(lambda e: 10.0**e)  # 1e-3 to 1e3
+
+
+@st.composite
+def histories(draw):
+    x = float(draw(st.one_of(st.just(0), st.integers(1, 10), st.integers(1, 10_000))))
+    T = draw(st.floats(0.1, 500.0))
+    t_x = 0.0 if x == 0 else T * draw(st.one_of(st.just(1.0), st.floats(0.001, 1.0)))
+    return x, t_x, T
+
+
+@settings(max_examples=200, deadline=None)
+@given(log_scale, log_scale, log_scale, log_scale, histories())
+def test_bg_nbd_property(r, alpha, a, b, history):
+    case = (r, alpha, a, b, *history)
+    values, _ = BetaGeo._loglik(np.array(case[:4]), [np.array([v]) for v in history])
+    assert_close(float(values[0]), reference.bg_nbd_loglik(*case), case)
+
+
+@settings(max_examples=200, deadline=None)
+@given(log_scale, log_scale, log_scale, st.integers(1, 10_000), st.floats(0.01, 1e4))
+def test_gamma_gamma_property(p, q, v, x, z):
+    case = (p, q, v, float(x), z)
+    values, _ = GammaGamma._loglik(np.array(case[:3]), [np.array([float(x)]), np.array([z])])
+    assert_close(float(values[0]), reference.gamma_gamma_loglik(*case), case)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from([BetaGeo, ParetoNBD, GammaGamma]),
+       st.lists(st.floats(-1.5, 1.5), min_size=4, max_size=4))
+def test_exact_gradients_match_central_differences(model_class, log_shifts):
+    """The gradients (compiled for BG/NBD and Pareto/NBD) against differences of the values."""
+    from clvlab.datasets import load_cdnow_summary
+
+    rfm = load_cdnow_summary()
+    if model_class is GammaGamma:
+        rfm = rfm[rfm["frequency"] > 0]
+    model = model_class()
+    data = model._prepare(model._data(rfm))
+    centre = {BetaGeo: [0.24, 4.4, 0.79, 2.4], ParetoNBD: [0.55, 10.6, 0.61, 11.7],
+              GammaGamma: [6.25, 3.74, 15.4]}[model_class]
+    params = np.array(centre) * np.exp(np.array(log_shifts[:len(centre)]))
+
+    def total(p):
+        return float(np.sum(model_class._loglik(p, data)[0]))
+
+    gradient = np.sum(model_class._loglik(params, data)[1], axis=0)
+    for i in range(len(params)):
+        h = 1e-6 * params[i]
+        up, down = params.copy(), params.copy()
+        up[i] += h
+        down[i] -= h
+        numeric = (total(up) - total(down)) / (2 * h)
+        # rounding in the difference is about 1e-16 |total| / h = 1e-10 |total| / param
+        scale = abs(total(params)) / params[i]
+        assert gradient[i] == pytest.approx(numeric, rel=1e-5, abs=1e-6 * scale), \
+            (model_class.__name__, i, params)

@@ -11,12 +11,13 @@ GammaGamma         the Gamma-Gamma spend model
 ParetoNBD          the Pareto/NBD model (maximum likelihood, exact gradients)
 load_model         read any model saved with ``model.save(path)`` (JSON)
 customer_lifetime_value   discounted CLV from a transaction model and a spend model
+bayes              Bayesian fits (method="nuts"|"advi"|"map") and predictions with intervals
 ClvlabError, DataValidationError, ClvlabWarning
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import datasets, simulate
+from . import bayes, datasets, simulate
 from .clv import customer_lifetime_value
 from .errors import ClvlabError, ClvlabWarning, DataValidationError
 from .models import BetaGeo, GammaGamma, ParetoNBD, load_model
@@ -36,6 +37,7 @@ __all__ = [
     "ParetoNBD",
     "load_model",
     "customer_lifetime_value",
+    "bayes",
     "datasets",
     "simulate",
     "ClvlabError",

@@ -81,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="time unit of the table, recorded in the model (read from the file "
                           "when rfm_summary wrote it)")
     fit.add_argument("--penalty", type=float, default=0.0, help="L2 penalty on the parameters")
+    fit.add_argument("--method", default="mle", choices=["mle", "map", "nuts", "advi"],
+                     help="maximum likelihood (default) or Bayesian through PyMC; the posterior "
+                          "is saved beside the model as <name>.posterior.nc")
+    fit.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
+    fit.add_argument("--tune", type=int, default=1000, help="NUTS tuning steps per chain")
+    fit.add_argument("--chains", type=int, default=4)
+    fit.add_argument("--seed", type=int, default=None, help="random seed of the sampler")
     fit.add_argument("--overwrite", action="store_true")
     fit.set_defaults(run=_run_fit)
 
@@ -191,12 +198,19 @@ def _run_fit(args: argparse.Namespace) -> int:
     from . import models
 
     rfm = _read_rfm(args.rfm, args.customer_col, args.time_unit)
-    model = getattr(models, MODELS[args.model])(penalty=args.penalty).fit(rfm)
+    model = getattr(models, MODELS[args.model])(
+        penalty=args.penalty, method=args.method, draws=args.draws, tune=args.tune,
+        chains=args.chains, random_seed=args.seed, progressbar=sys.stderr.isatty()).fit(rfm)
     model.save(args.output, overwrite=args.overwrite)
     print(repr(model))
     with pd.option_context("display.float_format", "{:.6g}".format):
         print(model.summary().to_string())
-    print(f"converged: {model.convergence_['converged']}; AIC {model.aic_:.2f}; BIC {model.bic_:.2f}")
+    if args.method == "nuts":
+        c = model.convergence_
+        print(f"diagnostics: {c['divergences']} divergences; max r_hat {c['max_r_hat']:.3f}; "
+              f"min bulk ESS {c['min_ess_bulk']:.0f}; converged: {c['converged']}")
+    else:
+        print(f"converged: {model.convergence_['converged']}; AIC {model.aic_:.2f}; BIC {model.bic_:.2f}")
     print(f"wrote {args.output}")
     return 0
 

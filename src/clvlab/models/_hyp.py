@@ -27,10 +27,10 @@ def hyp2f1(a, b, c, z):
     return values if values.ndim else float(values)
 
 
-SERIES_MAX_TERMS = 3000
+SERIES_MAX_TERMS = 200_000  # compiled: z = 0.9995 with c - b = 0.2 needs ~80,000 terms, ~0.3 ms
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def series_1bc(b, c, z):  # pragma: no cover - compiled; tested through log_hyp2f1_1bc
     """One row: log 2F1(1, b; c; z), its derivatives in b, c, z, and whether the series converged.
 
@@ -58,7 +58,7 @@ def series_1bc(b, c, z):  # pragma: no cover - compiled; tested through log_hyp2
     return np.log(total), d_b / total, -d_c / total, d_z / total, converged
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _series_rows(b, c, z, out):  # pragma: no cover - compiled
     for i in range(b.size):
         log_f, g_b, g_c, g_z, converged = series_1bc(b[i], c[i], z[i])

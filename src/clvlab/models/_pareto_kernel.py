@@ -21,7 +21,7 @@ from ._hyp import series_1bc
 __all__ = ["log_bracket", "bracket_pairs"]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _part(r, alpha, s, beta, x, t, second, out):  # pragma: no cover - compiled
     """out[i] = (log of (s/k) A1 at t = t_x, or of (m/k) A2 at t = T; its gradient in
     (r, alpha, s, beta); 1 if the series did not converge)."""
@@ -58,7 +58,7 @@ def _part(r, alpha, s, beta, x, t, second, out):  # pragma: no cover - compiled
         out[i, 5] = 0.0 if ok else 1.0
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _combine(first, at_first, second, at_second, out):  # pragma: no cover - compiled
     for i in range(at_first.size):
         f, g = at_first[i], at_second[i]

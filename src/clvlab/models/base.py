@@ -10,13 +10,14 @@ import json
 import math
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
 
+from .. import bayes
 from .._atomic import atomic_output
-from .._fitting import FitResult, compress, fit_mle, summary_frame
+from .._fitting import FitResult, _covariance, compress, fit_mle, summary_frame
 from ..errors import ClvlabError, ClvlabWarning
 from ..timeunits import normalize_time_unit
 
@@ -36,9 +37,33 @@ class BaseModel:
         super().__init_subclass__(**kwargs)
         _REGISTRY[cls.__name__] = cls
 
-    def __init__(self, penalty: float = 0.0, max_restarts: int = 4):
+    #: parameters that carry the data's scale -> index of the data column that sets it
+    #: (the default prior of a scale parameter is centred on that column's mean)
+    scale_params: ClassVar[dict[str, int]] = {}
+
+    def __init__(self, penalty: float = 0.0, max_restarts: int = 4, *, method: str = "mle",
+                 draws: int = 1000, tune: int = 1000, chains: int = 4,
+                 priors: dict[str, Callable] | None = None, random_seed: Any = None,
+                 progressbar: bool = True, nuts_sampler: str = "pymc"):
+        """Settings only (scikit-learn style).
+
+        method : "mle" (maximum likelihood, the default), or Bayesian through PyMC: "nuts"
+            (sampling), "advi" (variational) or "map" (posterior mode). The Bayesian methods use
+            the same likelihood; see ``clvlab.bayes`` for the default priors.
+        penalty, max_restarts : maximum-likelihood settings (L2 penalty; optimiser restarts).
+        draws, tune, chains, random_seed, progressbar, nuts_sampler : sampler settings.
+        priors : {parameter: callable(name) -> PyMC random variable} to replace default priors.
+        """
         self.penalty = penalty
         self.max_restarts = max_restarts
+        self.method = method
+        self.draws = draws
+        self.tune = tune
+        self.chains = chains
+        self.priors = priors
+        self.random_seed = random_seed
+        self.progressbar = progressbar
+        self.nuts_sampler = nuts_sampler
 
     # --- model-specific hooks -------------------------------------------------------------
     def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:  # pragma: no cover - abstract
@@ -57,9 +82,11 @@ class BaseModel:
 
     # --- fitting ----------------------------------------------------------------------------
     def fit(self, rfm: pd.DataFrame, weights: Sequence[float] | None = None) -> "BaseModel":
-        """Fit by maximum likelihood; identical rows are compressed first."""
+        """Fit by ``method`` (maximum likelihood by default); identical rows are compressed first."""
         if not (isinstance(self.penalty, (int, float)) and self.penalty >= 0):
             raise ClvlabError(f"penalty must be a number >= 0, got {self.penalty!r}")
+        if self.method not in bayes.METHODS:
+            raise ClvlabError(f"method must be one of {list(bayes.METHODS)}, got {self.method!r}")
         data = self._data(rfm)
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float64)
@@ -68,12 +95,49 @@ class BaseModel:
         distinct, counts = compress(data, weights)
         self._check_identifiable(distinct, counts)
         prepared = self._prepare(distinct)
+        for name in ("idata_",):  # a refit replaces every learned attribute
+            self.__dict__.pop(name, None)
+        if self.method != "mle":
+            return self._fit_bayes(prepared, distinct, counts, _time_unit_of(rfm))
         result = fit_mle(lambda p: self._loglik(p, prepared), counts,
                          self._start(distinct, counts), names=self.param_names,
                          penalty=float(self.penalty), max_restarts=self.max_restarts)
         self._store(result, n_customers=float(counts.sum()), n_distinct=len(counts),
                     time_unit=_time_unit_of(rfm))
         return self
+
+    def _fit_bayes(self, prepared, distinct, counts, time_unit) -> "BaseModel":
+        for name in ("draws", "tune", "chains"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, np.integer)) and value >= (0 if name == "tune" else 1)):
+                raise ClvlabError(f"{name} must be a whole number >= 1, got {value!r}")
+        idata, diag = bayes.fit_bayes(
+            self, prepared, counts, method=self.method, draws=self.draws, tune=self.tune,
+            chains=self.chains, random_seed=self.random_seed, priors=self.priors,
+            progressbar=self.progressbar, nuts_sampler=self.nuts_sampler)
+        names = list(self.param_names)
+        samples = np.column_stack([idata.posterior[n].to_numpy().ravel() for n in names])
+        mean = samples.mean(axis=0)
+        if len(samples) > 1:
+            covariance = np.cov(samples, rowvar=False)
+        else:  # MAP: the curvature of the log-likelihood at the mode (a Laplace approximation)
+            covariance = _covariance(lambda p: self._loglik(p, prepared), counts, mean, 0.0)
+        values, _ = self._loglik(mean, prepared)
+        log_likelihood = float(counts @ values)
+        bayes.add_log_likelihood(idata, self, prepared, counts)
+        self._store(FitResult(params=mean, log_likelihood=log_likelihood, covariance=covariance,
+                              converged=True, message=self.method, iterations=0, restarts=0,
+                              gradient_norm=float("nan"), penalty=0.0),
+                    n_customers=float(counts.sum()), n_distinct=len(counts), time_unit=time_unit)
+        self.convergence_ = diag
+        self.idata_ = idata
+        bayes.warn_if_poor(type(self).__name__, diag)
+        return self
+
+    def _prior_scale(self, name: str, data: list[np.ndarray], weights: np.ndarray) -> float:
+        if name not in self.scale_params:
+            return 1.0
+        return max(float(np.average(data[self.scale_params[name]], weights=weights)), 1e-6)
 
     def _check_identifiable(self, data: list[np.ndarray], counts: np.ndarray) -> None:
         if counts.sum() < 2:
@@ -131,7 +195,16 @@ class BaseModel:
         return self.params_.to_numpy()
 
     def summary(self, level: float = 0.95) -> pd.DataFrame:
-        """Estimates, standard errors and intervals (log-scale Wald, so they stay positive)."""
+        """Estimates, standard errors and intervals (log-scale Wald, so they stay positive).
+
+        After a Bayesian fit with draws: ArviZ's summary (mean, sd, HDI at ``level``, MCSE,
+        ESS, r_hat).
+        """
+        idata = getattr(self, "idata_", None)
+        if idata is not None and idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"] > 1:
+            import arviz as az
+
+            return az.summary(idata, var_names=list(self.param_names), hdi_prob=level)
         params = self._check_fitted()
         covariance = getattr(self, "covariance_", None)
         cov = np.full((len(params),) * 2, np.nan) if covariance is None else covariance.to_numpy()
@@ -167,7 +240,8 @@ class BaseModel:
             "model": type(self).__name__,
             "clvlab_version": __version__,
             "time_unit": getattr(self, "time_unit_", None),
-            "settings": {"penalty": self.penalty, "max_restarts": self.max_restarts},
+            "settings": {"penalty": self.penalty, "max_restarts": self.max_restarts,
+                         "method": self.method},
             "params": {k: float(v) for k, v in self.params_.items()},
             "covariance": None if covariance is None else [
                 [None if not np.isfinite(v) else float(v) for v in row] for row in covariance.to_numpy()],
@@ -175,14 +249,43 @@ class BaseModel:
         if hasattr(self, "log_likelihood_"):
             payload["fit"] = {"log_likelihood": self.log_likelihood_, "n_customers": self.n_customers_,
                               "n_distinct_rows": self.n_distinct_rows_, "aic": self.aic_,
-                              "bic": self.bic_, "convergence": self.convergence_}
+                              "bic": self.bic_, "convergence": _jsonable(self.convergence_)}
         return payload
 
     def save(self, path: str | Path, overwrite: bool = True) -> None:
-        """Write the model as JSON (parameters, covariance, time unit, versions), atomically."""
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
+        """Write the model as JSON (parameters, covariance, time unit, versions), atomically.
+
+        After a Bayesian fit the posterior goes beside it as netCDF (``<name>.posterior.nc``),
+        named in the JSON; neither file can run code when loaded.
+        """
+        payload = self.to_dict()
+        idata = getattr(self, "idata_", None)
+        if idata is not None:
+            posterior_path = _posterior_path(path)
+            with atomic_output(posterior_path, overwrite=overwrite) as temporary:
+                idata.to_netcdf(temporary)
+            payload["posterior_file"] = posterior_path.name
+        text = json.dumps(payload, indent=2, allow_nan=False)
         with atomic_output(path, overwrite=overwrite) as temporary:
             Path(temporary).write_text(text)
+
+    def posterior_predict(self, prediction: str, rfm: pd.DataFrame, *, level: float = 0.94,
+                          n_draws: int = 200, return_draws: bool = False, seed: Any = 0,
+                          **kwargs: Any) -> pd.DataFrame:
+        """A prediction with its uncertainty per customer: mean, sd and a central interval.
+
+        ``prediction`` names a method (``"p_alive"``, ``"expected_purchases"``,
+        ``"probability_of_purchase"``, ``"expected_spend"``, ...); ``kwargs`` go to it (e.g.
+        ``t=52``). Draws come from the posterior after a Bayesian fit, and from the asymptotic
+        normal of the log-parameters after a maximum-likelihood one. Memory is bounded by
+        chunking (see ``clvlab.bayes.posterior_summary``); for CLV with uncertainty use
+        ``clvlab.bayes.posterior_summary`` with ``customer_lifetime_value``.
+        """
+        if not callable(getattr(self, prediction, None)) or prediction.startswith("_"):
+            raise ClvlabError(f"{type(self).__name__} has no prediction {prediction!r}")
+        return bayes.posterior_summary(
+            self, lambda model, chunk: getattr(model, prediction)(chunk, **kwargs), rfm,
+            n_draws=n_draws, level=level, return_draws=return_draws, seed=seed)
 
     @classmethod
     def load(cls, path: str | Path) -> "BaseModel":
@@ -217,6 +320,9 @@ def load_model(path: str | Path) -> BaseModel:
             names = list(cls.param_names)
             model.covariance_ = pd.DataFrame(cov, index=names, columns=names)
             model.standard_errors_ = pd.Series(np.sqrt(np.diag(cov)), index=names, name="std_error")
+        model.method = payload.get("settings", {}).get("method", "mle")
+        if payload.get("posterior_file"):
+            model.idata_ = _load_posterior(Path(path).parent / payload["posterior_file"])
         fit = payload.get("fit")
         if fit:
             model.log_likelihood_ = fit["log_likelihood"]
@@ -227,6 +333,35 @@ def load_model(path: str | Path) -> BaseModel:
     except (KeyError, TypeError, ValueError) as exc:
         raise ClvlabError(f"model file {path} is malformed: {exc!r}") from None
     return model
+
+
+def _posterior_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.stem + ".posterior.nc")
+
+
+def _load_posterior(path: Path):
+    import arviz as az
+
+    if not path.exists():
+        raise ClvlabError(f"the model's posterior file {path} is missing (it is saved beside the JSON)")
+    try:
+        idata = az.from_netcdf(path)
+        idata.posterior.load()
+    except (OSError, ValueError) as exc:
+        raise ClvlabError(f"posterior file {path} is not readable netCDF: {exc}") from None
+    return idata
+
+
+def _jsonable(value: Any) -> Any:
+    """Non-finite floats become None (JSON has no NaN); containers are walked."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _time_unit_of(rfm: Any) -> str | None:

@@ -36,6 +36,7 @@ class BetaGeo(TransactionModel, BaseModel):
     """
 
     param_names = ("r", "alpha", "a", "b")
+    scale_params = {"alpha": 2}  # alpha is in time units: centred on mean T
 
     def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:
         validate_rfm(rfm)
@@ -108,7 +109,7 @@ class BetaGeo(TransactionModel, BaseModel):
         return tuple(self._check_fitted())
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _rows(r, alpha, per_x, at, x, t_x, T, out):  # pragma: no cover - compiled
     """Per row: log-likelihood and gradient from the x-only columns (``_terms_of_x``)."""
     for i in range(x.size):

@@ -31,6 +31,7 @@ class GammaGamma(BaseModel):
     """
 
     param_names = ("p", "q", "v")
+    scale_params = {"v": 1}  # currency: centred on the mean spend
 
     def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:
         x, z = self._spend_arrays(rfm)

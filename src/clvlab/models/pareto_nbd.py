@@ -41,6 +41,7 @@ class ParetoNBD(TransactionModel, BaseModel):
     """
 
     param_names = ("r", "alpha", "s", "beta")
+    scale_params = {"alpha": 2, "beta": 2}  # time units: centred on mean T
 
     def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:
         validate_rfm(rfm)

@@ -1,0 +1,300 @@
+"""Bayesian fitting with PyMC: the same exact likelihoods, with priors, sampled by NUTS.
+
+Every model's log-likelihood and its exact gradient already exist (NumPy and compiled loops,
+tested against mpmath). Rather than write each again in PyTensor (Pareto/NBD needs a 2F1 series
+that PyTensor's hyp2f1 cannot evaluate everywhere), ``LogLikelihoodOp`` wraps them as one PyTensor
+operation with its gradient, over the compressed rows with their weights. So the posterior is
+over exactly the likelihood the maximum-likelihood fit maximises, at the cost of a Python call per
+gradient evaluation (well under a millisecond on CDNOW's 1,016 distinct rows); graph compilation,
+which dominates pymc-marketing's fits, is trivial.
+
+Priors are weakly informative log-normals: log(theta) ~ Normal(log(scale), 2.5), with scale 1 for
+shape parameters and the data's own scale for scale parameters (mean T for alpha and beta, mean
+spend for Gamma-Gamma's v), so that the defaults do not depend on the time unit or the currency.
+Replace any of them with ``priors={"r": lambda name: pm.Gamma(name, alpha=1, beta=1)}``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import ClvlabError, ClvlabWarning
+
+__all__ = ["METHODS", "fit_bayes", "parameter_draws", "posterior_summary", "frequency_ppc"]
+
+METHODS = ("mle", "map", "nuts", "advi")
+PRIOR_SIGMA = 2.5
+
+
+def _pytensor_op(loglik: Callable, weights: np.ndarray):
+    """A PyTensor Op: parameter vector -> sum(weights * loglik), with the exact gradient."""
+    import pytensor.tensor as pt
+    from pytensor.graph.basic import Apply
+    from pytensor.graph.op import Op
+
+    class LogLikelihoodGrad(Op):
+        itypes, otypes = [pt.dvector], [pt.dvector]
+
+        def perform(self, node, inputs, outputs):
+            outputs[0][0] = _evaluate(inputs[0])[1]
+
+    class LogLikelihoodOp(Op):
+        def make_node(self, params):
+            params = pt.as_tensor_variable(params)
+            return Apply(self, [params], [pt.dscalar()])
+
+        def perform(self, node, inputs, outputs):
+            outputs[0][0] = np.asarray(_evaluate(inputs[0])[0])
+
+        def grad(self, inputs, output_gradients):
+            return [output_gradients[0] * LogLikelihoodGrad()(inputs[0])]
+
+    memo: dict[bytes, tuple[float, np.ndarray]] = {}
+
+    def _evaluate(params: np.ndarray) -> tuple[float, np.ndarray]:
+        # the sampler asks for the value and the gradient at the same point: compute both once
+        key = np.asarray(params, dtype=np.float64).tobytes()
+        if key not in memo:
+            p = np.asarray(params, dtype=np.float64)
+            if np.all(p > 0) and np.all(np.isfinite(p)):
+                values, grads = loglik(p)
+                total, grad = float(weights @ values), weights @ grads
+                if not (np.isfinite(total) and np.all(np.isfinite(grad))):
+                    total, grad = -np.inf, np.zeros_like(p)
+            else:
+                total, grad = -np.inf, np.zeros_like(p)
+            memo.clear()
+            memo[key] = (total, np.asarray(grad, dtype=np.float64))
+        return memo[key]
+
+    return LogLikelihoodOp()
+
+
+def default_priors(model, data: list[np.ndarray], weights: np.ndarray) -> dict[str, float]:
+    """The centre (on the natural scale) of each parameter's log-normal prior."""
+    return {name: float(model._prior_scale(name, data, weights)) for name in model.param_names}
+
+
+def build_pymc_model(model, data: list[np.ndarray], weights: np.ndarray, priors: dict | None):
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    priors = dict(priors or {})
+    unknown = set(priors) - set(model.param_names)
+    if unknown:
+        raise ClvlabError(f"priors given for unknown parameters {sorted(unknown)}; "
+                          f"{type(model).__name__} has {list(model.param_names)}")
+    centres = default_priors(model, data, weights)
+    op = _pytensor_op(lambda p: model._loglik(p, data), weights)
+    with pm.Model() as pymc_model:
+        variables = []
+        for name in model.param_names:
+            if name in priors:
+                variables.append(priors[name](name))
+            else:
+                variables.append(pm.LogNormal(name, mu=np.log(centres[name]), sigma=PRIOR_SIGMA))
+        pm.Potential("log_likelihood", op(pt.stack(variables)))
+    return pymc_model
+
+
+def fit_bayes(model, data: list[np.ndarray], weights: np.ndarray, *, method: str, draws: int,
+              tune: int, chains: int, random_seed: Any, priors: dict | None, progressbar: bool,
+              nuts_sampler: str = "pymc"):
+    """Sample (NUTS), approximate (ADVI) or maximise (MAP) the posterior; returns InferenceData
+    (posterior and sample stats; for MAP a single-draw posterior) and a diagnostics dict."""
+    import arviz as az
+    import pymc as pm
+
+    pymc_model = build_pymc_model(model, data, weights, priors)
+    names = list(model.param_names)
+    with pymc_model, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", message="QuadPotentialFullAdapt is an experimental")
+        if method == "nuts":
+            idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
+                              cores=min(chains, os.cpu_count() or 1), progressbar=progressbar,
+                              nuts_sampler=nuts_sampler, compute_convergence_checks=False,
+                              init="jitter+adapt_full",
+                              return_inferencedata=True)
+        elif method == "advi":
+            approximation = pm.fit(n=30_000, method="advi", random_seed=random_seed,
+                                   progressbar=progressbar)
+            idata = approximation.sample(draws=draws * chains, random_seed=random_seed)
+        elif method == "map":
+            point = pm.find_MAP(progressbar=progressbar, seed=random_seed)
+            idata = az.from_dict(posterior={n: np.array([[float(point[n])]]) for n in names})
+        else:  # pragma: no cover - checked by the caller
+            raise ClvlabError(f"unknown method {method!r}")
+    idata.posterior = idata.posterior[names]
+    return idata, diagnostics(idata, names, method)
+
+
+def diagnostics(idata, names: Sequence[str], method: str) -> dict[str, Any]:
+    import arviz as az
+
+    out: dict[str, Any] = {"method": method, "converged": True}
+    if method != "nuts":
+        return out
+    summary = az.summary(idata, var_names=list(names), kind="diagnostics")
+    divergences = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    out.update({"divergences": divergences, "max_r_hat": float(summary["r_hat"].max()),
+                "min_ess_bulk": float(summary["ess_bulk"].min()),
+                "min_ess_tail": float(summary["ess_tail"].min()),
+                "chains": int(idata.posterior.sizes["chain"]),
+                "draws": int(idata.posterior.sizes["draw"])})
+    problems = []
+    if divergences:
+        problems.append(f"{divergences} divergent transitions")
+    if out["chains"] > 1 and not out["max_r_hat"] < 1.01:
+        problems.append(f"r_hat up to {out['max_r_hat']:.3f} (want < 1.01)")
+    if not out["min_ess_bulk"] >= 400:
+        problems.append(f"bulk ESS down to {out['min_ess_bulk']:.0f} (want > 400)")
+    if problems:
+        out["converged"] = False
+        out["problems"] = problems
+    return out
+
+
+def add_log_likelihood(idata, model, data: list[np.ndarray], weights: np.ndarray,
+                       max_values: int = 20_000_000) -> None:
+    """The log-likelihood of each distinct row at each draw (ArviZ's log_likelihood group), with
+    the rows' weights (customers per row) in constant_data; skipped when it would exceed
+    ``max_values`` numbers."""
+    import xarray as xr
+
+    names = list(model.param_names)
+    posterior = idata.posterior
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    if chains * draws * len(weights) > max_values or chains * draws < 2:
+        return
+    samples = np.stack([posterior[n].to_numpy() for n in names], axis=-1)
+    values = np.empty((chains, draws, len(weights)))
+    for c in range(chains):
+        for d in range(draws):
+            values[c, d] = model._loglik(samples[c, d], data)[0]
+    idata.add_groups(
+        log_likelihood=xr.Dataset({"rfm": (("chain", "draw", "row"), values)},
+                                  coords={"chain": posterior["chain"], "draw": posterior["draw"]}),
+        constant_data=xr.Dataset({"row_weight": (("row",), np.asarray(weights))}))
+
+
+def warn_if_poor(name: str, diag: dict[str, Any]) -> None:
+    if diag.get("problems"):
+        warnings.warn(f"{name}: the sampler's diagnostics are poor: {'; '.join(diag['problems'])}. "
+                      "Try more tuning steps (tune=2000), more draws, or tighter priors; do not "
+                      "trust the intervals until they are clean.", ClvlabWarning, stacklevel=4)
+
+
+# --- predictions with uncertainty ------------------------------------------------------------
+def parameter_draws(model, n_draws: int, seed: Any = 0) -> np.ndarray:
+    """Parameter draws (n_draws x n_params): posterior draws after a Bayesian fit; after a
+    maximum-likelihood fit, draws from the asymptotic normal of log(theta) (the delta method),
+    which keeps every parameter positive."""
+    rng = np.random.default_rng(seed)
+    names = list(model.param_names)
+    idata = getattr(model, "idata_", None)
+    if idata is not None:
+        stacked = np.column_stack([idata.posterior[n].to_numpy().ravel() for n in names])
+        if len(stacked) <= 1:
+            raise ClvlabError("a MAP fit has no posterior draws; fit with method='nuts' or 'advi'")
+        take = rng.choice(len(stacked), size=min(n_draws, len(stacked)), replace=False)
+        return stacked[np.sort(take)]
+    covariance = getattr(model, "covariance_", None)
+    if covariance is None or not np.all(np.isfinite(covariance.to_numpy())):
+        raise ClvlabError(f"this {type(model).__name__} has neither posterior draws nor a finite "
+                          "covariance, so its predictions have no interval")
+    params = model._check_fitted()
+    log_cov = covariance.to_numpy() / np.outer(params, params)
+    return np.exp(rng.multivariate_normal(np.log(params), log_cov, size=n_draws))
+
+
+def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFrame, *,
+                      n_draws: int = 200, level: float = 0.94, chunk_size: int = 20_000,
+                      return_draws: bool = False, seed: Any = 0):
+    """Mean, sd and a central interval per customer of ``predict`` over parameter draws.
+
+    ``models`` is one fitted model or a sequence (for example a transaction model and a spend
+    model); ``predict(*models_at_one_draw, rfm_chunk)`` returns a Series for the chunk. Draw i of
+    each model is paired with draw i of the others (their posteriors are independent). Memory
+    stays bounded: identical customers are predicted once, and customers are taken
+    ``chunk_size`` at a time, so only chunk_size x n_draws values exist at any moment.
+    ``return_draws=True`` returns the (draw, customer) array itself; it is refused above 50
+    million values, where the summary is the only sensible output.
+    """
+    from ._fitting import group_rows
+
+    models = [models] if not isinstance(models, (list, tuple)) else list(models)
+    if not 0 < level < 1:
+        raise ClvlabError(f"level must be between 0 and 1, got {level!r}")
+    draws = [parameter_draws(m, n_draws, seed) for m in models]
+    n = min(len(d) for d in draws)
+    draw_models = [[type(m).from_params(time_unit=getattr(m, "time_unit_", None),
+                                        **dict(zip(m.param_names, d[i]))) for i in range(n)]
+                   for m, d in zip(models, draws)]
+    columns = [c for c in ("frequency", "recency", "T", "monetary_value") if c in rfm.columns]
+    distinct, inverse = group_rows([rfm[c].to_numpy(np.float64) for c in columns])
+    unique_rfm = pd.DataFrame(dict(zip(columns, distinct)))
+    unique_rfm.attrs = dict(rfm.attrs)
+    if return_draws and n * len(rfm) > 50_000_000:
+        raise ClvlabError(f"{n} draws x {len(rfm):,} customers is too many values to return; "
+                          "use the summary (return_draws=False) or fewer customers")
+    low_q, high_q = (1 - level) / 2, (1 + level) / 2
+    stats = np.empty((len(unique_rfm), 4))
+    all_draws = np.empty((n, len(unique_rfm))) if return_draws else None
+    for start in range(0, len(unique_rfm), chunk_size):
+        chunk = unique_rfm.iloc[start:start + chunk_size]
+        values = np.empty((n, len(chunk)))
+        for i in range(n):
+            values[i] = np.asarray(predict(*(dm[i] for dm in draw_models), chunk), dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise ClvlabError("a prediction was not finite at some parameter draw; "
+                              "this is a bug, please report it with the model file")
+        stats[start:start + len(chunk)] = np.column_stack([
+            values.mean(axis=0), values.std(axis=0, ddof=1) if n > 1 else np.zeros(len(chunk)),
+            np.quantile(values, low_q, axis=0), np.quantile(values, high_q, axis=0)])
+        if return_draws:
+            all_draws[:, start:start + len(chunk)] = values
+    if return_draws:
+        return pd.DataFrame(all_draws[:, inverse].T, index=rfm.index,
+                            columns=pd.RangeIndex(n, name="draw"))
+    pct = lambda q: f"{100 * q:g}%"  # noqa: E731
+    return pd.DataFrame(stats[inverse], index=rfm.index,
+                        columns=["mean", "sd", pct(low_q), pct(high_q)])
+
+
+def frequency_ppc(model, rfm: pd.DataFrame, *, n_draws: int = 200, max_frequency: int = 7,
+                  level: float = 0.94, seed: Any = 0) -> pd.DataFrame:
+    """Posterior predictive check of the calibration frequency histogram.
+
+    For each parameter draw, simulate every customer's calibration purchases over their own T
+    from the model, and count customers with 0, 1, ..., max_frequency+ repeat purchases. Returns
+    the observed count per bin beside the predictive mean and interval.
+    """
+    from . import simulate
+
+    simulators = {"BetaGeo": simulate.bg_nbd, "ParetoNBD": simulate.pareto_nbd}
+    simulator = simulators.get(type(model).__name__)
+    if simulator is None:
+        raise ClvlabError(f"no frequency simulator for {type(model).__name__}")
+    rng = np.random.default_rng(seed)
+    draws = parameter_draws(model, n_draws, seed)
+    T = rfm["T"].to_numpy(np.float64)
+    bins = np.arange(max_frequency + 1)
+    counts = np.empty((len(draws), len(bins)))
+    for i, params in enumerate(draws):
+        simulated = simulator(len(T), T=T, seed=rng, **dict(zip(model.param_names, params)))
+        capped = np.minimum(simulated["frequency"].to_numpy(), max_frequency)
+        counts[i] = np.bincount(capped.astype(np.int64), minlength=len(bins))
+    observed = np.bincount(np.minimum(rfm["frequency"].to_numpy(), max_frequency).astype(np.int64),
+                           minlength=len(bins))
+    labels = [str(b) for b in bins[:-1]] + [f"{max_frequency}+"]
+    low_q, high_q = (1 - level) / 2, (1 + level) / 2
+    return pd.DataFrame({"observed": observed, "predicted": counts.mean(axis=0),
+                         f"{100 * low_q:g}%": np.quantile(counts, low_q, axis=0),
+                         f"{100 * high_q:g}%": np.quantile(counts, high_q, axis=0)},
+                        index=pd.Index(labels, name="frequency"))

@@ -1,0 +1,165 @@
+"""Bayesian fits: the PyTensor likelihood equals the NumPy one, NUTS on CDNOW agrees with the
+MLE with clean diagnostics, posterior files, and predictions with intervals."""
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import clvlab
+from clvlab import BetaGeo, GammaGamma, ParetoNBD, bayes
+from clvlab._fitting import compress
+from clvlab.datasets import load_cdnow_summary
+
+
+@pytest.fixture(scope="module")
+def rfm():
+    return load_cdnow_summary()
+
+
+def _data(model, rfm):
+    rows = rfm[rfm["frequency"] > 0] if isinstance(model, GammaGamma) else rfm
+    distinct, counts = compress(model._data(rows))
+    return model._prepare(distinct), counts
+
+
+POINTS = {BetaGeo: [0.3, 5.0, 0.7, 2.0], ParetoNBD: [0.5, 9.0, 0.7, 14.0],
+          GammaGamma: [6.0, 3.5, 16.0]}
+
+
+@pytest.mark.parametrize("model_class", [BetaGeo, ParetoNBD, GammaGamma])
+def test_pytensor_log_posterior_equals_numpy(model_class, rfm):
+    """The PyMC model's log density = log-normal priors + the NumPy log-likelihood (1e-10)."""
+    model = model_class()
+    data, counts = _data(model, rfm)
+    pymc_model = bayes.build_pymc_model(model, data, counts, priors=None)
+    point = np.array(POINTS[model_class])
+    logp = pymc_model.compile_logp(jacobian=False)
+    dlogp = pymc_model.compile_dlogp(jacobian=False)
+    values = {f"{n}_log__": np.log(v) for n, v in zip(model.param_names, point)}
+    centres = bayes.default_priors(model, data, counts)
+    prior = sum(stats.lognorm.logpdf(v, s=bayes.PRIOR_SIGMA, scale=centres[n])
+                for n, v in zip(model.param_names, point))
+    loglik, grads = model_class._loglik(point, data)
+    expected = prior + counts @ loglik
+    assert float(logp(values)) == pytest.approx(expected, rel=1e-10, abs=1e-10)
+    # gradient in log space: d/dlog(theta) = theta * d/dtheta (priors: -(log theta - mu)/sigma^2 / theta - 1/theta)
+    mu = np.array([np.log(centres[n]) for n in model.param_names])
+    prior_grad = (-(np.log(point) - mu) / bayes.PRIOR_SIGMA**2 - 1) / point
+    expected_grad = point * (prior_grad + counts @ grads)
+    np.testing.assert_allclose(dlogp(values), expected_grad, rtol=1e-9)
+
+
+def test_priors_can_be_replaced_and_unknown_names_are_refused(rfm):
+    import pymc as pm
+
+    model = BetaGeo()
+    data, counts = _data(model, rfm)
+    pymc_model = bayes.build_pymc_model(
+        model, data, counts, priors={"r": lambda name: pm.Gamma(name, alpha=2.0, beta=4.0)})
+    assert "gamma" in str(pymc_model["r"].owner.op).lower()
+    with pytest.raises(clvlab.ClvlabError, match="unknown parameters"):
+        bayes.build_pymc_model(model, data, counts, priors={"rho": lambda name: None})
+    with pytest.raises(clvlab.ClvlabError, match="method must be one of"):
+        BetaGeo(method="gibbs").fit(rfm)
+
+
+def test_map_is_near_the_mle(rfm):
+    mle = BetaGeo().fit(rfm)
+    map_fit = BetaGeo(method="map", progressbar=False).fit(rfm)
+    # weak priors: the mode moves by a small fraction of a standard error
+    assert np.all(np.abs(map_fit.params_ - mle.params_) < 0.5 * mle.standard_errors_)
+    assert map_fit.convergence_["method"] == "map"
+    with pytest.raises(clvlab.ClvlabError, match="no posterior draws"):
+        map_fit.posterior_predict("p_alive", rfm)
+
+
+@pytest.fixture(scope="module")
+def small_nuts(rfm):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", clvlab.ClvlabWarning)  # few draws: ESS below 400
+        return BetaGeo(method="nuts", draws=150, tune=200, chains=2, random_seed=3,
+                       progressbar=False).fit(rfm)
+
+
+def test_nuts_result_attributes_and_summary(small_nuts):
+    idata = small_nuts.idata_
+    assert {"posterior", "sample_stats", "log_likelihood"} <= set(idata.groups())
+    assert idata.log_likelihood["rfm"].shape == (2, 150, small_nuts.n_distinct_rows_)
+    summary = small_nuts.summary()
+    assert {"mean", "sd", "r_hat", "ess_bulk"} <= set(summary.columns)
+    assert list(summary.index) == ["r", "alpha", "a", "b"]
+    assert small_nuts.params_["r"] == pytest.approx(summary.loc["r", "mean"], abs=1e-3)
+    assert {"divergences", "max_r_hat", "min_ess_bulk"} <= set(small_nuts.convergence_)
+
+
+def test_posterior_saved_as_netcdf_beside_the_json(small_nuts, rfm, tmp_path):
+    path = tmp_path / "bg.json"
+    small_nuts.save(path)
+    payload = json.loads(path.read_text())
+    assert payload["posterior_file"] == "bg.posterior.nc"
+    assert (tmp_path / "bg.posterior.nc").read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"  # netCDF4/HDF5
+    loaded = clvlab.load_model(path)
+    np.testing.assert_allclose(loaded.idata_.posterior["r"].to_numpy(),
+                               small_nuts.idata_.posterior["r"].to_numpy())
+    a = small_nuts.posterior_predict("p_alive", rfm.head(50))
+    b = loaded.posterior_predict("p_alive", rfm.head(50))
+    pd.testing.assert_frame_equal(a, b)
+    (tmp_path / "bg.posterior.nc").unlink()
+    with pytest.raises(clvlab.ClvlabError, match="posterior file .* is missing"):
+        clvlab.load_model(path)
+
+
+def test_posterior_predictions_summary_chunks_and_draws(small_nuts, rfm):
+    whole = small_nuts.posterior_predict("expected_purchases", rfm, t=39, n_draws=100)
+    assert list(whole.columns) == ["mean", "sd", "3%", "97%"]
+    assert (whole["3%"] <= whole["mean"]).all() and (whole["mean"] <= whole["97%"]).all()
+    point = small_nuts.expected_purchases(rfm, t=39)
+    assert np.corrcoef(whole["mean"], point)[0, 1] > 0.999
+    chunked = bayes.posterior_summary(small_nuts, lambda m, c: m.expected_purchases(c, t=39), rfm,
+                                      n_draws=100, chunk_size=97)
+    pd.testing.assert_frame_equal(whole, chunked)
+    draws = small_nuts.posterior_predict("p_alive", rfm, n_draws=40, return_draws=True)
+    assert draws.shape == (len(rfm), 40)
+    with pytest.raises(clvlab.ClvlabError, match="no prediction"):
+        small_nuts.posterior_predict("_loglik", rfm)
+
+
+def test_clv_with_intervals_and_mle_draws(rfm):
+    """Intervals after maximum likelihood come from the asymptotic normal of log(theta)."""
+    bg = BetaGeo().fit(rfm)
+    spend = GammaGamma().fit(load_cdnow_summary_with_spend())
+    rfm_spend = load_cdnow_summary_with_spend()
+    clv = bayes.posterior_summary(
+        [bg, spend], lambda m, s, chunk: clvlab.customer_lifetime_value(
+            m, s, chunk, horizon=52, discount_rate=0.01), rfm_spend, n_draws=60)
+    point = clvlab.customer_lifetime_value(bg, spend, rfm_spend, horizon=52, discount_rate=0.01)
+    inside = (clv["3%"] <= point) & (point <= clv["97%"])
+    assert inside.mean() > 0.95
+    draws = bayes.parameter_draws(bg, 4000, seed=1)
+    np.testing.assert_allclose(draws.std(axis=0), bg.standard_errors_, rtol=0.15)
+
+
+def load_cdnow_summary_with_spend():
+    log = clvlab.datasets.load_cdnow(sample=True)
+    return clvlab.rfm_summary(log, amount_col="amount", time_unit="W", calibration_end="1997-09-30",
+                              observation_end="1998-06-30")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_class", [BetaGeo, ParetoNBD])
+def test_nuts_on_cdnow_agrees_with_the_mle(model_class, rfm):
+    mle = model_class().fit(rfm)
+    fitted = model_class(method="nuts", draws=1000, tune=1000, chains=4, random_seed=11,
+                         progressbar=False).fit(rfm)
+    c = fitted.convergence_
+    assert c["divergences"] == 0 and c["max_r_hat"] < 1.01 and c["min_ess_bulk"] > 400, c
+    summary = fitted.summary()
+    distance = np.abs(summary["mean"] - mle.params_) / summary["sd"]
+    assert (distance < 2).all(), distance
+    ppc = bayes.frequency_ppc(fitted, rfm, n_draws=200, seed=5)
+    inside = (ppc["3%"] <= ppc["observed"]) & (ppc["observed"] <= ppc["97%"])
+    assert inside.sum() >= len(ppc) - 1, ppc  # at most one of 8 bins outside its 94% interval
