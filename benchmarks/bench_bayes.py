@@ -2,7 +2,7 @@
 
     make bench-bayes-venv
     .venv-bench-pymc/bin/python benchmarks/bench_bayes.py [--draws 1000 --tune 1000 --chains 4]
-    .venv-bench-pymc/bin/python benchmarks/bench_bayes.py --simulated 100000 --only clvlab
+    .venv-bench-pymc/bin/python benchmarks/bench_bayes.py --simulated 100000 --models "" --only clvlab
 
 Each library runs in a fresh subprocess; the wall time covers building the model, compiling
 and sampling (everything a user waits for), with PyMC's NUTS in both and chains on
@@ -97,7 +97,7 @@ def main() -> None:
         print(json.dumps(worker(*args.worker, args.draws, args.tune, args.chains)))
         return
     libraries = [args.only] if args.only else ["clvlab", "pymc-marketing"]
-    runs = [("cdnow", m) for m in args.models.split(",")]
+    runs = [("cdnow", m) for m in args.models.split(",") if m]
     if int(args.simulated):
         runs.append((args.simulated, "pareto-nbd"))
     print(f"NUTS, {args.chains} chains x ({args.tune} tune + {args.draws} draws)")

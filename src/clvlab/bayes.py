@@ -140,11 +140,15 @@ def diagnostics(idata, names: Sequence[str], method: str) -> dict[str, Any]:
     out: dict[str, Any] = {"method": method, "converged": True}
     if method != "nuts":
         return out
-    summary = az.summary(idata, var_names=list(names), kind="diagnostics")
+    # unrounded (az.summary rounds r_hat to two decimals, which turns 1.005 into 1.01)
+    posterior = idata.posterior[list(names)]
+    r_hat = az.rhat(posterior)
+    ess_bulk, ess_tail = az.ess(posterior, method="bulk"), az.ess(posterior, method="tail")
     divergences = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
-    out.update({"divergences": divergences, "max_r_hat": float(summary["r_hat"].max()),
-                "min_ess_bulk": float(summary["ess_bulk"].min()),
-                "min_ess_tail": float(summary["ess_tail"].min()),
+    out.update({"divergences": divergences,
+                "max_r_hat": max(float(r_hat[n]) for n in names),
+                "min_ess_bulk": min(float(ess_bulk[n]) for n in names),
+                "min_ess_tail": min(float(ess_tail[n]) for n in names),
                 "chains": int(idata.posterior.sizes["chain"]),
                 "draws": int(idata.posterior.sizes["draw"])})
     problems = []
