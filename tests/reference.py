@@ -89,3 +89,40 @@ def gamma_gamma_loglik(p, q, v, x, z) -> float:
                  + q * mpmath.log(v) + (p * x - 1) * mpmath.log(z) + p * x * mpmath.log(x)
                  - (p * x + q) * mpmath.log(v + x * z))
         return float(value)
+
+
+def mbg_nbd_loglik(r, alpha, a, b, x, t_x, T) -> float:
+    """MBG/NBD (Batislam et al. 2007 with the Wagner & Hoppe 2008 erratum), at DPS digits."""
+    with mpmath.workdps(DPS):
+        r, alpha, a, b, x, t_x, T = (mpmath.mpf(v) for v in (r, alpha, a, b, x, t_x, T))
+        beta_ab = mpmath.beta(a, b)
+        term = (mpmath.beta(a, b + x + 1) / beta_ab * (alpha + T) ** -(r + x)
+                + mpmath.beta(a + 1, b + x) / beta_ab * (alpha + t_x) ** -(r + x))
+        value = mpmath.loggamma(r + x) - mpmath.loggamma(r) + r * mpmath.log(alpha) + mpmath.log(term)
+        return float(value)
+
+
+def bg_bb_loglik(alpha, beta, gamma, delta, x, t_x, n) -> float:
+    """BG/BB (Fader, Hardie & Shang 2010, eq. 5), summed term by term at DPS digits."""
+    with mpmath.workdps(DPS):
+        al, be, ga, de = (mpmath.mpf(v) for v in (alpha, beta, gamma, delta))
+        x, t_x, n = int(x), int(t_x), int(n)
+        b_ab, b_gd = mpmath.beta(al, be), mpmath.beta(ga, de)
+        total = mpmath.beta(al + x, be + n - x) / b_ab * mpmath.beta(ga, de + n) / b_gd
+        for i in range(n - t_x):
+            total += (mpmath.beta(al + x, be + t_x - x + i) / b_ab
+                      * mpmath.beta(ga + 1, de + t_x + i) / b_gd)
+        return float(mpmath.log(total))
+
+
+def sbg_loglik(alpha, beta, duration, churned) -> float:
+    """Shifted-beta-geometric: P(T = t) for a churned customer, S(t) = P(T > t) otherwise,
+    each as the sum/product of per-period probabilities (not the closed form)."""
+    with mpmath.workdps(DPS):
+        al, be = mpmath.mpf(alpha), mpmath.mpf(beta)
+        t = int(duration)
+        # survival as a product of retention rates (beta + k - 1) / (alpha + beta + k - 1)
+        survive = mpmath.fprod([(be + k - 1) / (al + be + k - 1) for k in range(1, t + 1)])
+        if churned:
+            survive = survive / ((be + t - 1) / (al + be + t - 1)) * (al / (al + be + t - 1))
+        return float(mpmath.log(survive))

@@ -9,6 +9,12 @@ simulate           customer bases and transaction logs from BG/NBD and Pareto/NB
 BetaGeo            the BG/NBD model (maximum likelihood)
 GammaGamma         the Gamma-Gamma spend model
 ParetoNBD          the Pareto/NBD model (maximum likelihood, exact gradients)
+ModifiedBetaGeo    the MBG/NBD model (BG/NBD with a dropout chance after the first purchase)
+BetaGeoBetaBinom   the BG/BB model for discrete purchase opportunities
+ShiftedBetaGeo     the shifted-beta-geometric model of contract renewals
+discrete_rfm_summary      transaction log to BG/BB's summary over calendar periods
+contract_durations        subscriptions (start, end) to the sBG input
+durations_from_survivors  cohort survivor counts to the sBG input
 load_model         read any model saved with ``model.save(path)`` (JSON)
 customer_lifetime_value   discounted CLV from a transaction model and a spend model
 bayes              Bayesian fits (method="nuts"|"advi"|"map") and predictions with intervals
@@ -20,7 +26,9 @@ from importlib.metadata import PackageNotFoundError, version as _version
 from . import bayes, datasets, simulate
 from .clv import customer_lifetime_value
 from .errors import ClvlabError, ClvlabWarning, DataValidationError
-from .models import BetaGeo, GammaGamma, ParetoNBD, load_model
+from .discrete import contract_durations, discrete_rfm_summary
+from .models import (BetaGeo, BetaGeoBetaBinom, GammaGamma, ModifiedBetaGeo, ParetoNBD,
+                     ShiftedBetaGeo, durations_from_survivors, load_model)
 from .rfm import rfm_summary
 from .validation import validate_rfm
 
@@ -35,6 +43,12 @@ __all__ = [
     "BetaGeo",
     "GammaGamma",
     "ParetoNBD",
+    "ModifiedBetaGeo",
+    "BetaGeoBetaBinom",
+    "ShiftedBetaGeo",
+    "discrete_rfm_summary",
+    "contract_durations",
+    "durations_from_survivors",
     "load_model",
     "customer_lifetime_value",
     "bayes",

@@ -104,7 +104,7 @@ def build_pymc_model(model, data: list[np.ndarray], weights: np.ndarray, priors:
 
 def fit_bayes(model, data: list[np.ndarray], weights: np.ndarray, *, method: str, draws: int,
               tune: int, chains: int, random_seed: Any, priors: dict | None, progressbar: bool,
-              nuts_sampler: str = "pymc"):
+              nuts_sampler: str = "pymc", target_accept: float = 0.8):
     """Sample (NUTS), approximate (ADVI) or maximise (MAP) the posterior; returns InferenceData
     (posterior and sample stats; for MAP a single-draw posterior) and a diagnostics dict."""
     import arviz as az
@@ -119,7 +119,7 @@ def fit_bayes(model, data: list[np.ndarray], weights: np.ndarray, *, method: str
             idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                               cores=min(chains, os.cpu_count() or 1), progressbar=progressbar,
                               nuts_sampler=nuts_sampler, compute_convergence_checks=False,
-                              init="jitter+adapt_full",
+                              init="jitter+adapt_full", target_accept=target_accept,
                               return_inferencedata=True)
         elif method == "advi":
             approximation = pm.fit(n=30_000, method="advi", random_seed=random_seed,
@@ -240,7 +240,9 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
     draw_models = [[type(m).from_params(time_unit=getattr(m, "time_unit_", None),
                                         **dict(zip(m.param_names, d[i]))) for i in range(n)]
                    for m, d in zip(models, draws)]
-    columns = [c for c in ("frequency", "recency", "T", "monetary_value") if c in rfm.columns]
+    # the columns any of the models reads (RFM, discrete-time summaries, durations)
+    columns = [c for c in ("frequency", "recency", "T", "monetary_value", "periods", "duration",
+                           "churned") if c in rfm.columns]
     distinct, inverse = group_rows([rfm[c].to_numpy(np.float64) for c in columns])
     unique_rfm = pd.DataFrame(dict(zip(columns, distinct)))
     unique_rfm.attrs = dict(rfm.attrs)

@@ -70,9 +70,10 @@ def _parser() -> argparse.ArgumentParser:
 
     fit = commands.add_parser(
         "fit", help="fit a model to an RFM table and save it as JSON",
-        description="Fit BG/NBD, Pareto/NBD or Gamma-Gamma by maximum likelihood to an RFM table "
-                    "(Parquet or CSV, e.g. from `clvlab rfm`), print the summary and save the "
-                    "model as JSON.")
+        description="Fit a model by maximum likelihood (or Bayesian inference) to its table "
+                    "(Parquet or CSV): an RFM table (e.g. from `clvlab rfm`) for BG/NBD, MBG/NBD, "
+                    "Pareto/NBD and Gamma-Gamma; frequency, recency, periods for BG/BB; duration, "
+                    "churned for sBG. Print the summary and save the model as JSON.")
     fit.add_argument("rfm", help="RFM table (.parquet or .csv)")
     fit.add_argument("--model", required=True, choices=sorted(MODELS))
     fit.add_argument("-o", "--output", required=True, help="model file (.json)")
@@ -80,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--time-unit", default=None,
                      help="time unit of the table, recorded in the model (read from the file "
                           "when rfm_summary wrote it)")
+    fit.add_argument("--weights-col", default=None,
+                     help="column holding how many customers each row stands for")
     fit.add_argument("--penalty", type=float, default=0.0, help="L2 penalty on the parameters")
     fit.add_argument("--method", default="mle", choices=["mle", "map", "nuts", "advi"],
                      help="maximum likelihood (default) or Bayesian through PyMC; the posterior "
@@ -173,7 +176,8 @@ def _run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-MODELS = {"bg-nbd": "BetaGeo", "pareto-nbd": "ParetoNBD", "gamma-gamma": "GammaGamma"}
+MODELS = {"bg-nbd": "BetaGeo", "mbg-nbd": "ModifiedBetaGeo", "pareto-nbd": "ParetoNBD",
+          "gamma-gamma": "GammaGamma", "bg-bb": "BetaGeoBetaBinom", "sbg": "ShiftedBetaGeo"}
 
 
 def _read_rfm(path: str, customer_col: str, time_unit: str | None = None):
@@ -200,7 +204,10 @@ def _run_fit(args: argparse.Namespace) -> int:
     rfm = _read_rfm(args.rfm, args.customer_col, args.time_unit)
     model = getattr(models, MODELS[args.model])(
         penalty=args.penalty, method=args.method, draws=args.draws, tune=args.tune,
-        chains=args.chains, random_seed=args.seed, progressbar=sys.stderr.isatty()).fit(rfm)
+        chains=args.chains, random_seed=args.seed, progressbar=sys.stderr.isatty())
+    if args.weights_col is not None and args.weights_col not in rfm.columns:
+        raise ClvlabError(f"--weights-col {args.weights_col!r} is not a column of {args.rfm}")
+    model.fit(rfm, weights=None if args.weights_col is None else rfm[args.weights_col])
     model.save(args.output, overwrite=args.overwrite)
     print(repr(model))
     with pd.option_context("display.float_format", "{:.6g}".format):
@@ -222,10 +229,16 @@ def _run_predict(args: argparse.Namespace) -> int:
     from .clv import customer_lifetime_value
     from .models import GammaGamma, load_model
 
+    from .models.transaction import TransactionModel
+
     model = load_model(args.model)
     if isinstance(model, GammaGamma):
         raise ClvlabError(f"{args.model} is a spend model; pass it with --spend-model and give a "
                           "transaction model first")
+    if not isinstance(model, TransactionModel):
+        raise ClvlabError(f"{args.model} holds a {type(model).__name__}; `clvlab predict` scores "
+                          "the continuous-time models (BG/NBD, MBG/NBD, Pareto/NBD); use the "
+                          "Python API for it")
     rfm = _read_rfm(args.rfm, args.customer_col)
     out = pd.DataFrame({
         "p_alive": model.p_alive(rfm),

@@ -6,6 +6,8 @@ Everything is vectorised over customers, so a million customers take seconds. Tw
   rates) directly from the process, without materialising transactions. Recency is drawn from
   the exact distribution of the last event time, so these are exact draws of what
   ``rfm_summary`` would report for continuous-time purchases.
+- :func:`mbg_nbd` (MBG/NBD), :func:`bg_bb` (discrete purchase opportunities) and
+  :func:`shifted_beta_geometric` (contract durations) do the same for the other models.
 - :func:`transaction_log` draws a timestamped log, with Gamma-Gamma spend, for testing the data
   layer, backtests and benchmarks at any scale.
 
@@ -25,7 +27,8 @@ import pandas as pd
 from .errors import ClvlabError
 from .timeunits import unit_seconds
 
-__all__ = ["bg_nbd", "pareto_nbd", "gamma_gamma_spend", "transaction_log"]
+__all__ = ["bg_nbd", "mbg_nbd", "pareto_nbd", "bg_bb", "shifted_beta_geometric",
+           "gamma_gamma_spend", "transaction_log"]
 
 
 def bg_nbd(n_customers: int, *, r: float, alpha: float, a: float, b: float, T: Any,
@@ -37,13 +40,25 @@ def bg_nbd(n_customers: int, *, r: float, alpha: float, a: float, b: float, T: A
     ``duration_holdout``). Latent columns: ``lambda_`` (purchase rate), ``p_`` (dropout
     probability), ``alive`` (at the calibration end) and, with a holdout, ``alive_end``.
     """
+    return _beta_geometric_nbd(n_customers, r, alpha, a, b, T, T_holdout, seed, first_chance=0)
+
+
+def mbg_nbd(n_customers: int, *, r: float, alpha: float, a: float, b: float, T: Any,
+            T_holdout: float | None = None, seed: Any = None) -> pd.DataFrame:
+    """Draw an RFM table from the MBG/NBD process: as ``bg_nbd``, but a customer may also drop
+    out right after the first purchase (with the same probability p)."""
+    return _beta_geometric_nbd(n_customers, r, alpha, a, b, T, T_holdout, seed, first_chance=1)
+
+
+def _beta_geometric_nbd(n_customers, r, alpha, a, b, T, T_holdout, seed, first_chance: int):
     _check_positive(r=r, alpha=alpha, a=a, b=b)
     rng = np.random.default_rng(seed)
     T = _ages(T, n_customers)
     lam = rng.gamma(r, 1.0 / alpha, n_customers)
     p = rng.beta(a, b, n_customers)
-    # A customer drops out right after the D-th repeat purchase, D ~ Geometric(p) on {1, 2, ...}.
-    dropout_after = rng.geometric(np.clip(p, 1e-300, 1.0))
+    # A customer drops out right after the D-th repeat purchase, D ~ Geometric(p) on {1, 2, ...}
+    # (BG/NBD), or on {0, 1, ...} when the first purchase also carries a chance (MBG/NBD).
+    dropout_after = rng.geometric(np.clip(p, 1e-300, 1.0)) - first_chance
     events = rng.poisson(lam * T)
     frequency = np.minimum(events, dropout_after)
     frame = _rfm_frame(frequency, _last_of_uniform_events(rng, frequency, events, T), T)
@@ -83,6 +98,64 @@ def pareto_nbd(n_customers: int, *, r: float, alpha: float, s: float, beta: floa
         frame["frequency_holdout"] = rng.poisson(lam * active_holdout)
         frame["duration_holdout"] = float(T_holdout)
         frame["alive_end"] = lifetime > T + T_holdout
+    return frame
+
+
+def bg_bb(n_customers: int, *, alpha: float, beta: float, gamma: float, delta: float,
+          periods: Any, periods_holdout: int | None = None, seed: Any = None) -> pd.DataFrame:
+    """Draw a discrete-time summary from the BG/BB process (Fader, Hardie & Shang 2010).
+
+    After the first purchase (opportunity 0) a customer has ``periods`` purchase opportunities
+    (a scalar or one whole number per customer). Before each one an alive customer dies with
+    probability theta ~ Beta(gamma, delta); at each one an alive customer buys with probability
+    p ~ Beta(alpha, beta). Returns ``frequency`` (opportunities with a purchase), ``recency``
+    (the last of them, 0 without any), ``periods``; latent ``p_``, ``theta_``, ``alive`` (at
+    the last opportunity); with ``periods_holdout`` also ``frequency_holdout``.
+    """
+    _check_positive(alpha=alpha, beta=beta, gamma=gamma, delta=delta)
+    n = np.broadcast_to(np.asarray(periods), (n_customers,)).astype(np.int64)
+    if np.any(n < 1) or not np.array_equal(n, np.broadcast_to(np.asarray(periods), n.shape)):
+        raise ClvlabError("periods must be whole numbers >= 1")
+    rng = np.random.default_rng(seed)
+    p = rng.beta(alpha, beta, n_customers)
+    theta = rng.beta(gamma, delta, n_customers)
+    # opportunities survived: L ~ Geometric(theta) - 1, so P(L >= k) = (1 - theta)^k
+    survived = rng.geometric(np.clip(theta, 1e-300, 1.0)) - 1
+    frequency = np.zeros(n_customers, dtype=np.int64)
+    recency = np.zeros(n_customers, dtype=np.int64)
+    for t in range(1, int(n.max()) + 1):  # one pass per opportunity, vectorised over customers
+        buys = (t <= survived) & (t <= n) & (rng.random(n_customers) < p)
+        frequency += buys
+        recency = np.where(buys, t, recency)
+    frame = pd.DataFrame({"frequency": frequency, "recency": recency, "periods": n})
+    frame.index.name = "customer_id"
+    frame["p_"], frame["theta_"], frame["alive"] = p, theta, survived >= n
+    if periods_holdout is not None:
+        alive_in_holdout = np.clip(survived - n, 0, int(periods_holdout))
+        frame["frequency_holdout"] = rng.binomial(alive_in_holdout, p)
+        frame["periods_holdout"] = int(periods_holdout)
+    return frame
+
+
+def shifted_beta_geometric(n_customers: int, *, alpha: float, beta: float, periods: Any,
+                           seed: Any = None) -> pd.DataFrame:
+    """Draw contract lifetimes from the shifted-beta-geometric model (Fader & Hardie 2007).
+
+    Each customer churns at the end of period k with probability theta ~ Beta(alpha, beta)
+    (given they reached it); observation stops after ``periods`` (a scalar or one per
+    customer). Returns ``duration`` (the period of churn, or ``periods`` when still active) and
+    ``churned``, with the latent ``theta_`` and ``lifetime_`` (the period of churn, uncensored).
+    """
+    _check_positive(alpha=alpha, beta=beta)
+    n = np.broadcast_to(np.asarray(periods), (n_customers,)).astype(np.int64)
+    if np.any(n < 1):
+        raise ClvlabError("periods must be whole numbers >= 1")
+    rng = np.random.default_rng(seed)
+    theta = rng.beta(alpha, beta, n_customers)
+    lifetime = rng.geometric(np.clip(theta, 1e-300, 1.0))
+    frame = pd.DataFrame({"duration": np.minimum(lifetime, n), "churned": lifetime <= n})
+    frame.index.name = "customer_id"
+    frame["theta_"], frame["lifetime_"] = theta, lifetime
     return frame
 
 

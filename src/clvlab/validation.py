@@ -14,7 +14,7 @@ import pandas as pd
 
 from .errors import DataValidationError, example_row as _row
 
-__all__ = ["validate_rfm"]
+__all__ = ["validate_rfm", "validate_discrete_rfm", "validate_durations"]
 
 
 def validate_rfm(rfm: pd.DataFrame, *, require_monetary: bool = False,
@@ -90,3 +90,78 @@ def _numeric(rfm: pd.DataFrame, column: str) -> np.ndarray:
         rule = "is missing or NaN" if np.isnan(values[position]) else "is infinite"
         raise DataValidationError(column, rule, _row(rfm, position))
     return values
+
+
+def validate_discrete_rfm(table: pd.DataFrame) -> pd.DataFrame:
+    """Check a discrete-time summary (BG/BB) and return it unchanged.
+
+    Rules: ``frequency``, ``recency`` and ``periods`` present, numeric, finite, whole numbers;
+    periods >= 0; 0 <= frequency <= recency <= periods (x purchases happen at distinct
+    opportunities 1..recency); recency = 0 exactly when frequency = 0; ``frequency_holdout``
+    (when present) a whole number between 0 and ``periods_holdout``.
+    """
+    _check_frame(table, ("frequency", "recency", "periods"), "discrete-time summary")
+    values = {c: _numeric(table, c) for c in ("frequency", "recency", "periods",
+                                              "frequency_holdout", "periods_holdout")
+              if c in table.columns}
+    x, t_x, n = values["frequency"], values["recency"], values["periods"]
+    check = _checker(table)
+    for column, v in values.items():
+        check(column, (v < 0) | (v != np.floor(v)), f"{column} must be a whole number >= 0")
+    check("recency", t_x > n, "recency (the last opportunity with a purchase) must be <= periods")
+    check("frequency", x > t_x, "frequency must be <= recency (one purchase per opportunity at most)")
+    check("recency", (x == 0) & (t_x != 0), "recency must be 0 for a customer without purchases")
+    if "frequency_holdout" in values and "periods_holdout" in values:
+        check("frequency_holdout", values["frequency_holdout"] > values["periods_holdout"],
+              "frequency_holdout must be <= periods_holdout")
+    return table
+
+
+def validate_durations(table: pd.DataFrame) -> pd.DataFrame:
+    """Check contract durations (shifted-beta-geometric) and return the table unchanged.
+
+    Rules: ``duration`` present, numeric, a whole number >= 0; ``churned`` present, boolean
+    (or 0/1); a churned customer has duration >= 1 (the period in which they left).
+    """
+    _check_frame(table, ("duration", "churned"), "duration table")
+    duration = _numeric(table, "duration")
+    churned = _flags(table, "churned")
+    check = _checker(table)
+    check("duration", (duration < 0) | (duration != np.floor(duration)),
+          "duration (periods) must be a whole number >= 0")
+    check("duration", churned & (duration < 1),
+          "duration must be >= 1 for a churned customer (the period in which they left)")
+    return table
+
+
+def _check_frame(table: Any, required: tuple[str, ...], what: str) -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise DataValidationError(None, f"a {what} must be a DataFrame, not {type(table).__name__}")
+    for name in required:
+        if name not in table.columns:
+            raise DataValidationError(name, f"is missing from the {what}",
+                                      hint=f"columns present: {list(table.columns)}")
+    if len(table) == 0:
+        raise DataValidationError(None, f"the {what} has no rows")
+
+
+def _checker(table: pd.DataFrame):
+    def check(column: str, bad: np.ndarray, rule: str) -> None:
+        if bad.any():
+            raise DataValidationError(column, rule, _row(table, int(np.flatnonzero(bad)[0])))
+    return check
+
+
+def _flags(table: pd.DataFrame, column: str) -> np.ndarray:
+    series = table[column]
+    if pd.api.types.is_bool_dtype(series.dtype):
+        missing = series.isna().to_numpy()
+        if missing.any():
+            raise DataValidationError(column, "is missing", _row(table, int(np.flatnonzero(missing)[0])))
+        return series.to_numpy(dtype=bool)
+    values = _numeric(table, column)
+    bad = (values != 0) & (values != 1)
+    if bad.any():
+        raise DataValidationError(column, "must be True/False (or 1/0)",
+                                  _row(table, int(np.flatnonzero(bad)[0])))
+    return values == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-__all__ = ["log_gamma_ratio"]
+__all__ = ["log_gamma_ratio", "log_beta_ratio"]
 
 _ASYMPTOTIC_FROM = 1e3  # Stirling's series below is exact to double precision beyond this
 
@@ -35,3 +35,9 @@ def _stirling_tail(y):
     inv = 1.0 / y
     inv2 = inv * inv
     return inv * (1 / 12 - inv2 * (1 / 360 - inv2 * (1 / 1260 - inv2 / 1680)))
+
+
+def log_beta_ratio(a, b, da, db):
+    """log B(a + da, b + db) - log B(a, b) for a, b > 0 and da, db >= 0, from log-gamma
+    ratios (so it stays exact when a or b is large and the increments small)."""
+    return log_gamma_ratio(a, da) + log_gamma_ratio(b, db) - log_gamma_ratio(np.add(a, b), np.add(da, db))

@@ -31,7 +31,6 @@ class BaseModel:
     """Scikit-learn style: the constructor takes settings only; ``fit`` returns ``self``."""
 
     param_names: ClassVar[tuple[str, ...]] = ()
-    data_columns: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -41,10 +40,14 @@ class BaseModel:
     #: (the default prior of a scale parameter is centred on that column's mean)
     scale_params: ClassVar[dict[str, int]] = {}
 
+    #: NUTS's target acceptance rate unless the user sets ``target_accept``
+    default_target_accept: ClassVar[float] = 0.8
+
     def __init__(self, penalty: float = 0.0, max_restarts: int = 4, *, method: str = "mle",
                  draws: int = 1000, tune: int = 1000, chains: int = 4,
                  priors: dict[str, Callable] | None = None, random_seed: Any = None,
-                 progressbar: bool = True, nuts_sampler: str = "pymc"):
+                 progressbar: bool = True, nuts_sampler: str = "pymc",
+                 target_accept: float | None = None):
         """Settings only (scikit-learn style).
 
         method : "mle" (maximum likelihood, the default), or Bayesian through PyMC: "nuts"
@@ -52,6 +55,8 @@ class BaseModel:
             the same likelihood; see ``clvlab.bayes`` for the default priors.
         penalty, max_restarts : maximum-likelihood settings (L2 penalty; optimiser restarts).
         draws, tune, chains, random_seed, progressbar, nuts_sampler : sampler settings.
+        target_accept : NUTS's target acceptance rate; None takes the model's default
+            (``default_target_accept``: higher where the posterior has long tails).
         priors : {parameter: callable(name) -> PyMC random variable} to replace default priors.
         """
         self.penalty = penalty
@@ -64,6 +69,7 @@ class BaseModel:
         self.random_seed = random_seed
         self.progressbar = progressbar
         self.nuts_sampler = nuts_sampler
+        self.target_accept = target_accept
 
     # --- model-specific hooks -------------------------------------------------------------
     def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:  # pragma: no cover - abstract
@@ -111,10 +117,14 @@ class BaseModel:
             value = getattr(self, name)
             if not (isinstance(value, (int, np.integer)) and value >= (0 if name == "tune" else 1)):
                 raise ClvlabError(f"{name} must be a whole number >= 1, got {value!r}")
+        target_accept = self.default_target_accept if self.target_accept is None else self.target_accept
+        if not (isinstance(target_accept, (int, float)) and 0 < target_accept < 1):
+            raise ClvlabError(f"target_accept must be a number between 0 and 1, got {target_accept!r}")
         idata, diag = bayes.fit_bayes(
             self, prepared, counts, method=self.method, draws=self.draws, tune=self.tune,
             chains=self.chains, random_seed=self.random_seed, priors=self.priors,
-            progressbar=self.progressbar, nuts_sampler=self.nuts_sampler)
+            progressbar=self.progressbar, nuts_sampler=self.nuts_sampler,
+            target_accept=float(target_accept))
         names = list(self.param_names)
         samples = np.column_stack([idata.posterior[n].to_numpy().ravel() for n in names])
         mean = samples.mean(axis=0)

@@ -9,6 +9,7 @@ new-customer quantity under those updated parameters (``_posterior``).
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numba
 import numpy as np
@@ -38,6 +39,12 @@ class BetaGeo(TransactionModel, BaseModel):
     param_names = ("r", "alpha", "a", "b")
     scale_params = {"alpha": 2}  # alpha is in time units: centred on mean T
 
+    #: 1 where a customer may also drop out right after the first purchase (MBG/NBD), 0 where
+    #: dropout chances come only after repeat purchases (BG/NBD). A customer with x repeat
+    #: purchases has had x + _first_chance chances to drop out, so p | alive ~ Beta(a, b + x +
+    #: _first_chance): the only place where the two models differ.
+    _first_chance: ClassVar[int] = 0
+
     def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:
         validate_rfm(rfm)
         return [rfm["frequency"].to_numpy(np.float64), rfm["recency"].to_numpy(np.float64),
@@ -58,13 +65,13 @@ class BetaGeo(TransactionModel, BaseModel):
     def _prepare(self, data: list[np.ndarray]) -> list[np.ndarray]:
         return [*data, *levels(data[0])]
 
-    @staticmethod
-    def _loglik(params: np.ndarray, data: list[np.ndarray]):
+    @classmethod
+    def _loglik(cls, params: np.ndarray, data: list[np.ndarray]):
         r, alpha, a, b = params
         x, t_x, T = data[:3]
         x_levels, at = data[3:] if len(data) == 5 else levels(x)
         # every special function of x once per distinct x; the rows in one compiled loop
-        per_x = _terms_of_x(r, alpha, a, b, x_levels)
+        per_x = _terms_of_x(r, alpha, a, b, x_levels, cls._first_chance)
         out = np.empty((x.size, 5))
         _rows(float(r), float(alpha), per_x, np.asarray(at, dtype=np.int64),
               *(np.ascontiguousarray(v, dtype=np.float64) for v in (x, t_x, T)), out)
@@ -73,13 +80,28 @@ class BetaGeo(TransactionModel, BaseModel):
     # --- predictions --------------------------------------------------------------------------
     def _p_alive(self, x, t_x, T) -> np.ndarray:
         r, alpha, a, b = self._check_fitted()
-        xm = np.where(x > 0, x, 1.0)
-        log_odds = np.log(a) - np.log(b + xm - 1) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
-        return np.where(x > 0, special.expit(-log_odds), 1.0)
+        chances = x + self._first_chance          # dropout chances so far
+        cm = np.where(chances > 0, chances, 1.0)
+        log_odds = np.log(a) - np.log(b + cm - 1) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+        return np.where(chances > 0, special.expit(-log_odds), 1.0)
 
     def _posterior(self, x, t_x, T) -> tuple:
         r, alpha, a, b = self._check_fitted()
-        return r + x, alpha + T, np.full_like(x, a), b + x
+        return r + x, alpha + T, np.full_like(x, a), b + x + self._first_chance
+
+    def _new_customer_expected(self, t):
+        # survive the first chance (if any), then the BG/NBD process with p | survived
+        r, alpha, a, b = self._population_params()
+        k = self._first_chance
+        survive = math.exp(special.betaln(a, b + k) - special.betaln(a, b))
+        return survive * self._new_expected((r, alpha, a, b + k), t)
+
+    def _new_customer_pmf(self, n: int, t):
+        r, alpha, a, b = self._population_params()
+        k = self._first_chance
+        survive = math.exp(special.betaln(a, b + k) - special.betaln(a, b))
+        values = survive * self._new_pmf((r, alpha, a, b + k), n, t)
+        return values + (1 - survive) if n == 0 else values
 
     @staticmethod
     def _new_expected(params: tuple, t) -> np.ndarray:
@@ -129,25 +151,27 @@ def _rows(r, alpha, per_x, at, x, t_x, T, out):  # pragma: no cover - compiled
         out[i, 4] = w_alive * c[6] + w_dead * c[7]
 
 
-def _terms_of_x(r, alpha, a, b, x) -> np.ndarray:
+def _terms_of_x(r, alpha, a, b, x, first_chance: int = 0) -> np.ndarray:
     """Columns of the log-likelihood and its gradient that depend on x alone (x = levels).
 
-    0: log B(a, b+x) / B(a, b) (alive at T); 1: log B(a+1, b+x-1) / B(a, b) (dropped out after
-    the last purchase; -inf for x = 0, where b + x - 1 may be negative); 2: log G(r+x)/G(r) +
+    With c = x + first_chance dropout chances (x for BG/NBD, x + 1 for MBG/NBD):
+    0: log B(a, b+c) / B(a, b) (alive at T); 1: log B(a+1, b+c-1) / B(a, b) (dropped out at the
+    last chance; -inf for c = 0, where b + c - 1 may be negative); 2: log G(r+x)/G(r) +
     r log alpha; 3: d/dr of the constant parts; 4, 5: d/da of the alive and dropout terms;
     6, 7: d/db of them.
     """
-    repeat = x > 0
-    xm = np.where(repeat, x, 1.0)  # keeps b + x - 1 > 0 where the dropout term is unused
+    c = x + first_chance
+    some = c > 0
+    cm = np.where(some, c, 1.0)  # keeps b + c - 1 > 0 where the dropout term is unused
     log_beta_ab = special.betaln(a, b)
-    psi_ab, psi_abx, psi_b = special.digamma(a + b), special.digamma(a + b + x), special.digamma(b)
+    psi_ab, psi_abc, psi_b = special.digamma(a + b), special.digamma(a + b + c), special.digamma(b)
     out = np.empty((x.size, 8))
-    out[:, 0] = special.betaln(a, b + x) - log_beta_ab
-    out[:, 1] = np.where(repeat, special.betaln(a + 1, b + xm - 1) - log_beta_ab, -np.inf)
+    out[:, 0] = special.betaln(a, b + c) - log_beta_ab
+    out[:, 1] = np.where(some, special.betaln(a + 1, b + cm - 1) - log_beta_ab, -np.inf)
     out[:, 2] = log_gamma_ratio(r, x) + r * np.log(alpha)
     out[:, 3] = special.digamma(r + x) - special.digamma(r) + np.log(alpha)
-    out[:, 4] = psi_ab - psi_abx
-    out[:, 5] = special.digamma(a + 1) - special.digamma(a) + psi_ab - psi_abx
-    out[:, 6] = special.digamma(b + x) - psi_abx - psi_b + psi_ab
-    out[:, 7] = np.where(repeat, special.digamma(b + xm - 1) - psi_abx - psi_b + psi_ab, 0.0)
+    out[:, 4] = psi_ab - psi_abc
+    out[:, 5] = special.digamma(a + 1) - special.digamma(a) + psi_ab - psi_abc
+    out[:, 6] = special.digamma(b + c) - psi_abc - psi_b + psi_ab
+    out[:, 7] = np.where(some, special.digamma(b + cm - 1) - psi_abc - psi_b + psi_ab, 0.0)
     return out

@@ -44,8 +44,16 @@ class TransactionModel:
     def expected_purchases_new_customer(self, t: Any) -> np.ndarray | float:
         """Expected repeat purchases of a newly acquired customer in their first t time units."""
         t = _horizon(t)
-        values = self._new_expected(self._population_params(), t)
+        values = self._new_customer_expected(t)
         return float(values) if np.ndim(values) == 0 else values
+
+    # a new customer's process from the population parameters; models where the first
+    # purchase itself carries a chance to drop out (MBG/NBD) override these two
+    def _new_customer_expected(self, t):
+        return self._new_expected(self._population_params(), t)
+
+    def _new_customer_pmf(self, n: int, t):
+        return self._new_pmf(self._population_params(), n, t)
 
     def purchase_probability(self, n: int, t: Any, rfm: pd.DataFrame | None = None):
         """P(exactly n purchases in a window of length t).
@@ -57,7 +65,7 @@ class TransactionModel:
             raise ClvlabError(f"n must be a whole number >= 0, got {n!r}")
         t = _horizon(t)
         if rfm is None:
-            return float(self._new_pmf(self._population_params(), int(n), t))
+            return float(self._new_customer_pmf(int(n), t))
         x, t_x, T = self._arrays(rfm)
         alive = self._p_alive(x, t_x, T)
         values = alive * self._new_pmf(self._posterior(x, t_x, T), int(n), t)

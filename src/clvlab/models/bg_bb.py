@@ -1,0 +1,226 @@
+"""BG/BB (Fader, Hardie & Shang 2010): discrete purchase opportunities (an annual appeal, a
+weekly show). Before each opportunity an alive customer dies with probability
+theta ~ Beta(gamma, delta); at each opportunity an alive customer buys with probability
+p ~ Beta(alpha, beta).
+
+Data per customer (``discrete_rfm_summary``): ``frequency`` x (opportunities with a purchase
+after the first one), ``recency`` t_x (the last of them, 0 without any) and ``periods`` n (the
+opportunities observed). With B(.,.) the beta function (field-notes.md):
+
+L = B(alpha+x, beta+n-x)/B(alpha, beta) * B(gamma, delta+n)/B(gamma, delta)
+  + sum_{i=0}^{n-t_x-1} B(alpha+x, beta+t_x-x+i)/B(alpha, beta) * B(gamma+1, delta+t_x+i)/B(gamma, delta),
+
+alive through opportunity n, or died just before opportunity t_x + i + 1. Every term is
+positive, so the sum is taken in log space (log-sum-exp) with its exact gradient.
+
+Given the history and that the customer is alive at opportunity n, p ~ Beta(alpha+x, beta+n-x)
+and theta ~ Beta(gamma, delta+n): the future is a new customer's under those parameters, so
+conditional predictions are P(alive at n) times new-customer quantities (as for BG/NBD).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from ..errors import ClvlabError
+from ..validation import validate_discrete_rfm
+from ._hyp import log_hyp2f1_1bc
+from ._special import log_beta_ratio, log_gamma_ratio
+from .base import BaseModel
+
+__all__ = ["BetaGeoBetaBinom"]
+
+_CELLS_PER_BLOCK = 2_000_000  # bounds the (rows x opportunities) work arrays
+
+
+class BetaGeoBetaBinom(BaseModel):
+    """The BG/BB model for discrete purchase opportunities, fitted by maximum likelihood (or
+    by ``method="nuts"`` etc.).
+
+    ``fit(summary, weights=None)`` takes ``frequency``, ``recency`` and ``periods`` per row;
+    ``weights`` counts the customers a row stands for (the donation data come that way).
+    """
+
+    param_names = ("alpha", "beta", "gamma", "delta")
+
+    def _data(self, table: pd.DataFrame) -> list[np.ndarray]:
+        validate_discrete_rfm(table)
+        return [table[c].to_numpy(np.float64) for c in ("frequency", "recency", "periods")]
+
+    def _check_identifiable(self, data, counts) -> None:
+        super()._check_identifiable(data, counts)
+        x, _, n = data
+        if not np.any(n > 0):
+            raise ClvlabError("BetaGeoBetaBinom cannot be fitted: no customer has a purchase "
+                              "opportunity (periods > 0)")
+        if not np.any(x > 0) or not np.any(x < n):
+            raise ClvlabError("BetaGeoBetaBinom cannot be fitted: every customer bought at "
+                              "every opportunity or none did, so p and theta are not identified")
+
+    def _start(self, data, weights) -> np.ndarray:
+        return np.array([1.0, 1.0, 1.0, 1.0])
+
+    @staticmethod
+    def _loglik(params: np.ndarray, data: list[np.ndarray]):
+        alpha, beta, gamma, delta = (float(v) for v in params)
+        x, t_x, n = data[:3]
+        values, grads = np.empty(x.size), np.empty((x.size, 4))
+        for rows in _blocks(x.size, int(n.max()) + 1):
+            values[rows], grads[rows] = _loglik_block(alpha, beta, gamma, delta,
+                                                      x[rows], t_x[rows], n[rows])
+        return values, grads
+
+    # --- predictions --------------------------------------------------------------------------
+    def _arrays(self, table: pd.DataFrame):
+        self._check_fitted()
+        validate_discrete_rfm(table)
+        return tuple(table[c].to_numpy(np.float64) for c in ("frequency", "recency", "periods"))
+
+    def _log_alive_at_n(self, x, t_x, n) -> np.ndarray:
+        """log P(alive at opportunity n | history)."""
+        alpha, beta, gamma, delta = self._check_fitted()
+        log_lik, _ = self._loglik(self.params_.to_numpy(), [x, t_x, n])
+        return (log_beta_ratio(alpha, beta, x, n - x) + log_beta_ratio(gamma, delta, 0.0, n)
+                - log_lik)
+
+    def p_alive(self, table: pd.DataFrame) -> pd.Series:
+        """P(alive at the next opportunity, n + 1 | history): Fader, Hardie & Shang (2010) eq. 11."""
+        x, t_x, n = self._arrays(table)
+        _, _, gamma, delta = self._check_fitted()
+        values = np.exp(self._log_alive_at_n(x, t_x, n)) * (delta + n) / (gamma + delta + n)
+        return pd.Series(values, index=table.index, name="p_alive")
+
+    def expected_purchases(self, table: pd.DataFrame, t: Any) -> pd.Series:
+        """Expected purchases at the next ``t`` opportunities (n+1 .. n+t) given each history."""
+        t = _opportunities(t)
+        x, t_x, n = self._arrays(table)
+        alpha, beta, gamma, delta = self._check_fitted()
+        values = (np.exp(self._log_alive_at_n(x, t_x, n)) * (alpha + x) / (alpha + beta + n)
+                  * _expected_alive(gamma, delta + n, t))
+        return pd.Series(values, index=table.index, name="expected_purchases")
+
+    def expected_purchases_new_customer(self, t: Any):
+        """Expected purchases of a new customer at their first ``t`` opportunities."""
+        t = _opportunities(t)
+        alpha, beta, gamma, delta = self._check_fitted()
+        values = alpha / (alpha + beta) * _expected_alive(gamma, np.float64(delta), t)
+        return float(values) if np.ndim(values) == 0 else values
+
+    def purchase_probability(self, k: int, t: int, table: pd.DataFrame | None = None):
+        """P(exactly k purchases at t opportunities): for a new customer (a float) or, with
+        ``table``, at the next t opportunities given each history (a Series)."""
+        if not (isinstance(k, (int, np.integer)) and k >= 0):
+            raise ClvlabError(f"k must be a whole number >= 0, got {k!r}")
+        t = _opportunities(t)
+        if np.ndim(t) != 0:
+            raise ClvlabError("purchase_probability takes one number of opportunities t")
+        alpha, beta, gamma, delta = self._check_fitted()
+        if table is None:
+            return float(_new_pmf(alpha, beta, gamma, np.float64(delta), int(k), int(t)))
+        x, t_x, n = self._arrays(table)
+        alive = np.exp(self._log_alive_at_n(x, t_x, n))
+        values = alive * _new_pmf(alpha + x, beta + n - x, gamma, delta + n, int(k), int(t))
+        if k == 0:
+            values = values + (1 - alive)
+        return pd.Series(values, index=table.index, name=f"P(X={k})")
+
+    def discounted_expected_transactions(self, table: pd.DataFrame, discount_rate: float) -> pd.Series:
+        """DERT: expected purchases at all future opportunities, the one at n + k discounted
+        by (1 + discount_rate)^-k (Fader, Hardie & Shang 2010, eq. 15). Times the value of a
+        purchase, this is the customer's residual lifetime value."""
+        if not (np.isfinite(discount_rate) and discount_rate > 0):
+            raise ClvlabError(f"discount_rate must be > 0 (undiscounted lifetimes may be "
+                              f"infinite), got {discount_rate!r}")
+        x, t_x, n = self._arrays(table)
+        alpha, beta, gamma, delta = self._check_fitted()
+        z = 1.0 / (1.0 + discount_rate)
+        d = delta + n
+        # sum_{k>=1} z^k B(gamma, d+k)/B(gamma, d) = z d/(gamma+d) 2F1(1, d+1; gamma+d+1; z)
+        log_f = log_hyp2f1_1bc(d + 1, gamma + d + 1, np.full_like(d, z), derivatives=False)[0]
+        values = (np.exp(self._log_alive_at_n(x, t_x, n) + log_f) * (alpha + x) / (alpha + beta + n)
+                  * z * d / (gamma + d))
+        return pd.Series(values, index=table.index, name="dert")
+
+
+def _blocks(n_rows: int, width: int):
+    step = max(1, _CELLS_PER_BLOCK // max(width, 1))
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))
+
+
+def _loglik_block(alpha, beta, gamma, delta, x, t_x, n):
+    """Log-likelihood and gradient of a block of rows: column 0 of the term matrix is 'alive
+    through n', column j >= 1 'died before opportunity t_x + j' (masked beyond n - t_x)."""
+    i = np.arange(int((n - t_x).max()) if x.size else 0, dtype=np.float64)[None, :]
+    y = t_x[:, None] + i                     # opportunities survived before dying: t_x + i
+    used = y < n[:, None]
+    y = np.where(used, y, t_x[:, None])      # keeps masked cells finite
+    xs = x[:, None]
+    # column 0: B(a+x, b+n-x) B(g, d+n); columns 1..: B(a+x, b+y-x) B(g+1, d+y)
+    bought = np.column_stack([n, np.broadcast_to(y, (x.size, y.shape[1]))]) if y.size else n[:, None]
+    died = np.concatenate([np.zeros((x.size, 1)), np.ones_like(y)], axis=1)
+    mask = np.concatenate([np.ones((x.size, 1), dtype=bool), used], axis=1)
+    log_terms = (log_beta_ratio(alpha, beta, xs, bought - xs)
+                 + log_beta_ratio(gamma, delta, died, bought))
+    log_terms = np.where(mask, log_terms, -np.inf)
+    top = log_terms.max(axis=1)
+    weights = np.exp(log_terms - top[:, None])
+    total = weights.sum(axis=1)
+    weights /= total[:, None]
+    value = top + np.log(total)
+    psi_ab, psi_gd = special.digamma(alpha + beta), special.digamma(gamma + delta)
+    psi_abn = special.digamma(alpha + beta + bought)
+    psi_gdn = special.digamma(gamma + delta + died + bought)
+    grads = np.empty((x.size, 4))
+    grads[:, 0] = ((weights * (special.digamma(alpha + xs) - psi_abn)).sum(axis=1)
+                   - special.digamma(alpha) + psi_ab)
+    grads[:, 1] = ((weights * (special.digamma(beta + bought - xs) - psi_abn)).sum(axis=1)
+                   - special.digamma(beta) + psi_ab)
+    grads[:, 2] = ((weights * (special.digamma(gamma + died) - psi_gdn)).sum(axis=1)
+                   - special.digamma(gamma) + psi_gd)
+    grads[:, 3] = ((weights * (special.digamma(delta + bought) - psi_gdn)).sum(axis=1)
+                   - special.digamma(delta) + psi_gd)
+    return value, grads
+
+
+def _expected_alive(gamma: float, d, t):
+    """sum_{k=1}^{t} B(gamma, d+k)/B(gamma, d): the expected number of the next t opportunities
+    at which a customer with theta ~ Beta(gamma, d) is alive.
+
+    Closed form d/(gamma-1) (1 - G(gamma+d) G(d+1+t) / (G(d+1) G(gamma+d+t))), with expm1 so
+    that it stays exact as gamma -> 1, and its limit d (psi(d+1+t) - psi(d+1)) at gamma = 1.
+    """
+    d = np.asarray(d, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    g = log_gamma_ratio(d + 1, t) - log_gamma_ratio(gamma + d, t)
+    if abs(gamma - 1.0) < 1e-7:
+        return d * (special.digamma(d + 1 + t) - special.digamma(d + 1))
+    return d / (gamma - 1.0) * -np.expm1(g)
+
+
+def _new_pmf(alpha, beta, gamma, delta, k: int, t: int):
+    """P(k purchases at t opportunities) for a new customer (FHS 2010 eq. 7), vectorised over
+    the parameter arrays: alive through t with k purchases among t, or died before
+    opportunity i + 1 (i = k .. t-1) with k purchases among the first i."""
+    if k > t:
+        return np.zeros(np.broadcast(alpha, beta, delta).shape)
+    alpha, beta, delta = (np.asarray(v, dtype=np.float64) for v in (alpha, beta, delta))
+    log_choose = (special.gammaln(t + 1) - special.gammaln(k + 1) - special.gammaln(t - k + 1))
+    terms = [log_choose + log_beta_ratio(alpha, beta, k, t - k) + log_beta_ratio(gamma, delta, 0.0, t)]
+    for i in range(k, t):
+        log_choose_i = special.gammaln(i + 1) - special.gammaln(k + 1) - special.gammaln(i - k + 1)
+        terms.append(log_choose_i + log_beta_ratio(alpha, beta, k, i - k)
+                     + log_beta_ratio(gamma, delta, 1.0, float(i)))
+    return np.exp(special.logsumexp(np.stack(np.broadcast_arrays(*terms)), axis=0))
+
+
+def _opportunities(t: Any):
+    values = np.asarray(t, dtype=np.float64)
+    if not np.all(np.isfinite(values)) or np.any(values < 1) or np.any(values != np.floor(values)):
+        raise ClvlabError(f"the number of opportunities t must be a whole number >= 1, got {t!r}")
+    return float(values) if values.ndim == 0 else values

@@ -1,0 +1,31 @@
+"""MBG/NBD (Batislam, Denizel & Filiztekin 2007; Wagner & Hoppe 2008): BG/NBD in which the
+first purchase, too, is followed by a chance to drop out, so a customer without repeat purchases
+need not be alive.
+
+The likelihood is BG/NBD's with one more dropout chance (field-notes.md):
+L = B(a, b+x+1)/B(a, b) G(r+x) alpha^r / (G(r) (alpha+T)^(r+x))
+  + B(a+1, b+x)/B(a, b) G(r+x) alpha^r / (G(r) (alpha+t_x)^(r+x)),
+and every prediction follows from BG/NBD's with p | alive ~ Beta(a, b + x + 1). So the model is
+BG/NBD with ``_first_chance = 1``: the likelihood kernel, gradient, predictions and Bayesian fit
+are the same code.
+"""
+
+from __future__ import annotations
+
+from .bg_nbd import BetaGeo
+
+__all__ = ["ModifiedBetaGeo"]
+
+
+class ModifiedBetaGeo(BetaGeo):
+    """The MBG/NBD model: BG/NBD where a customer may also drop out right after the first
+    purchase (so P(alive) < 1 without repeat purchases).
+
+    Parameters
+    ----------
+    penalty : L2 penalty on the parameters (0 = plain maximum likelihood).
+    max_restarts : restarts from perturbed starting points when the optimiser fails.
+    method, draws, tune, chains, priors, ... : as for every clvlab model (see ``BaseModel``).
+    """
+
+    _first_chance = 1

@@ -1,0 +1,148 @@
+"""Shifted-beta-geometric (Fader & Hardie 2007, "How to project customer retention"): contracts
+renewed period by period. Each customer leaves at the end of a period with probability
+theta ~ Beta(alpha, beta), the same every period; heterogeneity in theta is what makes
+retention rates rise with tenure.
+
+Data per customer (``contract_durations``): ``duration`` and ``churned``. A churned customer
+left in period ``duration`` (T = duration, T >= 1): P(T = t) = B(alpha+1, beta+t-1)/B(alpha, beta).
+An active one has renewed ``duration`` times (T > duration): S(t) = B(alpha, beta+t)/B(alpha, beta).
+Cohort counts (customers active at the start of periods 0, 1, 2, ...) convert with
+``durations_from_survivors``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from ..errors import ClvlabError
+from ..validation import validate_durations
+from ._hyp import log_hyp2f1_1bc
+from ._special import log_beta_ratio
+from .base import BaseModel
+
+__all__ = ["ShiftedBetaGeo", "durations_from_survivors"]
+
+
+class ShiftedBetaGeo(BaseModel):
+    """The shifted-beta-geometric (sBG) model of contract renewals, fitted by maximum
+    likelihood (or by ``method="nuts"`` etc.).
+
+    ``fit(durations, weights=None)`` takes ``duration`` and ``churned`` per row.
+    """
+
+    param_names = ("alpha", "beta")
+
+    def _data(self, table: pd.DataFrame) -> list[np.ndarray]:
+        validate_durations(table)
+        churned = table["churned"].to_numpy(dtype=np.float64)
+        return [table["duration"].to_numpy(np.float64), churned]
+
+    def _check_identifiable(self, data, counts) -> None:
+        super()._check_identifiable(data, counts)
+        duration, churned = data
+        if not np.any(churned > 0):
+            raise ClvlabError("ShiftedBetaGeo cannot be fitted: nobody churned, so the churn "
+                              "probabilities are not identified")
+        if not np.any((churned == 0) & (duration > 0)) and not np.any(duration > 1):
+            raise ClvlabError("ShiftedBetaGeo cannot be fitted: every customer left in the first "
+                              "period, so alpha and beta are not identified separately")
+
+    def _start(self, data, weights) -> np.ndarray:
+        return np.array([1.0, 1.0])
+
+    @staticmethod
+    def _loglik(params: np.ndarray, data: list[np.ndarray]):
+        alpha, beta = (float(v) for v in params)
+        t, churned = data[:2]
+        left = churned > 0
+        # churned: B(alpha+1, beta+t-1)/B(alpha, beta); active: B(alpha, beta+t)/B(alpha, beta)
+        da = np.where(left, 1.0, 0.0)
+        db = np.where(left, t - 1.0, t)
+        values = log_beta_ratio(alpha, beta, da, db)
+        psi_ab, psi_all = special.digamma(alpha + beta), special.digamma(alpha + beta + da + db)
+        grads = np.column_stack([special.digamma(alpha + da) - special.digamma(alpha) + psi_ab - psi_all,
+                                 special.digamma(beta + db) - special.digamma(beta) + psi_ab - psi_all])
+        return values, grads
+
+    # --- predictions --------------------------------------------------------------------------
+    def survival(self, t: Any):
+        """S(t) = P(T > t): the share of a new cohort still active after t renewals."""
+        alpha, beta = self._check_fitted()
+        t = _periods(t, minimum=0)
+        values = np.exp(log_beta_ratio(alpha, beta, 0.0, t))
+        return float(values) if np.ndim(values) == 0 else values
+
+    def churn_probability(self, t: Any):
+        """P(T = t): the share of a new cohort that leaves in period t (t >= 1)."""
+        alpha, beta = self._check_fitted()
+        t = _periods(t, minimum=1)
+        values = np.exp(log_beta_ratio(alpha, beta, 1.0, np.asarray(t) - 1.0))
+        return float(values) if np.ndim(values) == 0 else values
+
+    def retention_rate(self, t: Any):
+        """r(t) = S(t) / S(t-1) = (beta + t - 1) / (alpha + beta + t - 1): the share of those
+        active in period t who renew into period t + 1 (t >= 1). It rises with t."""
+        alpha, beta = self._check_fitted()
+        t = np.asarray(_periods(t, minimum=1), dtype=np.float64)
+        values = (beta + t - 1) / (alpha + beta + t - 1)
+        return float(values) if np.ndim(values) == 0 else values
+
+    def project_survivors(self, cohort_size: float, periods: int) -> pd.Series:
+        """Expected customers of a cohort still active at the start of periods 0..periods."""
+        t = np.arange(int(periods) + 1, dtype=np.float64)
+        return pd.Series(cohort_size * np.asarray(self.survival(t)), index=pd.RangeIndex(len(t), name="period"),
+                         name="survivors")
+
+    def renewal_probability(self, table: pd.DataFrame) -> pd.Series:
+        """P(renew at the next renewal) for each customer: (beta+n)/(alpha+beta+n) for an active
+        customer who has renewed n times (theta | T > n ~ Beta(alpha, beta+n)); 0 if churned."""
+        alpha, beta = self._check_fitted()
+        n, churned = self._data(table)
+        values = np.where(churned > 0, 0.0, (beta + n) / (alpha + beta + n))
+        return pd.Series(values, index=table.index, name="renewal_probability")
+
+    def expected_residual_lifetime(self, table: pd.DataFrame, discount_rate: float) -> pd.Series:
+        """DERL (Fader & Hardie 2010): the discounted expected number of renewals to come.
+
+        An active customer with ``duration`` n has renewed n times and is in period n + 1,
+        already paid for. Each later renewal (into period n + 1 + k, k >= 1) pays for one period
+        and is discounted by (1 + discount_rate)^-(k-1), so the imminent one is undiscounted:
+        DERL = (beta+n)/(alpha+beta+n) 2F1(1, beta+n+1; alpha+beta+n+1; 1/(1+d)); 0 if churned.
+        (Fader & Hardie's "n - 1 renewals, end of period n" is this with n - 1.) Times the
+        margin per period, this is the customer's residual value."""
+        if not (np.isfinite(discount_rate) and discount_rate > 0):
+            raise ClvlabError(f"discount_rate must be > 0 (undiscounted lifetimes may be "
+                              f"infinite), got {discount_rate!r}")
+        alpha, beta = self._check_fitted()
+        n, churned = self._data(table)
+        z = np.full_like(n, 1.0 / (1.0 + discount_rate))
+        log_f = log_hyp2f1_1bc(beta + n + 1, alpha + beta + n + 1, z, derivatives=False)[0]
+        values = np.where(churned > 0, 0.0, (beta + n) / (alpha + beta + n) * np.exp(log_f))
+        return pd.Series(values, index=table.index, name="derl")
+
+
+def durations_from_survivors(survivors: Any) -> pd.DataFrame:
+    """Cohort counts -> the sBG input: ``survivors[t]`` customers active at the start of period
+    t (t = 0, 1, ..., survivors[0] = cohort size). Returns ``duration``, ``churned`` and
+    ``weight``: survivors[t-1] - survivors[t] customers who left in period t and survivors[-1]
+    still active after len - 1 renewals."""
+    counts = np.asarray(survivors, dtype=np.float64)
+    if counts.ndim != 1 or counts.size < 2 or not np.all(np.isfinite(counts)) or np.any(counts < 0):
+        raise ClvlabError("survivors must be at least two finite counts >= 0 (period 0 first)")
+    if np.any(np.diff(counts) > 0):
+        raise ClvlabError(f"survivors must not increase from one period to the next: {counts.tolist()}")
+    periods = np.arange(1, counts.size)
+    return pd.DataFrame({"duration": np.append(periods, counts.size - 1).astype(np.int64),
+                         "churned": np.append(np.ones(periods.size, dtype=bool), False),
+                         "weight": np.append(-np.diff(counts), counts[-1])})
+
+
+def _periods(t: Any, minimum: int):
+    values = np.asarray(t, dtype=np.float64)
+    if not np.all(np.isfinite(values)) or np.any(values < minimum) or np.any(values != np.floor(values)):
+        raise ClvlabError(f"periods must be whole numbers >= {minimum}, got {t!r}")
+    return float(values) if values.ndim == 0 else values
