@@ -163,3 +163,18 @@ def test_nuts_on_cdnow_agrees_with_the_mle(model_class, rfm):
     ppc = bayes.frequency_ppc(fitted, rfm, n_draws=200, seed=5)
     inside = (ppc["3%"] <= ppc["observed"]) & (ppc["observed"] <= ppc["97%"])
     assert inside.sum() >= len(ppc) - 1, ppc  # at most one of 8 bins outside its 94% interval
+
+
+def test_an_extreme_point_is_rejected_not_an_error(rfm):
+    """NUTS's first steps once reached r 1e10, alpha 4e17: z rounds to 1 and mpmath divided by
+    zero, which killed the chain. The log-likelihood Op must return -inf there."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    model = ParetoNBD()
+    data, counts = _data(model, rfm)
+    op = bayes._pytensor_op(lambda p: ParetoNBD._loglik(p, data), counts)
+    params = pt.dvector()
+    evaluate = pytensor.function([params], op(params))
+    assert evaluate(np.array([1.13903082e10, 4.08945216e17, 1.67446368e-10, 4.41724824e-02])) == -np.inf
+    assert np.isfinite(evaluate(np.array([0.55, 10.6, 0.61, 11.7])))

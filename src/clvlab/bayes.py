@@ -62,8 +62,11 @@ def _pytensor_op(loglik: Callable, weights: np.ndarray):
         if key not in memo:
             p = np.asarray(params, dtype=np.float64)
             if np.all(p > 0) and np.all(np.isfinite(p)):
-                values, grads = loglik(p)
-                total, grad = float(weights @ values), weights @ grads
+                try:
+                    values, grads = loglik(p)
+                    total, grad = float(weights @ values), weights @ grads
+                except ArithmeticError:  # an extreme point (the sampler's first steps reach 1e17)
+                    total, grad = -np.inf, np.zeros_like(p)
                 if not (np.isfinite(total) and np.all(np.isfinite(grad))):
                     total, grad = -np.inf, np.zeros_like(p)
             else:

@@ -98,7 +98,10 @@ def _mpmath_log_hyp(b, c, z, derivatives: bool):
     out = np.full((4, b.size), np.nan)
     with mpmath.workdps(30):
         for i, (bi, ci, zi) in enumerate(zip(b, c, z)):
-            f = mpmath.hyp2f1(1, bi, ci, zi)
+            try:
+                f = mpmath.hyp2f1(1, bi, ci, zi)
+            except ZeroDivisionError:  # z rounded to 1 with b = c in double: no finite answer
+                continue               # (NaN, which callers treat as an impossible point)
             out[0, i] = float(mpmath.log(f))
             if not derivatives:
                 continue

@@ -101,5 +101,8 @@ def log_bracket(r, alpha, s, beta, x, t_x, T, fallback, pairs: tuple | None = No
     _combine(first, at1, second, at2, out)
     slow = np.flatnonzero(out[:, 5])
     if slow.size:
-        out[slow, :5] = fallback(x[slow], t_x[slow], T[slow])
+        # NaN where even mpmath has no answer (z rounds to 1 at points like alpha = 4e17):
+        # optimisers and samplers reject such points, so no warning for each
+        with np.errstate(invalid="ignore"):
+            out[slow, :5] = fallback(x[slow], t_x[slow], T[slow])
     return out[:, :5]
