@@ -85,18 +85,29 @@ class FitResult:
 
 
 def fit_mle(loglik: LogLikFn, weights: np.ndarray, start: np.ndarray, *, names: Sequence[str],
-            penalty: float = 0.0, max_restarts: int = 4, seed: int = 0) -> FitResult:
-    """Maximise sum(weights * loglik) - penalty * sum(params**2) over positive parameters."""
+            penalty: float = 0.0, max_restarts: int = 4, seed: int = 0,
+            total: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None) -> FitResult:
+    """Maximise sum(weights * loglik) - penalty * sum(params**2) over positive parameters.
+
+    ``total(params)``, when given, returns that weighted sum and its gradient directly (a
+    model's fused kernel); the per-row ``loglik`` is still used for the final values.
+    """
     weights = np.asarray(weights, dtype=np.float64)
     scale = weights.sum()
+    if total is None:
+        def total(params: np.ndarray) -> tuple[float, np.ndarray]:
+            values, grads = loglik(params)
+            return weights @ values, weights @ grads
+
+    weighted = total
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
         params = np.exp(log_params)
         if not np.all(np.isfinite(params)):
             return np.inf, np.zeros_like(params)
-        values, grads = loglik(params)
-        total = weights @ values - penalty * params @ params
-        grad = weights @ grads - 2 * penalty * params
+        value, gradient = weighted(params)
+        total = value - penalty * params @ params
+        grad = gradient - 2 * penalty * params
         if not np.isfinite(total) or not np.all(np.isfinite(grad)):
             return np.inf, np.zeros_like(params)
         # minimise the mean negative log-likelihood: scale-free tolerances; chain rule to log space

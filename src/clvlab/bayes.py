@@ -31,8 +31,9 @@ METHODS = ("mle", "map", "nuts", "advi")
 PRIOR_SIGMA = 2.5
 
 
-def _pytensor_op(loglik: Callable, weights: np.ndarray):
-    """A PyTensor Op: parameter vector -> sum(weights * loglik), with the exact gradient."""
+def _pytensor_op(total: Callable):
+    """A PyTensor Op: parameter vector -> the weighted log-likelihood ``total(params)[0]``,
+    with its exact gradient ``total(params)[1]``."""
     import pytensor.tensor as pt
     from pytensor.graph.basic import Apply
     from pytensor.graph.op import Op
@@ -63,16 +64,15 @@ def _pytensor_op(loglik: Callable, weights: np.ndarray):
             p = np.asarray(params, dtype=np.float64)
             if np.all(p > 0) and np.all(np.isfinite(p)):
                 try:
-                    values, grads = loglik(p)
-                    total, grad = float(weights @ values), weights @ grads
+                    value, grad = total(p)
                 except ArithmeticError:  # an extreme point (the sampler's first steps reach 1e17)
-                    total, grad = -np.inf, np.zeros_like(p)
-                if not (np.isfinite(total) and np.all(np.isfinite(grad))):
-                    total, grad = -np.inf, np.zeros_like(p)
+                    value, grad = -np.inf, np.zeros_like(p)
+                if not (np.isfinite(value) and np.all(np.isfinite(grad))):
+                    value, grad = -np.inf, np.zeros_like(p)
             else:
-                total, grad = -np.inf, np.zeros_like(p)
+                value, grad = -np.inf, np.zeros_like(p)
             memo.clear()
-            memo[key] = (total, np.asarray(grad, dtype=np.float64))
+            memo[key] = (float(value), np.asarray(grad, dtype=np.float64))
         return memo[key]
 
     return LogLikelihoodOp()
@@ -93,7 +93,7 @@ def build_pymc_model(model, data: list[np.ndarray], weights: np.ndarray, priors:
         raise ClvlabError(f"priors given for unknown parameters {sorted(unknown)}; "
                           f"{type(model).__name__} has {list(model.param_names)}")
     centres = default_priors(model, data, weights)
-    op = _pytensor_op(lambda p: model._loglik(p, data), weights)
+    op = _pytensor_op(lambda p: model._loglik_total(p, data, weights))
     with pm.Model() as pymc_model:
         variables = []
         for name in model.param_names:

@@ -18,7 +18,7 @@ import numpy as np
 from .._fitting import group_rows
 from ._hyp import series_1bc
 
-__all__ = ["log_bracket", "bracket_pairs"]
+__all__ = ["log_bracket", "bracket_pairs", "weighted_total"]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -106,3 +106,38 @@ def log_bracket(r, alpha, s, beta, x, t_x, T, fallback, pairs: tuple | None = No
         with np.errstate(invalid="ignore"):
             out[slow, :5] = fallback(x[slow], t_x[slow], T[slow])
     return out[:, :5]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _fused(first, at_first, second, at_second, per_x, at_x, weights):  # pragma: no cover - compiled
+    """sum_i w_i (per_x value + bracket) and the same sums of the gradient columns, in one pass:
+    no per-row arrays. Returns (sums[5], whether every row's series converged)."""
+    sums = np.zeros(5)
+    for i in range(at_first.size):
+        f, g = at_first[i], at_second[i]
+        if first[f, 5] != 0.0 or second[g, 5] != 0.0:
+            return sums, False
+        a0, b0 = first[f, 0], second[g, 0]
+        bracket = max(a0, b0) + math.log1p(math.exp(-abs(a0 - b0)))
+        w1 = math.exp(a0 - bracket)
+        w2 = 1.0 - w1
+        w = weights[i]
+        c = at_x[i]
+        sums[0] += w * (per_x[c, 0] + bracket)
+        sums[1] += w * (per_x[c, 1] + w1 * first[f, 1] + w2 * second[g, 1])
+        sums[2] += w * (w1 * first[f, 2] + w2 * second[g, 2])
+        sums[3] += w * (w1 * first[f, 3] + w2 * second[g, 3])
+        sums[4] += w * (w1 * first[f, 4] + w2 * second[g, 4])
+    return sums, True
+
+
+def weighted_total(r, alpha, s, beta, per_x, at_x, weights, pairs):
+    """The weighted sums of the bracket (plus the per-x column 0) and of its gradient (plus
+    per-x column 1 in r), or None when a row needs the fallback (then use ``log_bracket``)."""
+    x1, t1, at1, x2, t2, at2 = pairs
+    params = float(r), float(alpha), float(s), float(beta)
+    first, second = np.empty((x1.size, 6)), np.empty((x2.size, 6))
+    _part(*params, x1, t1, False, first)
+    _part(*params, x2, t2, True, second)
+    sums, ok = _fused(first, at1, second, at2, per_x, at_x, weights)
+    return sums if ok else None

@@ -82,6 +82,12 @@ class BaseModel:
     def _loglik(params: np.ndarray, data: list[np.ndarray]):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @classmethod
+    def _loglik_total(cls, params: np.ndarray, data: list[np.ndarray], weights: np.ndarray):
+        """sum(weights * loglik) and its gradient; models with a fused kernel override it."""
+        values, grads = cls._loglik(params, data)
+        return float(weights @ values), weights @ grads
+
     def _prepare(self, data: list[np.ndarray]) -> list[np.ndarray]:
         """What the log-likelihood reads beside the columns, computed once per fit."""
         return data
@@ -107,7 +113,8 @@ class BaseModel:
             return self._fit_bayes(prepared, distinct, counts, _time_unit_of(rfm))
         result = fit_mle(lambda p: self._loglik(p, prepared), counts,
                          self._start(distinct, counts), names=self.param_names,
-                         penalty=float(self.penalty), max_restarts=self.max_restarts)
+                         penalty=float(self.penalty), max_restarts=self.max_restarts,
+                         total=lambda p: self._loglik_total(p, prepared, counts))
         self._store(result, n_customers=float(counts.sum()), n_distinct=len(counts),
                     time_unit=_time_unit_of(rfm))
         return self
