@@ -8,14 +8,18 @@ Data: the CDNOW sample (weeks, 2,357 customers), and simulated customers at dail
 in a fresh subprocess; the time is the best of three fit calls (clvlab's includes standard
 errors from the Hessian; lifetimes' Pareto/NBD gives none). Both libraries' estimates are scored
 with the same log-likelihood function, so "equal or better log-likelihood" is compared like
-with like. pymc-marketing is not timed here: it does not install
-beside lifetimes' pins in one environment (see the README).
+with like. pymc-marketing does not install beside lifetimes' pins, so its MAP fits (BG/NBD and
+Pareto/NBD, CDNOW only: one fit each, compilation included, as a user waits for it) run in its
+own environment when ``--pymc-python .venv-bench-pymc/bin/python`` is given
+(``make bench-bayes-venv`` builds it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -56,8 +60,20 @@ def worker(library: str, model: str, data: str, repeats: int = 3) -> dict:
     ours = {"bg-nbd": clvlab.BetaGeo, "pareto-nbd": clvlab.ParetoNBD,
             "gamma-gamma": clvlab.GammaGamma}[model]
     best = float("inf")
+    if library == "pymc-marketing":
+        repeats = 1  # tens of seconds a fit, most of it graph compilation
     for _ in range(repeats):
-        if library == "clvlab":
+        if library == "pymc-marketing":
+            from pymc_marketing.clv import BetaGeoModel, ParetoNBDModel
+
+            frame = rfm.reset_index(names="customer_id")[["customer_id", "frequency", "recency", "T"]]
+            cls = BetaGeoModel if model == "bg-nbd" else ParetoNBDModel
+            started = time.perf_counter()
+            peer = cls(data=frame)
+            peer.fit(method="map", progressbar=False)
+            best = min(best, time.perf_counter() - started)
+            params = np.array([float(peer.idata.posterior[n].mean()) for n in ours.param_names])
+        elif library == "clvlab":
             started = time.perf_counter()
             fitted = ours().fit(rfm)
             best = min(best, time.perf_counter() - started)
@@ -89,12 +105,19 @@ def worker(library: str, model: str, data: str, repeats: int = 3) -> dict:
     return result
 
 
-def measure(library: str, model: str, data: str, timeout: float) -> dict:
-    command = [sys.executable, __file__, "--worker", library, model, data]
+def measure(library: str, model: str, data: str, timeout: float, python: str | None = None) -> dict:
+    command = [python or sys.executable, __file__, "--worker", library, model, data]
+    # its own process group, killed whole on timeout: PyMC's chain processes outlive a killed
+    # parent and would compete with the next measurement
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
         return {"error": f"over {timeout:.0f} s"}
+    done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     if done.returncode != 0:
         return {"error": ((done.stderr.strip().splitlines() or ["?"])[-1])[:120]}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -104,9 +127,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", default="1000000", help="simulated customers (0 to skip)")
     parser.add_argument("--lifetimes-timeout", type=float, default=600)
+    parser.add_argument("--pymc-python", default=None,
+                        help="python of an environment with pymc-marketing: also time its MAP fits")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
+        import warnings
+
+        warnings.simplefilter("ignore")
         print(json.dumps(worker(*args.worker)))
         return
     import clvlab
@@ -123,6 +151,12 @@ def main() -> None:
             print(f"  {'':<12} lifetimes {_describe(peer)}")
             if "seconds" in ours and "seconds" in peer:
                 print(f"  {'':<12} clvlab is {peer['seconds'] / ours['seconds']:.1f}x faster", flush=True)
+            if args.pymc_python and data == "cdnow" and model != "gamma-gamma":
+                pmm = measure("pymc-marketing", model, data, 900, args.pymc_python)
+                print(f"  {'':<12} pymc-marketing MAP {_describe(pmm)}")
+                if "seconds" in ours and "seconds" in pmm:
+                    print(f"  {'':<12} clvlab is {pmm['seconds'] / ours['seconds']:.0f}x faster "
+                          "than pymc-marketing's MAP", flush=True)
 
 
 def _describe(result: dict) -> str:
