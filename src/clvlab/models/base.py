@@ -131,7 +131,8 @@ class BaseModel:
             self, prepared, counts, method=self.method, draws=self.draws, tune=self.tune,
             chains=self.chains, random_seed=self.random_seed, priors=self.priors,
             progressbar=self.progressbar, nuts_sampler=self.nuts_sampler,
-            target_accept=float(target_accept))
+            target_accept=float(target_accept),
+            start=self._mle_start(prepared, distinct, counts) if self.method == "nuts" else None)
         names = list(self.param_names)
         samples = np.column_stack([idata.posterior[n].to_numpy().ravel() for n in names])
         mean = samples.mean(axis=0)
@@ -150,6 +151,20 @@ class BaseModel:
         self.idata_ = idata
         bayes.warn_if_poor(type(self).__name__, diag)
         return self
+
+    def _mle_start(self, prepared, distinct, counts) -> tuple[np.ndarray, np.ndarray] | None:
+        """The MLE and its covariance, to start NUTS from (None when the fit fails: the sampler
+        then starts from the priors as PyMC does)."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = fit_mle(lambda p: self._loglik(p, prepared), counts,
+                                 self._start(distinct, counts), names=self.param_names,
+                                 penalty=0.0, max_restarts=self.max_restarts,
+                                 total=lambda p: self._loglik_total(p, prepared, counts))
+        except (ClvlabError, ArithmeticError, ValueError, np.linalg.LinAlgError):
+            return None
+        return (result.params, result.covariance) if result.converged else None
 
     def _prior_scale(self, name: str, data: list[np.ndarray], weights: np.ndarray) -> float:
         if name not in self.scale_params:
