@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
+
+from _isolated import run_worker
 
 PARETO = dict(r=0.553, alpha=10.58, s=0.606, beta=11.67)
 
@@ -75,20 +74,7 @@ def worker(library: str, model: str, data: str, draws: int, tune: int, chains: i
 def measure(library, model, data, draws, tune, chains, timeout) -> dict:
     command = [sys.executable, __file__, "--worker", library, model, data,
                "--draws", str(draws), "--tune", str(tune), "--chains", str(chains)]
-    # its own process group, killed whole on timeout: PyMC's chain processes outlive a killed
-    # parent and would compete with the next measurement
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        return {"error": f"over {timeout:.0f} s"}
-    done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-    if done.returncode != 0:
-        return {"error": ((done.stderr.strip().splitlines() or ["?"])[-1])[:160]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_worker(command, timeout)
 
 
 def main() -> None:

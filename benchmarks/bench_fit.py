@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
+
+from _isolated import run_worker
 
 BG = dict(r=0.243, alpha=4.414, a=0.793, b=2.426)
 PARETO = dict(r=0.553, alpha=10.58, s=0.606, beta=11.67)
@@ -107,20 +106,7 @@ def worker(library: str, model: str, data: str, repeats: int = 3) -> dict:
 
 def measure(library: str, model: str, data: str, timeout: float, python: str | None = None) -> dict:
     command = [python or sys.executable, __file__, "--worker", library, model, data]
-    # its own process group, killed whole on timeout: PyMC's chain processes outlive a killed
-    # parent and would compete with the next measurement
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        return {"error": f"over {timeout:.0f} s"}
-    done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-    if done.returncode != 0:
-        return {"error": ((done.stderr.strip().splitlines() or ["?"])[-1])[:120]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_worker(command, timeout)
 
 
 def main() -> None:

@@ -17,13 +17,16 @@ contract_durations        subscriptions (start, end) to the sBG input
 durations_from_survivors  cohort survivor counts to the sBG input
 load_model         read any model saved with ``model.save(path)`` (JSON)
 customer_lifetime_value   discounted CLV from a transaction model and a spend model
+backtest           fit at calibration cutoffs, predict held-out windows, compare with baselines
+backtesting        its result, candidates, baselines and metrics
 bayes              Bayesian fits (method="nuts"|"advi"|"map") and predictions with intervals
 ClvlabError, DataValidationError, ClvlabWarning
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import bayes, datasets, simulate
+from . import backtesting, bayes, datasets, simulate
+from .backtesting import backtest
 from .clv import customer_lifetime_value
 from .errors import ClvlabError, ClvlabWarning, DataValidationError
 from .discrete import contract_durations, discrete_rfm_summary
@@ -51,6 +54,8 @@ __all__ = [
     "durations_from_survivors",
     "load_model",
     "customer_lifetime_value",
+    "backtest",
+    "backtesting",
     "bayes",
     "datasets",
     "simulate",

@@ -20,25 +20,10 @@ def summarise(frame: pd.DataFrame, settings: Settings, calibration_end: Any,
     window = resolve_window(ts.min(), ts.max(), calibration_end, observation_end, settings)
 
     keep = (ts <= window.observation_end).to_numpy()
-    ts = ts[keep]
-    period_start = ts.dt.floor("h" if settings.merge_period == "h" else "D")
-    periods = pd.DataFrame({
-        "cid": ids.to_numpy()[keep],
-        "holdout": (ts > window.calibration_end).to_numpy() if window.has_holdout else False,
-        "p": _epoch_seconds(period_start),
-        "value": amount[keep] if amount is not None else 0.0,
-        "purchase": amount[keep] >= 0 if amount is not None else True,
-    })
-    periods = (periods.groupby(["cid", "holdout", "p"], sort=False)
-               .agg(value=("value", "sum"), purchase=("purchase", "any"))
-               .reset_index())
-
-    counts = {
-        "refund_only_periods": int((~periods["purchase"]).sum()),
-        "negative_periods_zeroed": int((periods["purchase"] & (periods["value"] < 0)).sum()),
-    }
-    periods = periods[periods["purchase"]]
-    periods = periods.assign(value=periods["value"].clip(lower=0.0))
+    holdout = (ts[keep] > window.calibration_end).to_numpy() if window.has_holdout else False
+    periods, counts = merge_periods(ids.to_numpy()[keep], ts[keep],
+                                    amount[keep] if amount is not None else None,
+                                    holdout, settings.merge_period)
 
     cal = periods[~periods["holdout"]].sort_values(["cid", "p"], kind="stable")
     by_customer = cal.groupby("cid", sort=True)
@@ -57,6 +42,30 @@ def summarise(frame: pd.DataFrame, settings: Settings, calibration_end: Any,
     all_customers = pd.Index(periods["cid"].unique())
     counts["customers_first_seen_after_cut"] = int(len(all_customers.difference(table.index)))
     return finish(table, settings, window, counts), counts
+
+
+def merge_periods(ids: np.ndarray, ts: pd.Series, amount: np.ndarray | None, holdout: Any,
+                  merge_period: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """One row per customer, holdout flag and merge period: ``cid``, ``holdout``, ``p`` (epoch
+    seconds of the period start) and ``value``, after the refund rule (refund-only periods set
+    aside, negative totals valued 0). ``holdout`` is decided on raw timestamps, before merging."""
+    period_start = ts.dt.floor("h" if merge_period == "h" else "D")
+    periods = pd.DataFrame({
+        "cid": ids,
+        "holdout": holdout,
+        "p": _epoch_seconds(period_start),
+        "value": amount if amount is not None else 0.0,
+        "purchase": amount >= 0 if amount is not None else True,
+    })
+    periods = (periods.groupby(["cid", "holdout", "p"], sort=False)
+               .agg(value=("value", "sum"), purchase=("purchase", "any"))
+               .reset_index())
+    counts = {
+        "refund_only_periods": int((~periods["purchase"]).sum()),
+        "negative_periods_zeroed": int((periods["purchase"] & (periods["value"] < 0)).sum()),
+    }
+    periods = periods[periods["purchase"]]
+    return periods.assign(value=periods["value"].clip(lower=0.0)), counts
 
 
 def _epoch_seconds(ts: pd.Series) -> np.ndarray:

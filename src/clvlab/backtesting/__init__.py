@@ -1,0 +1,16 @@
+"""Backtests against held-out cohorts, with the practitioners' LTV formulas as baselines.
+
+``backtest`` (the entry point), ``BacktestResult``, ``Candidate`` and ``ModelCandidate`` (to
+compare anything that predicts purchases), the baselines, and ``metrics``.
+"""
+
+from . import metrics
+from .baselines import (AovFrequencyLifespan, ArpuChurn, HistoricalAverage, HistoricalLTV,
+                        RecentActivity)
+from .candidates import Calibration, Candidate, ModelCandidate, make_candidate
+from .engine import backtest
+from .result import BacktestResult
+
+__all__ = ["backtest", "BacktestResult", "Candidate", "ModelCandidate", "Calibration",
+           "make_candidate", "HistoricalAverage", "HistoricalLTV", "ArpuChurn",
+           "AovFrequencyLifespan", "RecentActivity", "metrics"]

@@ -1,0 +1,145 @@
+"""What a backtest compares: clvlab models (alone or with a spend model) and baselines.
+
+A candidate sees only the calibration data of one cutoff (:class:`Calibration`) and predicts,
+for every calibration customer, the expected purchases, expected spend and probability of at
+least one purchase in the holdout window. A fresh copy is fitted at every cutoff.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ClvlabError
+from ..timeunits import UNIT_SECONDS
+
+__all__ = ["Calibration", "Candidate", "ModelCandidate", "make_candidate", "CANDIDATE_NAMES"]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The data of one cutoff that a candidate may use.
+
+    ``rfm``: the calibration summary (frequency, recency, T, monetary_value) of the customers
+    acquired by the cutoff. ``periods``: their calibration transactions after merging, one row
+    per customer and day with ``cid``, ``age`` (time units from the transaction to the cutoff)
+    and ``value``. Nothing after the cutoff is in either.
+    """
+
+    rfm: pd.DataFrame
+    periods: pd.DataFrame
+    cutoff: pd.Timestamp
+    time_unit: str
+
+    def days_to_units(self, days: float) -> float:
+        return days * 86_400 / UNIT_SECONDS[self.time_unit]
+
+    def order_value(self) -> np.ndarray:
+        """Each customer's average order value over all calibration purchases (first included)."""
+        mean = self.periods.groupby("cid")["value"].mean()
+        return mean.reindex(self.rfm.index, fill_value=0.0).to_numpy(np.float64)
+
+
+class Candidate:
+    """A backtest candidate: ``fit`` on one cutoff's calibration data, then ``predict``."""
+
+    name = "candidate"
+
+    def fit(self, calibration: Calibration) -> "Candidate":
+        return self
+
+    def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
+        """DataFrame indexed like ``calibration.rfm`` with ``expected_purchases``, ``p_active``
+        and, for candidates that value purchases, ``expected_spend``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+MODEL_NAMES = {"BetaGeo": "bg-nbd", "ParetoNBD": "pareto-nbd", "ModifiedBetaGeo": "mbg-nbd",
+               "GammaGamma": "gamma-gamma"}
+
+
+class ModelCandidate(Candidate):
+    """A clvlab transaction model, optionally with a Gamma-Gamma spend model.
+
+    Both are copied and fitted by maximum likelihood (or whatever method they were built with)
+    on the calibration summary. Spend is conditioned on calibration data only: expected spend =
+    expected purchases x the spend model's conditional mean spend per purchase. Customers whose
+    repeat purchases were all of value 0 cannot enter the Gamma-Gamma fit (it has no zero
+    spend) and are valued at the population mean, like customers without repeats.
+    """
+
+    def __init__(self, transaction_model, spend_model=None, name: str | None = None):
+        self.transaction_model = transaction_model
+        self.spend_model = spend_model
+        parts = [MODEL_NAMES.get(type(m).__name__, type(m).__name__)
+                 for m in (transaction_model, spend_model) if m is not None]
+        self.name = name or " + ".join(parts)
+
+    def fit(self, calibration: Calibration) -> "ModelCandidate":
+        rfm = calibration.rfm
+        self.transaction_model_ = copy.deepcopy(self.transaction_model).fit(rfm)
+        self.spend_model_ = None
+        if self.spend_model is not None:
+            valued = (rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)
+            self.spend_model_ = copy.deepcopy(self.spend_model).fit(rfm[valued])
+        return self
+
+    def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
+        rfm = calibration.rfm
+        model = self.transaction_model_
+        out = pd.DataFrame({"expected_purchases": model.expected_purchases(rfm, horizon),
+                            "p_active": model.probability_of_purchase(rfm, horizon)})
+        if self.spend_model_ is not None:
+            spend_rfm = rfm.copy()
+            unvalued = spend_rfm["monetary_value"] <= 0
+            spend_rfm.loc[unvalued, "frequency"] = 0
+            spend_rfm.loc[unvalued, "recency"] = 0.0
+            out["expected_spend"] = (out["expected_purchases"]
+                                     * self.spend_model_.expected_spend(spend_rfm))
+        return out
+
+
+CANDIDATE_NAMES = ("bg-nbd", "pareto-nbd", "mbg-nbd", "<model>+gamma-gamma",
+                   "historical-average", "historical-ltv", "arpu-churn",
+                   "aov-frequency-lifespan", "active-<N>d (or -<N>w)")
+
+
+def make_candidate(spec: Any) -> Candidate:
+    """A candidate from a Candidate, a clvlab model, a (transaction model, spend model) pair or
+    a name such as ``"pareto-nbd+gamma-gamma"``, ``"historical-average"`` or ``"active-90d"``."""
+    from ..models import BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD
+    from ..models.base import BaseModel
+    from . import baselines
+
+    if isinstance(spec, Candidate):
+        return spec
+    if isinstance(spec, BaseModel):
+        return ModelCandidate(spec)
+    if isinstance(spec, tuple) and len(spec) == 2 and all(isinstance(m, BaseModel) for m in spec):
+        return ModelCandidate(*spec)
+    if not isinstance(spec, str):
+        raise ClvlabError(f"a candidate must be a name, a clvlab model or a (transaction, spend) "
+                          f"pair, not {type(spec).__name__}")
+    name = spec.strip().lower().replace(" ", "")
+    transaction = {"bg-nbd": BetaGeo, "pareto-nbd": ParetoNBD, "mbg-nbd": ModifiedBetaGeo}
+    simple = {"historical-average": baselines.HistoricalAverage,
+              "historical-ltv": baselines.HistoricalLTV, "arpu-churn": baselines.ArpuChurn,
+              "aov-frequency-lifespan": baselines.AovFrequencyLifespan}
+    model, _, spend = name.partition("+")
+    if model in transaction and spend in ("", "gamma-gamma"):
+        return ModelCandidate(transaction[model](), GammaGamma() if spend else None)
+    if name in simple:
+        return simple[name]()
+    match = re.fullmatch(r"active-(\d+(?:\.\d+)?)([dw])", name)
+    if match:
+        days = float(match.group(1)) * (7 if match.group(2) == "w" else 1)
+        return baselines.RecentActivity(days)
+    raise ClvlabError(f"unknown candidate {spec!r}; use one of {', '.join(CANDIDATE_NAMES)}")

@@ -1,0 +1,275 @@
+"""Rolling-origin backtests: fit at each cutoff, predict the holdout window, compare."""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ClvlabError, DataValidationError
+from ..rfm import _as_timestamp, _read_files, epoch_seconds, make_settings, rfm_summary
+from ..rfm_pandas import _validated_columns, merge_periods
+from ..timeunits import UNIT_SECONDS
+from . import metrics
+from .candidates import Calibration, Candidate, ModelCandidate, make_candidate
+from .result import BacktestResult
+
+__all__ = ["backtest"]
+
+
+def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
+             cutoffs: Sequence[Any], horizon: float, *, customer_col: str = "customer_id",
+             date_col: str = "date", amount_col: str | None = None, time_unit: str = "W",
+             date_format: str | None = None, timezone: str = "UTC", cohort_freq: str = "M",
+             acquisition_cost: float | Mapping[str, float] | None = None,
+             tracking_points: int = 13, keep_predictions: bool = True,
+             progress: bool = False) -> BacktestResult:
+    """Backtest candidates against held-out data at several calibration cutoffs.
+
+    At each cutoff the calibration summary is built from the log up to the cutoff, with only
+    the customers acquired by then (:func:`clvlab.rfm_summary`'s rules, with the cutoff as
+    ``calibration_end`` and the end of the holdout window as ``observation_end``). Each
+    candidate is fitted afresh on it and predicts, per customer, the purchases, spend and
+    P(at least one purchase) in the next ``horizon`` time units, which are compared with what
+    those customers did. Customers acquired after a cutoff play no part in that cutoff.
+
+    Parameters
+    ----------
+    transactions : a transaction log (DataFrame, or a path or glob of CSV or Parquet files).
+    candidates : names (``"pareto-nbd+gamma-gamma"``, ``"bg-nbd"``, ``"historical-average"``,
+        ``"historical-ltv"``, ``"arpu-churn"``, ``"aov-frequency-lifespan"``, ``"active-90d"``),
+        clvlab models, (transaction model, spend model) pairs or
+        :class:`~clvlab.backtesting.Candidate` objects; a mapping gives them display names.
+    cutoffs : calibration ends (dates or timestamps); each needs a whole holdout window of
+        data after it.
+    horizon : length of the holdout window, in ``time_unit``.
+    amount_col : spend column; without it only purchases and activity are compared.
+    cohort_freq : pandas period code of the acquisition cohorts (``"M"``: month of the first
+        purchase; ``"Q"``, ``"Y"``...). Metrics are reported for all customers and per cohort.
+    acquisition_cost : cost of acquiring one customer, a number or a mapping from cohort label
+        (e.g. ``"1997-01"``) to a number; adds LTV:CAC to the cohort table.
+    tracking_points : points of the cumulative tracking curve over the holdout window.
+    keep_predictions : keep every customer's predictions (for decile charts and own analysis).
+    progress : report each cutoff and candidate on standard error as it finishes.
+
+    Returns
+    -------
+    :class:`~clvlab.backtesting.BacktestResult`.
+    """
+    settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
+                             time_unit=time_unit, date_format=date_format, timezone=timezone,
+                             merge_period=None)
+    frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
+    named = _named_candidates(candidates)
+    if amount_col is None:
+        for name, candidate in named.items():
+            if isinstance(candidate, ModelCandidate) and candidate.spend_model is not None:
+                raise ClvlabError(f"candidate {name!r} has a spend model but no amount_col was given")
+    if not (np.isfinite(horizon) and horizon > 0):
+        raise ClvlabError(f"horizon must be a number of time units > 0, got {horizon!r}")
+    if int(tracking_points) < 1:
+        raise ClvlabError(f"tracking_points must be >= 1, got {tracking_points!r}")
+    ids, ts, amount = _validated_columns(frame, settings)
+    unit = UNIT_SECONDS[settings.time_unit]
+    cutoffs = _check_cutoffs(cutoffs, ts, horizon * unit, settings.timezone)
+    pieces: dict[str, list[pd.DataFrame]] = {k: [] for k in
+                                             ("metrics", "frequency", "tracking", "cohorts", "predictions")}
+    for position, cutoff in enumerate(cutoffs, start=1):
+        end = cutoff + pd.Timedelta(seconds=horizon * unit)
+        rfm = rfm_summary(frame, customer_col=customer_col, date_col=date_col,
+                          amount_col=amount_col, time_unit=settings.time_unit,
+                          calibration_end=cutoff, observation_end=end, date_format=date_format,
+                          timezone=timezone, engine="pandas")
+        window = _Window(rfm, ids, ts, amount, cutoff, end, settings, cohort_freq)
+        label = cutoff.isoformat(sep=" ").removesuffix(" 00:00:00")
+        cohort_rows = [window.cohort_table()]
+        for name, template in named.items():
+            started = time.perf_counter()
+            candidate = copy.deepcopy(template).fit(window.calibration)
+            predicted = _checked(candidate.predict(window.calibration, horizon), rfm, name, label)
+            if amount_col is None:
+                predicted = predicted.drop(columns="expected_spend", errors="ignore")
+            pieces["metrics"].append(window.metrics(predicted, name, label))
+            pieces["frequency"].append(
+                metrics.by_frequency(rfm["frequency"].to_numpy(), predicted["expected_purchases"].to_numpy(),
+                                     window.actual_purchases).reset_index()
+                .assign(cutoff=label, candidate=name))
+            pieces["tracking"].append(window.tracking(candidate, name, label, horizon, tracking_points))
+            if "expected_spend" in predicted:
+                cohort_rows.append(window.cohort_predicted(predicted["expected_spend"], name))
+            if keep_predictions:
+                pieces["predictions"].append(
+                    predicted.assign(cutoff=label, candidate=name,
+                                     actual_purchases=window.actual_purchases,
+                                     actual_spend=window.actual_spend,
+                                     calibration_frequency=rfm["frequency"].to_numpy()))
+            if progress:
+                print(f"cutoff {label} ({position}/{len(cutoffs)}): {name} in "
+                      f"{time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+        pieces["cohorts"].append(_cohort_ltv(cohort_rows, label, acquisition_cost))
+    return BacktestResult(
+        metrics=pd.concat(pieces["metrics"], ignore_index=True),
+        by_frequency=pd.concat(pieces["frequency"], ignore_index=True),
+        tracking=pd.concat(pieces["tracking"], ignore_index=True),
+        cohorts=pd.concat(pieces["cohorts"], ignore_index=True),
+        predictions=(pd.concat(pieces["predictions"]) if keep_predictions else None),
+        settings={"horizon": float(horizon), "time_unit": settings.time_unit,
+                  "cutoffs": [c.isoformat() for c in cutoffs], "cohort_freq": cohort_freq,
+                  "candidates": list(named), "amount_col": amount_col})
+
+
+def _named_candidates(candidates: Any) -> dict[str, Candidate]:
+    if isinstance(candidates, Mapping):
+        named = {str(k): make_candidate(v) for k, v in candidates.items()}
+    else:
+        if isinstance(candidates, (str, Candidate)):
+            candidates = [candidates]
+        named = {}
+        for spec in candidates:
+            candidate = make_candidate(spec)
+            if candidate.name in named:
+                raise ClvlabError(f"two candidates are named {candidate.name!r}; pass a mapping "
+                                  "of names to candidates")
+            named[candidate.name] = candidate
+    if not named:
+        raise ClvlabError("no candidates to backtest")
+    return named
+
+
+def _check_cutoffs(cutoffs: Any, ts: pd.Series, horizon: pd.Timedelta | float,
+                   timezone: str) -> list[pd.Timestamp]:
+    if isinstance(cutoffs, (str, pd.Timestamp)) or not hasattr(cutoffs, "__iter__"):
+        cutoffs = [cutoffs]
+    parsed = sorted({_as_timestamp(c, "cutoff", timezone) for c in cutoffs})
+    if not parsed:
+        raise ClvlabError("no cutoffs given")
+    first, last = ts.min(), ts.max()
+    for cutoff in parsed:
+        if cutoff < first:
+            raise DataValidationError("cutoffs", f"cutoff {cutoff} is before the first transaction "
+                                                 f"({first})")
+        if cutoff + pd.Timedelta(seconds=horizon) > last + pd.Timedelta(days=1):
+            raise DataValidationError(
+                "cutoffs", f"cutoff {cutoff} plus the horizon ends after the data ({last}): its "
+                           "holdout window would be incomplete; use an earlier cutoff or a shorter horizon")
+    return parsed
+
+
+def _checked(predicted: Any, rfm: pd.DataFrame, name: str, cutoff: str) -> pd.DataFrame:
+    if not isinstance(predicted, pd.DataFrame) or not predicted.index.equals(rfm.index):
+        raise ClvlabError(f"candidate {name!r} must return a DataFrame indexed like the "
+                          f"calibration summary (cutoff {cutoff})")
+    for column in ("expected_purchases", "p_active"):
+        if column not in predicted:
+            raise ClvlabError(f"candidate {name!r} returned no {column!r} column")
+    for column in ("expected_purchases", "p_active", "expected_spend"):
+        if column in predicted:
+            values = predicted[column].to_numpy(np.float64)
+            bad = ~np.isfinite(values) | (values < 0) | ((values > 1) if column == "p_active" else False)
+            if bad.any():
+                where = predicted.index[np.flatnonzero(bad)[0]]
+                raise ClvlabError(f"candidate {name!r} predicted {column} = {values[bad][0]!r} for "
+                                  f"customer {where!r} at cutoff {cutoff}")
+    return predicted
+
+
+class _Window:
+    """One cutoff's data: the calibration view candidates see, and the outcomes they don't."""
+
+    def __init__(self, rfm, ids, ts, amount, cutoff, end, settings, cohort_freq):
+        keep = (ts <= end).to_numpy() & (rfm.index.get_indexer(ids) >= 0)
+        holdout = (ts[keep] > cutoff).to_numpy()
+        periods, _ = merge_periods(ids.to_numpy()[keep], ts[keep],
+                                   amount[keep] if amount is not None else None, holdout,
+                                   settings.merge_period)
+        unit = float(UNIT_SECONDS[settings.time_unit])
+        offset = (periods["p"].to_numpy(np.float64) - epoch_seconds(cutoff)) / unit
+        periods = periods.assign(age=-offset)
+        self.holdout_times = periods.loc[periods["holdout"], "age"].to_numpy() * -1.0
+        calibration_rfm = rfm.drop(columns=[c for c in rfm.columns if c.endswith("_holdout")])
+        if "monetary_value" not in calibration_rfm:
+            calibration_rfm["monetary_value"] = 0.0
+        calibration_rfm.attrs = rfm.attrs
+        self.calibration = Calibration(
+            rfm=calibration_rfm, cutoff=cutoff, time_unit=settings.time_unit,
+            periods=periods.loc[~periods["holdout"], ["cid", "age", "value"]].reset_index(drop=True))
+        self.actual_purchases = rfm["frequency_holdout"].to_numpy(np.float64)
+        self.actual_spend = (self.actual_purchases * rfm["monetary_value_holdout"].to_numpy(np.float64)
+                             if "monetary_value_holdout" in rfm else np.zeros(len(rfm)))
+        first = cutoff - pd.to_timedelta(rfm["T"].to_numpy() * unit, unit="s")
+        self.cohort = pd.Series(pd.DatetimeIndex(first).to_period(cohort_freq).astype(str),
+                                index=rfm.index)
+        self.has_spend = amount is not None
+
+    def metrics(self, predicted: pd.DataFrame, name: str, cutoff: str) -> pd.DataFrame:
+        rows = []
+        groups = [("all", np.ones(len(self.cohort), dtype=bool))]
+        groups += [(c, (self.cohort == c).to_numpy()) for c in sorted(self.cohort.unique())]
+        for cohort, mask in groups:
+            targets = [("purchases", predicted["expected_purchases"].to_numpy(), self.actual_purchases)]
+            if "expected_spend" in predicted:
+                targets.append(("spend", predicted["expected_spend"].to_numpy(), self.actual_spend))
+            values: list[tuple[str, str, float | None]] = []
+            for target, pred, actual in targets:
+                scores = {**metrics.error_metrics(pred[mask], actual[mask]),
+                          **metrics.ranking_metrics(pred[mask], actual[mask])}
+                values += [(target, k, v) for k, v in scores.items()]
+            activity = metrics.activity_metrics(predicted["p_active"].to_numpy()[mask],
+                                                self.actual_purchases[mask] > 0)
+            values += [("activity", k, v) for k, v in activity.items()]
+            rows += [(cutoff, cohort, int(mask.sum()), name, t, k, v)
+                     for t, k, v in values if v is not None]
+        return pd.DataFrame(rows, columns=["cutoff", "cohort", "customers", "candidate", "target",
+                                           "metric", "value"])
+
+    def tracking(self, candidate, name, cutoff, horizon, points) -> pd.DataFrame:
+        times = horizon * np.arange(1, points + 1) / points
+        expected = [float(candidate.predict(self.calibration, t)["expected_purchases"].sum())
+                    for t in times]
+        actual = [int(np.sum(self.holdout_times < t + 1e-9)) for t in times]
+        return pd.DataFrame({"cutoff": cutoff, "candidate": name, "t": times,
+                             "expected": expected, "actual": actual})
+
+    def cohort_table(self) -> pd.DataFrame:
+        periods = self.calibration.periods
+        revenue = periods.groupby("cid")["value"].sum().reindex(self.cohort.index, fill_value=0.0)
+        frame = pd.DataFrame({"cohort": self.cohort, "calibration_revenue": revenue,
+                              "holdout_revenue": self.actual_spend})
+        return frame.groupby("cohort").agg(customers=("cohort", "size"),
+                                           calibration_revenue=("calibration_revenue", "sum"),
+                                           holdout_revenue=("holdout_revenue", "sum"))
+
+    def cohort_predicted(self, spend: pd.Series, name: str) -> pd.DataFrame:
+        return spend.groupby(self.cohort).sum().rename(f"predicted_holdout_revenue[{name}]").to_frame()
+
+
+def _cohort_ltv(parts: list[pd.DataFrame], cutoff: str, acquisition_cost) -> pd.DataFrame:
+    """Realised and predicted value per acquisition cohort; LTV:CAC where costs are known."""
+    table = pd.concat(parts, axis=1)
+    table.index.name = "cohort"
+    customers = table["customers"].to_numpy(np.float64)
+    table["realised_value_per_customer"] = (table["calibration_revenue"]
+                                            + table["holdout_revenue"]) / customers
+    predicted = [c for c in table.columns if c.startswith("predicted_holdout_revenue[")]
+    for column in predicted:
+        name = column[len("predicted_holdout_revenue["):-1]
+        table[f"predicted_value_per_customer[{name}]"] = (table["calibration_revenue"]
+                                                          + table[column]) / customers
+    if acquisition_cost is not None:
+        if isinstance(acquisition_cost, Mapping):
+            missing = [c for c in table.index if c not in acquisition_cost]
+            if missing:
+                raise ClvlabError(f"acquisition_cost has no cost for cohort {missing[0]!r}")
+            cost = np.array([float(acquisition_cost[c]) for c in table.index])
+        else:
+            cost = np.full(len(table), float(acquisition_cost))
+        if np.any(~np.isfinite(cost)) or np.any(cost <= 0):
+            raise ClvlabError("acquisition costs must be finite and > 0")
+        table["acquisition_cost"] = cost
+        for column in [c for c in table.columns if "value_per_customer" in c]:
+            table[column.replace("value_per_customer", "ltv_to_cac")] = table[column] / cost
+    return table.reset_index().assign(cutoff=cutoff)

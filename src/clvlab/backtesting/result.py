@@ -1,0 +1,179 @@
+"""The outcome of a backtest: tidy tables, a readable summary and plots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ClvlabError
+
+__all__ = ["BacktestResult"]
+
+# metrics where a smaller value is better; the others (gini, capture, spearman, auc) larger
+LOWER_IS_BETTER = {"mae", "rmse", "brier"}
+HEADLINE = [("purchases", "mae"), ("purchases", "rmse"), ("purchases", "bias"),
+            ("purchases", "aggregate_pct_error"), ("spend", "mae"), ("spend", "aggregate_pct_error"),
+            ("spend", "normalized_gini"), ("spend", "top_decile_capture"), ("spend", "spearman"),
+            ("activity", "auc"), ("activity", "brier")]
+
+
+@dataclass
+class BacktestResult:
+    """Tables of a backtest (every one tidy, one row per observation).
+
+    ``metrics``: cutoff x cohort (``"all"`` or an acquisition cohort) x candidate x target
+    (purchases, spend, activity) x metric, with the number of customers. A metric that is
+    undefined on the data (Spearman of a constant prediction, AUC with one class) has no row.
+    ``by_frequency``: mean predicted and actual holdout purchases by calibration frequency.
+    ``tracking``: cumulative holdout purchases, expected and actual, over the window.
+    ``cohorts``: realised and predicted value per acquisition cohort (and LTV:CAC).
+    ``predictions``: every customer's predictions and outcomes (``keep_predictions=True``).
+    """
+
+    metrics: pd.DataFrame
+    by_frequency: pd.DataFrame
+    tracking: pd.DataFrame
+    cohorts: pd.DataFrame
+    predictions: pd.DataFrame | None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self, cohort: str = "all") -> pd.DataFrame:
+        """Candidates x (target, metric), averaged over the cutoffs. A cell is NaN only where the
+        metric is undefined for that candidate (e.g. Spearman of a constant prediction)."""
+        rows = self.metrics[self.metrics["cohort"] == cohort]
+        if rows.empty:
+            raise ClvlabError(f"no metrics for cohort {cohort!r}")
+        table = rows.pivot_table(index="candidate", columns=["target", "metric"], values="value",
+                                 aggfunc="mean", sort=False)
+        order = [c for c in HEADLINE if c in table.columns]
+        rest = [c for c in table.columns if c not in order]
+        return table[order + rest]
+
+    def per_cutoff(self, target: str, metric: str, cohort: str = "all") -> pd.DataFrame:
+        """One metric as cutoffs x candidates."""
+        rows = self.metrics[(self.metrics["cohort"] == cohort) & (self.metrics["target"] == target)
+                            & (self.metrics["metric"] == metric)]
+        if rows.empty:
+            raise ClvlabError(f"no {target} {metric} in this backtest")
+        return rows.pivot(index="cutoff", columns="candidate", values="value")
+
+    def best(self, target: str, metric: str) -> str:
+        """The candidate with the best mean of one metric over the cutoffs (all customers)."""
+        means = self.per_cutoff(target, metric).mean()
+        if metric == "bias" or metric == "aggregate_pct_error":
+            return str(means.abs().idxmin())
+        return str(means.idxmin() if metric in LOWER_IS_BETTER else means.idxmax())
+
+    def __repr__(self) -> str:
+        settings = self.settings
+        head = (f"Backtest: {len(settings.get('cutoffs', []))} cutoffs, horizon "
+                f"{settings.get('horizon', 0):g} {settings.get('time_unit', '')}, "
+                f"{len(settings.get('candidates', []))} candidates (means over cutoffs, all customers)")
+        with pd.option_context("display.width", 200, "display.max_columns", 20,
+                               "display.float_format", "{:.4g}".format):
+            return head + "\n" + self._headline().to_string()
+
+    def _headline(self) -> pd.DataFrame:
+        """The summary's headline metrics, with flat column names (e.g. ``purchases mae``)."""
+        table = self.summary()
+        table = table[[c for c in HEADLINE if c in table.columns]]
+        table.columns = [f"{target} {metric}".replace("aggregate_pct_error", "agg %err")
+                         .replace("normalized_gini", "gini").replace("top_decile_capture", "top10%")
+                         for target, metric in table.columns]
+        return table
+
+    def _repr_html_(self) -> str:
+        return ("<p>" + repr(self).splitlines()[0] + "</p>"
+                + self._headline().to_html(float_format="{:.4g}".format))
+
+    # plots ------------------------------------------------------------------------------------
+
+    def _cutoff(self, cutoff: str | None) -> str:
+        cutoffs = list(self.tracking["cutoff"].unique())
+        if cutoff is None:
+            return cutoffs[-1]
+        if cutoff not in cutoffs:
+            raise ClvlabError(f"cutoff {cutoff!r} is not in this backtest; it has {cutoffs}")
+        return cutoff
+
+    def plot_tracking(self, cutoff: str | None = None, candidates=None, ax=None):
+        """Cumulative holdout purchases after a cutoff: actual against each candidate's expected."""
+        ax = _axes(ax)
+        cutoff = self._cutoff(cutoff)
+        rows = self.tracking[self.tracking["cutoff"] == cutoff]
+        _actual_against_candidates(ax, rows, candidates, lambda part: np.r_[0, part["t"]],
+                                   lambda part: np.r_[0, part["actual"]],
+                                   lambda part: np.r_[0, part["expected"]])
+        ax.set_xlabel(f"time after the cutoff ({self.settings.get('time_unit', '')})")
+        ax.set_ylabel("cumulative repeat purchases")
+        ax.set_title(f"Tracking after {cutoff}")
+        ax.legend(fontsize="small")
+        return ax
+
+    def plot_conditional_expectations(self, cutoff: str | None = None, candidates=None, ax=None):
+        """Mean holdout purchases by calibration frequency: actual against each candidate."""
+        ax = _axes(ax)
+        cutoff = self._cutoff(cutoff)
+        rows = self.by_frequency[self.by_frequency["cutoff"] == cutoff]
+        labels = rows["calibration_frequency"].unique()
+        positions = np.arange(len(labels))
+        _actual_against_candidates(ax, rows, candidates, lambda part: positions,
+                                   lambda part: part["actual"], lambda part: part["predicted"],
+                                   marker=".")
+        ax.set_xticks(positions, labels)
+        ax.set_xlabel("repeat purchases in calibration")
+        ax.set_ylabel("mean holdout purchases")
+        ax.set_title(f"Conditional expectations, cutoff {cutoff}")
+        ax.legend(fontsize="small")
+        return ax
+
+    def plot_deciles(self, candidate: str, cutoff: str | None = None, target: str = "spend", ax=None):
+        """Customers in deciles of one candidate's prediction: mean predicted against actual."""
+        if self.predictions is None:
+            raise ClvlabError("the decile chart needs the backtest run with keep_predictions=True")
+        ax = _axes(ax)
+        cutoff = self._cutoff(cutoff)
+        rows = self.predictions[(self.predictions["cutoff"] == cutoff)
+                                & (self.predictions["candidate"] == candidate)]
+        if rows.empty:
+            raise ClvlabError(f"no predictions of {candidate!r} at {cutoff}")
+        column = {"spend": "expected_spend", "purchases": "expected_purchases"}[target]
+        if column not in rows:
+            raise ClvlabError(f"{candidate!r} does not predict {target}")
+        order = np.argsort(-rows[column].to_numpy(), kind="stable")
+        decile = np.empty(len(rows), dtype=np.int64)
+        decile[order] = np.arange(len(rows)) * 10 // len(rows) + 1
+        table = pd.DataFrame({"decile": decile, "predicted": rows[column].to_numpy(),
+                              "actual": rows[f"actual_{target}"].to_numpy()}).groupby("decile").mean()
+        width = 0.4
+        ax.bar(table.index - width / 2, table["predicted"], width, label="predicted")
+        ax.bar(table.index + width / 2, table["actual"], width, label="actual")
+        ax.set_xticks(table.index)
+        ax.set_xlabel(f"decile of predicted {target} (1 = highest)")
+        ax.set_ylabel(f"mean holdout {target} per customer")
+        ax.set_title(f"{candidate}, cutoff {cutoff}")
+        ax.legend(fontsize="small")
+        return ax
+
+
+def _actual_against_candidates(ax, rows, candidates, x, actual, predicted, marker=None) -> None:
+    """The actual curve in black, then each candidate's dashed; x, actual and predicted take
+    one candidate's rows."""
+    names = candidates or list(rows["candidate"].unique())
+    first = rows[rows["candidate"] == names[0]]
+    ax.plot(x(first), actual(first), color="black", lw=2, marker="o" if marker else None,
+            label="actual")
+    for name in names:
+        part = rows[rows["candidate"] == name]
+        ax.plot(x(part), predicted(part), lw=1.2, ls="--", marker=marker, label=name)
+
+
+def _axes(ax):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(7, 4.5))[1]
