@@ -40,3 +40,16 @@ def both_engines(transactions: pd.DataFrame, **kwargs) -> pd.DataFrame:
     by_duckdb = clvlab.rfm_summary(transactions, engine="duckdb", **kwargs)
     assert_same_rfm(by_pandas, by_duckdb)
     return by_pandas
+
+
+def scramble_after(log: pd.DataFrame, cutoff, seed: int = 0) -> pd.DataFrame:
+    """The log with every row after ``cutoff`` given a random amount and a shuffled customer:
+    whatever depends only on data up to the cutoff must not change."""
+    import numpy as np
+
+    later = log["date"] > pd.Timestamp(cutoff)
+    scrambled = log.copy()
+    rng = np.random.default_rng(seed)
+    scrambled.loc[later, "amount"] = rng.uniform(0, 500, later.sum())
+    scrambled.loc[later, "customer_id"] = rng.permutation(scrambled.loc[later, "customer_id"].to_numpy())
+    return scrambled

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
+from conftest import scramble_after
+
 import clvlab
 import clvlab.cli
 from clvlab import ClvlabError, DataValidationError
@@ -152,7 +154,7 @@ class _Recorder(Candidate):
     name = "recorder"
     seen: list = []
 
-    def fit(self, calibration):
+    def fit(self, calibration, horizon):
         _Recorder.seen.append(calibration)
         return self
 
@@ -162,11 +164,7 @@ class _Recorder(Candidate):
 
 def test_candidates_see_nothing_after_the_cutoff(cdnow_sample_log):
     cutoff = pd.Timestamp("1997-09-30")
-    later = cdnow_sample_log["date"] > cutoff
-    scrambled = cdnow_sample_log.copy()
-    rng = np.random.default_rng(0)
-    scrambled.loc[later, "amount"] = rng.uniform(0, 500, later.sum())
-    scrambled.loc[later, "customer_id"] = rng.permutation(scrambled.loc[later, "customer_id"].to_numpy())
+    scrambled = scramble_after(cdnow_sample_log, cutoff)
     _Recorder.seen = []
     results = [clvlab.backtest(log, [_Recorder(), "pareto-nbd+gamma-gamma"], cutoffs=[cutoff],
                                horizon=13, amount_col="amount")

@@ -19,14 +19,17 @@ load_model         read any model saved with ``model.save(path)`` (JSON)
 customer_lifetime_value   discounted CLV from a transaction model and a spend model
 backtest           fit at calibration cutoffs, predict held-out windows, compare with baselines
 backtesting        its result, candidates, baselines and metrics
+ChurnAdjuster      a scikit-learn churn classifier that corrects a BTYD model's predictions
+churn              its features, training data and backtest candidate
 bayes              Bayesian fits (method="nuts"|"advi"|"map") and predictions with intervals
 ClvlabError, DataValidationError, ClvlabWarning
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import backtesting, bayes, datasets, simulate
+from . import backtesting, bayes, churn, datasets, simulate
 from .backtesting import backtest
+from .churn import ChurnAdjuster
 from .clv import customer_lifetime_value
 from .errors import ClvlabError, ClvlabWarning, DataValidationError
 from .discrete import contract_durations, discrete_rfm_summary
@@ -56,6 +59,8 @@ __all__ = [
     "customer_lifetime_value",
     "backtest",
     "backtesting",
+    "ChurnAdjuster",
+    "churn",
     "bayes",
     "datasets",
     "simulate",

@@ -28,7 +28,7 @@ from .errors import ClvlabError
 from .timeunits import unit_seconds
 
 __all__ = ["bg_nbd", "mbg_nbd", "pareto_nbd", "bg_bb", "shifted_beta_geometric",
-           "gamma_gamma_spend", "transaction_log"]
+           "gamma_gamma_spend", "transaction_log", "segmented_transaction_log"]
 
 
 def bg_nbd(n_customers: int, *, r: float, alpha: float, a: float, b: float, T: Any,
@@ -220,6 +220,27 @@ def transaction_log(n_customers: int, *, model: str = "pareto-nbd", params: dict
         nu = rng.gamma(spend["q"], 1.0 / spend["v"], n_customers)
         log["amount"] = np.round(rng.gamma(spend["p"], 1.0 / nu[owner]), 2)
     return log.sort_values(["date", "customer_id"], kind="stable", ignore_index=True)
+
+
+def segmented_transaction_log(segments: dict[Any, tuple[int, dict[str, float]]], *,
+                              model: str = "pareto-nbd", seed: Any = None,
+                              **options: Any) -> tuple[pd.DataFrame, pd.Series]:
+    """A log whose customers come from segments with different parameters, and each
+    customer's segment: ``segments`` maps a label to (customers, params). The customer ids
+    are unique across segments; ``options`` go to :func:`transaction_log` (spend, start,
+    acquisition_period...). Returns the log and a Series of segment labels by customer id."""
+    rng = np.random.default_rng(seed)
+    logs, labels, offset = [], [], 0
+    for label, (n_customers, params) in segments.items():
+        log = transaction_log(n_customers, model=model, params=params,
+                              seed=int(rng.integers(2**63)), **options)
+        log["customer_id"] += offset
+        logs.append(log)
+        labels.append(pd.Series(label, index=pd.RangeIndex(offset, offset + n_customers)))
+        offset += n_customers
+    log = pd.concat(logs).sort_values(["date", "customer_id"], kind="stable", ignore_index=True)
+    segment = pd.concat(labels).rename("segment").rename_axis("customer_id")
+    return log, segment
 
 
 def _ages(T: Any, n_customers: int) -> np.ndarray:

@@ -7,10 +7,10 @@ compare anything that predicts purchases), the baselines, and ``metrics``.
 from . import metrics
 from .baselines import (AovFrequencyLifespan, ArpuChurn, HistoricalAverage, HistoricalLTV,
                         RecentActivity)
-from .candidates import Calibration, Candidate, ModelCandidate, make_candidate
-from .engine import backtest
+from .candidates import Calibration, Candidate, ModelCandidate, PerSegment, make_candidate
+from .engine import backtest, calibration_data
 from .result import BacktestResult
 
-__all__ = ["backtest", "BacktestResult", "Candidate", "ModelCandidate", "Calibration",
+__all__ = ["backtest", "calibration_data", "BacktestResult", "Candidate", "ModelCandidate", "PerSegment", "Calibration",
            "make_candidate", "HistoricalAverage", "HistoricalLTV", "ArpuChurn",
            "AovFrequencyLifespan", "RecentActivity", "metrics"]

@@ -18,7 +18,8 @@ import pandas as pd
 from ..errors import ClvlabError
 from ..timeunits import UNIT_SECONDS
 
-__all__ = ["Calibration", "Candidate", "ModelCandidate", "make_candidate", "CANDIDATE_NAMES"]
+__all__ = ["Calibration", "Candidate", "ModelCandidate", "PerSegment", "make_candidate",
+           "CANDIDATE_NAMES"]
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,15 @@ class Calibration:
     ``rfm``: the calibration summary (frequency, recency, T, monetary_value) of the customers
     acquired by the cutoff. ``periods``: their calibration transactions after merging, one row
     per customer and day with ``cid``, ``age`` (time units from the transaction to the cutoff)
-    and ``value``. Nothing after the cutoff is in either.
+    and ``value``. ``attributes``: static customer attributes the user supplied (channel,
+    region...), indexed like ``rfm``, or None. Nothing after the cutoff is in any of them.
     """
 
     rfm: pd.DataFrame
     periods: pd.DataFrame
     cutoff: pd.Timestamp
     time_unit: str
+    attributes: pd.DataFrame | None = None
 
     def days_to_units(self, days: float) -> float:
         return days * 86_400 / UNIT_SECONDS[self.time_unit]
@@ -46,11 +49,14 @@ class Calibration:
 
 
 class Candidate:
-    """A backtest candidate: ``fit`` on one cutoff's calibration data, then ``predict``."""
+    """A backtest candidate: ``fit`` on one cutoff's calibration data, then ``predict``.
+
+    ``fit`` is told the holdout horizon (a candidate may train for it, e.g. the churn adjuster);
+    ``predict`` is asked for that horizon and for shorter ones (the tracking curve)."""
 
     name = "candidate"
 
-    def fit(self, calibration: Calibration) -> "Candidate":
+    def fit(self, calibration: Calibration, horizon: float) -> "Candidate":
         return self
 
     def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
@@ -83,7 +89,7 @@ class ModelCandidate(Candidate):
                  for m in (transaction_model, spend_model) if m is not None]
         self.name = name or " + ".join(parts)
 
-    def fit(self, calibration: Calibration) -> "ModelCandidate":
+    def fit(self, calibration: Calibration, horizon: float) -> "ModelCandidate":
         rfm = calibration.rfm
         self.transaction_model_ = copy.deepcopy(self.transaction_model).fit(rfm)
         self.spend_model_ = None
@@ -107,7 +113,42 @@ class ModelCandidate(Candidate):
         return out
 
 
+class PerSegment(Candidate):
+    """One copy of a transaction model per value of a customer attribute (``segment``): for
+    segments known in advance (channel, region), and as the oracle in simulations where a
+    segment the RFM summary cannot see drives behaviour. Needs the backtest's
+    ``customer_attributes`` to hold the column."""
+
+    def __init__(self, transaction_model, attribute: str, name: str | None = None):
+        self.transaction_model = transaction_model
+        self.attribute = attribute
+        base = MODEL_NAMES.get(type(transaction_model).__name__, type(transaction_model).__name__)
+        self.name = name or f"{base} per {attribute}"
+
+    def _segments(self, calibration: Calibration):
+        if calibration.attributes is None or self.attribute not in calibration.attributes:
+            raise ClvlabError(f"candidate {self.name!r} needs the customer attribute "
+                              f"{self.attribute!r} (backtest(..., customer_attributes=...))")
+        return calibration.rfm.groupby(calibration.attributes[self.attribute], sort=True)
+
+    def fit(self, calibration: Calibration, horizon: float) -> "PerSegment":
+        self.models_ = {key: copy.deepcopy(self.transaction_model).fit(rows)
+                        for key, rows in self._segments(calibration)}
+        return self
+
+    def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
+        parts = []
+        for key, rows in self._segments(calibration):
+            if key not in self.models_:
+                raise ClvlabError(f"segment {key!r} was not seen when {self.name!r} was fitted")
+            model = self.models_[key]
+            parts.append(pd.DataFrame({"expected_purchases": model.expected_purchases(rows, horizon),
+                                       "p_active": model.probability_of_purchase(rows, horizon)}))
+        return pd.concat(parts).loc[calibration.rfm.index]
+
+
 CANDIDATE_NAMES = ("bg-nbd", "pareto-nbd", "mbg-nbd", "<model>+gamma-gamma",
+                   "<model>[+gamma-gamma]+churn-adjuster",
                    "historical-average", "historical-ltv", "arpu-churn",
                    "aov-frequency-lifespan", "active-<N>d (or -<N>w)")
 
@@ -133,9 +174,16 @@ def make_candidate(spec: Any) -> Candidate:
     simple = {"historical-average": baselines.HistoricalAverage,
               "historical-ltv": baselines.HistoricalLTV, "arpu-churn": baselines.ArpuChurn,
               "aov-frequency-lifespan": baselines.AovFrequencyLifespan}
-    model, _, spend = name.partition("+")
-    if model in transaction and spend in ("", "gamma-gamma"):
-        return ModelCandidate(transaction[model](), GammaGamma() if spend else None)
+    model, *rest = name.split("+")
+    adjusted = rest[-1:] == ["churn-adjuster"]
+    rest = rest[:-1] if adjusted else rest
+    if model in transaction and rest in ([], ["gamma-gamma"]):
+        spend = GammaGamma() if rest else None
+        if adjusted:
+            from ..churn import ChurnAdjustedCandidate
+
+            return ChurnAdjustedCandidate(transaction[model](), spend)
+        return ModelCandidate(transaction[model](), spend)
     if name in simple:
         return simple[name]()
     match = re.fullmatch(r"active-(\d+(?:\.\d+)?)([dw])", name)

@@ -18,7 +18,7 @@ from . import metrics
 from .candidates import Calibration, Candidate, ModelCandidate, make_candidate
 from .result import BacktestResult
 
-__all__ = ["backtest"]
+__all__ = ["backtest", "calibration_data"]
 
 
 def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
@@ -26,8 +26,8 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
              date_col: str = "date", amount_col: str | None = None, time_unit: str = "W",
              date_format: str | None = None, timezone: str = "UTC", cohort_freq: str = "M",
              acquisition_cost: float | Mapping[str, float] | None = None,
-             tracking_points: int = 13, keep_predictions: bool = True,
-             progress: bool = False) -> BacktestResult:
+             customer_attributes: pd.DataFrame | None = None, tracking_points: int = 13,
+             keep_predictions: bool = True, progress: bool = False) -> BacktestResult:
     """Backtest candidates against held-out data at several calibration cutoffs.
 
     At each cutoff the calibration summary is built from the log up to the cutoff, with only
@@ -52,6 +52,9 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
         purchase; ``"Q"``, ``"Y"``...). Metrics are reported for all customers and per cohort.
     acquisition_cost : cost of acquiring one customer, a number or a mapping from cohort label
         (e.g. ``"1997-01"``) to a number; adds LTV:CAC to the cohort table.
+    customer_attributes : static attributes per customer (channel, region...), indexed by
+        customer id, that candidates such as the churn adjuster may use. They must be known at
+        acquisition: time-varying attributes would leak the future into earlier cutoffs.
     tracking_points : points of the cumulative tracking curve over the holdout window.
     keep_predictions : keep every customer's predictions (for decile charts and own analysis).
     progress : report each cutoff and candidate on standard error as it finishes.
@@ -84,12 +87,13 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
                           amount_col=amount_col, time_unit=settings.time_unit,
                           calibration_end=cutoff, observation_end=end, date_format=date_format,
                           timezone=timezone, engine="pandas")
-        window = _Window(rfm, ids, ts, amount, cutoff, end, settings, cohort_freq)
+        window = _Window(rfm, ids, ts, amount, cutoff, end, settings, cohort_freq,
+                         customer_attributes)
         label = cutoff.isoformat(sep=" ").removesuffix(" 00:00:00")
         cohort_rows = [window.cohort_table()]
         for name, template in named.items():
             started = time.perf_counter()
-            candidate = copy.deepcopy(template).fit(window.calibration)
+            candidate = copy.deepcopy(template).fit(window.calibration, horizon)
             predicted = _checked(candidate.predict(window.calibration, horizon), rfm, name, label)
             if amount_col is None:
                 predicted = predicted.drop(columns="expected_spend", errors="ignore")
@@ -180,7 +184,7 @@ def _checked(predicted: Any, rfm: pd.DataFrame, name: str, cutoff: str) -> pd.Da
 class _Window:
     """One cutoff's data: the calibration view candidates see, and the outcomes they don't."""
 
-    def __init__(self, rfm, ids, ts, amount, cutoff, end, settings, cohort_freq):
+    def __init__(self, rfm, ids, ts, amount, cutoff, end, settings, cohort_freq, attributes=None):
         keep = (ts <= end).to_numpy() & (rfm.index.get_indexer(ids) >= 0)
         holdout = (ts[keep] > cutoff).to_numpy()
         periods, _ = merge_periods(ids.to_numpy()[keep], ts[keep],
@@ -196,8 +200,10 @@ class _Window:
         calibration_rfm.attrs = rfm.attrs
         self.calibration = Calibration(
             rfm=calibration_rfm, cutoff=cutoff, time_unit=settings.time_unit,
-            periods=periods.loc[~periods["holdout"], ["cid", "age", "value"]].reset_index(drop=True))
-        self.actual_purchases = rfm["frequency_holdout"].to_numpy(np.float64)
+            periods=periods.loc[~periods["holdout"], ["cid", "age", "value"]].reset_index(drop=True),
+            attributes=_attributes_for(attributes, rfm.index))
+        self.actual_purchases = (rfm["frequency_holdout"].to_numpy(np.float64)
+                                 if "frequency_holdout" in rfm else np.zeros(len(rfm)))
         self.actual_spend = (self.actual_purchases * rfm["monetary_value_holdout"].to_numpy(np.float64)
                              if "monetary_value_holdout" in rfm else np.zeros(len(rfm)))
         first = cutoff - pd.to_timedelta(rfm["T"].to_numpy() * unit, unit="s")
@@ -245,6 +251,50 @@ class _Window:
 
     def cohort_predicted(self, spend: pd.Series, name: str) -> pd.DataFrame:
         return spend.groupby(self.cohort).sum().rename(f"predicted_holdout_revenue[{name}]").to_frame()
+
+
+def _attributes_for(attributes: pd.DataFrame | None, index: pd.Index) -> pd.DataFrame | None:
+    """The user's static customer attributes for these customers, or a named error."""
+    if attributes is None:
+        return None
+    if not isinstance(attributes, pd.DataFrame):
+        raise ClvlabError("customer_attributes must be a DataFrame indexed by customer id")
+    missing = index.difference(attributes.index)
+    if len(missing):
+        raise DataValidationError(None, f"customer_attributes has no row for {len(missing)} "
+                                        f"customers, e.g. customer {missing[0]!r}")
+    return attributes.loc[index]
+
+
+def calibration_data(transactions: Any, cutoff: Any, horizon: float | None = None, *,
+                     customer_col: str = "customer_id", date_col: str = "date",
+                     amount_col: str | None = None, time_unit: str = "W",
+                     date_format: str | None = None, timezone: str = "UTC",
+                     customer_attributes: pd.DataFrame | None = None
+                     ) -> tuple[Calibration, pd.Series | None]:
+    """What a candidate sees at ``cutoff`` (a :class:`Calibration`) and, with ``horizon``, each
+    customer's purchases in the window after it (else None): the backtest's view of one cutoff,
+    for training or scoring outside a backtest (e.g. the churn adjuster's features)."""
+    settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
+                             time_unit=time_unit, date_format=date_format, timezone=timezone,
+                             merge_period=None)
+    frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
+    ids, ts, amount = _validated_columns(frame, settings)
+    unit = UNIT_SECONDS[settings.time_unit]
+    if horizon is None:
+        cutoff = _as_timestamp(cutoff, "cutoff", settings.timezone)
+        end, holdout_end = cutoff, None
+    else:
+        cutoff = _check_cutoffs([cutoff], ts, horizon * unit, settings.timezone)[0]
+        end = holdout_end = cutoff + pd.Timedelta(seconds=horizon * unit)
+    rfm = rfm_summary(frame, customer_col=customer_col, date_col=date_col, amount_col=amount_col,
+                      time_unit=settings.time_unit, calibration_end=None if horizon is None else cutoff,
+                      observation_end=end if holdout_end is not None else cutoff,
+                      date_format=date_format, timezone=timezone, engine="pandas")
+    window = _Window(rfm, ids, ts, amount, cutoff, end, settings, "M", customer_attributes)
+    outcome = None if horizon is None else pd.Series(window.actual_purchases, index=rfm.index,
+                                                     name="holdout_purchases")
+    return window.calibration, outcome
 
 
 def _cohort_ltv(parts: list[pd.DataFrame], cutoff: str, acquisition_cost) -> pd.DataFrame:

@@ -337,8 +337,14 @@ def load_model(path: str | Path) -> BaseModel:
         raise ClvlabError(f"model file {path} is not valid JSON (corrupt or truncated?): {exc}") from None
     if not isinstance(payload, dict) or "schema_version" not in payload:
         raise ClvlabError(f"model file {path} is not a clvlab model (no schema_version)")
-    if payload["schema_version"] != SCHEMA_VERSION:
-        raise ClvlabError(f"model file {path} has schema version {payload['schema_version']!r}; "
+    return model_from_dict(payload, source=str(path))
+
+
+def model_from_dict(payload: dict[str, Any], source: str = "<dict>") -> BaseModel:
+    """Build a model from ``to_dict``'s payload (``source`` names the file in errors)."""
+    path = source
+    if payload.get("schema_version") != SCHEMA_VERSION:
+        raise ClvlabError(f"model file {path} has schema version {payload.get('schema_version')!r}; "
                           f"this clvlab reads version {SCHEMA_VERSION}")
     cls = _REGISTRY.get(payload.get("model"))
     if cls is None:

@@ -1,0 +1,37 @@
+"""A scikit-learn churn classifier that adjusts a BTYD model's predictions.
+
+``ChurnAdjuster`` (the estimator, formula and assumptions in :mod:`clvlab.churn.adjuster`),
+``feature_frame`` and ``behaviour_features`` (what it sees at a cutoff), ``churn_training_data``
+(X and y from a log, a cutoff and a horizon), ``ChurnAdjustedCandidate`` (its backtest
+candidate).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .adjuster import BASE_FEATURES, ChurnAdjuster, default_classifier
+from .candidate import ChurnAdjustedCandidate
+from .features import BEHAVIOUR_FEATURES, behaviour_features, feature_frame, shift_back
+
+__all__ = ["ChurnAdjuster", "ChurnAdjustedCandidate", "feature_frame", "behaviour_features",
+           "churn_training_data", "default_classifier", "shift_back", "BASE_FEATURES",
+           "BEHAVIOUR_FEATURES"]
+
+
+def churn_training_data(transactions: Any, cutoff: Any, horizon: float | None = None,
+                        **options: Any) -> pd.DataFrame | tuple[pd.DataFrame, pd.Series]:
+    """The adjuster's ``X`` at ``cutoff`` (data up to it only) and, with ``horizon``, ``y``:
+    1 for the customers with no purchase in the ``horizon`` after it. ``options`` are
+    :func:`clvlab.backtesting.calibration_data`'s (columns, time unit, customer_attributes...).
+    Without ``horizon`` it returns ``X`` alone, to score customers as of ``cutoff``."""
+    from ..backtesting import calibration_data
+
+    calibration, outcome = calibration_data(transactions, cutoff, horizon, **options)
+    X = feature_frame(calibration)
+    if outcome is None:
+        return X
+    return X, pd.Series((outcome.to_numpy() == 0).astype(np.int64), index=X.index, name="churned")

@@ -1,0 +1,269 @@
+"""ChurnAdjuster: a calibrated classifier that corrects a BTYD model's chance of activity.
+
+The adjustment (one horizon h, fixed at construction). Let N be a customer's purchases in
+(T, T + h]. The base model gives P_base(N >= 1) and E_base[N]; the classifier gives
+P_clf(N >= 1) = 1 - P(churn). Keeping the base model's distribution of N given N >= 1, the
+adjusted expectation is
+
+    E_adj[N] = P_clf(N >= 1) E_base[N | N >= 1] = E_base[N] x P_clf(N >= 1) / P_base(N >= 1),
+
+and spend and CLV over the window scale by the same factor (spend per purchase is unchanged).
+Assumptions: what the classifier knows beyond the RFM summary changes whether a customer buys
+at all in the window, not how much an active customer buys; and the classifier is calibrated
+(its probabilities are frequencies), hence the default calibration: sigmoid, a smooth
+monotone map that keeps the trees' ranking (isotonic steps tie customers; the two measured
+alike in this module's simulations).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from .._atomic import atomic_output
+from ..errors import ClvlabError, DataValidationError
+
+__all__ = ["ChurnAdjuster", "BASE_FEATURES"]
+
+BASE_FEATURES = ("base_p_alive", "base_probability_of_purchase", "base_expected_purchases")
+RFM = ["frequency", "recency", "T"]
+SCHEMA_VERSION = 1
+
+
+def default_classifier(random_state: Any = 0):
+    """Gradient-boosted trees with sigmoid calibration on 3 shuffled folds (customer tables are
+    sorted by id, which often follows acquisition date or segment: unshuffled folds would
+    calibrate each model on customers unlike the ones it was trained on)."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import StratifiedKFold
+
+    # churn can only fall as the base model's chance of activity rises: the constraint keeps
+    # the trees from trading the base model's ranking for noise in small training sets
+    trees = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05, max_leaf_nodes=8,
+                                           min_samples_leaf=100, l2_regularization=1.0,
+                                           monotonic_cst={"base_probability_of_purchase": -1},
+                                           categorical_features="from_dtype",
+                                           random_state=random_state)
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=random_state)
+    return CalibratedClassifierCV(trees, method="sigmoid", cv=folds)
+
+
+class ChurnAdjuster(ClassifierMixin, BaseEstimator):
+    """Classifier of churn (no purchase in the next ``horizon``) on top of a BTYD model.
+
+    Parameters
+    ----------
+    base_model : a clvlab transaction model (BetaGeo, ParetoNBD, ModifiedBetaGeo), fitted or
+        not; ``fit`` fits a copy on ``X``'s RFM columns unless ``refit_base=False``.
+    classifier : any scikit-learn classifier with ``predict_proba``; by default
+        HistGradientBoostingClassifier, non-increasing in the base model's P(any purchase), with
+        sigmoid calibration on shuffled folds (``default_classifier``).
+    horizon : the window of the label, in the RFM table's time unit.
+    refit_base : fit the base model on ``X`` (default) or use it as given (it must be fitted).
+    random_state : seed of the default classifier.
+
+    ``X`` is a DataFrame with ``frequency``, ``recency``, ``T`` and any other feature columns
+    (numbers, booleans or pandas categoricals): see :func:`clvlab.churn.feature_frame`. ``y`` is
+    1 for a customer who made no purchase in the horizon after the cutoff (churned), else 0.
+    The classifier sees the base model's p_alive, P(any purchase) and expected purchases over
+    the horizon next to every column of ``X``.
+    """
+
+    def __init__(self, base_model=None, classifier=None, horizon: float = 13.0,
+                 refit_base: bool = True, random_state: Any = 0):
+        self.base_model = base_model
+        self.classifier = classifier
+        self.horizon = horizon
+        self.refit_base = refit_base
+        self.random_state = random_state
+
+    # scikit-learn contract ---------------------------------------------------------------------
+
+    def fit(self, X: pd.DataFrame, y: Any) -> "ChurnAdjuster":
+        from ..models import ParetoNBD
+
+        X = self._check_frame(X, fitting=True)
+        y = np.asarray(y)
+        if y.shape != (len(X),):
+            raise ClvlabError(f"y must hold one label per row of X ({len(X)}), got shape {y.shape}")
+        labels = np.unique(y)
+        if not set(labels.tolist()) <= {0, 1, False, True} or len(labels) < 2:
+            raise ClvlabError("y must be 1 (no purchase in the horizon) or 0, with both present; "
+                              f"got the labels {labels[:5].tolist()}")
+        if not (np.isfinite(self.horizon) and self.horizon > 0):
+            raise ClvlabError(f"horizon must be > 0, got {self.horizon!r}")
+        base = self.base_model if self.base_model is not None else ParetoNBD()
+        if self.refit_base:
+            base = copy.deepcopy(base).fit(_with_attrs(X[RFM], X))
+        elif getattr(base, "params_", None) is None:
+            raise ClvlabError("refit_base=False needs a fitted base_model")
+        self.base_model_ = base
+        self.feature_names_in_ = np.array(list(X.columns), dtype=object)
+        design = self._design(X)
+        self.classifier_ = clone(self.classifier) if self.classifier is not None else \
+            default_classifier(self.random_state)
+        self.classifier_.fit(design, y.astype(np.int64))
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Columns: P(active in the horizon), P(churned)."""
+        check_is_fitted(self, "classifier_")
+        design = self._design(self._check_frame(X))
+        proba = self.classifier_.predict_proba(design)
+        columns = list(self.classifier_.classes_)
+        churn = proba[:, columns.index(1)]
+        if not np.all(np.isfinite(churn)):
+            raise ClvlabError("the classifier returned a non-finite probability")
+        churn = np.clip(churn, 0.0, 1.0)
+        return np.column_stack([1.0 - churn, churn])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
+
+    # adjusted predictions ------------------------------------------------------------------------
+
+    def probability_of_purchase(self, X: pd.DataFrame) -> pd.Series:
+        """Adjusted P(at least one purchase in the horizon): the classifier's."""
+        return pd.Series(self.predict_proba(X)[:, 0], index=X.index, name="probability_of_purchase")
+
+    def adjustment_factor(self, X: pd.DataFrame) -> pd.Series:
+        """P_clf(N >= 1) / P_base(N >= 1): what multiplies the base model's expectations."""
+        base = self.base_model_.probability_of_purchase(_with_attrs(X[RFM], X), self.horizon)
+        factor = self.predict_proba(X)[:, 0] / np.maximum(base.to_numpy(), 1e-300)
+        return pd.Series(factor, index=X.index, name="adjustment_factor")
+
+    def expected_purchases(self, X: pd.DataFrame) -> pd.Series:
+        """Adjusted expected purchases in the horizon (module docstring)."""
+        base = self.base_model_.expected_purchases(_with_attrs(X[RFM], X), self.horizon)
+        return (base * self.adjustment_factor(X)).rename("expected_purchases")
+
+    def customer_lifetime_value(self, spend_model, X: pd.DataFrame, discount_rate: float = 0.0,
+                                margin: float = 1.0) -> pd.Series:
+        """Adjusted CLV over the horizon: the base model's discounted CLV (``X`` needs
+        ``monetary_value``) times the adjustment factor."""
+        from ..clv import customer_lifetime_value
+
+        rfm = _with_attrs(X[RFM + ["monetary_value"]], X)
+        base = customer_lifetime_value(self.base_model_, spend_model, rfm, self.horizon,
+                                       discount_rate, margin)
+        return (base * self.adjustment_factor(X)).rename("clv")
+
+    # persistence (no pickles) --------------------------------------------------------------------
+
+    def save(self, path: str | Path, overwrite: bool = True) -> None:
+        """JSON (settings, features, the base model) plus the classifier as a skops file
+        beside it (``<name>.classifier.skops``); loading never runs code from either."""
+        import skops.io as sio
+
+        from .. import __version__
+
+        check_is_fitted(self, "classifier_")
+        path = Path(path)
+        classifier_path = _classifier_path(path)
+        with atomic_output(classifier_path, overwrite=overwrite) as temporary:
+            sio.dump(self.classifier_, temporary)
+        payload = {"schema_version": SCHEMA_VERSION, "kind": "ChurnAdjuster",
+                   "clvlab_version": __version__, "horizon": float(self.horizon),
+                   "feature_names": [str(c) for c in self.feature_names_in_],
+                   "base_model": self.base_model_.to_dict(),
+                   "classifier_file": classifier_path.name}
+        with atomic_output(path, overwrite=overwrite) as temporary:
+            Path(temporary).write_text(json.dumps(payload, indent=2, allow_nan=False))
+
+    @classmethod
+    def load(cls, path: str | Path, trusted: list[str] | None = None) -> "ChurnAdjuster":
+        """Read a saved adjuster. The classifier file may hold only the types skops trusts by
+        default, the ones clvlab's default classifier uses, and those named in ``trusted``."""
+        import skops.io as sio
+
+        from ..models.base import model_from_dict
+
+        path = Path(path)
+        try:
+            payload = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ClvlabError(f"{path}: not a readable churn adjuster file ({exc})") from None
+        if payload.get("kind") != "ChurnAdjuster" or payload.get("schema_version") != SCHEMA_VERSION:
+            raise ClvlabError(f"{path}: not a churn adjuster of schema version {SCHEMA_VERSION}")
+        classifier_path = path.with_name(payload["classifier_file"])
+        untrusted = sio.get_untrusted_types(file=classifier_path)
+        allowed = set(TRUSTED_TYPES) | set(trusted or ())
+        refused = [t for t in untrusted if t not in allowed]
+        if refused:
+            raise ClvlabError(f"{classifier_path} holds types clvlab does not trust: {refused}; "
+                              "if you trust the file, pass them as trusted=[...]")
+        adjuster = cls(horizon=payload["horizon"])
+        adjuster.base_model_ = model_from_dict(payload["base_model"], source=str(path))
+        adjuster.base_model = adjuster.base_model_
+        adjuster.classifier_ = sio.load(classifier_path, trusted=list(untrusted))
+        adjuster.feature_names_in_ = np.array(payload["feature_names"], dtype=object)
+        adjuster.classes_ = np.array([0, 1])
+        return adjuster
+
+    # internals ---------------------------------------------------------------------------------
+
+    def _check_frame(self, X: Any, fitting: bool = False) -> pd.DataFrame:
+        if not isinstance(X, pd.DataFrame):
+            raise ClvlabError("X must be a DataFrame with frequency, recency and T (see "
+                              "clvlab.churn.feature_frame)")
+        missing = [c for c in RFM if c not in X.columns]
+        if missing:
+            raise DataValidationError(missing[0], "is missing from X")
+        if not fitting:
+            expected = list(self.feature_names_in_)
+            if list(X.columns) != expected:
+                raise ClvlabError(f"X has the columns {list(X.columns)}, but the adjuster was "
+                                  f"fitted on {expected}")
+        for column in X.columns:
+            dtype = X[column].dtype
+            if isinstance(dtype, pd.CategoricalDtype):
+                continue
+            if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
+                raise DataValidationError(column, f"features must be numbers, booleans or pandas "
+                                                  f"categoricals (dtype is {dtype})")
+            values = X[column].to_numpy(np.float64)
+            if not np.all(np.isfinite(values)):
+                position = int(np.flatnonzero(~np.isfinite(values))[0])
+                raise DataValidationError(column, f"feature is missing or infinite "
+                                                  f"(customer {X.index[position]!r})")
+        return X
+
+    def _design(self, X: pd.DataFrame) -> pd.DataFrame:
+        rfm = _with_attrs(X[RFM], X)
+        base = self.base_model_
+        outputs = pd.DataFrame({
+            "base_p_alive": base.p_alive(rfm),
+            "base_probability_of_purchase": base.probability_of_purchase(rfm, self.horizon),
+            "base_expected_purchases": base.expected_purchases(rfm, self.horizon)}, index=X.index)
+        return pd.concat([outputs, X], axis=1)
+
+
+def _with_attrs(frame: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
+    """Column selections keep the source's time unit (models check it)."""
+    frame = frame.copy()
+    frame.attrs = dict(source.attrs)
+    return frame
+
+
+def _classifier_path(path: Path) -> Path:
+    name = path.name[:-5] if path.name.endswith(".json") else path.name
+    return path.with_name(name + ".classifier.skops")
+
+
+# what the default classifier's skops file holds beyond skops's own trusted defaults (read off
+# skops.io.get_untrusted_types for it); nothing here can run code on load
+TRUSTED_TYPES = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.model_selection._split.StratifiedKFold",
+)

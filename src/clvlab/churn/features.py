@@ -1,0 +1,124 @@
+"""What the churn classifier sees beyond the RFM summary, built from the log up to a cutoff.
+
+Every feature of a customer at a cutoff comes from their transactions at or before it
+(``Calibration.periods``: merged transactions with their ``age``, the time from the transaction
+to the cutoff) and from static attributes the user supplies. Features are finite for every
+customer: where a feature needs two purchases and a customer has one, it takes the value
+documented below, not NaN, so any scikit-learn classifier can use them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..backtesting.candidates import Calibration
+from ..errors import ClvlabError
+
+__all__ = ["BEHAVIOUR_FEATURES", "behaviour_features", "feature_frame", "shift_back"]
+
+TOLERANCE = 1e-9  # time units
+
+BEHAVIOUR_FEATURES = (
+    "monetary_value", "order_value_mean", "order_value_std", "order_value_last",
+    "order_value_trend", "order_value_max", "gap_mean", "gap_cv", "time_since_last",
+    "overdue", "purchases_last_30d", "purchases_last_90d", "spend_last_90d",
+)
+
+
+def behaviour_features(calibration: Calibration) -> pd.DataFrame:
+    """Spend pattern, regularity and timing of each customer's purchases (time in the summary's
+    unit). ``gap_mean``: mean time between purchases (T for a single purchase: at least that
+    long); ``gap_cv``: their coefficient of variation (0 with fewer than three purchases);
+    ``overdue``: time since the last purchase over the customer's own ``gap_mean``;
+    ``order_value_trend``: last order value over the customer's mean (1 when the mean is 0)."""
+    rfm, periods = calibration.rfm, calibration.periods
+    ordered = periods.sort_values(["cid", "age"], ascending=[True, False], kind="stable")
+    by_customer = ordered.groupby("cid", sort=False)
+    gaps = -by_customer["age"].diff()  # ages fall as time goes on
+    frame = pd.DataFrame({"n": by_customer.size(),
+                          "mean": by_customer["value"].mean(),
+                          "std": by_customer["value"].std(ddof=0),
+                          "last": by_customer["value"].last(),
+                          "max": by_customer["value"].max(),
+                          "gap_mean": gaps.groupby(ordered["cid"]).mean(),
+                          "gap_std": gaps.groupby(ordered["cid"]).std(ddof=0)})
+    # the tolerance makes a window's edge the same whether ages were measured from this cutoff
+    # or shifted from a later one (shift_back): 30 days is 30/7 weeks, inexact in binary
+    recent = {days: (periods["age"] < calibration.days_to_units(days) - TOLERANCE) for days in (30, 90)}
+    frame["last_30"] = periods[recent[30]].groupby("cid").size()
+    frame["last_90"] = periods[recent[90]].groupby("cid").size()
+    frame["spend_90"] = periods[recent[90]].groupby("cid")["value"].sum()
+    frame = frame.reindex(rfm.index)
+    if frame["n"].isna().any():
+        raise ClvlabError("a customer of the summary has no transactions in the log up to the cutoff")
+    T = rfm["T"].to_numpy(np.float64)
+    n = frame["n"].to_numpy(np.float64)
+    gap_mean = np.where(n >= 2, frame["gap_mean"].to_numpy(np.float64), T)
+    gap_mean = np.maximum(np.nan_to_num(gap_mean, nan=0.0), calibration.days_to_units(1))
+    gap_cv = np.where(n >= 3, frame["gap_std"].to_numpy(np.float64) / gap_mean, 0.0)
+    since = T - rfm["recency"].to_numpy(np.float64)
+    mean = frame["mean"].to_numpy(np.float64)
+    out = pd.DataFrame({
+        "monetary_value": rfm["monetary_value"].to_numpy(np.float64),
+        "order_value_mean": mean,
+        "order_value_std": frame["std"].to_numpy(np.float64),
+        "order_value_last": frame["last"].to_numpy(np.float64),
+        "order_value_trend": np.divide(frame["last"].to_numpy(np.float64), mean,
+                                       out=np.ones(len(mean)), where=mean > 0),
+        "order_value_max": frame["max"].to_numpy(np.float64),
+        "gap_mean": gap_mean,
+        "gap_cv": np.nan_to_num(gap_cv, nan=0.0),
+        "time_since_last": since,
+        "overdue": since / gap_mean,
+        "purchases_last_30d": frame["last_30"].fillna(0).to_numpy(np.float64),
+        "purchases_last_90d": frame["last_90"].fillna(0).to_numpy(np.float64),
+        "spend_last_90d": frame["spend_90"].fillna(0.0).to_numpy(np.float64),
+    }, index=rfm.index)
+    return out
+
+
+def feature_frame(calibration: Calibration) -> pd.DataFrame:
+    """The classifier's input at a cutoff: frequency, recency, T, the behaviour features and
+    the user's attributes, one row per customer (the ``X`` of :class:`ChurnAdjuster`)."""
+    rfm = calibration.rfm
+    parts = [rfm[["frequency", "recency", "T"]].astype(np.float64), behaviour_features(calibration)]
+    if calibration.attributes is not None:
+        clash = set(calibration.attributes.columns) & set(BEHAVIOUR_FEATURES + ("frequency", "recency", "T"))
+        if clash:
+            raise ClvlabError(f"customer attributes may not reuse the feature names {sorted(clash)}")
+        parts.append(calibration.attributes)
+    frame = pd.concat(parts, axis=1)
+    frame.attrs = dict(rfm.attrs)
+    return frame
+
+
+def shift_back(calibration: Calibration, shift: float) -> tuple[Calibration, pd.Series]:
+    """The calibration view at ``shift`` time units before this cutoff, and each of its
+    customers' activity in the ``shift`` after it: a training set whose outcome is known and
+    lies wholly before the present cutoff. Only customers acquired by the earlier cutoff are in
+    it; the summary follows rfm_summary's rules on the already merged transactions."""
+    periods = calibration.periods
+    before = periods[periods["age"] >= shift - TOLERANCE]
+    if before.empty:
+        raise ClvlabError(f"no customer was acquired {shift:g} time units before "
+                          f"{calibration.cutoff.date()}: nothing to train the churn model on")
+    by_customer = before.groupby("cid", sort=True)
+    first_age, last_age = by_customer["age"].max(), by_customer["age"].min()
+    n = by_customer.size()
+    first_value = before.sort_values("age", ascending=False, kind="stable").groupby("cid")["value"].first()
+    total = by_customer["value"].sum()
+    repeats = (n - 1).astype(np.int64)
+    rfm = pd.DataFrame({"frequency": repeats, "recency": first_age - last_age,
+                        "T": first_age - shift,
+                        "monetary_value": np.where(repeats > 0, (total - first_value) / repeats.clip(lower=1), 0.0)},
+                       index=first_age.index.rename(calibration.rfm.index.name))
+    rfm.attrs = dict(calibration.rfm.attrs)
+    before = before.assign(age=(before["age"] - shift).clip(lower=0.0))
+    later = periods.loc[periods["age"] < shift - TOLERANCE, "cid"]
+    active = pd.Series(rfm.index.isin(later.unique()), index=rfm.index, name="active")
+    attributes = None if calibration.attributes is None else calibration.attributes.loc[rfm.index]
+    earlier = Calibration(rfm=rfm, periods=before,
+                          cutoff=calibration.cutoff - pd.Timedelta(days=shift / calibration.days_to_units(1)),
+                          time_unit=calibration.time_unit, attributes=attributes)
+    return earlier, active
