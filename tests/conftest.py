@@ -53,3 +53,20 @@ def scramble_after(log: pd.DataFrame, cutoff, seed: int = 0) -> pd.DataFrame:
     scrambled.loc[later, "amount"] = rng.uniform(0, 500, later.sum())
     scrambled.loc[later, "customer_id"] = rng.permutation(scrambled.loc[later, "customer_id"].to_numpy())
     return scrambled
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory):
+    """One sqlite MLflow store for the test session (a new store takes seconds to create)."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    return folder, f"sqlite:///{folder}/mlflow.db"
+
+
+@pytest.fixture
+def tracking(mlflow_store, monkeypatch):
+    """Point clvlab (and MLflow) at the session store, from inside its folder, so that artifact
+    folders (./mlruns) land there and never in the working tree."""
+    folder, uri = mlflow_store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(folder)
+    return folder, uri

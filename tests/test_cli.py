@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,7 +15,8 @@ from clvlab.cli import main
 
 from conftest import CDNOW_SPLIT
 
-SUBCOMMANDS = ["rfm", "simulate", "demo"]
+SUBCOMMANDS = ["rfm", "simulate", "fit", "predict", "backtest", "register", "promote", "score",
+               "experiment", "compare", "demo"]
 
 
 def clvlab_executable() -> str:
@@ -91,8 +93,11 @@ def test_simulate_then_summarise(tmp_path, capsys):
     assert "unknown parameter 'gamma'" in capsys.readouterr().err
 
 
-def test_demo_writes_the_rfm_table(tmp_path, capsys):
+def test_demo_runs_the_whole_path(tmp_path, capsys, tracking):
     assert main(["demo", "--output-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "2,357" in out and "1,882" in out
     assert len(pd.read_parquet(tmp_path / "cdnow_rfm.parquet")) == 2357
+    assert "promoted to @champion" in out and "mlflow ui --backend-store-uri" in out
+    scores = pd.read_parquet(tmp_path / "cdnow_scores.parquet")
+    assert len(scores) == 2357 and np.all(np.isfinite(scores.to_numpy()))

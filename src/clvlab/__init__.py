@@ -21,13 +21,17 @@ backtest           fit at calibration cutoffs, predict held-out windows, compare
 backtesting        its result, candidates, baselines and metrics
 ChurnAdjuster      a scikit-learn churn classifier that corrects a BTYD model's predictions
 churn              its features, training data and backtest candidate
+tracking           MLflow runs of fits and backtests (MLflow imported only when used)
+serving            the MLflow CLV model (pyfunc from code, JSON artifacts), register and promote
+scoring            the batch scoring job: a registered model scores a log as of a date
+experiments        declarative TOML experiments into MLflow, and their leaderboard
 bayes              Bayesian fits (method="nuts"|"advi"|"map") and predictions with intervals
 ClvlabError, DataValidationError, ClvlabWarning
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import backtesting, bayes, churn, datasets, simulate
+from . import backtesting, bayes, churn, datasets, experiments, scoring, serving, simulate, tracking
 from .backtesting import backtest
 from .churn import ChurnAdjuster
 from .clv import customer_lifetime_value
@@ -61,6 +65,10 @@ __all__ = [
     "backtesting",
     "ChurnAdjuster",
     "churn",
+    "tracking",
+    "serving",
+    "scoring",
+    "experiments",
     "bayes",
     "datasets",
     "simulate",

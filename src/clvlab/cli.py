@@ -42,14 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     rfm.add_argument("transactions", nargs="+",
                      help="CSV or Parquet files, or quoted globs such as 'logs/*.parquet'")
     rfm.add_argument("-o", "--output", required=True, help="output file (.parquet or .csv)")
-    rfm.add_argument("--customer-col", default="customer_id")
-    rfm.add_argument("--date-col", default="date")
-    rfm.add_argument("--amount-col", default=None, help="adds monetary_value when given")
+    add_log_options(rfm, amount_help="adds monetary_value when given")
     rfm.add_argument("--time-unit", default="D", help="h, D, W or M (M = 30.436875 days)")
     rfm.add_argument("--calibration-end", default=None, help="adds the holdout columns")
     rfm.add_argument("--observation-end", default=None)
-    rfm.add_argument("--date-format", default=None, help="strptime format, e.g. %%Y%%m%%d")
-    rfm.add_argument("--timezone", default="UTC")
     rfm.add_argument("--merge-period", default=None, choices=["D", "h"])
     rfm.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 4GB")
     rfm.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -126,18 +122,18 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("-o", "--output", required=True, help="metrics table (.parquet or .csv)")
     backtest.add_argument("--cohorts-output", default=None,
                           help="also write the cohort LTV table here (.parquet or .csv)")
-    backtest.add_argument("--customer-col", default="customer_id")
-    backtest.add_argument("--date-col", default="date")
-    backtest.add_argument("--amount-col", default=None, help="spend column (spend metrics need it)")
+    add_log_options(backtest, amount_help="spend column (spend metrics need it)")
     backtest.add_argument("--time-unit", default="W", help="h, D, W (default) or M")
-    backtest.add_argument("--date-format", default=None, help="strptime format, e.g. %%Y%%m%%d")
-    backtest.add_argument("--timezone", default="UTC")
     backtest.add_argument("--cohort-freq", default="M", help="acquisition cohorts: M, Q or Y")
     backtest.add_argument("--acquisition-cost", type=float, default=None,
                           help="cost of acquiring a customer; adds LTV:CAC to the cohort table")
     backtest.add_argument("--overwrite", action="store_true")
     backtest.add_argument("--no-progress", action="store_true")
     backtest.set_defaults(run=_run_backtest)
+
+    from .cli_tracking import add_commands
+
+    add_commands(commands)
 
     demo = commands.add_parser(
         "demo", help="run the main job on the bundled CDNOW data",
@@ -146,6 +142,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--output-dir", default="demo-output")
     demo.set_defaults(run=_run_demo)
     return parser
+
+
+def add_log_options(parser: argparse.ArgumentParser, *, amount_default: str | None = None,
+                    amount_help: str = "spend column") -> None:
+    """The columns and date rules of a transaction log, the same for every subcommand."""
+    parser.add_argument("--customer-col", default="customer_id")
+    parser.add_argument("--date-col", default="date")
+    parser.add_argument("--amount-col", default=amount_default, help=amount_help)
+    parser.add_argument("--date-format", default=None, help="strptime format, e.g. %%Y%%m%%d")
+    parser.add_argument("--timezone", default="UTC", help="time zone whose calendar days count")
 
 
 def _settings_kwargs(args: argparse.Namespace) -> dict:
