@@ -25,6 +25,7 @@ tracking           MLflow runs of fits and backtests (MLflow imported only when 
 serving            the MLflow CLV model (pyfunc from code, JSON artifacts), register and promote
 scoring            the batch scoring job: a registered model scores a log as of a date
 experiments        declarative TOML experiments into MLflow, and their leaderboard
+clvlab.spark       (import it; pip install clvlab[spark]) RFM, fits and scoring on Spark
 bayes              Bayesian fits (method="nuts"|"advi"|"map") and predictions with intervals
 ClvlabError, DataValidationError, ClvlabWarning
 """

@@ -47,6 +47,9 @@ def add_commands(commands) -> None:
     score.add_argument("--discount-rate", type=float, default=0.0, help="per time unit")
     score.add_argument("--margin", type=float, default=1.0)
     add_log_options(score, amount_default="amount", amount_help="spend column (default amount)")
+    score.add_argument("--engine", default="duckdb", choices=["duckdb", "pandas", "spark"],
+                       help="spark: RFM and scores on a local Spark session; the output is then "
+                            "a Parquet folder")
     score.add_argument("--overwrite", action="store_true")
     score.set_defaults(run=_run_score)
 
@@ -101,7 +104,11 @@ def _run_score(args: argparse.Namespace) -> int:
                    customer_col=args.customer_col, date_col=args.date_col,
                    amount_col=args.amount_col or None, date_format=args.date_format,
                    timezone=args.timezone, horizon=args.horizon, discount_rate=args.discount_rate,
-                   margin=args.margin, overwrite=args.overwrite)
+                   margin=args.margin, overwrite=args.overwrite, engine=args.engine)
+    if scores is None:  # Spark: the scores are in the output folder
+        print(f"scored the customers as of {args.as_of} with {args.model} on Spark in "
+              f"{time.perf_counter() - started:.1f} s; wrote {args.output}/")
+        return 0
     print(f"scored {len(scores):,} customers as of {args.as_of} with {args.model} in "
           f"{time.perf_counter() - started:.1f} s; wrote {args.output}")
     print(f"mean CLV {scores['clv'].mean():.2f}, mean P(alive) {scores['p_alive'].mean():.3f}")

@@ -19,7 +19,7 @@ __all__ = ["customer_lifetime_value"]
 def customer_lifetime_value(transaction_model, spend_model: GammaGamma, rfm: pd.DataFrame,
                             horizon: float | None, discount_rate: float, margin: float = 1.0, *,
                             period: float = 1.0, method: str = "discrete",
-                            time_unit: str | None = None) -> pd.Series:
+                            time_unit: str | None = None, unvalued: str = "raise") -> pd.Series:
     """Discounted expected value of each customer's future purchases.
 
     Parameters
@@ -39,6 +39,8 @@ def customer_lifetime_value(transaction_model, spend_model: GammaGamma, rfm: pd.
         delta = log(1 + rate) / period, over the horizon or, with ``horizon=None``, the lifetime.
     time_unit : the unit the caller means for ``horizon`` and ``period``; it must equal the
         model's (an error, never a silent rescale).
+    unvalued : customers whose repeat purchases were all of value 0: ``"raise"`` or
+        ``"population"`` (see :meth:`GammaGamma.expected_spend`).
     """
     if time_unit is not None:
         model_unit = getattr(transaction_model, "time_unit_", None)
@@ -50,7 +52,7 @@ def customer_lifetime_value(transaction_model, spend_model: GammaGamma, rfm: pd.
         raise ClvlabError(f"margin must be >= 0, got {margin!r}")
     if not (np.isfinite(period) and period > 0):
         raise ClvlabError(f"period must be > 0, got {period!r}")
-    spend = spend_model.expected_spend(rfm).to_numpy()
+    spend = spend_model.expected_spend(rfm, unvalued=unvalued).to_numpy()
     if method == "discrete":
         if horizon is None or not (np.isfinite(horizon) and horizon > 0):
             raise ClvlabError(f"horizon must be > 0 with method='discrete', got {horizon!r}")

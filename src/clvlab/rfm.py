@@ -244,6 +244,29 @@ def finish(table: pd.DataFrame, settings: Settings, window: Window,
     return out
 
 
+def rfm_columns_sql(settings: Settings, window: Window, double, ident) -> list[str]:
+    """The public RFM columns as SQL over the per-customer aggregates (n_cal, first_p, last_p,
+    total, first_value, n_hold, total_hold), with the arithmetic of :func:`finish`. Shared by the
+    DuckDB and Spark engines; ``double`` writes an exact DOUBLE literal and ``ident`` quotes a
+    name in each dialect."""
+    unit = double(settings.unit_seconds)
+    cal = double(epoch_seconds(window.calibration_end))
+    zero = double(0.0)
+    columns = [f"cid AS {ident(settings.customer_col)}", "n_cal - 1 AS frequency",
+               f"(last_p - first_p) / {unit} AS recency", f"({cal} - first_p) / {unit} AS T"]
+    if settings.amount_col:
+        columns.append(f"CASE WHEN n_cal > 1 THEN (total - first_value) / (n_cal - 1) ELSE {zero} "
+                       "END AS monetary_value")
+    if window.has_holdout:
+        columns.append("n_hold AS frequency_holdout")
+        if settings.amount_col:
+            columns.append(f"CASE WHEN n_hold > 0 THEN total_hold / n_hold ELSE {zero} END "
+                           "AS monetary_value_holdout")
+        obs = double(epoch_seconds(window.observation_end))
+        columns.append(f"({obs} - {cal}) / {unit} AS duration_holdout")
+    return columns
+
+
 def describe(settings: Settings, window: Window, counts: dict[str, int]) -> dict[str, Any]:
     """The metadata both engines attach as ``attrs["clvlab"]``."""
     return {"time_unit": settings.time_unit, "merge_period": settings.merge_period,

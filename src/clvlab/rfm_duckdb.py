@@ -17,8 +17,8 @@ from typing import Any
 import pandas as pd
 
 from .errors import ClvlabError, DataValidationError
-from .rfm import (Settings, Window, check_customers, describe, epoch_seconds, expand_paths,
-                  file_format, resolve_window)
+from .rfm import (Settings, Window, check_customers, describe, expand_paths, file_format,
+                  resolve_window, rfm_columns_sql)
 from .rfm_pandas import OFFSET_PATTERN as _OFFSET_REGEX
 
 
@@ -261,20 +261,7 @@ def _customer_sql(settings: Settings, window: Window) -> str:
 
 def _final_select_sql(settings: Settings, window) -> str:
     """The public RFM columns computed in SQL, with the same arithmetic as rfm.finish."""
-    unit = _double(settings.unit_seconds)
-    cal_epoch = _double(epoch_seconds(window.calibration_end))
-    columns = [f"cid AS {_ident(settings.customer_col)}", "n_cal - 1 AS frequency",
-               f"(last_p - first_p) / {unit} AS recency", f"({cal_epoch} - first_p) / {unit} AS T"]
-    if settings.amount_col:
-        columns.append("CASE WHEN n_cal > 1 THEN (total - first_value) / (n_cal - 1) ELSE 0.0 END "
-                       "AS monetary_value")
-    if window.has_holdout:
-        obs_epoch = _double(epoch_seconds(window.observation_end))
-        columns.append("n_hold AS frequency_holdout")
-        if settings.amount_col:
-            columns.append("CASE WHEN n_hold > 0 THEN total_hold / n_hold ELSE 0.0 END "
-                           "AS monetary_value_holdout")
-        columns.append(f"({obs_epoch} - {cal_epoch}) / {unit} AS duration_holdout")
+    columns = rfm_columns_sql(settings, window, _double, _ident)
     return (f"SELECT {', '.join(columns)} FROM clvlab_customers WHERE n_cal > 0 "
             f"ORDER BY cid")
 

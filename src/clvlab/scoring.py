@@ -32,18 +32,21 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
           amount_col: str | None = "amount", date_format: str | None = None,
           timezone: str = "UTC", horizon: float = 52.0, discount_rate: float = 0.0,
           margin: float = 1.0, overwrite: bool = False, experiment: str = "clvlab-scoring",
-          allow_pickle: bool = False) -> pd.DataFrame:
+          allow_pickle: bool = False, engine: str = "duckdb", spark: Any = None) -> pd.DataFrame | None:
     """Score every customer seen up to ``as_of`` and write ``output`` (.parquet or .csv).
 
     ``model_uri`` is an MLflow model URI such as ``models:/cdnow-clv@champion``. The RFM is
     built in the model's own time unit (recorded when it was logged); ``horizon`` is in it.
     Returns the scores (indexed by customer id) after the file is in place.
+
+    ``engine="spark"`` runs the job on Spark (``spark``: a session, else a local one): the RFM
+    and the scores are computed there, the output is a Parquet folder, and None is returned.
     """
     from .rfm import rfm_summary
     from .tracking import connect
 
     output = Path(output)
-    if output.suffix.lower() not in (".parquet", ".pq", ".csv"):
+    if engine != "spark" and output.suffix.lower() not in (".parquet", ".pq", ".csv"):
         raise ClvlabError(f"output {output} must end in .parquet or .csv")
     if output.exists() and not overwrite:
         raise ClvlabError(f"output {output} exists; pass overwrite=True (--overwrite) to replace it")
@@ -53,16 +56,32 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     started = time.perf_counter()
     info = _model_info(mlflow, model_uri)
     time_unit = (info.metadata or {}).get("time_unit") or "W"
+    params = {"horizon": float(horizon), "discount_rate": float(discount_rate),
+              "margin": float(margin)}
+    if engine == "spark":
+        from . import spark as clv_spark
+
+        model_dir = mlflow.artifacts.download_artifacts(model_uri)
+        stats = clv_spark.score_job(spark or clv_spark.local_session(),
+                                    str(Path(model_dir) / "artifacts"), transactions, as_of,
+                                    str(output), params=params, time_unit=time_unit,
+                                    customer_col=customer_col, date_col=date_col,
+                                    amount_col=amount_col, date_format=date_format,
+                                    timezone=timezone, overwrite=overwrite)
+        _log_run(mlflow, experiment, model_uri, info, stats, as_of, output,
+                 time.perf_counter() - started, engine)
+        return None
+    if engine not in ("duckdb", "pandas"):
+        raise ClvlabError(f"engine must be 'duckdb', 'pandas' or 'spark', got {engine!r}")
     rfm = rfm_summary(transactions, customer_col=customer_col, date_col=date_col,
                       amount_col=amount_col, time_unit=time_unit, observation_end=as_of,
-                      date_format=date_format, timezone=timezone)
+                      date_format=date_format, timezone=timezone,
+                      engine="pandas" if engine == "pandas" else "auto")
     if "monetary_value" not in rfm:
         rfm["monetary_value"] = 0.0
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*type hints.*")
         model = mlflow.pyfunc.load_model(model_uri)
-    params = {"horizon": float(horizon), "discount_rate": float(discount_rate),
-              "margin": float(margin)}
     inputs = rfm[["frequency", "recency", "T", "monetary_value"]].astype(np.float64)
     wanted = info.signature.inputs.input_names() if info.signature is not None else []
     if set(wanted) - set(inputs.columns):  # a churn adjuster: its features, as of the date
@@ -91,8 +110,15 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
             scores.to_csv(tmp)
         else:
             scores.to_parquet(tmp)
-    _log_scoring_run(mlflow, experiment, model_uri, info, rfm, scores, as_of, output,
-                     time.perf_counter() - started)
+    stats = {"customers_scored": float(len(scores)),
+             "customers_without_repeats": float((rfm["frequency"] == 0).sum())}
+    for column in scores.columns:
+        values = scores[column].to_numpy(np.float64)
+        stats.update({f"{column}.mean": float(values.mean()), f"{column}.sum": float(values.sum())})
+        for q in (0.1, 0.5, 0.9, 0.99):
+            stats[f"{column}.p{int(q * 100)}"] = float(np.quantile(values, q))
+    _log_run(mlflow, experiment, model_uri, info, stats, as_of, output,
+             time.perf_counter() - started, engine)
     return scores
 
 
@@ -103,22 +129,14 @@ def _model_info(mlflow, model_uri: str):
         raise ClvlabError(f"cannot load the model {model_uri}: {exc}") from None
 
 
-def _log_scoring_run(mlflow, experiment, model_uri, info, rfm, scores, as_of, output, seconds):
+def _log_run(mlflow, experiment, model_uri, info, stats, as_of, output, seconds, engine):
     mlflow.set_experiment(experiment)
     version = _registered_version(mlflow, model_uri)
     with mlflow.start_run(run_name=f"score {pd.Timestamp(as_of).date()}"):
-        mlflow.set_tags({"clvlab.kind": "scoring", "model_uri": model_uri,
+        mlflow.set_tags({"clvlab.kind": "scoring", "model_uri": model_uri, "engine": engine,
                          "model_id": str(getattr(info, "model_id", "")),
                          "model_version": version, "as_of": str(as_of), "output": str(output)})
-        metrics = {"customers_scored": float(len(scores)), "seconds": seconds,
-                   "customers_without_repeats": float((rfm["frequency"] == 0).sum())}
-        for column in scores.columns:
-            values = scores[column].to_numpy(np.float64)
-            metrics.update({f"{column}.mean": float(values.mean()),
-                            f"{column}.sum": float(values.sum())})
-            for q in (0.1, 0.5, 0.9, 0.99):
-                metrics[f"{column}.p{int(q * 100)}"] = float(np.quantile(values, q))
-        mlflow.log_metrics(metrics)
+        mlflow.log_metrics({**stats, "seconds": seconds})
 
 
 def _registered_version(mlflow, model_uri: str) -> str:

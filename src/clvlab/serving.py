@@ -75,14 +75,13 @@ def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict 
     rfm = frame[[c for c in RFM_COLUMNS if c in frame.columns]].astype(np.float64)
     rfm.attrs = {"clvlab": {"time_unit": getattr(transaction, "time_unit_", None)}}
     horizon = settings["horizon"]
-    out = pd.DataFrame(index=frame.index)
-    out["p_alive"] = transaction.p_alive(rfm)
-    out["probability_of_purchase"] = transaction.probability_of_purchase(rfm, horizon)
-    out["expected_purchases"] = transaction.expected_purchases(rfm, horizon)
+    out = transaction.scores(rfm, horizon)
     if spend is not None:
-        out["expected_spend"] = spend.expected_spend(rfm)
+        # customers whose repeat purchases were all free are valued at the population mean
+        out["expected_spend"] = spend.expected_spend(rfm, unvalued="population")
         out["clv"] = customer_lifetime_value(transaction, spend, rfm, horizon,
-                                             settings["discount_rate"], settings["margin"])
+                                             settings["discount_rate"], settings["margin"],
+                                             unvalued="population")
     else:
         out["expected_spend"] = 0.0
         out["clv"] = 0.0

@@ -104,12 +104,8 @@ class ModelCandidate(Candidate):
         out = pd.DataFrame({"expected_purchases": model.expected_purchases(rfm, horizon),
                             "p_active": model.probability_of_purchase(rfm, horizon)})
         if self.spend_model_ is not None:
-            spend_rfm = rfm.copy()
-            unvalued = spend_rfm["monetary_value"] <= 0
-            spend_rfm.loc[unvalued, "frequency"] = 0
-            spend_rfm.loc[unvalued, "recency"] = 0.0
             out["expected_spend"] = (out["expected_purchases"]
-                                     * self.spend_model_.expected_spend(spend_rfm))
+                                     * self.spend_model_.expected_spend(rfm, unvalued="population"))
         return out
 
 

@@ -93,14 +93,25 @@ class GammaGamma(BaseModel):
             raise ClvlabError(f"the population mean spend is infinite when q <= 1 (q = {q:.4g})")
         return float(p * v / (q - 1))
 
-    def expected_spend(self, rfm: pd.DataFrame) -> pd.Series:
+    def expected_spend(self, rfm: pd.DataFrame, unvalued: str = "raise") -> pd.Series:
         """Expected spend per transaction given each customer's history (calibration data).
 
         A weighted mean of the population mean and the customer's own mean spend:
         p (v + x z) / (p x + q - 1). Customers without repeats get the population mean.
+        ``unvalued``: what to do with customers whose repeat purchases were all of value 0 (the
+        model has no zero spend): ``"raise"`` (default) a DataValidationError naming one, or
+        ``"population"``: treat them as customers without spend information (the population
+        mean), as scoring jobs and backtests do.
         """
         p, q, v = self._check_fitted()
         self._check_time_unit(rfm)
+        if unvalued not in ("raise", "population"):
+            raise ClvlabError(f"unvalued must be 'raise' or 'population', got {unvalued!r}")
+        if unvalued == "population":
+            validate_rfm(rfm, require_monetary=True)
+            zero = (rfm["frequency"].to_numpy() > 0) & (rfm["monetary_value"].to_numpy() <= 0)
+            rfm = rfm.assign(frequency=np.where(zero, 0, rfm["frequency"]),
+                             recency=np.where(zero, 0.0, rfm["recency"]))
         x, z = self._spend_arrays(rfm)
         z = np.where(x > 0, z, 0.0)
         values = p * (v + x * z) / (p * x + q - 1)

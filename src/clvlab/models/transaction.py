@@ -32,14 +32,16 @@ class TransactionModel:
     def p_alive(self, rfm: pd.DataFrame) -> pd.Series:
         """Probability that each customer is still active at T."""
         x, t_x, T = self._arrays(rfm)
-        return pd.Series(self._p_alive(x, t_x, T), index=rfm.index, name="p_alive")
+        return pd.Series(_per_distinct(self._p_alive, x, t_x, T), index=rfm.index, name="p_alive")
 
     def expected_purchases(self, rfm: pd.DataFrame, t: Any) -> pd.Series:
         """Expected number of purchases in (T, T + t] given each customer's history."""
         t = _horizon(t)
         x, t_x, T = self._arrays(rfm)
-        values = self._p_alive(x, t_x, T) * self._new_expected(self._posterior(x, t_x, T), t)
-        return pd.Series(values, index=rfm.index, name="expected_purchases")
+        alive = _per_distinct(self._p_alive, x, t_x, T)
+        given_alive = _per_distinct(lambda *p: self._new_expected(p[:-1], p[-1]),
+                                    *self._posterior(x, t_x, T), t)
+        return pd.Series(alive * given_alive, index=rfm.index, name="expected_purchases")
 
     def expected_purchases_new_customer(self, t: Any) -> np.ndarray | float:
         """Expected repeat purchases of a newly acquired customer in their first t time units."""
@@ -67,16 +69,48 @@ class TransactionModel:
         if rfm is None:
             return float(self._new_customer_pmf(int(n), t))
         x, t_x, T = self._arrays(rfm)
-        alive = self._p_alive(x, t_x, T)
-        values = alive * self._new_pmf(self._posterior(x, t_x, T), int(n), t)
+        alive = _per_distinct(self._p_alive, x, t_x, T)
+        values = alive * _per_distinct(lambda *p: self._new_pmf(p[:-1], int(n), p[-1]),
+                                       *self._posterior(x, t_x, T), t)
         if n == 0:
             values = values + (1 - alive)
         return pd.Series(values, index=rfm.index, name=f"P(X={n})")
+
+    def scores(self, rfm: pd.DataFrame, t: float) -> pd.DataFrame:
+        """p_alive, expected purchases and P(any purchase) over (T, T + t] together: each is
+        computed once per distinct (frequency, recency, T), sharing P(alive) (the scoring
+        job's columns, at the cost of about one of them)."""
+        from .._fitting import group_rows
+
+        t = _horizon(t)
+        if np.ndim(t):
+            raise ClvlabError("scores takes one horizon for all customers")
+        x, t_x, T = self._arrays(rfm)
+        (dx, dt_x, dT), inverse = group_rows([x, t_x, T])
+        alive = self._p_alive(dx, dt_x, dT)
+        posterior = self._posterior(dx, dt_x, dT)  # often fewer distinct values still: (x, T)
+        expected = alive * _per_distinct(lambda *p: self._new_expected(p, t), *posterior)
+        none = alive * _per_distinct(lambda *p: self._new_pmf(p, 0, t), *posterior) + (1.0 - alive)
+        return pd.DataFrame({"p_alive": alive[inverse], "expected_purchases": expected[inverse],
+                             "probability_of_purchase": (1.0 - none)[inverse]}, index=rfm.index)
 
     def probability_of_purchase(self, rfm: pd.DataFrame, t: Any) -> pd.Series:
         """P(at least one purchase in (T, T + t]) for each customer."""
         values = 1.0 - self.purchase_probability(0, t, rfm)
         return values.rename("probability_of_purchase")
+
+
+def _per_distinct(function, *arrays) -> np.ndarray:
+    """``function(*arrays)`` evaluated once per distinct row of the arrays (broadcast to one
+    length) and spread back: customers with the same history (or the same posterior) share
+    their prediction, so scoring costs grow with distinct rows, as fits do."""
+    from .._fitting import group_rows
+
+    columns = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in arrays))
+    if columns[0].ndim == 0 or columns[0].size < 1_000:  # not worth the hashing
+        return np.asarray(function(*columns), dtype=np.float64)
+    distinct, inverse = group_rows([c.ravel() for c in columns])
+    return np.asarray(function(*distinct), dtype=np.float64)[inverse].reshape(columns[0].shape)
 
 
 def _horizon(t: Any):

@@ -1,0 +1,318 @@
+"""clvlab on Spark: RFM summaries of a Spark DataFrame, fits on its distinct rows, scoring.
+
+``pip install clvlab[spark]``. The RFM rules are those of :func:`clvlab.rfm_summary` and the
+arithmetic is the DuckDB engine's, in Spark SQL: the results equal the pandas and DuckDB
+engines' (tested on the CDNOW master log). Timestamps become wall-clock times in the user's
+time zone without touching the session's time zone setting: a zoned timestamp goes through
+``from_utc_timestamp``, a naive one is rebuilt field by field in UTC, so day boundaries are the
+user's calendar days whatever ``spark.sql.session.timeZone`` says.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ClvlabError, DataValidationError
+from .rfm import describe, epoch_seconds, make_settings, resolve_window, rfm_columns_sql
+
+__all__ = ["local_session", "rfm_summary", "SparkSummary", "fit", "score"]
+
+
+@dataclass(frozen=True)
+class SparkSummary:
+    """An RFM summary in Spark: ``frame`` (one row per customer, the columns of
+    :func:`clvlab.rfm_summary`, the customer id a column) and ``info`` (what the pandas table
+    keeps in ``attrs["clvlab"]``: time unit, window...)."""
+
+    frame: Any
+    info: dict[str, Any]
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The pandas table :func:`clvlab.rfm_summary` would give: indexed by customer id,
+        sorted, integer counts, with ``attrs``."""
+        table = self.frame.toPandas()
+        table = table.set_index(table.columns[0]).sort_index()
+        for column in ("frequency", "frequency_holdout"):
+            if column in table:
+                table[column] = table[column].astype(np.int64)
+        table.attrs["clvlab"] = dict(self.info)
+        return table
+
+
+def local_session(cores: int = 2, app_name: str = "clvlab", fast_start: bool = False):
+    """A local Spark session bound to 127.0.0.1, UI off, few shuffle partitions, for
+    single-machine use and tests. Workers run this Python (PYSPARK_PYTHON). ``fast_start``
+    limits the JVM to its quick compiler and serial GC: seconds faster to start (tests), many
+    times slower on real data (10M transactions: see benchmarks/bench_scale.py)."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.master(f"local[{cores}]").appName(app_name)
+    if fast_start:
+        builder = builder.config("spark.driver.extraJavaOptions",
+                                 "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+    return (builder
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", str(2 * cores))
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .getOrCreate())
+
+
+def _wall_seconds(column: str, dtype: str, date_format: str | None, timezone: str) -> str:
+    """SQL for the wall-clock seconds (in ``timezone``, counted as if it were UTC) of a date."""
+    tz = timezone.replace("'", "''")
+    fields = "make_timestamp(year({x}), month({x}), day({x}), hour({x}), minute({x}), " \
+             "second({x}) + 0, 'UTC')"
+    if dtype == "timestamp":
+        return f"unix_micros(from_utc_timestamp({column}, '{tz}')) / 1000000.0D"
+    if dtype in ("timestamp_ntz", "date"):
+        x = column if dtype == "timestamp_ntz" else f"CAST({column} AS TIMESTAMP_NTZ)"
+        return f"unix_micros({fields.format(x=x)}) / 1000000.0D"
+    if dtype == "string":
+        if date_format is not None:
+            fmt = _java_format(date_format).replace("'", "''")
+            # parsed in the session's zone, whose fields are then the written wall-clock time
+            x = f"try_to_timestamp({column}, '{fmt}')"
+            return f"unix_micros({fields.format(x=x)}) / 1000000.0D"
+        zoned = f"unix_micros(from_utc_timestamp(try_cast({column} AS TIMESTAMP), '{tz}')) / 1000000.0D"
+        naive = f"unix_micros({fields.format(x=f'try_cast({column} AS TIMESTAMP_NTZ)')}) / 1000000.0D"
+        return f"CASE WHEN {column} RLIKE '(Z|[+-][0-9][0-9](:?[0-9][0-9])?)$' THEN {zoned} ELSE {naive} END"
+    raise DataValidationError(None, f"dates of Spark type {dtype} are not supported; use "
+                                    "timestamp, timestamp_ntz, date or string")
+
+
+def _java_format(date_format: str) -> str:
+    """strptime codes to Spark's datetime pattern (the common ones)."""
+    codes = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", "%S": "ss"}
+    out = date_format
+    for code, pattern in codes.items():
+        out = out.replace(code, pattern)
+    if "%" in out:
+        raise ClvlabError(f"date_format {date_format!r} has codes the Spark engine does not map; "
+                          "use %Y %m %d %H %M %S")
+    return out
+
+
+def rfm_summary(frame, *, customer_col: str = "customer_id", date_col: str = "date",
+                amount_col: str | None = None, time_unit: str = "D", calibration_end: Any = None,
+                observation_end: Any = None, date_format: str | None = None,
+                timezone: str = "UTC", merge_period: str | None = None):
+    """The RFM summary of a Spark DataFrame of transactions, as a :class:`SparkSummary`.
+
+    Same parameters, rules, columns (customer id, frequency, recency, T, monetary_value and the
+    holdout columns) and values as :func:`clvlab.rfm_summary`. Nothing is collected to the
+    driver but the log's time range (and one example row when a rule is broken).
+    """
+    settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
+                             time_unit=time_unit, date_format=date_format, timezone=timezone,
+                             merge_period=merge_period)
+    spark = frame.sparkSession
+    types = dict(frame.dtypes)
+    for column in (customer_col, date_col, amount_col):
+        if column is not None and column not in types:
+            raise DataValidationError(column, "is missing from the transaction log",
+                                      hint=f"columns present: {list(types)}")
+    if amount_col is not None and types[amount_col] not in (
+            "double", "float", "int", "bigint", "smallint", "tinyint") \
+            and not types[amount_col].startswith("decimal"):
+        raise DataValidationError(amount_col, f"amount must be numeric (type is {types[amount_col]})")
+    view = f"clvlab_tx_{id(frame)}"
+    frame.createOrReplaceTempView(view)
+    amount = f"CAST(`{amount_col}` AS DOUBLE)" if amount_col else "CAST(NULL AS DOUBLE)"
+    seconds = _wall_seconds(f"`{date_col}`", types[date_col], date_format, settings.timezone)
+    parsed = spark.sql(f"SELECT `{customer_col}` AS cid, `{date_col}` AS d, {seconds} AS s, "
+                       f"{amount} AS amt FROM {view}")
+    parsed.createOrReplaceTempView(view + "_p")
+    stats = spark.sql(f"""SELECT count(*) AS n, count_if(cid IS NULL) AS bad_id,
+        count_if(s IS NULL) AS bad_date,
+        count_if({'amt IS NULL OR isnan(amt) OR abs(amt) = double("inf")' if amount_col else 'false'}) AS bad_amount,
+        min(s) AS first, max(s) AS last FROM {view}_p""").collect()[0]
+    if stats["n"] == 0:
+        raise DataValidationError(None, "the transaction log is empty")
+    for count, column, rule, condition in (
+            (stats["bad_id"], customer_col, "customer id is missing", "cid IS NULL"),
+            (stats["bad_date"], date_col, "is not a parseable date", "s IS NULL"),
+            (stats["bad_amount"], amount_col, "amount is missing, NaN or infinite",
+             'amt IS NULL OR isnan(amt) OR abs(amt) = double("inf")')):
+        if count:
+            row = spark.sql(f"SELECT cid, d, amt FROM {view}_p WHERE {condition} LIMIT 1").collect()[0]
+            raise DataValidationError(column, rule, {customer_col: row["cid"], date_col: row["d"],
+                                                     **({amount_col: row["amt"]} if amount_col else {})})
+    first = pd.Timestamp(stats["first"], unit="s")
+    last = pd.Timestamp(stats["last"], unit="s")
+    window = resolve_window(first, last, calibration_end, observation_end, settings)
+    customers_sql, final_sql = _summary_sql(view + "_p", settings, window)
+    # the per-customer aggregates are kept (memory, then disk) for the set-aside counts and the
+    # final columns, so the log is aggregated once
+    customers = spark.sql(customers_sql).persist()
+    customers.createOrReplaceTempView(view + "_c")
+    counts = spark.sql(f"""SELECT coalesce(sum(refund_only), 0) AS refund_only,
+        coalesce(sum(zeroed), 0) AS zeroed, count_if(n_cal = 0 AND n_hold > 0) AS after_cut,
+        count_if(n_cal > 0) AS n FROM {view}_c""").collect()[0]
+    if counts["n"] == 0:
+        raise DataValidationError(None, f"no customer made a purchase (a row with amount >= 0) "
+                                        f"by {window.calibration_end}")
+    result = spark.sql(final_sql.format(customers=view + "_c"))
+    info = describe(settings, window, {"refund_only_periods": int(counts["refund_only"]),
+                                       "negative_periods_zeroed": int(counts["zeroed"]),
+                                       "customers_first_seen_after_cut": int(counts["after_cut"])})
+    return SparkSummary(result, info)
+
+
+def _double(value: float) -> str:
+    """A DOUBLE literal that is exactly ``value`` (a bare 86400.0 is a DECIMAL in Spark SQL)."""
+    return f"{float(value)!r}D"
+
+
+def _summary_sql(view: str, settings, window) -> tuple[str, str]:
+    """The per-customer aggregates (mirroring rfm_duckdb._customer_sql) and the final columns
+    (mirroring rfm_duckdb._final_select_sql, with ``{customers}`` for the aggregates' view)."""
+    cal = _double(epoch_seconds(window.calibration_end))
+    obs = _double(epoch_seconds(window.observation_end))
+    merge = _double(settings.merge_seconds)
+    holdout = f"s > {cal}" if window.has_holdout else "false"
+    purchase = "amt >= 0" if settings.amount_col else "true"
+    value = "coalesce(amt, 0.0D)"
+    cal_rows = "purchase AND NOT holdout"
+    columns = rfm_columns_sql(settings, window, _double, lambda name: f"`{name}`")
+    return f"""
+    WITH periods AS (
+        SELECT cid, {holdout} AS holdout, floor(s / {merge}) * {merge} AS p,
+               sum({value}) AS raw_value, bool_or({purchase}) AS purchase
+        FROM {view} WHERE s <= {obs}
+        GROUP BY cid, {holdout}, floor(s / {merge}) * {merge}
+    ), valued AS (
+        SELECT *, greatest(raw_value, 0.0D) AS value FROM periods
+    ), customers AS (
+        SELECT cid,
+            count_if({cal_rows}) AS n_cal,
+            min(CASE WHEN {cal_rows} THEN p END) AS first_p,
+            max(CASE WHEN {cal_rows} THEN p END) AS last_p,
+            sum(CASE WHEN {cal_rows} THEN value END) AS total,
+            min_by(CASE WHEN {cal_rows} THEN value END, CASE WHEN {cal_rows} THEN p END) AS first_value,
+            count_if(purchase AND holdout) AS n_hold,
+            coalesce(sum(CASE WHEN purchase AND holdout THEN value END), 0.0D) AS total_hold,
+            count_if(NOT purchase) AS refund_only,
+            count_if(purchase AND raw_value < 0) AS zeroed
+        FROM valued GROUP BY cid
+    )
+    SELECT * FROM customers""", f"SELECT {', '.join(columns)} FROM {{customers}} WHERE n_cal > 0"
+
+
+def fit(model, summary, weights_col: str | None = None):
+    """Fit a clvlab model on a Spark RFM summary: the distinct (frequency, recency, T[,
+    monetary_value]) rows and their counts are computed in Spark and collected to the driver,
+    so the driver's memory and the fit's cost grow with the number of distinct rows only."""
+    from pyspark.sql import functions as F
+
+    frame, info = summary.frame, summary.info
+    columns = [c for c in ("frequency", "recency", "T", "monetary_value") if c in frame.columns]
+    if type(model).__name__ != "GammaGamma":
+        columns = [c for c in columns if c != "monetary_value"]
+    grouped = frame.groupBy(*columns).agg(F.count("*").alias("_n")).toPandas()
+    rfm = grouped[columns].copy()
+    rfm.attrs["clvlab"] = info
+    return model.fit(rfm, weights=grouped["_n"].to_numpy(np.float64))
+
+
+def score(customers, transaction_model, spend_model=None, *, horizon: float = 52.0,
+          discount_rate: float = 0.0, margin: float = 1.0, customer_col: str = "customer_id"):
+    """Score a Spark DataFrame of RFM rows with ``mapInPandas``: the models travel to the
+    workers as their JSON payloads and are rebuilt there (no pickled model objects). Returns a
+    Spark DataFrame with the customer id and the scoring job's columns."""
+    from .models.base import model_from_dict
+    from .serving import OUTPUT_COLUMNS, score_frame
+
+    if customer_col not in customers.columns:
+        raise DataValidationError(customer_col, "is missing from the customer table")
+    payloads = (transaction_model.to_dict(), None if spend_model is None else spend_model.to_dict())
+    params = {"horizon": float(horizon), "discount_rate": float(discount_rate),
+              "margin": float(margin)}
+    key_type = dict(customers.dtypes)[customer_col]
+    schema = f"`{customer_col}` {key_type}, " + ", ".join(f"{c} double" for c in OUTPUT_COLUMNS)
+
+    def predict(batches):
+        transaction = model_from_dict(payloads[0], source="transaction model")
+        spend = None if payloads[1] is None else model_from_dict(payloads[1], source="spend model")
+        for batch in batches:
+            if "monetary_value" not in batch:
+                batch["monetary_value"] = 0.0
+            out = score_frame(transaction, spend, None, batch, params)
+            out.insert(0, customer_col, batch[customer_col].to_numpy())
+            yield out
+
+    return customers.mapInPandas(predict, schema)
+
+
+def read_log(spark, transactions: Any):
+    """A Spark DataFrame of CSV or Parquet transaction files (a path, glob or list); a pandas
+    DataFrame is converted, a Spark one passed through."""
+    from .rfm import expand_paths, file_format
+
+    if isinstance(transactions, pd.DataFrame):
+        return spark.createDataFrame(transactions)
+    if hasattr(transactions, "sparkSession"):
+        return transactions
+
+    files = expand_paths(transactions)
+    if file_format(files) == "parquet":
+        return spark.read.parquet(*files)
+    return spark.read.option("header", "true").option("inferSchema", "true").csv(files)
+
+
+def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str, *,
+              params: dict[str, float], time_unit: str, customer_col: str = "customer_id",
+              date_col: str = "date", amount_col: str | None = "amount",
+              date_format: str | None = None, timezone: str = "UTC", overwrite: bool = False):
+    """The scoring job on Spark: RFM as of ``as_of``, scores by :func:`score` with the models in
+    ``model_dir`` (the CLV model's downloaded artifacts), written as a Parquet folder beside
+    ``output`` and renamed into place (a failed job leaves the previous output intact).
+    Returns a dict of row counts and score statistics for the scoring run."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from .models import load_model
+
+    target = Path(output)
+    if target.exists() and not overwrite:
+        raise ClvlabError(f"output {output} exists; pass overwrite=True (--overwrite) to replace it")
+    artifacts = Path(model_dir)
+    if (artifacts / "churn_adjuster.json").exists():
+        raise ClvlabError("the Spark scoring job does not apply churn adjusters yet; score this "
+                          "model with engine='duckdb'")
+    transaction = load_model(artifacts / "transaction_model.json")
+    spend_path = artifacts / "spend_model.json"
+    spend = load_model(spend_path) if spend_path.exists() else None
+    summary = rfm_summary(read_log(spark, transactions), customer_col=customer_col,
+                          date_col=date_col, amount_col=amount_col, time_unit=time_unit,
+                          observation_end=as_of, date_format=date_format, timezone=timezone)
+    scores = score(summary.frame, transaction, spend, customer_col=customer_col, **params)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        scores.write.mode("overwrite").parquet(str(staging / "scores"))
+        written = spark.read.parquet(str(staging / "scores"))  # summarise what was written
+        stats = written.selectExpr("count(*) AS n", *[expr for c in ("p_alive", "clv") for expr in
+                                                      (f"avg({c}) AS `{c}.mean`",
+                                                       f"sum({c}) AS `{c}.sum`")]).collect()[0]
+        if target.exists():
+            backup = target.with_name(f".{target.name}.old")
+            target.rename(backup)
+            (staging / "scores").rename(target)
+            shutil.rmtree(backup, ignore_errors=True) if backup.is_dir() else backup.unlink()
+        else:
+            (staging / "scores").rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {"customers_scored": float(stats["n"]),
+            **{k: float(stats[k]) for k in ("p_alive.mean", "p_alive.sum", "clv.mean", "clv.sum")}}
