@@ -91,8 +91,9 @@ def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict 
                               f"score with horizon={adjuster.horizon:g}")
         features = frame[list(adjuster.feature_names_in_)]
         features.attrs = rfm.attrs
-        factor = adjuster.adjustment_factor(features).to_numpy()
-        out["probability_of_purchase"] = adjuster.probability_of_purchase(features).to_numpy()
+        adjusted = adjuster.adjusted_activity(features)
+        factor = adjusted["adjustment_factor"].to_numpy()
+        out["probability_of_purchase"] = adjusted["probability_of_purchase"].to_numpy()
         out["expected_purchases"] *= factor
         out["clv"] *= factor
     return out[OUTPUT_COLUMNS]

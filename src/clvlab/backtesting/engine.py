@@ -66,7 +66,6 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
     settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                              time_unit=time_unit, date_format=date_format, timezone=timezone,
                              merge_period=None)
-    frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
     named = _named_candidates(candidates)
     if amount_col is None:
         for name, candidate in named.items():
@@ -76,7 +75,7 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
         raise ClvlabError(f"horizon must be a number of time units > 0, got {horizon!r}")
     if int(tracking_points) < 1:
         raise ClvlabError(f"tracking_points must be >= 1, got {tracking_points!r}")
-    ids, ts, amount = _validated_columns(frame, settings)
+    frame, ids, ts, amount = _load_log(transactions, settings)
     unit = UNIT_SECONDS[settings.time_unit]
     cutoffs = _check_cutoffs(cutoffs, ts, horizon * unit, settings.timezone)
     pieces: dict[str, list[pd.DataFrame]] = {k: [] for k in
@@ -124,6 +123,13 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
         settings={"horizon": float(horizon), "time_unit": settings.time_unit,
                   "cutoffs": [c.isoformat() for c in cutoffs], "cohort_freq": cohort_freq,
                   "candidates": list(named), "amount_col": amount_col})
+
+
+def _load_log(transactions: Any, settings):
+    """The log as a DataFrame (files read into pandas) and its validated id, timestamp and
+    amount columns."""
+    frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
+    return (frame, *_validated_columns(frame, settings))
 
 
 def _named_candidates(candidates: Any) -> dict[str, Candidate]:
@@ -209,7 +215,6 @@ class _Window:
         first = cutoff - pd.to_timedelta(rfm["T"].to_numpy() * unit, unit="s")
         self.cohort = pd.Series(pd.DatetimeIndex(first).to_period(cohort_freq).astype(str),
                                 index=rfm.index)
-        self.has_spend = amount is not None
 
     def metrics(self, predicted: pd.DataFrame, name: str, cutoff: str) -> pd.DataFrame:
         rows = []
@@ -278,8 +283,7 @@ def calibration_data(transactions: Any, cutoff: Any, horizon: float | None = Non
     settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                              time_unit=time_unit, date_format=date_format, timezone=timezone,
                              merge_period=None)
-    frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
-    ids, ts, amount = _validated_columns(frame, settings)
+    frame, ids, ts, amount = _load_log(transactions, settings)
     unit = UNIT_SECONDS[settings.time_unit]
     if horizon is None:
         cutoff = _as_timestamp(cutoff, "cutoff", settings.timezone)

@@ -137,9 +137,15 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
 
     def adjustment_factor(self, X: pd.DataFrame) -> pd.Series:
         """P_clf(N >= 1) / P_base(N >= 1): what multiplies the base model's expectations."""
+        return self.adjusted_activity(X)["adjustment_factor"]
+
+    def adjusted_activity(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The adjusted P(any purchase) and the adjustment factor, from one classifier pass."""
+        active = self.predict_proba(X)[:, 0]
         base = self.base_model_.probability_of_purchase(_with_attrs(X[RFM], X), self.horizon)
-        factor = self.predict_proba(X)[:, 0] / np.maximum(base.to_numpy(), 1e-300)
-        return pd.Series(factor, index=X.index, name="adjustment_factor")
+        factor = active / np.maximum(base.to_numpy(), 1e-300)
+        return pd.DataFrame({"probability_of_purchase": active, "adjustment_factor": factor},
+                            index=X.index)
 
     def expected_purchases(self, X: pd.DataFrame) -> pd.Series:
         """Adjusted expected purchases in the horizon (module docstring)."""
