@@ -19,7 +19,7 @@ from scipy import special
 from .._fitting import levels
 from ..errors import ClvlabError
 from ..validation import validate_rfm
-from ._hyp import hyp2f1
+from ._hyp import hyp2f1, log_beta_expectation
 from ._special import digamma_scalar, log_gamma_ratio, log_gamma_ratio_scalar
 from .base import BaseModel
 from .transaction import TransactionModel
@@ -53,7 +53,7 @@ class BetaGeo(TransactionModel, BaseModel):
     def _check_identifiable(self, data, counts) -> None:
         super()._check_identifiable(data, counts)
         if not np.any(data[0] > 0):
-            raise ClvlabError("BetaGeo cannot be fitted: no customer has a repeat purchase, so the "
+            raise ClvlabError(f"{type(self).__name__} cannot be fitted: no customer has a repeat purchase, so the "
                               "purchase and dropout processes are not identified")
 
     def _start(self, data, weights) -> np.ndarray:
@@ -121,7 +121,15 @@ class BetaGeo(TransactionModel, BaseModel):
         r, alpha, a, b = params
         z = t / (alpha + t)
         factor = (a + b - 1) / (a - 1)
-        return factor * (1 - np.exp(r * np.log(alpha / (alpha + t))) * hyp2f1(r, b, a + b - 1, z))
+        with np.errstate(all="ignore"):
+            value = factor * (1 - np.exp(r * np.log(alpha / (alpha + t))) * hyp2f1(r, b, a + b - 1, z))
+        bad = ~np.isfinite(value) | (np.asarray(value) < 0)
+        if np.any(bad):  # scipy and mpmath failed (degenerate parameters): the integral itself
+            value = np.array(value, dtype=np.float64)
+            r, alpha, a, b, t = (np.broadcast_to(np.asarray(v, dtype=np.float64), value.shape)[bad]
+                                 for v in (r, alpha, a, b, t))
+            value[bad] = _expected_by_quadrature(r, alpha, a, b, t)
+        return value
 
     @staticmethod
     def _new_pmf(params: tuple, n: int, t) -> np.ndarray:
@@ -239,3 +247,18 @@ def _terms_of_x(r, alpha, a, b, x, first_chance: int = 0) -> np.ndarray:
     out[:, 6] = psi_bc - psi_abc - psi_b + psi_ab
     out[:, 7] = np.where(some, psi_bcm - psi_abc - psi_b + psi_ab, 0.0)
     return out
+
+
+def _expected_by_quadrature(r, alpha, a, b, t) -> np.ndarray:
+    """E[X(t)] of a new BG/NBD customer as the integral over the dropout probability:
+    E[X(t) | p] = (1 - (alpha / (alpha + p t))^r) / p, averaged over p ~ Beta(a, b).
+    Finite for every a, b > 0 (the closed form's 2F1 is not, numerically, at extreme values)."""
+    r, alpha, t = (np.asarray(v, dtype=np.float64)[:, None] for v in (r, alpha, t))
+
+    def log_f(p):
+        p = np.maximum(p, 1e-300)
+        ratio = np.log1p(p * t / alpha)
+        # (1 - exp(-r ratio)) / p, which tends to r t / alpha as p -> 0
+        return np.log(-np.expm1(-r * ratio)) - np.log(p)
+
+    return np.exp(log_beta_expectation(log_f, a, b))

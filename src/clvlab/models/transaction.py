@@ -32,7 +32,8 @@ class TransactionModel:
     def p_alive(self, rfm: pd.DataFrame) -> pd.Series:
         """Probability that each customer is still active at T."""
         x, t_x, T = self._arrays(rfm)
-        return pd.Series(_per_distinct(self._p_alive, x, t_x, T), index=rfm.index, name="p_alive")
+        values = _per_distinct(self._p_alive, x, t_x, T)
+        return pd.Series(self._finite(values, "p_alive", rfm), index=rfm.index, name="p_alive")
 
     def expected_purchases(self, rfm: pd.DataFrame, t: Any) -> pd.Series:
         """Expected number of purchases in (T, T + t] given each customer's history."""
@@ -41,7 +42,8 @@ class TransactionModel:
         alive = _per_distinct(self._p_alive, x, t_x, T)
         given_alive = _per_distinct(lambda *p: self._new_expected(p[:-1], p[-1]),
                                     *self._posterior(x, t_x, T), t)
-        return pd.Series(alive * given_alive, index=rfm.index, name="expected_purchases")
+        values = self._finite(alive * given_alive, "expected_purchases", rfm)
+        return pd.Series(values, index=rfm.index, name="expected_purchases")
 
     def expected_purchases_new_customer(self, t: Any) -> np.ndarray | float:
         """Expected repeat purchases of a newly acquired customer in their first t time units."""
@@ -74,7 +76,7 @@ class TransactionModel:
                                        *self._posterior(x, t_x, T), t)
         if n == 0:
             values = values + (1 - alive)
-        return pd.Series(values, index=rfm.index, name=f"P(X={n})")
+        return pd.Series(self._finite(values, f"P(X={n})", rfm), index=rfm.index, name=f"P(X={n})")
 
     def scores(self, rfm: pd.DataFrame, t: float) -> pd.DataFrame:
         """p_alive, expected purchases and P(any purchase) over (T, T + t] together: each is
@@ -91,8 +93,25 @@ class TransactionModel:
         posterior = self._posterior(dx, dt_x, dT)  # often fewer distinct values still: (x, T)
         expected = alive * _per_distinct(lambda *p: self._new_expected(p, t), *posterior)
         none = alive * _per_distinct(lambda *p: self._new_pmf(p, 0, t), *posterior) + (1.0 - alive)
-        return pd.DataFrame({"p_alive": alive[inverse], "expected_purchases": expected[inverse],
-                             "probability_of_purchase": (1.0 - none)[inverse]}, index=rfm.index)
+        out = pd.DataFrame({"p_alive": alive[inverse], "expected_purchases": expected[inverse],
+                            "probability_of_purchase": (1.0 - none)[inverse]}, index=rfm.index)
+        for column in out.columns:
+            self._finite(out[column].to_numpy(), column, rfm)
+        return out
+
+    def _finite(self, values: np.ndarray, what: str, rfm: pd.DataFrame) -> np.ndarray:
+        """Predictions are finite or an error: never a silent NaN (degenerate fits can put
+        parameters where even the fallbacks of the special functions give up)."""
+        values = np.asarray(values, dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            position = int(np.flatnonzero(bad.ravel())[0]) % len(rfm)
+            params = ", ".join(f"{k}={v:.4g}" for k, v in zip(self.param_names, self._check_fitted()))
+            raise ClvlabError(
+                f"{type(self).__name__} cannot compute {what} for customer {rfm.index[position]!r} "
+                f"({dict(rfm.iloc[position])}) at the fitted parameters ({params}); parameters this "
+                "extreme mean the data do not identify the model: refit with penalty > 0")
+        return values
 
     def probability_of_purchase(self, rfm: pd.DataFrame, t: Any) -> pd.Series:
         """P(at least one purchase in (T, T + t]) for each customer."""
