@@ -19,6 +19,8 @@ import clvlab
 from clvlab import ClvlabError
 from clvlab.cli import main
 
+from conftest import mlflow_server
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -120,7 +122,7 @@ def test_churn_adjusted_model_scores_from_its_features(tracking, cdnow, tmp_path
     spend = clvlab.GammaGamma().fit(rfm_now)
     clvlab.serving.log_clv_model(transaction, spend, adjuster, registered_model_name="test-churn")
     scores = clvlab.scoring.score("models:/test-churn@challenger", log, "1998-06-30",
-                                  tmp_path / "s.parquet", horizon=13)
+                                  tmp_path / "s.parquet", horizon=13).read()
     X_now = churn_training_data(log, "1998-06-30", amount_col="amount")
     np.testing.assert_allclose(scores["probability_of_purchase"],
                                adjuster.probability_of_purchase(X_now), rtol=1e-9)
@@ -189,29 +191,7 @@ def test_experiment_file_runs_and_compares(tracking, tmp_path, capsys):
 def test_whole_path_against_a_real_server(tmp_path, cdnow, models, monkeypatch):
     """A real `mlflow server` on 127.0.0.1 (its own process group, stopped afterwards): fit,
     backtest, register, promote and score over HTTP."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path}/server.db",
-         "--artifacts-destination", str(tmp_path / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env,
-        cwd=tmp_path)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(uri + "/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, "the MLflow server exited"
-            assert time.monotonic() < deadline, "the MLflow server did not start in 90 s"
-            time.sleep(0.5)
+    with mlflow_server(tmp_path) as uri:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
         monkeypatch.chdir(tmp_path)
@@ -222,16 +202,9 @@ def test_whole_path_against_a_real_server(tmp_path, cdnow, models, monkeypatch):
         backtest_run = clvlab.tracking.log_backtest(result, experiment="server-path")
         clvlab.serving.log_clv_model(*models, registered_model_name="server-clv")
         assert clvlab.serving.promote("server-clv", backtest_run=backtest_run) == "1"
-        scores = clvlab.scoring.score("models:/server-clv@champion", log, "1998-06-30",
-                                      tmp_path / "scores.parquet")
-        assert len(scores) == 2357
+        job = clvlab.scoring.score("models:/server-clv@champion", log, "1998-06-30",
+                                   tmp_path / "scores.parquet")
+        assert job.customers_scored == 2357 and len(job.read()) == 2357
         board = clvlab.experiments.compare("server-path")
         assert set(board["candidate"]) == {"pareto-nbd + gamma-gamma", "historical-average"}
         assert list((tmp_path / "artifacts").rglob("transaction_model.json"))
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()

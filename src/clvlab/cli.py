@@ -152,12 +152,17 @@ def add_log_options(parser: argparse.ArgumentParser, *, amount_default: str | No
     parser.add_argument("--amount-col", default=amount_default, help=amount_help)
     parser.add_argument("--date-format", default=None, help="strptime format, e.g. %%Y%%m%%d")
     parser.add_argument("--timezone", default="UTC", help="time zone whose calendar days count")
+    parser.add_argument("--consent-col", default=None,
+                        help="consent column: customers with any row saying no are left out")
+    parser.add_argument("--withdrawn", default=None,
+                        help="file of customer ids (one per line) who withdrew consent; left out")
 
 
 def _settings_kwargs(args: argparse.Namespace) -> dict:
     return dict(customer_col=args.customer_col, date_col=args.date_col, amount_col=args.amount_col,
                 time_unit=args.time_unit, date_format=args.date_format, timezone=args.timezone,
-                merge_period=args.merge_period)
+                merge_period=args.merge_period, consent_col=args.consent_col,
+                withdrawn=args.withdrawn)
 
 
 def _run_rfm(args: argparse.Namespace) -> int:
@@ -180,6 +185,8 @@ def _run_rfm(args: argparse.Namespace) -> int:
                                       args.calibration_end, args.observation_end,
                                       connection=connection, progress=not args.no_progress)
     rfm_module.report_set_aside(info, stacklevel=2)
+    if "customers_excluded" in info:
+        print(f"left out {info['customers_excluded']:,} customers who withdrew consent")
     print(f"wrote {info['customers']:,} customers to {args.output} in "
           f"{time.perf_counter() - started:.1f} s (time unit {info['time_unit']}, "
           f"calibration end {info['calibration_end']}, observation end {info['observation_end']})")
@@ -317,7 +324,10 @@ def _run_backtest(args: argparse.Namespace) -> int:
                       amount_col=args.amount_col, time_unit=args.time_unit,
                       date_format=args.date_format, timezone=args.timezone,
                       cohort_freq=args.cohort_freq, acquisition_cost=args.acquisition_cost,
-                      keep_predictions=False, progress=not args.no_progress)
+                      keep_predictions=False, progress=not args.no_progress,
+                      consent_col=args.consent_col, withdrawn=args.withdrawn)
+    if args.consent_col or args.withdrawn:
+        print(f"left out {result.settings['customers_excluded']:,} customers who withdrew consent")
     for (path, table), output_format in zip(outputs, formats):
         frame: pd.DataFrame = getattr(result, table)
         with atomic_output(path, overwrite=args.overwrite, inputs=files) as temporary:

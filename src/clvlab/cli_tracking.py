@@ -50,6 +50,8 @@ def add_commands(commands) -> None:
     score.add_argument("--engine", default="duckdb", choices=["duckdb", "pandas", "spark"],
                        help="spark: RFM and scores on a local Spark session; the output is then "
                             "a Parquet folder")
+    score.add_argument("--memory-limit", default="2GB",
+                       help="DuckDB's memory limit for the RFM (it spills to disk beyond it)")
     score.add_argument("--overwrite", action="store_true")
     score.set_defaults(run=_run_score)
 
@@ -99,19 +101,19 @@ def _run_score(args: argparse.Namespace) -> int:
     from .scoring import score
 
     files = rfm_module.expand_paths(args.transactions)
-    started = time.perf_counter()
-    scores = score(args.model, files if len(files) > 1 else files[0], args.as_of, args.output,
-                   customer_col=args.customer_col, date_col=args.date_col,
-                   amount_col=args.amount_col or None, date_format=args.date_format,
-                   timezone=args.timezone, horizon=args.horizon, discount_rate=args.discount_rate,
-                   margin=args.margin, overwrite=args.overwrite, engine=args.engine)
-    if scores is None:  # Spark: the scores are in the output folder
-        print(f"scored the customers as of {args.as_of} with {args.model} on Spark in "
-              f"{time.perf_counter() - started:.1f} s; wrote {args.output}/")
-        return 0
-    print(f"scored {len(scores):,} customers as of {args.as_of} with {args.model} in "
-          f"{time.perf_counter() - started:.1f} s; wrote {args.output}")
-    print(f"mean CLV {scores['clv'].mean():.2f}, mean P(alive) {scores['p_alive'].mean():.3f}")
+    job = score(args.model, files if len(files) > 1 else files[0], args.as_of, args.output,
+                customer_col=args.customer_col, date_col=args.date_col,
+                amount_col=args.amount_col or None, date_format=args.date_format,
+                timezone=args.timezone, horizon=args.horizon, discount_rate=args.discount_rate,
+                margin=args.margin, overwrite=args.overwrite, engine=args.engine,
+                consent_col=args.consent_col, withdrawn=args.withdrawn,
+                memory_limit=args.memory_limit)
+    where = f"{args.output}/" if args.engine == "spark" else str(args.output)
+    print(f"scored {job.customers_scored:,} customers as of {args.as_of} with {args.model} in "
+          f"{job.seconds:.1f} s; wrote {where}")
+    if args.consent_col or args.withdrawn:
+        print(f"left out {job.customers_excluded:,} customers who withdrew consent")
+    print(f"mean CLV {job.stats['clv.mean']:.2f}, mean P(alive) {job.stats['p_alive.mean']:.3f}")
     return 0
 
 

@@ -110,9 +110,10 @@ def _mlflow_path(transaction, spend, rfm, log_path: Path, output: Path) -> None:
     print(f"  registered cdnow-clv version {info.registered_model_version} (@challenger), "
           f"promoted to @champion on the backtest")
     scores_path = output / "cdnow_scores.parquet"
-    scores = score("models:/cdnow-clv@champion", str(log_path), "1998-06-30", scores_path,
-                   horizon=52, discount_rate=0.0015, overwrite=True, experiment="clvlab-demo")
-    print(f"  scored {len(scores):,} customers as of 1998-06-30 with models:/cdnow-clv@champion "
-          f"(version {version}): mean 52-week CLV {scores['clv'].mean():.2f}; wrote {scores_path}")
+    job = score("models:/cdnow-clv@champion", str(log_path), "1998-06-30", scores_path,
+                horizon=52, discount_rate=0.0015, overwrite=True, experiment="clvlab-demo")
+    print(f"  scored {job.customers_scored:,} customers as of 1998-06-30 with "
+          f"models:/cdnow-clv@champion (version {version}): mean 52-week CLV "
+          f"{job.stats['clv.mean']:.2f}; wrote {scores_path}")
     print(f"  MLflow part in {time.perf_counter() - started:.1f} s. To browse the runs and the "
           f"registered model:\n    .venv/bin/mlflow ui --backend-store-uri {tracking_uri()}")

@@ -45,6 +45,8 @@ class Settings:
     merge_period: str
     timezone: str
     date_format: str | None
+    consent_col: str | None = None         # see clvlab.privacy
+    withdrawn: frozenset | None = None     # withdrawn customer ids, as text
 
     @property
     def unit_seconds(self) -> int:
@@ -70,6 +72,8 @@ def rfm_summary(
     engine: str = "auto",
     connection: Any = None,
     progress: bool = False,
+    consent_col: str | None = None,
+    withdrawn: Any = None,
 ) -> pd.DataFrame:
     """Summarise a transaction log into one row per customer.
 
@@ -110,6 +114,11 @@ def rfm_summary(
         one by default.
     progress
         Show DuckDB's progress bar on long queries.
+    consent_col, withdrawn
+        Customers who withdrew consent are left out entirely: those with any row whose
+        ``consent_col`` is false, and the ids in ``withdrawn`` (ids, or a file with one per
+        line). Their number is ``attrs["clvlab"]["customers_excluded"]``. See
+        :mod:`clvlab.privacy` for the accepted consent values.
 
     Returns
     -------
@@ -149,7 +158,7 @@ def rfm_summary(
     """
     settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                              time_unit=time_unit, date_format=date_format, timezone=timezone,
-                             merge_period=merge_period)
+                             merge_period=merge_period, consent_col=consent_col, withdrawn=withdrawn)
     engine = _resolve_engine(engine, transactions)
     if engine == "duckdb":
         from . import rfm_duckdb
@@ -167,12 +176,17 @@ def rfm_summary(
 
 
 def make_settings(*, customer_col: str, date_col: str, amount_col: str | None, time_unit: str,
-                  date_format: str | None, timezone: str, merge_period: str | None) -> Settings:
+                  date_format: str | None, timezone: str, merge_period: str | None,
+                  consent_col: str | None = None, withdrawn: Any = None) -> Settings:
     """Check the user's options once, for every engine and the command line."""
+    from .privacy import withdrawn_ids
+
     return Settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                     time_unit=normalize_time_unit(time_unit),
                     merge_period=_merge_period(merge_period, time_unit),
-                    timezone=_check_timezone(timezone), date_format=date_format)
+                    timezone=_check_timezone(timezone), date_format=date_format,
+                    consent_col=consent_col,
+                    withdrawn=frozenset(withdrawn_ids(withdrawn)) if withdrawn is not None else None)
 
 
 def resolve_window(first: pd.Timestamp, last: pd.Timestamp, calibration_end: Any,

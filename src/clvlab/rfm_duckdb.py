@@ -38,6 +38,36 @@ def summarise(transactions: Any, settings: Settings, calibration_end: Any, obser
         con.close()  # drops this cursor's temp views and tables
 
 
+def iter_summary(transactions: Any, settings: Settings, calibration_end: Any, observation_end: Any,
+                 chunk_rows: int, connection: Any = None):
+    """The RFM summary in chunks of ``chunk_rows`` customers (sorted by id), for jobs whose
+    memory must not grow with the number of customers. Aggregates eagerly, then returns
+    (``attrs["clvlab"]`` with the number of customers, an iterator of DataFrames); the DuckDB
+    cursor is closed when the iterator is exhausted or discarded."""
+    con = _connect(connection, settings, False)
+    try:
+        window, counts, n_customers = _aggregate(con, transactions, settings, calibration_end,
+                                                 observation_end)
+        # sorted chunks: without insertion order DuckDB hands sorted runs over out of order
+        con.execute("SET preserve_insertion_order = true")
+        reader = con.sql(_final_select_sql(settings, window)).to_arrow_reader(chunk_rows)
+    except BaseException:
+        con.close()
+        raise
+    info = {**describe(settings, window, counts), "customers": n_customers}
+
+    def chunks():
+        try:
+            for batch in reader:
+                table = batch.to_pandas().set_index(settings.customer_col)
+                table.attrs["clvlab"] = info
+                yield table
+        finally:
+            con.close()
+
+    return info, chunks()
+
+
 def write_table(transactions: Any, path: str, output_format: str, settings: Settings,
                 calibration_end: Any, observation_end: Any, connection: Any = None,
                 progress: bool = False) -> dict[str, Any]:
@@ -69,7 +99,7 @@ def _aggregate(con: Any, transactions: Any, settings: Settings, calibration_end:
     import duckdb
 
     try:
-        _register_source(con, transactions, settings)
+        excluded = _register_source(con, transactions, settings)
         _check_types(con, settings)
         midnight = "bool_and(ts = date_trunc('day', ts))" if settings.time_unit == "h" else "false"
         bad_amount = "count(*) FILTER (WHERE amt IS NULL OR isnan(amt) OR isinf(amt))" \
@@ -80,7 +110,9 @@ def _aggregate(con: Any, transactions: Any, settings: Settings, calibration_end:
             min(ts) AS first, max(ts) AS last, {midnight} AS all_midnight
             FROM clvlab_parsed""").df().iloc[0]
         if stats["n_rows"] == 0:
-            raise DataValidationError(None, "the transaction log is empty")
+            raise DataValidationError(None, "the transaction log is empty" if not excluded else
+                                      f"no transactions are left after excluding the {excluded} "
+                                      "customers who withdrew consent")
         if stats["bad_id"] or stats["bad_date"] or stats["bad_amount"] or stats["all_midnight"]:
             _explain_bad_rows(con, settings)  # raises
         window = resolve_window(pd.Timestamp(stats["first"]), pd.Timestamp(stats["last"]),
@@ -93,8 +125,11 @@ def _aggregate(con: Any, transactions: Any, settings: Settings, calibration_end:
     except duckdb.Error as exc:  # unreadable files, CSV dialect problems, casts, disk full
         raise ClvlabError(f"DuckDB could not summarise the transaction log: {exc}") from exc
     check_customers(int(counts[3]), window)
-    return window, {"refund_only_periods": int(counts[0]), "negative_periods_zeroed": int(counts[1]),
-                    "customers_first_seen_after_cut": int(counts[2])}, int(counts[3])
+    found = {"refund_only_periods": int(counts[0]), "negative_periods_zeroed": int(counts[1]),
+             "customers_first_seen_after_cut": int(counts[2])}
+    if excluded is not None:
+        found["customers_excluded"] = excluded
+    return window, found, int(counts[3])
 
 
 _SHARED: dict[int, Any] = {}  # process id -> in-memory database (DuckDB is not fork-safe)
@@ -150,12 +185,48 @@ def _register_source(con: Any, transactions: Any, settings: Settings) -> None:
             raise DataValidationError(column, "is missing from the transaction log",
                                       hint=f"columns present: {columns}")
     amount = _ident(settings.amount_col) if settings.amount_col else "NULL"
+    excluded = None
+    if settings.consent_col is not None or settings.withdrawn is not None:
+        excluded = _exclusion_view(con, source, columns, settings, amount)
+        source = "clvlab_consented"
     con.execute(f"""CREATE OR REPLACE TEMP VIEW clvlab_raw AS
         SELECT {_ident(settings.customer_col)} AS cid, {_ident(settings.date_col)} AS d,
                {amount} AS amt FROM {source}""")
     date_type = {row[0]: row[1] for row in con.execute("DESCRIBE clvlab_raw").fetchall()}["d"]
     con.execute(f"""CREATE OR REPLACE TEMP VIEW clvlab_parsed AS
         SELECT cid, d, {_timestamp_sql(date_type, settings)} AS ts, amt FROM clvlab_raw""")
+    return excluded
+
+
+def _exclusion_view(con: Any, source: str, columns: list[str], settings: Settings, amount: str) -> int:
+    """The view ``clvlab_consented``: the log without customers who withdrew consent (the rule
+    of clvlab.privacy). Returns how many customers were left out."""
+    from .privacy import consent_sql
+
+    cid = f"CAST({_ident(settings.customer_col)} AS VARCHAR)"
+    conditions = []
+    if settings.withdrawn:
+        con.register("clvlab_withdrawn", pd.DataFrame({"cid": sorted(settings.withdrawn)}, dtype=object))
+        conditions.append(f"{cid} IN (SELECT cid FROM clvlab_withdrawn)")
+    if settings.consent_col is not None:
+        if settings.consent_col not in columns:
+            raise DataValidationError(settings.consent_col, "is missing from the transaction log",
+                                      hint=f"columns present: {columns}")
+        flag = consent_sql(_ident(settings.consent_col))
+        bad = con.execute(f"""SELECT {_ident(settings.customer_col)}, {_ident(settings.date_col)},
+            {_ident(settings.consent_col)} FROM {source} WHERE ({flag}) IS NULL LIMIT 1""").fetchone()
+        if bad is not None:
+            raise DataValidationError(
+                settings.consent_col, "consent must be true/false, 1/0 or yes/no (missing values "
+                "are refused)", dict(zip([settings.customer_col, settings.date_col,
+                                          settings.consent_col], bad)))
+        conditions.append(f"NOT ({flag})")
+    where = " OR ".join(conditions) or "false"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE clvlab_excluded AS SELECT DISTINCT {cid} AS cid "
+                f"FROM {source} WHERE {where}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW clvlab_consented AS SELECT * FROM {source} "
+                f"WHERE {cid} NOT IN (SELECT cid FROM clvlab_excluded)")
+    return int(con.execute("SELECT count(*) FROM clvlab_excluded").fetchone()[0])
 
 
 def _timestamp_sql(date_type: str, settings: Settings) -> str:

@@ -16,6 +16,16 @@ OFFSET_PATTERN = r"\d\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$"
 
 def summarise(frame: pd.DataFrame, settings: Settings, calibration_end: Any,
               observation_end: Any) -> tuple[pd.DataFrame, dict[str, int]]:
+    excluded = None
+    if settings.consent_col is not None or settings.withdrawn is not None:
+        from .privacy import exclude_customers
+
+        if isinstance(frame, pd.DataFrame) and settings.customer_col in frame.columns:
+            frame, excluded = exclude_customers(frame, settings.customer_col, settings.consent_col,
+                                                settings.withdrawn)
+            if len(frame) == 0:
+                raise DataValidationError(None, f"no transactions are left after excluding the "
+                                                f"{excluded} customers who withdrew consent")
     ids, ts, amount = _validated_columns(frame, settings)
     window = resolve_window(ts.min(), ts.max(), calibration_end, observation_end, settings)
 
@@ -41,6 +51,8 @@ def summarise(frame: pd.DataFrame, settings: Settings, calibration_end: Any,
     check_customers(len(table), window)
     all_customers = pd.Index(periods["cid"].unique())
     counts["customers_first_seen_after_cut"] = int(len(all_customers.difference(table.index)))
+    if excluded is not None:
+        counts["customers_excluded"] = excluded
     return finish(table, settings, window, counts), counts
 
 

@@ -1,20 +1,28 @@
 """The batch scoring job: a registered CLV model scores every customer of a log as of a date.
 
-``score(model_uri, transactions, as_of, output)`` builds the RFM summary as of the date (DuckDB
-for files, so the log is never loaded into memory; pandas for a DataFrame), loads the model
-with pickle deserialisation disabled, scores the customers in chunks, writes the scores
-atomically (a temporary file beside the output, then a rename: a failure leaves no partial
-file and the previous one intact) and logs a scoring run: row counts, the distribution of the
-scores and the model version.
+``score(model_uri, transactions, as_of, output)``:
+
+1. checks the model's files (JSON and skops only, loaded by the installed clvlab; see
+   :func:`clvlab.serving.check_model_files`) with MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false;
+2. builds the RFM summary as of the date, leaving out customers who withdrew consent. For files
+   DuckDB aggregates the log with a memory limit (spilling to disk) and hands the customers over
+   in chunks, so the job's memory does not grow with the number of customers; a DataFrame is
+   summarised by pandas. Models with a churn adjuster need behaviour features computed from the
+   whole log in pandas, so they are scored in memory;
+3. scores chunk by chunk into a temporary file beside the output (Parquet row groups or CSV);
+4. logs the scoring run (counts, score quantiles from the written file, the model version) and
+   only then renames the file into place. A failure anywhere, a tracking server that dies, or a
+   SIGKILL leaves the previous output intact and no partial one; the job fails with one message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -22,9 +30,29 @@ import pandas as pd
 from ._atomic import atomic_output
 from .errors import ClvlabError
 
-__all__ = ["score"]
+__all__ = ["score", "ScoringResult"]
 
-CHUNK_ROWS = 500_000
+CHUNK_ROWS = 200_000
+QUANTILES = (0.1, 0.5, 0.9, 0.99)
+
+
+@dataclass
+class ScoringResult:
+    """What a scoring job did: where the scores are and the figures it logged to MLflow."""
+
+    output: Path
+    customers_scored: int
+    customers_excluded: int
+    model_version: str
+    run_id: str | None
+    seconds: float
+    stats: dict[str, float] = field(repr=False, default_factory=dict)
+
+    def read(self) -> pd.DataFrame:
+        """The scores, indexed by customer id (loads the whole file)."""
+        if self.output.suffix.lower() == ".csv":
+            return pd.read_csv(self.output, index_col=0)
+        return pd.read_parquet(self.output)
 
 
 def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
@@ -32,111 +60,226 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
           amount_col: str | None = "amount", date_format: str | None = None,
           timezone: str = "UTC", horizon: float = 52.0, discount_rate: float = 0.0,
           margin: float = 1.0, overwrite: bool = False, experiment: str = "clvlab-scoring",
-          allow_pickle: bool = False, engine: str = "duckdb", spark: Any = None) -> pd.DataFrame | None:
+          consent_col: str | None = None, withdrawn: Any = None,
+          chunk_rows: int = CHUNK_ROWS, memory_limit: str = "2GB",
+          allow_pickle: bool = False, engine: str = "duckdb", spark: Any = None) -> ScoringResult:
     """Score every customer seen up to ``as_of`` and write ``output`` (.parquet or .csv).
 
     ``model_uri`` is an MLflow model URI such as ``models:/cdnow-clv@champion``. The RFM is
     built in the model's own time unit (recorded when it was logged); ``horizon`` is in it.
-    Returns the scores (indexed by customer id) after the file is in place.
-
-    ``engine="spark"`` runs the job on Spark (``spark``: a session, else a local one): the RFM
-    and the scores are computed there, the output is a Parquet folder, and None is returned.
+    ``consent_col``/``withdrawn`` leave out customers who withdrew consent (see
+    :mod:`clvlab.privacy`); their number is logged. ``memory_limit`` bounds DuckDB (it spills
+    beyond it). ``engine="spark"`` runs the job on Spark (``spark``: a session, else a local
+    one); the output is then a Parquet folder.
     """
-    from .rfm import rfm_summary
-    from .tracking import connect
+    from .serving import check_model_files, load_clv_model
+    from .tracking import connect, tracking_errors
 
     output = Path(output)
+    if engine not in ("duckdb", "pandas", "spark"):
+        raise ClvlabError(f"engine must be 'duckdb', 'pandas' or 'spark', got {engine!r}")
     if engine != "spark" and output.suffix.lower() not in (".parquet", ".pq", ".csv"):
         raise ClvlabError(f"output {output} must end in .parquet or .csv")
     if output.exists() and not overwrite:
         raise ClvlabError(f"output {output} exists; pass overwrite=True (--overwrite) to replace it")
-    if not allow_pickle:
-        os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
-    mlflow = connect()
+    if int(chunk_rows) < 1:
+        raise ClvlabError(f"chunk_rows must be >= 1, got {chunk_rows!r}")
     started = time.perf_counter()
-    info = _model_info(mlflow, model_uri)
-    time_unit = (info.metadata or {}).get("time_unit") or "W"
     params = {"horizon": float(horizon), "discount_rate": float(discount_rate),
               "margin": float(margin)}
-    if engine == "spark":
-        from . import spark as clv_spark
+    log_options = dict(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
+                       date_format=date_format, timezone=timezone, consent_col=consent_col,
+                       withdrawn=withdrawn)
+    with _pickle_setting(allow_pickle):
+        mlflow = connect()
+        with tracking_errors("reading the model", "nothing was written"):
+            info = _model_info(mlflow, model_uri)
+            version = _registered_version(mlflow, model_uri)
+        time_unit = (info.metadata or {}).get("time_unit") or "W"
+        if engine == "spark":
+            from . import spark as clv_spark
 
-        model_dir = mlflow.artifacts.download_artifacts(model_uri)
-        stats = clv_spark.score_job(spark or clv_spark.local_session(),
-                                    str(Path(model_dir) / "artifacts"), transactions, as_of,
-                                    str(output), params=params, time_unit=time_unit,
-                                    customer_col=customer_col, date_col=date_col,
-                                    amount_col=amount_col, date_format=date_format,
-                                    timezone=timezone, overwrite=overwrite)
-        _log_run(mlflow, experiment, model_uri, info, stats, as_of, output,
-                 time.perf_counter() - started, engine)
-        return None
-    if engine not in ("duckdb", "pandas"):
-        raise ClvlabError(f"engine must be 'duckdb', 'pandas' or 'spark', got {engine!r}")
-    rfm = rfm_summary(transactions, customer_col=customer_col, date_col=date_col,
-                      amount_col=amount_col, time_unit=time_unit, observation_end=as_of,
-                      date_format=date_format, timezone=timezone,
-                      engine="pandas" if engine == "pandas" else "auto")
-    if "monetary_value" not in rfm:
-        rfm["monetary_value"] = 0.0
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*type hints.*")
-        model = mlflow.pyfunc.load_model(model_uri)
-    inputs = rfm[["frequency", "recency", "T", "monetary_value"]].astype(np.float64)
-    wanted = info.signature.inputs.input_names() if info.signature is not None else []
-    if set(wanted) - set(inputs.columns):  # a churn adjuster: its features, as of the date
+            with tracking_errors("downloading the model", "nothing was written"):
+                local = mlflow.artifacts.download_artifacts(model_uri)
+            stats = clv_spark.score_job(spark or clv_spark.local_session(),
+                                        str(check_model_files(local)), transactions, as_of,
+                                        str(output), params=params, time_unit=time_unit,
+                                        overwrite=overwrite, **log_options)
+            run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output,
+                              time.perf_counter() - started, engine)
+            return ScoringResult(output, int(stats["customers_scored"]),
+                                 int(stats.get("customers_excluded", 0)), version, run_id,
+                                 time.perf_counter() - started, stats)
+        model = load_clv_model(model_uri)
+        excluded, chunks = _input_chunks(model, transactions, as_of, time_unit, engine,
+                                         int(chunk_rows), memory_limit, log_options)
+        with atomic_output(output, overwrite=overwrite,
+                           inputs=[transactions] if isinstance(transactions, (str, Path)) else ()) as tmp:
+            counts = _write_scores(model, chunks, params, tmp, output.suffix.lower() == ".csv")
+            stats = {**counts, "customers_excluded": float(excluded), **_score_stats(tmp, output)}
+            # logged before the rename: a store that fails here leaves the old output in place
+            run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output,
+                              time.perf_counter() - started, engine)
+    return ScoringResult(output, int(counts["customers_scored"]), int(excluded), version, run_id,
+                         time.perf_counter() - started, stats)
+
+
+@contextlib.contextmanager
+def _pickle_setting(allow_pickle: bool):
+    """MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false for the job (unless allowed), restored after."""
+    before = os.environ.get("MLFLOW_ALLOW_PICKLE_DESERIALIZATION")
+    if not allow_pickle:
+        os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", None)
+        else:
+            os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = before
+
+
+def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, memory_limit,
+                  options) -> tuple[int, Iterator[pd.DataFrame]]:
+    """(customers excluded for consent, iterator of model inputs indexed by customer id)."""
+    from .rfm import _resolve_engine, make_settings, rfm_summary
+
+    if model.adjuster is not None:  # behaviour features need the log in pandas
         from .churn import churn_training_data
 
-        features = churn_training_data(transactions, as_of, customer_col=customer_col,
-                                       date_col=date_col, amount_col=amount_col,
-                                       time_unit=time_unit, date_format=date_format,
-                                       timezone=timezone)
+        consent = {k: options[k] for k in ("consent_col", "withdrawn")}
+        frame = _consented_log(transactions, options, consent)
+        features = churn_training_data(frame, as_of, time_unit=time_unit,
+                                       **{k: v for k, v in options.items() if k not in consent})
+        wanted = list(dict.fromkeys(["frequency", "recency", "T", "monetary_value",
+                                     *model.adjuster.feature_names_in_]))
         missing = [c for c in wanted if c not in features.columns]
         if missing:
             raise ClvlabError(f"the model needs the input columns {missing}, which the scoring "
                               "job cannot build from a transaction log (customer attributes?)")
         inputs = features[wanted].astype(np.float64)
-    parts = [model.predict(inputs.iloc[start:start + CHUNK_ROWS], params=params)
-             for start in range(0, len(inputs), CHUNK_ROWS)]
-    scores = pd.concat(parts)
-    bad = ~np.isfinite(scores.to_numpy(np.float64))
-    if bad.any():
-        row = int(np.flatnonzero(bad.any(axis=1))[0])
-        raise ClvlabError(f"the model returned a non-finite score for customer "
-                          f"{scores.index[row]!r}; nothing was written")
-    with atomic_output(output, overwrite=overwrite,
-                       inputs=[transactions] if isinstance(transactions, (str, Path)) else ()) as tmp:
-        if output.suffix.lower() == ".csv":
-            scores.to_csv(tmp)
-        else:
-            scores.to_parquet(tmp)
-    stats = {"customers_scored": float(len(scores)),
-             "customers_without_repeats": float((rfm["frequency"] == 0).sum())}
-    for column in scores.columns:
-        values = scores[column].to_numpy(np.float64)
-        stats.update({f"{column}.mean": float(values.mean()), f"{column}.sum": float(values.sum())})
-        for q in (0.1, 0.5, 0.9, 0.99):
-            stats[f"{column}.p{int(q * 100)}"] = float(np.quantile(values, q))
-    _log_run(mlflow, experiment, model_uri, info, stats, as_of, output,
-             time.perf_counter() - started, engine)
-    return scores
+        return frame.attrs.get("customers_excluded", 0), _slices(inputs, chunk_rows)
+    resolved = "pandas" if engine == "pandas" else _resolve_engine("auto", transactions)
+    if resolved == "duckdb":
+        import duckdb
+
+        from . import rfm_duckdb
+
+        settings = make_settings(time_unit=time_unit, merge_period=None, **options)
+        connection = duckdb.connect(config={"memory_limit": str(memory_limit),
+                                            "preserve_insertion_order": False})
+        info, chunks = rfm_duckdb.iter_summary(transactions, settings, None, as_of, chunk_rows,
+                                               connection)
+        return info.get("customers_excluded", 0), (_model_input(c) for c in chunks)
+    rfm = rfm_summary(transactions, time_unit=time_unit, observation_end=as_of, engine="pandas",
+                      **options)
+    return rfm.attrs["clvlab"].get("customers_excluded", 0), _slices(_model_input(rfm), chunk_rows)
+
+
+def _consented_log(transactions, options, consent) -> pd.DataFrame:
+    from .privacy import exclude_customers
+    from .rfm import _read_files
+
+    frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
+    frame, excluded = exclude_customers(frame, options["customer_col"], **consent)
+    frame = frame.copy()
+    frame.attrs["customers_excluded"] = excluded
+    return frame
+
+
+def _model_input(rfm: pd.DataFrame) -> pd.DataFrame:
+    inputs = rfm[["frequency", "recency", "T"]].astype(np.float64)
+    inputs["monetary_value"] = rfm["monetary_value"].astype(np.float64) \
+        if "monetary_value" in rfm else 0.0
+    return inputs
+
+
+def _slices(frame: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(frame), rows):
+        yield frame.iloc[start:start + rows]
+
+
+def _write_scores(model, chunks, params, path: str, csv: bool) -> dict[str, float]:
+    """Score each chunk and append it to ``path``; returns the counts."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer, scored, no_repeats = None, 0, 0
+    try:
+        for inputs in chunks:
+            scores = model.predict(inputs, params=params)
+            values = scores.to_numpy(np.float64)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                row = int(np.flatnonzero(bad.any(axis=1))[0])
+                raise ClvlabError(f"the model returned a non-finite score for customer "
+                                  f"{scores.index[row]!r}; nothing was written")
+            scored += len(scores)
+            no_repeats += int((inputs["frequency"] == 0).sum())
+            if csv:
+                scores.to_csv(path, mode="a", header=writer is None)
+                writer = True
+            else:
+                table = pa.Table.from_pandas(scores, preserve_index=True)
+                if writer is None:
+                    writer = pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+    finally:
+        if writer is not None and writer is not True:
+            writer.close()
+    if scored == 0:
+        raise ClvlabError("no customers to score (every customer was left out?); nothing was written")
+    return {"customers_scored": float(scored), "customers_without_repeats": float(no_repeats)}
+
+
+def _score_stats(path: str, output: Path) -> dict[str, float]:
+    """Mean, sum and quantiles of every score, read back from the written file by DuckDB (so the
+    figures describe what was written, without holding the scores in memory)."""
+    import duckdb
+
+    from .serving import OUTPUT_COLUMNS
+
+    source = (f"read_csv('{path}')" if output.suffix.lower() == ".csv"
+              else f"read_parquet('{path}')")
+    quantiles = "[" + ", ".join(str(q) for q in QUANTILES) + "]"
+    expressions = [f"avg({c}), sum({c}), quantile_cont({c}, {quantiles})" for c in OUTPUT_COLUMNS]
+    with duckdb.connect() as con:
+        row = con.execute(f"SELECT {', '.join(expressions)} FROM {source}").fetchone()
+    stats = {}
+    for i, column in enumerate(OUTPUT_COLUMNS):
+        mean, total, qs = row[3 * i:3 * i + 3]
+        stats.update({f"{column}.mean": float(mean), f"{column}.sum": float(total)})
+        stats.update({f"{column}.p{int(q * 100)}": float(v) for q, v in zip(QUANTILES, qs)})
+    return stats
 
 
 def _model_info(mlflow, model_uri: str):
     try:
         return mlflow.models.get_model_info(model_uri)
-    except Exception as exc:  # MLflow raises several types for a missing model or alias
+    except (mlflow.exceptions.MlflowException, OSError, ValueError) as exc:
+        # a missing model or alias, or a store that does not answer: MLflow's message says which
         raise ClvlabError(f"cannot load the model {model_uri}: {exc}") from None
 
 
-def _log_run(mlflow, experiment, model_uri, info, stats, as_of, output, seconds, engine):
-    mlflow.set_experiment(experiment)
-    version = _registered_version(mlflow, model_uri)
-    with mlflow.start_run(run_name=f"score {pd.Timestamp(as_of).date()}"):
-        mlflow.set_tags({"clvlab.kind": "scoring", "model_uri": model_uri, "engine": engine,
-                         "model_id": str(getattr(info, "model_id", "")),
-                         "model_version": version, "as_of": str(as_of), "output": str(output)})
-        mlflow.log_metrics({**stats, "seconds": seconds})
+def _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output, seconds,
+             engine) -> str:
+    from .tracking import tracking_errors
+
+    undone = "the scores were not written and the previous output is unchanged"
+    with tracking_errors("logging the scoring run", undone):
+        mlflow.set_experiment(experiment)
+        run = mlflow.start_run(run_name=f"score {pd.Timestamp(as_of).date()}")
+        try:
+            mlflow.set_tags({"clvlab.kind": "scoring", "model_uri": model_uri, "engine": engine,
+                             "model_id": str(getattr(info, "model_id", "")),
+                             "model_version": version, "as_of": str(as_of), "output": str(output)})
+            mlflow.log_metrics({**stats, "seconds": seconds})
+        except BaseException:
+            with contextlib.suppress(Exception):
+                mlflow.end_run("FAILED")
+            raise
+        mlflow.end_run()
+        return run.info.run_id
 
 
 def _registered_version(mlflow, model_uri: str) -> str:

@@ -1,16 +1,17 @@
-"""The packaged CLV model: an MLflow pyfunc whose artifacts are clvlab's JSON model files.
+"""The packaged CLV model: an MLflow pyfunc whose files are clvlab's JSON model files.
 
-It is logged as a "model from code": the model's code file is the two-line
-``clvlab/_mlflow_entry.py`` (it imports :class:`CLVModel` from the installed clvlab), and the
-artifacts are the transaction model, the optional spend model and the optional churn adjuster
-(JSON, plus the adjuster's skops file). Nothing is pickled; it loads and predicts with
-MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false. Deployment is by alias: ``@challenger`` when
-registered, ``@champion`` when :func:`promote` moves it.
+It is logged with a *loader module* (MLflow's custom-flavour workflow): the model's MLmodel file
+names ``clvlab.serving``, and MLflow calls this installed module's ``_load_pyfunc`` on the
+model's data folder, which holds only the transaction model, the optional spend model and the
+optional churn adjuster (JSON, plus the adjuster's skops file, loaded with an explicit list of
+trusted types). No code travels with the model: nothing is pickled and no code file is logged,
+so loading a model never runs code from its artifact (:func:`check_model_files` refuses a model
+directory that holds anything else). Deployment is by alias: ``@challenger`` when registered,
+``@champion`` when :func:`promote` moves it.
 """
 
 from __future__ import annotations
 
-import functools
 import tempfile
 import warnings
 from pathlib import Path
@@ -21,48 +22,98 @@ import pandas as pd
 
 from .errors import ClvlabError
 
-__all__ = ["CLVModel", "OUTPUT_COLUMNS", "log_clv_model", "promote", "resolve_version"]
+__all__ = ["CLVModel", "OUTPUT_COLUMNS", "log_clv_model", "promote", "resolve_version",
+           "check_model_files", "load_clv_model"]
 
 RFM_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 OUTPUT_COLUMNS = ["p_alive", "probability_of_purchase", "expected_purchases", "expected_spend", "clv"]
 DEFAULT_PARAMS = {"horizon": 52.0, "discount_rate": 0.0, "margin": 1.0}
-
-@functools.lru_cache(maxsize=None)
-def _clv_model_class():
-    """The pyfunc class, built on first use so that importing clvlab does not import MLflow."""
-    from mlflow.pyfunc import PythonModel
-
-    # MLflow asks for type hints on predict when the class is created; the explicit signature
-    # logged with the model is what validates inputs, so the hint is not wanted here
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*type hints.*")
-
-        class CLVModel(PythonModel):
-            """predict(RFM rows, params={horizon, discount_rate, margin}) -> p_alive,
-            probability of purchase, expected purchases and spend, and CLV over the horizon."""
-
-            def load_context(self, context) -> None:
-                from .churn import ChurnAdjuster
-                from .models import load_model
-
-                artifacts = context.artifacts
-                self.transaction = load_model(artifacts["transaction_model"])
-                self.spend = (load_model(artifacts["spend_model"])
-                              if "spend_model" in artifacts else None)
-                self.adjuster = (ChurnAdjuster.load(artifacts["churn_adjuster"])
-                                 if "churn_adjuster" in artifacts else None)
-
-            def predict(self, context, model_input, params=None) -> pd.DataFrame:
-                return score_frame(self.transaction, self.spend, self.adjuster, model_input, params)
-
-    CLVModel.__module__ = __name__
-    return CLVModel
+DATA_FOLDER = "clv_model"  # the model's data folder (MLmodel's pyfunc "data": data/clv_model)
+MODEL_FILES = {"transaction_model.json", "spend_model.json", "churn_adjuster.json",
+               "churn_adjuster.classifier.skops"}
+ENVIRONMENT_FILES = {"MLmodel", "conda.yaml", "python_env.yaml", "requirements.txt",
+                     "registered_model_meta"}
 
 
-def __getattr__(name: str):
-    if name == "CLVModel":
-        return _clv_model_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+class CLVModel:
+    """predict(RFM rows, params={horizon, discount_rate, margin}) -> p_alive, probability of
+    purchase, expected purchases and spend, and CLV over the horizon."""
+
+    def __init__(self, transaction, spend=None, adjuster=None):
+        self.transaction = transaction
+        self.spend = spend
+        self.adjuster = adjuster
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "CLVModel":
+        """Read the model's data folder (JSON and skops files only)."""
+        from .churn import ChurnAdjuster
+        from .models import load_model
+
+        folder = Path(folder)
+        if not (folder / "transaction_model.json").exists():
+            raise ClvlabError(f"{folder} is not a clvlab CLV model folder: transaction_model.json "
+                              "is missing")
+        spend, adjuster = folder / "spend_model.json", folder / "churn_adjuster.json"
+        return cls(load_model(folder / "transaction_model.json"),
+                   load_model(spend) if spend.exists() else None,
+                   ChurnAdjuster.load(adjuster) if adjuster.exists() else None)
+
+    def predict(self, model_input, params=None) -> pd.DataFrame:
+        return score_frame(self.transaction, self.spend, self.adjuster, model_input, params)
+
+
+def _load_pyfunc(data_path: str) -> CLVModel:
+    """MLflow's entry point for the loader-module flavour (``mlflow.pyfunc.load_model``)."""
+    return CLVModel.load(data_path)
+
+
+def check_model_files(model_dir: str | Path) -> Path:
+    """Refuse a downloaded MLflow model directory that could run code when loaded: its MLmodel
+    must name ``clvlab.serving`` as the pyfunc loader, carry no code paths, and the directory may
+    hold only clvlab's model files and MLflow's environment descriptions. Returns the data
+    folder. (A model logged by an older clvlab as a model from code is refused here too.)"""
+    import yaml
+
+    model_dir = Path(model_dir)
+    try:
+        meta = yaml.safe_load((model_dir / "MLmodel").read_text())
+    except FileNotFoundError:
+        raise ClvlabError(f"{model_dir} is not an MLflow model: MLmodel is missing") from None
+    except yaml.YAMLError as exc:
+        raise ClvlabError(f"{model_dir / 'MLmodel'} is not readable YAML: {exc}") from None
+    pyfunc = ((meta or {}).get("flavors") or {}).get("python_function") or {}
+    if pyfunc.get("loader_module") != __name__ or pyfunc.get("code") or "python_model" in pyfunc:
+        raise ClvlabError(f"{model_dir / 'MLmodel'}: not a clvlab CLV model (its pyfunc loader is "
+                          f"{pyfunc.get('loader_module') or pyfunc.get('python_model')!r} with "
+                          f"code {pyfunc.get('code')!r}); only models logged by "
+                          "clvlab.serving.log_clv_model are loaded, so that no code runs from the file")
+    data = model_dir / str(pyfunc.get("data", ""))
+    for path in model_dir.rglob("*"):
+        if path.is_dir():
+            continue
+        relative = path.relative_to(model_dir)
+        allowed = (relative.parent == Path(".") and path.name in ENVIRONMENT_FILES) or \
+                  (path.parent == data and path.name in MODEL_FILES) or \
+                  (relative.parent == Path(".") and path.suffix == ".json")  # MLflow's metadata
+        if not allowed:
+            raise ClvlabError(f"{model_dir}: unexpected file {relative} in a clvlab CLV model "
+                              "(only the JSON models, the adjuster's skops file and MLflow's "
+                              "descriptions belong there); refusing to load it")
+    return data
+
+
+def load_clv_model(model_uri: str) -> CLVModel:
+    """Download a registered CLV model, check its files and load it (the scoring job's path:
+    the same object MLflow's pyfunc would wrap, without its per-call schema checks)."""
+    from .tracking import connect
+
+    mlflow = connect()
+    try:
+        local = mlflow.artifacts.download_artifacts(model_uri)
+    except Exception as exc:  # MLflow raises several types for a missing model or alias
+        raise ClvlabError(f"cannot download the model {model_uri}: {exc}") from None
+    return CLVModel.load(check_model_files(local))
 
 
 def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict | None) -> pd.DataFrame:
@@ -117,44 +168,43 @@ def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
                   alias: str | None = "challenger", tags: dict[str, str] | None = None):
     """Log the CLV model into the active run (one is started if none is) and, with
     ``registered_model_name``, register it and point ``alias`` at the new version.
-    Returns MLflow's ModelInfo (``registered_model_version`` set when registered)."""
+    Returns MLflow's ModelInfo (``registered_model_version`` set when registered).
+
+    The model's files are the JSON models (population-level parameters only) and the churn
+    adjuster's skops file; MLflow loads them through this module (no code is logged)."""
     from . import __version__
-    from .tracking import connect
+    from .tracking import connect, tracking_errors
 
     mlflow = connect()
-    entry = Path(__file__).with_name("_mlflow_entry.py")
     with tempfile.TemporaryDirectory() as folder:
-        folder = Path(folder)
-        artifacts = {"transaction_model": str(folder / "transaction_model.json")}
-        transaction_model.save(artifacts["transaction_model"])
+        data = Path(folder) / DATA_FOLDER
+        data.mkdir()
+        transaction_model.save(data / "transaction_model.json")
         if spend_model is not None:
-            artifacts["spend_model"] = str(folder / "spend_model.json")
-            spend_model.save(artifacts["spend_model"])
+            spend_model.save(data / "spend_model.json")
         if churn_adjuster is not None:
-            artifacts["churn_adjuster"] = str(folder / "churn_adjuster.json")
-            churn_adjuster.save(artifacts["churn_adjuster"])
-            artifacts["churn_adjuster_classifier"] = str(folder / "churn_adjuster.classifier.skops")
-        active = mlflow.active_run()
-        run = active or mlflow.start_run(run_name="clv-model")
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*type hints.*")
-                warnings.filterwarnings("ignore", message=".*input example.*")
-                info = mlflow.pyfunc.log_model(
-                    name=name, python_model=str(entry), artifacts=artifacts,
-                    signature=_signature(churn_adjuster),
-                    pip_requirements=[f"clvlab=={__version__}"],
-                    registered_model_name=registered_model_name,
-                    metadata={"time_unit": getattr(transaction_model, "time_unit_", None),
-                              "transaction_model": type(transaction_model).__name__,
-                              "clvlab_version": __version__})
-            mlflow.set_tags({"clvlab.kind": "clv-model", **(tags or {})})
-        finally:
-            if active is None:
-                mlflow.end_run()
-    if registered_model_name and alias:
-        mlflow.MlflowClient().set_registered_model_alias(
-            registered_model_name, alias, info.registered_model_version)
+            churn_adjuster.save(data / "churn_adjuster.json")
+        with tracking_errors("logging the CLV model"):
+            active = mlflow.active_run()
+            run = active or mlflow.start_run(run_name="clv-model")
+            try:
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=".*input example.*")
+                    info = mlflow.pyfunc.log_model(
+                        name=name, loader_module=__name__, data_path=str(data),
+                        signature=_signature(churn_adjuster),
+                        pip_requirements=[f"clvlab=={__version__}"],
+                        registered_model_name=registered_model_name,
+                        metadata={"time_unit": getattr(transaction_model, "time_unit_", None),
+                                  "transaction_model": type(transaction_model).__name__,
+                                  "clvlab_version": __version__})
+                mlflow.set_tags({"clvlab.kind": "clv-model", **(tags or {})})
+            finally:
+                if active is None:
+                    mlflow.end_run()
+            if registered_model_name and alias:
+                mlflow.MlflowClient().set_registered_model_alias(
+                    registered_model_name, alias, info.registered_model_version)
     return info
 
 

@@ -105,16 +105,21 @@ def _java_format(date_format: str) -> str:
 def rfm_summary(frame, *, customer_col: str = "customer_id", date_col: str = "date",
                 amount_col: str | None = None, time_unit: str = "D", calibration_end: Any = None,
                 observation_end: Any = None, date_format: str | None = None,
-                timezone: str = "UTC", merge_period: str | None = None):
+                timezone: str = "UTC", merge_period: str | None = None,
+                consent_col: str | None = None, withdrawn: Any = None):
     """The RFM summary of a Spark DataFrame of transactions, as a :class:`SparkSummary`.
 
     Same parameters, rules, columns (customer id, frequency, recency, T, monetary_value and the
-    holdout columns) and values as :func:`clvlab.rfm_summary`. Nothing is collected to the
-    driver but the log's time range (and one example row when a rule is broken).
+    holdout columns) and values as :func:`clvlab.rfm_summary`, consent included. Nothing is
+    collected to the driver but the log's time range, the number of customers left out for
+    consent (and one example row when a rule is broken).
     """
     settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                              time_unit=time_unit, date_format=date_format, timezone=timezone,
-                             merge_period=merge_period)
+                             merge_period=merge_period, consent_col=consent_col, withdrawn=withdrawn)
+    excluded = None
+    if consent_col is not None or withdrawn is not None:
+        frame, excluded = _exclude_withdrawn(frame, settings)
     spark = frame.sparkSession
     types = dict(frame.dtypes)
     for column in (customer_col, date_col, amount_col):
@@ -162,10 +167,38 @@ def rfm_summary(frame, *, customer_col: str = "customer_id", date_col: str = "da
         raise DataValidationError(None, f"no customer made a purchase (a row with amount >= 0) "
                                         f"by {window.calibration_end}")
     result = spark.sql(final_sql.format(customers=view + "_c"))
-    info = describe(settings, window, {"refund_only_periods": int(counts["refund_only"]),
-                                       "negative_periods_zeroed": int(counts["zeroed"]),
-                                       "customers_first_seen_after_cut": int(counts["after_cut"])})
-    return SparkSummary(result, info)
+    found = {"refund_only_periods": int(counts["refund_only"]),
+             "negative_periods_zeroed": int(counts["zeroed"]),
+             "customers_first_seen_after_cut": int(counts["after_cut"])}
+    if excluded is not None:
+        found["customers_excluded"] = excluded
+    return SparkSummary(result, describe(settings, window, found))
+
+
+def _exclude_withdrawn(frame, settings):
+    """The log without customers who withdrew consent (clvlab.privacy's rule) and their number."""
+    from pyspark.sql import functions as F
+
+    from .privacy import consent_sql
+
+    cid = F.col(f"`{settings.customer_col}`").cast("string")
+    excluded = F.lit(False)
+    if settings.withdrawn:
+        excluded = excluded | cid.isin(sorted(settings.withdrawn))
+    if settings.consent_col is not None:
+        if settings.consent_col not in frame.columns:
+            raise DataValidationError(settings.consent_col, "is missing from the transaction log",
+                                      hint=f"columns present: {frame.columns}")
+        flag = F.expr(consent_sql(f"`{settings.consent_col}`").replace("VARCHAR", "STRING"))
+        bad = frame.where(flag.isNull()).limit(1).collect()
+        if bad:
+            raise DataValidationError(settings.consent_col, "consent must be true/false, 1/0 or "
+                                      "yes/no (missing values are refused)", bad[0].asDict())
+        excluded = excluded | ~flag
+    ids = frame.where(excluded).select(cid.alias("cid")).distinct().persist()
+    count = ids.count()
+    kept = frame.join(ids, cid == ids["cid"], "left_anti") if count else frame
+    return kept, int(count)
 
 
 def _double(value: float) -> str:
@@ -272,7 +305,8 @@ def read_log(spark, transactions: Any):
 def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str, *,
               params: dict[str, float], time_unit: str, customer_col: str = "customer_id",
               date_col: str = "date", amount_col: str | None = "amount",
-              date_format: str | None = None, timezone: str = "UTC", overwrite: bool = False):
+              date_format: str | None = None, timezone: str = "UTC", overwrite: bool = False,
+              consent_col: str | None = None, withdrawn: Any = None):
     """The scoring job on Spark: RFM as of ``as_of``, scores by :func:`score` with the models in
     ``model_dir`` (the CLV model's downloaded artifacts), written as a Parquet folder beside
     ``output`` and renamed into place (a failed job leaves the previous output intact).
@@ -295,7 +329,8 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
     spend = load_model(spend_path) if spend_path.exists() else None
     summary = rfm_summary(read_log(spark, transactions), customer_col=customer_col,
                           date_col=date_col, amount_col=amount_col, time_unit=time_unit,
-                          observation_end=as_of, date_format=date_format, timezone=timezone)
+                          observation_end=as_of, date_format=date_format, timezone=timezone,
+                          consent_col=consent_col, withdrawn=withdrawn)
     scores = score(summary.frame, transaction, spend, customer_col=customer_col, **params)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -315,4 +350,5 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {"customers_scored": float(stats["n"]),
+            "customers_excluded": float(summary.info.get("customers_excluded", 0)),
             **{k: float(stats[k]) for k in ("p_alive.mean", "p_alive.sum", "clv.mean", "clv.sum")}}

@@ -7,6 +7,7 @@ that does not answer fails at once with a clear message, before anything is logg
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,7 +21,8 @@ import pandas as pd
 
 from .errors import ClvlabError
 
-__all__ = ["tracking_uri", "connect", "log_fit", "log_backtest", "data_digest", "metric_key"]
+__all__ = ["tracking_uri", "connect", "tracking_errors", "log_fit", "log_backtest", "data_digest",
+           "metric_key"]
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 
@@ -49,6 +51,27 @@ def connect(uri: str | None = None, timeout: float = 5.0):
                               "start it or set MLFLOW_TRACKING_URI to a reachable store") from None
     mlflow.set_tracking_uri(uri)
     return mlflow
+
+
+@contextlib.contextmanager
+def tracking_errors(doing: str, undone: str = ""):
+    """Turn a failure of the tracking store while ``doing`` (a server that died, a store that
+    went away) into one ClvlabError that says what failed and what was not written. MLflow
+    retries a dead server before giving up (MLFLOW_HTTP_REQUEST_MAX_RETRIES and
+    MLFLOW_HTTP_REQUEST_TIMEOUT bound how long)."""
+    try:
+        yield
+    except ClvlabError:
+        raise
+    except Exception as exc:  # MlflowException, requests' ConnectionError, sqlite errors, ...
+        from mlflow.exceptions import MlflowException
+
+        if not isinstance(exc, (MlflowException, OSError)) and \
+                type(exc).__module__.split(".")[0] not in ("requests", "urllib3", "sqlalchemy", "sqlite3"):
+            raise
+        message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        raise ClvlabError(f"the MLflow tracking store at {tracking_uri()} failed while {doing} "
+                          f"({type(exc).__name__}: {message}){'; ' + undone if undone else ''}") from exc
 
 
 def metric_key(text: str) -> str:

@@ -27,7 +27,8 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
              date_format: str | None = None, timezone: str = "UTC", cohort_freq: str = "M",
              acquisition_cost: float | Mapping[str, float] | None = None,
              customer_attributes: pd.DataFrame | None = None, tracking_points: int = 13,
-             keep_predictions: bool = True, progress: bool = False) -> BacktestResult:
+             keep_predictions: bool = True, progress: bool = False,
+             consent_col: str | None = None, withdrawn: Any = None) -> BacktestResult:
     """Backtest candidates against held-out data at several calibration cutoffs.
 
     At each cutoff the calibration summary is built from the log up to the cutoff, with only
@@ -58,6 +59,8 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
     tracking_points : points of the cumulative tracking curve over the holdout window.
     keep_predictions : keep every customer's predictions (for decile charts and own analysis).
     progress : report each cutoff and candidate on standard error as it finishes.
+    consent_col, withdrawn : leave out customers who withdrew consent (:mod:`clvlab.privacy`);
+        their number is ``result.settings["customers_excluded"]``.
 
     Returns
     -------
@@ -65,7 +68,7 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
     """
     settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                              time_unit=time_unit, date_format=date_format, timezone=timezone,
-                             merge_period=None)
+                             merge_period=None, consent_col=consent_col, withdrawn=withdrawn)
     named = _named_candidates(candidates)
     if amount_col is None:
         for name, candidate in named.items():
@@ -122,13 +125,22 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
         predictions=(pd.concat(pieces["predictions"]) if keep_predictions else None),
         settings={"horizon": float(horizon), "time_unit": settings.time_unit,
                   "cutoffs": [c.isoformat() for c in cutoffs], "cohort_freq": cohort_freq,
-                  "candidates": list(named), "amount_col": amount_col})
+                  "candidates": list(named), "amount_col": amount_col,
+                  "customers_excluded": int(frame.attrs.get("customers_excluded", 0))})
 
 
 def _load_log(transactions: Any, settings):
     """The log as a DataFrame (files read into pandas) and its validated id, timestamp and
     amount columns."""
     frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
+    if settings.consent_col is not None or settings.withdrawn is not None:
+        from ..privacy import exclude_customers
+
+        if settings.customer_col in frame.columns:
+            frame, excluded = exclude_customers(frame, settings.customer_col, settings.consent_col,
+                                                settings.withdrawn)
+            frame = frame.copy()
+            frame.attrs["customers_excluded"] = excluded
     return (frame, *_validated_columns(frame, settings))
 
 
