@@ -103,6 +103,8 @@ def test_posterior_saved_as_netcdf_beside_the_json(small_nuts, rfm, tmp_path):
     assert payload["posterior_file"] == "bg.posterior.nc"
     assert (tmp_path / "bg.posterior.nc").read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"  # netCDF4/HDF5
     loaded = clvlab.load_model(path)
+    # population-level groups only: no per-row log-likelihood or weights in a model file
+    assert set(loaded.idata_.groups()) == {"posterior", "sample_stats"}
     np.testing.assert_allclose(loaded.idata_.posterior["r"].to_numpy(),
                                small_nuts.idata_.posterior["r"].to_numpy())
     a = small_nuts.posterior_predict("p_alive", rfm.head(50))

@@ -115,7 +115,7 @@ def _check_transaction_model(model, rfm: pd.DataFrame) -> None:
     assert new is None or (np.isfinite(new) and new >= 0)
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(9000 if EXPLORE else 900)
 @FUZZ
 @given(logs(), st.sampled_from(["pandas", "duckdb"]), st.sampled_from(["D", "W", "h"]))
 def test_hostile_logs_give_a_valid_summary_or_a_clvlab_error(log, engine, time_unit):
@@ -181,7 +181,7 @@ def rfm_tables(draw):
     return pd.DataFrame(rows, columns=["frequency", "recency", "T", "monetary_value"])
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(9000 if EXPLORE else 900)
 @FUZZ
 @given(rfm_tables())
 def test_degenerate_rfm_tables_fit_and_predict_finitely_or_raise(rfm):
@@ -207,7 +207,7 @@ def discrete_tables(draw):
     return pd.DataFrame(rows, columns=["frequency", "recency", "periods"])
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(6000 if EXPLORE else 600)
 @FUZZ
 @given(discrete_tables())
 def test_bg_bb_fits_and_predicts_finitely_or_raises(table):
@@ -220,7 +220,7 @@ def test_bg_bb_fits_and_predicts_finitely_or_raises(table):
         assert values is None or np.isfinite(values.to_numpy()).all()
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(6000 if EXPLORE else 600)
 @FUZZ
 @given(st.lists(st.tuples(st.integers(1, 500), st.booleans()), min_size=1, max_size=30))
 def test_shifted_beta_geo_fits_and_predicts_finitely_or_raises(rows):

@@ -1,7 +1,9 @@
 """Atomic output files: write to a temporary file beside the target, then rename.
 
 A job that fails or is killed mid-write leaves the previous file (or none) in place, never a
-partial one, and an existing file is only replaced when the caller says so.
+partial one, and an existing file is only replaced when the caller says so. A writer killed
+with SIGKILL cannot remove its hidden temporary file (``.<name>.<pid>.<random>.tmp``); the next
+write to the same target removes it once that process is gone.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False,
     if target.exists() and not overwrite:
         raise ClvlabError(f"output {path} exists; pass overwrite=True (--overwrite) to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+    _remove_orphans(target)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp",
                                          dir=target.parent)
     os.close(handle)
     os.unlink(temporary)  # writers (DuckDB, pyarrow) create the file themselves
@@ -40,3 +43,31 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False,
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+
+
+def _remove_orphans(target: Path) -> None:
+    """Delete temporary files of earlier writers of ``target`` that were killed (SIGKILL, power
+    loss) before they could clean up: their names carry the writer's process id, and a file
+    whose process no longer exists is an orphan. Files of running writers are left alone."""
+    prefix = f".{target.name}."
+    for path in target.parent.glob(f"{glob_escape(prefix)}*.tmp"):
+        pid = path.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def glob_escape(text: str) -> str:
+    import glob
+
+    return glob.escape(text)

@@ -50,6 +50,8 @@ def add_commands(commands) -> None:
     score.add_argument("--engine", default="duckdb", choices=["duckdb", "pandas", "spark"],
                        help="spark: RFM and scores on a local Spark session; the output is then "
                             "a Parquet folder")
+    score.add_argument("--chunk-rows", type=int, default=200_000,
+                       help="customers scored and written at a time (bounds memory)")
     score.add_argument("--memory-limit", default="2GB",
                        help="DuckDB's memory limit for the RFM (it spills to disk beyond it)")
     score.add_argument("--overwrite", action="store_true")
@@ -107,7 +109,7 @@ def _run_score(args: argparse.Namespace) -> int:
                 timezone=args.timezone, horizon=args.horizon, discount_rate=args.discount_rate,
                 margin=args.margin, overwrite=args.overwrite, engine=args.engine,
                 consent_col=args.consent_col, withdrawn=args.withdrawn,
-                memory_limit=args.memory_limit)
+                memory_limit=args.memory_limit, chunk_rows=args.chunk_rows)
     where = f"{args.output}/" if args.engine == "spark" else str(args.output)
     print(f"scored {job.customers_scored:,} customers as of {args.as_of} with {args.model} in "
           f"{job.seconds:.1f} s; wrote {where}")

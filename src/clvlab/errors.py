@@ -63,5 +63,6 @@ def _short(value: Any) -> str:
 
 def example_row(frame: Any, position: int) -> dict[str, Any]:
     """Row ``position`` of a user's DataFrame as a dict, with its index label under "<row>"."""
-    row = frame.iloc[position]
-    return {"<row>": frame.index[position], **{str(k): v for k, v in row.items()}}
+    # column by column: a row Series would upcast ids and dates to one dtype (1 -> 1.0)
+    return {"<row>": frame.index[position],
+            **{str(k): frame[k].iloc[position] for k in frame.columns}}

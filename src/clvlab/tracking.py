@@ -49,6 +49,16 @@ def connect(uri: str | None = None, timeout: float = 5.0):
         except (OSError, urllib.error.URLError) as exc:
             raise ClvlabError(f"the MLflow tracking server at {uri} is unreachable ({exc}); "
                               "start it or set MLFLOW_TRACKING_URI to a reachable store") from None
+    if mlflow.get_tracking_uri() != uri:
+        # MLflow keeps the active experiment's id across stores; in another store that id names
+        # another experiment or none ("No Experiment with id=2 exists")
+        from mlflow.tracking import fluent
+
+        stale = getattr(fluent, "_active_experiment_id", None)
+        if stale is not None:
+            fluent._active_experiment_id = None
+            if os.environ.get("MLFLOW_EXPERIMENT_ID") == str(stale):  # set_experiment exports it
+                del os.environ["MLFLOW_EXPERIMENT_ID"]
     mlflow.set_tracking_uri(uri)
     return mlflow
 
@@ -98,6 +108,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
+@tracking_errors("logging the fit", "the run may be incomplete in the store; nothing local was written")
 def log_fit(model, rfm: pd.DataFrame | None = None, *, experiment: str | None = None,
             run_name: str | None = None, tags: dict[str, str] | None = None,
             plots: bool = True) -> str:
@@ -175,12 +186,23 @@ def _frequency_plot(model, rfm: pd.DataFrame, path: Path, max_frequency: int = 7
     plt.close(fig)
 
 
+@tracking_errors("logging the backtest", "the run may be incomplete in the store; nothing local was written")
 def log_backtest(result, *, experiment: str | None = None, run_name: str = "backtest",
-                 tags: dict[str, str] | None = None, plots: bool = True) -> str:
+                 tags: dict[str, str] | None = None, plots: bool = True,
+                 customer_rows: bool = False, salt: str | bytes | None = None) -> str:
     """Log a backtest: a parent run with the settings, every candidate's metrics averaged over
     the cutoffs (``<candidate>.<target>_<metric>``) and the tables and plots as artifacts, and
     a nested run per cutoff and candidate with that cutoff's metrics. Returns the parent id.
-    Only population-level tables are logged (no per-customer predictions)."""
+
+    Only population-level tables are logged unless ``customer_rows=True``: then the
+    per-customer predictions go too (``predictions.csv``), with each id replaced by its salted
+    hash (:func:`clvlab.privacy.hash_ids`; ``salt`` or CLVLAB_ID_SALT, required)."""
+    if customer_rows:
+        from .privacy import hash_ids, resolve_salt
+
+        resolve_salt(salt)  # refuse before anything is logged
+        if result.predictions is None:
+            raise ClvlabError("customer_rows=True needs a backtest run with keep_predictions=True")
     mlflow = connect()
     if experiment:
         mlflow.set_experiment(experiment)
@@ -206,6 +228,10 @@ def log_backtest(result, *, experiment: str | None = None, run_name: str = "back
             for name in ("metrics", "by_frequency", "tracking", "cohorts"):
                 getattr(result, name).to_csv(folder / f"{name}.csv", index=False)
             result.summary().to_csv(folder / "summary.csv")
+            if customer_rows:
+                rows = result.predictions.copy()
+                rows.index = pd.Index(hash_ids(rows.index, salt), name="customer_hash")
+                rows.to_csv(folder / "predictions.csv")
             if plots:
                 _backtest_plots(result, folder)
             mlflow.log_artifacts(str(folder), artifact_path="backtest")

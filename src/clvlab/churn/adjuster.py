@@ -200,8 +200,15 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
             raise ClvlabError(f"{path}: not a readable churn adjuster file ({exc})") from None
         if payload.get("kind") != "ChurnAdjuster" or payload.get("schema_version") != SCHEMA_VERSION:
             raise ClvlabError(f"{path}: not a churn adjuster of schema version {SCHEMA_VERSION}")
-        classifier_path = path.with_name(payload["classifier_file"])
-        untrusted = sio.get_untrusted_types(file=classifier_path)
+        classifier_path = path.with_name(str(payload.get("classifier_file")))
+        if not classifier_path.is_file():
+            raise ClvlabError(f"{path}: its classifier file {classifier_path} is missing (it is "
+                              "saved beside the JSON)")
+        try:
+            untrusted = sio.get_untrusted_types(file=classifier_path)
+        except Exception as exc:  # skops reads a zip archive: BadZipFile, KeyError, JSON errors
+            raise ClvlabError(f"{classifier_path} is not a readable skops file (corrupt or "
+                              f"truncated?): {type(exc).__name__}: {exc}") from None
         allowed = set(TRUSTED_TYPES) | set(trusted or ())
         refused = [t for t in untrusted if t not in allowed]
         if refused:
@@ -210,7 +217,11 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         adjuster = cls(horizon=payload["horizon"])
         adjuster.base_model_ = model_from_dict(payload["base_model"], source=str(path))
         adjuster.base_model = adjuster.base_model_
-        adjuster.classifier_ = sio.load(classifier_path, trusted=list(untrusted))
+        try:
+            adjuster.classifier_ = sio.load(classifier_path, trusted=list(untrusted))
+        except Exception as exc:
+            raise ClvlabError(f"{classifier_path} could not be loaded (corrupt?): "
+                              f"{type(exc).__name__}: {exc}") from None
         adjuster.feature_names_in_ = np.array(payload["feature_names"], dtype=object)
         adjuster.classes_ = np.array([0, 1])
         return adjuster

@@ -24,6 +24,7 @@ from ..timeunits import normalize_time_unit
 __all__ = ["BaseModel", "load_model"]
 
 SCHEMA_VERSION = 1
+POPULATION_GROUPS = ("posterior", "sample_stats")  # what a saved posterior keeps
 _REGISTRY: dict[str, type["BaseModel"]] = {}
 
 
@@ -288,14 +289,20 @@ class BaseModel:
         """Write the model as JSON (parameters, covariance, time unit, versions), atomically.
 
         After a Bayesian fit the posterior goes beside it as netCDF (``<name>.posterior.nc``),
-        named in the JSON; neither file can run code when loaded.
+        named in the JSON; neither file can run code when loaded. Only population-level groups
+        are saved (the posterior draws and the sampler's statistics): the per-row
+        log-likelihood and row weights stay in memory, as a model file holds no customer data.
         """
         payload = self.to_dict()
         idata = getattr(self, "idata_", None)
         if idata is not None:
+            import arviz as az
+
             posterior_path = _posterior_path(path)
+            saved = az.InferenceData(**{group: getattr(idata, group) for group in
+                                        POPULATION_GROUPS if group in idata.groups()})
             with atomic_output(posterior_path, overwrite=overwrite) as temporary:
-                idata.to_netcdf(temporary)
+                saved.to_netcdf(temporary)
             payload["posterior_file"] = posterior_path.name
         text = json.dumps(payload, indent=2, allow_nan=False)
         with atomic_output(path, overwrite=overwrite) as temporary:
