@@ -58,6 +58,16 @@ def test_rfm_rules_on_a_log_with_refunds_zones_and_hours(spark):
         assert got.attrs == want.attrs
 
 
+def test_consent_leaves_the_same_customers_out_as_the_pandas_engine(spark, cdnow_sample):
+    log = cdnow_sample.assign(consent=np.where(cdnow_sample["customer_id"] % 7 == 0, "no", "yes"))
+    options = dict(amount_col="amount", time_unit="W", consent_col="consent",
+                   withdrawn=["1", "2", "3"])
+    want = clvlab.rfm_summary(log, engine="pandas", **options)
+    got = clv_spark.rfm_summary(spark.createDataFrame(log), **options).to_pandas()
+    assert_same_rfm(got.rename_axis(want.index.name), want)
+    assert got.attrs == want.attrs and want.attrs["clvlab"]["customers_excluded"] > 300
+
+
 def test_fit_and_score_equal_the_pandas_path(spark, cdnow_sample):
     options = dict(amount_col="amount", time_unit="W", calibration_end="1997-09-30")
     summary = clv_spark.rfm_summary(spark.createDataFrame(cdnow_sample), **options)

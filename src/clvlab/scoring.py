@@ -166,8 +166,16 @@ def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, mem
         from . import rfm_duckdb
 
         settings = make_settings(time_unit=time_unit, merge_period=None, **options)
-        connection = duckdb.connect(config={"memory_limit": str(memory_limit),
-                                            "preserve_insertion_order": False})
+        import tempfile
+
+        spill = os.path.join(tempfile.gettempdir(), f"clvlab_duckdb_{os.getpid()}")
+        try:
+            connection = duckdb.connect(config={"memory_limit": str(memory_limit),
+                                                "temp_directory": spill,
+                                                "preserve_insertion_order": False})
+        except duckdb.Error as exc:
+            raise ClvlabError(f"memory_limit {memory_limit!r} is not accepted by DuckDB ({exc}); "
+                              "use e.g. '2GB'") from None
         info, chunks = rfm_duckdb.iter_summary(transactions, settings, None, as_of, chunk_rows,
                                                connection)
         return info.get("customers_excluded", 0), (_model_input(c) for c in chunks)
