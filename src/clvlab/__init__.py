@@ -22,7 +22,8 @@ backtesting        its result, candidates, baselines and metrics
 ChurnAdjuster      a scikit-learn churn classifier that corrects a BTYD model's predictions
 churn              its features, training data and backtest candidate
 tracking           MLflow runs of fits and backtests (MLflow imported only when used)
-serving            the MLflow CLV model (pyfunc from code, JSON artifacts), register and promote
+serving            the MLflow CLV model (loader-module pyfunc, JSON files only), register, promote
+privacy            consent and withdrawn customers, salted hashes of customer ids
 scoring            the batch scoring job: a registered model scores a log as of a date
 experiments        declarative TOML experiments into MLflow, and their leaderboard
 clvlab.spark       (import it; pip install clvlab[spark]) RFM, fits and scoring on Spark
@@ -32,7 +33,8 @@ ClvlabError, DataValidationError, ClvlabWarning
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import backtesting, bayes, churn, datasets, experiments, scoring, serving, simulate, tracking
+from . import (backtesting, bayes, churn, datasets, experiments, privacy, scoring, serving, simulate,
+               tracking)
 from .backtesting import backtest
 from .churn import ChurnAdjuster
 from .clv import customer_lifetime_value
@@ -68,6 +70,7 @@ __all__ = [
     "churn",
     "tracking",
     "serving",
+    "privacy",
     "scoring",
     "experiments",
     "bayes",
