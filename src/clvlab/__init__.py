@@ -24,6 +24,7 @@ churn              its features, training data and backtest candidate
 tracking           MLflow runs of fits and backtests (MLflow imported only when used)
 serving            the MLflow CLV model (loader-module pyfunc, JSON files only), register, promote
 privacy            consent and withdrawn customers, salted hashes of customer ids
+plotting           diagnostic plots (matplotlib): calibration, tracking, P(alive), CLV, posteriors
 scoring            the batch scoring job: a registered model scores a log as of a date
 experiments        declarative TOML experiments into MLflow, and their leaderboard
 clvlab.spark       (import it; pip install clvlab[spark]) RFM, fits and scoring on Spark
@@ -33,8 +34,8 @@ ClvlabError, DataValidationError, ClvlabWarning
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import (backtesting, bayes, churn, datasets, experiments, privacy, scoring, serving, simulate,
-               tracking)
+from . import (backtesting, bayes, churn, datasets, experiments, plotting, privacy, scoring,
+               serving, simulate, tracking)
 from .backtesting import backtest
 from .churn import ChurnAdjuster
 from .clv import customer_lifetime_value
@@ -71,6 +72,7 @@ __all__ = [
     "tracking",
     "serving",
     "privacy",
+    "plotting",
     "scoring",
     "experiments",
     "bayes",
