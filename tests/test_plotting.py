@@ -85,3 +85,10 @@ def test_posterior_densities_render(fitted, tmp_path):
     axes = plotting.plot_posteriors(model)
     assert len(axes) == 4
     _render(axes, tmp_path / "posterior.png")
+
+
+def test_models_show_their_summary_in_notebooks(fitted):
+    _, _, model, _ = fitted
+    page = model._repr_html_()
+    assert page.startswith("<p><code>&lt;ParetoNBD: r=") and "<table" in page and "alpha" in page
+    assert "<table" not in clvlab.BetaGeo()._repr_html_()

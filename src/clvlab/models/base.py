@@ -254,6 +254,15 @@ class BaseModel:
         unit = f"; time unit {self.time_unit_}" if getattr(self, "time_unit_", None) else ""
         return f"<{name}: {params}{fitted}{unit}>"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the repr line and, once fitted, the summary table."""
+        import html
+
+        head = f"<p><code>{html.escape(repr(self))}</code></p>"
+        if not hasattr(self, "params_"):
+            return head
+        return head + self.summary().to_html(float_format="{:.4g}".format)
+
     def _check_time_unit(self, rfm: pd.DataFrame) -> None:
         """A table in another time unit than the model's is an error, never a silent rescale."""
         data_unit = _time_unit_of(rfm)
