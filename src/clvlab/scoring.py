@@ -247,8 +247,9 @@ def _score_stats(path: str, output: Path) -> dict[str, float]:
 
     from .serving import OUTPUT_COLUMNS
 
-    source = (f"read_csv('{path}')" if output.suffix.lower() == ".csv"
-              else f"read_parquet('{path}')")
+    quoted = str(path).replace("'", "''")
+    source = (f"read_csv('{quoted}')" if output.suffix.lower() == ".csv"
+              else f"read_parquet('{quoted}')")
     quantiles = "[" + ", ".join(str(q) for q in QUANTILES) + "]"
     expressions = [f"avg({c}), sum({c}), quantile_cont({c}, {quantiles})" for c in OUTPUT_COLUMNS]
     with duckdb.connect() as con:
