@@ -9,6 +9,7 @@ write to the same target removes it once that process is gone.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -50,7 +51,7 @@ def _remove_orphans(target: Path) -> None:
     loss) before they could clean up: their names carry the writer's process id, and a file
     whose process no longer exists is an orphan. Files of running writers are left alone."""
     prefix = f".{target.name}."
-    for path in target.parent.glob(f"{glob_escape(prefix)}*.tmp"):
+    for path in target.parent.glob(f"{glob.escape(prefix)}*.tmp"):
         pid = path.name[len(prefix):].split(".", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             with contextlib.suppress(OSError):
@@ -65,9 +66,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
-
-
-def glob_escape(text: str) -> str:
-    import glob
-
-    return glob.escape(text)

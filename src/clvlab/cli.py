@@ -166,8 +166,6 @@ def _settings_kwargs(args: argparse.Namespace) -> dict:
 
 
 def _run_rfm(args: argparse.Namespace) -> int:
-    import duckdb
-
     from . import rfm as rfm_module
     from . import rfm_duckdb
     from ._atomic import atomic_output
@@ -175,10 +173,7 @@ def _run_rfm(args: argparse.Namespace) -> int:
     settings = rfm_module.make_settings(**_settings_kwargs(args))
     files = rfm_module.expand_paths(args.transactions)
     output_format = _output_format(args.output)
-    connection = duckdb.connect()
-    connection.execute("SET preserve_insertion_order = false")
-    if args.memory_limit:
-        connection.execute(f"SET memory_limit = '{args.memory_limit}'")
+    connection = rfm_duckdb.new_connection(args.memory_limit)
     started = time.perf_counter()
     with atomic_output(args.output, overwrite=args.overwrite, inputs=files) as temporary:
         info = rfm_duckdb.write_table(files, temporary, output_format, settings,

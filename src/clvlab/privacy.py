@@ -29,8 +29,8 @@ import pandas as pd
 
 from .errors import ClvlabError, DataValidationError, example_row
 
-__all__ = ["hash_ids", "resolve_salt", "withdrawn_ids", "exclude_customers", "CONSENT_TRUE",
-           "CONSENT_FALSE"]
+__all__ = ["hash_ids", "resolve_salt", "withdrawn_ids", "exclude_customers", "consented_log",
+           "CONSENT_TRUE", "CONSENT_FALSE"]
 
 CONSENT_TRUE = ("true", "1", "1.0", "yes", "y", "t")
 CONSENT_FALSE = ("false", "0", "0.0", "no", "n", "f")
@@ -104,6 +104,20 @@ def exclude_customers(frame: pd.DataFrame, customer_col: str, consent_col: str |
         excluded |= set(ids[~consent_flags(frame, consent_col)])
     drop = ids.isin(excluded).to_numpy()
     return frame[~drop], int(ids[drop].nunique())
+
+
+def consented_log(frame: pd.DataFrame, customer_col: str, consent_col: str | None,
+                  withdrawn: Any) -> pd.DataFrame:
+    """:func:`exclude_customers` for pandas jobs that read a whole log (backtests, the scoring
+    job's churn features): the kept rows, with the number left out in
+    ``attrs["customers_excluded"]``. The log is returned as it is when there is nothing to
+    exclude or no customer column (the jobs' own validation names that)."""
+    if (consent_col is None and withdrawn is None) or customer_col not in frame.columns:
+        return frame
+    kept, excluded = exclude_customers(frame, customer_col, consent_col, withdrawn)
+    kept = kept.copy()
+    kept.attrs["customers_excluded"] = excluded
+    return kept
 
 
 def consent_sql(consent: str) -> str:

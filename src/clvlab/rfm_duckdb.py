@@ -135,6 +135,23 @@ def _aggregate(con: Any, transactions: Any, settings: Settings, calibration_end:
 _SHARED: dict[int, Any] = {}  # process id -> in-memory database (DuckDB is not fork-safe)
 
 
+def new_connection(memory_limit: str | None = None):
+    """An in-memory DuckDB database set up for clvlab's aggregations: insertion order not kept
+    (less memory), spilling to the system's temporary folder (not the working directory), and
+    ``memory_limit`` (e.g. "2GB") when given."""
+    import duckdb
+
+    config = {"preserve_insertion_order": False,
+              "temp_directory": os.path.join(tempfile.gettempdir(), f"clvlab_duckdb_{os.getpid()}")}
+    if memory_limit:
+        config["memory_limit"] = str(memory_limit)
+    try:
+        return duckdb.connect(config=config)
+    except duckdb.Error as exc:
+        raise ClvlabError(f"DuckDB refused the settings {config} ({exc}); a memory limit is "
+                          "written like '2GB'") from None
+
+
 def _connect(connection: Any, settings: Settings, progress: bool):
     """A fresh cursor (its own temp objects and session settings) on the user's database or on a
     process-wide in-memory one; reusing the database saves its start-up and keeps its caches."""
@@ -143,11 +160,7 @@ def _connect(connection: Any, settings: Settings, progress: bool):
     if connection is None:
         connection = _SHARED.get(os.getpid())
         if connection is None:
-            connection = duckdb.connect()
-            connection.execute("SET preserve_insertion_order = false")
-            spill = os.path.join(tempfile.gettempdir(), f"clvlab_duckdb_{os.getpid()}")
-            connection.execute(f"SET temp_directory = '{_quote(spill)}'")
-            _SHARED[os.getpid()] = connection
+            connection = _SHARED[os.getpid()] = new_connection()
     cursor = connection.cursor()
     cursor.execute(f"SET TimeZone = '{_quote(settings.timezone)}'")
     cursor.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")

@@ -17,15 +17,15 @@ OFFSET_PATTERN = r"\d\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$"
 def summarise(frame: pd.DataFrame, settings: Settings, calibration_end: Any,
               observation_end: Any) -> tuple[pd.DataFrame, dict[str, int]]:
     excluded = None
-    if settings.consent_col is not None or settings.withdrawn is not None:
-        from .privacy import exclude_customers
+    if isinstance(frame, pd.DataFrame) and (settings.consent_col is not None
+                                            or settings.withdrawn is not None):
+        from .privacy import consented_log
 
-        if isinstance(frame, pd.DataFrame) and settings.customer_col in frame.columns:
-            frame, excluded = exclude_customers(frame, settings.customer_col, settings.consent_col,
-                                                settings.withdrawn)
-            if len(frame) == 0:
-                raise DataValidationError(None, f"no transactions are left after excluding the "
-                                                f"{excluded} customers who withdrew consent")
+        frame = consented_log(frame, settings.customer_col, settings.consent_col, settings.withdrawn)
+        excluded = frame.attrs.get("customers_excluded")
+        if excluded is not None and len(frame) == 0:
+            raise DataValidationError(None, f"no transactions are left after excluding the "
+                                            f"{excluded} customers who withdrew consent")
     ids, ts, amount = _validated_columns(frame, settings)
     window = resolve_window(ts.min(), ts.max(), calibration_end, observation_end, settings)
 

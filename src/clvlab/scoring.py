@@ -72,7 +72,7 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     beyond it). ``engine="spark"`` runs the job on Spark (``spark``: a session, else a local
     one); the output is then a Parquet folder.
     """
-    from .serving import check_model_files, load_clv_model
+    from .serving import download_clv_model, load_clv_model
     from .tracking import connect, tracking_errors
 
     output = Path(output)
@@ -99,10 +99,8 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
         if engine == "spark":
             from . import spark as clv_spark
 
-            with tracking_errors("downloading the model", "nothing was written"):
-                local = mlflow.artifacts.download_artifacts(model_uri)
             stats = clv_spark.score_job(spark or clv_spark.local_session(),
-                                        str(check_model_files(local)), transactions, as_of,
+                                        str(download_clv_model(model_uri)), transactions, as_of,
                                         str(output), params=params, time_unit=time_unit,
                                         overwrite=overwrite, **log_options)
             run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output,
@@ -147,10 +145,14 @@ def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, mem
     if model.adjuster is not None:  # behaviour features need the log in pandas
         from .churn import churn_training_data
 
-        consent = {k: options[k] for k in ("consent_col", "withdrawn")}
-        frame = _consented_log(transactions, options, consent)
-        features = churn_training_data(frame, as_of, time_unit=time_unit,
-                                       **{k: v for k, v in options.items() if k not in consent})
+        from .privacy import consented_log
+        from .rfm import _read_files
+
+        frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
+        frame = consented_log(frame, options["customer_col"], options["consent_col"],
+                              options["withdrawn"])
+        features = churn_training_data(frame, as_of, time_unit=time_unit, **{
+            k: v for k, v in options.items() if k not in ("consent_col", "withdrawn")})
         wanted = list(dict.fromkeys(["frequency", "recency", "T", "monetary_value",
                                      *model.adjuster.feature_names_in_]))
         missing = [c for c in wanted if c not in features.columns]
@@ -161,38 +163,15 @@ def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, mem
         return frame.attrs.get("customers_excluded", 0), _slices(inputs, chunk_rows)
     resolved = "pandas" if engine == "pandas" else _resolve_engine("auto", transactions)
     if resolved == "duckdb":
-        import duckdb
-
         from . import rfm_duckdb
 
         settings = make_settings(time_unit=time_unit, merge_period=None, **options)
-        import tempfile
-
-        spill = os.path.join(tempfile.gettempdir(), f"clvlab_duckdb_{os.getpid()}")
-        try:
-            connection = duckdb.connect(config={"memory_limit": str(memory_limit),
-                                                "temp_directory": spill,
-                                                "preserve_insertion_order": False})
-        except duckdb.Error as exc:
-            raise ClvlabError(f"memory_limit {memory_limit!r} is not accepted by DuckDB ({exc}); "
-                              "use e.g. '2GB'") from None
         info, chunks = rfm_duckdb.iter_summary(transactions, settings, None, as_of, chunk_rows,
-                                               connection)
+                                               rfm_duckdb.new_connection(memory_limit))
         return info.get("customers_excluded", 0), (_model_input(c) for c in chunks)
     rfm = rfm_summary(transactions, time_unit=time_unit, observation_end=as_of, engine="pandas",
                       **options)
     return rfm.attrs["clvlab"].get("customers_excluded", 0), _slices(_model_input(rfm), chunk_rows)
-
-
-def _consented_log(transactions, options, consent) -> pd.DataFrame:
-    from .privacy import exclude_customers
-    from .rfm import _read_files
-
-    frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
-    frame, excluded = exclude_customers(frame, options["customer_col"], **consent)
-    frame = frame.copy()
-    frame.attrs["customers_excluded"] = excluded
-    return frame
 
 
 def _model_input(rfm: pd.DataFrame) -> pd.DataFrame:
@@ -212,7 +191,7 @@ def _write_scores(model, chunks, params, path: str, csv: bool) -> dict[str, floa
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    writer, scored, no_repeats = None, 0, 0
+    parquet, scored, no_repeats = None, 0, 0
     try:
         for inputs in chunks:
             scores = model.predict(inputs, params=params)
@@ -222,19 +201,17 @@ def _write_scores(model, chunks, params, path: str, csv: bool) -> dict[str, floa
                 row = int(np.flatnonzero(bad.any(axis=1))[0])
                 raise ClvlabError(f"the model returned a non-finite score for customer "
                                   f"{scores.index[row]!r}; nothing was written")
-            scored += len(scores)
-            no_repeats += int((inputs["frequency"] == 0).sum())
             if csv:
-                scores.to_csv(path, mode="a", header=writer is None)
-                writer = True
+                scores.to_csv(path, mode="a", header=scored == 0)
             else:
                 table = pa.Table.from_pandas(scores, preserve_index=True)
-                if writer is None:
-                    writer = pq.ParquetWriter(path, table.schema)
-                writer.write_table(table)
+                parquet = parquet or pq.ParquetWriter(path, table.schema)
+                parquet.write_table(table)
+            scored += len(scores)
+            no_repeats += int((inputs["frequency"] == 0).sum())
     finally:
-        if writer is not None and writer is not True:
-            writer.close()
+        if parquet is not None:
+            parquet.close()
     if scored == 0:
         raise ClvlabError("no customers to score (every customer was left out?); nothing was written")
     return {"customers_scored": float(scored), "customers_without_repeats": float(no_repeats)}

@@ -23,7 +23,7 @@ import pandas as pd
 from .errors import ClvlabError
 
 __all__ = ["CLVModel", "OUTPUT_COLUMNS", "log_clv_model", "promote", "resolve_version",
-           "check_model_files", "load_clv_model"]
+           "check_model_files", "download_clv_model", "load_clv_model"]
 
 RFM_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 OUTPUT_COLUMNS = ["p_alive", "probability_of_purchase", "expected_purchases", "expected_spend", "clv"]
@@ -103,9 +103,8 @@ def check_model_files(model_dir: str | Path) -> Path:
     return data
 
 
-def load_clv_model(model_uri: str) -> CLVModel:
-    """Download a registered CLV model, check its files and load it (the scoring job's path:
-    the same object MLflow's pyfunc would wrap, without its per-call schema checks)."""
+def download_clv_model(model_uri: str) -> Path:
+    """Download a registered CLV model and check its files; returns its data folder."""
     from .tracking import connect
 
     mlflow = connect()
@@ -113,7 +112,13 @@ def load_clv_model(model_uri: str) -> CLVModel:
         local = mlflow.artifacts.download_artifacts(model_uri)
     except Exception as exc:  # MLflow raises several types for a missing model or alias
         raise ClvlabError(f"cannot download the model {model_uri}: {exc}") from None
-    return CLVModel.load(check_model_files(local))
+    return check_model_files(local)
+
+
+def load_clv_model(model_uri: str) -> CLVModel:
+    """Download, check and load a registered CLV model (the scoring job's path: the same object
+    MLflow's pyfunc would wrap, without its per-call schema checks)."""
+    return CLVModel.load(download_clv_model(model_uri))
 
 
 def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict | None) -> pd.DataFrame:

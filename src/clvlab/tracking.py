@@ -157,30 +157,19 @@ def log_fit(model, rfm: pd.DataFrame | None = None, *, experiment: str | None = 
         return run.info.run_id
 
 
-def _frequency_plot(model, rfm: pd.DataFrame, path: Path, max_frequency: int = 7) -> None:
-    """Customers by repeat purchases: the data against the model's expectation given each T."""
+def _frequency_plot(model, rfm: pd.DataFrame, path: Path) -> None:
+    """The frequency histogram (clvlab.plotting) of a transaction model, saved as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    if not hasattr(model, "purchase_probability"):
+    from .plotting import plot_frequency_histogram
+
+    if not hasattr(model, "_new_customer_pmf"):  # a spend model: no purchase distribution
         return
-    ages, counts = np.unique(rfm["T"].to_numpy(np.float64), return_counts=True)
-    ages = np.maximum(ages, 1e-9)
-    expected = [float(counts @ np.atleast_1d(model._new_customer_pmf(n, ages)))
-                for n in range(max_frequency)]
-    expected.append(len(rfm) - sum(expected))
-    observed = np.bincount(np.minimum(rfm["frequency"].to_numpy(np.int64), max_frequency),
-                           minlength=max_frequency + 1)
     fig, ax = plt.subplots(figsize=(7, 4))
-    positions = np.arange(max_frequency + 1)
-    ax.bar(positions - 0.2, observed, 0.4, label="data")
-    ax.bar(positions + 0.2, expected, 0.4, label=type(model).__name__)
-    ax.set_xticks(positions, [str(i) for i in range(max_frequency)] + [f"{max_frequency}+"])
-    ax.set_xlabel("repeat purchases in calibration")
-    ax.set_ylabel("customers")
-    ax.legend()
+    plot_frequency_histogram(model, rfm, ax=ax)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

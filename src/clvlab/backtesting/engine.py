@@ -132,15 +132,10 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
 def _load_log(transactions: Any, settings):
     """The log as a DataFrame (files read into pandas) and its validated id, timestamp and
     amount columns."""
-    frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
-    if settings.consent_col is not None or settings.withdrawn is not None:
-        from ..privacy import exclude_customers
+    from ..privacy import consented_log
 
-        if settings.customer_col in frame.columns:
-            frame, excluded = exclude_customers(frame, settings.customer_col, settings.consent_col,
-                                                settings.withdrawn)
-            frame = frame.copy()
-            frame.attrs["customers_excluded"] = excluded
+    frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
+    frame = consented_log(frame, settings.customer_col, settings.consent_col, settings.withdrawn)
     return (frame, *_validated_columns(frame, settings))
 
 

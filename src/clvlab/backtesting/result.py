@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ClvlabError
+from ..plotting import _axes
 
 __all__ = ["BacktestResult"]
 
@@ -169,11 +170,3 @@ def _actual_against_candidates(ax, rows, candidates, x, actual, predicted, marke
     for name in names:
         part = rows[rows["candidate"] == name]
         ax.plot(x(part), predicted(part), lw=1.2, ls="--", marker=marker, label=name)
-
-
-def _axes(ax):
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(7, 4.5))[1]
