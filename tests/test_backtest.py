@@ -137,6 +137,22 @@ def test_plots_render(sample_result, tmp_path):
         assert (tmp_path / "plot.png").stat().st_size > 10_000
 
 
+@pytest.mark.parametrize("target, metric", [("activity", "auc"), ("purchases", "mae"),
+                                            ("purchases", "bias")])
+def test_comparison_plot_puts_the_best_candidate_on_top(sample_result, target, metric, tmp_path):
+    import matplotlib.pyplot as plt
+
+    ax = sample_result.plot_comparison(target, metric)
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    assert labels[-1] == sample_result.best(target, metric)  # the top bar
+    assert sorted(labels) == sorted(sample_result.per_cutoff(target, metric).columns)
+    bars = [patch.get_width() for patch in ax.patches]
+    np.testing.assert_allclose(bars, sample_result.per_cutoff(target, metric).mean()[labels])
+    ax.figure.savefig(tmp_path / "comparison.png")
+    plt.close(ax.figure)
+    assert (tmp_path / "comparison.png").stat().st_size > 10_000
+
+
 def test_tracking_ends_at_the_holdout_totals(sample_result):
     tracking = sample_result.tracking
     last = tracking.groupby(["cutoff", "candidate"]).tail(1).set_index(["cutoff", "candidate"])

@@ -78,13 +78,15 @@ def _size(path: Path) -> int:
         return 0
 
 
-def test_scores_stream_in_chunks_and_equal_the_models_predictions(tracking, tmp_path, cdnow):
+def test_scores_stream_in_chunks_and_equal_the_models_predictions(tracking, tmp_path, cdnow,
+                                                                  capsys):
     log, rfm, transaction, spend = cdnow
     clvlab.serving.log_clv_model(transaction, spend, registered_model_name="chunked")
     source = tmp_path / "log.csv"
     log.to_csv(source, index=False)
     job = clvlab.scoring.score("models:/chunked@challenger", str(source), "1998-06-30",
-                               tmp_path / "s.csv", chunk_rows=100, horizon=13)
+                               tmp_path / "s.csv", chunk_rows=100, horizon=13, progress=True)
+    assert "scoring: 100%" in capsys.readouterr().err  # the bar counted every customer
     scores = job.read()
     assert job.customers_scored == len(scores) == len(rfm)
     assert scores.index.is_monotonic_increasing

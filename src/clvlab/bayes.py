@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ._progress import progress_bar
 from .errors import ClvlabError, ClvlabWarning
 
 __all__ = ["METHODS", "fit_bayes", "parameter_draws", "posterior_summary", "frequency_ppc"]
@@ -270,7 +271,7 @@ def parameter_draws(model, n_draws: int, seed: Any = 0) -> np.ndarray:
 
 def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFrame, *,
                       n_draws: int = 200, level: float = 0.94, chunk_size: int = 20_000,
-                      return_draws: bool = False, seed: Any = 0):
+                      return_draws: bool = False, seed: Any = 0, progress: bool | None = None):
     """Mean, sd and a central interval per customer of ``predict`` over parameter draws.
 
     ``models`` is one fitted model or a sequence (for example a transaction model and a spend
@@ -279,7 +280,9 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
     stays bounded: identical customers are predicted once, and customers are taken
     ``chunk_size`` at a time, so only chunk_size x n_draws values exist at any moment.
     ``return_draws=True`` returns the (draw, customer) array itself; it is refused above 50
-    million values, where the summary is the only sensible output.
+    million values, where the summary is the only sensible output. ``progress``: a bar over
+    the draws of each chunk (None: when someone is watching and there are over 2 million
+    customer-draws, about a few seconds' work).
     """
     from ._fitting import group_rows
 
@@ -303,19 +306,24 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
     low_q, high_q = (1 - level) / 2, (1 + level) / 2
     stats = np.empty((len(unique_rfm), 4))
     all_draws = np.empty((n, len(unique_rfm))) if return_draws else None
-    for start in range(0, len(unique_rfm), chunk_size):
-        chunk = unique_rfm.iloc[start:start + chunk_size]
-        values = np.empty((n, len(chunk)))
-        for i in range(n):
-            values[i] = np.asarray(predict(*(dm[i] for dm in draw_models), chunk), dtype=np.float64)
-        if not np.all(np.isfinite(values)):
-            raise ClvlabError("a prediction was not finite at some parameter draw; "
-                              "this is a bug, please report it with the model file")
-        stats[start:start + len(chunk)] = np.column_stack([
-            values.mean(axis=0), values.std(axis=0, ddof=1) if n > 1 else np.zeros(len(chunk)),
-            np.quantile(values, low_q, axis=0), np.quantile(values, high_q, axis=0)])
-        if return_draws:
-            all_draws[:, start:start + len(chunk)] = values
+    chunks = range(0, len(unique_rfm), chunk_size)
+    if progress is None and n * len(unique_rfm) <= 2_000_000:
+        progress = False
+    with progress_bar(n * len(chunks), "posterior draws", progress, unit="draw") as bar:
+        for start in chunks:
+            chunk = unique_rfm.iloc[start:start + chunk_size]
+            values = np.empty((n, len(chunk)))
+            for i in range(n):
+                values[i] = np.asarray(predict(*(dm[i] for dm in draw_models), chunk), dtype=np.float64)
+                bar.update()
+            if not np.all(np.isfinite(values)):
+                raise ClvlabError("a prediction was not finite at some parameter draw; "
+                                  "this is a bug, please report it with the model file")
+            stats[start:start + len(chunk)] = np.column_stack([
+                values.mean(axis=0), values.std(axis=0, ddof=1) if n > 1 else np.zeros(len(chunk)),
+                np.quantile(values, low_q, axis=0), np.quantile(values, high_q, axis=0)])
+            if return_draws:
+                all_draws[:, start:start + len(chunk)] = values
     if return_draws:
         return pd.DataFrame(all_draws[:, inverse].T, index=rfm.index,
                             columns=pd.RangeIndex(n, name="draw"))

@@ -128,7 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--acquisition-cost", type=float, default=None,
                           help="cost of acquiring a customer; adds LTV:CAC to the cohort table")
     backtest.add_argument("--overwrite", action="store_true")
-    backtest.add_argument("--no-progress", action="store_true")
+    backtest.add_argument("--no-progress", action="store_true",
+                          help="no progress bar (there is none unless standard error is a terminal)")
     backtest.set_defaults(run=_run_backtest)
 
     from .cli_tracking import add_commands
@@ -319,7 +320,7 @@ def _run_backtest(args: argparse.Namespace) -> int:
                       amount_col=args.amount_col, time_unit=args.time_unit,
                       date_format=args.date_format, timezone=args.timezone,
                       cohort_freq=args.cohort_freq, acquisition_cost=args.acquisition_cost,
-                      keep_predictions=False, progress=not args.no_progress,
+                      keep_predictions=False, progress=False if args.no_progress else None,
                       consent_col=args.consent_col, withdrawn=args.withdrawn)
     if args.consent_col or args.withdrawn:
         print(f"left out {result.settings['customers_excluded']:,} customers who withdrew consent")

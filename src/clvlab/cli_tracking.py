@@ -55,6 +55,8 @@ def add_commands(commands) -> None:
     score.add_argument("--memory-limit", default="2GB",
                        help="DuckDB's memory limit for the RFM (it spills to disk beyond it)")
     score.add_argument("--overwrite", action="store_true")
+    score.add_argument("--no-progress", action="store_true",
+                       help="no progress bar (there is none unless standard error is a terminal)")
     score.set_defaults(run=_run_score)
 
     experiment = commands.add_parser(
@@ -63,7 +65,8 @@ def add_commands(commands) -> None:
                     "the MLflow experiment the file names (see experiments/cdnow.toml).")
     experiment.add_argument("action", choices=["run"])
     experiment.add_argument("file", help="experiment file (.toml)")
-    experiment.add_argument("--no-progress", action="store_true")
+    experiment.add_argument("--no-progress", action="store_true",
+                            help="no progress bar (there is none unless standard error is a terminal)")
     experiment.set_defaults(run=_run_experiment)
 
     compare = commands.add_parser(
@@ -109,7 +112,8 @@ def _run_score(args: argparse.Namespace) -> int:
                 timezone=args.timezone, horizon=args.horizon, discount_rate=args.discount_rate,
                 margin=args.margin, overwrite=args.overwrite, engine=args.engine,
                 consent_col=args.consent_col, withdrawn=args.withdrawn,
-                memory_limit=args.memory_limit, chunk_rows=args.chunk_rows)
+                memory_limit=args.memory_limit, chunk_rows=args.chunk_rows,
+                progress=False if args.no_progress else None)
     where = f"{args.output}/" if args.engine == "spark" else str(args.output)
     print(f"scored {job.customers_scored:,} customers as of {args.as_of} with {args.model} in "
           f"{job.seconds:.1f} s; wrote {where}")
@@ -123,7 +127,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
     from .experiments import load_experiment, run_experiment
 
     name = load_experiment(args.file)["name"]
-    run_id, result = run_experiment(args.file, progress=not args.no_progress)
+    run_id, result = run_experiment(args.file, progress=False if args.no_progress else None)
     print(repr(result))
     print(f"logged run {run_id} into the MLflow experiment {name!r}; "
           f"see the leaderboard with `clvlab compare {name}`")

@@ -82,7 +82,7 @@ def _source(data: dict[str, Any], base: Path):
     return str(path if path.is_absolute() else base / path)
 
 
-def run_experiment(path: str | Path, *, progress: bool = False):
+def run_experiment(path: str | Path, *, progress: bool | None = None):
     """Run the experiment's backtest and log it (parent run named after the file, the file as
     an artifact). Returns (parent run id, BacktestResult)."""
     from .backtesting import backtest

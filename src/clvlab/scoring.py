@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ._atomic import atomic_output
+from ._progress import progress_bar
 from .errors import ClvlabError
 
 __all__ = ["score", "ScoringResult"]
@@ -62,7 +63,8 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
           margin: float = 1.0, overwrite: bool = False, experiment: str = "clvlab-scoring",
           consent_col: str | None = None, withdrawn: Any = None,
           chunk_rows: int = CHUNK_ROWS, memory_limit: str = "2GB",
-          allow_pickle: bool = False, engine: str = "duckdb", spark: Any = None) -> ScoringResult:
+          allow_pickle: bool = False, engine: str = "duckdb", spark: Any = None,
+          progress: bool | None = None) -> ScoringResult:
     """Score every customer seen up to ``as_of`` and write ``output`` (.parquet or .csv).
 
     ``model_uri`` is an MLflow model URI such as ``models:/cdnow-clv@champion``. The RFM is
@@ -70,7 +72,8 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     ``consent_col``/``withdrawn`` leave out customers who withdrew consent (see
     :mod:`clvlab.privacy`); their number is logged. ``memory_limit`` bounds DuckDB (it spills
     beyond it). ``engine="spark"`` runs the job on Spark (``spark``: a session, else a local
-    one); the output is then a Parquet folder.
+    one); the output is then a Parquet folder. ``progress``: a bar over the customers scored
+    (None: when someone is watching; Spark shows its own).
     """
     from .serving import download_clv_model, load_clv_model
     from .tracking import connect, tracking_errors
@@ -109,11 +112,13 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
                                  int(stats.get("customers_excluded", 0)), version, run_id,
                                  time.perf_counter() - started, stats)
         model = load_clv_model(model_uri)
-        excluded, chunks = _input_chunks(model, transactions, as_of, time_unit, engine,
-                                         int(chunk_rows), memory_limit, log_options)
+        excluded, customers, chunks = _input_chunks(model, transactions, as_of, time_unit, engine,
+                                                    int(chunk_rows), memory_limit, log_options)
         with atomic_output(output, overwrite=overwrite,
                            inputs=[transactions] if isinstance(transactions, (str, Path)) else ()) as tmp:
-            counts = _write_scores(model, chunks, params, tmp, output.suffix.lower() == ".csv")
+            with progress_bar(customers, "scoring", progress, unit="customer") as bar:
+                counts = _write_scores(model, chunks, params, tmp, output.suffix.lower() == ".csv",
+                                       bar)
             stats = {**counts, "customers_excluded": float(excluded), **_score_stats(tmp, output)}
             # logged before the rename: a store that fails here leaves the old output in place
             run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output,
@@ -138,8 +143,9 @@ def _pickle_setting(allow_pickle: bool):
 
 
 def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, memory_limit,
-                  options) -> tuple[int, Iterator[pd.DataFrame]]:
-    """(customers excluded for consent, iterator of model inputs indexed by customer id)."""
+                  options) -> tuple[int, int, Iterator[pd.DataFrame]]:
+    """(customers excluded for consent, customers to score, iterator of model inputs indexed
+    by customer id)."""
     from .rfm import _resolve_engine, make_settings, rfm_summary
 
     if model.adjuster is not None:  # behaviour features need the log in pandas
@@ -160,7 +166,7 @@ def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, mem
             raise ClvlabError(f"the model needs the input columns {missing}, which the scoring "
                               "job cannot build from a transaction log (customer attributes?)")
         inputs = features[wanted].astype(np.float64)
-        return frame.attrs.get("customers_excluded", 0), _slices(inputs, chunk_rows)
+        return frame.attrs.get("customers_excluded", 0), len(inputs), _slices(inputs, chunk_rows)
     resolved = "pandas" if engine == "pandas" else _resolve_engine("auto", transactions)
     if resolved == "duckdb":
         from . import rfm_duckdb
@@ -168,10 +174,12 @@ def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, mem
         settings = make_settings(time_unit=time_unit, merge_period=None, **options)
         info, chunks = rfm_duckdb.iter_summary(transactions, settings, None, as_of, chunk_rows,
                                                rfm_duckdb.new_connection(memory_limit))
-        return info.get("customers_excluded", 0), (_model_input(c) for c in chunks)
+        return (info.get("customers_excluded", 0), info["customers"],
+                (_model_input(c) for c in chunks))
     rfm = rfm_summary(transactions, time_unit=time_unit, observation_end=as_of, engine="pandas",
                       **options)
-    return rfm.attrs["clvlab"].get("customers_excluded", 0), _slices(_model_input(rfm), chunk_rows)
+    return (rfm.attrs["clvlab"].get("customers_excluded", 0), len(rfm),
+            _slices(_model_input(rfm), chunk_rows))
 
 
 def _model_input(rfm: pd.DataFrame) -> pd.DataFrame:
@@ -186,7 +194,7 @@ def _slices(frame: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
         yield frame.iloc[start:start + rows]
 
 
-def _write_scores(model, chunks, params, path: str, csv: bool) -> dict[str, float]:
+def _write_scores(model, chunks, params, path: str, csv: bool, bar) -> dict[str, float]:
     """Score each chunk and append it to ``path``; returns the counts."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -208,6 +216,7 @@ def _write_scores(model, chunks, params, path: str, csv: bool) -> dict[str, floa
                 parquet = parquet or pq.ParquetWriter(path, table.schema)
                 parquet.write_table(table)
             scored += len(scores)
+            bar.update(len(scores))
             no_repeats += int((inputs["frequency"] == 0).sum())
     finally:
         if parquet is not None:

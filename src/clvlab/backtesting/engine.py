@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-import sys
 import time
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from .._progress import progress_bar
 from ..errors import ClvlabError, DataValidationError
 from ..rfm import _as_timestamp, _read_files, epoch_seconds, make_settings, rfm_summary
 from ..rfm_pandas import _validated_columns, merge_periods
@@ -27,7 +27,7 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
              date_format: str | None = None, timezone: str = "UTC", cohort_freq: str = "M",
              acquisition_cost: float | Mapping[str, float] | None = None,
              customer_attributes: pd.DataFrame | None = None, tracking_points: int = 13,
-             keep_predictions: bool = True, progress: bool = False,
+             keep_predictions: bool = True, progress: bool | None = None,
              consent_col: str | None = None, withdrawn: Any = None) -> BacktestResult:
     """Backtest candidates against held-out data at several calibration cutoffs.
 
@@ -58,7 +58,8 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
         acquisition: time-varying attributes would leak the future into earlier cutoffs.
     tracking_points : points of the cumulative tracking curve over the holdout window.
     keep_predictions : keep every customer's predictions (for decile charts and own analysis).
-    progress : report each cutoff and candidate on standard error as it finishes.
+    progress : a progress bar over cutoffs x candidates (None: when someone is watching, in a
+        notebook or on a terminal; see :mod:`clvlab._progress`).
     consent_col, withdrawn : leave out customers who withdrew consent (:mod:`clvlab.privacy`);
         their number is ``result.settings["customers_excluded"]``.
 
@@ -83,40 +84,40 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
     cutoffs = _check_cutoffs(cutoffs, ts, horizon * unit, settings.timezone)
     pieces: dict[str, list[pd.DataFrame]] = {k: [] for k in
                                              ("metrics", "frequency", "tracking", "cohorts", "predictions")}
-    for position, cutoff in enumerate(cutoffs, start=1):
-        end = cutoff + pd.Timedelta(seconds=horizon * unit)
-        rfm = rfm_summary(frame, customer_col=customer_col, date_col=date_col,
-                          amount_col=amount_col, time_unit=settings.time_unit,
-                          calibration_end=cutoff, observation_end=end, date_format=date_format,
-                          timezone=timezone, engine="pandas")
-        window = _Window(rfm, ids, ts, amount, cutoff, end, settings, cohort_freq,
-                         customer_attributes)
-        label = cutoff.isoformat(sep=" ").removesuffix(" 00:00:00")
-        cohort_rows = [window.cohort_table()]
-        for name, template in named.items():
-            started = time.perf_counter()
-            candidate = copy.deepcopy(template).fit(window.calibration, horizon)
-            predicted = _checked(candidate.predict(window.calibration, horizon), rfm, name, label)
-            if amount_col is None:
-                predicted = predicted.drop(columns="expected_spend", errors="ignore")
-            pieces["metrics"].append(window.metrics(predicted, name, label))
-            pieces["frequency"].append(
-                metrics.by_frequency(rfm["frequency"].to_numpy(), predicted["expected_purchases"].to_numpy(),
-                                     window.actual_purchases).reset_index()
-                .assign(cutoff=label, candidate=name))
-            pieces["tracking"].append(window.tracking(candidate, name, label, horizon, tracking_points))
-            if "expected_spend" in predicted:
-                cohort_rows.append(window.cohort_predicted(predicted["expected_spend"], name))
-            if keep_predictions:
-                pieces["predictions"].append(
-                    predicted.assign(cutoff=label, candidate=name,
-                                     actual_purchases=window.actual_purchases,
-                                     actual_spend=window.actual_spend,
-                                     calibration_frequency=rfm["frequency"].to_numpy()))
-            if progress:
-                print(f"cutoff {label} ({position}/{len(cutoffs)}): {name} in "
-                      f"{time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
-        pieces["cohorts"].append(_cohort_ltv(cohort_rows, label, acquisition_cost))
+    with progress_bar(len(cutoffs) * len(named), "backtest", progress, unit="fit") as bar:
+        for cutoff in cutoffs:
+            end = cutoff + pd.Timedelta(seconds=horizon * unit)
+            rfm = rfm_summary(frame, customer_col=customer_col, date_col=date_col,
+                              amount_col=amount_col, time_unit=settings.time_unit,
+                              calibration_end=cutoff, observation_end=end, date_format=date_format,
+                              timezone=timezone, engine="pandas")
+            window = _Window(rfm, ids, ts, amount, cutoff, end, settings, cohort_freq,
+                             customer_attributes)
+            label = cutoff.isoformat(sep=" ").removesuffix(" 00:00:00")
+            cohort_rows = [window.cohort_table()]
+            for name, template in named.items():
+                started = time.perf_counter()
+                candidate = copy.deepcopy(template).fit(window.calibration, horizon)
+                predicted = _checked(candidate.predict(window.calibration, horizon), rfm, name, label)
+                if amount_col is None:
+                    predicted = predicted.drop(columns="expected_spend", errors="ignore")
+                pieces["metrics"].append(window.metrics(predicted, name, label))
+                pieces["frequency"].append(
+                    metrics.by_frequency(rfm["frequency"].to_numpy(), predicted["expected_purchases"].to_numpy(),
+                                         window.actual_purchases).reset_index()
+                    .assign(cutoff=label, candidate=name))
+                pieces["tracking"].append(window.tracking(candidate, name, label, horizon, tracking_points))
+                if "expected_spend" in predicted:
+                    cohort_rows.append(window.cohort_predicted(predicted["expected_spend"], name))
+                if keep_predictions:
+                    pieces["predictions"].append(
+                        predicted.assign(cutoff=label, candidate=name,
+                                         actual_purchases=window.actual_purchases,
+                                         actual_spend=window.actual_spend,
+                                         calibration_frequency=rfm["frequency"].to_numpy()))
+                bar.set_postfix_str(f"cutoff {label}: {name} {time.perf_counter() - started:.1f} s")
+                bar.update()
+            pieces["cohorts"].append(_cohort_ltv(cohort_rows, label, acquisition_cost))
     return BacktestResult(
         metrics=pd.concat(pieces["metrics"], ignore_index=True),
         by_frequency=pd.concat(pieces["frequency"], ignore_index=True),

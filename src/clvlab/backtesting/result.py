@@ -131,6 +131,33 @@ class BacktestResult:
         ax.legend(fontsize="small")
         return ax
 
+    def plot_comparison(self, target: str = "activity", metric: str = "auc", cohort: str = "all",
+                        ax=None):
+        """One metric for every candidate: a bar for its mean over the cutoffs, best at the top,
+        and a dot for each cutoff (the spread shows whether a lead holds at every cutoff)."""
+        table = self.per_cutoff(target, metric, cohort)
+        means = table.mean()
+        if metric in ("bias", "aggregate_pct_error"):
+            order = means.abs().sort_values(ascending=False).index
+        else:
+            order = means.sort_values(ascending=metric not in LOWER_IS_BETTER).index
+        ax = _axes(ax, size=(7, 0.45 * len(order) + 1.5))
+        position = np.arange(len(order))
+        ax.barh(position, means[order], color="#9ecae1", label="mean over cutoffs")
+        markers = "os^Dv<>p"
+        for i, cutoff in enumerate(table.index):
+            ax.plot(table.loc[cutoff, order], position, ls="none", marker=markers[i % len(markers)],
+                    color="black", ms=4, label=f"cutoff {cutoff}")
+        ax.set_yticks(position, list(order), fontsize="small")
+        better = ("closest to 0 is best" if metric in ("bias", "aggregate_pct_error")
+                  else "lower is better" if metric in LOWER_IS_BETTER else "higher is better")
+        ax.set_xlabel(f"{target} {metric} ({better}; best at the top)")
+        ax.set_title(f"Backtest: {target} {metric}" + ("" if cohort == "all" else f", cohort {cohort}"))
+        if metric in ("bias", "aggregate_pct_error"):
+            ax.axvline(0, color="grey", lw=0.8)
+        ax.legend(fontsize="small", loc="lower right")
+        return ax
+
     def plot_deciles(self, candidate: str, cutoff: str | None = None, target: str = "spend", ax=None):
         """Customers in deciles of one candidate's prediction: mean predicted against actual."""
         if self.predictions is None:

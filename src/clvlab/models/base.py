@@ -319,7 +319,7 @@ class BaseModel:
 
     def posterior_predict(self, prediction: str, rfm: pd.DataFrame, *, level: float = 0.94,
                           n_draws: int = 200, return_draws: bool = False, seed: Any = 0,
-                          **kwargs: Any) -> pd.DataFrame:
+                          progress: bool | None = None, **kwargs: Any) -> pd.DataFrame:
         """A prediction with its uncertainty per customer: mean, sd and a central interval.
 
         ``prediction`` names a method (``"p_alive"``, ``"expected_purchases"``,
@@ -333,7 +333,7 @@ class BaseModel:
             raise ClvlabError(f"{type(self).__name__} has no prediction {prediction!r}")
         return bayes.posterior_summary(
             self, lambda model, chunk: getattr(model, prediction)(chunk, **kwargs), rfm,
-            n_draws=n_draws, level=level, return_draws=return_draws, seed=seed)
+            n_draws=n_draws, level=level, return_draws=return_draws, seed=seed, progress=progress)
 
     @classmethod
     def load(cls, path: str | Path) -> "BaseModel":
