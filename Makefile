@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.clvlab-installed
 
-.PHONY: venv demo test test-fast bench bench-venv bench-bayes-venv clean
+.PHONY: venv demo test test-fast strip-notebooks bench bench-venv bench-bayes-venv clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 # Everything but the tests marked slow (make test runs them all).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+# Notebooks are kept without outputs (make test checks); run this before committing one you ran.
+strip-notebooks: $(STAMP)
+	$(BIN)/python notebooks/strip_outputs.py notebooks/*.ipynb
 
 # Benchmarks run in their own environment, which also holds the peers (lifetimes), so that the
 # package's own environment never depends on them.

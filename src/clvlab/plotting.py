@@ -97,7 +97,9 @@ def plot_tracking(model, rfm: pd.DataFrame, transactions: pd.DataFrame, *, custo
     first = merged.groupby("cid")["day"].transform("min")
     repeat = merged[merged["day"] > first]
     start = merged["day"].min()
-    periods = int(np.ceil((merged["day"].max() - start).total_seconds() / seconds)) + 1
+    # whole periods only: a last, partial one would show a false drop in the weekly curve
+    days_covered = (merged["day"].max() - start).total_seconds() + 86_400
+    periods = max(int(days_covered // seconds), 1)
     edges = np.arange(periods + 1, dtype=np.float64)
     actual = np.histogram((repeat["day"] - start).dt.total_seconds() / seconds, bins=edges)[0]
     births = (merged.groupby("cid")["day"].min() - start).dt.total_seconds().to_numpy() / seconds
@@ -184,14 +186,18 @@ def plot_p_alive_history(model, purchase_times, until: float, points: int = 200,
 
 
 def plot_clv_distribution(clv: pd.Series, bins: int = 50, ax=None):
-    """Histogram of CLV on a log scale (customers valued 0 are counted in the title)."""
+    """Histogram of CLV on a log scale (customers valued 0 are counted in the title; the
+    lowest 0.5% of positive values go into the first bar, so that a few near-zero values do
+    not stretch the axis over decades nobody is in)."""
     ax = _axes(ax)
     values = np.asarray(clv, dtype=np.float64)
     positive = values[values > 0]
     if positive.size == 0:
         raise ClvlabError("no customer has a positive CLV to plot")
-    edges = np.logspace(np.log10(positive.min()), np.log10(positive.max()), bins + 1)
-    ax.hist(positive, bins=edges)
+    low, high = np.quantile(positive, 0.005), positive.max()
+    edges = np.logspace(np.log10(low), np.log10(high), bins + 1) if high > low \
+        else np.array([low / 1.1, high * 1.1])
+    ax.hist(np.clip(positive, edges[0], None), bins=edges)
     ax.set_xscale("log")
     ax.set(xlabel="CLV", ylabel="customers",
            title=f"CLV of {values.size:,} customers ({(values <= 0).sum():,} at 0)")

@@ -49,6 +49,12 @@ class ScoringResult:
     seconds: float
     stats: dict[str, float] = field(repr=False, default_factory=dict)
 
+    def __repr__(self) -> str:
+        left_out = f", {self.customers_excluded:,} left out for consent" if self.customers_excluded else ""
+        run = f", MLflow run {self.run_id}" if self.run_id else ""
+        return (f"<ScoringResult: {self.customers_scored:,} customers scored{left_out} by model "
+                f"version {self.model_version} in {self.seconds:.1f} s -> {self.output}{run}>")
+
     def read(self) -> pd.DataFrame:
         """The scores, indexed by customer id (loads the whole file)."""
         if self.output.suffix.lower() == ".csv":

@@ -155,7 +155,9 @@ class BacktestResult:
         ax.set_title(f"Backtest: {target} {metric}" + ("" if cohort == "all" else f", cohort {cohort}"))
         if metric in ("bias", "aggregate_pct_error"):
             ax.axvline(0, color="grey", lw=0.8)
-        ax.legend(fontsize="small", loc="lower right")
+        if metric == "auc":  # 0.5 is a coin flip: start there so that differences show
+            ax.set_xlim(min(0.5, float(np.nanmin(table.to_numpy())) - 0.02), 1.0)
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return ax
 
     def plot_deciles(self, candidate: str, cutoff: str | None = None, target: str = "spend", ax=None):
