@@ -74,6 +74,16 @@ def tracking(mlflow_store, monkeypatch):
     return folder, uri
 
 
+@pytest.fixture
+def scratch_store(tmp_path, monkeypatch):
+    """Work in an empty folder with an MLflow store of its own (for code that registers models
+    under fixed names, as the README and the notebooks do); returns the folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    return tmp_path
+
+
 @contextlib.contextmanager
 def mlflow_server(folder):
     """A real `mlflow server` on 127.0.0.1 in its own process group; yields (uri) and stops the

@@ -30,14 +30,11 @@ def test_there_are_five_notebooks_without_outputs():
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+def test_notebook_runs(path, scratch_store, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=400, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+                                     resources={"metadata": {"path": str(scratch_store)}})
     client.execute()  # raises CellExecutionError, with the cell and traceback, on any error
     images = [output["data"]["image/png"] for cell in notebook.cells
               if cell.cell_type == "code" for output in cell.outputs

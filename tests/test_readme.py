@@ -24,18 +24,15 @@ def test_the_example_is_twenty_lines():
 
 
 @pytest.mark.slow
-def test_the_readme_example_runs(tmp_path, monkeypatch):
+def test_the_readme_example_runs(scratch_store):
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     names: dict = {}
     exec(compile(_example(), str(README), "exec"), names)  # noqa: S102 - our own README
     plt.close("all")
     job = names["job"]
     assert job.customers_scored == 2357 and job.model_version == "1"
-    scores = pd.read_parquet(tmp_path / "scores.parquet")
+    scores = pd.read_parquet(scratch_store / "scores.parquet")
     assert len(scores) == 2357 and scores["clv"].gt(0).all()
     assert names["clv"].notna().all()

@@ -13,8 +13,10 @@ from ..plotting import _axes
 
 __all__ = ["BacktestResult"]
 
-# metrics where a smaller value is better; the others (gini, capture, spearman, auc) larger
+# metrics where a smaller value is better, where closest to 0 is; the others (gini, capture,
+# spearman, auc) larger
 LOWER_IS_BETTER = {"mae", "rmse", "brier"}
+CLOSEST_TO_ZERO = {"bias", "aggregate_pct_error"}
 HEADLINE = [("purchases", "mae"), ("purchases", "rmse"), ("purchases", "bias"),
             ("purchases", "aggregate_pct_error"), ("spend", "mae"), ("spend", "aggregate_pct_error"),
             ("spend", "normalized_gini"), ("spend", "top_decile_capture"), ("spend", "spearman"),
@@ -63,10 +65,7 @@ class BacktestResult:
 
     def best(self, target: str, metric: str) -> str:
         """The candidate with the best mean of one metric over the cutoffs (all customers)."""
-        means = self.per_cutoff(target, metric).mean()
-        if metric == "bias" or metric == "aggregate_pct_error":
-            return str(means.abs().idxmin())
-        return str(means.idxmin() if metric in LOWER_IS_BETTER else means.idxmax())
+        return str(_shortfall(self.per_cutoff(target, metric).mean(), metric).idxmin())
 
     def __repr__(self) -> str:
         settings = self.settings
@@ -137,10 +136,7 @@ class BacktestResult:
         and a dot for each cutoff (the spread shows whether a lead holds at every cutoff)."""
         table = self.per_cutoff(target, metric, cohort)
         means = table.mean()
-        if metric in ("bias", "aggregate_pct_error"):
-            order = means.abs().sort_values(ascending=False).index
-        else:
-            order = means.sort_values(ascending=metric not in LOWER_IS_BETTER).index
+        order = _shortfall(means, metric).sort_values(ascending=False).index  # best last: on top
         ax = _axes(ax, size=(7, 0.45 * len(order) + 1.5))
         position = np.arange(len(order))
         ax.barh(position, means[order], color="#9ecae1", label="mean over cutoffs")
@@ -149,11 +145,11 @@ class BacktestResult:
             ax.plot(table.loc[cutoff, order], position, ls="none", marker=markers[i % len(markers)],
                     color="black", ms=4, label=f"cutoff {cutoff}")
         ax.set_yticks(position, list(order), fontsize="small")
-        better = ("closest to 0 is best" if metric in ("bias", "aggregate_pct_error")
+        better = ("closest to 0 is best" if metric in CLOSEST_TO_ZERO
                   else "lower is better" if metric in LOWER_IS_BETTER else "higher is better")
         ax.set_xlabel(f"{target} {metric} ({better}; best at the top)")
         ax.set_title(f"Backtest: {target} {metric}" + ("" if cohort == "all" else f", cohort {cohort}"))
-        if metric in ("bias", "aggregate_pct_error"):
+        if metric in CLOSEST_TO_ZERO:
             ax.axvline(0, color="grey", lw=0.8)
         if metric == "auc":  # 0.5 is a coin flip: start there so that differences show
             ax.set_xlim(min(0.5, float(np.nanmin(table.to_numpy())) - 0.02), 1.0)
@@ -187,6 +183,13 @@ class BacktestResult:
         ax.set_title(f"{candidate}, cutoff {cutoff}")
         ax.legend(fontsize="small")
         return ax
+
+
+def _shortfall(means: pd.Series, metric: str) -> pd.Series:
+    """Candidates' mean metric turned so that smaller is better (the best is its minimum)."""
+    if metric in CLOSEST_TO_ZERO:
+        return means.abs()
+    return means if metric in LOWER_IS_BETTER else -means
 
 
 def _actual_against_candidates(ax, rows, candidates, x, actual, predicted, marker=None) -> None:
