@@ -1,14 +1,28 @@
 # Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
-# Both create or refresh .venv (plain venv + pip) when pyproject.toml changes.
+# Both create or refresh the virtual environment (plain venv + pip) when pyproject.toml changes.
+#
+# Another interpreter gets its own environment: `make test PYTHON=python3.13` builds
+# .venv-3.13 and runs the whole suite there (PYTHON may be a name on PATH, a path, or a pyenv
+# version name such as 3.13; an interpreter that cannot be found is an error, never a skip).
 PYTHON ?= python3
-VENV := .venv
+PYTHON_EXE := $(shell tools/find-python '$(PYTHON)')
+ifeq ($(PYTHON_EXE),)
+$(error no Python interpreter '$(PYTHON)' on this machine (tried PATH and pyenv))
+endif
+PYTHON_VERSION := $(shell '$(PYTHON_EXE)' -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+ifeq ($(PYTHON),python3)
+VENV ?= .venv
+else
+VENV ?= .venv-$(PYTHON_VERSION)
+endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.clvlab-installed
 
-.PHONY: venv demo test test-fast strip-notebooks bench bench-venv bench-bayes-venv clean
+.PHONY: venv demo test test-fast test-newest strip-notebooks bench bench-venv bench-bayes-venv \
+	bench-bayes6-venv clean
 
 $(STAMP): pyproject.toml Makefile
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || '$(PYTHON_EXE)' -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	touch $(STAMP)
@@ -25,6 +39,18 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
+# The early warning for the next breaking release: the newest release of every dependency (no
+# upper bounds, no pre-releases) on the newest Python here, in its own environment rebuilt each
+# time, running the fast tests.
+NEWEST_PYTHON ?= $(shell tools/find-python newest)
+test-newest:
+	rm -rf .venv-newest
+	'$(NEWEST_PYTHON)' -m venv .venv-newest
+	.venv-newest/bin/python -m pip install --quiet --upgrade pip
+	.venv-newest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev,spark]'
+	.venv-newest/bin/python -m pip list --format=freeze | grep -iE '^(pymc|arviz|pytensor|numpy|scipy|pandas|numba|nutpie|mlflow|duckdb|pyspark|scikit-learn)=='
+	.venv-newest/bin/python -m pytest -m "not slow"
+
 # Notebooks are kept without outputs (make test checks); run this before committing one you ran.
 strip-notebooks: $(STAMP)
 	$(BIN)/python notebooks/strip_outputs.py notebooks/*.ipynb
@@ -35,7 +61,7 @@ BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.clvlab-installed
 
 $(BENCH_STAMP): pyproject.toml benchmarks/requirements.txt
-	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	test -x $(BENCH_VENV)/bin/python || '$(PYTHON_EXE)' -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
 	touch $(BENCH_STAMP)
@@ -50,12 +76,25 @@ BAYES_VENV := .venv-bench-pymc
 BAYES_STAMP := $(BAYES_VENV)/.clvlab-installed
 
 $(BAYES_STAMP): pyproject.toml benchmarks/requirements-bayes.txt
-	test -x $(BAYES_VENV)/bin/python || $(PYTHON) -m venv $(BAYES_VENV)
+	test -x $(BAYES_VENV)/bin/python || '$(PYTHON_EXE)' -m venv $(BAYES_VENV)
 	$(BAYES_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(BAYES_VENV)/bin/python -m pip install --quiet -e . -r benchmarks/requirements-bayes.txt
 	touch $(BAYES_STAMP)
 
 bench-bayes-venv: $(BAYES_STAMP)
 
+# pymc-marketing 1.x needs Python >= 3.12 (PyMC 6, nutpie): the peer on the current stack
+BAYES6_VENV := .venv-bench-pymc6
+BAYES6_STAMP := $(BAYES6_VENV)/.clvlab-installed
+BAYES6_PYTHON ?= $(shell tools/find-python 3.12)
+
+$(BAYES6_STAMP): pyproject.toml benchmarks/requirements-bayes-pymc6.txt
+	test -x $(BAYES6_VENV)/bin/python || '$(BAYES6_PYTHON)' -m venv $(BAYES6_VENV)
+	$(BAYES6_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BAYES6_VENV)/bin/python -m pip install --quiet -e . -r benchmarks/requirements-bayes-pymc6.txt
+	touch $(BAYES6_STAMP)
+
+bench-bayes6-venv: $(BAYES6_STAMP)
+
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(BAYES_VENV) build dist src/*.egg-info .pytest_cache demo-output
+	rm -rf .venv .venv-3.* .venv-newest $(BENCH_VENV) $(BAYES_VENV) $(BAYES6_VENV) build dist src/*.egg-info .pytest_cache demo-output

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 import clvlab
-from clvlab import BetaGeo, GammaGamma, ParetoNBD, bayes
+from clvlab import BetaGeo, GammaGamma, ParetoNBD, _compat, bayes
 from clvlab._fitting import compress
 from clvlab.datasets import load_cdnow_summary
 
@@ -87,7 +87,7 @@ def small_nuts(rfm):
 
 def test_nuts_result_attributes_and_summary(small_nuts):
     idata = small_nuts.idata_
-    assert {"posterior", "sample_stats", "log_likelihood"} <= set(idata.groups())
+    assert {"posterior", "sample_stats", "log_likelihood"} <= set(_compat.group_names(idata))
     assert idata.log_likelihood["rfm"].shape == (2, 150, small_nuts.n_distinct_rows_)
     summary = small_nuts.summary()
     assert {"mean", "sd", "r_hat", "ess_bulk"} <= set(summary.columns)
@@ -104,7 +104,7 @@ def test_posterior_saved_as_netcdf_beside_the_json(small_nuts, rfm, tmp_path):
     assert (tmp_path / "bg.posterior.nc").read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"  # netCDF4/HDF5
     loaded = clvlab.load_model(path)
     # population-level groups only: no per-row log-likelihood or weights in a model file
-    assert set(loaded.idata_.groups()) == {"posterior", "sample_stats"}
+    assert set(_compat.group_names(loaded.idata_)) == {"posterior", "sample_stats"}
     np.testing.assert_allclose(loaded.idata_.posterior["r"].to_numpy(),
                                small_nuts.idata_.posterior["r"].to_numpy())
     a = small_nuts.posterior_predict("p_alive", rfm.head(50))
@@ -167,18 +167,21 @@ def test_nuts_on_cdnow_agrees_with_the_mle(model_class, rfm):
     assert inside.sum() >= len(ppc) - 1, ppc  # at most one of 8 bins outside its 94% interval
 
 
-def test_an_extreme_point_is_rejected_not_an_error(rfm):
+@pytest.mark.parametrize("mode", ["FAST_COMPILE", "NUMBA"])
+def test_an_extreme_point_is_rejected_not_an_error(rfm, mode):
     """NUTS's first steps once reached r 1e10, alpha 4e17: z rounds to 1 and mpmath divided by
-    zero, which killed the chain. The log-likelihood Op must return -inf there."""
+    zero, which killed the chain. The log-likelihood Op must return -inf there, in Python
+    (``perform``) and in its numba implementation alike."""
     import pytensor
     import pytensor.tensor as pt
 
     model = ParetoNBD()
     data, counts = _data(model, rfm)
-    op = bayes._pytensor_op(lambda p: ParetoNBD._loglik_total(p, data, counts))
     params = pt.dvector()
-    evaluate = pytensor.function([params], op(params))
+    evaluate = pytensor.function([params], bayes.likelihood_graph(model, data, counts, params),
+                                 mode=mode)
     assert evaluate(np.array([1.13903082e10, 4.08945216e17, 1.67446368e-10, 4.41724824e-02])) == -np.inf
+    assert evaluate(np.array([0.55, 10.6, -0.61, 11.7])) == -np.inf
     assert np.isfinite(evaluate(np.array([0.55, 10.6, 0.61, 11.7])))
 
 
@@ -207,3 +210,119 @@ def test_nuts_starts_from_the_mle_with_its_covariance_as_mass_matrix(rfm):
     with uniform:
         assert bayes._nuts_start(uniform, model.param_names, start, 4, 7, 0.9) is None
     assert bayes._nuts_start(pymc_model, model.param_names, None, 4, 7, 0.9) is None
+
+
+# --- the compiled likelihood inside PyTensor's numba backend and nutpie ----------------------
+
+def _tables():
+    """Every model with a table it fits and a point inside its support."""
+    from clvlab import BetaGeoBetaBinom, ModifiedBetaGeo, ShiftedBetaGeo, durations_from_survivors
+    from clvlab.datasets import load_donations, load_sbg_survival
+
+    cdnow = load_cdnow_summary()
+    donations = load_donations()
+    return [(BetaGeo, cdnow, None, [0.3, 5.0, 0.7, 2.0]),
+            (ModifiedBetaGeo, cdnow, None, [0.3, 5.0, 0.7, 2.0]),
+            (ParetoNBD, cdnow, None, [0.5, 9.0, 0.7, 14.0]),
+            (GammaGamma, load_cdnow_summary_with_spend(), None, [6.0, 3.5, 16.0]),
+            (BetaGeoBetaBinom, donations, donations["weights"].to_numpy(float), [1.2, 0.75, 0.66, 2.8]),
+            (ShiftedBetaGeo, durations_from_survivors(load_sbg_survival()["regular"]), None, [0.7, 1.2])]
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_numba_likelihood_equals_python_for_every_model(case):
+    """Each model's Op, compiled by PyTensor's numba backend (PyTensor 3's default and what
+    nutpie samples), gives the value and gradient of the Python path, at a point and at points
+    around it, and never falls back to object mode (that warning is an error in this suite)."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    model_class, table, weights, centre = _tables()[case]
+    model = model_class()
+    rows = table[table["frequency"] > 0] if model_class is GammaGamma else table
+    distinct, counts = compress(model._data(rows), weights)
+    data = model._prepare(distinct)
+    params = pt.dvector()
+    value = bayes.likelihood_graph(model, data, counts, params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # "Numba will use object mode ..."
+        numba_fn = pytensor.function([params], [value, pytensor.grad(value, params)], mode="NUMBA")
+    rng = np.random.default_rng(case)
+    for point in [np.array(centre)] + [np.array(centre) * np.exp(rng.normal(0, 0.5, len(centre)))
+                                       for _ in range(5)]:
+        total, grad = model._loglik_total(point, data, counts)
+        got_value, got_grad = numba_fn(point)
+        assert float(got_value) == pytest.approx(total, rel=1e-12)
+        np.testing.assert_allclose(got_grad, grad, rtol=1e-10, atol=1e-10 * np.abs(grad).max())
+        values, grads = model._loglik(point, data)  # the kernel against the per-row sum
+        assert total == pytest.approx(counts @ values, rel=1e-11)
+        np.testing.assert_allclose(grad, counts @ grads, rtol=1e-8, atol=1e-8 * np.abs(grad).max())
+
+
+def test_numba_likelihood_hands_rows_it_cannot_sum_to_the_python_fallback(rfm):
+    """Where Pareto/NBD's series cannot finish (z within ~1e-5 of 1), the compiled kernel flags
+    the point and the numba implementation asks the Python path (mpmath) in an object-mode
+    block: the same value as Python, not -inf."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    x, t_x, T = np.array([3.0, 0.0, 1.0]), np.array([0.0, 0.0, 0.5]), np.array([5.0, 2.0, 3.0])
+    model = ParetoNBD()
+    data, counts = model._prepare([x, t_x, T]), np.ones(3)
+    point = np.array([0.5, 1e6, 1e-3, 1e-3])
+    assert ParetoNBD._total_kernel(point, *ParetoNBD._kernel_arrays(data, counts))[-1] == 1.0
+    params = pt.dvector()
+    fn = pytensor.function([params], bayes.likelihood_graph(model, data, counts, params), mode="NUMBA")
+    assert float(fn(point)) == pytest.approx(ParetoNBD._loglik_total(point, data, counts)[0], rel=1e-12)
+
+
+def test_sampler_choice_is_checked_and_defaults_to_nutpie_where_installed(rfm):
+    from importlib.util import find_spec
+
+    assert bayes.default_nuts_sampler() == ("nutpie" if find_spec("nutpie") else "pymc")
+    with pytest.raises(clvlab.ClvlabError, match="nuts_sampler must be one of"):
+        BetaGeo(method="nuts", nuts_sampler="blackjax", progressbar=False).fit(rfm)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_class", [BetaGeo, ParetoNBD])
+def test_nutpie_and_pymc_samplers_agree_on_cdnow(model_class, rfm):
+    """The two samplers draw from the same posterior: every parameter's mean within 4 Monte
+    Carlo standard errors of the difference (both chains' MCSEs combined), clean diagnostics."""
+    pytest.importorskip("nutpie")
+    fits = {s: model_class(method="nuts", draws=1000, tune=1000, chains=4, random_seed=5,
+                           progressbar=False, nuts_sampler=s).fit(rfm) for s in ("nutpie", "pymc")}
+    for fit in fits.values():
+        c = fit.convergence_
+        assert c["divergences"] == 0 and c["max_r_hat"] < 1.01 and c["min_ess_bulk"] > 400, c
+    a, b = (fits[s].summary() for s in ("nutpie", "pymc"))
+    z = (a["mean"] - b["mean"]) / np.sqrt(a["mcse_mean"] ** 2 + b["mcse_mean"] ** 2)
+    assert (z.abs() < 4).all(), pd.concat([a["mean"], b["mean"], z], axis=1)
+    assert fits["nutpie"].convergence_["sampler"] == "nutpie"
+
+
+@pytest.mark.parametrize("method", ["advi", "map"])
+def test_advi_and_map_run_on_this_stack(method, rfm):
+    fitted = ParetoNBD(method=method, draws=100, chains=2, random_seed=2, progressbar=False).fit(rfm)
+    mle = ParetoNBD().fit(rfm)
+    assert fitted.convergence_["method"] == method
+    assert abs(fitted.params_["r"] - mle.params_["r"]) < 3 * mle.standard_errors_["r"]
+    if method == "advi":
+        assert fitted.summary().shape[0] == 4
+
+
+@pytest.mark.parametrize("written_by", ["pymc5-arviz0", "pymc6-arviz1"])
+def test_a_posterior_saved_on_either_stack_loads_on_this_one(written_by, rfm):
+    """tests/data holds a BG/NBD model with its posterior saved by each stack (Python 3.11 with
+    PyMC 5 / ArviZ 0.23, and Python 3.13 with PyMC 6 / ArviZ 1.3; tests/data/make_posteriors.py
+    wrote them): both load here and predict with intervals."""
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / f"bg-nuts-{written_by}.json"
+    model = clvlab.load_model(path)
+    assert set(_compat.group_names(model.idata_)) == {"posterior", "sample_stats"}
+    assert model.idata_.posterior.sizes["chain"] == 2 and model.idata_.posterior.sizes["draw"] == 100
+    summary = model.summary()
+    assert summary.loc["r", "mean"] == pytest.approx(0.243, abs=0.03)
+    band = model.posterior_predict("expected_purchases", rfm.head(20), t=39, n_draws=50)
+    assert (band["3%"] <= band["mean"]).all() and (band["mean"] <= band["97%"]).all()

@@ -1,12 +1,19 @@
 """Bayesian fitting with PyMC: the same exact likelihoods, with priors, sampled by NUTS.
 
-Every model's log-likelihood and its exact gradient already exist (NumPy and compiled loops,
-tested against mpmath). Rather than write each again in PyTensor (Pareto/NBD needs a 2F1 series
-that PyTensor's hyp2f1 cannot evaluate everywhere), ``LogLikelihoodOp`` wraps them as one PyTensor
-operation with its gradient, over the compressed rows with their weights. So the posterior is
-over exactly the likelihood the maximum-likelihood fit maximises, at the cost of a Python call per
-gradient evaluation (well under a millisecond on CDNOW's 1,016 distinct rows); graph compilation,
-which dominates pymc-marketing's fits, is trivial.
+Every model's log-likelihood and its exact gradient already exist as one compiled (numba)
+kernel over the compressed rows with their weights (``BaseModel._total_kernel``, tested against
+mpmath). Rather than write each again in PyTensor (Pareto/NBD needs a 2F1 series that
+PyTensor's hyp2f1 cannot evaluate everywhere), ``LogLikelihoodOp`` wraps that kernel as one
+PyTensor operation with two outputs, the value and its gradient, so a leapfrog step evaluates
+the kernel once. The Op has a numba implementation (PyTensor's numba dispatch) that calls the
+kernel directly: PyTensor 3's default numba backend and nutpie (the Rust NUTS sampler, which
+samples numba-compiled PyMC models) run it without object mode. The rows travel as shared
+variables, not constants, so numba does not freeze 100,000s of rows into the compiled code.
+So the posterior is over exactly the likelihood the maximum-likelihood fit maximises.
+
+Samplers (``nuts_sampler``): "nutpie" (the default where nutpie is installed: see
+``default_nuts_sampler``) or "pymc" (PyMC's own NUTS, started from the MLE with its covariance as
+the first mass matrix).
 
 Priors are weakly informative log-normals: log(theta) ~ Normal(log(scale), 2.5), with scale 1 for
 shape parameters and the data's own scale for scale parameters (mean T for alpha and beta, mean
@@ -23,60 +30,147 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from . import _compat
 from ._progress import progress_bar
 from .errors import ClvlabError, ClvlabWarning
 
-__all__ = ["METHODS", "fit_bayes", "parameter_draws", "posterior_summary", "frequency_ppc"]
+__all__ = ["METHODS", "NUTS_SAMPLERS", "default_nuts_sampler", "fit_bayes", "parameter_draws",
+           "posterior_summary", "frequency_ppc"]
 
 METHODS = ("mle", "map", "nuts", "advi")
+NUTS_SAMPLERS = ("nutpie", "pymc")
 PRIOR_SIGMA = 2.5
 
 
-def _pytensor_op(total: Callable):
-    """A PyTensor Op: parameter vector -> the weighted log-likelihood ``total(params)[0]``,
-    with its exact gradient ``total(params)[1]``."""
+def default_nuts_sampler() -> str:
+    """"nutpie" where it is installed, else "pymc".
+
+    Measured with benchmarks/bench_bayes.py (README, "Bayesian fits"): nutpie reaches the same
+    posterior with more effective draws per second, mostly because its Rust sampler loop costs
+    nothing per leapfrog step where PyMC's Python loop costs tens of microseconds."""
+    from importlib.util import find_spec
+
+    return "nutpie" if find_spec("nutpie") is not None else "pymc"
+
+
+def _guarded(total: Callable, n_params: int) -> Callable[[np.ndarray], np.ndarray]:
+    """``total`` (params -> (value, gradient)) as params -> [value, gradient...], with -inf and a
+    zero gradient where the point is outside the support or the value is not finite: samplers
+    reject such points instead of failing (NUTS's first steps once reached alpha = 4e17)."""
+    def evaluate(params: np.ndarray) -> np.ndarray:
+        p = np.asarray(params, dtype=np.float64)
+        if np.all(p > 0) and np.all(np.isfinite(p)):
+            try:
+                value, grad = total(p)
+            except ArithmeticError:
+                value, grad = -np.inf, None
+            out = np.concatenate([[value], np.zeros(n_params) if grad is None else grad])
+            if np.all(np.isfinite(out)):
+                return out
+        return np.concatenate([[-np.inf], np.zeros(n_params)])
+
+    return evaluate
+
+
+def _likelihood_op_class():
+    """The Op class, defined once (PyTensor imported on first use) with its numba dispatch."""
+    global _OP_CLASS
+    if _OP_CLASS is not None:
+        return _OP_CLASS
     import pytensor.tensor as pt
+    from pytensor.gradient import DisconnectedType, disconnected_type
     from pytensor.graph.basic import Apply
     from pytensor.graph.op import Op
 
-    class LogLikelihoodGrad(Op):
-        itypes, otypes = [pt.dvector], [pt.dvector]
-
-        def perform(self, node, inputs, outputs):
-            outputs[0][0] = _evaluate(inputs[0])[1]
-
+    @_compat.declare_pullback
     class LogLikelihoodOp(Op):
-        def make_node(self, params):
-            params = pt.as_tensor_variable(params)
-            return Apply(self, [params], [pt.dscalar()])
+        """(params, *rows) -> (sum of weighted log-likelihoods, its gradient in params).
+
+        No ``__props__``: two Ops are equal only if they are the same object, so graphs with
+        two models never merge their likelihoods."""
+
+        def __init__(self, kernel: Callable, python_total: Callable, n_params: int):
+            self.kernel = kernel              # compiled: (params, *rows) -> [value, grad, flag]
+            self.python_total = python_total  # params -> [value, grad] (fallback rows included)
+            self.n_params = n_params
+
+        def make_node(self, params, *rows):
+            inputs = [pt.as_tensor_variable(params), *(pt.as_tensor_variable(r) for r in rows)]
+            return Apply(self, inputs, [pt.dscalar(), pt.dvector()])
 
         def perform(self, node, inputs, outputs):
-            outputs[0][0] = np.asarray(_evaluate(inputs[0])[0])
+            out = self.python_total(inputs[0])
+            outputs[0][0] = np.asarray(out[0])
+            outputs[1][0] = out[1:]
 
-        def grad(self, inputs, output_gradients):
-            return [output_gradients[0] * LogLikelihoodGrad()(inputs[0])]
+        def connection_pattern(self, node):
+            return [[True, True]] + [[False, False]] * (len(node.inputs) - 1)
 
-    memo: dict[bytes, tuple[float, np.ndarray]] = {}
-
-    def _evaluate(params: np.ndarray) -> tuple[float, np.ndarray]:
-        # the sampler asks for the value and the gradient at the same point: compute both once
-        key = np.asarray(params, dtype=np.float64).tobytes()
-        if key not in memo:
-            p = np.asarray(params, dtype=np.float64)
-            if np.all(p > 0) and np.all(np.isfinite(p)):
-                try:
-                    value, grad = total(p)
-                except ArithmeticError:  # an extreme point (the sampler's first steps reach 1e17)
-                    value, grad = -np.inf, np.zeros_like(p)
-                if not (np.isfinite(value) and np.all(np.isfinite(grad))):
-                    value, grad = -np.inf, np.zeros_like(p)
+        def pullback(self, inputs, outputs, cotangents):
+            value_bar = cotangents[0]
+            if isinstance(value_bar.type, DisconnectedType):
+                params_bar = pt.zeros_like(inputs[0])
             else:
-                value, grad = -np.inf, np.zeros_like(p)
-            memo.clear()
-            memo[key] = (float(value), np.asarray(grad, dtype=np.float64))
-        return memo[key]
+                params_bar = value_bar * outputs[1]
+            # the gradient output is not differentiated again (no sampler needs second derivatives)
+            return [params_bar] + [disconnected_type() for _ in inputs[1:]]
 
-    return LogLikelihoodOp()
+        def __str__(self) -> str:
+            return "clvlab_loglik"
+
+    _compat.register_numba(LogLikelihoodOp, _numba_implementation)
+    _OP_CLASS = LogLikelihoodOp
+    return LogLikelihoodOp
+
+
+_OP_CLASS = None
+
+
+def _numba_implementation(op, node):
+    """The Op in nopython mode: the model's kernel, its rare fallback rows (series that need
+    mpmath) in an object-mode block only when the kernel flags them."""
+    import numba
+
+    kernel, fallback, n = op.kernel, op.python_total, op.n_params
+
+    @numba.njit
+    def loglik(params, *rows):  # pragma: no cover - compiled
+        value = -np.inf
+        grad = np.zeros(n)
+        inside = True
+        for i in range(n):
+            if not (params[i] > 0.0 and params[i] < np.inf):
+                inside = False
+        if inside:
+            out = kernel(params, *rows)
+            if out[n + 1] != 0.0:
+                with numba.objmode(out="float64[:]"):
+                    out = np.append(fallback(params), 0.0)
+            finite = True
+            for i in range(n + 1):
+                if not np.isfinite(out[i]):
+                    finite = False
+            if finite:
+                value = out[0]
+                grad = out[1:n + 1].copy()
+        return np.asarray(value), grad
+
+    return loglik
+
+
+def likelihood_graph(model, data: list[np.ndarray], weights: np.ndarray, params):
+    """The weighted log-likelihood of ``params`` (a PyTensor vector) as a PyTensor scalar."""
+    import pytensor
+
+    kernel = type(model)._total_kernel
+    rows = type(model)._kernel_arrays(data, weights)
+    if kernel is None or rows is None:  # pragma: no cover - every model has one
+        raise ClvlabError(f"{type(model).__name__} has no compiled likelihood kernel")
+    n = len(model.param_names)
+    op = _likelihood_op_class()(kernel, _guarded(lambda p: model._loglik_total(p, data, weights), n), n)
+    shared = [pytensor.shared(r, name=f"clvlab_rows_{i}", borrow=True) for i, r in enumerate(rows)]
+    value, _ = op(params, *shared)
+    return value
 
 
 def default_priors(model, data: list[np.ndarray], weights: np.ndarray) -> dict[str, float]:
@@ -94,7 +188,6 @@ def build_pymc_model(model, data: list[np.ndarray], weights: np.ndarray, priors:
         raise ClvlabError(f"priors given for unknown parameters {sorted(unknown)}; "
                           f"{type(model).__name__} has {list(model.param_names)}")
     centres = default_priors(model, data, weights)
-    op = _pytensor_op(lambda p: model._loglik_total(p, data, weights))
     with pm.Model() as pymc_model:
         variables = []
         for name in model.param_names:
@@ -102,49 +195,88 @@ def build_pymc_model(model, data: list[np.ndarray], weights: np.ndarray, priors:
                 variables.append(priors[name](name))
             else:
                 variables.append(pm.LogNormal(name, mu=np.log(centres[name]), sigma=PRIOR_SIGMA))
-        pm.Potential("log_likelihood", op(pt.stack(variables)))
+        pm.Potential("log_likelihood", likelihood_graph(model, data, weights, pt.stack(variables)))
     return pymc_model
 
 
 def fit_bayes(model, data: list[np.ndarray], weights: np.ndarray, *, method: str, draws: int,
               tune: int, chains: int, random_seed: Any, priors: dict | None, progressbar: bool,
-              nuts_sampler: str = "pymc", target_accept: float = 0.8,
+              nuts_sampler: str | None = None, target_accept: float = 0.8,
               start: tuple[np.ndarray, np.ndarray] | None = None):
-    """Sample (NUTS), approximate (ADVI) or maximise (MAP) the posterior; returns InferenceData
-    (posterior and sample stats; for MAP a single-draw posterior) and a diagnostics dict.
+    """Sample (NUTS), approximate (ADVI) or maximise (MAP) the posterior; returns the stack's
+    posterior container (ArviZ InferenceData, or an xarray DataTree under PyMC 6: posterior and
+    sample stats; for MAP a single-draw posterior) and a diagnostics dict.
 
-    ``start``, the maximum-likelihood estimate and its covariance, starts NUTS near the posterior
-    with a mass matrix already shaped like it (see ``_nuts_start``)."""
-    import arviz as az
+    ``start``, the maximum-likelihood estimate and its covariance, starts NUTS near the posterior:
+    PyMC's NUTS also takes the covariance as its first mass matrix (see ``_nuts_start``); nutpie
+    starts from the estimate, jittered per chain, and adapts its own mass matrix."""
     import pymc as pm
 
+    sampler = default_nuts_sampler() if nuts_sampler is None else nuts_sampler
+    if sampler not in NUTS_SAMPLERS:
+        raise ClvlabError(f"nuts_sampler must be one of {list(NUTS_SAMPLERS)} or None (the "
+                          f"default, {default_nuts_sampler()!r} here), got {nuts_sampler!r}")
     pymc_model = build_pymc_model(model, data, weights, priors)
     names = list(model.param_names)
+    seed = _integer_seed(random_seed)
     with pymc_model, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", message="QuadPotentialFullAdapt is an experimental")
-        if method == "nuts":
+        if method == "nuts" and sampler == "nutpie":
+            idata = _sample_nutpie(pymc_model, names, start, draws=draws, tune=tune, chains=chains,
+                                   seed=seed, target_accept=target_accept, progressbar=progressbar)
+        elif method == "nuts":
             kwargs: dict[str, Any] = {"init": "jitter+adapt_full"}
-            started = _nuts_start(pymc_model, names, start, chains, random_seed, target_accept)
+            started = _nuts_start(pymc_model, names, start, chains, seed, target_accept)
             if started is not None:
                 kwargs = {"step": started[0], "initvals": started[1]}
             else:
                 kwargs["target_accept"] = target_accept
-            idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
+            idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
                               cores=min(chains, os.cpu_count() or 1), progressbar=progressbar,
-                              nuts_sampler=nuts_sampler, compute_convergence_checks=False,
+                              nuts_sampler="pymc", compute_convergence_checks=False,
                               return_inferencedata=True, **kwargs)
         elif method == "advi":
-            approximation = pm.fit(n=30_000, method="advi", random_seed=random_seed,
+            # from the MLE where there is one: from the prior's centre, 30,000 steps left
+            # Pareto/NBD's r at 1.7 on CDNOW (MLE 0.55, standard error 0.05)
+            approximation = pm.fit(n=30_000, method="advi", random_seed=seed, start=_value_start(pymc_model, names, start),
                                    progressbar=progressbar)
-            idata = approximation.sample(draws=draws * chains, random_seed=random_seed)
+            idata = approximation.sample(draws=draws * chains, random_seed=seed)
         elif method == "map":
-            point = pm.find_MAP(progressbar=progressbar, seed=random_seed)
-            idata = az.from_dict(posterior={n: np.array([[float(point[n])]]) for n in names})
+            point = _compat.find_map(names, _value_start(pymc_model, names, start), seed, progressbar)
+            idata = _compat.idata_from_posterior({n: np.array([[point[n]]]) for n in names})
         else:  # pragma: no cover - checked by the caller
             raise ClvlabError(f"unknown method {method!r}")
-    idata.posterior = idata.posterior[names]
-    return idata, diagnostics(idata, names, method)
+    idata = _compat.keep_posterior_variables(idata, names)
+    diag = diagnostics(idata, names, method)
+    if method == "nuts":
+        diag["sampler"] = sampler
+    return idata, diag
+
+
+def _integer_seed(random_seed: Any) -> int | None:
+    """One integer seed for every sampler (nutpie takes only an int); None stays None."""
+    if random_seed is None or isinstance(random_seed, (int, np.integer)):
+        return None if random_seed is None else int(random_seed)
+    return int(np.random.default_rng(random_seed).integers(2**31))
+
+
+def _sample_nutpie(pymc_model, names: Sequence[str], start, *, draws: int, tune: int,
+                   chains: int, seed: int | None, target_accept: float, progressbar: bool):
+    """nutpie on the numba-compiled model (the Op's numba implementation, no object mode).
+
+    Chains start at the MLE (where there is one) jittered by U(-1, 1) on the log scale, which
+    keeps r_hat's overdispersed starts; nutpie adapts its diagonal mass matrix from the first
+    draws, so PyMC's full-covariance start is not needed."""
+    import nutpie
+
+    initial = None
+    if start is not None and np.all(np.asarray(start[0]) > 0):
+        initial = {name: float(value) for name, value in zip(names, start[0])}
+    compiled = nutpie.compile_pymc_model(pymc_model, backend="numba", initial_points=initial)
+    return nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains,
+                         cores=min(chains, os.cpu_count() or 1), seed=seed,
+                         target_accept=target_accept, progress_bar=progressbar,
+                         save_warmup=False)
 
 
 def _nuts_start(pymc_model, names: Sequence[str], start, chains: int, random_seed: Any,
@@ -163,12 +295,9 @@ def _nuts_start(pymc_model, names: Sequence[str], start, chains: int, random_see
     import pymc as pm
     from pymc.step_methods.hmc.quadpotential import QuadPotentialFullAdapt
 
-    if start is None:
+    if start is None or not _log_transformed(pymc_model, names):
         return None
     estimate, covariance = (np.asarray(a, dtype=np.float64) for a in start)
-    value_names = [pymc_model.rvs_to_values[rv].name for rv in pymc_model.free_RVs]
-    if value_names != [f"{n}_log__" for n in names]:
-        return None
     log_cov = covariance / np.outer(estimate, estimate)  # delta method: d log(theta) = d theta / theta
     if not (np.all(estimate > 0) and np.all(np.isfinite(log_cov))):
         return None
@@ -186,21 +315,33 @@ def _nuts_start(pymc_model, names: Sequence[str], start, chains: int, random_see
     return pm.NUTS(potential=potential, target_accept=target_accept), initvals
 
 
-def diagnostics(idata, names: Sequence[str], method: str) -> dict[str, Any]:
-    import arviz as az
+def _value_start(pymc_model, names: Sequence[str], start) -> dict[str, float] | None:
+    """The MLE as a starting point on the sampler's scale (log theta), or None."""
+    if start is None or not _log_transformed(pymc_model, names):
+        return None
+    return {f"{n}_log__": float(np.log(v)) for n, v in zip(names, start[0])}
 
+
+def _log_transformed(pymc_model, names: Sequence[str]) -> bool:
+    """Whether every parameter is sampled as log(theta) (the default priors; a user's prior on
+    another transform makes the MLE start inapplicable)."""
+    value_names = [pymc_model.rvs_to_values[rv].name for rv in pymc_model.free_RVs]
+    return value_names == [f"{n}_log__" for n in names]
+
+
+def diagnostics(idata, names: Sequence[str], method: str) -> dict[str, Any]:
     out: dict[str, Any] = {"method": method, "converged": True}
     if method != "nuts":
         return out
     # unrounded (az.summary rounds r_hat to two decimals, which turns 1.005 into 1.01)
-    posterior = idata.posterior[list(names)]
-    r_hat = az.rhat(posterior)
-    ess_bulk, ess_tail = az.ess(posterior, method="bulk"), az.ess(posterior, method="tail")
-    divergences = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    r_hat = _compat.rhat(idata, names)
+    ess_bulk, ess_tail = _compat.ess(idata, names, "bulk"), _compat.ess(idata, names, "tail")
+    stats = idata.sample_stats
+    divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
     out.update({"divergences": divergences,
-                "max_r_hat": max(float(r_hat[n]) for n in names),
-                "min_ess_bulk": min(float(ess_bulk[n]) for n in names),
-                "min_ess_tail": min(float(ess_tail[n]) for n in names),
+                "max_r_hat": max(r_hat.values()),
+                "min_ess_bulk": min(ess_bulk.values()),
+                "min_ess_tail": min(ess_tail.values()),
                 "chains": int(idata.posterior.sizes["chain"]),
                 "draws": int(idata.posterior.sizes["draw"])})
     problems = []
@@ -233,8 +374,8 @@ def add_log_likelihood(idata, model, data: list[np.ndarray], weights: np.ndarray
     for c in range(chains):
         for d in range(draws):
             values[c, d] = model._loglik(samples[c, d], data)[0]
-    idata.add_groups(
-        log_likelihood=xr.Dataset({"rfm": (("chain", "draw", "row"), values)},
+    _compat.add_groups(
+        idata, log_likelihood=xr.Dataset({"rfm": (("chain", "draw", "row"), values)},
                                   coords={"chain": posterior["chain"], "draw": posterior["draw"]}),
         constant_data=xr.Dataset({"row_weight": (("row",), np.asarray(weights))}))
 

@@ -17,8 +17,9 @@ import numpy as np
 
 from .._fitting import group_rows
 from ._hyp import series_1bc
+from ._special import digamma_scalar, log_gamma_ratio_scalar
 
-__all__ = ["log_bracket", "bracket_pairs", "weighted_total"]
+__all__ = ["log_bracket", "bracket_pairs", "kernel"]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -131,13 +132,31 @@ def _fused(first, at_first, second, at_second, per_x, at_x, weights):  # pragma:
     return sums, True
 
 
-def weighted_total(r, alpha, s, beta, per_x, at_x, weights, pairs):
-    """The weighted sums of the bracket (plus the per-x column 0) and of its gradient (plus
-    per-x column 1 in r), or None when a row needs the fallback (then use ``log_bracket``)."""
-    x1, t1, at1, x2, t2, at2 = pairs
-    params = float(r), float(alpha), float(s), float(beta)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def kernel(params, x_levels, at_x, x1, t1, at1, x2, t2, at2, weights):  # pragma: no cover - compiled
+    """The weighted Pareto/NBD log-likelihood: [total, gradient in (r, alpha, s, beta), flag],
+    flag 1.0 (and no total) when some row's series needs the fallback (then use ``log_bracket``
+    and the per-row path). The x-only terms log G(r+x)/G(r) and psi(r+x) - psi(r) once per level;
+    (x1, t1) and (x2, t2) are the distinct (x, t_x) and (x, T) pairs of ``bracket_pairs``."""
+    r, alpha, s, beta = params[0], params[1], params[2], params[3]
+    per_x = np.empty((x_levels.size, 2))
+    psi_r = digamma_scalar(r)
+    for k in range(x_levels.size):
+        per_x[k, 0] = log_gamma_ratio_scalar(r, x_levels[k])
+        per_x[k, 1] = digamma_scalar(r + x_levels[k]) - psi_r
     first, second = np.empty((x1.size, 6)), np.empty((x2.size, 6))
-    _part(*params, x1, t1, False, first)
-    _part(*params, x2, t2, True, second)
+    _part(r, alpha, s, beta, x1, t1, False, first)
+    _part(r, alpha, s, beta, x2, t2, True, second)
     sums, ok = _fused(first, at1, second, at2, per_x, at_x, weights)
-    return sums if ok else None
+    out = np.zeros(6)
+    if not ok:
+        out[5] = 1.0
+        return out
+    total_weight = weights.sum()
+    log_alpha, log_beta = math.log(alpha), math.log(beta)
+    out[0] = sums[0] + total_weight * (r * log_alpha + s * log_beta)
+    out[1] = sums[1] + total_weight * log_alpha
+    out[2] = sums[2] + total_weight * r / alpha
+    out[3] = sums[3] + total_weight * log_beta
+    out[4] = sums[4] + total_weight * s / beta
+    return out

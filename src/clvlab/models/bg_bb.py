@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 from scipy import special
@@ -30,13 +31,76 @@ from scipy import special
 from ..errors import ClvlabError
 from ..validation import validate_discrete_rfm
 from ._hyp import log_hyp2f1_1bc
-from ._special import log_beta_ratio, log_gamma_ratio
+from ._special import digamma_scalar, log_beta_ratio, log_gamma_ratio, log_gamma_ratio_scalar
 from .base import BaseModel
 
 __all__ = ["BetaGeoBetaBinom"]
 
-_CELLS_PER_BLOCK = 2_000_000  # bounds the (rows x opportunities) work arrays
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _log_beta_ratio(a, b, da, db):  # pragma: no cover - compiled
+    """log B(a + da, b + db) / B(a, b) from log-gamma ratios (exact for large a, b)."""
+    return (log_gamma_ratio_scalar(a, da) + log_gamma_ratio_scalar(b, db)
+            - log_gamma_ratio_scalar(a + b, da + db))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _row(alpha, beta, gamma, delta, x, t_x, n, out):  # pragma: no cover - compiled
+    """One row's log-likelihood and gradient into out[0:5].
+
+    Term 0 is "alive through n" (bought = n, died = 0); term j >= 1 "died before opportunity
+    t_x + j" (bought = t_x + j - 1, died = 1). The terms are summed in log space as they come
+    (a running maximum rescales the sums), with each parameter's derivative weighted alike.
+    """
+    top = -math.inf
+    total = g_a = g_b = g_g = g_d = 0.0
+    for j in range(int(n - t_x) + 1):
+        if j == 0:
+            bought, died = n, 0.0
+        else:
+            bought, died = t_x + j - 1.0, 1.0
+        term = _log_beta_ratio(alpha, beta, x, bought - x) + _log_beta_ratio(gamma, delta, died, bought)
+        psi_abn = digamma_scalar(alpha + beta + bought)
+        psi_gdn = digamma_scalar(gamma + delta + died + bought)
+        d_a = -psi_abn + digamma_scalar(alpha + x)
+        d_b = digamma_scalar(beta + bought - x) - psi_abn
+        d_g = (1.0 / gamma if died > 0 else 0.0) - psi_gdn  # psi(g + 1) - psi(g) = 1/g
+        d_d = digamma_scalar(delta + bought) - psi_gdn
+        if term > top:  # rescale what is summed so far to the new maximum
+            scale = math.exp(top - term) if top > -math.inf else 0.0
+            total, g_a, g_b, g_g, g_d = total * scale, g_a * scale, g_b * scale, g_g * scale, g_d * scale
+            top = term
+        weight = math.exp(term - top)
+        total += weight
+        g_a += weight * d_a
+        g_b += weight * d_b
+        g_g += weight * d_g
+        g_d += weight * d_d
+    psi_ab, psi_gd = digamma_scalar(alpha + beta), digamma_scalar(gamma + delta)
+    out[0] = top + math.log(total)
+    # the digammas of the parameters alone appear in every term (weights sum to 1)
+    out[1] = g_a / total - digamma_scalar(alpha) + psi_ab
+    out[2] = g_b / total - digamma_scalar(beta) + psi_ab
+    out[3] = g_g / total + psi_gd
+    out[4] = g_d / total - digamma_scalar(delta) + psi_gd
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _rows(alpha, beta, gamma, delta, x, t_x, n, out):  # pragma: no cover - compiled
+    for i in range(x.size):
+        _row(alpha, beta, gamma, delta, x[i], t_x[i], n[i], out[i])
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _weighted_total(params, x, t_x, n, weights):  # pragma: no cover - compiled
+    """[sum w loglik, its gradient (4), 0 (no fallback)]: the sampler's kernel."""
+    row = np.empty(5)
+    out = np.zeros(6)
+    for i in range(x.size):
+        _row(params[0], params[1], params[2], params[3], x[i], t_x[i], n[i], row)
+        for k in range(5):
+            out[k] += weights[i] * row[k]
+    return out
 
 class BetaGeoBetaBinom(BaseModel):
     """The BG/BB model for discrete purchase opportunities, fitted by maximum likelihood (or
@@ -68,12 +132,16 @@ class BetaGeoBetaBinom(BaseModel):
     @staticmethod
     def _loglik(params: np.ndarray, data: list[np.ndarray]):
         alpha, beta, gamma, delta = (float(v) for v in params)
-        x, t_x, n = data[:3]
-        values, grads = np.empty(x.size), np.empty((x.size, 4))
-        for rows in _blocks(x.size, int(n.max()) + 1):
-            values[rows], grads[rows] = _loglik_block(alpha, beta, gamma, delta,
-                                                      x[rows], t_x[rows], n[rows])
-        return values, grads
+        x, t_x, n = (np.ascontiguousarray(a, dtype=np.float64) for a in data[:3])
+        out = np.empty((x.size, 5))
+        _rows(alpha, beta, gamma, delta, x, t_x, n, out)
+        return out[:, 0], out[:, 1:]
+
+    @staticmethod
+    def _kernel_arrays(data: list[np.ndarray], weights: np.ndarray):
+        return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in (*data[:3], weights))
+
+    _total_kernel = staticmethod(_weighted_total)
 
     # --- predictions --------------------------------------------------------------------------
     def _arrays(self, table: pd.DataFrame):
@@ -145,47 +213,6 @@ class BetaGeoBetaBinom(BaseModel):
         values = (np.exp(self._log_alive_at_n(x, t_x, n) + log_f) * (alpha + x) / (alpha + beta + n)
                   * z * d / (gamma + d))
         return pd.Series(values, index=table.index, name="dert")
-
-
-def _blocks(n_rows: int, width: int):
-    step = max(1, _CELLS_PER_BLOCK // max(width, 1))
-    for start in range(0, n_rows, step):
-        yield slice(start, min(start + step, n_rows))
-
-
-def _loglik_block(alpha, beta, gamma, delta, x, t_x, n):
-    """Log-likelihood and gradient of a block of rows: column 0 of the term matrix is 'alive
-    through n', column j >= 1 'died before opportunity t_x + j' (masked beyond n - t_x)."""
-    i = np.arange(int((n - t_x).max()) if x.size else 0, dtype=np.float64)[None, :]
-    y = t_x[:, None] + i                     # opportunities survived before dying: t_x + i
-    used = y < n[:, None]
-    y = np.where(used, y, t_x[:, None])      # keeps masked cells finite
-    xs = x[:, None]
-    # column 0: B(a+x, b+n-x) B(g, d+n); columns 1..: B(a+x, b+y-x) B(g+1, d+y)
-    bought = np.column_stack([n, np.broadcast_to(y, (x.size, y.shape[1]))]) if y.size else n[:, None]
-    died = np.concatenate([np.zeros((x.size, 1)), np.ones_like(y)], axis=1)
-    mask = np.concatenate([np.ones((x.size, 1), dtype=bool), used], axis=1)
-    log_terms = (log_beta_ratio(alpha, beta, xs, bought - xs)
-                 + log_beta_ratio(gamma, delta, died, bought))
-    log_terms = np.where(mask, log_terms, -np.inf)
-    top = log_terms.max(axis=1)
-    weights = np.exp(log_terms - top[:, None])
-    total = weights.sum(axis=1)
-    weights /= total[:, None]
-    value = top + np.log(total)
-    psi_ab, psi_gd = special.digamma(alpha + beta), special.digamma(gamma + delta)
-    psi_abn = special.digamma(alpha + beta + bought)
-    psi_gdn = special.digamma(gamma + delta + died + bought)
-    grads = np.empty((x.size, 4))
-    grads[:, 0] = ((weights * (special.digamma(alpha + xs) - psi_abn)).sum(axis=1)
-                   - special.digamma(alpha) + psi_ab)
-    grads[:, 1] = ((weights * (special.digamma(beta + bought - xs) - psi_abn)).sum(axis=1)
-                   - special.digamma(beta) + psi_ab)
-    grads[:, 2] = ((weights * (special.digamma(gamma + died) - psi_gdn)).sum(axis=1)
-                   - special.digamma(gamma) + psi_gd)
-    grads[:, 3] = ((weights * (special.digamma(delta + bought) - psi_gdn)).sum(axis=1)
-                   - special.digamma(delta) + psi_gd)
-    return value, grads
 
 
 def _expected_alive(gamma: float, d, t):

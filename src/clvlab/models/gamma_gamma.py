@@ -9,16 +9,56 @@ differs by sum(ln x).
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from ..errors import ClvlabError, DataValidationError, example_row
 from ..validation import validate_rfm
-from ._special import log_gamma_ratio
+from ._special import digamma_scalar, log_gamma_ratio_scalar
 from .base import BaseModel
 
 __all__ = ["GammaGamma"]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _row(p, q, v, log_v, psi_q, lgamma_q, x, z):  # pragma: no cover - compiled
+    """One customer's log f(z | x) and its gradient in (p, q, v)."""
+    px = p * x
+    log_vxz = math.log(v + x * z)
+    # px log(xz) - px log(v + xz) written as -px log1p(v / xz): the two terms are each
+    # millions when px is, and their difference is what matters
+    shrink = math.log1p(v / (x * z))
+    value = (log_gamma_ratio_scalar(px, q) - lgamma_q + q * log_v - math.log(z) - q * log_vxz
+             - px * shrink)
+    psi_pxq = digamma_scalar(px + q)
+    return (value, x * (psi_pxq - digamma_scalar(px) - shrink), psi_pxq - psi_q + log_v - log_vxz,
+            q / v - (px + q) / (v + x * z))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _rows(p, q, v, x, z, out):  # pragma: no cover - compiled
+    log_v, psi_q, lgamma_q = math.log(v), digamma_scalar(q), math.lgamma(q)
+    for i in range(x.size):
+        out[i, 0], out[i, 1], out[i, 2], out[i, 3] = _row(p, q, v, log_v, psi_q, lgamma_q, x[i], z[i])
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _weighted_total(params, x, z, weights):  # pragma: no cover - compiled
+    """[sum w log f, its gradient (3), 0 (no row needs a fallback)]: the sampler's kernel."""
+    p, q, v = params[0], params[1], params[2]
+    log_v, psi_q, lgamma_q = math.log(v), digamma_scalar(q), math.lgamma(q)
+    out = np.zeros(5)
+    for i in range(x.size):
+        value, d_p, d_q, d_v = _row(p, q, v, log_v, psi_q, lgamma_q, x[i], z[i])
+        w = weights[i]
+        out[0] += w * value
+        out[1] += w * d_p
+        out[2] += w * d_q
+        out[3] += w * d_v
+    return out
 
 
 class GammaGamma(BaseModel):
@@ -71,20 +111,17 @@ class GammaGamma(BaseModel):
 
     @staticmethod
     def _loglik(params: np.ndarray, data: list[np.ndarray]):
-        p, q, v = params
-        x, z = data
-        px = p * x
-        log_vxz = np.log(v + x * z)
-        # px log(xz) - px log(v + xz) written as -px log1p(v / xz): the two terms are each
-        # millions when px is, and their difference is what matters
-        shrink = np.log1p(v / (x * z))
-        values = (log_gamma_ratio(px, q) - special.gammaln(q) + q * np.log(v) - np.log(z)
-                  - q * log_vxz - px * shrink)
-        psi_pxq = special.digamma(px + q)
-        d_p = x * (psi_pxq - special.digamma(px) - shrink)
-        d_q = psi_pxq - special.digamma(q) + np.log(v) - log_vxz
-        d_v = q / v - (px + q) / (v + x * z)
-        return values, np.column_stack([d_p, d_q, d_v])
+        p, q, v = (float(value) for value in params)
+        x, z = (np.ascontiguousarray(a, dtype=np.float64) for a in data[:2])
+        out = np.empty((x.size, 4))
+        _rows(p, q, v, x, z, out)
+        return out[:, 0], out[:, 1:]
+
+    @staticmethod
+    def _kernel_arrays(data: list[np.ndarray], weights: np.ndarray):
+        return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in (*data[:2], weights))
+
+    _total_kernel = staticmethod(_weighted_total)
 
     def population_mean_spend(self) -> float:
         """Mean spend per transaction across customers, p v / (q - 1) (needs q > 1)."""

@@ -21,7 +21,7 @@ from .._fitting import levels
 from ..errors import ClvlabError
 from ..validation import validate_rfm
 from ._hyp import log_hyp2f1_1bc
-from ._pareto_kernel import bracket_pairs, log_bracket, weighted_total
+from ._pareto_kernel import bracket_pairs, kernel, log_bracket
 from ._special import log_gamma_ratio
 from .base import BaseModel
 from .transaction import TransactionModel, _horizon
@@ -83,25 +83,17 @@ class ParetoNBD(TransactionModel, BaseModel):
         d_beta = s / beta + grads[3]
         return values, np.column_stack([d_r, d_alpha, d_s, d_beta])
 
-    @classmethod
-    def _loglik_total(cls, params: np.ndarray, data: list[np.ndarray], weights: np.ndarray):
-        """sum(weights * loglik) and its gradient in one compiled pass (what the optimiser and
-        the sampler need), about twice as fast as summing the per-row arrays."""
-        if len(data) != 6:
-            return super()._loglik_total(params, data, weights)
-        r, alpha, s, beta = (float(v) for v in params)
-        x_levels, at, pairs = data[3:]
-        per_x = np.column_stack([log_gamma_ratio(r, x_levels),
-                                 special.digamma(r + x_levels) - special.digamma(r)])
-        sums = weighted_total(r, alpha, s, beta, per_x, at, weights, pairs)
-        if sums is None:  # some row needs mpmath: the per-row path handles it
-            return super()._loglik_total(params, data, weights)
-        total_weight = float(weights.sum())
-        log_alpha, log_beta = np.log(alpha), np.log(beta)
-        total = sums[0] + total_weight * (r * log_alpha + s * log_beta)
-        grad = np.array([sums[1] + total_weight * log_alpha, sums[2] + total_weight * r / alpha,
-                         sums[3] + total_weight * log_beta, sums[4] + total_weight * s / beta])
-        return float(total), grad
+    @staticmethod
+    def _kernel_arrays(data: list[np.ndarray], weights: np.ndarray):
+        if len(data) != 6:  # not prepared (no x levels and pairs)
+            return None
+        x_levels, at, (x1, t1, at1, x2, t2, at2) = data[3:]
+        as_float = lambda v: np.ascontiguousarray(v, dtype=np.float64)  # noqa: E731
+        as_index = lambda v: np.ascontiguousarray(v, dtype=np.int64)  # noqa: E731
+        return (as_float(x_levels), as_index(at), as_float(x1), as_float(t1), as_index(at1),
+                as_float(x2), as_float(t2), as_index(at2), as_float(weights))
+
+    _total_kernel = staticmethod(kernel)
 
     # --- predictions --------------------------------------------------------------------------
     def _p_alive(self, x, t_x, T) -> np.ndarray:

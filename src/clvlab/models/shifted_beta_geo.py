@@ -14,17 +14,52 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from ..errors import ClvlabError
 from ..validation import validate_durations
 from ._hyp import log_hyp2f1_1bc
-from ._special import log_beta_ratio
+from ._special import digamma_scalar, log_beta_ratio, log_gamma_ratio_scalar
 from .base import BaseModel
 
 __all__ = ["ShiftedBetaGeo", "durations_from_survivors"]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _row(alpha, beta, psi_a, psi_b, psi_ab, t, churned):  # pragma: no cover - compiled
+    """One customer: churned, B(alpha+1, beta+t-1)/B(alpha, beta); active, B(alpha, beta+t)/
+    B(alpha, beta); as log(B(alpha+da, beta+db)/B(alpha, beta)) and its gradient."""
+    da = 1.0 if churned > 0 else 0.0
+    db = t - 1.0 if churned > 0 else t
+    value = (log_gamma_ratio_scalar(alpha, da) + log_gamma_ratio_scalar(beta, db)
+             - log_gamma_ratio_scalar(alpha + beta, da + db))
+    psi_all = digamma_scalar(alpha + beta + da + db)
+    d_alpha = (1.0 / alpha if da > 0 else 0.0) + psi_ab - psi_all  # psi(a+1) - psi(a) = 1/a
+    d_beta = digamma_scalar(beta + db) - psi_b + psi_ab - psi_all
+    return value, d_alpha, d_beta
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _rows(alpha, beta, t, churned, out):  # pragma: no cover - compiled
+    psi_a, psi_b, psi_ab = digamma_scalar(alpha), digamma_scalar(beta), digamma_scalar(alpha + beta)
+    for i in range(t.size):
+        out[i, 0], out[i, 1], out[i, 2] = _row(alpha, beta, psi_a, psi_b, psi_ab, t[i], churned[i])
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _weighted_total(params, t, churned, weights):  # pragma: no cover - compiled
+    """[sum w loglik, its gradient (2), 0 (no fallback)]: the sampler's kernel."""
+    alpha, beta = params[0], params[1]
+    psi_a, psi_b, psi_ab = digamma_scalar(alpha), digamma_scalar(beta), digamma_scalar(alpha + beta)
+    out = np.zeros(4)
+    for i in range(t.size):
+        value, d_alpha, d_beta = _row(alpha, beta, psi_a, psi_b, psi_ab, t[i], churned[i])
+        out[0] += weights[i] * value
+        out[1] += weights[i] * d_alpha
+        out[2] += weights[i] * d_beta
+    return out
 
 
 class ShiftedBetaGeo(BaseModel):
@@ -57,16 +92,16 @@ class ShiftedBetaGeo(BaseModel):
     @staticmethod
     def _loglik(params: np.ndarray, data: list[np.ndarray]):
         alpha, beta = (float(v) for v in params)
-        t, churned = data[:2]
-        left = churned > 0
-        # churned: B(alpha+1, beta+t-1)/B(alpha, beta); active: B(alpha, beta+t)/B(alpha, beta)
-        da = np.where(left, 1.0, 0.0)
-        db = np.where(left, t - 1.0, t)
-        values = log_beta_ratio(alpha, beta, da, db)
-        psi_ab, psi_all = special.digamma(alpha + beta), special.digamma(alpha + beta + da + db)
-        grads = np.column_stack([special.digamma(alpha + da) - special.digamma(alpha) + psi_ab - psi_all,
-                                 special.digamma(beta + db) - special.digamma(beta) + psi_ab - psi_all])
-        return values, grads
+        t, churned = (np.ascontiguousarray(a, dtype=np.float64) for a in data[:2])
+        out = np.empty((t.size, 3))
+        _rows(alpha, beta, t, churned, out)
+        return out[:, 0], out[:, 1:]
+
+    @staticmethod
+    def _kernel_arrays(data: list[np.ndarray], weights: np.ndarray):
+        return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in (*data[:2], weights))
+
+    _total_kernel = staticmethod(_weighted_total)
 
     # --- predictions --------------------------------------------------------------------------
     def survival(self, t: Any):
