@@ -24,7 +24,7 @@ import pandas as pd
 
 __all__ = ["arviz_major", "posterior_dataset", "group_names", "add_groups", "subset_groups",
            "idata_from_posterior", "save_idata", "load_idata", "rhat", "ess", "summary_table",
-           "find_map", "declare_pullback", "register_numba"]
+           "find_map", "nutpie_low_rank", "declare_pullback", "register_numba"]
 
 
 @lru_cache(maxsize=None)
@@ -185,6 +185,18 @@ def find_map(names: Sequence[str], start: dict[str, float] | None, seed: int | N
     return {n: float(point[n]) for n in names}
 
 
+def nutpie_low_rank() -> dict[str, Any]:
+    """nutpie's option for its low-rank mass matrix: ``adaptation="low_rank"`` from 0.16.9,
+    ``low_rank_modified_mass_matrix=True`` before."""
+    import inspect
+
+    import nutpie
+
+    if "adaptation" in inspect.signature(nutpie.sample).parameters:
+        return {"adaptation": "low_rank"}
+    return {"low_rank_modified_mass_matrix": True}
+
+
 # --- PyTensor ------------------------------------------------------------------------------
 
 def declare_pullback(op_class: type) -> type:
@@ -198,8 +210,9 @@ def declare_pullback(op_class: type) -> type:
 
 
 def register_numba(op_class: type, funcify) -> None:
-    """Register ``funcify(op, node) -> numba function`` as the Op's numba implementation (the
-    legacy dispatcher exists on both PyTensor 2 and 3; results are not cached by PyTensor)."""
-    from pytensor.link.numba.dispatch import numba_funcify
+    """Register ``funcify(op, node) -> (numba function, cache key)`` as the Op's numba
+    implementation. Both PyTensor 2 and 3 have the cache-key dispatcher; with a key, PyTensor
+    caches the compiled graph on disk, so a later process skips most of the compilation."""
+    from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
 
-    numba_funcify.register(op_class)(lambda op, node=None, **kwargs: funcify(op, node))
+    register_funcify_and_cache_key(op_class)(lambda op, node=None, **kwargs: funcify(op, node))

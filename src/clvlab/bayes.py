@@ -3,13 +3,10 @@
 Every model's log-likelihood and its exact gradient already exist as one compiled (numba)
 kernel over the compressed rows with their weights (``BaseModel._total_kernel``, tested against
 mpmath). Rather than write each again in PyTensor (Pareto/NBD needs a 2F1 series that
-PyTensor's hyp2f1 cannot evaluate everywhere), ``LogLikelihoodOp`` wraps that kernel as one
-PyTensor operation with two outputs, the value and its gradient, so a leapfrog step evaluates
-the kernel once. The Op has a numba implementation (PyTensor's numba dispatch) that calls the
-kernel directly: PyTensor 3's default numba backend and nutpie (the Rust NUTS sampler, which
-samples numba-compiled PyMC models) run it without object mode. The rows travel as shared
-variables, not constants, so numba does not freeze 100,000s of rows into the compiled code.
-So the posterior is over exactly the likelihood the maximum-likelihood fit maximises.
+PyTensor's hyp2f1 cannot evaluate everywhere), ``clvlab._likelihood_op`` wraps that kernel as
+one PyTensor operation with a numba implementation, which PyMC's samplers and nutpie compile
+without object mode. So the posterior is over exactly the likelihood the maximum-likelihood fit
+maximises.
 
 Samplers (``nuts_sampler``): "nutpie" (the default where nutpie is installed: see
 ``default_nuts_sampler``) or "pymc" (PyMC's own NUTS, started from the MLE with its covariance as
@@ -31,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import _compat
+from ._likelihood_op import likelihood_graph
 from ._progress import progress_bar
 from .errors import ClvlabError, ClvlabWarning
 
@@ -51,126 +49,6 @@ def default_nuts_sampler() -> str:
     from importlib.util import find_spec
 
     return "nutpie" if find_spec("nutpie") is not None else "pymc"
-
-
-def _guarded(total: Callable, n_params: int) -> Callable[[np.ndarray], np.ndarray]:
-    """``total`` (params -> (value, gradient)) as params -> [value, gradient...], with -inf and a
-    zero gradient where the point is outside the support or the value is not finite: samplers
-    reject such points instead of failing (NUTS's first steps once reached alpha = 4e17)."""
-    def evaluate(params: np.ndarray) -> np.ndarray:
-        p = np.asarray(params, dtype=np.float64)
-        if np.all(p > 0) and np.all(np.isfinite(p)):
-            try:
-                value, grad = total(p)
-            except ArithmeticError:
-                value, grad = -np.inf, None
-            out = np.concatenate([[value], np.zeros(n_params) if grad is None else grad])
-            if np.all(np.isfinite(out)):
-                return out
-        return np.concatenate([[-np.inf], np.zeros(n_params)])
-
-    return evaluate
-
-
-def _likelihood_op_class():
-    """The Op class, defined once (PyTensor imported on first use) with its numba dispatch."""
-    global _OP_CLASS
-    if _OP_CLASS is not None:
-        return _OP_CLASS
-    import pytensor.tensor as pt
-    from pytensor.gradient import DisconnectedType, disconnected_type
-    from pytensor.graph.basic import Apply
-    from pytensor.graph.op import Op
-
-    @_compat.declare_pullback
-    class LogLikelihoodOp(Op):
-        """(params, *rows) -> (sum of weighted log-likelihoods, its gradient in params).
-
-        No ``__props__``: two Ops are equal only if they are the same object, so graphs with
-        two models never merge their likelihoods."""
-
-        def __init__(self, kernel: Callable, python_total: Callable, n_params: int):
-            self.kernel = kernel              # compiled: (params, *rows) -> [value, grad, flag]
-            self.python_total = python_total  # params -> [value, grad] (fallback rows included)
-            self.n_params = n_params
-
-        def make_node(self, params, *rows):
-            inputs = [pt.as_tensor_variable(params), *(pt.as_tensor_variable(r) for r in rows)]
-            return Apply(self, inputs, [pt.dscalar(), pt.dvector()])
-
-        def perform(self, node, inputs, outputs):
-            out = self.python_total(inputs[0])
-            outputs[0][0] = np.asarray(out[0])
-            outputs[1][0] = out[1:]
-
-        def connection_pattern(self, node):
-            return [[True, True]] + [[False, False]] * (len(node.inputs) - 1)
-
-        def pullback(self, inputs, outputs, cotangents):
-            value_bar = cotangents[0]
-            if isinstance(value_bar.type, DisconnectedType):
-                params_bar = pt.zeros_like(inputs[0])
-            else:
-                params_bar = value_bar * outputs[1]
-            # the gradient output is not differentiated again (no sampler needs second derivatives)
-            return [params_bar] + [disconnected_type() for _ in inputs[1:]]
-
-        def __str__(self) -> str:
-            return "clvlab_loglik"
-
-    _compat.register_numba(LogLikelihoodOp, _numba_implementation)
-    _OP_CLASS = LogLikelihoodOp
-    return LogLikelihoodOp
-
-
-_OP_CLASS = None
-
-
-def _numba_implementation(op, node):
-    """The Op in nopython mode: the model's kernel, its rare fallback rows (series that need
-    mpmath) in an object-mode block only when the kernel flags them."""
-    import numba
-
-    kernel, fallback, n = op.kernel, op.python_total, op.n_params
-
-    @numba.njit
-    def loglik(params, *rows):  # pragma: no cover - compiled
-        value = -np.inf
-        grad = np.zeros(n)
-        inside = True
-        for i in range(n):
-            if not (params[i] > 0.0 and params[i] < np.inf):
-                inside = False
-        if inside:
-            out = kernel(params, *rows)
-            if out[n + 1] != 0.0:
-                with numba.objmode(out="float64[:]"):
-                    out = np.append(fallback(params), 0.0)
-            finite = True
-            for i in range(n + 1):
-                if not np.isfinite(out[i]):
-                    finite = False
-            if finite:
-                value = out[0]
-                grad = out[1:n + 1].copy()
-        return np.asarray(value), grad
-
-    return loglik
-
-
-def likelihood_graph(model, data: list[np.ndarray], weights: np.ndarray, params):
-    """The weighted log-likelihood of ``params`` (a PyTensor vector) as a PyTensor scalar."""
-    import pytensor
-
-    kernel = type(model)._total_kernel
-    rows = type(model)._kernel_arrays(data, weights)
-    if kernel is None or rows is None:  # pragma: no cover - every model has one
-        raise ClvlabError(f"{type(model).__name__} has no compiled likelihood kernel")
-    n = len(model.param_names)
-    op = _likelihood_op_class()(kernel, _guarded(lambda p: model._loglik_total(p, data, weights), n), n)
-    shared = [pytensor.shared(r, name=f"clvlab_rows_{i}", borrow=True) for i, r in enumerate(rows)]
-    value, _ = op(params, *shared)
-    return value
 
 
 def default_priors(model, data: list[np.ndarray], weights: np.ndarray) -> dict[str, float]:
@@ -265,8 +143,10 @@ def _sample_nutpie(pymc_model, names: Sequence[str], start, *, draws: int, tune:
     """nutpie on the numba-compiled model (the Op's numba implementation, no object mode).
 
     Chains start at the MLE (where there is one) jittered by U(-1, 1) on the log scale, which
-    keeps r_hat's overdispersed starts; nutpie adapts its diagonal mass matrix from the first
-    draws, so PyMC's full-covariance start is not needed."""
+    keeps r_hat's overdispersed starts. nutpie's low-rank mass matrix adaptation learns the
+    correlations (r with alpha, s with beta) that a diagonal one misses: on CDNOW's Pareto/NBD,
+    4 x (1000 + 1000), it took 7.5 leapfrog steps a draw against 22.5 for the diagonal, and half
+    the time, at a higher ESS (1,235 against 729)."""
     import nutpie
 
     initial = None
@@ -276,7 +156,7 @@ def _sample_nutpie(pymc_model, names: Sequence[str], start, *, draws: int, tune:
     return nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains,
                          cores=min(chains, os.cpu_count() or 1), seed=seed,
                          target_accept=target_accept, progress_bar=progressbar,
-                         save_warmup=False)
+                         save_warmup=False, **_compat.nutpie_low_rank())
 
 
 def _nuts_start(pymc_model, names: Sequence[str], start, chains: int, random_seed: Any,
