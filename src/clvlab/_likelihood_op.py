@@ -15,6 +15,14 @@ Three choices keep the compiled graph cheap and cacheable:
 - the rare points where the kernel cannot sum every row (Pareto/NBD's series near z = 1, which
   the Python path hands to mpmath) reach Python through a module-level function and an integer
   key, an input like the rows, so no Python object is frozen into the cached code.
+
+Those points are far out: Pareto/NBD's series fails only where alpha/beta (or beta/alpha)
+exceeds about 4,000 for a customer with t near 0, against about 0.9 on CDNOW. A sampler reaches
+them only in warm-up excursions, and there mpmath can take seconds per evaluation (one test
+run of nutpie spent minutes there). So the compiled path rejects them (-inf, which NUTS treats
+as a divergence of that excursion) and counts them (``rejected_points``), unless the fit lives
+there (``exact=True``: its maximum-likelihood estimate is such a point), where it evaluates them
+exactly as the Python path does.
 """
 
 from __future__ import annotations
@@ -58,12 +66,20 @@ def guarded(total: Callable, n_params: int) -> Callable[[np.ndarray], np.ndarray
 
 
 def python_fallback(key, params):
-    """Called from compiled code (an object-mode block) for points the kernel flags."""
-    return np.append(_LIVE_OPS[int(key)].python_total(params), 0.0)
+    """Called from compiled code (an object-mode block) for points the kernel flags: the exact
+    Python evaluation where the Op is ``exact``, else -inf (rejected, and counted)."""
+    op = _LIVE_OPS[int(key)]
+    if op.exact:
+        return np.append(op.python_total(params), 0.0)
+    op.rejected_points += 1
+    return np.concatenate([[-np.inf], np.zeros(op.n_params + 1)])
 
 
-def likelihood_graph(model, data: list[np.ndarray], weights: np.ndarray, params):
-    """The weighted log-likelihood of ``params`` (a PyTensor vector) as a PyTensor scalar."""
+def likelihood_graph(model, data: list[np.ndarray], weights: np.ndarray, params,
+                     exact: bool = False):
+    """The weighted log-likelihood of ``params`` (a PyTensor vector) as a PyTensor scalar, and
+    the Op (whose ``rejected_points`` counts the flagged points the compiled path rejected;
+    ``exact=True`` evaluates them in Python instead)."""
     import pytensor
 
     kernel = type(model)._total_kernel
@@ -72,11 +88,12 @@ def likelihood_graph(model, data: list[np.ndarray], weights: np.ndarray, params)
         raise ClvlabError(f"{type(model).__name__} has no compiled likelihood kernel")
     n = len(model.param_names)
     op = _op_class()(kernel, guarded(lambda p: model._loglik_total(p, data, weights), n), n)
+    op.exact = exact
     key = pytensor.shared(np.array([op.key], dtype=np.int64), name=f"clvlab_op_{op.key}")
     shared = [pytensor.shared(r, name=f"clvlab_rows_{op.key}_{i}", borrow=True)
               for i, r in enumerate(rows)]
     value, _ = op(params, key, *shared)
-    return value
+    return value, op
 
 
 def _op_class():
@@ -101,6 +118,8 @@ def _op_class():
             self.python_total = python_total  # params -> [value, grad] (fallback rows included)
             self.n_params = n_params
             self.key = next(_KEYS)
+            self.exact = False        # flagged points in compiled code: exact, or rejected
+            self.rejected_points = 0
             _LIVE_OPS[self.key] = self
 
         def make_node(self, params, key, *rows):

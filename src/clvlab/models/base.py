@@ -56,8 +56,8 @@ class BaseModel:
             the same likelihood; see ``clvlab.bayes`` for the default priors.
         penalty, max_restarts : maximum-likelihood settings (L2 penalty; optimiser restarts).
         draws, tune, chains, random_seed, progressbar : sampler settings.
-        nuts_sampler : "nutpie" or "pymc"; None takes ``bayes.default_nuts_sampler()`` (nutpie
-            where it is installed: faster at the same ESS, see the README).
+        nuts_sampler : "pymc" or "nutpie"; None takes ``bayes.default_nuts_sampler()`` ("pymc",
+            faster on CDNOW; nutpie was faster on 100,000 customers: see the README).
         target_accept : NUTS's target acceptance rate; None takes the model's default
             (``default_target_accept``: higher where the posterior has long tails).
         priors : {parameter: callable(name) -> PyMC random variable} to replace default priors.
