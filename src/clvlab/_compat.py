@@ -148,7 +148,6 @@ def summary_table(idata: Any, names: Sequence[str], level: float) -> pd.DataFram
     import arviz as az
 
     low, high = f"hdi_{100 * (1 - level) / 2:g}%", f"hdi_{100 * (1 + level) / 2:g}%"
-    dataset = posterior_dataset(idata, names)
     if arviz_major() >= 1:
         table = az.summary(idata, var_names=list(names), ci_prob=level, ci_kind="hdi",
                            round_to="none")
@@ -156,10 +155,8 @@ def summary_table(idata: Any, names: Sequence[str], level: float) -> pd.DataFram
         upper = next(c for c in table.columns if c.endswith("_ub"))
         table = table.rename(columns={lower: low, upper: high})
     else:
-        import arviz as az
-
-        table = az.summary(az.convert_to_inference_data(dataset), var_names=list(names),
-                           hdi_prob=level, round_to="none")
+        table = az.summary(az.convert_to_inference_data(posterior_dataset(idata, names)),
+                           var_names=list(names), hdi_prob=level, round_to="none")
     columns = ["mean", "sd", low, high, "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat"]
     return table.loc[list(names), columns].astype(np.float64)
 

@@ -76,10 +76,11 @@ def python_fallback(key, params):
 
 
 def likelihood_graph(model, data: list[np.ndarray], weights: np.ndarray, params,
-                     exact: bool = False):
+                     exact: bool = False, estimate: np.ndarray | None = None):
     """The weighted log-likelihood of ``params`` (a PyTensor vector) as a PyTensor scalar, and
     the Op (whose ``rejected_points`` counts the flagged points the compiled path rejected;
-    ``exact=True`` evaluates them in Python instead)."""
+    ``exact=True`` evaluates them in Python instead, as does an ``estimate``, the maximum-
+    likelihood point, that the kernel itself flags: the posterior lives there)."""
     import pytensor
 
     kernel = type(model)._total_kernel
@@ -88,7 +89,8 @@ def likelihood_graph(model, data: list[np.ndarray], weights: np.ndarray, params,
         raise ClvlabError(f"{type(model).__name__} has no compiled likelihood kernel")
     n = len(model.param_names)
     op = _op_class()(kernel, guarded(lambda p: model._loglik_total(p, data, weights), n), n)
-    op.exact = exact
+    op.exact = exact or (estimate is not None
+                         and kernel(np.asarray(estimate, dtype=np.float64), *rows)[-1] != 0.0)
     key = pytensor.shared(np.array([op.key], dtype=np.int64), name=f"clvlab_op_{op.key}")
     shared = [pytensor.shared(r, name=f"clvlab_rows_{op.key}_{i}", borrow=True)
               for i, r in enumerate(rows)]

@@ -58,16 +58,6 @@ def default_priors(model, data: list[np.ndarray], weights: np.ndarray) -> dict[s
     return {name: float(model._prior_scale(name, data, weights)) for name in model.param_names}
 
 
-def _needs_exact_fallback(model, data, weights, start) -> bool:
-    """Whether the compiled likelihood must evaluate its flagged points exactly: where the
-    maximum-likelihood estimate itself is one (the posterior lives there)."""
-    arrays = type(model)._kernel_arrays(data, weights)
-    if start is None or arrays is None:
-        return False
-    out = type(model)._total_kernel(np.asarray(start[0], dtype=np.float64), *arrays)
-    return bool(out[-1] != 0.0)
-
-
 def build_pymc_model(model, data: list[np.ndarray], weights: np.ndarray, priors: dict | None,
                      start: tuple[np.ndarray, np.ndarray] | None = None):
     import pymc as pm
@@ -87,7 +77,7 @@ def build_pymc_model(model, data: list[np.ndarray], weights: np.ndarray, priors:
             else:
                 variables.append(pm.LogNormal(name, mu=np.log(centres[name]), sigma=PRIOR_SIGMA))
         value, op = likelihood_graph(model, data, weights, pt.stack(variables),
-                                     exact=_needs_exact_fallback(model, data, weights, start))
+                                     estimate=None if start is None else start[0])
         pm.Potential("log_likelihood", value)
     pymc_model.clvlab_likelihood_op = op  # its rejected_points go into the diagnostics
     return pymc_model
