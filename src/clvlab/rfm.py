@@ -8,18 +8,19 @@ modules only implement them.
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .errors import ClvlabError, ClvlabWarning, DataValidationError
+from .rfm_io import expand_paths, file_format, read_files, read_rfm
 from .timeunits import UNIT_SECONDS, normalize_time_unit
 
-__all__ = ["rfm_summary", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
+__all__ = ["rfm_summary", "read_rfm", "parse_option_date", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
 
 RFM_COLUMNS = ["frequency", "recency", "T"]
 HOLDOUT_COLUMNS = ["frequency_holdout", "monetary_value_holdout", "duration_holdout"]
@@ -47,6 +48,8 @@ class Settings:
     date_format: str | None
     consent_col: str | None = None         # see clvlab.privacy
     withdrawn: frozenset | None = None     # withdrawn customer ids, as text
+    delimiter: str | None = None           # CSV field separator; None: sniffed by the reader
+    decimal: str = "."                     # decimal mark of amounts in CSV files and text columns
 
     @property
     def unit_seconds(self) -> int:
@@ -74,6 +77,8 @@ def rfm_summary(
     progress: bool = False,
     consent_col: str | None = None,
     withdrawn: Any = None,
+    delimiter: str | None = None,
+    decimal: str = ".",
 ) -> pd.DataFrame:
     """Summarise a transaction log into one row per customer.
 
@@ -95,9 +100,12 @@ def rfm_summary(
         End of observation: later rows are ignored. Defaults to the last timestamp in the log.
         Without ``calibration_end``, T is measured to it (it may lie after the last purchase,
         e.g. "today" for scoring).
+        Both are timestamps, or text read by the date column's rule (:func:`parse_option_date`):
+        ISO 8601, or ``date_format``; "05/06/2007" is refused without a format, never guessed.
     date_format
         strptime format for dates held as text or integers (e.g. ``"%Y%m%d"``). Without it, text
-        is parsed as ISO 8601 and integers are refused (they are ambiguous).
+        is parsed as ISO 8601 and integers are refused (they are ambiguous). CSV readers never
+        guess a date layout either.
     timezone
         Time zone whose calendar days are used. Timestamps that carry a zone or UTC offset are
         converted to it; naive timestamps (and naive ``calibration_end``/``observation_end``) are
@@ -119,13 +127,22 @@ def rfm_summary(
         ``consent_col`` is false, and the ids in ``withdrawn`` (ids, or a file with one per
         line). Their number is ``attrs["clvlab"]["customers_excluded"]``. See
         :mod:`clvlab.privacy` for the accepted consent values.
+    delimiter
+        Field separator of CSV files (e.g. ``";"``); sniffed when None.
+    decimal
+        Decimal mark of amounts: ``"."`` (default) or ``","`` (e.g. ``"12,50"``), in CSV files
+        and in text amount columns of a DataFrame. A currency sign is never stripped silently:
+        such an amount is refused with a hint.
 
     Returns
     -------
-    DataFrame indexed by customer id (sorted) with ``frequency`` (repeat transactions, int64),
+    DataFrame indexed by customer id (sorted by value; a categorical id column gives an index of
+    its categories' type, so both engines return the same index) with ``frequency`` (repeat transactions, int64),
     ``recency`` (first to last transaction), ``T`` (first transaction to the calibration end),
     ``monetary_value`` (with ``amount_col``) and the holdout columns (with ``calibration_end``).
-    ``result.attrs["clvlab"]`` records the settings, the window and what the rules set aside.
+    ``result.attrs["clvlab"]`` records the settings (time unit and customer column among them),
+    the window and what the rules set aside; ``to_parquet`` keeps it, and :func:`read_rfm`
+    restores it.
 
     Rules
     -----
@@ -158,8 +175,11 @@ def rfm_summary(
     """
     settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                              time_unit=time_unit, date_format=date_format, timezone=timezone,
-                             merge_period=merge_period, consent_col=consent_col, withdrawn=withdrawn)
+                             merge_period=merge_period, consent_col=consent_col, withdrawn=withdrawn,
+                             delimiter=delimiter, decimal=decimal)
     engine = _resolve_engine(engine, transactions)
+    if isinstance(transactions, pd.DataFrame):
+        transactions = _plain_ids(transactions, customer_col)
     if engine == "duckdb":
         from . import rfm_duckdb
 
@@ -169,7 +189,8 @@ def rfm_summary(
     else:
         from . import rfm_pandas
 
-        frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
+        frame = transactions if isinstance(transactions, pd.DataFrame) else \
+            read_files(transactions, settings.delimiter, settings.decimal)
         result, counts = rfm_pandas.summarise(frame, settings, calibration_end, observation_end)
     report_set_aside(counts, stacklevel=3)
     return result
@@ -177,23 +198,53 @@ def rfm_summary(
 
 def make_settings(*, customer_col: str, date_col: str, amount_col: str | None, time_unit: str,
                   date_format: str | None, timezone: str, merge_period: str | None,
-                  consent_col: str | None = None, withdrawn: Any = None) -> Settings:
+                  consent_col: str | None = None, withdrawn: Any = None,
+                  delimiter: str | None = None, decimal: str | None = ".") -> Settings:
     """Check the user's options once, for every engine and the command line."""
     from .privacy import withdrawn_ids
 
+    delimiter, decimal = _csv_options(delimiter, decimal)
     return Settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                     time_unit=normalize_time_unit(time_unit),
                     merge_period=_merge_period(merge_period, time_unit),
                     timezone=_check_timezone(timezone), date_format=date_format,
                     consent_col=consent_col,
-                    withdrawn=frozenset(withdrawn_ids(withdrawn)) if withdrawn is not None else None)
+                    withdrawn=frozenset(withdrawn_ids(withdrawn)) if withdrawn is not None else None,
+                    delimiter=delimiter, decimal=decimal)
+
+
+def _csv_options(delimiter: str | None, decimal: str | None) -> tuple[str | None, str]:
+    decimal = "." if decimal is None else decimal
+    if delimiter in ("\\t", "tab"):  # a tab is hard to type on a command line
+        delimiter = "\t"
+    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
+        raise ClvlabError(f"delimiter={delimiter!r} (--delimiter) must be one character, e.g. ';' "
+                          "or ',' (or 'tab'); leave it out to have it detected")
+    if decimal not in (".", ","):
+        raise ClvlabError(f"decimal={decimal!r} (--decimal) must be '.' or ','")
+    if delimiter == decimal:
+        raise ClvlabError(f"delimiter and decimal (--delimiter, --decimal) are both {decimal!r}; "
+                          "a CSV with decimal commas separates its fields with another "
+                          "character, usually ';'")
+    return delimiter, decimal
+
+
+def _plain_ids(frame: pd.DataFrame, customer_col: str) -> pd.DataFrame:
+    """Categorical ids as their categories' values: both engines then sort and type the index
+    alike (DuckDB would otherwise keep the category order and dtype, pandas would not)."""
+    ids = frame.get(customer_col)
+    if ids is None or not isinstance(ids.dtype, pd.CategoricalDtype):
+        return frame
+    return frame.assign(**{customer_col: ids.astype(ids.cat.categories.dtype)})
 
 
 def resolve_window(first: pd.Timestamp, last: pd.Timestamp, calibration_end: Any,
                    observation_end: Any, settings: Settings) -> Window:
     """Check the user's window against the data's time range and fill in the defaults."""
-    obs = _as_timestamp(observation_end, "observation_end", settings.timezone)
-    cal = _as_timestamp(calibration_end, "calibration_end", settings.timezone)
+    obs = parse_option_date(observation_end, "observation_end", date_format=settings.date_format,
+                            timezone=settings.timezone)
+    cal = parse_option_date(calibration_end, "calibration_end", date_format=settings.date_format,
+                            timezone=settings.timezone)
     if cal is None:
         obs = last if obs is None else obs
         if obs < first:
@@ -283,7 +334,8 @@ def rfm_columns_sql(settings: Settings, window: Window, double, ident) -> list[s
 
 def describe(settings: Settings, window: Window, counts: dict[str, int]) -> dict[str, Any]:
     """The metadata both engines attach as ``attrs["clvlab"]``."""
-    return {"time_unit": settings.time_unit, "merge_period": settings.merge_period,
+    return {"time_unit": settings.time_unit, "customer_col": settings.customer_col,
+            "merge_period": settings.merge_period,
             "timezone": settings.timezone, "calibration_end": window.calibration_end.isoformat(),
             "observation_end": window.observation_end.isoformat(), **counts}
 
@@ -293,18 +345,69 @@ def epoch_seconds(ts: pd.Timestamp) -> float:
     return (ts - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
 
 
-def _as_timestamp(value: Any, name: str, timezone: str) -> pd.Timestamp | None:
+def parse_option_date(value: Any, name: str, *, date_format: str | None = None,
+                      timezone: str = "UTC") -> pd.Timestamp | None:
+    """A date given as an option (``calibration_end``, a backtest cutoff, a scoring ``as_of``),
+    read by the date column's rule, as a naive timestamp in ``timezone``.
+
+    Parameters
+    ----------
+    value
+        A ``pd.Timestamp``, ``datetime``, ``date`` or ``numpy.datetime64`` (used as it is), or
+        text (an integer too, with ``date_format``). None (the option was not given) gives None.
+    name
+        The option's name, for the error message (e.g. ``"cutoff"``).
+    date_format
+        The log's strptime format. Text must be ISO 8601 or match it; text that reads as both,
+        to different dates (``"20070102"`` with ``"%Y%d%m"``), is refused.
+    timezone
+        Zoned values are converted to this zone; naive ones are taken as already in it.
+
+    Raises
+    ------
+    ClvlabError
+        Naming the option, the value and the rule, for anything else: ``"05/06/2007"`` is 5 June
+        to some and 6 May to others, so it is never guessed.
+    """
     if value is None:
         return None
-    try:
+    rule = ("ISO 8601 (e.g. '2024-03-31') or the date_format "
+            f"{date_format!r}" if date_format else
+            "ISO 8601 (e.g. '2024-03-31'), the rule of the date column; pass date_format "
+            "(--date-format on the command line) to read other layouts")
+    if isinstance(value, (pd.Timestamp, datetime.date, np.datetime64)):
         ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ClvlabError(f"{name}={value!r} is not a date or timestamp ({exc})") from None
-    if pd.isna(ts):
-        raise ClvlabError(f"{name}={value!r} is not a date or timestamp")
+    elif isinstance(value, str) or (isinstance(value, (int, np.integer))
+                                    and not isinstance(value, bool) and date_format):
+        ts = _parse_text(str(value).strip(), isinstance(value, str), date_format)
+        if isinstance(ts, tuple):
+            raise ClvlabError(f"{name}={value!r} reads two ways: {ts[0].date()} in ISO 8601 and "
+                              f"{ts[1].date()} in the date_format {date_format!r}; write it in "
+                              "ISO 8601 with dashes (YYYY-MM-DD)")
+    else:
+        ts = None
+    if ts is None or pd.isna(ts):
+        raise ClvlabError(f"{name}={value!r} is not a date in {rule}")
     if ts.tzinfo is not None:
         ts = ts.tz_convert(timezone).tz_localize(None)
     return ts
+
+
+def _parse_text(text: str, may_be_iso: bool, date_format: str | None):
+    """The timestamp ``text`` stands for, None when it reads as none, and the two readings when
+    ISO 8601 and ``date_format`` disagree."""
+    iso = pd.to_datetime(text, format="ISO8601", errors="coerce") if may_be_iso else pd.NaT
+    if date_format is None:
+        return iso
+    formatted = pd.to_datetime(text, format=date_format, errors="coerce")
+    if pd.isna(iso) or pd.isna(formatted):
+        return formatted if pd.isna(iso) else iso
+    return iso if iso == formatted else (iso, formatted)
+
+
+def _as_timestamp(value: Any, name: str, timezone: str) -> pd.Timestamp | None:
+    """Kept for callers that predate :func:`parse_option_date` (ISO 8601 only)."""
+    return parse_option_date(value, name, timezone=timezone)
 
 
 def _merge_period(merge_period: str | None, time_unit: str) -> str:
@@ -334,47 +437,10 @@ def _resolve_engine(engine: str, transactions: Any) -> str:
     return "duckdb"
 
 
-def expand_paths(transactions: Any) -> list[str]:
-    """Turn a path, glob or list of them into a list of existing files, or raise."""
-    import glob
-
-    items = [transactions] if isinstance(transactions, (str, os.PathLike)) else list(transactions)
-    files: list[str] = []
-    for item in items:
-        text = os.fspath(item)
-        matches = sorted(glob.glob(text)) if any(c in text for c in "*?[") else [text]
-        if not matches or not all(Path(m).is_file() for m in matches):
-            raise ClvlabError(f"no transaction file matches {text!r}")
-        files.extend(matches)
-    if not files:
-        raise ClvlabError("no transaction files given")
-    return files
-
-
-def file_format(files: list[str]) -> str:
-    kinds = {_kind(f) for f in files}
-    if len(kinds) != 1 or None in kinds:
-        raise ClvlabError(
-            f"transaction files must all be CSV (.csv, .csv.gz, .tsv, .txt) or all Parquet "
-            f"(.parquet, .pq); got {sorted(files)[:3]}")
-    return kinds.pop()
-
-
-def _kind(path: str) -> str | None:
-    name = path.lower()
-    if name.endswith((".parquet", ".pq")):
-        return "parquet"
-    if name.endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")):
-        return "csv"
-    return None
-
-
-def _read_files(transactions: Any) -> pd.DataFrame:
-    files = expand_paths(transactions)
-    if file_format(files) == "parquet":
-        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    return pd.concat([pd.read_csv(f, sep=None, engine="python") for f in files],
-                     ignore_index=True)
+def _read_files(transactions: Any, delimiter: str | None = None,
+                decimal: str | None = None) -> pd.DataFrame:
+    """Kept for the jobs that read whole logs with pandas (see :func:`clvlab.rfm_io.read_files`)."""
+    return read_files(transactions, delimiter, decimal)
 
 
 def report_set_aside(counts: dict[str, Any], stacklevel: int = 2) -> None:

@@ -17,10 +17,10 @@ from typing import Any
 import pandas as pd
 
 from .errors import ClvlabError, DataValidationError
-from .rfm import (Settings, Window, check_customers, describe, expand_paths, file_format,
-                  resolve_window, rfm_columns_sql)
-from .rfm_pandas import OFFSET_PATTERN as _OFFSET_REGEX
-
+from .rfm import Settings, Window, check_customers, describe, resolve_window, rfm_columns_sql
+from .rfm_io import expand_paths, file_format, parquet_metadata
+from .rfm_pandas import NUMBERS_ARE_NOT_DATES, OFFSET_PATTERN as _OFFSET_REGEX, amount_hint, \
+    date_rule, header_hint
 
 
 def summarise(transactions: Any, settings: Settings, calibration_end: Any, observation_end: Any,
@@ -74,18 +74,24 @@ def write_table(transactions: Any, path: str, output_format: str, settings: Sett
     """Write the RFM summary straight to a Parquet or CSV file without building it in pandas.
 
     Used by the command line for logs whose customer table may not fit in memory. The caller
-    makes it atomic (``path`` is a temporary file). Returns what ``attrs["clvlab"]`` would hold,
-    with the number of customers.
+    makes it atomic (``path`` is a temporary file). A Parquet file records what
+    ``attrs["clvlab"]`` holds (time unit, customer column, window) in its key-value metadata,
+    where :func:`clvlab.read_rfm` and ``pandas.read_parquet`` find it; a CSV file cannot.
+    Returns that, with the number of customers.
     """
     con = _connect(connection, settings, progress)
     try:
         window, counts, n_customers = _aggregate(con, transactions, settings, calibration_end,
                                                  observation_end)
-        fmt = "FORMAT parquet" if output_format == "parquet" else "FORMAT csv, HEADER true"
+        info = describe(settings, window, counts)
+        if output_format == "parquet":
+            pairs = ", ".join(f"{key}: '{_quote(value)}'"
+                              for key, value in parquet_metadata(info).items())
+            fmt = f"FORMAT parquet, KV_METADATA {{{pairs}}}"
+        else:
+            fmt = "FORMAT csv, HEADER true"
         con.execute(f"COPY ({_final_select_sql(settings, window)}) TO '{_quote(path)}' ({fmt})")
-        return {"customers": n_customers, "time_unit": settings.time_unit,
-                "calibration_end": window.calibration_end.isoformat(),
-                "observation_end": window.observation_end.isoformat(), **counts}
+        return {"customers": n_customers, **info}
     finally:
         con.close()  # drops this cursor's temp views and tables
 
@@ -189,9 +195,7 @@ def _register_source(con: Any, transactions: Any, settings: Settings) -> None:
         if file_format(files) == "parquet":
             source = f"read_parquet({file_list}, union_by_name = true)"
         else:
-            types = f", types = {{'{_quote(settings.date_col)}': 'VARCHAR'}}" \
-                if settings.date_format else ""
-            source = f"read_csv({file_list}, union_by_name = true{types})"
+            source = f"read_csv({file_list}, union_by_name = true{_csv_options(settings)})"
         columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     for column in [settings.customer_col, settings.date_col, settings.amount_col]:
         if column is not None and column not in columns:
@@ -206,9 +210,32 @@ def _register_source(con: Any, transactions: Any, settings: Settings) -> None:
         SELECT {_ident(settings.customer_col)} AS cid, {_ident(settings.date_col)} AS d,
                {amount} AS amt FROM {source}""")
     date_type = {row[0]: row[1] for row in con.execute("DESCRIBE clvlab_raw").fetchall()}["d"]
+    amount_type = {row[0]: row[1] for row in con.execute("DESCRIBE clvlab_raw").fetchall()}["amt"]
     con.execute(f"""CREATE OR REPLACE TEMP VIEW clvlab_parsed AS
-        SELECT cid, d, {_timestamp_sql(date_type, settings)} AS ts, amt FROM clvlab_raw""")
+        SELECT cid, d, {_timestamp_sql(date_type, settings)} AS ts,
+               {_amount_sql(amount_type, settings)} AS amt FROM clvlab_raw""")
     return excluded
+
+
+def _csv_options(settings: Settings) -> str:
+    """read_csv options: the user's dialect, and dates as text. DuckDB's sniffer would otherwise
+    guess a layout such as %d/%m/%Y from a sample, which clvlab never does (and a guess that
+    fails later in the file ends in a raw cast error)."""
+    options = f", types = {{'{_quote(settings.date_col)}': 'VARCHAR'}}"
+    if settings.delimiter is not None:
+        options += f", delim = '{_quote(settings.delimiter)}'"
+    if settings.decimal != ".":
+        options += f", decimal_separator = '{_quote(settings.decimal)}'"
+    return options
+
+
+def _amount_sql(amount_type: str, settings: Settings) -> str:
+    """Amounts with a decimal comma may arrive as text (a DataFrame column, or a CSV column the
+    sniffer left as text): read them by the decimal rule. Text that stays unreadable is NULL
+    here and refused by _check_types, which looks at the raw text."""
+    if amount_type == "VARCHAR" and settings.decimal == ",":
+        return "TRY_CAST(replace(trim(amt), ',', '.') AS DOUBLE)"
+    return "amt"
 
 
 def _exclusion_view(con: Any, source: str, columns: list[str], settings: Settings, amount: str) -> int:
@@ -261,10 +288,8 @@ def _timestamp_sql(date_type: str, settings: Settings) -> str:
 def _check_types(con: Any, settings: Settings) -> None:
     """Checks on the column types, and the mixed-zone check that only text dates need."""
     types = {row[0]: row[1] for row in con.execute("DESCRIBE clvlab_raw").fetchall()}
-    if settings.amount_col and types["amt"] not in _NUMERIC_TYPES \
-            and not types["amt"].startswith("DECIMAL"):
-        raise DataValidationError(settings.amount_col, f"amount must be numeric (type is {types['amt']})",
-                                  _example(con, "true", settings))
+    if settings.amount_col:
+        _check_amount_type(con, types["amt"], settings)
     if types["d"] == "VARCHAR" and settings.date_format is None:
         zoned, dated = con.execute(f"""SELECT count(*) FILTER (WHERE regexp_matches(d, '{_OFFSET_REGEX}')),
             count(d) FROM clvlab_raw""").fetchone()
@@ -275,26 +300,45 @@ def _check_types(con: Any, settings: Settings) -> None:
                 _example(con, f"NOT regexp_matches(d, '{_OFFSET_REGEX}')", settings))
     if types["d"] not in ("VARCHAR",) and not types["d"].startswith(("TIMESTAMP", "DATE")) \
             and settings.date_format is None:
-        raise DataValidationError(settings.date_col, "numbers are not dates; pass date_format "
-                                  "(e.g. '%Y%m%d') or convert the column to datetimes",
+        raise DataValidationError(settings.date_col, NUMBERS_ARE_NOT_DATES,
                                   _example(con, "true", settings))
+
+
+def _check_amount_type(con: Any, amount_type: str, settings: Settings) -> None:
+    """Amounts must be numbers, or text with decimal commas when ``decimal=","``; the row shown
+    is one that cannot be read (a repeated header row, a currency sign), not merely the first."""
+    text_amounts = amount_type == "VARCHAR" and settings.decimal == ","
+    if not text_amounts and (amount_type in _NUMERIC_TYPES or amount_type.startswith("DECIMAL")):
+        return
+    as_text = "trim(CAST(r.amt AS VARCHAR))"
+    readable = f"TRY_CAST(replace({as_text}, ',', '.') AS DOUBLE)" if text_amounts \
+        else "TRY_CAST(r.amt AS DOUBLE)"
+    row = _example(con, f"r.amt IS NOT NULL AND {readable} IS NULL", settings, raw=True)
+    if text_amounts and not row:
+        return  # every text amount reads by the decimal rule
+    row = row or _example(con, "true", settings, raw=True)
+    rule = "(a number written with a decimal comma)" if text_amounts else f"(type is {amount_type})"
+    raise DataValidationError(settings.amount_col, f"amount must be numeric {rule}", row,
+                              hint=header_hint(row) or amount_hint(row.get(settings.amount_col),
+                                                                   settings.decimal))
 
 
 def _explain_bad_rows(con: Any, settings: Settings) -> None:
     """The aggregates found bad rows: raise for the first rule broken, with an example row."""
     checks = [(settings.customer_col, "customer id is missing", "cid IS NULL"),
-              (settings.date_col, "date is missing", "d IS NULL"),
-              (settings.date_col,
-               f"is not a date in format {settings.date_format!r}" if settings.date_format
-               else "is not a parseable date (ISO 8601 expected; pass date_format otherwise)",
-               "ts IS NULL")]
+              (settings.date_col, "date is missing", "d IS NULL")]
+    if settings.date_format is None:
+        # integers read as text from a CSV file: the same message as integers in a DataFrame
+        checks.append((settings.date_col, NUMBERS_ARE_NOT_DATES,
+                       "ts IS NULL AND regexp_full_match(trim(CAST(d AS VARCHAR)), '[0-9]+')"))
+    checks.append((settings.date_col, date_rule(settings.date_format), "ts IS NULL"))
     if settings.amount_col:
         checks += [(settings.amount_col, "amount is missing or NaN", "amt IS NULL OR isnan(amt)"),
                    (settings.amount_col, "amount is infinite", "isinf(amt)")]
     for column, rule, condition in checks:
         row = _example(con, condition, settings)
         if row:
-            raise DataValidationError(column, rule, row)
+            raise DataValidationError(column, rule, row, hint=header_hint(row))
     raise DataValidationError(settings.date_col, "time_unit='h' needs timestamps with a time of "
                               "day, but every timestamp is at midnight", _example(con, "true", settings))
 
@@ -303,9 +347,14 @@ _NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYI
                   "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE"}
 
 
-def _example(con: Any, condition: str, settings: Settings) -> dict[str, Any]:
-    """The first row of the log matching ``condition``, under the user's column names."""
-    row = con.execute(f"SELECT cid, d, amt FROM clvlab_parsed WHERE {condition} LIMIT 1").fetchone()
+def _example(con: Any, condition: str, settings: Settings, raw: bool = False) -> dict[str, Any]:
+    """The first row of the log matching ``condition``, under the user's column names (with the
+    amount as written when ``raw``; ``condition`` then reads the raw columns as ``r.``)."""
+    if raw:
+        query = f"SELECT r.cid, r.d, r.amt FROM clvlab_raw r WHERE {condition} LIMIT 1"
+    else:
+        query = f"SELECT cid, d, amt FROM clvlab_parsed WHERE {condition} LIMIT 1"
+    row = con.execute(query).fetchone()
     if row is None:
         return {}
     names = [settings.customer_col, settings.date_col, settings.amount_col]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,46 @@ from .rfm import Settings, check_customers, finish, resolve_window
 
 # A UTC offset after a time of day ("10:00:00+02:00", "10:00Z"); a bare date never matches.
 OFFSET_PATTERN = r"\d\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$"
+
+# The wording both engines use, so that a log gets the same message from a DataFrame or a file.
+NUMBERS_ARE_NOT_DATES = ("numbers are not dates; pass date_format (--date-format on the command "
+                         "line), e.g. '%Y%m%d', or convert the column to datetimes")
+
+
+def date_rule(date_format: str | None) -> str:
+    """The rule a date that does not parse broke."""
+    if date_format:
+        return f"is not a date in format {date_format!r} (date_format, --date-format)"
+    return ("is not a parseable date (ISO 8601 expected, e.g. '2024-03-31'; pass date_format, "
+            "--date-format on the command line, e.g. '%d/%m/%Y', for other layouts)")
+
+
+def header_hint(row: dict[str, Any] | None) -> str | None:
+    """A hint when the offending row is a copy of the header (files concatenated with their
+    headers): its values are the column names."""
+    if not row:
+        return None
+    repeats = [name for name, value in row.items() if name != "<row>" and str(value) == name]
+    if len(repeats) >= 2:
+        return ("this row repeats the header inside the data (files concatenated with their "
+                "header rows?); remove those rows")
+    return None
+
+
+def amount_hint(value: Any, decimal: str) -> str | None:
+    """What a text amount that cannot be read most likely needs."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if re.search(r"\d", text) and re.search(r"[^\d\s.,+\-eE]", text):
+        return ("the amount carries a currency sign or other text: strip it from the column "
+                "first (clvlab does not convert currencies)" + (
+                    "; amounts with a decimal comma need decimal=',' (--decimal ',')"
+                    if "," in text and decimal != "," else ""))
+    if decimal != "," and re.fullmatch(r"[+-]?\d+,\d+", text):
+        return ("it looks like a decimal comma: pass decimal=',' (--decimal ',' on the command "
+                "line), and the delimiter if it is not detected (delimiter=';', --delimiter ';')")
+    return None
 
 
 def summarise(frame: pd.DataFrame, settings: Settings, calibration_end: Any,
@@ -107,7 +148,7 @@ def _validated_columns(frame: pd.DataFrame, settings: Settings):
                                "timestamp is at midnight", example_row(frame, 0))
     amount = None
     if settings.amount_col is not None:
-        amount = _amounts(frame, settings.amount_col)
+        amount = _amounts(frame, settings.amount_col, settings.decimal)
     return ids, ts, amount
 
 
@@ -141,9 +182,7 @@ def parse_dates(frame: pd.DataFrame, column: str, date_format: str | None,
         return raw
     if pd.api.types.is_numeric_dtype(raw.dtype):
         if date_format is None:
-            raise DataValidationError(
-                column, "numbers are not dates; pass date_format (e.g. '%Y%m%d') or convert the "
-                        "column to datetimes", example_row(frame, 0))
+            raise DataValidationError(column, NUMBERS_ARE_NOT_DATES, example_row(frame, 0))
         raw = raw.astype(str)
     text = raw.astype(str)
     if date_format is None:
@@ -157,22 +196,33 @@ def parse_dates(frame: pd.DataFrame, column: str, date_format: str | None,
         parsed = pd.to_datetime(text, format=date_format, errors="coerce")
     bad = parsed.isna().to_numpy()
     if bad.any():
-        rule = f"is not a date in format {date_format!r}" if date_format else \
-            "is not a parseable date (ISO 8601 expected; pass date_format otherwise)"
-        raise DataValidationError(column, rule, example_row(frame, _first(bad)))
+        row = example_row(frame, _first(bad))
+        raise DataValidationError(column, date_rule(date_format), row, hint=header_hint(row))
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         parsed = parsed.dt.tz_convert(timezone).dt.tz_localize(None)
     return parsed
 
 
-def _amounts(frame: pd.DataFrame, column: str) -> np.ndarray:
+def _amounts(frame: pd.DataFrame, column: str, decimal: str = ".") -> np.ndarray:
     raw = frame[column]
-    if not (pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype)):
+    numeric = pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype)
+    text = not numeric and (pd.api.types.is_string_dtype(raw.dtype) or raw.dtype == object)
+    if text and decimal == ",":
+        # text with decimal commas, read by the rule the user gave (missing values stay missing)
+        raw = pd.to_numeric(raw.astype("string").str.strip().str.replace(",", ".", regex=False),
+                            errors="coerce").where(raw.notna())
+        bad = raw.isna().to_numpy() & frame[column].notna().to_numpy()
+        if bad.any():
+            row = example_row(frame, _first(bad))
+            raise DataValidationError(
+                column, "amount must be numeric (a number written with a decimal comma)", row,
+                hint=header_hint(row) or amount_hint(row[column], decimal))
+    elif not numeric:
         numbers = pd.to_numeric(raw, errors="coerce")
         bad = numbers.isna().to_numpy() & raw.notna().to_numpy()
-        position = _first(bad) if bad.any() else 0
-        raise DataValidationError(column, f"amount must be numeric (dtype is {raw.dtype})",
-                                  example_row(frame, position))
+        row = example_row(frame, _first(bad) if bad.any() else 0)
+        raise DataValidationError(column, f"amount must be numeric (dtype is {raw.dtype})", row,
+                                  hint=header_hint(row) or amount_hint(row[column], decimal))
     values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
     missing = np.isnan(values)
     if missing.any():
