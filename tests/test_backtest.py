@@ -43,7 +43,7 @@ def test_auc_and_brier_equal_scikit_learn():
     got = metrics.activity_metrics(p, y)
     assert got["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
     assert got["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
-    assert metrics.activity_metrics(p, np.zeros(500, dtype=bool))["auc"] is None
+    assert math.isnan(metrics.activity_metrics(p, np.zeros(500, dtype=bool))["auc"])
 
 
 def test_gini_and_top_decile_on_known_orderings():
@@ -55,7 +55,7 @@ def test_gini_and_top_decile_on_known_orderings():
     assert metrics.top_decile_capture(actual, actual) == pytest.approx(955 / 5050)
     # a constant prediction captures a tenth, whatever the order of the rows
     assert metrics.top_decile_capture(np.ones(100), actual) == pytest.approx(0.1)
-    assert metrics.normalized_gini(actual, np.zeros(100)) is None
+    assert math.isnan(metrics.normalized_gini(actual, np.zeros(100)))
 
 
 def test_error_metrics_by_hand():
@@ -64,9 +64,35 @@ def test_error_metrics_by_hand():
     assert got["rmse"] == pytest.approx(math.sqrt(17 / 3))
     assert got["bias"] == pytest.approx(-1.0)
     assert got["aggregate_pct_error"] == pytest.approx(100 * (7 - 10) / 10)
-    assert metrics.error_metrics(np.ones(3), np.zeros(3))["aggregate_pct_error"] is None
+    assert math.isnan(metrics.error_metrics(np.ones(3), np.zeros(3))["aggregate_pct_error"])
     ranking = metrics.ranking_metrics(np.ones(3), np.array([0.0, 1.0, 2.0]))
-    assert ranking["spearman"] is None
+    assert math.isnan(ranking["spearman"])
+
+
+def test_one_definition_of_better_per_metric():
+    values = pd.Series({"a": -5.0, "b": 30.0, "c": 2.0, "d": None, "e": -40.0}, dtype=object)
+    # a signed error ranks by its size: the worst (|-40|) last, the unknown after it
+    key = metrics.ranking_key("purchases_aggregate_pct_error")
+    assert list(values.sort_values(key=key, na_position="last").index) == ["c", "a", "b", "e", "d"]
+    assert metrics.ranking_key("spend_pct_error")(values).tolist()[:3] == [5.0, 30.0, 2.0]
+    auc = pd.Series({"a": 0.7, "b": 0.9})
+    assert list(auc.sort_values(key=metrics.ranking_key("activity_auc")).index) == ["b", "a"]
+    assert list(auc.sort_values(key=metrics.ranking_key("brier")).index) == ["a", "b"]
+    assert metrics.describe_better("purchases_mae") == "lower is better"
+    assert metrics.describe_better("activity auc") == "higher is better"
+    assert metrics.describe_better("bias") == "closest to 0 is best"
+    with pytest.raises(ClvlabError, match="unknown metric 'purchases_mape'.*purchases_mae"):
+        metrics.ranking_key("purchases_mape")
+
+
+def test_not_computable_metrics_are_nan_and_have_no_row():
+    got = {**metrics.error_metrics(np.ones(3), np.zeros(3)),
+           **metrics.ranking_metrics(np.ones(3), np.zeros(3)),
+           **metrics.activity_metrics(np.full(3, 0.5), np.zeros(3))}
+    undefined = {k for k, v in got.items() if v is None or math.isnan(v)}
+    assert undefined == {"aggregate_pct_error", "normalized_gini", "top_decile_capture",
+                         "spearman", "auc"}
+    assert all(isinstance(v, float) for v in got.values())  # NaN, never None
 
 
 # the backtest on CDNOW -----------------------------------------------------------------------
@@ -275,10 +301,16 @@ def test_bad_backtest_input_is_named(cdnow_sample_log):
         clvlab.backtest(cdnow_sample_log, ["bg-nbd"], cutoffs=["1998-05-01"], horizon=13)
     with pytest.raises(DataValidationError, match="before the first transaction"):
         clvlab.backtest(cdnow_sample_log, ["bg-nbd"], cutoffs=["1996-05-01"], horizon=13)
-    with pytest.raises(ClvlabError, match="spend model but no amount_col"):
+    with pytest.raises(ClvlabError, match="need an amount column"):
         clvlab.backtest(cdnow_sample_log, ["bg-nbd+gamma-gamma"], cutoffs=["1997-09-30"], horizon=13)
     with pytest.raises(ClvlabError, match="horizon"):
         clvlab.backtest(cdnow_sample_log, ["bg-nbd"], cutoffs=["1997-09-30"], horizon=0)
+    with pytest.raises(ClvlabError, match=r"horizon must be a number of time units \(time_unit='W'\).*'26W'"):
+        clvlab.backtest(cdnow_sample_log, ["bg-nbd"], cutoffs=["1997-09-30"], horizon="26W")
+    for cutoff in ("1996-05-01", "1998-05-01"):  # cutoffs are an option, not a column
+        with pytest.raises(DataValidationError, match="option cutoffs: cutoff") as error:
+            clvlab.backtest(cdnow_sample_log, ["bg-nbd"], cutoffs=[cutoff], horizon=13)
+        assert "column" not in str(error.value)
     with pytest.raises(ClvlabError, match="two candidates are named"):
         clvlab.backtest(cdnow_sample_log, ["bg-nbd", clvlab.BetaGeo()], cutoffs=["1997-09-30"],
                         horizon=13)

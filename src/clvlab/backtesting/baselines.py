@@ -25,10 +25,14 @@ MONTH_DAYS = 30.436875
 
 
 def _prediction(index, purchases, spend, p_active) -> pd.DataFrame:
+    """The three predictions as a frame; ``spend=None`` (a log without amounts) leaves the
+    spend column out rather than filling it with a number nobody measured."""
     n = len(index)
-    return pd.DataFrame({"expected_purchases": np.broadcast_to(purchases, n).astype(np.float64),
-                         "expected_spend": np.broadcast_to(spend, n).astype(np.float64),
-                         "p_active": np.broadcast_to(p_active, n).astype(np.float64)}, index=index)
+    columns = {"expected_purchases": np.broadcast_to(purchases, n).astype(np.float64)}
+    if spend is not None:
+        columns["expected_spend"] = np.broadcast_to(spend, n).astype(np.float64)
+    columns["p_active"] = np.broadcast_to(p_active, n).astype(np.float64)
+    return pd.DataFrame(columns, index=index)
 
 
 def _population_repeat_rate(rfm: pd.DataFrame) -> float:
@@ -41,7 +45,7 @@ class HistoricalAverage(Candidate):
     """Each customer keeps buying at their own past rate: purchases = (x / T) h, spend =
     purchases x the customer's average order value (all calibration purchases), and
     P(any purchase) = 1 - exp(-(x / T) h), the Poisson chance at that rate. A customer with
-    T = 0 has no rate yet and gets 0."""
+    T = 0 has no rate yet and gets 0. Without amounts it predicts purchases and activity only."""
 
     name = "historical-average"
 
@@ -50,8 +54,8 @@ class HistoricalAverage(Candidate):
         T = rfm["T"].to_numpy(np.float64)
         rate = np.divide(rfm["frequency"].to_numpy(np.float64), T, out=np.zeros(len(T)), where=T > 0)
         purchases = rate * horizon
-        return _prediction(rfm.index, purchases, purchases * calibration.order_value(),
-                           -np.expm1(-purchases))
+        spend = purchases * calibration.order_value() if calibration.has_amounts else None
+        return _prediction(rfm.index, purchases, spend, -np.expm1(-purchases))
 
 
 class HistoricalLTV(Candidate):
@@ -62,6 +66,7 @@ class HistoricalLTV(Candidate):
     backtest's cohort table."""
 
     name = "historical-ltv"
+    needs_amounts = True
 
     def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
         rfm = calibration.rfm
@@ -105,6 +110,8 @@ class _PeriodActivity:
 
 class _ChurnFormula(Candidate):
     """A formula built on monthly activity: churn and ARPU over the last ``lookback`` periods."""
+
+    needs_amounts = True  # ARPU and AOV are spend figures
 
     def __init__(self, period_days: float = MONTH_DAYS, lookback: int = 6):
         if not (period_days > 0 and int(lookback) >= 2):
@@ -162,7 +169,7 @@ class RecentActivity(Candidate):
     """"Bought in the last N days": a customer whose last purchase is within ``days`` of the
     cutoff is active (P(any purchase) = 1), any other inactive (0). Active customers get the
     repeat rate of the active group, sum(x) / sum(T) over them, times h, and that times the
-    average order value; inactive ones 0."""
+    average order value (without amounts: purchases and activity only); inactive ones 0."""
 
     def __init__(self, days: float = 90.0):
         if not days > 0:
@@ -178,6 +185,8 @@ class RecentActivity(Candidate):
         window = calibration.days_to_units(self.days)
         active = (rfm["T"] - rfm["recency"]).to_numpy(np.float64) <= window + 1e-9
         purchases = _population_repeat_rate(rfm[active]) * horizon if active.any() else 0.0
-        aov = float(calibration.periods["value"].sum()) / len(calibration.periods)
-        return _prediction(rfm.index, active * purchases, active * purchases * aov,
-                           active.astype(np.float64))
+        spend = None
+        if calibration.has_amounts:
+            aov = float(calibration.periods["value"].sum()) / len(calibration.periods)
+            spend = active * purchases * aov
+        return _prediction(rfm.index, active * purchases, spend, active.astype(np.float64))

@@ -19,18 +19,19 @@ from ..errors import ClvlabError
 from ..timeunits import UNIT_SECONDS
 
 __all__ = ["Calibration", "Candidate", "ModelCandidate", "PerSegment", "make_candidate",
-           "CANDIDATE_NAMES"]
+           "default_candidates", "CANDIDATE_NAMES"]
 
 
 @dataclass(frozen=True)
 class Calibration:
     """The data of one cutoff that a candidate may use.
 
-    ``rfm``: the calibration summary (frequency, recency, T, monetary_value) of the customers
-    acquired by the cutoff. ``periods``: their calibration transactions after merging, one row
-    per customer and day with ``cid``, ``age`` (time units from the transaction to the cutoff)
-    and ``value``. ``attributes``: static customer attributes the user supplied (channel,
-    region...), indexed like ``rfm``, or None. Nothing after the cutoff is in any of them.
+    ``rfm``: the calibration summary (frequency, recency, T, and monetary_value when the log
+    has amounts) of the customers acquired by the cutoff. ``periods``: their calibration
+    transactions after merging, one row per customer and day with ``cid``, ``age`` (time units
+    from the transaction to the cutoff) and ``value`` (NaN when the log has no amounts: unknown,
+    not 0). ``attributes``: static customer attributes the user supplied (channel, region...),
+    indexed like ``rfm``, or None. Nothing after the cutoff is in any of them.
     """
 
     rfm: pd.DataFrame
@@ -39,13 +40,20 @@ class Calibration:
     time_unit: str
     attributes: pd.DataFrame | None = None
 
+    @property
+    def has_amounts(self) -> bool:
+        """Whether the log had an amount column: without one the summary has no
+        ``monetary_value`` and no spend can be predicted or measured."""
+        return "monetary_value" in self.rfm.columns
+
     def days_to_units(self, days: float) -> float:
         return days * 86_400 / UNIT_SECONDS[self.time_unit]
 
     def order_value(self) -> np.ndarray:
-        """Each customer's average order value over all calibration purchases (first included)."""
+        """Each customer's average order value over all calibration purchases (first included);
+        NaN without amounts."""
         mean = self.periods.groupby("cid")["value"].mean()
-        return mean.reindex(self.rfm.index, fill_value=0.0).to_numpy(np.float64)
+        return mean.reindex(self.rfm.index).to_numpy(np.float64)
 
 
 class Candidate:
@@ -55,6 +63,9 @@ class Candidate:
     ``predict`` is asked for that horizon and for shorter ones (the tracking curve)."""
 
     name = "candidate"
+    #: whether the candidate's formula needs spend (an LTV, ARPU or AOV): the backtest refuses
+    #: such candidates up front on a log without an amount column
+    needs_amounts = False
 
     def fit(self, calibration: Calibration, horizon: float) -> "Candidate":
         return self
@@ -88,6 +99,10 @@ class ModelCandidate(Candidate):
         parts = [MODEL_NAMES.get(type(m).__name__, type(m).__name__)
                  for m in (transaction_model, spend_model) if m is not None]
         self.name = name or " + ".join(parts)
+
+    @property
+    def needs_amounts(self) -> bool:
+        return self.spend_model is not None
 
     def fit(self, calibration: Calibration, horizon: float) -> "ModelCandidate":
         rfm = calibration.rfm
@@ -147,6 +162,31 @@ CANDIDATE_NAMES = ("bg-nbd", "pareto-nbd", "mbg-nbd", "<model>+gamma-gamma",
                    "<model>[+gamma-gamma]+churn-adjuster",
                    "historical-average", "historical-ltv", "arpu-churn",
                    "aov-frequency-lifespan", "active-<N>d (or -<N>w)")
+
+
+# the default comparison: the models with their spend model and every practitioners' formula;
+# without amounts, the transaction models alone and the baselines that need no spend
+_DEFAULTS_WITH_AMOUNTS = ("pareto-nbd+gamma-gamma", "bg-nbd+gamma-gamma", "historical-average",
+                          "historical-ltv", "arpu-churn", "aov-frequency-lifespan", "active-90d")
+_DEFAULTS_WITHOUT_AMOUNTS = ("pareto-nbd", "bg-nbd", "historical-average", "active-90d")
+
+
+def default_candidates(has_amounts: bool) -> list[str]:
+    """The candidate names a backtest compares by default.
+
+    Parameters
+    ----------
+    has_amounts : whether the log has an amount column.
+
+    Returns
+    -------
+    list of str
+        With amounts: Pareto/NBD and BG/NBD with Gamma-Gamma and every baseline. Without:
+        Pareto/NBD, BG/NBD, ``historical-average`` and ``active-90d`` (the candidates that
+        predict purchases and activity without a spend), so that such a log backtests by
+        default.
+    """
+    return list(_DEFAULTS_WITH_AMOUNTS if has_amounts else _DEFAULTS_WITHOUT_AMOUNTS)
 
 
 def make_candidate(spec: Any) -> Candidate:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 from typing import Any, Mapping, Sequence
 
@@ -15,7 +16,7 @@ from ..rfm import _as_timestamp, _read_files, epoch_seconds, make_settings, rfm_
 from ..rfm_pandas import _validated_columns, merge_periods
 from ..timeunits import UNIT_SECONDS
 from . import metrics
-from .candidates import Calibration, Candidate, ModelCandidate, make_candidate
+from .candidates import Calibration, Candidate, default_candidates, make_candidate
 from .result import BacktestResult
 
 __all__ = ["backtest", "calibration_data"]
@@ -72,11 +73,11 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
                              merge_period=None, consent_col=consent_col, withdrawn=withdrawn)
     named = _named_candidates(candidates)
     if amount_col is None:
-        for name, candidate in named.items():
-            if isinstance(candidate, ModelCandidate) and candidate.spend_model is not None:
-                raise ClvlabError(f"candidate {name!r} has a spend model but no amount_col was given")
-    if not (np.isfinite(horizon) and horizon > 0):
-        raise ClvlabError(f"horizon must be a number of time units > 0, got {horizon!r}")
+        _refuse_spend_candidates(named)
+        if acquisition_cost is not None:
+            raise ClvlabError("acquisition_cost needs amount_col: LTV:CAC compares the revenue "
+                              "of a cohort with its cost, and a log without amounts has no revenue")
+    horizon = _checked_horizon(horizon, settings.time_unit)
     if int(tracking_points) < 1:
         raise ClvlabError(f"tracking_points must be >= 1, got {tracking_points!r}")
     frame, ids, ts, amount = _load_log(transactions, settings)
@@ -110,10 +111,11 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
                 if "expected_spend" in predicted:
                     cohort_rows.append(window.cohort_predicted(predicted["expected_spend"], name))
                 if keep_predictions:
+                    outcomes = {"actual_purchases": window.actual_purchases}
+                    if window.actual_spend is not None:  # no amounts: no column, not zeros
+                        outcomes["actual_spend"] = window.actual_spend
                     pieces["predictions"].append(
-                        predicted.assign(cutoff=label, candidate=name,
-                                         actual_purchases=window.actual_purchases,
-                                         actual_spend=window.actual_spend,
+                        predicted.assign(cutoff=label, candidate=name, **outcomes,
                                          calibration_frequency=rfm["frequency"].to_numpy()))
                 bar.set_postfix_str(f"cutoff {label}: {name} {time.perf_counter() - started:.1f} s")
                 bar.update()
@@ -128,6 +130,28 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
                   "cutoffs": [c.isoformat() for c in cutoffs], "cohort_freq": cohort_freq,
                   "candidates": list(named), "amount_col": amount_col,
                   "customers_excluded": int(frame.attrs.get("customers_excluded", 0))})
+
+
+def _refuse_spend_candidates(named: Mapping[str, Candidate]) -> None:
+    """Refuse, before any fit, the candidates whose formula needs spend on a log without an
+    amount column (they would otherwise fail mid-run or value purchases at 0)."""
+    needing = [name for name, candidate in named.items() if candidate.needs_amounts]
+    if needing:
+        raise ClvlabError(
+            f"candidates {needing} need an amount column (a spend model, or an LTV, ARPU or AOV "
+            f"formula), but no amount_col was given; pass amount_col, or backtest the "
+            f"candidates that need none, e.g. {default_candidates(has_amounts=False)}")
+
+
+def _checked_horizon(horizon: Any, time_unit: str) -> float:
+    """The horizon as a float, or an error that says it is a number of time units."""
+    if isinstance(horizon, (bool, np.bool_)) or not isinstance(horizon, (int, float, np.number)):
+        raise ClvlabError(f"horizon must be a number of time units (time_unit={time_unit!r}), "
+                          f"e.g. horizon=26 for 26 of them, not {horizon!r}")
+    if not (np.isfinite(horizon) and horizon > 0):
+        raise ClvlabError(f"horizon must be a number of time units > 0 (time_unit={time_unit!r}), "
+                          f"got {horizon!r}")
+    return float(horizon)
 
 
 def _load_log(transactions: Any, settings):
@@ -160,20 +184,25 @@ def _named_candidates(candidates: Any) -> dict[str, Candidate]:
 
 def _check_cutoffs(cutoffs: Any, ts: pd.Series, horizon: pd.Timedelta | float,
                    timezone: str) -> list[pd.Timestamp]:
+    """The cutoffs as sorted timestamps, each with a whole holdout window of data after it.
+    They are an option, not a column of the log: errors name the option ``cutoffs``."""
     if isinstance(cutoffs, (str, pd.Timestamp)) or not hasattr(cutoffs, "__iter__"):
         cutoffs = [cutoffs]
     parsed = sorted({_as_timestamp(c, "cutoff", timezone) for c in cutoffs})
     if not parsed:
-        raise ClvlabError("no cutoffs given")
+        raise ClvlabError("no cutoffs given: the option cutoffs needs at least one date, "
+                          "e.g. cutoffs=['1997-09-30']")
     first, last = ts.min(), ts.max()
     for cutoff in parsed:
         if cutoff < first:
-            raise DataValidationError("cutoffs", f"cutoff {cutoff} is before the first transaction "
-                                                 f"({first})")
+            raise DataValidationError(None, f"option cutoffs: cutoff {cutoff} is before the first "
+                                            f"transaction ({first}); a cutoff needs customers "
+                                            "acquired before it")
         if cutoff + pd.Timedelta(seconds=horizon) > last + pd.Timedelta(days=1):
             raise DataValidationError(
-                "cutoffs", f"cutoff {cutoff} plus the horizon ends after the data ({last}): its "
-                           "holdout window would be incomplete; use an earlier cutoff or a shorter horizon")
+                None, f"option cutoffs: cutoff {cutoff} plus the horizon ends after the data "
+                      f"({last}): its holdout window would be incomplete; use an earlier cutoff "
+                      "or a shorter horizon")
     return parsed
 
 
@@ -208,9 +237,12 @@ class _Window:
         offset = (periods["p"].to_numpy(np.float64) - epoch_seconds(cutoff)) / unit
         periods = periods.assign(age=-offset)
         self.holdout_times = periods.loc[periods["holdout"], "age"].to_numpy() * -1.0
+        # without amounts the summary has no monetary_value and the periods' value is NaN:
+        # unknown, so that nothing downstream can mistake it for a spend of 0
+        self.has_amounts = amount is not None
+        if not self.has_amounts:
+            periods = periods.assign(value=np.nan)
         calibration_rfm = rfm.drop(columns=[c for c in rfm.columns if c.endswith("_holdout")])
-        if "monetary_value" not in calibration_rfm:
-            calibration_rfm["monetary_value"] = 0.0
         calibration_rfm.attrs = rfm.attrs
         self.calibration = Calibration(
             rfm=calibration_rfm, cutoff=cutoff, time_unit=settings.time_unit,
@@ -218,8 +250,10 @@ class _Window:
             attributes=_attributes_for(attributes, rfm.index))
         self.actual_purchases = (rfm["frequency_holdout"].to_numpy(np.float64)
                                  if "frequency_holdout" in rfm else np.zeros(len(rfm)))
-        self.actual_spend = (self.actual_purchases * rfm["monetary_value_holdout"].to_numpy(np.float64)
-                             if "monetary_value_holdout" in rfm else np.zeros(len(rfm)))
+        self.actual_spend = None
+        if self.has_amounts:
+            self.actual_spend = (self.actual_purchases
+                                 * rfm["monetary_value_holdout"].to_numpy(np.float64))
         first = cutoff - pd.to_timedelta(rfm["T"].to_numpy() * unit, unit="s")
         self.cohort = pd.Series(pd.DatetimeIndex(first).to_period(cohort_freq).astype(str),
                                 index=rfm.index)
@@ -230,9 +264,9 @@ class _Window:
         groups += [(c, (self.cohort == c).to_numpy()) for c in sorted(self.cohort.unique())]
         for cohort, mask in groups:
             targets = [("purchases", predicted["expected_purchases"].to_numpy(), self.actual_purchases)]
-            if "expected_spend" in predicted:
+            if "expected_spend" in predicted and self.actual_spend is not None:
                 targets.append(("spend", predicted["expected_spend"].to_numpy(), self.actual_spend))
-            values: list[tuple[str, str, float | None]] = []
+            values: list[tuple[str, str, float]] = []
             for target, pred, actual in targets:
                 scores = {**metrics.error_metrics(pred[mask], actual[mask]),
                           **metrics.ranking_metrics(pred[mask], actual[mask])}
@@ -240,8 +274,9 @@ class _Window:
             activity = metrics.activity_metrics(predicted["p_active"].to_numpy()[mask],
                                                 self.actual_purchases[mask] > 0)
             values += [("activity", k, v) for k, v in activity.items()]
+            # a metric not computable on this data (NaN) has no row
             rows += [(cutoff, cohort, int(mask.sum()), name, t, k, v)
-                     for t, k, v in values if v is not None]
+                     for t, k, v in values if not math.isnan(v)]
         return pd.DataFrame(rows, columns=["cutoff", "cohort", "customers", "candidate", "target",
                                            "metric", "value"])
 
@@ -254,6 +289,10 @@ class _Window:
                              "expected": expected, "actual": actual})
 
     def cohort_table(self) -> pd.DataFrame:
+        """Customers per acquisition cohort and, with amounts, their revenue (without amounts
+        the revenue columns are absent, not 0)."""
+        if not self.has_amounts:
+            return self.cohort.groupby(self.cohort).size().rename("customers").to_frame()
         periods = self.calibration.periods
         revenue = periods.groupby("cid")["value"].sum().reindex(self.cohort.index, fill_value=0.0)
         frame = pd.DataFrame({"cohort": self.cohort, "calibration_revenue": revenue,
@@ -293,6 +332,8 @@ def calibration_data(transactions: Any, cutoff: Any, horizon: float | None = Non
                              merge_period=None)
     frame, ids, ts, amount = _load_log(transactions, settings)
     unit = UNIT_SECONDS[settings.time_unit]
+    if horizon is not None:
+        horizon = _checked_horizon(horizon, settings.time_unit)
     if horizon is None:
         cutoff = _as_timestamp(cutoff, "cutoff", settings.timezone)
         end, holdout_end = cutoff, None
@@ -314,6 +355,8 @@ def _cohort_ltv(parts: list[pd.DataFrame], cutoff: str, acquisition_cost) -> pd.
     table = pd.concat(parts, axis=1)
     table.index.name = "cohort"
     customers = table["customers"].to_numpy(np.float64)
+    if "calibration_revenue" not in table:  # no amounts: no value, no LTV:CAC
+        return table.reset_index().assign(cutoff=cutoff)
     table["realised_value_per_customer"] = (table["calibration_revenue"]
                                             + table["holdout_revenue"]) / customers
     predicted = [c for c in table.columns if c.startswith("predicted_holdout_revenue[")]

@@ -1,22 +1,104 @@
 """Backtest metrics: predicted against realised holdout purchases, spend and activity.
 
-Every function returns a plain float, or ``None`` where the metric is undefined on the data (a
-correlation of a constant prediction, an AUC with one class, a percentage of a zero total). The
-backtest leaves undefined metrics out of its tables rather than writing NaN.
+Every function returns a plain float, NaN where the metric is not computable on the data (a
+correlation of a constant prediction, an AUC with one class, a percentage of a zero total): NaN
+and not None, so that "unknown" has one spelling in every table and sorts last. The backtest
+leaves such metrics out of its tables (no row) rather than writing NaN.
+
+Which way is better is defined here once per metric (:func:`ranking_key`,
+:func:`describe_better`) and used by the backtest's result, its plots and
+:func:`clvlab.experiments.compare`.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
+from ..errors import ClvlabError
+
 __all__ = ["error_metrics", "ranking_metrics", "activity_metrics", "normalized_gini",
-           "top_decile_capture", "by_frequency"]
+           "top_decile_capture", "by_frequency", "ranking_key", "describe_better", "METRICS",
+           "TARGETS"]
+
+NAN = float("nan")
+
+# the direction of every metric the backtest writes; "zero": a signed error, best at 0, ranked
+# by its absolute value (a -30 % error is as bad as a +30 % one, and better than a +40 % one)
+METRICS = {"mae": "lower", "rmse": "lower", "brier": "lower",
+           "bias": "zero", "aggregate_pct_error": "zero",
+           "normalized_gini": "higher", "top_decile_capture": "higher", "spearman": "higher",
+           "auc": "higher"}
+TARGETS = ("purchases", "spend", "activity")
+_DESCRIPTIONS = {"lower": "lower is better", "higher": "higher is better",
+                 "zero": "closest to 0 is best"}
 
 
-def error_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float | None]:
+def _direction(metric: str) -> str:
+    """``"lower"``, ``"higher"`` or ``"zero"`` for a metric, bare (``"mae"``) or qualified by
+    its target as the tables and MLflow write it (``"purchases_mae"``, ``"purchases mae"``)."""
+    if not isinstance(metric, str):
+        raise ClvlabError(f"a metric is named by a string such as 'purchases_mae', not {metric!r}")
+    name = metric.strip().lower()
+    for target in TARGETS:
+        for separator in ("_", " ", "."):
+            if name.startswith(target + separator):
+                name = name[len(target) + 1:]
+                break
+    if name in METRICS:
+        return METRICS[name]
+    if name.endswith("pct_error"):  # any signed percentage error: best at 0
+        return "zero"
+    known = ", ".join(f"{t}_{m}" for t in TARGETS for m in METRICS
+                      if (t == "activity") == (m in ("auc", "brier")))
+    raise ClvlabError(f"unknown metric {metric!r}: cannot tell which way is better; known "
+                      f"metrics are {known} (or the bare names {', '.join(METRICS)})")
+
+
+def ranking_key(metric: str) -> Callable[[pd.Series], pd.Series]:
+    """How to rank candidates by a metric: a function of their values that is smaller for the
+    better ones.
+
+    Parameters
+    ----------
+    metric : a metric name, bare (``"mae"``, ``"auc"``) or with its target
+        (``"purchases_aggregate_pct_error"``, ``"activity_auc"``).
+
+    Returns
+    -------
+    callable
+        ``key(values: pd.Series) -> pd.Series`` of floats, smaller = better: the values
+        themselves where lower is better, their negation where higher is, and their absolute
+        value for signed errors (bias, ``*_pct_error``). Missing values (None, NaN) stay NaN,
+        so ``sort_values(key=ranking_key(m), na_position="last")`` puts unknowns last.
+
+    Raises
+    ------
+    ClvlabError
+        for a metric this module does not know, listing the known ones.
+    """
+    direction = _direction(metric)
+
+    def key(values: pd.Series) -> pd.Series:
+        numbers = pd.to_numeric(pd.Series(values), errors="coerce").astype(np.float64)
+        if direction == "zero":
+            return numbers.abs()
+        return numbers if direction == "lower" else -numbers
+
+    return key
+
+
+def describe_better(metric: str) -> str:
+    """``"higher is better"``, ``"lower is better"`` or ``"closest to 0 is best"`` for a
+    metric named as in :func:`ranking_key` (a plot label or a table note)."""
+    return _DESCRIPTIONS[_direction(metric)]
+
+
+def error_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     """Per-customer MAE, RMSE and bias (mean of predicted - actual), and the aggregate % error
     100 (sum predicted - sum actual) / sum actual."""
     difference = predicted - actual
@@ -25,15 +107,15 @@ def error_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float 
         "mae": float(np.mean(np.abs(difference))),
         "rmse": float(math.sqrt(np.mean(difference ** 2))),
         "bias": float(np.mean(difference)),
-        "aggregate_pct_error": 100.0 * (float(predicted.sum()) - total) / total if total > 0 else None,
+        "aggregate_pct_error": 100.0 * (float(predicted.sum()) - total) / total if total > 0 else NAN,
     }
 
 
-def ranking_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float | None]:
+def ranking_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     """How well the prediction ranks customers by realised value: normalized Gini, the share of
     realised value in the top decile of predictions, and Spearman's correlation."""
     constant = bool(np.all(predicted == predicted[0])) if len(predicted) else True
-    spearman = None
+    spearman = NAN
     if not constant and not np.all(actual == actual[0]):
         spearman = float(stats.spearmanr(predicted, actual).statistic)
     return {"normalized_gini": normalized_gini(predicted, actual),
@@ -41,17 +123,18 @@ def ranking_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, floa
             "spearman": spearman}
 
 
-def activity_metrics(p_active: np.ndarray, active: np.ndarray) -> dict[str, float | None]:
+def activity_metrics(p_active: np.ndarray, active: np.ndarray) -> dict[str, float]:
     """AUC and Brier score of P(at least one purchase in the horizon) against holdout activity."""
     active = active.astype(bool)
-    auc = None
+    auc = NAN
     if active.any() and not active.all():
         # Mann-Whitney form of the AUC: ties between an active and an inactive customer count 1/2
         ranks = stats.rankdata(p_active)
         n_pos = int(active.sum())
         n_neg = len(active) - n_pos
         auc = float((ranks[active].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-    return {"auc": auc, "brier": float(np.mean((p_active - active) ** 2))}
+    brier = float(np.mean((p_active - active) ** 2)) if len(active) else NAN
+    return {"auc": auc, "brier": brier}
 
 
 def _capture_curve(predicted: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,11 +148,11 @@ def _capture_curve(predicted: np.ndarray, actual: np.ndarray) -> tuple[np.ndarra
     return share_customers, share_value
 
 
-def normalized_gini(predicted: np.ndarray, actual: np.ndarray) -> float | None:
+def normalized_gini(predicted: np.ndarray, actual: np.ndarray) -> float:
     """Gini of the capture curve ordered by prediction over that of the perfect ordering:
     1 ranks customers as well as hindsight, 0 no better than chance (a constant prediction)."""
     if len(actual) < 2 or actual.sum() <= 0:
-        return None
+        return NAN
 
     def gini(score: np.ndarray) -> float:
         x, y = _capture_curve(score, actual)
@@ -77,14 +160,14 @@ def normalized_gini(predicted: np.ndarray, actual: np.ndarray) -> float | None:
         return 0.0 if abs(value) < 1e-12 else value  # a constant score: 0, not -3e-15
 
     best = gini(actual)
-    return gini(predicted) / best if best > 0 else None
+    return gini(predicted) / best if best > 0 else NAN
 
 
-def top_decile_capture(predicted: np.ndarray, actual: np.ndarray) -> float | None:
+def top_decile_capture(predicted: np.ndarray, actual: np.ndarray) -> float:
     """Share of realised value held by the 10% of customers with the highest predictions
     (a tie across the cut contributes in proportion)."""
     if len(actual) == 0 or actual.sum() <= 0:
-        return None
+        return NAN
     x, y = _capture_curve(predicted, actual)
     return float(np.interp(0.1, x, y))
 

@@ -10,13 +10,10 @@ import pandas as pd
 
 from ..errors import ClvlabError
 from ..plotting import _axes
+from .metrics import describe_better, ranking_key
 
 __all__ = ["BacktestResult"]
 
-# metrics where a smaller value is better, where closest to 0 is; the others (gini, capture,
-# spearman, auc) larger
-LOWER_IS_BETTER = {"mae", "rmse", "brier"}
-CLOSEST_TO_ZERO = {"bias", "aggregate_pct_error"}
 HEADLINE = [("purchases", "mae"), ("purchases", "rmse"), ("purchases", "bias"),
             ("purchases", "aggregate_pct_error"), ("spend", "mae"), ("spend", "aggregate_pct_error"),
             ("spend", "normalized_gini"), ("spend", "top_decile_capture"), ("spend", "spearman"),
@@ -42,6 +39,40 @@ class BacktestResult:
     cohorts: pd.DataFrame
     predictions: pd.DataFrame | None
     settings: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, folder, *, overwrite: bool = False):
+        """Save the tables (Parquet) and settings (JSON) in a folder, without MLflow.
+
+        Parameters
+        ----------
+        folder : path of the folder to create.
+        overwrite : replace an existing saved backtest there (other folders are never replaced).
+
+        Returns
+        -------
+        pathlib.Path
+            The folder. It is written beside its place and renamed into it, so it is never
+            left half-written.
+        """
+        from ._io import save_result
+
+        return save_result(self, folder, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, folder) -> "BacktestResult":
+        """A result saved by :meth:`save`, with every table and setting as it was.
+
+        Parameters
+        ----------
+        folder : the folder :meth:`save` wrote.
+
+        Returns
+        -------
+        BacktestResult
+        """
+        from ._io import load_result
+
+        return load_result(folder)
 
     def summary(self, cohort: str = "all") -> pd.DataFrame:
         """Candidates x (target, metric), averaged over the cutoffs. A cell is NaN only where the
@@ -145,11 +176,10 @@ class BacktestResult:
             ax.plot(table.loc[cutoff, order], position, ls="none", marker=markers[i % len(markers)],
                     color="black", ms=4, label=f"cutoff {cutoff}")
         ax.set_yticks(position, list(order), fontsize="small")
-        better = ("closest to 0 is best" if metric in CLOSEST_TO_ZERO
-                  else "lower is better" if metric in LOWER_IS_BETTER else "higher is better")
+        better = describe_better(metric)
         ax.set_xlabel(f"{target} {metric} ({better}; best at the top)")
         ax.set_title(f"Backtest: {target} {metric}" + ("" if cohort == "all" else f", cohort {cohort}"))
-        if metric in CLOSEST_TO_ZERO:
+        if better == describe_better("bias"):  # a signed error: 0 is the mark to read from
             ax.axvline(0, color="grey", lw=0.8)
         if metric == "auc":  # 0.5 is a coin flip: start there so that differences show
             ax.set_xlim(min(0.5, float(np.nanmin(table.to_numpy())) - 0.02), 1.0)
@@ -187,9 +217,7 @@ class BacktestResult:
 
 def _shortfall(means: pd.Series, metric: str) -> pd.Series:
     """Candidates' mean metric turned so that smaller is better (the best is its minimum)."""
-    if metric in CLOSEST_TO_ZERO:
-        return means.abs()
-    return means if metric in LOWER_IS_BETTER else -means
+    return ranking_key(metric)(means)
 
 
 def _actual_against_candidates(ax, rows, candidates, x, actual, predicted, marker=None) -> None:
