@@ -62,7 +62,9 @@ def test_clv_plots_render(fitted, tmp_path):
     _render(plotting.plot_clv_distribution(clv), tmp_path / "clv.png")
     ax = plotting.plot_clv_deciles(clv, actual=rfm["frequency_holdout"] * rfm["monetary_value_holdout"])
     heights = [patch.get_height() for patch in ax.patches[:10]]
-    assert sum(heights) == pytest.approx(1.0) and heights[-1] == max(heights)
+    # decile 1 holds the top customers, as in BacktestResult.plot_deciles
+    assert sum(heights) == pytest.approx(1.0) and heights[0] == max(heights)
+    assert ax.get_xlabel() == "decile of customers by CLV (1 = highest)"
     _render(ax, tmp_path / "deciles.png")
 
 
@@ -92,3 +94,154 @@ def test_models_show_their_summary_in_notebooks(fitted):
     page = model._repr_html_()
     assert page.startswith("<p><code>&lt;ParetoNBD: r=") and "<table" in page and "alpha" in page
     assert "<table" not in clvlab.BetaGeo()._repr_html_()
+
+
+def _legend(ax):
+    return [text.get_text() for text in ax.get_legend().get_texts()]
+
+
+def test_time_axes_name_their_unit(fitted):
+    log, rfm, model, _ = fitted
+    ax = plotting.plot_calibration_holdout(model, rfm)
+    assert ax.get_ylabel() == "mean purchases in the holdout (39 weeks)"
+    ax = plotting.plot_tracking(model, rfm, log, calibration_end="1997-09-30")
+    assert ax.get_xlabel() == "time since the first acquisition (weeks)"
+    assert ax.get_ylabel() == "cumulative repeat purchases"
+    ax = plotting.plot_tracking(model, rfm, log, cumulative=False)
+    assert ax.get_ylabel() == "repeat purchases per week"
+    ax = plotting.plot_p_alive_matrix(model, T=39)
+    assert ax.get_title() == "P(alive) at age T = 39 weeks"
+    assert ax.get_xlabel() == "recency (time of the last purchase, weeks)"
+    ax = plotting.plot_expected_purchases_matrix(model, T=39, horizon=13)
+    assert ax.get_title() == "Expected purchases in the next 13 weeks at age T = 39 weeks"
+    ax = plotting.plot_p_alive_history(model, [0, 2, 3, 10], until=39)
+    assert ax.get_xlabel() == "time since the first purchase (weeks)"
+    plt.close("all")
+
+
+def test_legends_show_model_names_not_classes(fitted):
+    log, rfm, model, _ = fitted
+    assert _legend(plotting.plot_frequency_histogram(model, rfm)) == ["data", "Pareto/NBD"]
+    assert _legend(plotting.plot_calibration_holdout(model, rfm)) == ["actual", "Pareto/NBD"]
+    ax = plotting.plot_tracking(model, rfm, log, calibration_end="1997-09-30")
+    assert _legend(ax) == ["actual", "Pareto/NBD", "calibration end"]
+    names = {clvlab.ParetoNBD: "Pareto/NBD", clvlab.BetaGeo: "BG/NBD",
+             clvlab.ModifiedBetaGeo: "MBG/NBD", clvlab.GammaGamma: "Gamma-Gamma",
+             clvlab.BetaGeoBetaBinom: "BG/BB", clvlab.ShiftedBetaGeo: "sBG"}
+    for cls, name in names.items():
+        assert plotting.model_label(cls()) == name
+    plt.close("all")
+
+
+def test_several_models_on_one_calibration_holdout_plot(fitted):
+    _, rfm, model, _ = fitted
+    bgnbd = clvlab.BetaGeo().fit(rfm)
+    ax = plotting.plot_calibration_holdout([model, bgnbd], rfm)
+    assert _legend(ax) == ["actual", "Pareto/NBD", "BG/NBD"] and len(ax.lines) == 3
+    np.testing.assert_allclose(  # each curve is its own model's, not the first one's
+        ax.lines[2].get_ydata()[0],
+        bgnbd.expected_purchases(rfm[rfm["frequency"] == 0], 39).mean())
+    ax = plotting.plot_calibration_holdout({"mine": model, "theirs": bgnbd}, rfm)
+    assert _legend(ax) == ["actual", "mine", "theirs"]
+    ax = plotting.plot_calibration_holdout([model, clvlab.ParetoNBD().fit(rfm)], rfm)
+    assert _legend(ax) == ["actual", "Pareto/NBD", "Pareto/NBD (2)"]
+    days = clvlab.BetaGeo.from_params(time_unit="D", **dict(bgnbd.params_))
+    with pytest.raises(ClvlabError, match="time unit"):
+        plotting.plot_calibration_holdout([model, days], rfm)
+    with pytest.raises(ClvlabError, match="at least one model"):
+        plotting.plot_calibration_holdout([], rfm)
+    plt.close("all")
+
+
+def test_no_plot_assumes_weeks(fitted):
+    """A model and a table that record no unit: a plot that needs one refuses, a plot that only
+    labels says the unit is unknown, and an explicit or recorded unit is used."""
+    log, rfm, model, _ = fitted
+    bare = clvlab.ParetoNBD.from_params(**dict(model.params_))
+    table = rfm.copy()
+    table.attrs = {}
+    with pytest.raises(ClvlabError, match="time unit.*time_unit="):
+        plotting.plot_tracking(bare, table, log, customer_col="customer_id")
+    ax = plotting.plot_tracking(bare, table, log, customer_col="customer_id", time_unit="W")
+    assert ax.get_xlabel() == "time since the first acquisition (weeks)"
+    ax = plotting.plot_tracking(bare, rfm, log)  # the table's recorded unit
+    assert ax.get_xlabel() == "time since the first acquisition (weeks)"
+    with pytest.raises(ClvlabError, match="time_unit='D'.*'W'"):
+        plotting.plot_tracking(model, rfm, log, time_unit="D")
+    ax = plotting.plot_calibration_holdout(bare, table)
+    assert ax.get_ylabel() == "mean purchases in the holdout (39 time units)"
+    assert plotting.plot_calibration_holdout(bare, table, time_unit="W").get_ylabel() \
+        == "mean purchases in the holdout (39 weeks)"
+    assert plotting.plot_p_alive_matrix(bare, T=39).get_title() == "P(alive) at age T = 39 time units"
+    plt.close("all")
+
+
+def test_tracking_takes_the_customer_column_from_the_rfm_table(fitted):
+    log, _, model, _ = fitted
+    renamed = log.rename(columns={"customer_id": "cust"})
+    rfm = clvlab.rfm_summary(renamed, customer_col="cust", time_unit="W",
+                             calibration_end="1997-09-30", observation_end="1998-06-30")
+    ax = plotting.plot_tracking(model, rfm, renamed)  # no customer_col: the table's
+    reference = plotting.plot_tracking(model, rfm, renamed, customer_col="cust")
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), reference.lines[0].get_ydata())
+    anonymous = rfm.rename_axis(None)
+    anonymous.attrs = {"clvlab": {"time_unit": "W"}}
+    with pytest.raises(ClvlabError, match="customer_col.*'cust'"):
+        plotting.plot_tracking(model, anonymous, renamed)
+    with pytest.raises(ClvlabError, match="customer_col 'buyer' is not a column.*'cust'"):
+        plotting.plot_tracking(model, rfm, renamed, customer_col="buyer")
+    plt.close("all")
+
+
+def test_tracking_curve_is_expected_cumulative_purchases(fitted):
+    log, rfm, model, _ = fitted
+    ax = plotting.plot_tracking(model, rfm, log)
+    x, expected = ax.lines[1].get_xdata(), ax.lines[1].get_ydata()
+    first = log.groupby("customer_id")["date"].min()
+    births = ((first - first.min()) / np.timedelta64(7, "D")).to_numpy()
+    from clvlab.cumulative import expected_cumulative_purchases
+
+    np.testing.assert_allclose(expected, expected_cumulative_purchases(model, births, x).to_numpy())
+    plt.close("all")
+
+
+def test_p_alive_history_from_a_log(fitted):
+    log, rfm, model, _ = fitted
+    customer = rfm.index[rfm["frequency"] == 3][0]
+    days = log.loc[log["customer_id"] == customer, "date"].dt.floor("D").drop_duplicates()
+    weeks = ((days - days.min()) / np.timedelta64(7, "D")).to_numpy()
+    until = (np.datetime64("1998-06-30") - days.min().to_datetime64()) / np.timedelta64(7, "D")
+    ax = plotting.plot_p_alive_history(model, log, customer_id=customer)
+    reference = plotting.plot_p_alive_history(model, weeks, until=until)
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), reference.lines[0].get_ydata())
+    assert ax.get_xlabel() == "time since the first purchase (weeks)"
+    assert f"customer {customer}" in ax.get_title()
+    ax = plotting.plot_p_alive_history(model, log, customer_id=customer, until="1997-09-30")
+    assert ax.lines[0].get_xdata()[-1] == pytest.approx(
+        (np.datetime64("1997-09-30") - days.min().to_datetime64()) / np.timedelta64(7, "D"))
+    with pytest.raises(ClvlabError, match="customer_id.*not in"):
+        plotting.plot_p_alive_history(model, log, customer_id=-5)
+    bare = clvlab.ParetoNBD.from_params(**dict(model.params_))
+    with pytest.raises(ClvlabError, match="time unit"):
+        plotting.plot_p_alive_history(bare, log, customer_id=customer)
+    with pytest.raises(ClvlabError, match="holds 2,357 customers.*customer_id="):
+        plotting.plot_p_alive_history(model, log)  # several customers merged would be nobody
+    one = log[log["customer_id"] == customer]  # a log of the customer alone needs no id
+    np.testing.assert_allclose(plotting.plot_p_alive_history(model, one, until=until)
+                               .lines[0].get_ydata(), reference.lines[0].get_ydata())
+    plt.close("all")
+
+
+def test_tracking_reads_zoned_dates_in_the_tables_zone(fitted):
+    """A log with UTC offsets tracks like the same log in naive local dates: days are the RFM
+    table's calendar days (its timezone), not UTC's."""
+    log, rfm, model, _ = fitted
+    zoned = log.assign(date=log["date"].dt.tz_localize("Asia/Tokyo").dt.tz_convert("UTC"))
+    table = clvlab.rfm_summary(zoned, time_unit="W", timezone="Asia/Tokyo",
+                               calibration_end="1997-09-30", observation_end="1998-06-30")
+    ax = plotting.plot_tracking(model, table, zoned, calibration_end="1997-09-30")
+    reference = plotting.plot_tracking(model, rfm, log, calibration_end="1997-09-30")
+    for line, expected in zip(ax.lines, reference.lines):
+        np.testing.assert_allclose(line.get_ydata(), expected.get_ydata())
+        np.testing.assert_allclose(line.get_xdata(), expected.get_xdata())
+    plt.close("all")
