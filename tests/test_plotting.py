@@ -173,6 +173,9 @@ def test_no_plot_assumes_weeks(fitted):
     assert plotting.plot_calibration_holdout(bare, table, time_unit="W").get_ylabel() \
         == "mean purchases in the holdout (39 weeks)"
     assert plotting.plot_p_alive_matrix(bare, T=39).get_title() == "P(alive) at age T = 39 time units"
+    in_days = clvlab.rfm_summary(log, time_unit="D", calibration_end="1997-09-30")
+    with pytest.raises(ClvlabError, match="time units differ.*Pareto/NBD 'W'.*RFM table 'D'"):
+        plotting.plot_frequency_histogram(model, in_days)  # weekly rates on ages in days
     plt.close("all")
 
 

@@ -60,6 +60,9 @@ def plot_frequency_histogram(model, rfm: pd.DataFrame, max_frequency: int = 7, a
     ax = _axes(ax)
     if not hasattr(model, "_new_customer_pmf"):
         raise ClvlabError(f"{model_label(model)} has no purchase distribution to plot")
+    # the ages T go straight into the model's distribution: a table in another unit than the
+    # model's would draw a wrong expectation without a word
+    resolve_unit(named_models(model, "plot_frequency_histogram"), rfm)
     ages, counts = np.unique(np.maximum(rfm["T"].to_numpy(np.float64), 1e-9), return_counts=True)
     expected = [float(counts @ np.atleast_1d(model._new_customer_pmf(n, ages)))
                 for n in range(max_frequency)]
