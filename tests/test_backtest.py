@@ -230,6 +230,21 @@ def test_customers_acquired_after_the_cutoff_are_left_out():
     assert list(result.predictions["actual_purchases"]) == [0, 1]
 
 
+def test_cutoffs_follow_the_date_columns_rule():
+    """'01/02/2024' is 2 January to pandas' guess; with the log's day-first date_format it is
+    1 February, and without a date_format it is refused rather than guessed."""
+    log = pd.DataFrame({"customer_id": [1, 1, 2, 2, 3, 3],
+                        "date": ["01/01/2024", "20/01/2024", "05/01/2024", "01/03/2024",
+                                 "10/02/2024", "20/03/2024"]})
+    result = clvlab.backtest(log, ["historical-average"], cutoffs=["01/02/2024"], horizon=6,
+                             date_format="%d/%m/%Y")
+    assert result.settings["cutoffs"] == ["2024-02-01T00:00:00"]
+    assert list(result.predictions.index) == [1, 2]  # customer 3 came on 10 February
+    iso = log.assign(date=pd.to_datetime(log["date"], format="%d/%m/%Y"))
+    with pytest.raises(ClvlabError, match="cutoff='01/02/2024' is not a date in ISO 8601"):
+        clvlab.backtest(iso, ["historical-average"], cutoffs=["01/02/2024"], horizon=6)
+
+
 # baselines ----------------------------------------------------------------------------------
 
 def _tiny_log():

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .._progress import progress_bar
 from ..errors import ClvlabError, DataValidationError
-from ..rfm import _as_timestamp, _read_files, epoch_seconds, make_settings, rfm_summary
+from ..rfm import _read_files, epoch_seconds, make_settings, parse_option_date, rfm_summary
 from ..rfm_pandas import _validated_columns, merge_periods
 from ..timeunits import UNIT_SECONDS
 from . import metrics
@@ -82,7 +82,7 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
         raise ClvlabError(f"tracking_points must be >= 1, got {tracking_points!r}")
     frame, ids, ts, amount = _load_log(transactions, settings)
     unit = UNIT_SECONDS[settings.time_unit]
-    cutoffs = _check_cutoffs(cutoffs, ts, horizon * unit, settings.timezone)
+    cutoffs = _check_cutoffs(cutoffs, ts, horizon * unit, settings)
     pieces: dict[str, list[pd.DataFrame]] = {k: [] for k in
                                              ("metrics", "frequency", "tracking", "cohorts", "predictions")}
     with progress_bar(len(cutoffs) * len(named), "backtest", progress, unit="fit") as bar:
@@ -182,13 +182,13 @@ def _named_candidates(candidates: Any) -> dict[str, Candidate]:
     return named
 
 
-def _check_cutoffs(cutoffs: Any, ts: pd.Series, horizon: pd.Timedelta | float,
-                   timezone: str) -> list[pd.Timestamp]:
+def _check_cutoffs(cutoffs: Any, ts: pd.Series, horizon: float, settings) -> list[pd.Timestamp]:
     """The cutoffs as sorted timestamps, each with a whole holdout window of data after it.
-    They are an option, not a column of the log: errors name the option ``cutoffs``."""
+    They are an option, not a column of the log: errors name the option ``cutoffs``. Text is
+    read by the date column's rule (ISO 8601 or its date_format), never guessed."""
     if isinstance(cutoffs, (str, pd.Timestamp)) or not hasattr(cutoffs, "__iter__"):
         cutoffs = [cutoffs]
-    parsed = sorted({_as_timestamp(c, "cutoff", timezone) for c in cutoffs})
+    parsed = sorted({_parse_cutoff(c, settings) for c in cutoffs})
     if not parsed:
         raise ClvlabError("no cutoffs given: the option cutoffs needs at least one date, "
                           "e.g. cutoffs=['1997-09-30']")
@@ -204,6 +204,13 @@ def _check_cutoffs(cutoffs: Any, ts: pd.Series, horizon: pd.Timedelta | float,
                       f"({last}): its holdout window would be incomplete; use an earlier cutoff "
                       "or a shorter horizon")
     return parsed
+
+
+def _parse_cutoff(value: Any, settings) -> pd.Timestamp:
+    if value is None:
+        raise ClvlabError("cutoff=None is not a date; each cutoff is a date such as '1997-09-30'")
+    return parse_option_date(value, "cutoff", date_format=settings.date_format,
+                             timezone=settings.timezone)
 
 
 def _checked(predicted: Any, rfm: pd.DataFrame, name: str, cutoff: str) -> pd.DataFrame:
@@ -335,10 +342,10 @@ def calibration_data(transactions: Any, cutoff: Any, horizon: float | None = Non
     if horizon is not None:
         horizon = _checked_horizon(horizon, settings.time_unit)
     if horizon is None:
-        cutoff = _as_timestamp(cutoff, "cutoff", settings.timezone)
+        cutoff = _parse_cutoff(cutoff, settings)
         end, holdout_end = cutoff, None
     else:
-        cutoff = _check_cutoffs([cutoff], ts, horizon * unit, settings.timezone)[0]
+        cutoff = _check_cutoffs([cutoff], ts, horizon * unit, settings)[0]
         end = holdout_end = cutoff + pd.Timedelta(seconds=horizon * unit)
     rfm = rfm_summary(frame, customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                       time_unit=settings.time_unit, calibration_end=None if horizon is None else cutoff,
