@@ -8,7 +8,6 @@ modules only implement them.
 
 from __future__ import annotations
 
-import datetime
 import os
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -17,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import ClvlabError, ClvlabWarning, DataValidationError
-from .rfm_io import expand_paths, file_format, read_files, read_rfm
+# expand_paths and file_format are re-exported for the DuckDB and Spark engines
+from .rfm_io import expand_paths, file_format, parse_option_date, read_files, read_rfm  # noqa: F401
 from .timeunits import UNIT_SECONDS, normalize_time_unit
 
 __all__ = ["rfm_summary", "read_rfm", "parse_option_date", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
@@ -343,66 +343,6 @@ def describe(settings: Settings, window: Window, counts: dict[str, int]) -> dict
 def epoch_seconds(ts: pd.Timestamp) -> float:
     """Seconds since 1970 of a naive timestamp, as both engines compute durations from it."""
     return (ts - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
-
-
-def parse_option_date(value: Any, name: str, *, date_format: str | None = None,
-                      timezone: str = "UTC") -> pd.Timestamp | None:
-    """A date given as an option (``calibration_end``, a backtest cutoff, a scoring ``as_of``),
-    read by the date column's rule, as a naive timestamp in ``timezone``.
-
-    Parameters
-    ----------
-    value
-        A ``pd.Timestamp``, ``datetime``, ``date`` or ``numpy.datetime64`` (used as it is), or
-        text (an integer too, with ``date_format``). None (the option was not given) gives None.
-    name
-        The option's name, for the error message (e.g. ``"cutoff"``).
-    date_format
-        The log's strptime format. Text must be ISO 8601 or match it; text that reads as both,
-        to different dates (``"20070102"`` with ``"%Y%d%m"``), is refused.
-    timezone
-        Zoned values are converted to this zone; naive ones are taken as already in it.
-
-    Raises
-    ------
-    ClvlabError
-        Naming the option, the value and the rule, for anything else: ``"05/06/2007"`` is 5 June
-        to some and 6 May to others, so it is never guessed.
-    """
-    if value is None:
-        return None
-    rule = ("ISO 8601 (e.g. '2024-03-31') or the date_format "
-            f"{date_format!r}" if date_format else
-            "ISO 8601 (e.g. '2024-03-31'), the rule of the date column; pass date_format "
-            "(--date-format on the command line) to read other layouts")
-    if isinstance(value, (pd.Timestamp, datetime.date, np.datetime64)):
-        ts = pd.Timestamp(value)
-    elif isinstance(value, str) or (isinstance(value, (int, np.integer))
-                                    and not isinstance(value, bool) and date_format):
-        ts = _parse_text(str(value).strip(), isinstance(value, str), date_format)
-        if isinstance(ts, tuple):
-            raise ClvlabError(f"{name}={value!r} reads two ways: {ts[0].date()} in ISO 8601 and "
-                              f"{ts[1].date()} in the date_format {date_format!r}; write it in "
-                              "ISO 8601 with dashes (YYYY-MM-DD)")
-    else:
-        ts = None
-    if ts is None or pd.isna(ts):
-        raise ClvlabError(f"{name}={value!r} is not a date in {rule}")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(timezone).tz_localize(None)
-    return ts
-
-
-def _parse_text(text: str, may_be_iso: bool, date_format: str | None):
-    """The timestamp ``text`` stands for, None when it reads as none, and the two readings when
-    ISO 8601 and ``date_format`` disagree."""
-    iso = pd.to_datetime(text, format="ISO8601", errors="coerce") if may_be_iso else pd.NaT
-    if date_format is None:
-        return iso
-    formatted = pd.to_datetime(text, format=date_format, errors="coerce")
-    if pd.isna(iso) or pd.isna(formatted):
-        return formatted if pd.isna(iso) else iso
-    return iso if iso == formatted else (iso, formatted)
 
 
 def _as_timestamp(value: Any, name: str, timezone: str) -> pd.Timestamp | None:
