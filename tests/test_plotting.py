@@ -60,6 +60,10 @@ def test_clv_plots_render(fitted, tmp_path):
     _, rfm, model, spend = fitted
     clv = clvlab.customer_lifetime_value(model, spend, rfm, 52, 0.01, unvalued="population")
     _render(plotting.plot_clv_distribution(clv), tmp_path / "clv.png")
+    unknown = clv.copy()
+    unknown.iloc[:5] = np.nan
+    assert plotting.plot_clv_distribution(unknown).get_title() \
+        == f"CLV of {len(clv):,} customers (0 at 0, 5 unknown)"
     ax = plotting.plot_clv_deciles(clv, actual=rfm["frequency_holdout"] * rfm["monetary_value_holdout"])
     heights = [patch.get_height() for patch in ax.patches[:10]]
     # decile 1 holds the top customers, as in BacktestResult.plot_deciles

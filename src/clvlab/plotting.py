@@ -375,9 +375,9 @@ def _history_from_log(log: pd.DataFrame, customer_id, customer_col, date_col, me
 
 
 def plot_clv_distribution(clv: pd.Series, bins: int = 50, ax=None):
-    """Histogram of CLV on a log scale (customers valued 0 are counted in the title; the
-    lowest 0.5% of positive values go into the first bar, so that a few near-zero values do
-    not stretch the axis over decades nobody is in)."""
+    """Histogram of CLV on a log scale (customers valued 0 or unknown (NaN) are counted in the
+    title; the lowest 0.5% of positive values go into the first bar, so that a few near-zero
+    values do not stretch the axis over decades nobody is in)."""
     ax = _axes(ax)
     values = np.asarray(clv, dtype=np.float64)
     positive = values[values > 0]
@@ -388,8 +388,11 @@ def plot_clv_distribution(clv: pd.Series, bins: int = 50, ax=None):
         else np.array([low / 1.1, high * 1.1])
     ax.hist(np.clip(positive, edges[0], None), bins=edges)
     ax.set_xscale("log")
+    # an unknown CLV (NaN: no spend model, an unvalued customer) is neither 0 nor drawn
+    unknown = int(np.isnan(values).sum())
+    note = f", {unknown:,} unknown" if unknown else ""
     ax.set(xlabel="CLV", ylabel="customers",
-           title=f"CLV of {values.size:,} customers ({(values <= 0).sum():,} at 0)")
+           title=f"CLV of {values.size:,} customers ({(values <= 0).sum():,} at 0{note})")
     return ax
 
 
