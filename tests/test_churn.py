@@ -1,6 +1,7 @@
 """The churn adjuster: scikit-learn contract, the adjustment formula, no leakage, files without
 pickles, and simulations with and without a covariate the RFM summary cannot see."""
 
+import copy
 import json
 
 import numpy as np
@@ -137,9 +138,13 @@ def test_untrusted_classifier_types_are_refused(training, tmp_path):
     import skops.io as sio
 
     untrusted = sio.get_untrusted_types(file=tmp_path / "forest.classifier.skops")
-    if untrusted:
-        with pytest.raises(ClvlabError, match="does not trust"):
-            ChurnAdjuster.load(tmp_path / "forest.json")
+    # a forest's tree type is neither among skops's defaults nor in clvlab's list, so the
+    # refusal must happen: asserted unconditionally, so that a wider trust list or another skops
+    # cannot turn this test into one that passes without checking anything
+    assert untrusted, "the forest's skops file should hold a type nobody trusts by default"
+    with pytest.raises(ClvlabError, match="does not trust") as refused:
+        ChurnAdjuster.load(tmp_path / "forest.json")
+    assert untrusted[0] in str(refused.value) and "trusted=" in str(refused.value)
     loaded = ChurnAdjuster.load(tmp_path / "forest.json", trusted=untrusted)
     np.testing.assert_allclose(loaded.predict_proba(X), forest.predict_proba(X))
 
@@ -157,6 +162,21 @@ def test_bad_input_is_named(training):
     fitted = ChurnAdjuster(clvlab.BetaGeo(), LogisticRegression(max_iter=2000), horizon=13).fit(X, y)
     with pytest.raises(ClvlabError, match="fitted on"):
         fitted.predict_proba(X.drop(columns="spend_last_90d"))
+
+
+def test_candidate_predicts_each_calibration_with_its_own_factor(log):
+    """A candidate fitted once and asked for two calibrations (same customers, other cutoffs)
+    must give each its own adjustment, not the first one's cached factor."""
+    first, _ = calibration_data(log, "1997-09-30", 13, amount_col="amount")
+    second, _ = calibration_data(log, "1997-12-31", 13, amount_col="amount")
+    assert first.rfm.index.equals(second.rfm.index)  # the same customers: a stale factor fits
+    template = ChurnAdjustedCandidate(clvlab.ParetoNBD(), check_gain=False)  # always adjusts
+    used = copy.deepcopy(template).fit(first, 13)
+    fresh = copy.deepcopy(used)
+    used.predict(first, 13)
+    pd.testing.assert_frame_equal(used.predict(second, 13), fresh.predict(second, 13))
+    # and the first again, after the second: its own factor back
+    pd.testing.assert_frame_equal(used.predict(first, 13), fresh.predict(first, 13))
 
 
 def test_candidate_names():

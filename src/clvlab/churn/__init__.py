@@ -3,7 +3,8 @@
 ``ChurnAdjuster`` (the estimator, formula and assumptions in :mod:`clvlab.churn.adjuster`),
 ``feature_frame`` and ``behaviour_features`` (what it sees at a cutoff), ``churn_training_data``
 (X and y from a log, a cutoff and a horizon), ``ChurnAdjustedCandidate`` (its backtest
-candidate).
+candidate), ``check_gain`` and ``GainCheck`` (whether the adjustment helps on a window with a
+known outcome, and how much of it to apply: :mod:`clvlab.churn.gain`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import pandas as pd
 
 from .adjuster import BASE_FEATURES, ChurnAdjuster, default_classifier
 from .candidate import ChurnAdjustedCandidate
-from .features import BEHAVIOUR_FEATURES, behaviour_features, feature_frame, shift_back
+from .features import (BEHAVIOUR_FEATURES, SPEND_FEATURES, behaviour_features, feature_frame,
+                       shift_back, window_purchases)
+from .gain import GainCheck, check_gain
 
 __all__ = ["ChurnAdjuster", "ChurnAdjustedCandidate", "feature_frame", "behaviour_features",
-           "churn_training_data", "default_classifier", "shift_back", "BASE_FEATURES",
-           "BEHAVIOUR_FEATURES"]
+           "churn_training_data", "default_classifier", "shift_back", "window_purchases",
+           "check_gain", "GainCheck", "BASE_FEATURES", "BEHAVIOUR_FEATURES", "SPEND_FEATURES"]
 
 
 def churn_training_data(transactions: Any, cutoff: Any, horizon: float | None = None,

@@ -15,7 +15,8 @@ import pandas as pd
 from ..backtesting.candidates import Calibration
 from ..errors import ClvlabError
 
-__all__ = ["BEHAVIOUR_FEATURES", "behaviour_features", "feature_frame", "shift_back"]
+__all__ = ["BEHAVIOUR_FEATURES", "SPEND_FEATURES", "behaviour_features", "feature_frame",
+           "shift_back", "window_purchases"]
 
 TOLERANCE = 1e-9  # time units
 
@@ -24,6 +25,10 @@ BEHAVIOUR_FEATURES = (
     "order_value_trend", "order_value_max", "gap_mean", "gap_cv", "time_since_last",
     "overdue", "purchases_last_30d", "purchases_last_90d", "spend_last_90d",
 )
+# the features made of amounts: a log without an amount column has none of them (its spend is
+# unknown, not 0, and a classifier must not learn from a column of made-up zeros)
+SPEND_FEATURES = ("monetary_value", "order_value_mean", "order_value_std", "order_value_last",
+                  "order_value_trend", "order_value_max", "spend_last_90d")
 
 
 def behaviour_features(calibration: Calibration) -> pd.DataFrame:
@@ -31,7 +36,9 @@ def behaviour_features(calibration: Calibration) -> pd.DataFrame:
     unit). ``gap_mean``: mean time between purchases (T for a single purchase: at least that
     long); ``gap_cv``: their coefficient of variation (0 with fewer than three purchases);
     ``overdue``: time since the last purchase over the customer's own ``gap_mean``;
-    ``order_value_trend``: last order value over the customer's mean (1 when the mean is 0)."""
+    ``order_value_trend``: last order value over the customer's mean (1 when the mean is 0).
+    Without amounts (no ``monetary_value`` in the summary) the spend features
+    (``SPEND_FEATURES``) are left out."""
     rfm, periods = calibration.rfm, calibration.periods
     ordered = periods.sort_values(["cid", "age"], ascending=[True, False], kind="stable")
     by_customer = ordered.groupby("cid", sort=False)
@@ -60,7 +67,8 @@ def behaviour_features(calibration: Calibration) -> pd.DataFrame:
     since = T - rfm["recency"].to_numpy(np.float64)
     mean = frame["mean"].to_numpy(np.float64)
     out = pd.DataFrame({
-        "monetary_value": rfm["monetary_value"].to_numpy(np.float64),
+        "monetary_value": (rfm["monetary_value"].to_numpy(np.float64) if _has_amounts(calibration)
+                           else np.full(len(rfm), np.nan)),  # dropped below
         "order_value_mean": mean,
         "order_value_std": frame["std"].to_numpy(np.float64),
         "order_value_last": frame["last"].to_numpy(np.float64),
@@ -75,7 +83,15 @@ def behaviour_features(calibration: Calibration) -> pd.DataFrame:
         "purchases_last_90d": frame["last_90"].fillna(0).to_numpy(np.float64),
         "spend_last_90d": frame["spend_90"].fillna(0.0).to_numpy(np.float64),
     }, index=rfm.index)
+    if not _has_amounts(calibration):
+        out = out.drop(columns=list(SPEND_FEATURES))
     return out
+
+
+def _has_amounts(calibration: Calibration) -> bool:
+    """Whether the log had amounts: the backtest leaves monetary_value out of the summary (and
+    the periods' value NaN) when it had none."""
+    return "monetary_value" in calibration.rfm.columns
 
 
 def feature_frame(calibration: Calibration) -> pd.DataFrame:
@@ -110,9 +126,9 @@ def shift_back(calibration: Calibration, shift: float) -> tuple[Calibration, pd.
     total = by_customer["value"].sum()
     repeats = (n - 1).astype(np.int64)
     rfm = pd.DataFrame({"frequency": repeats, "recency": first_age - last_age,
-                        "T": first_age - shift,
-                        "monetary_value": np.where(repeats > 0, (total - first_value) / repeats.clip(lower=1), 0.0)},
-                       index=first_age.index.rename(calibration.rfm.index.name))
+                        "T": first_age - shift}, index=first_age.index.rename(calibration.rfm.index.name))
+    if _has_amounts(calibration):
+        rfm["monetary_value"] = np.where(repeats > 0, (total - first_value) / repeats.clip(lower=1), 0.0)
     rfm.attrs = dict(calibration.rfm.attrs)
     before = before.assign(age=(before["age"] - shift).clip(lower=0.0))
     later = periods.loc[periods["age"] < shift - TOLERANCE, "cid"]
@@ -122,3 +138,14 @@ def shift_back(calibration: Calibration, shift: float) -> tuple[Calibration, pd.
                           cutoff=calibration.cutoff - pd.Timedelta(days=shift / calibration.days_to_units(1)),
                           time_unit=calibration.time_unit, attributes=attributes)
     return earlier, active
+
+
+def window_purchases(calibration: Calibration, shift: float) -> pd.Series:
+    """Each customer's purchases (merged periods) in the last ``shift`` time units before the
+    cutoff, for the customers acquired by ``cutoff - shift`` (the rows of
+    ``shift_back(calibration, shift)``): the outcome that the view ``shift`` back did not see."""
+    periods = calibration.periods
+    acquired = periods.loc[periods["age"] >= shift - TOLERANCE, "cid"].unique()
+    later = periods.loc[periods["age"] < shift - TOLERANCE, "cid"]
+    counts = later.value_counts().reindex(np.sort(acquired), fill_value=0)
+    return counts.rename_axis(calibration.rfm.index.name).rename("purchases").astype(np.float64)
