@@ -259,3 +259,10 @@ def test_engines_agree_on_categorical_ids_index_included(categories):
     pd.testing.assert_frame_equal(by_pandas, by_duckdb, check_exact=True)
     assert by_pandas.index.dtype == by_duckdb.index.dtype
     assert list(by_pandas.index) == sorted(values[:4], key=lambda v: (v,))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_file_without_the_date_column_names_it(tmp_path, engine):
+    path = write_csv(tmp_path, "customer_id,when\n1,2024-01-01\n")
+    with pytest.raises(DataValidationError, match="'date': is missing.*'when'"):
+        clvlab.rfm_summary(path, engine=engine)

@@ -197,6 +197,12 @@ def _register_source(con: Any, transactions: Any, settings: Settings) -> None:
         else:
             source = f"read_csv({file_list}, union_by_name = true{_csv_options(settings)})"
         columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        if settings.date_col in columns and not source.startswith("read_parquet"):
+            # dates as text: DuckDB's sniffer would otherwise guess a layout such as %d/%m/%Y
+            # from a sample, which clvlab never does (and a guess that fails later in the file
+            # ends in a raw cast error). Only a column that exists can be typed.
+            source = (f"read_csv({file_list}, union_by_name = true{_csv_options(settings)}, "
+                      f"types = {{'{_quote(settings.date_col)}': 'VARCHAR'}})")
     for column in [settings.customer_col, settings.date_col, settings.amount_col]:
         if column is not None and column not in columns:
             raise DataValidationError(column, "is missing from the transaction log",
@@ -218,10 +224,8 @@ def _register_source(con: Any, transactions: Any, settings: Settings) -> None:
 
 
 def _csv_options(settings: Settings) -> str:
-    """read_csv options: the user's dialect, and dates as text. DuckDB's sniffer would otherwise
-    guess a layout such as %d/%m/%Y from a sample, which clvlab never does (and a guess that
-    fails later in the file ends in a raw cast error)."""
-    options = f", types = {{'{_quote(settings.date_col)}': 'VARCHAR'}}"
+    """read_csv options for the user's dialect (delimiter, decimal mark)."""
+    options = ""
     if settings.delimiter is not None:
         options += f", delim = '{_quote(settings.delimiter)}'"
     if settings.decimal != ".":

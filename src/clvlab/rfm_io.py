@@ -148,8 +148,7 @@ def read_rfm(path: str | os.PathLike, *, time_unit: str | None = None,
         column = DEFAULT_CUSTOMER_COL
     if column is not None:
         table = _customer_index(table, column, path, named=customer_col is not None)
-        if customer_col is not None and "customer_col" in info:
-            info["customer_col"] = customer_col
+        info["customer_col"] = column
     table.attrs["clvlab"] = info
     return table
 
