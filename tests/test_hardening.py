@@ -42,7 +42,8 @@ def test_sigkill_mid_write_leaves_the_previous_output_intact(tracking, tmp_path,
     source = tmp_path / "log.parquet"
     log.to_parquet(source)
     output = tmp_path / "scores.parquet"
-    first = clvlab.scoring.score("models:/kill-me@challenger", str(source), "2024-12-30", output)
+    first = clvlab.scoring.score("models:/kill-me@challenger", str(source), "2024-12-30", output,
+                                 horizon=26)
     before = output.read_bytes()
     assert first.customers_scored == 150_000
 
@@ -111,7 +112,7 @@ def test_a_tracking_server_dying_mid_run_fails_the_job_and_writes_nothing(tmp_pa
         clvlab.tracking.connect().set_experiment("dying")  # not the last test's store's experiment
         clvlab.serving.log_clv_model(transaction, spend, registered_model_name="dying")
         output = tmp_path / "scores.parquet"
-        clvlab.scoring.score("models:/dying@challenger", log, "1998-06-30", output)
+        clvlab.scoring.score("models:/dying@challenger", log, "1998-06-30", output, horizon=13)
         before = output.read_bytes()
 
         original = clvlab.scoring._score_stats
@@ -216,7 +217,8 @@ def test_a_model_from_code_is_refused_by_the_scoring_job(tracking, tmp_path, cdn
         mlflow.pyfunc.log_model(name="m", python_model=str(code), registered_model_name="foreign",
                                 pip_requirements=["mlflow"])
     with pytest.raises(ClvlabError, match="not a clvlab CLV model"):
-        clvlab.scoring.score("models:/foreign/1", cdnow[0], "1998-06-30", tmp_path / "s.parquet")
+        clvlab.scoring.score("models:/foreign/1", cdnow[0], "1998-06-30", tmp_path / "s.parquet",
+                             horizon=52)
     assert not (tmp_path / "s.parquet").exists()
 
 
@@ -250,7 +252,7 @@ def test_scoring_job_leaves_out_withdrawn_customers_and_logs_the_count(tracking,
     source = tmp_path / "log.parquet"
     log.to_parquet(source)
     job = clvlab.scoring.score("models:/consent@challenger", str(source), "1998-06-30",
-                               tmp_path / "s.parquet", withdrawn=[1, 2, 3])
+                               tmp_path / "s.parquet", withdrawn=[1, 2, 3], horizon=52)
     assert job.customers_excluded == 3 and job.customers_scored == len(rfm) - 3
     assert not set(job.read().index) & {1, 2, 3}
     import mlflow
@@ -276,7 +278,7 @@ def test_no_customer_rows_in_mlflow_unless_asked_and_then_hashed(tracking, tmp_p
     source = tmp_path / "log.parquet"
     log.to_parquet(source)
     clvlab.scoring.score("models:/privacy@challenger", str(source), "2024-12-30",
-                         tmp_path / "s.parquet", experiment="privacy")
+                         tmp_path / "s.parquet", experiment="privacy", horizon=52)
     stored = [p for p in Path(folder).rglob("*") if p.is_file()]
     assert stored
     for path in stored:

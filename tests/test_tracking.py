@@ -151,10 +151,10 @@ def test_scoring_job_writes_atomically_and_logs_a_run(tracking, cdnow, models, t
     assert run["tags.model_version"] == "1" and "metrics.clv.p90" in run
     before = out.read_bytes()
     assert main(["score", "--model", "models:/test-score@challenger", "--transactions", str(source),
-                 "--as-of", "1998-06-30", "-o", str(out)]) == 1  # exists, no --overwrite
+                 "--as-of", "1998-06-30", "-o", str(out), "--horizon", "26"]) == 1  # exists, no --overwrite
     with pytest.raises(ClvlabError, match="cannot load the model"):
         clvlab.scoring.score("models:/no-such-model@champion", str(source), "1998-06-30", out,
-                             overwrite=True)
+                             overwrite=True, horizon=52)
     assert out.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".scores")]
 
@@ -166,7 +166,8 @@ def test_unreachable_server_fails_fast_and_writes_nothing(tmp_path, monkeypatch,
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
     started = time.perf_counter()
     with pytest.raises(ClvlabError, match="unreachable"):
-        clvlab.scoring.score("models:/x@champion", cdnow[0], "1998-06-30", tmp_path / "s.parquet")
+        clvlab.scoring.score("models:/x@champion", cdnow[0], "1998-06-30", tmp_path / "s.parquet",
+                             horizon=52)
     assert time.perf_counter() - started < 10
     assert list(tmp_path.iterdir()) == []
 
@@ -203,7 +204,7 @@ def test_whole_path_against_a_real_server(tmp_path, cdnow, models, monkeypatch):
         clvlab.serving.log_clv_model(*models, registered_model_name="server-clv")
         assert clvlab.serving.promote("server-clv", backtest_run=backtest_run) == "1"
         job = clvlab.scoring.score("models:/server-clv@champion", log, "1998-06-30",
-                                   tmp_path / "scores.parquet")
+                                   tmp_path / "scores.parquet", horizon=52)
         assert job.customers_scored == 2357 and len(job.read()) == 2357
         board = clvlab.experiments.compare("server-path")
         assert set(board["candidate"]) == {"pareto-nbd + gamma-gamma", "historical-average"}

@@ -3,6 +3,8 @@
 Public API
 ----------
 rfm_summary        transaction log (DataFrame or CSV/Parquet files) to one row per customer
+read_rfm           read an RFM table back (Parquet keeps its time unit; a CSV needs time_unit)
+parse_option_date  a date option by the date column's rule (ISO 8601 or the given date_format)
 validate_rfm       check an RFM table against the rules every model relies on
 datasets           bundled reference data (CDNOW, donations, sBG survival)
 simulate           customer bases and transaction logs from BG/NBD and Pareto/NBD processes
@@ -17,6 +19,8 @@ contract_durations        subscriptions (start, end) to the sBG input
 durations_from_survivors  cohort survivor counts to the sBG input
 load_model         read any model saved with ``model.save(path)`` (JSON)
 customer_lifetime_value   discounted CLV from a transaction model and a spend model
+score_customers    the one scoring function (clvlab predict, the served model, scoring, Spark)
+expected_cumulative_purchases   a cohort's expected cumulative repeat purchases over time
 backtest           fit at calibration cutoffs, predict held-out windows, compare with baselines
 backtesting        its result, candidates, baselines and metrics
 ChurnAdjuster      a scikit-learn churn classifier that corrects a BTYD model's predictions
@@ -39,11 +43,13 @@ from . import (backtesting, bayes, churn, datasets, experiments, plotting, priva
 from .backtesting import backtest
 from .churn import ChurnAdjuster
 from .clv import customer_lifetime_value
+from .cumulative import expected_cumulative_purchases
+from .customer_scores import score_customers
 from .errors import ClvlabError, ClvlabWarning, DataValidationError
 from .discrete import contract_durations, discrete_rfm_summary
 from .models import (BetaGeo, BetaGeoBetaBinom, GammaGamma, ModifiedBetaGeo, ParetoNBD,
                      ShiftedBetaGeo, durations_from_survivors, load_model)
-from .rfm import rfm_summary
+from .rfm import parse_option_date, read_rfm, rfm_summary
 from .validation import validate_rfm
 
 try:
@@ -53,6 +59,8 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 __all__ = [
     "rfm_summary",
+    "read_rfm",
+    "parse_option_date",
     "validate_rfm",
     "BetaGeo",
     "GammaGamma",
@@ -65,6 +73,8 @@ __all__ = [
     "durations_from_survivors",
     "load_model",
     "customer_lifetime_value",
+    "score_customers",
+    "expected_cumulative_purchases",
     "backtest",
     "backtesting",
     "ChurnAdjuster",

@@ -182,13 +182,24 @@ def _covariance(loglik: LogLikFn, weights: np.ndarray, params: np.ndarray,
     hessian_log = (hessian_log + hessian_log.T) / 2
     g = weights @ loglik(params)[1] - 2 * penalty * params
     hessian = (hessian_log - np.diag(g * params)) / np.outer(params, params)
+    return _inverse_information(-hessian)
+
+
+def _inverse_information(information: np.ndarray) -> np.ndarray:
+    """The covariance from the observed information, or NaN where the information is not
+    positive definite: a positive diagonal alone does not make a covariance (an indefinite
+    matrix would give standard errors and then multivariate-normal draws with no meaning)."""
+    n = len(information)
+    nan = np.full((n, n), np.nan)
+    if not np.all(np.isfinite(information)):
+        return nan
     try:
-        covariance = np.linalg.inv(-hessian)
+        lower = np.linalg.cholesky(information)  # fails unless positive definite
     except np.linalg.LinAlgError:
-        return np.full((n, n), np.nan)
-    if np.any(np.diag(covariance) <= 0):
-        return np.full((n, n), np.nan)
-    return covariance
+        return nan
+    inverse_lower = np.linalg.solve(lower, np.eye(n))
+    covariance = inverse_lower.T @ inverse_lower
+    return (covariance + covariance.T) / 2
 
 
 def summary_frame(names: Sequence[str], params: np.ndarray, covariance: np.ndarray,

@@ -24,6 +24,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ClvlabError as exc:
         print(f"clvlab {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # the reader went away (`clvlab fit ... | head -1`): stop quietly, as other tools do;
+        # stdout is pointed at devnull so that the interpreter's final flush cannot fail again
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by a closed pipe
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,10 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("rfm", help="RFM table (.parquet or .csv)")
     fit.add_argument("--model", required=True, choices=sorted(MODELS))
     fit.add_argument("-o", "--output", required=True, help="model file (.json)")
-    fit.add_argument("--customer-col", default="customer_id")
+    fit.add_argument("--customer-col", default=None,
+                     help="customer id column (default: the one the file records, else "
+                          "customer_id when present)")
     fit.add_argument("--time-unit", default=None,
-                     help="time unit of the table, recorded in the model (read from the file "
-                          "when rfm_summary wrote it)")
+                     help="time unit of the table's durations (h, D, W or M), recorded in the "
+                          "model; read from a Parquet file written by `clvlab rfm`, required for "
+                          "a CSV table of BG/NBD, MBG/NBD or Pareto/NBD")
     fit.add_argument("--weights-col", default=None,
                      help="column holding how many customers each row stands for")
     fit.add_argument("--penalty", type=float, default=0.0, help="L2 penalty on the parameters")
@@ -100,9 +110,16 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--horizon", type=float, required=True, help="in the model's time unit")
     predict.add_argument("-o", "--output", required=True, help="output file (.parquet or .csv)")
     predict.add_argument("--spend-model", default=None, help="Gamma-Gamma model file, for CLV")
-    predict.add_argument("--discount-rate", type=float, default=0.0, help="per time unit")
-    predict.add_argument("--margin", type=float, default=1.0)
-    predict.add_argument("--customer-col", default="customer_id")
+    predict.add_argument("--discount-rate", type=float, default=0.0,
+                         help="per time unit, as a fraction (0.0015 a week is about 8%% a year)")
+    predict.add_argument("--margin", type=float, default=1.0,
+                         help="share of spend that is profit, as a fraction in (0, 1]")
+    predict.add_argument("--customer-col", default=None,
+                         help="customer id column (default: the one the file records, else "
+                              "customer_id when present)")
+    predict.add_argument("--time-unit", default=None,
+                         help="time unit of a CSV table (a Parquet file from `clvlab rfm` "
+                              "records it); must be the model's")
     predict.add_argument("--overwrite", action="store_true")
     predict.set_defaults(run=_run_predict)
 
@@ -138,8 +155,13 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo", help="run the main job on the bundled CDNOW data",
-        description="Summarise the bundled CDNOW sample log (calibration to 1997-09-30, holdout "
-                    "to 1998-06-30, weeks) and write the RFM table to the output folder.")
+        description="The whole job on the bundled CDNOW sample log, in weeks: summarise it "
+                    "(calibration to 1997-09-30, holdout to 1998-06-30), fit BG/NBD, Pareto/NBD "
+                    "and Gamma-Gamma, compare expected with actual holdout purchases, write the "
+                    "models and each customer's 52-week CLV; then, in MLflow (the local store "
+                    "sqlite:///mlflow.db unless MLFLOW_TRACKING_URI is set), log the fits and a "
+                    "backtest, register and promote the CLV model and score every customer "
+                    "from the registry. Everything is written to --output-dir.")
     demo.add_argument("--output-dir", default="demo-output")
     demo.set_defaults(run=_run_demo)
     return parser
@@ -219,20 +241,13 @@ MODELS = {"bg-nbd": "BetaGeo", "mbg-nbd": "ModifiedBetaGeo", "pareto-nbd": "Pare
           "gamma-gamma": "GammaGamma", "bg-bb": "BetaGeoBetaBinom", "sbg": "ShiftedBetaGeo"}
 
 
-def _read_rfm(path: str, customer_col: str, time_unit: str | None = None):
-    import pandas as pd
+def _read_rfm(path: str, customer_col: str | None, time_unit: str | None, model_class=None):
+    """The RFM table with its recorded unit (see clvlab.read_rfm); models of durations need one."""
+    from .rfm_io import read_rfm
 
-    from .timeunits import normalize_time_unit
-
-    if _output_format(path) == "parquet":
-        table = pd.read_parquet(path)
-    else:
-        table = pd.read_csv(path)
-    if customer_col in table.columns:
-        table = table.set_index(customer_col)
-    if time_unit is not None:
-        table.attrs.setdefault("clvlab", {})["time_unit"] = normalize_time_unit(time_unit)
-    return table
+    needs_unit = model_class is None or model_class.requires_time_unit
+    return read_rfm(path, time_unit=time_unit, customer_col=customer_col,
+                    require_time_unit=needs_unit)
 
 
 def _run_fit(args: argparse.Namespace) -> int:
@@ -240,8 +255,9 @@ def _run_fit(args: argparse.Namespace) -> int:
 
     from . import models
 
-    rfm = _read_rfm(args.rfm, args.customer_col, args.time_unit)
-    model = getattr(models, MODELS[args.model])(
+    model_class = getattr(models, MODELS[args.model])
+    rfm = _read_rfm(args.rfm, args.customer_col, args.time_unit, model_class)
+    model = model_class(
         penalty=args.penalty, method=args.method, draws=args.draws, tune=args.tune,
         chains=args.chains, random_seed=args.seed, progressbar=sys.stderr.isatty())
     if args.weights_col is not None and args.weights_col not in rfm.columns:
@@ -251,23 +267,23 @@ def _run_fit(args: argparse.Namespace) -> int:
     print(repr(model))
     with pd.option_context("display.float_format", "{:.6g}".format):
         print(model.summary().to_string())
+    c = model.convergence_
     if args.method == "nuts":
-        c = model.convergence_
         print(f"diagnostics: {c['divergences']} divergences; max r_hat {c['max_r_hat']:.3f}; "
               f"min bulk ESS {c['min_ess_bulk']:.0f}; converged: {c['converged']}")
-    else:
-        print(f"converged: {model.convergence_['converged']}; AIC {model.aic_:.2f}; BIC {model.bic_:.2f}")
+    elif args.method == "mle":
+        print(f"converged: {c['converged']}; AIC {model.aic_:.2f}; BIC {model.bic_:.2f}")
+    else:  # AIC and BIC are maximum-likelihood criteria; a posterior point has none
+        problems = f" ({'; '.join(c['problems'])})" if c.get("problems") else ""
+        print(f"converged: {c['converged']}{problems}")
     print(f"wrote {args.output}")
     return 0
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from ._atomic import atomic_output
-    from .clv import customer_lifetime_value
+    from .customer_scores import score_customers
     from .models import GammaGamma, load_model
-
     from .models.transaction import TransactionModel
 
     model = load_model(args.model)
@@ -278,24 +294,23 @@ def _run_predict(args: argparse.Namespace) -> int:
         raise ClvlabError(f"{args.model} holds a {type(model).__name__}; `clvlab predict` scores "
                           "the continuous-time models (BG/NBD, MBG/NBD, Pareto/NBD); use the "
                           "Python API for it")
-    rfm = _read_rfm(args.rfm, args.customer_col)
-    out = pd.DataFrame({
-        "p_alive": model.p_alive(rfm),
-        "expected_purchases": model.expected_purchases(rfm, args.horizon),
-        "probability_of_purchase": model.probability_of_purchase(rfm, args.horizon),
-    })
-    if args.spend_model:
-        spend = GammaGamma.load(args.spend_model)
-        out["expected_spend"] = spend.expected_spend(rfm)
-        out["clv"] = customer_lifetime_value(model, spend, rfm, args.horizon, args.discount_rate,
-                                             args.margin)
+    spend = GammaGamma.load(args.spend_model) if args.spend_model else None
+    rfm = _read_rfm(args.rfm, args.customer_col, args.time_unit)
+    out = score_customers(model, spend, None, rfm, horizon=args.horizon,
+                          discount_rate=args.discount_rate, margin=args.margin)
     output_format = _output_format(args.output)
-    with atomic_output(args.output, overwrite=args.overwrite, inputs=[args.rfm, args.model]) as tmp:
+    inputs = [args.rfm, args.model] + ([args.spend_model] if args.spend_model else [])
+    with atomic_output(args.output, overwrite=args.overwrite, inputs=inputs) as tmp:
         if output_format == "parquet":
             out.to_parquet(tmp)
         else:
             out.to_csv(tmp)
-    print(f"wrote predictions for {len(out):,} customers to {args.output}")
+    print(f"wrote predictions for {len(out):,} customers ({out.index.name or 'no customer id'}) "
+          f"to {args.output}")
+    unvalued = out.attrs["clvlab"]["customers_unvalued"]
+    if unvalued:
+        print(f"{unvalued:,} customers whose repeat purchases were all free were valued at the "
+              "population's mean spend")
     return 0
 
 

@@ -43,10 +43,15 @@ def add_commands(commands) -> None:
     score.add_argument("--transactions", required=True, nargs="+", help="CSV or Parquet files")
     score.add_argument("--as-of", required=True, help="date: T is measured to it, later rows ignored")
     score.add_argument("-o", "--output", required=True, help="scores (.parquet or .csv)")
-    score.add_argument("--horizon", type=float, default=52.0, help="in the model's time unit")
-    score.add_argument("--discount-rate", type=float, default=0.0, help="per time unit")
-    score.add_argument("--margin", type=float, default=1.0)
-    add_log_options(score, amount_default="amount", amount_help="spend column (default amount)")
+    score.add_argument("--horizon", type=float, required=True,
+                       help="scoring window in the model's time unit (e.g. 52 for a year of weeks)")
+    score.add_argument("--discount-rate", type=float, default=0.0,
+                       help="per time unit, as a fraction (0.0015 a week is about 8%% a year)")
+    score.add_argument("--margin", type=float, default=1.0,
+                       help="share of spend that is profit, as a fraction in (0, 1]")
+    add_log_options(score, amount_default="amount",
+                    amount_help="spend column (default amount), read only when the model has a "
+                                "spend model")
     score.add_argument("--engine", default="duckdb", choices=["duckdb", "pandas", "spark"],
                        help="spark: RFM and scores on a local Spark session; the output is then "
                             "a Parquet folder")
@@ -108,7 +113,7 @@ def _run_score(args: argparse.Namespace) -> int:
     files = rfm_module.expand_paths(args.transactions)
     job = score(args.model, files if len(files) > 1 else files[0], args.as_of, args.output,
                 customer_col=args.customer_col, date_col=args.date_col,
-                amount_col=args.amount_col or None, date_format=args.date_format,
+                amount_col=args.amount_col, date_format=args.date_format,
                 timezone=args.timezone, horizon=args.horizon, discount_rate=args.discount_rate,
                 margin=args.margin, overwrite=args.overwrite, engine=args.engine,
                 consent_col=args.consent_col, withdrawn=args.withdrawn,
@@ -119,7 +124,12 @@ def _run_score(args: argparse.Namespace) -> int:
           f"{job.seconds:.1f} s; wrote {where}")
     if args.consent_col or args.withdrawn:
         print(f"left out {job.customers_excluded:,} customers who withdrew consent")
-    print(f"mean CLV {job.stats['clv.mean']:.2f}, mean P(alive) {job.stats['p_alive.mean']:.3f}")
+    clv = f"mean CLV {job.stats['clv.mean']:.2f}" if "clv.mean" in job.stats else \
+        "no CLV (the model has no spend model)"
+    print(f"{clv}, mean P(alive) {job.stats['p_alive.mean']:.3f}")
+    if job.stats.get("customers_unvalued"):
+        print(f"{int(job.stats['customers_unvalued']):,} customers whose repeat purchases were all "
+              "free were valued at the population's mean spend")
     return 0
 
 
@@ -139,9 +149,14 @@ def _run_compare(args: argparse.Namespace) -> int:
 
     from .experiments import compare
 
+    from .backtesting.metrics import describe_better
+
     board = compare(args.experiment, sort_by=args.sort_by)
-    with pd.option_context("display.width", 200, "display.max_columns", 20,
-                           "display.float_format", "{:.4f}".format):
-        board["started"] = pd.to_datetime(board["started"]).dt.strftime("%Y-%m-%d %H:%M")
-        print(board.drop(columns=["run_id"]).to_string(index=False))
+    board["started"] = pd.to_datetime(board["started"]).dt.strftime("%Y-%m-%d %H:%M")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        # unknown metrics (NaN) print as n/a, never as 0 or None
+        print(board.drop(columns=["run_id"]).to_string(
+            index=False, na_rep="n/a", float_format="{:.4f}".format))
+    print(f"sorted by {args.sort_by} ({describe_better(args.sort_by)}); n/a: not computable "
+          "for that run (e.g. spend metrics of a log without amounts)")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from .models.gamma_gamma import GammaGamma
 from .models.pareto_nbd import ParetoNBD
 from .timeunits import normalize_time_unit
 
-__all__ = ["customer_lifetime_value"]
+__all__ = ["customer_lifetime_value", "check_rates"]
 
 
 def customer_lifetime_value(transaction_model, spend_model: GammaGamma, rfm: pd.DataFrame,
@@ -46,10 +47,7 @@ def customer_lifetime_value(transaction_model, spend_model: GammaGamma, rfm: pd.
         model_unit = getattr(transaction_model, "time_unit_", None)
         if model_unit is not None and normalize_time_unit(time_unit) != model_unit:
             raise ClvlabError(f"horizon given in {time_unit!r} but the model works in {model_unit!r}")
-    if not (np.isfinite(discount_rate) and discount_rate >= 0):
-        raise ClvlabError(f"discount_rate must be >= 0, got {discount_rate!r}")
-    if not (np.isfinite(margin) and margin >= 0):
-        raise ClvlabError(f"margin must be >= 0, got {margin!r}")
+    check_rates(discount_rate, margin)
     if not (np.isfinite(period) and period > 0):
         raise ClvlabError(f"period must be > 0, got {period!r}")
     spend = spend_model.expected_spend(rfm, unvalued=unvalued).to_numpy()
@@ -65,6 +63,27 @@ def customer_lifetime_value(transaction_model, spend_model: GammaGamma, rfm: pd.
     else:
         raise ClvlabError(f"method {method!r} is not supported; use 'discrete' or 'continuous'")
     return pd.Series(margin * spend * transactions, index=rfm.index, name="clv")
+
+
+def check_rates(discount_rate: Any, margin: Any) -> None:
+    """A discount rate per time unit in [0, 1) and a margin in (0, 1], or an error that says
+    what was probably meant: ``discount_rate=8`` meant 8 % (it gave CLV 45 for 57,293) and
+    ``margin=30`` meant 30 %."""
+    for name, value in (("discount_rate", discount_rate), ("margin", margin)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(value):
+            raise ClvlabError(f"{name} must be a finite number, got {value!r}")
+    if discount_rate < 0:
+        raise ClvlabError(f"discount_rate must be >= 0 (a rate per time unit), got {discount_rate!r}")
+    if discount_rate >= 1:
+        raise ClvlabError(
+            f"discount_rate={discount_rate!r} is a rate per time unit, so it must be below 1 (a "
+            f"fraction, not a percentage); did you mean {discount_rate / 100:g}? An annual rate "
+            "of 8 % is about 0.0015 a week (1.08 ** (1 / 52) - 1) or 0.0064 a month")
+    if not 0 < margin <= 1:
+        hint = f"; did you mean {margin / 100:g}?" if 1 < margin <= 100 else ""
+        raise ClvlabError(f"margin={margin!r} is the share of spend that is profit, so it must be "
+                          f"in (0, 1] (a fraction, not a percentage){hint}")
 
 
 def _discrete_discounted(model, rfm, horizon, rate, period) -> np.ndarray:

@@ -111,9 +111,24 @@ def _mlflow_path(transaction, spend, rfm, log_path: Path, output: Path) -> None:
           f"promoted to @champion on the backtest")
     scores_path = output / "cdnow_scores.parquet"
     job = score("models:/cdnow-clv@champion", str(log_path), "1998-06-30", scores_path,
-                horizon=52, discount_rate=0.0015, overwrite=True, experiment="clvlab-demo")
+                amount_col="amount", horizon=52, discount_rate=0.0015, overwrite=True,
+                experiment="clvlab-demo")
     print(f"  scored {job.customers_scored:,} customers as of 1998-06-30 with "
           f"models:/cdnow-clv@champion (version {version}): mean 52-week CLV "
           f"{job.stats['clv.mean']:.2f}; wrote {scores_path}")
     print(f"  MLflow part in {time.perf_counter() - started:.1f} s. To browse the runs and the "
-          f"registered model:\n    .venv/bin/mlflow ui --backend-store-uri {tracking_uri()}")
+          f"registered model (from any folder):\n    {mlflow_ui_command(tracking_uri())}")
+
+
+def mlflow_ui_command(uri: str) -> str:
+    """The ``mlflow ui`` command line that works from any folder: this environment's mlflow by
+    its absolute path and a relative sqlite store made absolute (``sqlite:///mlflow.db`` is
+    relative to where the command runs)."""
+    import shlex
+    import sys
+
+    executable = Path(sys.executable).parent / "mlflow"
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
+        uri = prefix + str(Path(uri[len(prefix):]).resolve())
+    return f"{shlex.quote(str(executable))} ui --backend-store-uri {shlex.quote(uri)}"

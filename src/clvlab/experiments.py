@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from .backtesting.metrics import ranking_key
 from .errors import ClvlabError
 
 __all__ = ["load_experiment", "run_experiment", "compare"]
@@ -57,8 +58,40 @@ def load_experiment(path: str | Path) -> dict[str, Any]:
             raise ClvlabError(f"{path}: [backtest] needs {key!r}")
     if "source" not in config["data"]:
         raise ClvlabError(f"{path}: [data] needs 'source'")
+    _check_values(path, config)
     config.setdefault("name", path.stem)
     return config
+
+
+def _check_values(path: Path, config: dict[str, Any]) -> None:
+    """Types and ranges of the settings, named by file, table and key (a TOML file gives strings
+    where numbers were meant: ``horizon = "13 weeks"``)."""
+    from .timeunits import normalize_time_unit
+
+    data, settings = config["data"], config["backtest"]
+    unit = data.get("time_unit")
+    if unit is not None:
+        try:
+            normalize_time_unit(unit)
+        except ClvlabError as exc:
+            raise ClvlabError(f"{path}: [data] time_unit: {exc}") from None
+    horizon = settings["horizon"]
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, float)) or not horizon > 0:
+        raise ClvlabError(
+            f"{path}: [backtest] horizon must be a number > 0 of time units (the [data] "
+            f"time_unit, {unit or 'W'!r} by default: e.g. horizon = 13 for 13 weeks), got "
+            f"{horizon!r}")
+    for key in ("cutoffs", "candidates"):
+        value = settings[key]
+        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            example = '["1997-09-30", "1997-12-31"]' if key == "cutoffs" else \
+                '["pareto-nbd+gamma-gamma", "historical-average"]'
+            raise ClvlabError(f"{path}: [backtest] {key} must be a non-empty list of strings, "
+                              f"e.g. {key} = {example}; got {value!r}")
+    cost = settings.get("acquisition_cost")
+    if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float))
+                             or not cost > 0):
+        raise ClvlabError(f"{path}: [backtest] acquisition_cost must be a number > 0, got {cost!r}")
 
 
 def _candidates(backtest: dict[str, Any]) -> list[str]:
@@ -108,7 +141,8 @@ def run_experiment(path: str | Path, *, progress: bool | None = None):
 
 def compare(experiment: str, *, sort_by: str = "activity_auc") -> pd.DataFrame:
     """Leaderboard of every backtest run of an MLflow experiment: one row per run and
-    candidate with the mean metrics over the cutoffs, best ``sort_by`` first."""
+    candidate with the mean metrics over the cutoffs, best ``sort_by`` first (as
+    :func:`clvlab.backtesting.metrics.ranking_key` defines best; unknown values, NaN, last)."""
     from .tracking import connect
 
     mlflow = connect()
@@ -133,10 +167,12 @@ def compare(experiment: str, *, sort_by: str = "activity_auc") -> pd.DataFrame:
         for candidate in sorted({c for c, _ in values}):
             row = {"run": run.get("tags.mlflow.runName", run["run_id"]), "run_id": run["run_id"],
                    "started": run["start_time"], "candidate": names.get(candidate, candidate)}
-            row.update({m: values.get((candidate, m)) for m in LEADERBOARD})
+            # a metric the run could not compute (no amounts: no spend metrics) is NaN, not 0
+            row.update({m: values.get((candidate, m), float("nan")) for m in LEADERBOARD})
             rows.append(row)
     board = pd.DataFrame(rows)
-    if sort_by not in board:
+    if sort_by not in LEADERBOARD:
         raise ClvlabError(f"cannot sort by {sort_by!r}; use one of {LEADERBOARD}")
-    ascending = sort_by in ("activity_brier", "purchases_mae", "spend_mae")
-    return board.sort_values(sort_by, ascending=ascending, na_position="last", ignore_index=True)
+    # which way is better is defined once, with the metrics (signed errors by absolute value)
+    return board.sort_values(sort_by, key=ranking_key(sort_by), na_position="last",
+                             ignore_index=True)

@@ -101,7 +101,7 @@ def parquet_metadata(info: dict[str, Any]) -> dict[str, str]:
 
 
 def read_rfm(path: str | os.PathLike, *, time_unit: str | None = None,
-             customer_col: str | None = None) -> pd.DataFrame:
+             customer_col: str | None = None, require_time_unit: bool = True) -> pd.DataFrame:
     """Read an RFM table written by ``clvlab rfm``, ``rfm_summary(...).to_parquet`` or by hand.
 
     Parameters
@@ -111,6 +111,9 @@ def read_rfm(path: str | os.PathLike, *, time_unit: str | None = None,
     time_unit
         The table's time unit (``"h"``, ``"D"``, ``"W"``, ``"M"`` or a spelled-out alias). Needed
         when the file does not record one (any CSV); when the file records one, it must agree.
+    require_time_unit
+        False for tables without durations in a time unit (a Gamma-Gamma, BG/BB or sBG input):
+        an unknown unit is then recorded as None instead of being an error.
     customer_col
         The customer-id column, which becomes the index. By default the one the file records;
         for a file that records none, ``"customer_id"`` when present, else the index is left as
@@ -142,7 +145,10 @@ def read_rfm(path: str | os.PathLike, *, time_unit: str | None = None,
         table = pd.read_csv(path)
     table.attrs = {}
     info = dict(recorded)
-    info["time_unit"] = _resolve_unit(path, recorded.get("time_unit"), time_unit)
+    if require_time_unit or time_unit is not None or recorded.get("time_unit") is not None:
+        info["time_unit"] = _resolve_unit(path, recorded.get("time_unit"), time_unit)
+    else:
+        info["time_unit"] = None
     column = customer_col or recorded.get("customer_col")
     if column is None and DEFAULT_CUSTOMER_COL in table.columns:
         column = DEFAULT_CUSTOMER_COL

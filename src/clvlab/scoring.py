@@ -65,7 +65,7 @@ class ScoringResult:
 def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
           customer_col: str = "customer_id", date_col: str = "date",
           amount_col: str | None = "amount", date_format: str | None = None,
-          timezone: str = "UTC", horizon: float = 52.0, discount_rate: float = 0.0,
+          timezone: str = "UTC", horizon: float | None = None, discount_rate: float = 0.0,
           margin: float = 1.0, overwrite: bool = False, experiment: str = "clvlab-scoring",
           consent_col: str | None = None, withdrawn: Any = None,
           chunk_rows: int = CHUNK_ROWS, memory_limit: str = "2GB",
@@ -74,7 +74,9 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     """Score every customer seen up to ``as_of`` and write ``output`` (.parquet or .csv).
 
     ``model_uri`` is an MLflow model URI such as ``models:/cdnow-clv@champion``. The RFM is
-    built in the model's own time unit (recorded when it was logged); ``horizon`` is in it.
+    built in the model's own time unit (recorded when it was logged); ``horizon`` (required)
+    is in it. ``amount_col`` is needed when the model has a spend model and ignored otherwise.
+    The scores are those of :func:`clvlab.customer_scores.score_customers`.
     ``consent_col``/``withdrawn`` leave out customers who withdrew consent (see
     :mod:`clvlab.privacy`); their number is logged. ``memory_limit`` bounds DuckDB (it spills
     beyond it). ``engine="spark"`` runs the job on Spark (``spark``: a session, else a local
@@ -94,7 +96,11 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     if int(chunk_rows) < 1:
         raise ClvlabError(f"chunk_rows must be >= 1, got {chunk_rows!r}")
     started = time.perf_counter()
-    params = {"horizon": float(horizon), "discount_rate": float(discount_rate),
+    from .customer_scores import _horizon
+    from .clv import check_rates
+
+    check_rates(discount_rate, margin)  # before any work: a mistyped rate fails at once
+    params = {"horizon": _horizon(horizon), "discount_rate": float(discount_rate),
               "margin": float(margin)}
     log_options = dict(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                        date_format=date_format, timezone=timezone, consent_col=consent_col,
@@ -104,7 +110,9 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
         with tracking_errors("reading the model", "nothing was written"):
             info = _model_info(mlflow, model_uri)
             version = _registered_version(mlflow, model_uri)
-        time_unit = (info.metadata or {}).get("time_unit") or "W"
+        model = load_clv_model(model_uri)
+        time_unit = _model_time_unit(model_uri, (info.metadata or {}).get("time_unit"), model)
+        log_options = _amount_option(model, log_options)
         if engine == "spark":
             from . import spark as clv_spark
 
@@ -117,7 +125,6 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
             return ScoringResult(output, int(stats["customers_scored"]),
                                  int(stats.get("customers_excluded", 0)), version, run_id,
                                  time.perf_counter() - started, stats)
-        model = load_clv_model(model_uri)
         excluded, customers, chunks = _input_chunks(model, transactions, as_of, time_unit, engine,
                                                     int(chunk_rows), memory_limit, log_options)
         with atomic_output(output, overwrite=overwrite,
@@ -165,7 +172,8 @@ def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, mem
                               options["withdrawn"])
         features = churn_training_data(frame, as_of, time_unit=time_unit, **{
             k: v for k, v in options.items() if k not in ("consent_col", "withdrawn")})
-        wanted = list(dict.fromkeys(["frequency", "recency", "T", "monetary_value",
+        money = ["monetary_value"] if model.spend is not None else []
+        wanted = list(dict.fromkeys(["frequency", "recency", "T", *money,
                                      *model.adjuster.feature_names_in_]))
         missing = [c for c in wanted if c not in features.columns]
         if missing:
@@ -189,10 +197,31 @@ def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, mem
 
 
 def _model_input(rfm: pd.DataFrame) -> pd.DataFrame:
-    inputs = rfm[["frequency", "recency", "T"]].astype(np.float64)
-    inputs["monetary_value"] = rfm["monetary_value"].astype(np.float64) \
-        if "monetary_value" in rfm else 0.0
-    return inputs
+    """The columns the scoring function reads; monetary_value only where the log had amounts
+    (a spend model without it is an error there, never a spend of 0)."""
+    columns = ["frequency", "recency", "T"] + (["monetary_value"] if "monetary_value" in rfm else [])
+    return rfm[columns].astype(np.float64)
+
+
+def _model_time_unit(model_uri: str, logged: str | None, model) -> str:
+    """The registered model's unit: logged with it, else in its transaction model's JSON (models
+    logged before the unit was logged); never assumed."""
+    unit = logged or getattr(model.transaction, "time_unit_", None)
+    if unit is None:
+        raise ClvlabError(f"{model_uri} records no time unit, so its scores would be in an "
+                          "unknown unit; register it again with a model fitted on a table that "
+                          "records its unit")
+    return unit
+
+
+def _amount_option(model, options: dict) -> dict:
+    """A model with a spend model needs the log's amounts; one without ignores them."""
+    if model.spend is None:
+        return {**options, "amount_col": None}
+    if not options.get("amount_col"):
+        raise ClvlabError("the model has a spend model, which values purchases: give the log's "
+                          "amount column (amount_col=..., --amount-col)")
+    return options
 
 
 def _slices(frame: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
@@ -205,10 +234,11 @@ def _write_scores(model, chunks, params, path: str, csv: bool, bar) -> dict[str,
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    parquet, scored, no_repeats = None, 0, 0
+    parquet, scored, no_repeats, unvalued = None, 0, 0, 0
     try:
         for inputs in chunks:
             scores = model.predict(inputs, params=params)
+            unvalued += scores.attrs["clvlab"]["customers_unvalued"]
             values = scores.to_numpy(np.float64)
             bad = ~np.isfinite(values)
             if bad.any():
@@ -229,7 +259,8 @@ def _write_scores(model, chunks, params, path: str, csv: bool, bar) -> dict[str,
             parquet.close()
     if scored == 0:
         raise ClvlabError("no customers to score (every customer was left out?); nothing was written")
-    return {"customers_scored": float(scored), "customers_without_repeats": float(no_repeats)}
+    return {"customers_scored": float(scored), "customers_without_repeats": float(no_repeats),
+            "customers_unvalued": float(unvalued)}
 
 
 def _score_stats(path: str, output: Path) -> dict[str, float]:
@@ -243,11 +274,13 @@ def _score_stats(path: str, output: Path) -> dict[str, float]:
     source = (f"read_csv('{quoted}')" if output.suffix.lower() == ".csv"
               else f"read_parquet('{quoted}')")
     quantiles = "[" + ", ".join(str(q) for q in QUANTILES) + "]"
-    expressions = [f"avg({c}), sum({c}), quantile_cont({c}, {quantiles})" for c in OUTPUT_COLUMNS]
     with duckdb.connect() as con:
+        written = [d[0] for d in con.execute(f"SELECT * FROM {source} LIMIT 0").description]
+        columns = [c for c in OUTPUT_COLUMNS if c in written]  # no spend model: no spend columns
+        expressions = [f"avg({c}), sum({c}), quantile_cont({c}, {quantiles})" for c in columns]
         row = con.execute(f"SELECT {', '.join(expressions)} FROM {source}").fetchone()
     stats = {}
-    for i, column in enumerate(OUTPUT_COLUMNS):
+    for i, column in enumerate(columns):
         mean, total, qs = row[3 * i:3 * i + 3]
         stats.update({f"{column}.mean": float(mean), f"{column}.sum": float(total)})
         stats.update({f"{column}.p{int(q * 100)}": float(v) for q, v in zip(QUANTILES, qs)})

@@ -26,8 +26,11 @@ __all__ = ["CLVModel", "OUTPUT_COLUMNS", "log_clv_model", "promote", "resolve_ve
            "check_model_files", "download_clv_model", "load_clv_model"]
 
 RFM_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
+#: every score column; a model without a spend model has no expected_spend and clv
+#: (see clvlab.customer_scores.output_columns)
 OUTPUT_COLUMNS = ["p_alive", "probability_of_purchase", "expected_purchases", "expected_spend", "clv"]
-DEFAULT_PARAMS = {"horizon": 52.0, "discount_rate": 0.0, "margin": 1.0}
+#: the pyfunc's parameters; the horizon has no default (it is in the model's time unit)
+DEFAULT_PARAMS = {"horizon": None, "discount_rate": 0.0, "margin": 1.0}
 DATA_FOLDER = "clv_model"  # the model's data folder (MLmodel's pyfunc "data": data/clv_model)
 MODEL_FILES = {"transaction_model.json", "spend_model.json", "churn_adjuster.json",
                "churn_adjuster.classifier.skops"}
@@ -37,7 +40,8 @@ ENVIRONMENT_FILES = {"MLmodel", "conda.yaml", "python_env.yaml", "requirements.t
 
 class CLVModel:
     """predict(RFM rows, params={horizon, discount_rate, margin}) -> p_alive, probability of
-    purchase, expected purchases and spend, and CLV over the horizon."""
+    purchase, expected purchases and, with a spend model, expected spend and CLV over the
+    horizon (see :mod:`clvlab.customer_scores`)."""
 
     def __init__(self, transaction, spend=None, adjuster=None):
         self.transaction = transaction
@@ -122,49 +126,30 @@ def load_clv_model(model_uri: str) -> CLVModel:
 
 
 def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict | None) -> pd.DataFrame:
-    """The pyfunc's predictions, callable without MLflow (the scoring job's chunks use it)."""
-    from .clv import customer_lifetime_value
+    """The pyfunc's predictions, callable without MLflow: :func:`clvlab.customer_scores.score_customers`
+    with the pyfunc's ``params`` ({horizon, discount_rate, margin}; horizon has no default)."""
+    from .customer_scores import score_customers
 
-    settings = {**DEFAULT_PARAMS, **{k: float(v) for k, v in (params or {}).items()
-                                     if k in DEFAULT_PARAMS}}
-    frame = pd.DataFrame(frame)
-    rfm = frame[[c for c in RFM_COLUMNS if c in frame.columns]].astype(np.float64)
-    rfm.attrs = {"clvlab": {"time_unit": getattr(transaction, "time_unit_", None)}}
-    horizon = settings["horizon"]
-    out = transaction.scores(rfm, horizon)
-    if spend is not None:
-        # customers whose repeat purchases were all free are valued at the population mean
-        out["expected_spend"] = spend.expected_spend(rfm, unvalued="population")
-        out["clv"] = customer_lifetime_value(transaction, spend, rfm, horizon,
-                                             settings["discount_rate"], settings["margin"],
-                                             unvalued="population")
-    else:
-        out["expected_spend"] = 0.0
-        out["clv"] = 0.0
-    if adjuster is not None:
-        if not np.isclose(horizon, adjuster.horizon):
-            raise ClvlabError(f"the churn adjuster was trained for a horizon of {adjuster.horizon:g}; "
-                              f"score with horizon={adjuster.horizon:g}")
-        features = frame[list(adjuster.feature_names_in_)]
-        features.attrs = rfm.attrs
-        adjusted = adjuster.adjusted_activity(features)
-        factor = adjusted["adjustment_factor"].to_numpy()
-        out["probability_of_purchase"] = adjusted["probability_of_purchase"].to_numpy()
-        out["expected_purchases"] *= factor
-        out["clv"] *= factor
-    return out[OUTPUT_COLUMNS]
+    settings = {**DEFAULT_PARAMS, **{k: v for k, v in (params or {}).items()
+                                     if k in DEFAULT_PARAMS and v is not None}}
+    unknown = sorted(set(params or {}) - set(DEFAULT_PARAMS))
+    if unknown:
+        raise ClvlabError(f"unknown scoring parameter(s) {unknown}; expected {sorted(DEFAULT_PARAMS)}")
+    return score_customers(transaction, spend, adjuster, frame, **settings)
 
 
-def _signature(adjuster):
+def _signature(spend, adjuster):
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-    columns = list(RFM_COLUMNS)
+    from .customer_scores import RFM_INPUTS, output_columns
+
+    columns = list(RFM_INPUTS) + (["monetary_value"] if spend is not None else [])
     if adjuster is not None:
         columns += [c for c in adjuster.feature_names_in_ if c not in columns]
     return ModelSignature(
         inputs=Schema([ColSpec("double", c) for c in columns]),
-        outputs=Schema([ColSpec("double", c) for c in OUTPUT_COLUMNS]),
+        outputs=Schema([ColSpec("double", c) for c in output_columns(spend)]),
         params=ParamSchema([ParamSpec(k, "double", v) for k, v in DEFAULT_PARAMS.items()]))
 
 
@@ -180,6 +165,10 @@ def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
     from . import __version__
     from .tracking import connect, tracking_errors
 
+    if getattr(transaction_model, "time_unit_", None) is None:
+        raise ClvlabError(f"the {type(transaction_model).__name__} has no time unit, so its "
+                          "registered scores would be in whatever unit a table happens to be in; "
+                          "fit it on a table that records its unit (or fit(..., time_unit=...))")
     mlflow = connect()
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / DATA_FOLDER
@@ -197,7 +186,7 @@ def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
                     warnings.filterwarnings("ignore", message=".*input example.*")
                     info = mlflow.pyfunc.log_model(
                         name=name, loader_module=__name__, data_path=str(data),
-                        signature=_signature(churn_adjuster),
+                        signature=_signature(spend_model, churn_adjuster),
                         pip_requirements=[f"clvlab=={__version__}"],
                         registered_model_name=registered_model_name,
                         metadata={"time_unit": getattr(transaction_model, "time_unit_", None),

@@ -46,8 +46,10 @@ def load_cdnow_summary() -> pd.DataFrame:
     with data_path("cdnow_sample_summary.csv").open("rb") as handle:
         frame = pd.read_csv(handle)
     frame = frame.rename(columns={"ID": "customer_id", "x": "frequency", "t_x": "recency",
-                                  "zbar": "monetary_value"})
-    return frame.set_index("customer_id")
+                                  "zbar": "monetary_value"}).set_index("customer_id")
+    # the summary is in weeks (Fader, Hardie & Lee's table); recorded as rfm_summary records it
+    frame.attrs["clvlab"] = {"time_unit": "W", "customer_col": "customer_id"}
+    return frame
 
 
 def load_donations() -> pd.DataFrame:

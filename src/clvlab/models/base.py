@@ -44,6 +44,11 @@ class BaseModel:
     #: NUTS's target acceptance rate unless the user sets ``target_accept``
     default_target_accept: ClassVar[float] = 0.8
 
+    #: whether the model's durations (recency, T, horizons) are in a time unit that must be known
+    #: to save or score it: the continuous-time transaction models. Gamma-Gamma has no durations;
+    #: BG/BB and sBG count periods (opportunities), whatever their length.
+    requires_time_unit: ClassVar[bool] = False
+
     def __init__(self, penalty: float = 0.0, max_restarts: int = 4, *, method: str = "mle",
                  draws: int = 1000, tune: int = 1000, chains: int = 4,
                  priors: dict[str, Callable] | None = None, random_seed: Any = None,
@@ -114,12 +119,19 @@ class BaseModel:
         return data
 
     # --- fitting ----------------------------------------------------------------------------
-    def fit(self, rfm: pd.DataFrame, weights: Sequence[float] | None = None) -> "BaseModel":
-        """Fit by ``method`` (maximum likelihood by default); identical rows are compressed first."""
+    def fit(self, rfm: pd.DataFrame, weights: Sequence[float] | None = None, *,
+            time_unit: str | None = None) -> "BaseModel":
+        """Fit by ``method`` (maximum likelihood by default); identical rows are compressed first.
+
+        ``time_unit``: the unit of the table's durations when the table does not record it
+        (``rfm_summary`` and ``read_rfm`` record it in ``rfm.attrs``); it must agree with a unit
+        the table records. A model of durations without a known unit cannot be saved.
+        """
         if not (isinstance(self.penalty, (int, float)) and self.penalty >= 0):
             raise ClvlabError(f"penalty must be a number >= 0, got {self.penalty!r}")
         if self.method not in bayes.METHODS:
             raise ClvlabError(f"method must be one of {list(bayes.METHODS)}, got {self.method!r}")
+        unit = _given_time_unit(rfm, time_unit)
         data = self._data(rfm)
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float64)
@@ -131,13 +143,13 @@ class BaseModel:
         for name in ("idata_",):  # a refit replaces every learned attribute
             self.__dict__.pop(name, None)
         if self.method != "mle":
-            return self._fit_bayes(prepared, distinct, counts, _time_unit_of(rfm))
+            return self._fit_bayes(prepared, distinct, counts, unit)
         result = fit_mle(lambda p: self._loglik(p, prepared), counts,
                          self._start(distinct, counts), names=self.param_names,
                          penalty=float(self.penalty), max_restarts=self.max_restarts,
                          total=lambda p: self._loglik_total(p, prepared, counts))
         self._store(result, n_customers=float(counts.sum()), n_distinct=len(counts),
-                    time_unit=_time_unit_of(rfm))
+                    time_unit=unit)
         return self
 
     def _fit_bayes(self, prepared, distinct, counts, time_unit) -> "BaseModel":
@@ -168,6 +180,9 @@ class BaseModel:
                               converged=True, message=self.method, iterations=0, restarts=0,
                               gradient_norm=float("nan"), penalty=0.0),
                     n_customers=float(counts.sum()), n_distinct=len(counts), time_unit=time_unit)
+        # AIC and BIC are maximum-likelihood criteria: at a posterior mean or mode they would be
+        # read as if they were, so a Bayesian fit has none (compare Bayesian fits with LOO)
+        self.aic_ = self.bic_ = float("nan")
         self.convergence_ = diag
         self.idata_ = idata
         bayes.warn_if_poor(type(self).__name__, diag)
@@ -268,7 +283,10 @@ class BaseModel:
         params = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
         fitted = ""
         if hasattr(self, "log_likelihood_"):
-            fitted = f"; log-likelihood {self.log_likelihood_:.2f} on {self.n_customers_:,.0f} customers"
+            where = "" if self.method == "mle" else f" at the {self.method.upper()} posterior " + (
+                "mode" if self.method == "map" else "mean")
+            fitted = (f"; log-likelihood{where} {self.log_likelihood_:.2f} on "
+                      f"{self.n_customers_:,.0f} customers")
         unit = f"; time unit {self.time_unit_}" if getattr(self, "time_unit_", None) else ""
         return f"<{name}: {params}{fitted}{unit}>"
 
@@ -307,9 +325,10 @@ class BaseModel:
                 [None if not np.isfinite(v) else float(v) for v in row] for row in covariance.to_numpy()],
         }
         if hasattr(self, "log_likelihood_"):
-            payload["fit"] = {"log_likelihood": self.log_likelihood_, "n_customers": self.n_customers_,
-                              "n_distinct_rows": self.n_distinct_rows_, "aic": self.aic_,
-                              "bic": self.bic_, "convergence": _jsonable(self.convergence_)}
+            payload["fit"] = _jsonable({
+                "log_likelihood": self.log_likelihood_, "n_customers": self.n_customers_,
+                "n_distinct_rows": self.n_distinct_rows_, "aic": self.aic_, "bic": self.bic_,
+                "convergence": self.convergence_})
         return payload
 
     def save(self, path: str | Path, overwrite: bool = True) -> None:
@@ -321,6 +340,13 @@ class BaseModel:
         log-likelihood and row weights stay in memory, as a model file holds no customer data.
         """
         payload = self.to_dict()
+        if self.requires_time_unit and payload["time_unit"] is None:
+            # a file without its unit is scored in whatever unit the next table happens to be in
+            raise ClvlabError(
+                f"this {type(self).__name__} has no time unit, so {path} would not say what its "
+                "durations and horizons mean; fit it on a table that records its unit "
+                "(clvlab.rfm_summary, clvlab.read_rfm) or pass fit(..., time_unit='W') "
+                "(command line: clvlab fit --time-unit W)")
         idata = getattr(self, "idata_", None)
         if idata is not None:
             posterior_path = _posterior_path(path)
@@ -374,6 +400,10 @@ def load_model(path: str | Path) -> BaseModel:
 def model_from_dict(payload: dict[str, Any], source: str = "<dict>") -> BaseModel:
     """Build a model from ``to_dict``'s payload (``source`` names the file in errors)."""
     path = source
+    if payload.get("kind") == "ChurnAdjuster":  # a clvlab file, but not a model of this registry
+        raise ClvlabError(f"{path} is a churn adjuster, not a transaction or spend model; load it "
+                          "with clvlab.ChurnAdjuster.load (or pass it to `clvlab register "
+                          "--churn-adjuster`)")
     if payload.get("schema_version") != SCHEMA_VERSION:
         raise ClvlabError(f"model file {path} has schema version {payload.get('schema_version')!r}; "
                           f"this clvlab reads version {SCHEMA_VERSION}")
@@ -397,7 +427,7 @@ def model_from_dict(payload: dict[str, Any], source: str = "<dict>") -> BaseMode
             model.log_likelihood_ = fit["log_likelihood"]
             model.n_customers_ = fit["n_customers"]
             model.n_distinct_rows_ = fit["n_distinct_rows"]
-            model.aic_, model.bic_ = fit["aic"], fit["bic"]
+            model.aic_, model.bic_ = (float("nan") if fit[k] is None else fit[k] for k in ("aic", "bic"))
             model.convergence_ = fit["convergence"]
     except (KeyError, TypeError, ValueError) as exc:
         raise ClvlabError(f"model file {path} is malformed: {exc!r}") from None
@@ -428,6 +458,18 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _given_time_unit(rfm: Any, time_unit: str | None) -> str | None:
+    """The table's recorded unit, or ``time_unit``; both given and different is an error."""
+    recorded = _time_unit_of(rfm)
+    if time_unit is None:
+        return recorded
+    given = normalize_time_unit(time_unit)
+    if recorded is not None and normalize_time_unit(recorded) != given:
+        raise ClvlabError(f"time_unit={time_unit!r} but the RFM table records its durations in "
+                          f"{recorded!r}; rebuild the table in {given!r} or drop time_unit")
+    return given
 
 
 def _time_unit_of(rfm: Any) -> str | None:

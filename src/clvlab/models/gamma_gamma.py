@@ -78,7 +78,7 @@ class GammaGamma(BaseModel):
         repeat = x > 0
         return [x[repeat], z[repeat]]
 
-    def fit(self, rfm: pd.DataFrame, weights=None) -> "GammaGamma":
+    def fit(self, rfm: pd.DataFrame, weights=None, *, time_unit: str | None = None) -> "GammaGamma":
         """Fit on the customers with repeat purchases (the others carry no spend information)."""
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float64)
@@ -86,7 +86,7 @@ class GammaGamma(BaseModel):
                 raise ClvlabError("weights must be one number per row of the RFM table")
             weights = weights[rfm["frequency"].to_numpy() > 0]
             rfm = rfm[rfm["frequency"] > 0]
-        return super().fit(rfm, weights)
+        return super().fit(rfm, weights, time_unit=time_unit)
 
     def _spend_arrays(self, rfm: pd.DataFrame):
         validate_rfm(rfm, require_monetary=True)

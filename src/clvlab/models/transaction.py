@@ -22,6 +22,8 @@ __all__ = ["TransactionModel"]
 class TransactionModel:
     """Mixin: conditional and unconditional predictions, vectorised over customers."""
 
+    requires_time_unit = True  # recency, T and horizons are durations
+
     def _arrays(self, rfm: pd.DataFrame):
         self._check_fitted()
         validate_rfm(rfm)
@@ -133,7 +135,11 @@ def _per_distinct(function, *arrays) -> np.ndarray:
 
 
 def _horizon(t: Any):
-    values = np.asarray(t, dtype=np.float64)
+    try:
+        values = np.asarray(t, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ClvlabError(f"the horizon t is a number of the model's time units (e.g. 52 for a "
+                          f"year in weeks), got {t!r}") from None
     if not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise ClvlabError(f"the horizon t must be finite and > 0, got {t!r}")
     return float(values) if values.ndim == 0 else values
