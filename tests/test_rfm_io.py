@@ -266,3 +266,21 @@ def test_a_file_without_the_date_column_names_it(tmp_path, engine):
     path = write_csv(tmp_path, "customer_id,when\n1,2024-01-01\n")
     with pytest.raises(DataValidationError, match="'date': is missing.*'when'"):
         clvlab.rfm_summary(path, engine=engine)
+
+
+def test_a_non_iso_date_after_the_readers_sample_gets_clvlabs_message(tmp_path):
+    # DuckDB reads ISO dates itself (the fast path) after sniffing a sample of about 20,000
+    # rows; a bad date after the sample must still end in clvlab's message, not a cast error
+    rows = [f"{i % 500},2024-01-{1 + i % 28:02d}" for i in range(30_000)] + ["7,31/01/2024"]
+    path = write_csv(tmp_path, "customer_id,date\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataValidationError, match="ISO 8601.*--date-format.*31/01/2024"):
+        clvlab.rfm_summary(path, engine="duckdb")
+
+
+def test_iso_dates_and_timestamps_in_a_csv_read_alike_by_both_engines(tmp_path):
+    text = ("customer_id,date\n1,2024-01-02 10:30:00\n1,2024-01-09 08:00:00\n2,2024-01-03 23:59:00\n"
+            "2,2024-02-01 00:00:00\n")
+    path = write_csv(tmp_path, text)
+    by_pandas = clvlab.rfm_summary(path, engine="pandas", time_unit="h")
+    by_duckdb = clvlab.rfm_summary(path, engine="duckdb", time_unit="h")
+    pd.testing.assert_frame_equal(by_pandas, by_duckdb, check_exact=True)

@@ -105,16 +105,12 @@ def _aggregate(con: Any, transactions: Any, settings: Settings, calibration_end:
     import duckdb
 
     try:
-        excluded = _register_source(con, transactions, settings)
-        _check_types(con, settings)
-        midnight = "bool_and(ts = date_trunc('day', ts))" if settings.time_unit == "h" else "false"
-        bad_amount = "count(*) FILTER (WHERE amt IS NULL OR isnan(amt) OR isinf(amt))" \
-            if settings.amount_col else "0"
-        stats = con.execute(f"""SELECT count(*) AS n_rows,
-            count(*) FILTER (WHERE cid IS NULL) AS bad_id,
-            count(*) FILTER (WHERE ts IS NULL) AS bad_date, {bad_amount} AS bad_amount,
-            min(ts) AS first, max(ts) AS last, {midnight} AS all_midnight
-            FROM clvlab_parsed""").df().iloc[0]
+        try:
+            excluded, stats = _scan(con, transactions, settings, dates_as_text=False)
+        except (duckdb.ConversionException, duckdb.InvalidInputException):
+            # the CSV reader met a date after its sample that is not ISO 8601: read the dates as
+            # text, so that clvlab's rule (and message, with the row) decides
+            excluded, stats = _scan(con, transactions, settings, dates_as_text=True)
         if stats["n_rows"] == 0:
             raise DataValidationError(None, "the transaction log is empty" if not excluded else
                                       f"no transactions are left after excluding the {excluded} "
@@ -136,6 +132,21 @@ def _aggregate(con: Any, transactions: Any, settings: Settings, calibration_end:
     if excluded is not None:
         found["customers_excluded"] = excluded
     return window, found, int(counts[3])
+
+
+def _scan(con: Any, transactions: Any, settings: Settings, dates_as_text: bool):
+    """Register the log, check its types and count what the rules need; (excluded, stats)."""
+    excluded = _register_source(con, transactions, settings, dates_as_text)
+    _check_types(con, settings)
+    midnight = "bool_and(ts = date_trunc('day', ts))" if settings.time_unit == "h" else "false"
+    bad_amount = "count(*) FILTER (WHERE amt IS NULL OR isnan(amt) OR isinf(amt))" \
+        if settings.amount_col else "0"
+    stats = con.execute(f"""SELECT count(*) AS n_rows,
+        count(*) FILTER (WHERE cid IS NULL) AS bad_id,
+        count(*) FILTER (WHERE ts IS NULL) AS bad_date, {bad_amount} AS bad_amount,
+        min(ts) AS first, max(ts) AS last, {midnight} AS all_midnight
+        FROM clvlab_parsed""").df().iloc[0]
+    return excluded, stats
 
 
 _SHARED: dict[int, Any] = {}  # process id -> in-memory database (DuckDB is not fork-safe)
@@ -181,7 +192,8 @@ def _ident(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
 
 
-def _register_source(con: Any, transactions: Any, settings: Settings) -> None:
+def _register_source(con: Any, transactions: Any, settings: Settings,
+                     dates_as_text: bool = False) -> int | None:
     if isinstance(transactions, pd.DataFrame):
         from .rfm_pandas import _check_ids  # the mixed-type check needs Python objects
 
@@ -195,14 +207,17 @@ def _register_source(con: Any, transactions: Any, settings: Settings) -> None:
         if file_format(files) == "parquet":
             source = f"read_parquet({file_list}, union_by_name = true)"
         else:
-            source = f"read_csv({file_list}, union_by_name = true{_csv_options(settings)})"
-        columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-        if settings.date_col in columns and not source.startswith("read_parquet"):
-            # dates as text: DuckDB's sniffer would otherwise guess a layout such as %d/%m/%Y
-            # from a sample, which clvlab never does (and a guess that fails later in the file
-            # ends in a raw cast error). Only a column that exists can be typed.
+            # DuckDB's sniffer would guess a date layout such as %d/%m/%Y from a sample, which
+            # clvlab never does: it may only read ISO dates (YYYY-MM-DD) itself, the fast path
+            # for large logs; any other date column is read as text and parsed by clvlab's rule.
             source = (f"read_csv({file_list}, union_by_name = true{_csv_options(settings)}, "
-                      f"types = {{'{_quote(settings.date_col)}': 'VARCHAR'}})")
+                      "dateformat = '%Y-%m-%d'")
+            kinds = dict(row[:2] for row in con.execute(f"DESCRIBE SELECT * FROM {source})").fetchall())
+            if settings.date_col in kinds and (dates_as_text or settings.date_format is not None
+                                               or kinds[settings.date_col] != "DATE"):
+                source += f", types = {{'{_quote(settings.date_col)}': 'VARCHAR'}}"
+            source += ")"
+        columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     for column in [settings.customer_col, settings.date_col, settings.amount_col]:
         if column is not None and column not in columns:
             raise DataValidationError(column, "is missing from the transaction log",
@@ -216,11 +231,16 @@ def _register_source(con: Any, transactions: Any, settings: Settings) -> None:
         SELECT {_ident(settings.customer_col)} AS cid, {_ident(settings.date_col)} AS d,
                {amount} AS amt FROM {source}""")
     date_type = {row[0]: row[1] for row in con.execute("DESCRIBE clvlab_raw").fetchall()}["d"]
+    _parsed_view(con, _timestamp_sql(date_type, settings), settings)
+    return excluded
+
+
+def _parsed_view(con: Any, timestamp_sql: str, settings: Settings) -> None:
+    """The view ``clvlab_parsed``: ids, raw dates, naive timestamps ``ts`` and numeric amounts."""
     amount_type = {row[0]: row[1] for row in con.execute("DESCRIBE clvlab_raw").fetchall()}["amt"]
     con.execute(f"""CREATE OR REPLACE TEMP VIEW clvlab_parsed AS
-        SELECT cid, d, {_timestamp_sql(date_type, settings)} AS ts,
-               {_amount_sql(amount_type, settings)} AS amt FROM clvlab_raw""")
-    return excluded
+        SELECT cid, d, {timestamp_sql} AS ts, {_amount_sql(amount_type, settings)} AS amt
+        FROM clvlab_raw""")
 
 
 def _csv_options(settings: Settings) -> str:
@@ -273,6 +293,11 @@ def _exclusion_view(con: Any, source: str, columns: list[str], settings: Setting
     return int(con.execute("SELECT count(*) FROM clvlab_excluded").fetchone()[0])
 
 
+# trim() also keeps DuckDB from pushing the cast into its CSV reader, where a TRY_CAST raises on
+# the first value it cannot read (seen with DuckDB 1.4/2.0) instead of giving NULL
+_TEXT_TO_TIMESTAMP = "TRY_CAST(trim(d) AS TIMESTAMP)"
+
+
 def _timestamp_sql(date_type: str, settings: Settings) -> str:
     """SQL turning the raw date column into a naive timestamp in the user's time zone."""
     tz = _quote(settings.timezone)
@@ -285,7 +310,7 @@ def _timestamp_sql(date_type: str, settings: Settings) -> str:
         return f"try_strptime(CAST(d AS VARCHAR), '{fmt}')"
     if date_type in ("VARCHAR",):
         # Naive strings are read in the session time zone (set to the user's), zoned ones converted.
-        return f"timezone('{tz}', TRY_CAST(d AS TIMESTAMPTZ))"
+        return f"timezone('{tz}', TRY_CAST(trim(d) AS TIMESTAMPTZ))"
     return "NULL::TIMESTAMP"  # numbers without a format: refused by validation
 
 
@@ -302,6 +327,11 @@ def _check_types(con: Any, settings: Settings) -> None:
                 settings.date_col, "timestamps mix naive values and values with a UTC offset; the "
                                    "naive ones are ambiguous",
                 _example(con, f"NOT regexp_matches(d, '{_OFFSET_REGEX}')", settings))
+        if zoned == 0:
+            # All naive: they are wall-clock times already in the user's zone, as in the pandas
+            # engine, so a plain cast reads them; the zone-aware cast and conversion back took
+            # 2.5x as long on a 2-million-row CSV (and would move times in a DST gap).
+            _parsed_view(con, _TEXT_TO_TIMESTAMP, settings)
     if types["d"] not in ("VARCHAR",) and not types["d"].startswith(("TIMESTAMP", "DATE")) \
             and settings.date_format is None:
         raise DataValidationError(settings.date_col, NUMBERS_ARE_NOT_DATES,
@@ -316,7 +346,7 @@ def _check_amount_type(con: Any, amount_type: str, settings: Settings) -> None:
         return
     as_text = "trim(CAST(r.amt AS VARCHAR))"
     readable = f"TRY_CAST(replace({as_text}, ',', '.') AS DOUBLE)" if text_amounts \
-        else "TRY_CAST(r.amt AS DOUBLE)"
+        else f"TRY_CAST({as_text} AS DOUBLE)"
     row = _example(con, f"r.amt IS NOT NULL AND {readable} IS NULL", settings, raw=True)
     if text_amounts and not row:
         return  # every text amount reads by the decimal rule
