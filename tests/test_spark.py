@@ -2,6 +2,7 @@
 
 One local[2] Spark session on 127.0.0.1 for the module, stopped at its end."""
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -26,6 +27,7 @@ def spark():
     session.stop()
 
 
+@pytest.mark.slow
 def test_rfm_equals_the_pandas_engine_on_the_cdnow_master_log(spark, cdnow_master):
     options = dict(amount_col="amount", time_unit="W", calibration_end="1997-09-30",
                    observation_end="1998-06-30")
@@ -68,6 +70,7 @@ def test_consent_leaves_the_same_customers_out_as_the_pandas_engine(spark, cdnow
     assert got.attrs == want.attrs and want.attrs["clvlab"]["customers_excluded"] > 300
 
 
+@pytest.mark.slow
 def test_fit_and_score_equal_the_pandas_path(spark, cdnow_sample):
     options = dict(amount_col="amount", time_unit="W", calibration_end="1997-09-30")
     summary = clv_spark.rfm_summary(spark.createDataFrame(cdnow_sample), **options)
@@ -89,6 +92,7 @@ def test_fit_and_score_equal_the_pandas_path(spark, cdnow_sample):
     np.testing.assert_allclose(scores[want.columns].to_numpy(), want.to_numpy(), rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_scoring_job_on_spark_matches_duckdb(spark, cdnow_sample, tracking, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     source = tmp_path / "log.parquet"
@@ -109,3 +113,168 @@ def test_scoring_job_on_spark_matches_duckdb(spark, cdnow_sample, tracking, tmp_
         clvlab.scoring.score("models:/spark-clv@challenger", str(source), "1998-06-30",
                              tmp_path / "spark_scores", engine="spark", spark=spark)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".spark_scores")]
+
+
+# --- dates as the pandas engine reads them, whatever the Spark session's settings --------------
+
+@contextlib.contextmanager
+def session_conf(spark, **settings):
+    """Run with Spark SQL settings (dots written as underscores) changed, then put them back."""
+    names = {key.replace("_", "."): value for key, value in settings.items()}
+    before = {name: spark.conf.get(name, None) for name in names}
+    try:
+        for name, value in names.items():
+            spark.conf.set(name, value)
+        yield
+    finally:
+        for name, value in before.items():
+            spark.conf.unset(name) if value is None else spark.conf.set(name, value)
+
+
+def zone(spark, name):
+    return session_conf(spark, spark_sql_session_timeZone=name)
+
+
+def string_log(dates):
+    """Three customers' purchases on the given date strings (one customer per third)."""
+    ids = ["a", "b", "c"] * (len(dates) // 3 + 1)
+    return pd.DataFrame({"customer_id": ids[:len(dates)], "date": list(dates),
+                         "amount": np.arange(1.0, len(dates) + 1.0)})
+
+
+def same_as_pandas(spark, log, **options):
+    """The Spark engine's table equals the pandas engine's, attrs included."""
+    options.setdefault("amount_col", "amount")
+    want = clvlab.rfm_summary(log, engine="pandas", **options)
+    got = clv_spark.rfm_summary(spark.createDataFrame(log), **options).to_pandas()
+    assert_same_rfm(got.rename_axis(want.index.name), want)
+
+
+def same_refusal(spark, log, **options):
+    """Both engines refuse the log, naming the same column and rule."""
+    with pytest.raises(clvlab.errors.DataValidationError) as pandas_error:
+        clvlab.rfm_summary(log, engine="pandas", **options)
+    with pytest.raises(clvlab.errors.DataValidationError) as spark_error:
+        clv_spark.rfm_summary(spark.createDataFrame(log), **options)
+    assert (spark_error.value.column, spark_error.value.rule) == \
+        (pandas_error.value.column, pandas_error.value.rule)
+    return spark_error.value
+
+
+# Each log ends on a late hour, so that a shift of the day (or of the hour: the default
+# observation end is the last timestamp) shows in T and in the window's attrs.
+STRING_DATES = {
+    # plain dates end in "-01", which a loose offset pattern takes for a UTC offset
+    # (and both engines skip leading blanks)
+    "plain dates": ["2024-03-01", "2024-03-02", "2024-03-05", "2024-03-08", " 2024-03-11",
+                    "2024-03-20", "2024-03-21"],
+    # fractions of a second count (the last timestamp is the default observation end)
+    "naive date-times": ["2024-03-01 10:15:00", "2024-03-01T23:30", "2024-03-05 00:10:00",
+                         "2024-03-08 13:00:00", "2024-03-11 02:00:00", "2024-03-20 09:00:00",
+                         "2024-03-21 23:59:59.5"],
+    "Z": ["2024-03-01T10:15:00Z", "2024-03-01T23:30:00Z", "2024-03-05T00:10:00Z",
+          "2024-03-08T13:00:00Z", "2024-03-11T02:00:00Z", "2024-03-20T09:00:00Z",
+          "2024-03-21T23:59:59.25Z"],
+    "+05:30 and -08:00": ["2024-03-01T10:15:00+05:30", "2024-03-01T23:30:00-08:00",
+                          "2024-03-05T00:10:00+05:30", "2024-03-08 13:00:00 -0800",
+                          "2024-03-11T02:00:00+05:30", "2024-03-20T09:00:00-08:00",
+                          "2024-03-21T23:59:59-08:00"],
+}
+
+
+@pytest.mark.parametrize("case", list(STRING_DATES))
+@pytest.mark.parametrize("session_zone", ["Asia/Tokyo", "America/Los_Angeles"])
+def test_string_dates_read_as_the_pandas_engine_reads_them_in_any_session_zone(spark, session_zone,
+                                                                             case):
+    log = string_log(STRING_DATES[case])
+    with zone(spark, session_zone):
+        for timezone in ("America/New_York", "Asia/Kolkata"):
+            try:
+                same_as_pandas(spark, log, timezone=timezone)
+                same_as_pandas(spark, log, timezone=timezone, calibration_end="2024-03-10")
+            except AssertionError as error:
+                raise AssertionError(f"user time zone {timezone}: {error}") from None
+
+
+def test_offsets_are_kept_when_the_session_types_timestamps_without_zone(spark):
+    # spark.sql.timestampType=TIMESTAMP_NTZ turns "CAST(x AS TIMESTAMP)" into a cast that drops
+    # the offset, and makes to_timestamp return wall-clock times
+    with session_conf(spark, spark_sql_timestampType="TIMESTAMP_NTZ",
+                      spark_sql_session_timeZone="Asia/Tokyo"):
+        same_as_pandas(spark, string_log(STRING_DATES["+05:30 and -08:00"]),
+                       timezone="America/New_York")
+        same_as_pandas(spark, string_log(["2024-03-01 10:15", "2024-03-05 23:30",
+                                          "2024-03-10 02:30", "2024-03-20 09:00"]),
+                       date_format="%Y-%m-%d %H:%M", time_unit="h", timezone="Asia/Kolkata")
+
+
+FORMATTED_DATES = {
+    # 02:30 on 2024-03-10 does not exist in Los Angeles (clocks jump from 2:00 to 3:00): parsed
+    # in the session's zone it would become 03:30
+    "a wall-clock time the session's zone skips": (
+        ["2024-03-01 10:15:00", "2024-03-05 23:30:00", "2024-03-10 02:30:00", "2024-03-20 09:00:00"],
+        dict(date_format="%Y-%m-%d %H:%M:%S", time_unit="h", timezone="Asia/Tokyo")),
+    "literal letters": (["2024-03-01T10h15", "2024-03-05T23h30", "2024-03-20T09h00"],
+                        dict(date_format="%Y-%m-%dT%Hh%M")),
+    # strptime reads one-digit months and days
+    "one-digit fields": (["2024-3-1", "2024-3-5", "2024-03-20", "2024-4-2"],
+                         dict(date_format="%Y-%m-%d")),
+    # numbers are dates only with a format, read as their text
+    "numbers": ([20240301, 20240305, 20240320, 20240402], dict(date_format="%Y%m%d")),
+}
+
+
+@pytest.mark.parametrize("case", list(FORMATTED_DATES))
+def test_date_formats_are_read_as_the_pandas_engine_reads_them(spark, case):
+    dates, options = FORMATTED_DATES[case]
+    with zone(spark, "America/Los_Angeles"):
+        same_as_pandas(spark, string_log(dates), **options)
+
+
+def test_numbers_without_a_date_format_are_refused(spark):
+    error = same_refusal(spark, string_log([20240301, 20240305, 20240320]))
+    assert "date_format" in error.rule and error.row["date"] in (20240301, 20240305, 20240320)
+
+
+def test_a_naive_date_time_among_zoned_ones_is_refused(spark):
+    with zone(spark, "Asia/Tokyo"):
+        error = same_refusal(spark, string_log(["2024-03-01T10:00:00+05:30", "2024-03-02 10:00:00",
+                                                "2024-03-05T10:00:00Z"]))
+    assert error.column == "date" and "mix" in error.rule
+    assert error.row["date"] == "2024-03-02 10:00:00"
+
+
+# text Spark's cast reads but pandas' ISO 8601 parser refuses: trailing blanks, zone names, a
+# signed year, a trailing newline
+@pytest.mark.parametrize("bad", ["2024-03-02 ", "2024-03-02T10:00:00 UTC",
+                                 "2024-03-02T10:00:00Europe/Berlin", "+2024-03-02", "2024-03-02\n"])
+def test_dates_the_pandas_engine_refuses_are_refused(spark, bad):
+    with zone(spark, "Asia/Tokyo"):
+        error = same_refusal(spark, string_log(["2024-03-01", bad, "2024-03-05"]))
+    assert error.column == "date" and "ISO 8601" in error.rule and error.row["date"] == bad
+
+
+def test_a_missing_date_is_named_as_missing(spark):
+    error = same_refusal(spark, string_log(["2024-03-01", None, "2024-03-05"]))
+    assert error.column == "date" and error.rule == "date is missing"
+
+
+def test_the_scoring_jobs_reader_keeps_wall_clock_times(spark, tmp_path):
+    # naive times from pandas or from a CSV are wall-clock times in the user's zone (as the
+    # pandas engine reads them), not instants in the session's zone; 02:30 on 2024-03-10 does
+    # not exist in Los Angeles
+    dates = ["2024-03-01 10:15:00", "2024-03-05 23:30:00", "2024-03-10 02:30:00",
+             "2024-03-20 09:00:00", "2024-03-21 22:00:00"]
+    csv = tmp_path / "log.csv"
+    string_log(dates).to_csv(csv, index=False)
+    frame = string_log(dates).assign(date=lambda t: pd.to_datetime(t["date"], format="ISO8601"))
+    options = dict(amount_col="amount", timezone="America/New_York", time_unit="h")
+    with zone(spark, "America/Los_Angeles"):
+        for source in (frame, str(csv)):
+            want = clvlab.rfm_summary(source, engine="pandas", **options)
+            got = clv_spark.rfm_summary(clv_spark.read_log(spark, source), **options).to_pandas()
+            assert_same_rfm(got.rename_axis(want.index.name), want)
+        mixed = tmp_path / "mixed.csv"
+        string_log(dates[:2] + ["2024-03-10T02:30:00+05:30"]).to_csv(mixed, index=False)
+        with pytest.raises(clvlab.errors.DataValidationError, match="mix"):
+            clv_spark.rfm_summary(clv_spark.read_log(spark, str(mixed)), **options)

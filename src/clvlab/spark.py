@@ -11,6 +11,7 @@ user's calendar days whatever ``spark.sql.session.timeZone`` says.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import ClvlabError, DataValidationError
-from .rfm import describe, epoch_seconds, make_settings, resolve_window, rfm_columns_sql
+from .rfm import describe, make_settings, resolve_window, rfm_columns_sql
+from .rfm_pandas import NUMBERS_ARE_NOT_DATES, date_rule
 
 __all__ = ["local_session", "rfm_summary", "SparkSummary", "fit", "score"]
 
@@ -67,39 +69,115 @@ def local_session(cores: int = 2, app_name: str = "clvlab", fast_start: bool = F
             .getOrCreate())
 
 
-def _wall_seconds(column: str, dtype: str, date_format: str | None, timezone: str) -> str:
-    """SQL for the wall-clock seconds (in ``timezone``, counted as if it were UTC) of a date."""
-    tz = timezone.replace("'", "''")
-    fields = "make_timestamp(year({x}), month({x}), day({x}), hour({x}), minute({x}), " \
-             "second({x}) + 0, 'UTC')"
+# ISO 8601 text as the pandas engine reads it (rfm_pandas.parse_dates): a value is zoned when a
+# UTC offset follows a time of day (rfm_pandas.OFFSET_PATTERN), so a bare date ending in "-01"
+# is not. Spark's own cast reads more (trailing blanks, zone names, signed years), so text
+# outside these shapes is refused as pandas refuses it; both skip leading blanks. \z, not $:
+# $ also matches before a final newline, which the cast would then trim away.
+_TIME = r"[T ][0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,9})?)?)?"
+_NAIVE_TEXT = rf"^[ \t]*[0-9]{{4}}(?:-[0-9]{{1,2}}(?:-[0-9]{{1,2}}(?:{_TIME})?)?)?\z"
+_ZONED_TEXT = (r"^[ \t]*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}[T ][0-9]{2}:[0-9]{2}"
+               r"(?::[0-9]{2}(?:[.][0-9]{1,9})?)? ?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)\z")
+_NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double")
+_MICROS_PER_DAY = 86_400_000_000
+
+
+def _wall_micros(frame, column: str, date_format: str | None, timezone: str):
+    """The wall-clock time in ``timezone`` of each date, as microseconds since 1970 counted as if
+    it were UTC (a Column, NULL where unparseable), and a Column telling zoned text from naive
+    text (None for typed columns). Nothing depends on the session's time zone, timestamp type or
+    SQL escaping: instants go through ``from_utc_timestamp``, wall-clock times are counted field
+    by field, and text is parsed against an explicit offset."""
+    from pyspark.sql import functions as F
+
+    spark = frame.sparkSession
+    dtype = dict(frame.dtypes)[column]
+    quoted = "`" + column.replace("`", "``") + "`"
+    value = F.col(quoted)
     if dtype == "timestamp":
-        return f"unix_micros(from_utc_timestamp({column}, '{tz}')) / 1000000.0D"
-    if dtype in ("timestamp_ntz", "date"):
-        x = column if dtype == "timestamp_ntz" else f"CAST({column} AS TIMESTAMP_NTZ)"
-        return f"unix_micros({fields.format(x=x)}) / 1000000.0D"
-    if dtype == "string":
-        if date_format is not None:
-            fmt = _java_format(date_format).replace("'", "''")
-            # parsed in the session's zone, whose fields are then the written wall-clock time
-            x = f"try_to_timestamp({column}, '{fmt}')"
-            return f"unix_micros({fields.format(x=x)}) / 1000000.0D"
-        zoned = f"unix_micros(from_utc_timestamp(try_cast({column} AS TIMESTAMP), '{tz}')) / 1000000.0D"
-        naive = f"unix_micros({fields.format(x=f'try_cast({column} AS TIMESTAMP_NTZ)')}) / 1000000.0D"
-        return f"CASE WHEN {column} RLIKE '(Z|[+-][0-9][0-9](:?[0-9][0-9])?)$' THEN {zoned} ELSE {naive} END"
-    raise DataValidationError(None, f"dates of Spark type {dtype} are not supported; use "
-                                    "timestamp, timestamp_ntz, date or string")
+        return _zoned_micros(value, timezone), None
+    if dtype == "timestamp_ntz":
+        return _naive_micros(value), None
+    if dtype == "date":
+        return F.unix_date(value).cast("bigint") * _MICROS_PER_DAY, None
+    if dtype in _NUMERIC or dtype.startswith("decimal"):
+        if date_format is None:
+            row = frame.select(value).limit(1).collect()[0][0]
+            raise DataValidationError(column, NUMBERS_ARE_NOT_DATES, {column: row})
+        # the pandas engine reads numbers with a format as their text (20240301 -> "20240301")
+        value, dtype = value.cast("string"), "string"
+    if dtype != "string":
+        raise DataValidationError(column, f"dates of Spark type {dtype} are not supported; use "
+                                          "timestamp, timestamp_ntz, date or string")
+    if date_format is not None:
+        return _formatted_micros(spark, value, date_format), None
+    zoned = value.rlike(_ZONED_TEXT)
+    # explicit LTZ/NTZ: with spark.sql.timestampType=TIMESTAMP_NTZ a cast to TIMESTAMP drops
+    # the offset
+    instant = F.expr(f"try_cast({quoted} AS TIMESTAMP_LTZ)")
+    wall = F.expr(f"try_cast({quoted} AS TIMESTAMP_NTZ)")
+    micros = (F.when(zoned, _zoned_micros(instant, timezone))
+              .when(value.rlike(_NAIVE_TEXT), _naive_micros(wall)))
+    return micros, zoned
+
+
+def _zoned_micros(instant, timezone: str):
+    from pyspark.sql import functions as F
+
+    return F.unix_micros(F.from_utc_timestamp(instant, F.lit(timezone)))
+
+
+def _naive_micros(wall):
+    """Microseconds of a TIMESTAMP_NTZ from its fields: casting it to an instant (or
+    timestampdiff) would go through the session's zone and move times it skips (02:30 on a
+    spring-forward night)."""
+    from pyspark.sql import functions as F
+
+    return (F.unix_date(wall.cast("date")).cast("bigint") * _MICROS_PER_DAY
+            + F.hour(wall).cast("bigint") * 3_600_000_000 + F.minute(wall).cast("bigint") * 60_000_000
+            + (F.date_part(F.lit("SECOND"), wall) * 1_000_000).cast("bigint"))
+
+
+def _formatted_micros(spark, text, date_format: str):
+    """Text in ``date_format`` as wall-clock microseconds (see :func:`_wall_micros`)."""
+    from pyspark.sql import functions as F
+
+    if str(spark.conf.get("spark.sql.legacy.timeParserPolicy", "EXCEPTION")).upper() == "LEGACY":
+        raise ClvlabError("date_format: this Spark session sets spark.sql.legacy.timeParserPolicy"
+                          "=LEGACY, whose lenient parser reads dates the pandas engine refuses "
+                          "(2024-02-30 as 2024-03-01); set it to CORRECTED for clvlab's job")
+    pattern = _java_format(date_format)
+    if str(spark.conf.get("spark.sql.timestampType", "TIMESTAMP_LTZ")).upper() == "TIMESTAMP_NTZ":
+        # to_timestamp gives wall-clock times in this setting
+        return _naive_micros(F.try_to_timestamp(text, F.lit(pattern)))
+    # parsed against a written UTC offset, not in the session's zone: the instant's microseconds
+    # are then the wall-clock time's, even one the session's zone skips
+    return F.unix_micros(F.try_to_timestamp(F.concat(text, F.lit(" +00:00")),
+                                            F.lit(pattern + " XXX")))
+
+
+_STRPTIME = {"%Y": "yyyy", "%m": "M", "%d": "d", "%H": "H", "%M": "m", "%S": "s"}
 
 
 def _java_format(date_format: str) -> str:
-    """strptime codes to Spark's datetime pattern (the common ones)."""
-    codes = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", "%S": "ss"}
-    out = date_format
-    for code, pattern in codes.items():
-        out = out.replace(code, pattern)
-    if "%" in out:
-        raise ClvlabError(f"date_format {date_format!r} has codes the Spark engine does not map; "
-                          "use %Y %m %d %H %M %S")
-    return out
+    """strptime codes to Spark's datetime pattern (the common ones), literal text quoted. One
+    letter reads one or two digits as strptime does ("2024-3-1" with "%Y-%m-%d"); two codes side
+    by side ("%Y%m%d") need fixed widths to be told apart."""
+    tokens = re.findall(r"%.|%|[^%]+", date_format)
+    out = []
+    for i, token in enumerate(tokens):
+        if token == "%%":
+            out.append("'%'")
+        elif token.startswith("%"):
+            if token not in _STRPTIME:
+                raise ClvlabError(f"date_format {date_format!r} has codes the Spark engine does "
+                                  "not map (" + token + "); use %Y %m %d %H %M %S")
+            letter = _STRPTIME[token]
+            adjacent = any(0 <= j < len(tokens) and tokens[j] in _STRPTIME for j in (i - 1, i + 1))
+            out.append(letter * 2 if adjacent and len(letter) == 1 else letter)
+        else:
+            out.append("'" + token.replace("'", "''") + "'")
+    return "".join(out)
 
 
 def rfm_summary(frame, *, customer_col: str = "customer_id", date_col: str = "date",
@@ -114,6 +192,8 @@ def rfm_summary(frame, *, customer_col: str = "customer_id", date_col: str = "da
     collected to the driver but the log's time range, the number of customers left out for
     consent (and one example row when a rule is broken).
     """
+    from pyspark.sql import functions as F
+
     settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                              time_unit=time_unit, date_format=date_format, timezone=timezone,
                              merge_period=merge_period, consent_col=consent_col, withdrawn=withdrawn)
@@ -133,27 +213,37 @@ def rfm_summary(frame, *, customer_col: str = "customer_id", date_col: str = "da
     view = f"clvlab_tx_{id(frame)}"
     frame.createOrReplaceTempView(view)
     amount = f"CAST(`{amount_col}` AS DOUBLE)" if amount_col else "CAST(NULL AS DOUBLE)"
-    seconds = _wall_seconds(f"`{date_col}`", types[date_col], date_format, settings.timezone)
-    parsed = spark.sql(f"SELECT `{customer_col}` AS cid, `{date_col}` AS d, {seconds} AS s, "
-                       f"{amount} AS amt FROM {view}")
+    micros, zoned = _wall_micros(frame, date_col, date_format, settings.timezone)
+    # us: wall-clock microseconds (exact comparisons with the window), s: seconds (periods)
+    parsed = spark.table(view).select(
+        F.col(f"`{customer_col}`").alias("cid"), F.col(f"`{date_col}`").alias("d"),
+        micros.alias("us"), (micros / 1_000_000.0).alias("s"),
+        (zoned if zoned is not None else F.lit(False)).alias("zoned"), F.expr(amount).alias("amt"))
     parsed.createOrReplaceTempView(view + "_p")
     stats = spark.sql(f"""SELECT count(*) AS n, count_if(cid IS NULL) AS bad_id,
-        count_if(s IS NULL) AS bad_date,
+        count_if(d IS NULL) AS no_date, count_if(zoned) AS zoned, count_if(us IS NULL) AS bad_date,
+        count_if(pmod(us, {_MICROS_PER_DAY}) <> 0) AS timed,
         count_if({'amt IS NULL OR isnan(amt) OR abs(amt) = double("inf")' if amount_col else 'false'}) AS bad_amount,
-        min(s) AS first, max(s) AS last FROM {view}_p""").collect()[0]
+        min(us) AS first, max(us) AS last FROM {view}_p""").collect()[0]
     if stats["n"] == 0:
         raise DataValidationError(None, "the transaction log is empty")
-    for count, column, rule, condition in (
+    # the pandas engine's rules, in its order
+    for broken, column, rule, condition in (
             (stats["bad_id"], customer_col, "customer id is missing", "cid IS NULL"),
-            (stats["bad_date"], date_col, "is not a parseable date", "s IS NULL"),
+            (stats["no_date"], date_col, "date is missing", "d IS NULL"),
+            (0 < stats["zoned"] < stats["n"], date_col, "timestamps mix naive values and values "
+             "with a UTC offset; the naive ones are ambiguous", "NOT zoned"),
+            (stats["bad_date"], date_col, date_rule(date_format), "us IS NULL"),
+            (settings.time_unit == "h" and not stats["timed"], date_col, "time_unit='h' needs "
+             "timestamps with a time of day, but every timestamp is at midnight", "true"),
             (stats["bad_amount"], amount_col, "amount is missing, NaN or infinite",
              'amt IS NULL OR isnan(amt) OR abs(amt) = double("inf")')):
-        if count:
+        if broken:
             row = spark.sql(f"SELECT cid, d, amt FROM {view}_p WHERE {condition} LIMIT 1").collect()[0]
             raise DataValidationError(column, rule, {customer_col: row["cid"], date_col: row["d"],
                                                      **({amount_col: row["amt"]} if amount_col else {})})
-    first = pd.Timestamp(stats["first"], unit="s")
-    last = pd.Timestamp(stats["last"], unit="s")
+    first = pd.Timestamp(stats["first"], unit="us")
+    last = pd.Timestamp(stats["last"], unit="us")
     window = resolve_window(first, last, calibration_end, observation_end, settings)
     customers_sql, final_sql = _summary_sql(view + "_p", settings, window)
     # the per-customer aggregates are kept (memory, then disk) for the set-aside counts and the
@@ -206,13 +296,19 @@ def _double(value: float) -> str:
     return f"{float(value)!r}D"
 
 
+def _micros(ts: pd.Timestamp) -> str:
+    """A BIGINT literal: the whole microseconds since 1970 of a naive timestamp (floored)."""
+    return f"{(ts - pd.Timestamp(0)) // pd.Timedelta(microseconds=1)}L"
+
+
 def _summary_sql(view: str, settings, window) -> tuple[str, str]:
     """The per-customer aggregates (mirroring rfm_duckdb._customer_sql) and the final columns
     (mirroring rfm_duckdb._final_select_sql, with ``{customers}`` for the aggregates' view)."""
-    cal = _double(epoch_seconds(window.calibration_end))
-    obs = _double(epoch_seconds(window.observation_end))
+    # in whole microseconds, where the dates are exact: us > floor(cal) iff us > cal
+    cal = _micros(window.calibration_end)
+    obs = _micros(window.observation_end)
     merge = _double(settings.merge_seconds)
-    holdout = f"s > {cal}" if window.has_holdout else "false"
+    holdout = f"us > {cal}" if window.has_holdout else "false"
     purchase = "amt >= 0" if settings.amount_col else "true"
     value = "coalesce(amt, 0.0D)"
     cal_rows = "purchase AND NOT holdout"
@@ -221,7 +317,7 @@ def _summary_sql(view: str, settings, window) -> tuple[str, str]:
     WITH periods AS (
         SELECT cid, {holdout} AS holdout, floor(s / {merge}) * {merge} AS p,
                sum({value}) AS raw_value, bool_or({purchase}) AS purchase
-        FROM {view} WHERE s <= {obs}
+        FROM {view} WHERE us <= {obs}
         GROUP BY cid, {holdout}, floor(s / {merge}) * {merge}
     ), valued AS (
         SELECT *, greatest(raw_value, 0.0D) AS value FROM periods
@@ -286,20 +382,46 @@ def score(customers, transaction_model, spend_model=None, *, horizon: float = 52
     return customers.mapInPandas(predict, schema)
 
 
-def read_log(spark, transactions: Any):
+def read_log(spark, transactions: Any, date_col: str = "date"):
     """A Spark DataFrame of CSV or Parquet transaction files (a path, glob or list); a pandas
-    DataFrame is converted, a Spark one passed through."""
+    DataFrame is converted, a Spark one passed through.
+
+    Naive times stay wall-clock times, as the pandas engine reads them: a pandas column of naive
+    datetimes becomes TIMESTAMP_NTZ (Spark would read it as instants in the session's zone), and
+    a CSV's ``date_col`` stays text for :func:`rfm_summary`'s ISO 8601 rules (Spark's schema
+    inference would read naive and zoned text alike as instants in the session's zone)."""
     from .rfm import expand_paths, file_format
 
     if isinstance(transactions, pd.DataFrame):
-        return spark.createDataFrame(transactions)
+        return spark.createDataFrame(transactions, schema=_pandas_schema(transactions))
     if hasattr(transactions, "sparkSession"):
         return transactions
 
     files = expand_paths(transactions)
     if file_format(files) == "parquet":
         return spark.read.parquet(*files)
-    return spark.read.option("header", "true").option("inferSchema", "true").csv(files)
+    reader = spark.read.option("header", "true")
+    schema = reader.option("inferSchema", "true").csv(files).schema
+    if date_col in schema.fieldNames():
+        from pyspark.sql.types import StringType
+
+        schema[date_col].dataType = StringType()
+    return reader.schema(schema).csv(files)
+
+
+def _pandas_schema(frame: pd.DataFrame):
+    """The Spark schema of a pandas frame (Arrow's types, as pyspark infers them), with naive
+    datetime columns as TIMESTAMP_NTZ."""
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import from_arrow_type
+    from pyspark.sql.types import StructField, StructType, TimestampNTZType
+
+    fields = []
+    for field in pa.Schema.from_pandas(frame, preserve_index=False):
+        naive = pa.types.is_timestamp(field.type) and field.type.tz is None
+        fields.append(StructField(str(field.name),
+                                  TimestampNTZType() if naive else from_arrow_type(field.type)))
+    return StructType(fields)
 
 
 def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str, *,
@@ -327,7 +449,7 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
     transaction = load_model(artifacts / "transaction_model.json")
     spend_path = artifacts / "spend_model.json"
     spend = load_model(spend_path) if spend_path.exists() else None
-    summary = rfm_summary(read_log(spark, transactions), customer_col=customer_col,
+    summary = rfm_summary(read_log(spark, transactions, date_col), customer_col=customer_col,
                           date_col=date_col, amount_col=amount_col, time_unit=time_unit,
                           observation_end=as_of, date_format=date_format, timezone=timezone,
                           consent_col=consent_col, withdrawn=withdrawn)
