@@ -171,7 +171,11 @@ def rfm_summary(
     DataValidationError (a ValueError) naming the column, the rule and one offending row, for a
     missing column, missing customer id, missing or unparseable date, non-numeric, missing or
     infinite amount, mixed id types, mixed naive and zoned timestamps, an empty log, a
-    ``calibration_end`` outside the data or an ``observation_end`` before it.
+    ``calibration_end`` outside the data or an ``observation_end`` before it. A text amount that
+    cannot be read gets a hint (a decimal comma, a currency sign, a repeated header row).
+    ClvlabError for a bad option: an option date that is not ISO 8601 (or ``date_format``), an
+    unknown time unit, time zone or engine, a delimiter that is not one character, a decimal
+    mark other than "." or ",".
     """
     settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                              time_unit=time_unit, date_format=date_format, timezone=timezone,

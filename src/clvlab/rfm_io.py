@@ -142,7 +142,7 @@ def read_rfm(path: str | os.PathLike, *, time_unit: str | None = None,
         table = pd.read_parquet(path)
         recorded = _recorded_info(path)
     else:
-        table = pd.read_csv(path)
+        table = pd.read_csv(path, sep="\t" if ".tsv" in path.name.lower() else ",")
     table.attrs = {}
     info = dict(recorded)
     if require_time_unit or time_unit is not None or recorded.get("time_unit") is not None:
