@@ -18,7 +18,9 @@ endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.clvlab-installed
 
-.PHONY: venv demo test test-fast test-newest strip-notebooks bench bench-venv bench-bayes-venv \
+LAB_STAMP := $(VENV)/.clvlab-lab-installed
+
+.PHONY: venv demo lab test test-fast test-newest strip-notebooks bench bench-venv bench-bayes-venv \
 	bench-bayes6-venv clean
 
 $(STAMP): pyproject.toml Makefile
@@ -50,6 +52,16 @@ test-newest:
 	.venv-newest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev,spark]'
 	.venv-newest/bin/python -m pip list --format=freeze | grep -iE '^(pymc|arviz|pytensor|numpy|scipy|pandas|numba|nutpie|mlflow|duckdb|pyspark|scikit-learn)=='
 	.venv-newest/bin/python -m pytest -m "not slow"
+
+# The notebooks are the main way to work with clvlab: `make lab` adds JupyterLab (the `lab`
+# extra) to the environment once and opens the notebooks folder. Options for the server go in
+# LAB_ARGS, e.g. `make lab LAB_ARGS="--no-browser --port 8890"`; it listens on loopback only.
+$(LAB_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark,lab]'
+	touch $(LAB_STAMP)
+
+lab: $(LAB_STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(LAB_ARGS)
 
 # Notebooks are kept without outputs (make test checks); run this before committing one you ran.
 strip-notebooks: $(STAMP)

@@ -41,3 +41,15 @@ def test_make_fails_for_a_missing_interpreter_and_names_the_environment_per_vers
                              capture_output=True, text=True)
     version = "%d.%d" % sys.version_info[:2]
     assert planned.returncode == 0 and f".venv-{version}/bin/python -m pytest" in planned.stdout
+
+
+def test_make_lab_adds_jupyterlab_and_opens_the_notebooks_on_loopback():
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(r.startswith("jupyterlab") for r in extras["lab"])
+    planned = subprocess.run(["make", "-n", "-W", ".venv/.clvlab-installed", "lab"], cwd=ROOT,
+                             capture_output=True, text=True)
+    assert planned.returncode == 0, planned.stderr
+    assert "pip install --quiet -e '.[dev,spark,lab]'" in planned.stdout
+    assert ".venv/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1" in planned.stdout
