@@ -188,6 +188,36 @@ def test_tracking_ends_at_the_holdout_totals(sample_result):
                                predictions["expected_purchases"].sum().loc[last.index], rtol=1e-9)
 
 
+def test_fast_tracking_curve_equals_predicting_each_horizon(cdnow_sample_log):
+    """The tracking curve of a model candidate comes from one call over distinct histories; it
+    must equal predicting every horizon, and a subclass that changes the predictions (as the
+    churn adjuster does) must be tracked through its own predict."""
+    calibration, _ = clvlab.backtesting.calibration_data(cdnow_sample_log, "1997-09-30", 13,
+                                                         amount_col="amount")
+    horizons = 13 * np.arange(1, 14) / 13
+
+    class Doubled(ModelCandidate):
+        def predict(self, calibration, horizon):
+            out = super().predict(calibration, horizon)
+            return out.assign(expected_purchases=2 * out["expected_purchases"])
+
+    for model in (clvlab.ParetoNBD(), clvlab.BetaGeo()):
+        candidate = ModelCandidate(model).fit(calibration, 13)
+        slow = Candidate.total_expected_purchases(candidate, calibration, horizons)
+        np.testing.assert_allclose(candidate.total_expected_purchases(calibration, horizons), slow,
+                                   rtol=1e-12)
+        doubled = Doubled(model).fit(calibration, 13)
+        np.testing.assert_allclose(doubled.total_expected_purchases(calibration, horizons),
+                                   2 * slow, rtol=1e-12)
+    # a baseline counts its activity periods once per calibration, not once per calibration seen
+    arpu = ArpuChurn()
+    later, _ = clvlab.backtesting.calibration_data(cdnow_sample_log, "1997-12-31", 13,
+                                                   amount_col="amount")
+    first = arpu.predict(calibration, 13)["expected_spend"].sum()
+    assert arpu.predict(later, 13)["expected_spend"].sum() != first
+    assert ArpuChurn().predict(later, 13)["expected_spend"].sum() == arpu.predict(later, 13)["expected_spend"].sum()
+
+
 # no leakage ---------------------------------------------------------------------------------
 
 class _Recorder(Candidate):

@@ -121,7 +121,14 @@ class _ChurnFormula(Candidate):
 
     def _activity(self, calibration: Calibration) -> tuple[float, _PeriodActivity]:
         period = calibration.days_to_units(self.period_days)
-        return period, _PeriodActivity(calibration, period, self.lookback)
+        # predict is asked for several horizons on one calibration (the tracking curve): the
+        # activity of its periods is counted once
+        cached = getattr(self, "_activity_cache", None)
+        if cached is not None and cached[0] is calibration:
+            return period, cached[1]
+        activity = _PeriodActivity(calibration, period, self.lookback)
+        self._activity_cache = (calibration, activity)
+        return period, activity
 
 
 class ArpuChurn(_ChurnFormula):

@@ -8,6 +8,7 @@ least one purchase in the holdout window. A fresh copy is fitted at every cutoff
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,11 @@ class Calibration:
     def order_value(self) -> np.ndarray:
         """Each customer's average order value over all calibration purchases (first included);
         NaN without amounts."""
+        return self._order_value.copy()
+
+    @functools.cached_property
+    def _order_value(self) -> np.ndarray:
+        # computed once per cutoff: baselines ask for it at every point of the tracking curve
         mean = self.periods.groupby("cid")["value"].mean()
         return mean.reindex(self.rfm.index).to_numpy(np.float64)
 
@@ -74,6 +80,24 @@ class Candidate:
         """DataFrame indexed like ``calibration.rfm`` with ``expected_purchases``, ``p_active``
         and, for candidates that value purchases, ``expected_spend``."""
         raise NotImplementedError
+
+    def total_expected_purchases(self, calibration: Calibration, horizons: np.ndarray) -> np.ndarray:
+        """Expected purchases of all calibration customers together in each window of
+        ``horizons`` (the backtest's tracking curve). This default predicts once per horizon;
+        a candidate may compute it faster, with the same result.
+
+        Parameters
+        ----------
+        calibration : the cutoff's data.
+        horizons : window lengths in the summary's time unit.
+
+        Returns
+        -------
+        numpy.ndarray
+            One total per horizon.
+        """
+        return np.array([float(self.predict(calibration, h)["expected_purchases"].sum())
+                         for h in horizons])
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -116,12 +140,37 @@ class ModelCandidate(Candidate):
     def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
         rfm = calibration.rfm
         model = self.transaction_model_
-        out = pd.DataFrame({"expected_purchases": model.expected_purchases(rfm, horizon),
-                            "p_active": model.probability_of_purchase(rfm, horizon)})
+        if hasattr(model, "scores"):  # both at once, sharing P(alive): about half the work
+            scores = model.scores(rfm, horizon)
+            out = pd.DataFrame({"expected_purchases": scores["expected_purchases"],
+                                "p_active": scores["probability_of_purchase"]})
+        else:
+            out = pd.DataFrame({"expected_purchases": model.expected_purchases(rfm, horizon),
+                                "p_active": model.probability_of_purchase(rfm, horizon)})
         if self.spend_model_ is not None:
             out["expected_spend"] = (out["expected_purchases"]
                                      * self.spend_model_.expected_spend(rfm, unvalued="population"))
         return out
+
+
+    def total_expected_purchases(self, calibration: Calibration, horizons: np.ndarray) -> np.ndarray:
+        """The tracking curve in one call of the model: each distinct history once per horizon
+        (customers with the same history have the same expectation), weighted by how many
+        customers share it; no P(any purchase) or spend, which the curve does not need."""
+        if type(self).predict is not ModelCandidate.predict:
+            # a subclass that changes the predictions (the churn adjuster) must go through them
+            return super().total_expected_purchases(calibration, horizons)
+        from .._fitting import group_rows
+
+        rfm = calibration.rfm
+        _, inverse = group_rows([rfm[c].to_numpy(np.float64) for c in ("frequency", "recency", "T")])
+        _, first = np.unique(inverse, return_index=True)  # a customer of each history
+        counts = np.bincount(inverse, minlength=len(first))
+        distinct = rfm.iloc[first]
+        horizons = np.asarray(horizons, dtype=np.float64)
+        stacked = distinct.iloc[np.tile(np.arange(len(first)), len(horizons))]
+        values = self.transaction_model_.expected_purchases(stacked, np.repeat(horizons, len(first)))
+        return values.to_numpy(np.float64).reshape(len(horizons), len(first)) @ counts
 
 
 class PerSegment(Candidate):

@@ -289,8 +289,11 @@ class _Window:
 
     def tracking(self, candidate, name, cutoff, horizon, points) -> pd.DataFrame:
         times = horizon * np.arange(1, points + 1) / points
-        expected = [float(candidate.predict(self.calibration, t)["expected_purchases"].sum())
-                    for t in times]
+        expected = np.asarray(candidate.total_expected_purchases(self.calibration, times),
+                              dtype=np.float64)
+        if expected.shape != times.shape:
+            raise ClvlabError(f"candidate {name!r} returned {expected.size} tracking totals for "
+                              f"{times.size} horizons (cutoff {cutoff})")
         actual = [int(np.sum(self.holdout_times < t + 1e-9)) for t in times]
         return pd.DataFrame({"cutoff": cutoff, "candidate": name, "t": times,
                              "expected": expected, "actual": actual})

@@ -173,16 +173,16 @@ def top_decile_capture(predicted: np.ndarray, actual: np.ndarray) -> float:
 
 
 def by_frequency(frequency: np.ndarray, predicted: np.ndarray, actual: np.ndarray,
-                 max_frequency: int = 7):
+                 max_frequency: int = 7) -> pd.DataFrame:
     """Mean predicted and actual holdout purchases by calibration frequency (the last class
     pooling ``max_frequency`` and above): the conditional-expectation check of Fader et al."""
-    import pandas as pd
-
-    classes = np.minimum(frequency.astype(np.int64), max_frequency)
-    frame = pd.DataFrame({"frequency": classes, "predicted": predicted, "actual": actual})
-    table = frame.groupby("frequency").agg(customers=("actual", "size"),
-                                           predicted=("predicted", "mean"),
-                                           actual=("actual", "mean"))
-    table.index = [str(i) if i < max_frequency else f"{max_frequency}+" for i in table.index]
-    table.index.name = "calibration_frequency"
-    return table
+    classes = np.minimum(np.asarray(frequency).astype(np.int64), max_frequency)
+    # counted with bincount: a pandas groupby cost 60 ms a call, once per cutoff and candidate
+    present, codes = np.unique(classes, return_inverse=True)
+    customers = np.bincount(codes, minlength=len(present))
+    predicted_sum = np.bincount(codes, weights=np.asarray(predicted, np.float64), minlength=len(present))
+    actual_sum = np.bincount(codes, weights=np.asarray(actual, np.float64), minlength=len(present))
+    labels = [str(i) if i < max_frequency else f"{max_frequency}+" for i in present]
+    return pd.DataFrame({"customers": customers.astype(np.int64),
+                         "predicted": predicted_sum / customers, "actual": actual_sum / customers},
+                        index=pd.Index(labels, name="calibration_frequency"))
