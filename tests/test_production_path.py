@@ -246,7 +246,7 @@ def test_advi_check_tells_a_settled_loss_from_a_falling_one():
     assert advi_check(np.r_[settled[:-10], [np.nan] * 10])["converged"] is False
 
 
-def test_map_is_polished_to_the_mode_and_has_no_aic(cdnow_rfm, tmp_path):
+def test_map_is_polished_to_the_mode_and_has_no_aic(cdnow_rfm, tmp_path, tracking):
     fit = clvlab.BetaGeo(method="map", progressbar=False).fit(cdnow_rfm)
     check = fit.convergence_
     assert check["converged"] is True and check["newton_gain"] < 1e-4
@@ -255,6 +255,11 @@ def test_map_is_polished_to_the_mode_and_has_no_aic(cdnow_rfm, tmp_path):
     fit.save(tmp_path / "map.json")
     loaded = clvlab.load_model(tmp_path / "map.json")
     assert np.isnan(loaded.aic_) and loaded.convergence_["converged"] is True
+    import mlflow
+
+    run = mlflow.get_run(clvlab.tracking.log_fit(fit, experiment="map-fits"))
+    assert "log_likelihood_at_posterior_mode" in run.data.metrics
+    assert not {"log_likelihood", "aic", "bic"} & set(run.data.metrics)
 
 
 def test_a_map_point_short_of_the_mode_is_not_called_converged(cdnow_rfm):

@@ -130,10 +130,14 @@ def log_fit(model, rfm: pd.DataFrame | None = None, *, experiment: str | None = 
         se = getattr(model, "standard_errors_", None)
         if se is not None:
             metrics.update({f"se.{k}": float(v) for k, v in se.items() if np.isfinite(v)})
+        method = getattr(model, "method", "mle")
         for name in ("log_likelihood_", "aic_", "bic_", "n_customers_", "n_distinct_rows_"):
             value = getattr(model, name, None)
             if value is not None and np.isfinite(value):
-                metrics[name.rstrip("_")] = float(value)
+                label = name.rstrip("_")
+                if name == "log_likelihood_" and method != "mle":  # not a maximised one
+                    label += "_at_posterior_" + ("mode" if method == "map" else "mean")
+                metrics[label] = float(value)
         mlflow.log_metrics(metrics)
         convergence = getattr(model, "convergence_", {}) or {}
         run_tags = {"clvlab.kind": "fit", "clvlab.model": type(model).__name__,
