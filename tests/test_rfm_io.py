@@ -129,9 +129,13 @@ def test_option_dates_follow_the_given_date_format():
 
 
 def test_a_text_that_reads_two_ways_is_refused():
-    # 20070102 is 2 January in ISO 8601 (basic) and 1 February in %Y%d%m
+    # 2007-01-02 is 2 January in ISO 8601 and 1 February in %Y-%d-%m
     with pytest.raises(ClvlabError, match="two ways"):
-        parse_option_date("20070102", "cutoff", date_format="%Y%d%m")
+        parse_option_date("2007-01-02", "cutoff", date_format="%Y-%d-%m")
+    # digits alone are a number, read only by the format, as in the date column
+    assert parse_option_date("20070102", "cutoff", date_format="%Y%d%m") == pd.Timestamp("2007-02-01")
+    with pytest.raises(ClvlabError, match="cutoff='20070102'"):
+        parse_option_date("20070102", "cutoff")
 
 
 def test_timestamps_pass_through_and_zoned_ones_are_converted():
@@ -284,3 +288,15 @@ def test_iso_dates_and_timestamps_in_a_csv_read_alike_by_both_engines(tmp_path):
     by_pandas = clvlab.rfm_summary(path, engine="pandas", time_unit="h")
     by_duckdb = clvlab.rfm_summary(path, engine="duckdb", time_unit="h")
     pd.testing.assert_frame_equal(by_pandas, by_duckdb, check_exact=True)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_digit_only_date_text_is_a_number_for_both_engines(engine):
+    # "20240105" read from a CSV is an integer; held as text it must not become a date in one
+    # engine (ISO 8601's basic format) and an error in the other
+    log = small_log().assign(date=["20240101", "20240109", "20240103", "20240104", "20240220",
+                                   "20240301"])
+    with pytest.raises(DataValidationError, match="numbers are not dates.*--date-format"):
+        clvlab.rfm_summary(log, customer_col="cust", engine=engine)
+    assert clvlab.rfm_summary(log, customer_col="cust", engine=engine,
+                              date_format="%Y%m%d").loc["a", "frequency"] == 2

@@ -49,7 +49,8 @@ def parse_option_date(value: Any, name: str, *, date_format: str | None = None,
         The option's name, for the error message (e.g. ``"cutoff"``).
     date_format
         The log's strptime format. Text must be ISO 8601 or match it; text that reads as both,
-        to different dates (``"20070102"`` with ``"%Y%d%m"``), is refused.
+        to different dates (``"2007-01-02"`` with ``"%Y-%d-%m"``), is refused. Digits alone
+        (``"20070102"``) are a number, read only by ``date_format``.
     timezone
         Zoned values are converted to this zone; naive ones are taken as already in it.
 
@@ -69,7 +70,9 @@ def parse_option_date(value: Any, name: str, *, date_format: str | None = None,
         ts = pd.Timestamp(value)
     elif isinstance(value, str) or (isinstance(value, (int, np.integer))
                                     and not isinstance(value, bool) and date_format):
-        ts = _parse_text(str(value).strip(), isinstance(value, str), date_format)
+        text = str(value).strip()
+        # digits alone are a number, never ISO 8601's basic format (as in the date column)
+        ts = _parse_text(text, isinstance(value, str) and not text.isdigit(), date_format)
         if isinstance(ts, tuple):
             raise ClvlabError(f"{name}={value!r} reads two ways: {ts[0].date()} in ISO 8601 and "
                               f"{ts[1].date()} in the date_format {date_format!r}; write it in "

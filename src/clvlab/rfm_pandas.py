@@ -14,6 +14,8 @@ from .rfm import Settings, check_customers, finish, resolve_window
 # A UTC offset after a time of day ("10:00:00+02:00", "10:00Z"); a bare date never matches.
 OFFSET_PATTERN = r"\d\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$"
 
+DIGITS_ONLY = r"\s*\d+\s*"  # a date written as a number: refused without date_format
+
 # The wording both engines use, so that a log gets the same message from a DataFrame or a file.
 NUMBERS_ARE_NOT_DATES = ("numbers are not dates; pass date_format (--date-format on the command "
                          "line), e.g. '%Y%m%d', or convert the column to datetimes")
@@ -192,12 +194,17 @@ def parse_dates(frame: pd.DataFrame, column: str, date_format: str | None,
                 column, "timestamps mix naive values and values with a UTC offset; the naive ones "
                         "are ambiguous", example_row(frame, _first(~zoned if zoned[0] else zoned)))
         parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=bool(zoned.any()))
+        # digits alone are a number (as in a CSV file, or to DuckDB), not ISO 8601's basic format
+        digits = text.str.fullmatch(DIGITS_ONLY).to_numpy(dtype=bool)
+        parsed = parsed.mask(digits)
     else:
+        digits = np.zeros(len(text), dtype=bool)
         parsed = pd.to_datetime(text, format=date_format, errors="coerce")
     bad = parsed.isna().to_numpy()
     if bad.any():
         row = example_row(frame, _first(bad))
-        raise DataValidationError(column, date_rule(date_format), row, hint=header_hint(row))
+        rule = NUMBERS_ARE_NOT_DATES if digits[_first(bad)] else date_rule(date_format)
+        raise DataValidationError(column, rule, row, hint=header_hint(row))
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         parsed = parsed.dt.tz_convert(timezone).dt.tz_localize(None)
     return parsed
