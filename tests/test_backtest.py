@@ -114,6 +114,8 @@ def test_backtest_tables_are_tidy_and_finite(sample_result):
     summary = sample_result.summary()
     assert ("activity", "auc") in summary.columns
     assert "pareto-nbd + gamma-gamma" in repr(sample_result)
+    # bg-nbd predicts no spend: its spend cells are unknown, shown as n/a
+    assert "n/a" in repr(sample_result) and "NaN" not in repr(sample_result)
 
 
 def test_holdout_outcomes_match_rfm_summary(cdnow_sample_log, sample_result):

@@ -66,6 +66,13 @@ def test_baselines_without_amounts_predict_no_spend(log_without_amounts):
         assert predicted["expected_purchases"].gt(0).any()
 
 
+def test_calibration_data_without_a_horizon_has_no_outcome():
+    log = clvlab.datasets.load_cdnow(sample=True)
+    calibration, outcome = clvlab.backtesting.calibration_data(log, CUTOFF, amount_col="amount")
+    assert outcome is None and calibration.has_amounts
+    assert calibration.rfm["monetary_value"].notna().all()
+
+
 def test_candidates_that_need_amounts_are_refused_up_front(log_without_amounts):
     with pytest.raises(ClvlabError, match="need an amount column") as error:
         clvlab.backtest(log_without_amounts, ["bg-nbd", "pareto-nbd+gamma-gamma", "historical-ltv",

@@ -255,12 +255,14 @@ class _Window:
             rfm=calibration_rfm, cutoff=cutoff, time_unit=settings.time_unit,
             periods=periods.loc[~periods["holdout"], ["cid", "age", "value"]].reset_index(drop=True),
             attributes=_attributes_for(attributes, rfm.index))
-        self.actual_purchases = (rfm["frequency_holdout"].to_numpy(np.float64)
-                                 if "frequency_holdout" in rfm else np.zeros(len(rfm)))
-        self.actual_spend = None
-        if self.has_amounts:
-            self.actual_spend = (self.actual_purchases
-                                 * rfm["monetary_value_holdout"].to_numpy(np.float64))
+        # outcomes: None where unknown (no holdout window: calibration_data without a horizon;
+        # no amounts: no spend), never zeros
+        self.actual_purchases = self.actual_spend = None
+        if "frequency_holdout" in rfm:
+            self.actual_purchases = rfm["frequency_holdout"].to_numpy(np.float64)
+            if self.has_amounts:
+                self.actual_spend = (self.actual_purchases
+                                     * rfm["monetary_value_holdout"].to_numpy(np.float64))
         first = cutoff - pd.to_timedelta(rfm["T"].to_numpy() * unit, unit="s")
         self.cohort = pd.Series(pd.DatetimeIndex(first).to_period(cohort_freq).astype(str),
                                 index=rfm.index)

@@ -100,12 +100,13 @@ class BacktestResult:
 
     def __repr__(self) -> str:
         settings = self.settings
-        head = (f"Backtest: {len(settings.get('cutoffs', []))} cutoffs, horizon "
-                f"{settings.get('horizon', 0):g} {settings.get('time_unit', '')}, "
+        horizon = settings.get("horizon")
+        horizon = "n/a" if horizon is None else f"{horizon:g} {settings.get('time_unit') or ''}".strip()
+        head = (f"Backtest: {len(settings.get('cutoffs', []))} cutoffs, horizon {horizon}, "
                 f"{len(settings.get('candidates', []))} candidates (means over cutoffs, all customers)")
         with pd.option_context("display.width", 200, "display.max_columns", 20,
                                "display.float_format", "{:.4g}".format):
-            return head + "\n" + self._headline().to_string()
+            return head + "\n" + self._headline().to_string(na_rep="n/a")
 
     def _headline(self) -> pd.DataFrame:
         """The summary's headline metrics, with flat column names (e.g. ``purchases mae``)."""
@@ -118,7 +119,7 @@ class BacktestResult:
 
     def _repr_html_(self) -> str:
         return ("<p>" + repr(self).splitlines()[0] + "</p>"
-                + self._headline().to_html(float_format="{:.4g}".format))
+                + self._headline().to_html(float_format="{:.4g}".format, na_rep="n/a"))
 
     # plots ------------------------------------------------------------------------------------
 
