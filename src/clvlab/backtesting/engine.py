@@ -46,14 +46,18 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
         ``"historical-ltv"``, ``"arpu-churn"``, ``"aov-frequency-lifespan"``, ``"active-90d"``),
         clvlab models, (transaction model, spend model) pairs or
         :class:`~clvlab.backtesting.Candidate` objects; a mapping gives them display names.
-    cutoffs : calibration ends (dates or timestamps); each needs a whole holdout window of
-        data after it.
-    horizon : length of the holdout window, in ``time_unit``.
-    amount_col : spend column; without it only purchases and activity are compared.
+        :func:`~clvlab.backtesting.default_candidates` lists a default comparison.
+    cutoffs : calibration ends: timestamps, or text read by the date column's rule (ISO 8601,
+        or ``date_format``); each needs a whole holdout window of data after it.
+    horizon : length of the holdout window, a number of ``time_unit`` (``13`` with weeks, not
+        ``"13W"``).
+    amount_col : spend column; without it only purchases and activity are compared, spend
+        columns are absent (not 0), and candidates that need a spend (a spend model, the LTV,
+        ARPU and AOV formulas) are refused before any fit.
     cohort_freq : pandas period code of the acquisition cohorts (``"M"``: month of the first
         purchase; ``"Q"``, ``"Y"``...). Metrics are reported for all customers and per cohort.
     acquisition_cost : cost of acquiring one customer, a number or a mapping from cohort label
-        (e.g. ``"1997-01"``) to a number; adds LTV:CAC to the cohort table.
+        (e.g. ``"1997-01"``) to a number; adds LTV:CAC to the cohort table (needs amount_col).
     customer_attributes : static attributes per customer (channel, region...), indexed by
         customer id, that candidates such as the churn adjuster may use. They must be known at
         acquisition: time-varying attributes would leak the future into earlier cutoffs.
