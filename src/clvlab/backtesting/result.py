@@ -29,8 +29,10 @@ class BacktestResult:
     undefined on the data (Spearman of a constant prediction, AUC with one class) has no row.
     ``by_frequency``: mean predicted and actual holdout purchases by calibration frequency.
     ``tracking``: cumulative holdout purchases, expected and actual, over the window.
-    ``cohorts``: realised and predicted value per acquisition cohort (and LTV:CAC).
+    ``cohorts``: realised and predicted value per acquisition cohort (and LTV:CAC); without
+    amounts only the customers (value is unknown, so its columns are absent, not 0).
     ``predictions``: every customer's predictions and outcomes (``keep_predictions=True``).
+    :meth:`save` and :meth:`load` keep a result in a folder without MLflow.
     """
 
     metrics: pd.DataFrame
