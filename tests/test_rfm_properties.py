@@ -30,6 +30,13 @@ def logs(draw):
     cut = draw(st.one_of(st.none(), st.integers(0, 60 * 86_400)))
     cut = None if cut is None else START + pd.Timedelta(seconds=cut)
     unit = draw(st.sampled_from(["D", "W", "M", "h"]))
+    # ids as numbers, text or categories (in an order that is not the sorted one): the engines
+    # must agree on the index too, dtype and order included
+    ids = draw(st.sampled_from(["int", "str", "category"]))
+    if ids != "int":
+        text = frame["customer_id"].map(lambda i: f"c{i * 7}")  # c14 sorts before c7 as text
+        frame["customer_id"] = text if ids == "str" else pd.Categorical(
+            text, categories=sorted(text.unique(), reverse=True))
     return frame, cut, unit
 
 
@@ -53,6 +60,7 @@ def test_engines_agree_on_random_logs(case):
         assert type(by_pandas) is type(by_duckdb) and rule(by_pandas) == rule(by_duckdb)
         return
     assert_same_rfm(by_pandas, by_duckdb)
+    assert by_pandas.index.dtype == by_duckdb.index.dtype and by_pandas.index.is_monotonic_increasing
     clvlab.validate_rfm(by_pandas)
     # conservation: every purchase day before the cut is the first purchase or a repeat
     purchases = frame[frame["amount"] >= 0]
