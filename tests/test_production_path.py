@@ -340,3 +340,24 @@ def test_compare_ranks_signed_errors_by_size_and_shows_unknown_as_na(tracking, c
     assert main(["compare", "ranking", "--sort-by", "purchases_aggregate_pct_error"]) == 0
     out = capsys.readouterr().out
     assert "n/a" in out and "None" not in out and "closest to 0 is best" in out
+
+
+def test_european_csvs_through_the_command_line(cdnow_sample, tmp_path, tracking, capsys):
+    """`;`-separated files with decimal commas, from a path: rfm and score (and the churn path's
+    reader) take --delimiter and --decimal, and give what the same log gives in Parquet."""
+    log = cdnow_sample.head(3000)
+    european = tmp_path / "log.csv"
+    log.to_csv(european, sep=";", decimal=",", index=False)
+    assert main(["rfm", str(european), "-o", str(tmp_path / "eu.parquet"), "--amount-col", "amount",
+                 "--time-unit", "W", "--delimiter", ";", "--decimal", ",", "--no-progress"]) == 0
+    want = clvlab.rfm_summary(log, amount_col="amount", time_unit="W")
+    got = clvlab.read_rfm(tmp_path / "eu.parquet")
+    np.testing.assert_allclose(got["monetary_value"], want["monetary_value"], rtol=1e-12)
+    transaction, spend = clvlab.BetaGeo().fit(want), clvlab.GammaGamma().fit(want)
+    clvlab.serving.log_clv_model(transaction, spend, registered_model_name="eu")
+    out = tmp_path / "s.parquet"
+    assert main(["score", "--model", "models:/eu@challenger", "--transactions", str(european),
+                 "--as-of", "1998-06-30", "--horizon", "26", "--delimiter", ";", "--decimal", ",",
+                 "-o", str(out), "--no-progress"]) == 0
+    scores = pd.read_parquet(out)
+    assert len(scores) == len(want) and np.all(np.isfinite(scores["clv"]))

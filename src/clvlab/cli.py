@@ -175,6 +175,10 @@ def add_log_options(parser: argparse.ArgumentParser, *, amount_default: str | No
     parser.add_argument("--amount-col", default=amount_default, help=amount_help)
     parser.add_argument("--date-format", default=None, help="strptime format, e.g. %%Y%%m%%d")
     parser.add_argument("--timezone", default="UTC", help="time zone whose calendar days count")
+    parser.add_argument("--delimiter", default=None,
+                        help="CSV field separator, e.g. ';' (default: detected)")
+    parser.add_argument("--decimal", default=".",
+                        help="decimal mark of CSV numbers: '.' (default) or ',' (e.g. 12,50)")
     parser.add_argument("--consent-col", default=None,
                         help="consent column: customers with any row saying no are left out")
     parser.add_argument("--withdrawn", default=None,
@@ -185,7 +189,7 @@ def _settings_kwargs(args: argparse.Namespace) -> dict:
     return dict(customer_col=args.customer_col, date_col=args.date_col, amount_col=args.amount_col,
                 time_unit=args.time_unit, date_format=args.date_format, timezone=args.timezone,
                 merge_period=args.merge_period, consent_col=args.consent_col,
-                withdrawn=args.withdrawn)
+                withdrawn=args.withdrawn, delimiter=args.delimiter, decimal=args.decimal)
 
 
 def _run_rfm(args: argparse.Namespace) -> int:

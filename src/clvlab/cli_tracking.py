@@ -117,6 +117,7 @@ def _run_score(args: argparse.Namespace) -> int:
                 timezone=args.timezone, horizon=args.horizon, discount_rate=args.discount_rate,
                 margin=args.margin, overwrite=args.overwrite, engine=args.engine,
                 consent_col=args.consent_col, withdrawn=args.withdrawn,
+                delimiter=args.delimiter, decimal=args.decimal,
                 memory_limit=args.memory_limit, chunk_rows=args.chunk_rows,
                 progress=False if args.no_progress else None)
     where = f"{args.output}/" if args.engine == "spark" else str(args.output)

@@ -68,7 +68,7 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
           timezone: str = "UTC", horizon: float | None = None, discount_rate: float = 0.0,
           margin: float = 1.0, overwrite: bool = False, experiment: str = "clvlab-scoring",
           consent_col: str | None = None, withdrawn: Any = None,
-          chunk_rows: int = CHUNK_ROWS, memory_limit: str = "2GB",
+          delimiter: str | None = None, decimal: str = ".", chunk_rows: int = CHUNK_ROWS, memory_limit: str = "2GB",
           allow_pickle: bool = False, engine: str = "duckdb", spark: Any = None,
           progress: bool | None = None) -> ScoringResult:
     """Score every customer seen up to ``as_of`` and write ``output`` (.parquet or .csv).
@@ -105,6 +105,7 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     log_options = dict(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                        date_format=date_format, timezone=timezone, consent_col=consent_col,
                        withdrawn=withdrawn)
+    csv_options = dict(delimiter=delimiter, decimal=decimal)
     with _pickle_setting(allow_pickle):
         mlflow = connect()
         with tracking_errors("reading the model", "nothing was written"):
@@ -126,7 +127,8 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
                                  int(stats.get("customers_excluded", 0)), version, run_id,
                                  time.perf_counter() - started, stats)
         excluded, customers, chunks = _input_chunks(model, transactions, as_of, time_unit, engine,
-                                                    int(chunk_rows), memory_limit, log_options)
+                                                    int(chunk_rows), memory_limit, log_options,
+                                                    csv_options)
         with atomic_output(output, overwrite=overwrite,
                            inputs=[transactions] if isinstance(transactions, (str, Path)) else ()) as tmp:
             with progress_bar(customers, "scoring", progress, unit="customer") as bar:
@@ -156,7 +158,7 @@ def _pickle_setting(allow_pickle: bool):
 
 
 def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, memory_limit,
-                  options) -> tuple[int, int, Iterator[pd.DataFrame]]:
+                  options, csv_options) -> tuple[int, int, Iterator[pd.DataFrame]]:
     """(customers excluded for consent, customers to score, iterator of model inputs indexed
     by customer id)."""
     from .rfm import _resolve_engine, make_settings, rfm_summary
@@ -167,7 +169,8 @@ def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, mem
         from .privacy import consented_log
         from .rfm import _read_files
 
-        frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
+        frame = transactions if isinstance(transactions, pd.DataFrame) else \
+            _read_files(transactions, **csv_options)
         frame = consented_log(frame, options["customer_col"], options["consent_col"],
                               options["withdrawn"])
         features = churn_training_data(frame, as_of, time_unit=time_unit, **{
@@ -185,13 +188,13 @@ def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, mem
     if resolved == "duckdb":
         from . import rfm_duckdb
 
-        settings = make_settings(time_unit=time_unit, merge_period=None, **options)
+        settings = make_settings(time_unit=time_unit, merge_period=None, **options, **csv_options)
         info, chunks = rfm_duckdb.iter_summary(transactions, settings, None, as_of, chunk_rows,
                                                rfm_duckdb.new_connection(memory_limit))
         return (info.get("customers_excluded", 0), info["customers"],
                 (_model_input(c) for c in chunks))
     rfm = rfm_summary(transactions, time_unit=time_unit, observation_end=as_of, engine="pandas",
-                      **options)
+                      **options, **csv_options)
     return (rfm.attrs["clvlab"].get("customers_excluded", 0), len(rfm),
             _slices(_model_input(rfm), chunk_rows))
 
