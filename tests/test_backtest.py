@@ -358,6 +358,12 @@ def test_bad_backtest_input_is_named(cdnow_sample_log):
         with pytest.raises(DataValidationError, match="option cutoffs: cutoff") as error:
             clvlab.backtest(cdnow_sample_log, ["bg-nbd"], cutoffs=[cutoff], horizon=13)
         assert "column" not in str(error.value)
+    with pytest.raises(ClvlabError, match="cohort_freq='ME' is not a pandas period code"):
+        clvlab.backtest(cdnow_sample_log, ["bg-nbd"], cutoffs=["1997-09-30"], horizon=13,
+                        cohort_freq="ME")
+    with pytest.raises(ClvlabError, match="tracking_points must be a whole number >= 1.*2.5"):
+        clvlab.backtest(cdnow_sample_log, ["bg-nbd"], cutoffs=["1997-09-30"], horizon=13,
+                        tracking_points=2.5)
     with pytest.raises(ClvlabError, match="two candidates are named"):
         clvlab.backtest(cdnow_sample_log, ["bg-nbd", clvlab.BetaGeo()], cutoffs=["1997-09-30"],
                         horizon=13)

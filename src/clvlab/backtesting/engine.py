@@ -82,8 +82,11 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
             raise ClvlabError("acquisition_cost needs amount_col: LTV:CAC compares the revenue "
                               "of a cohort with its cost, and a log without amounts has no revenue")
     horizon = _checked_horizon(horizon, settings.time_unit)
-    if int(tracking_points) < 1:
-        raise ClvlabError(f"tracking_points must be >= 1, got {tracking_points!r}")
+    if (isinstance(tracking_points, bool) or not isinstance(tracking_points, (int, np.integer))
+            or tracking_points < 1):
+        raise ClvlabError(f"tracking_points must be a whole number >= 1 (points of the tracking "
+                          f"curve, e.g. 13), got {tracking_points!r}")
+    _check_cohort_freq(cohort_freq)
     frame, ids, ts, amount = _load_log(transactions, settings)
     unit = UNIT_SECONDS[settings.time_unit]
     cutoffs = _check_cutoffs(cutoffs, ts, horizon * unit, settings)
@@ -156,6 +159,15 @@ def _checked_horizon(horizon: Any, time_unit: str) -> float:
         raise ClvlabError(f"horizon must be a number of time units > 0 (time_unit={time_unit!r}), "
                           f"got {horizon!r}")
     return float(horizon)
+
+
+def _check_cohort_freq(cohort_freq: Any) -> None:
+    """A pandas period code, or an error that names the option (pandas' own is about 'freq')."""
+    try:
+        pd.Period("2000-01-01", freq=cohort_freq)
+    except (ValueError, TypeError, AttributeError):
+        raise ClvlabError(f"cohort_freq={cohort_freq!r} is not a pandas period code; use e.g. "
+                          "'M' (month of the first purchase), 'Q', 'Y' or 'W'") from None
 
 
 def _load_log(transactions: Any, settings):
