@@ -152,15 +152,18 @@ class ModelCandidate(Candidate):
                                      * self.spend_model_.expected_spend(rfm, unvalued="population"))
         return out
 
-
     def total_expected_purchases(self, calibration: Calibration, horizons: np.ndarray) -> np.ndarray:
         """The tracking curve in one call of the model: each distinct history once per horizon
         (customers with the same history have the same expectation), weighted by how many
         customers share it; no P(any purchase) or spend, which the curve does not need."""
-        if type(self).predict is not ModelCandidate.predict:
-            # a subclass that changes the predictions (the churn adjuster) must go through them
-            return super().total_expected_purchases(calibration, horizons)
         from .._fitting import group_rows
+        from ..models.transaction import TransactionModel
+
+        # a subclass that changes the predictions (the churn adjuster) must go through them,
+        # and only a TransactionModel is known to predict from (frequency, recency, T) alone
+        if (type(self).predict is not ModelCandidate.predict
+                or not isinstance(self.transaction_model_, TransactionModel)):
+            return super().total_expected_purchases(calibration, horizons)
 
         rfm = calibration.rfm
         _, inverse = group_rows([rfm[c].to_numpy(np.float64) for c in ("frequency", "recency", "T")])
