@@ -211,6 +211,10 @@ def test_fast_tracking_curve_equals_predicting_each_horizon(cdnow_sample_log):
         doubled = Doubled(model).fit(calibration, 13)
         np.testing.assert_allclose(doubled.total_expected_purchases(calibration, horizons),
                                    2 * slow, rtol=1e-12)
+    for baseline in (HistoricalAverage(), HistoricalLTV(), RecentActivity(90)):
+        np.testing.assert_allclose(baseline.total_expected_purchases(calibration, horizons),
+                                   Candidate.total_expected_purchases(baseline, calibration, horizons),
+                                   rtol=1e-12)
     # a baseline counts its activity periods once per calibration, not once per calibration seen
     arpu = ArpuChurn()
     later, _ = clvlab.backtesting.calibration_data(cdnow_sample_log, "1997-12-31", 13,

@@ -41,7 +41,16 @@ def _population_repeat_rate(rfm: pd.DataFrame) -> float:
     return float(rfm["frequency"].sum()) / exposure if exposure > 0 else 0.0
 
 
-class HistoricalAverage(Candidate):
+class _LinearInHorizon(Candidate):
+    """A baseline whose expected purchases are a rate times the horizon, per customer."""
+
+    def total_expected_purchases(self, calibration: Calibration, horizons: np.ndarray) -> np.ndarray:
+        # the tracking curve is the total at one time unit, scaled: one prediction, not 13
+        total = float(self.predict(calibration, 1.0)["expected_purchases"].sum())
+        return total * np.asarray(horizons, dtype=np.float64)
+
+
+class HistoricalAverage(_LinearInHorizon):
     """Each customer keeps buying at their own past rate: purchases = (x / T) h, spend =
     purchases x the customer's average order value (all calibration purchases), and
     P(any purchase) = 1 - exp(-(x / T) h), the Poisson chance at that rate. A customer with
@@ -58,7 +67,7 @@ class HistoricalAverage(Candidate):
         return _prediction(rfm.index, purchases, spend, -np.expm1(-purchases))
 
 
-class HistoricalLTV(Candidate):
+class HistoricalLTV(_LinearInHorizon):
     """Historical LTV, revenue / customers, made a rate: every customer gets the calibration
     period's repeat revenue per unit of customer-time, sum(repeat revenue) / sum(T), times h
     (and the same for purchases). Acquisition and retention costs do not enter the holdout
@@ -172,7 +181,7 @@ class AovFrequencyLifespan(_ChurnFormula):
         return _prediction(calibration.rfm.index, purchases, aov * purchases, -math.expm1(-purchases))
 
 
-class RecentActivity(Candidate):
+class RecentActivity(_LinearInHorizon):
     """"Bought in the last N days": a customer whose last purchase is within ``days`` of the
     cutoff is active (P(any purchase) = 1), any other inactive (0). Active customers get the
     repeat rate of the active group, sum(x) / sum(T) over them, times h, and that times the

@@ -118,9 +118,13 @@ def ranking_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, floa
     spearman = NAN
     if not constant and not np.all(actual == actual[0]):
         spearman = float(stats.spearmanr(predicted, actual).statistic)
-    return {"normalized_gini": normalized_gini(predicted, actual),
-            "top_decile_capture": top_decile_capture(predicted, actual),
-            "spearman": spearman}
+    gini = capture = NAN
+    if len(actual) and actual.sum() > 0:
+        curve = _capture_curve(predicted, actual)  # one curve for both: a sort per call
+        capture = float(np.interp(0.1, *curve))
+        if len(actual) >= 2:
+            gini = _normalized_gini(curve, actual)
+    return {"normalized_gini": gini, "top_decile_capture": capture, "spearman": spearman}
 
 
 def activity_metrics(p_active: np.ndarray, active: np.ndarray) -> dict[str, float]:
@@ -153,14 +157,17 @@ def normalized_gini(predicted: np.ndarray, actual: np.ndarray) -> float:
     1 ranks customers as well as hindsight, 0 no better than chance (a constant prediction)."""
     if len(actual) < 2 or actual.sum() <= 0:
         return NAN
+    return _normalized_gini(_capture_curve(predicted, actual), actual)
 
-    def gini(score: np.ndarray) -> float:
-        x, y = _capture_curve(score, actual)
-        value = 2.0 * float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2)) - 1.0
-        return 0.0 if abs(value) < 1e-12 else value  # a constant score: 0, not -3e-15
 
-    best = gini(actual)
-    return gini(predicted) / best if best > 0 else NAN
+def _normalized_gini(curve: tuple[np.ndarray, np.ndarray], actual: np.ndarray) -> float:
+    best = _gini(*_capture_curve(actual, actual))
+    return _gini(*curve) / best if best > 0 else NAN
+
+
+def _gini(x: np.ndarray, y: np.ndarray) -> float:
+    value = 2.0 * float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2)) - 1.0
+    return 0.0 if abs(value) < 1e-12 else value  # a constant score: 0, not -3e-15
 
 
 def top_decile_capture(predicted: np.ndarray, actual: np.ndarray) -> float:
@@ -168,8 +175,7 @@ def top_decile_capture(predicted: np.ndarray, actual: np.ndarray) -> float:
     (a tie across the cut contributes in proportion)."""
     if len(actual) == 0 or actual.sum() <= 0:
         return NAN
-    x, y = _capture_curve(predicted, actual)
-    return float(np.interp(0.1, x, y))
+    return float(np.interp(0.1, *_capture_curve(predicted, actual)))
 
 
 def by_frequency(frequency: np.ndarray, predicted: np.ndarray, actual: np.ndarray,
