@@ -278,3 +278,26 @@ def test_the_scoring_jobs_reader_keeps_wall_clock_times(spark, tmp_path):
         string_log(dates[:2] + ["2024-03-10T02:30:00+05:30"]).to_csv(mixed, index=False)
         with pytest.raises(clvlab.errors.DataValidationError, match="mix"):
             clv_spark.rfm_summary(clv_spark.read_log(spark, str(mixed)), **options)
+
+
+def test_withdrawn_ids_match_as_pandas_matches_them(spark):
+    # pandas compares str(id) with the list: 12345678.0 is "12345678.0", which Spark's own text of
+    # the double ("1.2345678E7") is not
+    log = pd.DataFrame({"customer_id": [1.0, 12345678.0, 2.5, 1.0, 12345678.0],
+                        "date": ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-09",
+                                 "2024-03-10"], "amount": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    for withdrawn in (["12345678.0"], ["1", "2.5"]):
+        same_as_pandas(spark, log, withdrawn=withdrawn)
+
+
+def test_an_hourly_unit_on_dates_without_times_is_refused(spark):
+    error = same_refusal(spark, string_log(["2024-03-01", "2024-03-02", "2024-03-05"]),
+                         time_unit="h")
+    assert error.column == "date" and "midnight" in error.rule
+
+
+def test_a_lenient_legacy_date_parser_is_refused(spark):
+    with session_conf(spark, spark_sql_legacy_timeParserPolicy="LEGACY"):
+        with pytest.raises(clvlab.ClvlabError, match="timeParserPolicy"):
+            clv_spark.rfm_summary(spark.createDataFrame(string_log(["2024-02-30", "2024-03-01"])),
+                                  date_format="%Y-%m-%d")

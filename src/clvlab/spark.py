@@ -2,16 +2,16 @@
 
 ``pip install clvlab[spark]``. The RFM rules are those of :func:`clvlab.rfm_summary` and the
 arithmetic is the DuckDB engine's, in Spark SQL: the results equal the pandas and DuckDB
-engines' (tested on the CDNOW master log). Timestamps become wall-clock times in the user's
-time zone without touching the session's time zone setting: a zoned timestamp goes through
-``from_utc_timestamp``, a naive one is rebuilt field by field in UTC, so day boundaries are the
-user's calendar days whatever ``spark.sql.session.timeZone`` says.
+engines' (tested on the CDNOW master log). Dates are read by the pandas engine's rules whatever
+the session's settings (``spark.sql.session.timeZone``, ``spark.sql.timestampType``): see
+:mod:`clvlab.spark_dates`. A Spark TIMESTAMP column holds instants; Spark turns naive pandas
+datetimes into instants in the session's zone, so pass a pandas log through :func:`read_log`
+(which keeps them as TIMESTAMP_NTZ wall-clock times) or as text.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +21,10 @@ import pandas as pd
 
 from .errors import ClvlabError, DataValidationError
 from .rfm import describe, make_settings, resolve_window, rfm_columns_sql
-from .rfm_pandas import NUMBERS_ARE_NOT_DATES, date_rule
+from .rfm_pandas import date_rule
+from .spark_dates import MICROS_PER_DAY, pandas_schema, wall_micros
 
-__all__ = ["local_session", "rfm_summary", "SparkSummary", "fit", "score"]
+__all__ = ["local_session", "rfm_summary", "SparkSummary", "fit", "score", "read_log"]
 
 
 @dataclass(frozen=True)
@@ -69,117 +70,6 @@ def local_session(cores: int = 2, app_name: str = "clvlab", fast_start: bool = F
             .getOrCreate())
 
 
-# ISO 8601 text as the pandas engine reads it (rfm_pandas.parse_dates): a value is zoned when a
-# UTC offset follows a time of day (rfm_pandas.OFFSET_PATTERN), so a bare date ending in "-01"
-# is not. Spark's own cast reads more (trailing blanks, zone names, signed years), so text
-# outside these shapes is refused as pandas refuses it; both skip leading blanks. \z, not $:
-# $ also matches before a final newline, which the cast would then trim away.
-_TIME = r"[T ][0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,9})?)?)?"
-_NAIVE_TEXT = rf"^[ \t]*[0-9]{{4}}(?:-[0-9]{{1,2}}(?:-[0-9]{{1,2}}(?:{_TIME})?)?)?\z"
-_ZONED_TEXT = (r"^[ \t]*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}[T ][0-9]{2}:[0-9]{2}"
-               r"(?::[0-9]{2}(?:[.][0-9]{1,9})?)? ?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)\z")
-_NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double")
-_MICROS_PER_DAY = 86_400_000_000
-
-
-def _wall_micros(frame, column: str, date_format: str | None, timezone: str):
-    """The wall-clock time in ``timezone`` of each date, as microseconds since 1970 counted as if
-    it were UTC (a Column, NULL where unparseable), and a Column telling zoned text from naive
-    text (None for typed columns). Nothing depends on the session's time zone, timestamp type or
-    SQL escaping: instants go through ``from_utc_timestamp``, wall-clock times are counted field
-    by field, and text is parsed against an explicit offset."""
-    from pyspark.sql import functions as F
-
-    spark = frame.sparkSession
-    dtype = dict(frame.dtypes)[column]
-    quoted = "`" + column.replace("`", "``") + "`"
-    value = F.col(quoted)
-    if dtype == "timestamp":
-        return _zoned_micros(value, timezone), None
-    if dtype == "timestamp_ntz":
-        return _naive_micros(value), None
-    if dtype == "date":
-        return F.unix_date(value).cast("bigint") * _MICROS_PER_DAY, None
-    if dtype in _NUMERIC or dtype.startswith("decimal"):
-        if date_format is None:
-            row = frame.select(value).limit(1).collect()[0][0]
-            raise DataValidationError(column, NUMBERS_ARE_NOT_DATES, {column: row})
-        # the pandas engine reads numbers with a format as their text (20240301 -> "20240301")
-        value, dtype = value.cast("string"), "string"
-    if dtype != "string":
-        raise DataValidationError(column, f"dates of Spark type {dtype} are not supported; use "
-                                          "timestamp, timestamp_ntz, date or string")
-    if date_format is not None:
-        return _formatted_micros(spark, value, date_format), None
-    zoned = value.rlike(_ZONED_TEXT)
-    # explicit LTZ/NTZ: with spark.sql.timestampType=TIMESTAMP_NTZ a cast to TIMESTAMP drops
-    # the offset
-    instant = F.expr(f"try_cast({quoted} AS TIMESTAMP_LTZ)")
-    wall = F.expr(f"try_cast({quoted} AS TIMESTAMP_NTZ)")
-    micros = (F.when(zoned, _zoned_micros(instant, timezone))
-              .when(value.rlike(_NAIVE_TEXT), _naive_micros(wall)))
-    return micros, zoned
-
-
-def _zoned_micros(instant, timezone: str):
-    from pyspark.sql import functions as F
-
-    return F.unix_micros(F.from_utc_timestamp(instant, F.lit(timezone)))
-
-
-def _naive_micros(wall):
-    """Microseconds of a TIMESTAMP_NTZ from its fields: casting it to an instant (or
-    timestampdiff) would go through the session's zone and move times it skips (02:30 on a
-    spring-forward night)."""
-    from pyspark.sql import functions as F
-
-    return (F.unix_date(wall.cast("date")).cast("bigint") * _MICROS_PER_DAY
-            + F.hour(wall).cast("bigint") * 3_600_000_000 + F.minute(wall).cast("bigint") * 60_000_000
-            + (F.date_part(F.lit("SECOND"), wall) * 1_000_000).cast("bigint"))
-
-
-def _formatted_micros(spark, text, date_format: str):
-    """Text in ``date_format`` as wall-clock microseconds (see :func:`_wall_micros`)."""
-    from pyspark.sql import functions as F
-
-    if str(spark.conf.get("spark.sql.legacy.timeParserPolicy", "EXCEPTION")).upper() == "LEGACY":
-        raise ClvlabError("date_format: this Spark session sets spark.sql.legacy.timeParserPolicy"
-                          "=LEGACY, whose lenient parser reads dates the pandas engine refuses "
-                          "(2024-02-30 as 2024-03-01); set it to CORRECTED for clvlab's job")
-    pattern = _java_format(date_format)
-    if str(spark.conf.get("spark.sql.timestampType", "TIMESTAMP_LTZ")).upper() == "TIMESTAMP_NTZ":
-        # to_timestamp gives wall-clock times in this setting
-        return _naive_micros(F.try_to_timestamp(text, F.lit(pattern)))
-    # parsed against a written UTC offset, not in the session's zone: the instant's microseconds
-    # are then the wall-clock time's, even one the session's zone skips
-    return F.unix_micros(F.try_to_timestamp(F.concat(text, F.lit(" +00:00")),
-                                            F.lit(pattern + " XXX")))
-
-
-_STRPTIME = {"%Y": "yyyy", "%m": "M", "%d": "d", "%H": "H", "%M": "m", "%S": "s"}
-
-
-def _java_format(date_format: str) -> str:
-    """strptime codes to Spark's datetime pattern (the common ones), literal text quoted. One
-    letter reads one or two digits as strptime does ("2024-3-1" with "%Y-%m-%d"); two codes side
-    by side ("%Y%m%d") need fixed widths to be told apart."""
-    tokens = re.findall(r"%.|%|[^%]+", date_format)
-    out = []
-    for i, token in enumerate(tokens):
-        if token == "%%":
-            out.append("'%'")
-        elif token.startswith("%"):
-            if token not in _STRPTIME:
-                raise ClvlabError(f"date_format {date_format!r} has codes the Spark engine does "
-                                  "not map (" + token + "); use %Y %m %d %H %M %S")
-            letter = _STRPTIME[token]
-            adjacent = any(0 <= j < len(tokens) and tokens[j] in _STRPTIME for j in (i - 1, i + 1))
-            out.append(letter * 2 if adjacent and len(letter) == 1 else letter)
-        else:
-            out.append("'" + token.replace("'", "''") + "'")
-    return "".join(out)
-
-
 def rfm_summary(frame, *, customer_col: str = "customer_id", date_col: str = "date",
                 amount_col: str | None = None, time_unit: str = "D", calibration_end: Any = None,
                 observation_end: Any = None, date_format: str | None = None,
@@ -191,6 +81,28 @@ def rfm_summary(frame, *, customer_col: str = "customer_id", date_col: str = "da
     holdout columns) and values as :func:`clvlab.rfm_summary`, consent included. Nothing is
     collected to the driver but the log's time range, the number of customers left out for
     consent (and one example row when a rule is broken).
+
+    Parameters
+    ----------
+    frame : pyspark.sql.DataFrame
+        The transactions. Dates may be TIMESTAMP (instants, seen in ``timezone``),
+        TIMESTAMP_NTZ or DATE (wall-clock times), ISO 8601 text (zoned when a UTC offset follows
+        a time of day, naive otherwise; a mix is refused) or text/numbers in ``date_format``
+        (%Y %m %d %H %M %S). Times are kept to the microsecond (Spark's resolution).
+    customer_col, date_col, amount_col, time_unit, calibration_end, observation_end, \
+date_format, timezone, merge_period, consent_col, withdrawn
+        As in :func:`clvlab.rfm_summary`.
+
+    Returns
+    -------
+    SparkSummary
+        The summary (a lazy Spark DataFrame) and its metadata.
+
+    Raises
+    ------
+    DataValidationError
+        When the log breaks one of the pandas engine's rules, with the column, the rule and an
+        example row.
     """
     from pyspark.sql import functions as F
 
@@ -213,7 +125,7 @@ def rfm_summary(frame, *, customer_col: str = "customer_id", date_col: str = "da
     view = f"clvlab_tx_{id(frame)}"
     frame.createOrReplaceTempView(view)
     amount = f"CAST(`{amount_col}` AS DOUBLE)" if amount_col else "CAST(NULL AS DOUBLE)"
-    micros, zoned = _wall_micros(frame, date_col, date_format, settings.timezone)
+    micros, zoned = wall_micros(frame, date_col, date_format, settings.timezone)
     # us: wall-clock microseconds (exact comparisons with the window), s: seconds (periods)
     parsed = spark.table(view).select(
         F.col(f"`{customer_col}`").alias("cid"), F.col(f"`{date_col}`").alias("d"),
@@ -222,7 +134,7 @@ def rfm_summary(frame, *, customer_col: str = "customer_id", date_col: str = "da
     parsed.createOrReplaceTempView(view + "_p")
     stats = spark.sql(f"""SELECT count(*) AS n, count_if(cid IS NULL) AS bad_id,
         count_if(d IS NULL) AS no_date, count_if(zoned) AS zoned, count_if(us IS NULL) AS bad_date,
-        count_if(pmod(us, {_MICROS_PER_DAY}) <> 0) AS timed,
+        count_if(pmod(us, {MICROS_PER_DAY}) <> 0) AS timed,
         count_if({'amt IS NULL OR isnan(amt) OR abs(amt) = double("inf")' if amount_col else 'false'}) AS bad_amount,
         min(us) AS first, max(us) AS last FROM {view}_p""").collect()[0]
     if stats["n"] == 0:
@@ -274,7 +186,7 @@ def _exclude_withdrawn(frame, settings):
     cid = F.col(f"`{settings.customer_col}`").cast("string")
     excluded = F.lit(False)
     if settings.withdrawn:
-        excluded = excluded | cid.isin(sorted(settings.withdrawn))
+        excluded = excluded | _withdrawn(frame, settings.customer_col, settings.withdrawn)
     if settings.consent_col is not None:
         if settings.consent_col not in frame.columns:
             raise DataValidationError(settings.consent_col, "is missing from the transaction log",
@@ -289,6 +201,30 @@ def _exclude_withdrawn(frame, settings):
     count = ids.count()
     kept = frame.join(ids, cid == ids["cid"], "left_anti") if count else frame
     return kept, int(count)
+
+
+def _withdrawn(frame, customer_col: str, withdrawn) -> Any:
+    """Whether a row's customer id is in ``withdrawn`` (text), by pandas' rule: ``str(id)`` is
+    listed. Spark's text of a double (1.0E7) or a boolean (true) is not Python's (10000000.0,
+    True), so those ids are matched as the values whose Python text is listed."""
+    from pyspark.sql import functions as F
+
+    column = F.col(f"`{customer_col}`")
+    kind = dict(frame.dtypes)[customer_col]
+    if kind == "double":
+        values = []
+        for text in withdrawn:
+            try:
+                value = float(text)
+            except ValueError:
+                continue
+            if str(value) == text:
+                values.append(value)
+        return column.isin(values) if values else F.lit(False)
+    if kind == "boolean":
+        values = [value for value in (True, False) if str(value) in withdrawn]
+        return column.isin(values) if values else F.lit(False)
+    return column.cast("string").isin(sorted(withdrawn))
 
 
 def _double(value: float) -> str:
@@ -383,17 +319,32 @@ def score(customers, transaction_model, spend_model=None, *, horizon: float = 52
 
 
 def read_log(spark, transactions: Any, date_col: str = "date"):
-    """A Spark DataFrame of CSV or Parquet transaction files (a path, glob or list); a pandas
-    DataFrame is converted, a Spark one passed through.
+    """The transactions as a Spark DataFrame, naive times kept as wall-clock times.
 
-    Naive times stay wall-clock times, as the pandas engine reads them: a pandas column of naive
-    datetimes becomes TIMESTAMP_NTZ (Spark would read it as instants in the session's zone), and
-    a CSV's ``date_col`` stays text for :func:`rfm_summary`'s ISO 8601 rules (Spark's schema
-    inference would read naive and zoned text alike as instants in the session's zone)."""
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+    transactions : str, path, list of them, pandas.DataFrame or pyspark.sql.DataFrame
+        CSV or Parquet files (a path, glob or list); a pandas DataFrame is converted, a Spark
+        one passed through.
+    date_col : str
+        The date column of a CSV, read as text.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+
+    Notes
+    -----
+    As the pandas engine reads them: a pandas column of naive datetimes becomes TIMESTAMP_NTZ
+    (Spark would read it as instants in the session's zone), and a CSV's ``date_col`` stays text
+    for :func:`rfm_summary`'s ISO 8601 rules (Spark's schema inference would read naive and
+    zoned text alike as instants in the session's zone).
+    """
     from .rfm import expand_paths, file_format
 
     if isinstance(transactions, pd.DataFrame):
-        return spark.createDataFrame(transactions, schema=_pandas_schema(transactions))
+        return spark.createDataFrame(transactions, schema=pandas_schema(transactions))
     if hasattr(transactions, "sparkSession"):
         return transactions
 
@@ -407,21 +358,6 @@ def read_log(spark, transactions: Any, date_col: str = "date"):
 
         schema[date_col].dataType = StringType()
     return reader.schema(schema).csv(files)
-
-
-def _pandas_schema(frame: pd.DataFrame):
-    """The Spark schema of a pandas frame (Arrow's types, as pyspark infers them), with naive
-    datetime columns as TIMESTAMP_NTZ."""
-    import pyarrow as pa
-    from pyspark.sql.pandas.types import from_arrow_type
-    from pyspark.sql.types import StructField, StructType, TimestampNTZType
-
-    fields = []
-    for field in pa.Schema.from_pandas(frame, preserve_index=False):
-        naive = pa.types.is_timestamp(field.type) and field.type.tz is None
-        fields.append(StructField(str(field.name),
-                                  TimestampNTZType() if naive else from_arrow_type(field.type)))
-    return StructType(fields)
 
 
 def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str, *,
