@@ -361,3 +361,19 @@ def test_european_csvs_through_the_command_line(cdnow_sample, tmp_path, tracking
                  "-o", str(out), "--no-progress"]) == 0
     scores = pd.read_parquet(out)
     assert len(scores) == len(want) and np.all(np.isfinite(scores["clv"]))
+
+
+def test_the_cli_backtest_runs_by_default_on_a_log_without_amounts(cdnow_sample, tmp_path):
+    """The default candidates used to all need amounts, so such a log failed by default; the
+    log is a European CSV as well, read with --delimiter and --decimal."""
+    log = cdnow_sample.drop(columns="amount")
+    path = tmp_path / "log.csv"
+    log.to_csv(path, sep=";", index=False)
+    out = tmp_path / "metrics.csv"
+    assert main(["backtest", str(path), "--cutoffs", "1997-09-30", "--horizon", "13",
+                 "--delimiter", ";", "--decimal", ",", "-o", str(out), "--no-progress"]) == 0
+    metrics = pd.read_csv(out)
+    names = {clvlab.backtesting.make_candidate(c).name for c in
+             clvlab.backtesting.default_candidates(False)}
+    assert set(metrics["candidate"]) == names
+    assert not metrics["target"].eq("spend").any()  # no spend, so no spend metrics, not zeros

@@ -133,9 +133,10 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--cutoffs", required=True, help="comma-separated dates, e.g. "
                                                            "1997-09-30,1997-12-31")
     backtest.add_argument("--horizon", type=float, required=True, help="in --time-unit")
-    backtest.add_argument("--candidates", default="pareto-nbd+gamma-gamma,bg-nbd+gamma-gamma,"
-                          "historical-average,historical-ltv,arpu-churn,aov-frequency-lifespan,active-90d",
-                          help="comma-separated candidate names (default: %(default)s)")
+    backtest.add_argument("--candidates", default=None,
+                          help="comma-separated candidate names (default with --amount-col: "
+                               f"{','.join(_default_candidates(True))}; without amounts: "
+                               f"{','.join(_default_candidates(False))})")
     backtest.add_argument("-o", "--output", required=True, help="metrics table (.parquet or .csv)")
     backtest.add_argument("--cohorts-output", default=None,
                           help="also write the cohort LTV table here (.parquet or .csv)")
@@ -165,6 +166,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--output-dir", default="demo-output")
     demo.set_defaults(run=_run_demo)
     return parser
+
+
+def _default_candidates(has_amounts: bool) -> list[str]:
+    from .backtesting import default_candidates
+
+    return default_candidates(has_amounts)
 
 
 def add_log_options(parser: argparse.ArgumentParser, *, amount_default: str | None = None,
@@ -333,14 +340,17 @@ def _run_backtest(args: argparse.Namespace) -> int:
     for path, _ in outputs:
         if Path(path).exists() and not args.overwrite:
             raise ClvlabError(f"output {path} exists; pass --overwrite to replace it")
-    result = backtest(files, [c for c in args.candidates.split(",") if c.strip()],
+    candidates = _default_candidates(args.amount_col is not None) if args.candidates is None \
+        else [c.strip() for c in args.candidates.split(",") if c.strip()]
+    result = backtest(files, candidates,
                       [c.strip() for c in args.cutoffs.split(",") if c.strip()], args.horizon,
                       customer_col=args.customer_col, date_col=args.date_col,
                       amount_col=args.amount_col, time_unit=args.time_unit,
                       date_format=args.date_format, timezone=args.timezone,
                       cohort_freq=args.cohort_freq, acquisition_cost=args.acquisition_cost,
                       keep_predictions=False, progress=False if args.no_progress else None,
-                      consent_col=args.consent_col, withdrawn=args.withdrawn)
+                      consent_col=args.consent_col, withdrawn=args.withdrawn,
+                      delimiter=args.delimiter, decimal=args.decimal)
     if args.consent_col or args.withdrawn:
         print(f"left out {result.settings['customers_excluded']:,} customers who withdrew consent")
     for (path, table), output_format in zip(outputs, formats):

@@ -5,7 +5,8 @@ run of an experiment back into one leaderboard.
     name = "cdnow"                      # the MLflow experiment
     [data]
     source = "cdnow:master"             # a bundled log (cdnow:master, cdnow:sample) or files
-    amount_col = "amount"               # customer_col, date_col, date_format, timezone too
+    amount_col = "amount"               # customer_col, date_col, date_format, timezone, and
+                                        # delimiter and decimal for CSV files, too
     time_unit = "W"
     [backtest]
     cutoffs = ["1997-09-30", "1997-12-31", "1998-03-31"]
@@ -29,7 +30,7 @@ from .errors import ClvlabError
 __all__ = ["load_experiment", "run_experiment", "compare"]
 
 DATA_KEYS = {"source", "customer_col", "date_col", "amount_col", "date_format", "timezone",
-             "time_unit"}
+             "time_unit", "delimiter", "decimal"}
 BACKTEST_KEYS = {"cutoffs", "horizon", "candidates", "churn_adjuster", "cohort_freq",
                  "acquisition_cost"}
 MODEL_PREFIXES = ("bg-nbd", "pareto-nbd", "mbg-nbd")

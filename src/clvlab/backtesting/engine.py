@@ -29,7 +29,8 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
              acquisition_cost: float | Mapping[str, float] | None = None,
              customer_attributes: pd.DataFrame | None = None, tracking_points: int = 13,
              keep_predictions: bool = True, progress: bool | None = None,
-             consent_col: str | None = None, withdrawn: Any = None) -> BacktestResult:
+             consent_col: str | None = None, withdrawn: Any = None,
+             delimiter: str | None = None, decimal: str = ".") -> BacktestResult:
     """Backtest candidates against held-out data at several calibration cutoffs.
 
     At each cutoff the calibration summary is built from the log up to the cutoff, with only
@@ -67,6 +68,8 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
         notebook or on a terminal; see :mod:`clvlab._progress`).
     consent_col, withdrawn : leave out customers who withdrew consent (:mod:`clvlab.privacy`);
         their number is ``result.settings["customers_excluded"]``.
+    delimiter, decimal : the dialect of CSV files (e.g. ``";"`` and ``","``), as in
+        :func:`clvlab.rfm_summary`.
 
     Returns
     -------
@@ -74,7 +77,8 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
     """
     settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                              time_unit=time_unit, date_format=date_format, timezone=timezone,
-                             merge_period=None, consent_col=consent_col, withdrawn=withdrawn)
+                             merge_period=None, consent_col=consent_col, withdrawn=withdrawn,
+                             delimiter=delimiter, decimal=decimal)
     named = _named_candidates(candidates)
     if amount_col is None:
         _refuse_spend_candidates(named)
@@ -175,7 +179,8 @@ def _load_log(transactions: Any, settings):
     amount columns."""
     from ..privacy import consented_log
 
-    frame = transactions if isinstance(transactions, pd.DataFrame) else _read_files(transactions)
+    frame = transactions if isinstance(transactions, pd.DataFrame) else \
+        _read_files(transactions, settings.delimiter, settings.decimal)
     frame = consented_log(frame, settings.customer_col, settings.consent_col, settings.withdrawn)
     return (frame, *_validated_columns(frame, settings))
 
