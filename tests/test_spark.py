@@ -301,3 +301,23 @@ def test_a_lenient_legacy_date_parser_is_refused(spark):
         with pytest.raises(clvlab.ClvlabError, match="timeParserPolicy"):
             clv_spark.rfm_summary(spark.createDataFrame(string_log(["2024-02-30", "2024-03-01"])),
                                   date_format="%Y-%m-%d")
+
+
+def test_parquet_logs_keep_wall_clock_times_whatever_the_session_infers(spark, tmp_path):
+    # with inferTimestampNTZ off, Spark reads a naive Parquet column as instants at UTC
+    dates = ["2024-03-01 10:15:00", "2024-03-05 23:30:00.25", "2024-03-10 02:30:00",
+             "2024-03-20 09:00:00", "2024-03-21 22:00:00"]
+    path = tmp_path / "log.parquet"
+    string_log(dates).assign(date=lambda t: pd.to_datetime(t["date"], format="ISO8601")
+                             .astype("datetime64[us]")).to_parquet(path)
+    options = dict(amount_col="amount", timezone="Asia/Tokyo", time_unit="h")
+    want = clvlab.rfm_summary(str(path), engine="pandas", **options)
+    with session_conf(spark, spark_sql_session_timeZone="America/Los_Angeles",
+                      spark_sql_parquet_inferTimestampNTZ_enabled="false"):
+        got = clv_spark.rfm_summary(clv_spark.read_log(spark, str(path)), **options).to_pandas()
+    assert_same_rfm(got.rename_axis(want.index.name), want)
+    nanos = tmp_path / "nanos.parquet"
+    string_log(dates).assign(date=lambda t: pd.to_datetime(t["date"], format="ISO8601")
+                             .astype("datetime64[ns]")).to_parquet(nanos)
+    with pytest.raises(clvlab.errors.DataValidationError, match="coerce_timestamps"):
+        clv_spark.read_log(spark, str(nanos))

@@ -22,7 +22,7 @@ import pandas as pd
 from .errors import ClvlabError, DataValidationError
 from .rfm import describe, make_settings, resolve_window, rfm_columns_sql
 from .rfm_pandas import date_rule
-from .spark_dates import MICROS_PER_DAY, pandas_schema, wall_micros
+from .spark_dates import MICROS_PER_DAY, pandas_schema, parquet_log, wall_micros
 
 __all__ = ["local_session", "rfm_summary", "SparkSummary", "fit", "score", "read_log"]
 
@@ -337,7 +337,8 @@ def read_log(spark, transactions: Any, date_col: str = "date"):
     Notes
     -----
     As the pandas engine reads them: a pandas column of naive datetimes becomes TIMESTAMP_NTZ
-    (Spark would read it as instants in the session's zone), and a CSV's ``date_col`` stays text
+    (Spark would read it as instants in the session's zone), so does a Parquet file's (whatever
+    ``spark.sql.parquet.inferTimestampNTZ.enabled`` says), and a CSV's ``date_col`` stays text
     for :func:`rfm_summary`'s ISO 8601 rules (Spark's schema inference would read naive and
     zoned text alike as instants in the session's zone).
     """
@@ -350,7 +351,7 @@ def read_log(spark, transactions: Any, date_col: str = "date"):
 
     files = expand_paths(transactions)
     if file_format(files) == "parquet":
-        return spark.read.parquet(*files)
+        return parquet_log(spark, files)
     reader = spark.read.option("header", "true")
     schema = reader.option("inferSchema", "true").csv(files).schema
     if date_col in schema.fieldNames():

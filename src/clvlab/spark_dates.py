@@ -14,7 +14,7 @@ import re
 from .errors import ClvlabError, DataValidationError
 from .rfm_pandas import NUMBERS_ARE_NOT_DATES
 
-__all__ = ["MICROS_PER_DAY", "wall_micros", "pandas_schema"]
+__all__ = ["MICROS_PER_DAY", "wall_micros", "pandas_schema", "parquet_log"]
 
 # ISO 8601 text as the pandas engine reads it (rfm_pandas.parse_dates): a value is zoned when a
 # UTC offset follows a time of day (rfm_pandas.OFFSET_PATTERN), so a bare date ending in "-01"
@@ -140,3 +140,37 @@ def pandas_schema(frame: pd.DataFrame):
         fields.append(StructField(str(field.name),
                                   TimestampNTZType() if naive else from_arrow_type(field.type)))
     return StructType(fields)
+
+
+def parquet_log(spark, files: list[str]):
+    """The Parquet ``files`` as a Spark DataFrame, their naive timestamp columns as
+    TIMESTAMP_NTZ. With spark.sql.parquet.inferTimestampNTZ.enabled=false Spark reads them as
+    instants whose UTC time is the written wall-clock time; they are rebuilt from those UTC
+    fields. Nanosecond timestamps (pandas < 3 writes them), which Spark cannot read, are refused
+    with the fix."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    times = [field for field in pq.read_schema(files[0]) if pa.types.is_timestamp(field.type)]
+    for field in times:
+        if field.type.unit == "ns":
+            raise DataValidationError(
+                field.name, "Spark cannot read Parquet timestamps in nanoseconds", hint=(
+                    f"rewrite {files[0]} with microseconds, e.g. pandas' "
+                    "to_parquet(..., coerce_timestamps='us', allow_truncated_timestamps=True)"))
+    frame = spark.read.parquet(*files)
+    types = dict(frame.dtypes)
+    for field in times:
+        if field.type.tz is None and types.get(field.name) == "timestamp":
+            quoted = "`" + field.name.replace("`", "``") + "`"
+            micros = F.unix_micros(F.col(quoted))
+            rest = F.pmod(micros, F.lit(MICROS_PER_DAY))
+            day = F.date_from_unix_date(((micros - rest) / MICROS_PER_DAY).cast("int"))
+            wall = F.make_timestamp_ntz(
+                F.year(day), F.month(day), F.dayofmonth(day),
+                (rest / 3_600_000_000).cast("int"), (F.pmod(micros, F.lit(3_600_000_000))
+                                                     / 60_000_000).cast("int"),
+                (F.pmod(micros, F.lit(60_000_000)) / 1_000_000).cast("decimal(8,6)"))
+            frame = frame.withColumn(field.name, wall)
+    return frame
