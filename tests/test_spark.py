@@ -321,3 +321,15 @@ def test_parquet_logs_keep_wall_clock_times_whatever_the_session_infers(spark, t
                              .astype("datetime64[ns]")).to_parquet(nanos)
     with pytest.raises(clvlab.errors.DataValidationError, match="coerce_timestamps"):
         clv_spark.read_log(spark, str(nanos))
+
+
+def test_a_nan_customer_id_is_missing(spark):
+    # NaN, not NULL, as a Parquet or CSV log of float ids holds it
+    rows = [(1.0, "2024-03-01"), (float("nan"), "2024-03-02"), (2.0, "2024-03-05")]
+    log = pd.DataFrame(rows, columns=["customer_id", "date"])
+    with pytest.raises(clvlab.errors.DataValidationError) as pandas_error:
+        clvlab.rfm_summary(log, engine="pandas")
+    with pytest.raises(clvlab.errors.DataValidationError) as spark_error:
+        clv_spark.rfm_summary(spark.createDataFrame(rows, "customer_id double, date string"))
+    assert (spark_error.value.column, spark_error.value.rule) == \
+        (pandas_error.value.column, pandas_error.value.rule) == ("customer_id", "customer id is missing")

@@ -132,7 +132,9 @@ date_format, timezone, merge_period, consent_col, withdrawn
         micros.alias("us"), (micros / 1_000_000.0).alias("s"),
         (zoned if zoned is not None else F.lit(False)).alias("zoned"), F.expr(amount).alias("amt"))
     parsed.createOrReplaceTempView(view + "_p")
-    stats = spark.sql(f"""SELECT count(*) AS n, count_if(cid IS NULL) AS bad_id,
+    # a NaN id is missing to pandas, not to Spark's IS NULL
+    no_id = "cid IS NULL" + (" OR isnan(cid)" if types[customer_col] in ("double", "float") else "")
+    stats = spark.sql(f"""SELECT count(*) AS n, count_if({no_id}) AS bad_id,
         count_if(d IS NULL) AS no_date, count_if(zoned) AS zoned, count_if(us IS NULL) AS bad_date,
         count_if(pmod(us, {MICROS_PER_DAY}) <> 0) AS timed,
         count_if({'amt IS NULL OR isnan(amt) OR abs(amt) = double("inf")' if amount_col else 'false'}) AS bad_amount,
@@ -141,7 +143,7 @@ date_format, timezone, merge_period, consent_col, withdrawn
         raise DataValidationError(None, "the transaction log is empty")
     # the pandas engine's rules, in its order
     for broken, column, rule, condition in (
-            (stats["bad_id"], customer_col, "customer id is missing", "cid IS NULL"),
+            (stats["bad_id"], customer_col, "customer id is missing", no_id),
             (stats["no_date"], date_col, "date is missing", "d IS NULL"),
             (0 < stats["zoned"] < stats["n"], date_col, "timestamps mix naive values and values "
              "with a UTC offset; the naive ones are ambiguous", "NOT zoned"),
