@@ -126,10 +126,10 @@ date_format, timezone, merge_period, consent_col, withdrawn
     frame.createOrReplaceTempView(view)
     amount = f"CAST(`{amount_col}` AS DOUBLE)" if amount_col else "CAST(NULL AS DOUBLE)"
     micros, zoned = wall_micros(frame, date_col, date_format, settings.timezone)
-    # us: wall-clock microseconds (exact comparisons with the window), s: seconds (periods)
+    # us: wall-clock microseconds, whole numbers, so the window and the periods are exact
     parsed = spark.table(view).select(
         F.col(f"`{customer_col}`").alias("cid"), F.col(f"`{date_col}`").alias("d"),
-        micros.alias("us"), (micros / 1_000_000.0).alias("s"),
+        micros.alias("us"),
         (zoned if zoned is not None else F.lit(False)).alias("zoned"), F.expr(amount).alias("amt"))
     parsed.createOrReplaceTempView(view + "_p")
     # a NaN id is missing to pandas, not to Spark's IS NULL
@@ -245,7 +245,9 @@ def _summary_sql(view: str, settings, window) -> tuple[str, str]:
     # in whole microseconds, where the dates are exact: us > floor(cal) iff us > cal
     cal = _micros(window.calibration_end)
     obs = _micros(window.observation_end)
-    merge = _double(settings.merge_seconds)
+    # period starts from whole microseconds, exactly (as pandas' floor of the timestamp)
+    merge = int(settings.merge_seconds) * 1_000_000
+    period = f"(us - pmod(us, {merge}L)) / 1000000.0D"
     holdout = f"us > {cal}" if window.has_holdout else "false"
     purchase = "amt >= 0" if settings.amount_col else "true"
     value = "coalesce(amt, 0.0D)"
@@ -253,10 +255,10 @@ def _summary_sql(view: str, settings, window) -> tuple[str, str]:
     columns = rfm_columns_sql(settings, window, _double, lambda name: f"`{name}`")
     return f"""
     WITH periods AS (
-        SELECT cid, {holdout} AS holdout, floor(s / {merge}) * {merge} AS p,
+        SELECT cid, {holdout} AS holdout, {period} AS p,
                sum({value}) AS raw_value, bool_or({purchase}) AS purchase
         FROM {view} WHERE us <= {obs}
-        GROUP BY cid, {holdout}, floor(s / {merge}) * {merge}
+        GROUP BY cid, {holdout}, {period}
     ), valued AS (
         SELECT *, greatest(raw_value, 0.0D) AS value FROM periods
     ), customers AS (
