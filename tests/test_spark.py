@@ -333,3 +333,19 @@ def test_a_nan_customer_id_is_missing(spark):
         clv_spark.rfm_summary(spark.createDataFrame(rows, "customer_id double, date string"))
     assert (spark_error.value.column, spark_error.value.rule) == \
         (pandas_error.value.column, pandas_error.value.rule) == ("customer_id", "customer id is missing")
+
+
+def test_csv_logs_with_other_delimiters_and_decimal_commas_read_as_pandas_reads_them(spark,
+                                                                                      tmp_path):
+    # a tab-separated file (sniffed, as pandas does) and a European one (";" and "12,50")
+    log = string_log(["2024-03-01", "2024-03-02", "2024-03-05", "2024-03-08", "2024-03-20"])
+    log["amount"] = [12.5, 3.25, 7.0, 1.5, 2.75]
+    tabs = tmp_path / "log.tsv"
+    log.to_csv(tabs, sep="\t", index=False)
+    european = tmp_path / "log.csv"
+    log.to_csv(european, sep=";", decimal=",", index=False)
+    for path, csv_options in ((tabs, {}), (european, dict(delimiter=";", decimal=","))):
+        want = clvlab.rfm_summary(str(path), engine="pandas", amount_col="amount", **csv_options)
+        frame = clv_spark.read_log(spark, str(path), amount_col="amount", **csv_options)
+        got = clv_spark.rfm_summary(frame, amount_col="amount").to_pandas()
+        assert_same_rfm(got.rename_axis(want.index.name), want)

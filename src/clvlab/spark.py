@@ -74,7 +74,8 @@ def rfm_summary(frame, *, customer_col: str = "customer_id", date_col: str = "da
                 amount_col: str | None = None, time_unit: str = "D", calibration_end: Any = None,
                 observation_end: Any = None, date_format: str | None = None,
                 timezone: str = "UTC", merge_period: str | None = None,
-                consent_col: str | None = None, withdrawn: Any = None):
+                consent_col: str | None = None, withdrawn: Any = None,
+              delimiter: str | None = None, decimal: str | None = None):
     """The RFM summary of a Spark DataFrame of transactions, as a :class:`SparkSummary`.
 
     Same parameters, rules, columns (customer id, frequency, recency, T, monetary_value and the
@@ -322,7 +323,8 @@ def score(customers, transaction_model, spend_model=None, *, horizon: float = 52
     return customers.mapInPandas(predict, schema)
 
 
-def read_log(spark, transactions: Any, date_col: str = "date"):
+def read_log(spark, transactions: Any, date_col: str = "date", *, amount_col: str | None = None,
+             delimiter: str | None = None, decimal: str | None = None):
     """The transactions as a Spark DataFrame, naive times kept as wall-clock times.
 
     Parameters
@@ -333,6 +335,9 @@ def read_log(spark, transactions: Any, date_col: str = "date"):
         one passed through.
     date_col : str
         The date column of a CSV, read as text.
+    amount_col, delimiter, decimal
+        CSV only, as the pandas engine's reader: the delimiter (None: sniffed from the first
+        line, as pandas does) and the decimal mark of ``amount_col`` ("." by default).
 
     Returns
     -------
@@ -356,20 +361,43 @@ def read_log(spark, transactions: Any, date_col: str = "date"):
     files = expand_paths(transactions)
     if file_format(files) == "parquet":
         return parquet_log(spark, files)
-    reader = spark.read.option("header", "true")
-    schema = reader.option("inferSchema", "true").csv(files).schema
-    if date_col in schema.fieldNames():
-        from pyspark.sql.types import StringType
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
 
-        schema[date_col].dataType = StringType()
-    return reader.schema(schema).csv(files)
+    reader = spark.read.option("header", "true").option("sep", delimiter or _sniff(files[0]))
+    schema = reader.option("inferSchema", "true").csv(files).schema
+    comma = decimal == "," and amount_col in schema.fieldNames()
+    for column in (date_col, amount_col if comma else None):
+        if column in schema.fieldNames():
+            schema[column].dataType = StringType()
+    frame = reader.schema(schema).csv(files)
+    if comma:
+        # "12,50" is 12.5; text that is still no number becomes NULL, refused as a missing amount
+        amount = F.regexp_replace(F.trim(F.col(f"`{amount_col}`")), ",", ".")
+        frame = frame.withColumn(amount_col, amount.try_cast("double"))
+    return frame
+
+
+def _sniff(path: str) -> str:
+    """The delimiter of a CSV file, sniffed from its first line as pandas' python reader does."""
+    import csv
+    import gzip
+
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    with opener(path, "rt", errors="replace") as handle:
+        line = handle.readline()
+    try:
+        return csv.Sniffer().sniff(line).delimiter
+    except csv.Error:
+        return ","
 
 
 def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str, *,
               params: dict[str, float], time_unit: str, customer_col: str = "customer_id",
               date_col: str = "date", amount_col: str | None = "amount",
               date_format: str | None = None, timezone: str = "UTC", overwrite: bool = False,
-              consent_col: str | None = None, withdrawn: Any = None):
+              consent_col: str | None = None, withdrawn: Any = None,
+              delimiter: str | None = None, decimal: str | None = None):
     """The scoring job on Spark: RFM as of ``as_of``, scores by :func:`score` with the models in
     ``model_dir`` (the CLV model's downloaded artifacts), written as a Parquet folder beside
     ``output`` and renamed into place (a failed job leaves the previous output intact).
@@ -390,7 +418,9 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
     transaction = load_model(artifacts / "transaction_model.json")
     spend_path = artifacts / "spend_model.json"
     spend = load_model(spend_path) if spend_path.exists() else None
-    summary = rfm_summary(read_log(spark, transactions, date_col), customer_col=customer_col,
+    log = read_log(spark, transactions, date_col, amount_col=amount_col, delimiter=delimiter,
+                   decimal=decimal)
+    summary = rfm_summary(log, customer_col=customer_col,
                           date_col=date_col, amount_col=amount_col, time_unit=time_unit,
                           observation_end=as_of, date_format=date_format, timezone=timezone,
                           consent_col=consent_col, withdrawn=withdrawn)
