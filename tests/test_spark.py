@@ -92,6 +92,26 @@ def test_fit_and_score_equal_the_pandas_path(spark, cdnow_sample):
     np.testing.assert_allclose(scores[want.columns].to_numpy(), want.to_numpy(), rtol=1e-10)
 
 
+def test_spark_scores_with_the_one_scoring_function(spark, cdnow_sample):
+    """Without a spend model Spark writes no spend columns (it wrote expected_spend = clv = 0.0
+    and filled a missing monetary_value with 0); its scores are score_customers' scores."""
+    options = dict(time_unit="W", calibration_end="1997-09-30")
+    log = cdnow_sample.drop(columns="amount")
+    summary = clv_spark.rfm_summary(spark.createDataFrame(log), **options)
+    rfm = clvlab.rfm_summary(log, **options)
+    transaction = clvlab.BetaGeo().fit(rfm)
+    scores = clv_spark.score(summary.frame, transaction, horizon=13.0).toPandas()
+    assert list(scores.columns) == ["customer_id", "p_alive", "probability_of_purchase",
+                                    "expected_purchases"]
+    want = clvlab.score_customers(transaction, None, None, rfm, horizon=13.0)
+    got = scores.set_index("customer_id").sort_index()
+    np.testing.assert_allclose(got[want.columns].to_numpy(), want.to_numpy(), rtol=1e-10)
+    with pytest.raises(clvlab.ClvlabError, match="did you mean 0.08"):
+        clv_spark.score(summary.frame, transaction, horizon=13.0, discount_rate=8)
+    with pytest.raises(TypeError):  # the horizon has no default: it is in the model's unit
+        clv_spark.score(summary.frame, transaction)
+
+
 @pytest.mark.slow
 def test_scoring_job_on_spark_matches_duckdb(spark, cdnow_sample, tracking, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")

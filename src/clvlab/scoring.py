@@ -120,7 +120,7 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
             stats = clv_spark.score_job(spark or clv_spark.local_session(),
                                         str(download_clv_model(model_uri)), transactions, as_of,
                                         str(output), params=params, time_unit=time_unit,
-                                        overwrite=overwrite, **log_options)
+                                        overwrite=overwrite, **log_options, **csv_options)
             run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output,
                               time.perf_counter() - started, engine)
             return ScoringResult(output, int(stats["customers_scored"]),

@@ -294,29 +294,33 @@ def fit(model, summary, weights_col: str | None = None):
     return model.fit(rfm, weights=grouped["_n"].to_numpy(np.float64))
 
 
-def score(customers, transaction_model, spend_model=None, *, horizon: float = 52.0,
+def score(customers, transaction_model, spend_model=None, *, horizon: float,
           discount_rate: float = 0.0, margin: float = 1.0, customer_col: str = "customer_id"):
     """Score a Spark DataFrame of RFM rows with ``mapInPandas``: the models travel to the
     workers as their JSON payloads and are rebuilt there (no pickled model objects). Returns a
-    Spark DataFrame with the customer id and the scoring job's columns."""
+    Spark DataFrame with the customer id and the columns of
+    :func:`clvlab.customer_scores.score_customers`, which scores each batch (so Spark gives
+    the scores every other entry point gives; no spend columns without a spend model).
+    ``horizon`` is in the model's time unit and has no default."""
+    from .clv import check_rates
+    from .customer_scores import _horizon, output_columns, score_customers
     from .models.base import model_from_dict
-    from .serving import OUTPUT_COLUMNS, score_frame
 
     if customer_col not in customers.columns:
         raise DataValidationError(customer_col, "is missing from the customer table")
+    horizon = _horizon(horizon)
+    check_rates(discount_rate, margin)  # on the driver, before any task starts
     payloads = (transaction_model.to_dict(), None if spend_model is None else spend_model.to_dict())
-    params = {"horizon": float(horizon), "discount_rate": float(discount_rate),
-              "margin": float(margin)}
+    settings = {"horizon": horizon, "discount_rate": float(discount_rate), "margin": float(margin)}
     key_type = dict(customers.dtypes)[customer_col]
-    schema = f"`{customer_col}` {key_type}, " + ", ".join(f"{c} double" for c in OUTPUT_COLUMNS)
+    schema = f"`{customer_col}` {key_type}, " + ", ".join(
+        f"{c} double" for c in output_columns(spend_model))
 
     def predict(batches):
         transaction = model_from_dict(payloads[0], source="transaction model")
         spend = None if payloads[1] is None else model_from_dict(payloads[1], source="spend model")
         for batch in batches:
-            if "monetary_value" not in batch:
-                batch["monetary_value"] = 0.0
-            out = score_frame(transaction, spend, None, batch, params)
+            out = score_customers(transaction, spend, None, batch, **settings)
             out.insert(0, customer_col, batch[customer_col].to_numpy())
             yield out
 
@@ -430,7 +434,8 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
     try:
         scores.write.mode("overwrite").parquet(str(staging / "scores"))
         written = spark.read.parquet(str(staging / "scores"))  # summarise what was written
-        stats = written.selectExpr("count(*) AS n", *[expr for c in ("p_alive", "clv") for expr in
+        summarised = ["p_alive"] + (["clv"] if spend is not None else [])  # no spend: no CLV
+        stats = written.selectExpr("count(*) AS n", *[expr for c in summarised for expr in
                                                       (f"avg({c}) AS `{c}.mean`",
                                                        f"sum({c}) AS `{c}.sum`")]).collect()[0]
         if target.exists():
@@ -444,4 +449,4 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
         shutil.rmtree(staging, ignore_errors=True)
     return {"customers_scored": float(stats["n"]),
             "customers_excluded": float(summary.info.get("customers_excluded", 0)),
-            **{k: float(stats[k]) for k in ("p_alive.mean", "p_alive.sum", "clv.mean", "clv.sum")}}
+            **{f"{c}.{k}": float(stats[f"{c}.{k}"]) for c in summarised for k in ("mean", "sum")}}
