@@ -33,7 +33,8 @@ class ChurnAdjustedCandidate(ModelCandidate):
     :func:`clvlab.churn.check_gain` compares it with the base model there and sets the weights
     of the adjustment, 0 (base model left alone) where it finds no gain beyond noise. Where no
     check is possible (nobody acquired by c - 2h, or one outcome only) the base model is left
-    alone. ``decision_`` holds the :class:`~clvlab.churn.GainCheck`. With
+    alone; so it is where the view at c - h or c - 2h has no customer observed for a whole
+    horizon. ``decision_`` holds the :class:`~clvlab.churn.GainCheck`. With
     ``check_gain=False`` the full adjustment is applied unchecked (and a cutoff without
     training data is an error).
     """
@@ -120,6 +121,13 @@ class ChurnAdjustedCandidate(ModelCandidate):
             if strict:
                 raise ClvlabError(reason)
             return reason
+        oldest = float(earlier.rfm["T"].max())
+        if not strict and oldest < horizon:
+            # a base model fitted on customers seen for less than the window it must predict
+            # extrapolates, and fitting it can be slow (Pareto/NBD on CDNOW at 1997-04-01,
+            # every customer under 13 weeks old, ran for minutes): nothing sound to learn from
+            return (f"at {earlier.cutoff.date()} no customer had been observed for a whole "
+                    f"horizon (oldest {oldest:.3g} < {horizon:g} time units)")
         return earlier, active
 
     def _adjuster(self, earlier: Calibration, active: pd.Series, horizon: float,
