@@ -204,7 +204,6 @@ def _two_segments(n: int, informative: bool):
     return result.summary()
 
 
-@pytest.mark.slow
 def test_adjuster_recovers_what_a_hidden_covariate_explains():
     summary = _two_segments(4000, informative=True)
     auc = summary[("activity", "auc")]
@@ -217,7 +216,6 @@ def test_adjuster_recovers_what_a_hidden_covariate_explains():
     assert summary.loc["adjusted", ("activity", "brier")] < summary.loc["base", ("activity", "brier")]
 
 
-@pytest.mark.slow
 def test_adjuster_does_no_harm_without_a_covariate():
     summary = _two_segments(4000, informative=False)
     auc = summary[("activity", "auc")]

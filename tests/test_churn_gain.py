@@ -68,6 +68,12 @@ def test_check_refuses_harm_and_noise():
     # the CDNOW failure: a classifier of another age raises the rare buyers' P(any purchase)
     raised = np.where(truth < 0.2, truth * 2.4, truth).clip(max=0.999)
     assert check_gain(truth * per_buyer, truth, raised, purchases).count_weight == 0.0
+    # lower expectations for all gain MAE on a log of mostly zeros, but the classifier's
+    # P(any purchase) is worse: no count adjustment without an activity gain
+    halved = truth * 0.5
+    lowered = check_gain(truth * per_buyer, truth, halved, purchases)
+    assert lowered.metrics["mae"]["adjusted"] < lowered.metrics["mae"]["base"]
+    assert (lowered.activity_weight, lowered.count_weight) == (0.0, 0.0)
     # one outcome only: no check, and the base model is left alone
     assert check_gain(truth, truth, truth, np.zeros(len(truth))).reason.startswith("no check possible")
 
