@@ -130,7 +130,8 @@ def predict_bounds(prediction: str, profiles: pd.DataFrame, level: float, n_draw
     def bounds(model) -> pd.DataFrame:
         summary = model.posterior_predict(prediction, profiles, level=level, n_draws=n_draws,
                                           **kwargs)
-        return summary.iloc[:, 2:4]
+        low, high = (1 - level) / 2, (1 + level) / 2  # as posterior_predict names them
+        return summary[[f"{100 * low:g}%", f"{100 * high:g}%"]]
 
     return bounds
 
