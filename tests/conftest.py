@@ -6,6 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
+
+# The suite makes thousands of small fits; a BLAS or OpenMP pool of more than one thread on a
+# busy 2-core machine waits more than it works (one sBG fit: 0.34 s with two OpenBLAS threads,
+# 0.023 s with one). Samplers' worker processes start with their own single-thread pools.
+threadpool_limits(limits=1)
 
 import clvlab
 from clvlab.datasets import load_cdnow
