@@ -377,3 +377,18 @@ def test_the_cli_backtest_runs_by_default_on_a_log_without_amounts(cdnow_sample,
              clvlab.backtesting.default_candidates(False)}
     assert set(metrics["candidate"]) == names
     assert not metrics["target"].eq("spend").any()  # no spend, so no spend metrics, not zeros
+
+
+def test_bg_nbd_new_customer_expectation_at_a_equal_to_one_is_silent_and_exact():
+    """a = 1 makes the closed form inf x 0 (a divide-by-zero warning, then the quadrature);
+    the value must come without a warning and equal the limit from either side."""
+    import warnings
+
+    params = dict(r=0.24, alpha=4.4, b=2.4, time_unit="W")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        at_one = clvlab.BetaGeo.from_params(a=1.0, **params).expected_purchases_new_customer(52)
+    below = clvlab.BetaGeo.from_params(a=1 - 1e-4, **params).expected_purchases_new_customer(52)
+    above = clvlab.BetaGeo.from_params(a=1 + 1e-4, **params).expected_purchases_new_customer(52)
+    assert min(below, above) <= at_one <= max(below, above)
+    assert at_one == pytest.approx((below + above) / 2, rel=1e-6)

@@ -116,8 +116,8 @@ class BetaGeo(TransactionModel, BaseModel):
     def _new_expected(params: tuple, t) -> np.ndarray:
         r, alpha, a, b = params
         z = t / (alpha + t)
-        factor = (a + b - 1) / (a - 1)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # a = 1 exactly: inf x 0, settled by the integral below
+            factor = np.divide(np.float64(a + b - 1), np.float64(a - 1))
             value = factor * (1 - np.exp(r * np.log(alpha / (alpha + t))) * hyp2f1(r, b, a + b - 1, z))
         bad = ~np.isfinite(value) | (np.asarray(value) < 0)
         if np.any(bad):  # scipy and mpmath failed (degenerate parameters): the integral itself
