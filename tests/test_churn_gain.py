@@ -141,7 +141,8 @@ def test_weights_shrink_the_adjustment_and_travel_with_the_file(log, tmp_path):
                                base + 0.5 * (full["probability_of_purchase"] - base))
     np.testing.assert_array_equal(half["adjustment_factor"], 1.0)
     rfm = X[["frequency", "recency", "T"]]
-    np.testing.assert_allclose(adjuster.expected_purchases(X), adjuster.base_model_.expected_purchases(rfm, 13))
+    np.testing.assert_allclose(adjuster.expected_purchases(X),
+                               adjuster.base_model_.expected_purchases(rfm, 13))
     assert "activity weight 0.5" in adjuster.summary() and "left to the base model" in adjuster.summary()
     assert "counts weight 0" in repr(adjuster)
     adjuster.save(tmp_path / "a.json")
