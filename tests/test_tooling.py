@@ -48,8 +48,12 @@ def test_make_lab_adds_jupyterlab_and_opens_the_notebooks_on_loopback():
 
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert any(r.startswith("jupyterlab") for r in extras["lab"])
+    import os
+
+    # a clean make: under `make test PYTHON=...` the outer make's variables reach this one
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
     planned = subprocess.run(["make", "-n", "-W", ".venv/.clvlab-installed", "lab"], cwd=ROOT,
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, env=env)
     assert planned.returncode == 0, planned.stderr
-    assert "pip install --quiet -e '.[dev,spark,lab]'" in planned.stdout
+    assert ".venv/bin/python -m pip install --quiet -e '.[dev,spark,lab]'" in planned.stdout
     assert ".venv/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1" in planned.stdout
