@@ -50,8 +50,10 @@ def test_make_lab_adds_jupyterlab_and_opens_the_notebooks_on_loopback():
     assert any(r.startswith("jupyterlab") for r in extras["lab"])
     import os
 
-    # a clean make: under `make test PYTHON=...` the outer make's variables reach this one
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    # a clean make: under `make test PYTHON=...` the outer make's variables (MAKEFLAGS, and
+    # PYTHON itself, which make exports) reach this one
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MAKE", "MFLAGS")) and k not in ("PYTHON", "VENV")}
     planned = subprocess.run(["make", "-n", "-W", ".venv/.clvlab-installed", "lab"], cwd=ROOT,
                              capture_output=True, text=True, env=env)
     assert planned.returncode == 0, planned.stderr
