@@ -38,19 +38,40 @@ ClvlabError, DataValidationError, ClvlabWarning
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import (backtesting, bayes, churn, datasets, experiments, plotting, privacy, scoring,
-               serving, simulate, tracking)
-from .backtesting import backtest
-from .churn import ChurnAdjuster
-from .clv import customer_lifetime_value
-from .cumulative import expected_cumulative_purchases
-from .customer_scores import score_customers
-from .errors import ClvlabError, ClvlabWarning, DataValidationError
-from .discrete import contract_durations, discrete_rfm_summary
-from .models import (BetaGeo, BetaGeoBetaBinom, GammaGamma, ModifiedBetaGeo, ParetoNBD,
-                     ShiftedBetaGeo, durations_from_survivors, load_model)
-from .rfm import parse_option_date, read_rfm, rfm_summary
-from .validation import validate_rfm
+from clvlab import _old_paths
+
+_old_paths.install()  # before anything can ask for an old module path
+
+from clvlab.churn import ChurnAdjuster
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
+from clvlab.data import datasets, privacy, simulate
+from clvlab.data.discrete import contract_durations, discrete_rfm_summary
+from clvlab.data.rfm import parse_option_date, read_rfm, rfm_summary
+from clvlab.data.validation import validate_rfm
+from clvlab.inference import bayes
+from clvlab.models import (BetaGeo, BetaGeoBetaBinom, GammaGamma, ModifiedBetaGeo, ParetoNBD,
+                           ShiftedBetaGeo, durations_from_survivors, load_model)
+from clvlab.models.clv import customer_lifetime_value
+from clvlab.models.cumulative import expected_cumulative_purchases
+from clvlab.models.customer_scores import score_customers
+from clvlab import churn, evaluation as backtesting, plotting
+from clvlab.evaluation import backtest
+from clvlab.ops import experiments, scoring, serving, tracking
+
+# The churn package sits below the backtests, so its backtest candidate lives in clvlab.evaluation;
+# the name stays where it was documented.
+churn.ChurnAdjustedCandidate = backtesting.ChurnAdjustedCandidate
+
+
+def __getattr__(name: str):
+    # clvlab.<old module name> (clvlab.timeunits, clvlab.rfm, clvlab.spark ...) as an attribute,
+    # imported on first use like the submodule it used to be
+    if f"clvlab.{name}" in _old_paths.OLD_PATHS:
+        import importlib
+
+        return importlib.import_module(f"clvlab.{name}")
+    raise AttributeError(f"module 'clvlab' has no attribute {name!r}")
+
 
 try:
     __version__ = _version("clvlab")

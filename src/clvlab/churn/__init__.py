@@ -3,7 +3,7 @@
 ``ChurnAdjuster`` (the estimator, formula and assumptions in :mod:`clvlab.churn.adjuster`),
 ``feature_frame`` and ``behaviour_features`` (what it sees at a cutoff), ``churn_training_data``
 (X and y from a log, a cutoff and a horizon), ``ChurnAdjustedCandidate`` (its backtest
-candidate), ``check_gain`` and ``GainCheck`` (whether the adjustment helps on a window with a
+candidate, in :mod:`clvlab.evaluation`), ``check_gain`` and ``GainCheck`` (whether the adjustment helps on a window with a
 known outcome, and how much of it to apply: :mod:`clvlab.churn.gain`).
 """
 
@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .adjuster import BASE_FEATURES, ChurnAdjuster, default_classifier
-from .candidate import ChurnAdjustedCandidate
-from .features import (BEHAVIOUR_FEATURES, SPEND_FEATURES, behaviour_features, feature_frame,
+from clvlab.churn.adjuster import BASE_FEATURES, ChurnAdjuster, default_classifier
+from clvlab.data.calibration import calibration_data
+from clvlab.churn.features import (BEHAVIOUR_FEATURES, SPEND_FEATURES, behaviour_features, feature_frame,
                        shift_back, window_purchases)
-from .gain import GainCheck, check_gain
+from clvlab.churn.gain import GainCheck, check_gain
 
-__all__ = ["ChurnAdjuster", "ChurnAdjustedCandidate", "feature_frame", "behaviour_features",
+__all__ = ["ChurnAdjuster", "feature_frame", "behaviour_features",
            "churn_training_data", "default_classifier", "shift_back", "window_purchases",
            "check_gain", "GainCheck", "BASE_FEATURES", "BEHAVIOUR_FEATURES", "SPEND_FEATURES"]
 
@@ -31,7 +31,6 @@ def churn_training_data(transactions: Any, cutoff: Any, horizon: float | None = 
     1 for the customers with no purchase in the ``horizon`` after it. ``options`` are
     :func:`clvlab.backtesting.calibration_data`'s (columns, time unit, customer_attributes...).
     Without ``horizon`` it returns ``X`` alone, to score customers as of ``cutoff``."""
-    from ..backtesting import calibration_data
 
     calibration, outcome = calibration_data(transactions, cutoff, horizon, **options)
     X = feature_frame(calibration)

@@ -39,9 +39,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from .._atomic import atomic_output
-from ..errors import ClvlabError, DataValidationError
-from .gain import GainCheck
+from clvlab.core.atomic import atomic_output
+from clvlab.core.errors import ClvlabError, DataValidationError
+from clvlab.churn.gain import GainCheck
 
 __all__ = ["ChurnAdjuster", "BASE_FEATURES"]
 
@@ -113,7 +113,7 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
     # scikit-learn contract ---------------------------------------------------------------------
 
     def fit(self, X: pd.DataFrame, y: Any) -> "ChurnAdjuster":
-        from ..models import ParetoNBD
+        from clvlab.models import ParetoNBD
 
         X = self._check_frame(X, fitting=True)
         y = np.asarray(y)
@@ -168,7 +168,7 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         GainCheck
             To apply to the adjuster trained at ``X``'s cutoff with :meth:`use_check`.
         """
-        from .gain import check_gain
+        from clvlab.churn.gain import check_gain
 
         base_model = self.base_model_ if base_model is None else base_model
         purchases = np.asarray(purchases, dtype=np.float64)
@@ -255,7 +255,7 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
                                 margin: float = 1.0) -> pd.Series:
         """Adjusted CLV over the horizon: the base model's discounted CLV (``X`` needs
         ``monetary_value``) times the adjustment factor."""
-        from ..clv import customer_lifetime_value
+        from clvlab.models.clv import customer_lifetime_value
 
         rfm = _with_attrs(X[RFM + ["monetary_value"]], X)
         base = customer_lifetime_value(self.base_model_, spend_model, rfm, self.horizon,
@@ -269,7 +269,7 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         beside it (``<name>.classifier.skops``); loading never runs code from either."""
         import skops.io as sio
 
-        from .. import __version__
+        from clvlab import __version__
 
         check_is_fitted(self, "classifier_")
         path = Path(path)
@@ -293,7 +293,7 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         default, the ones clvlab's default classifier uses, and those named in ``trusted``."""
         import skops.io as sio
 
-        from ..models.base import model_from_dict
+        from clvlab.models.base import model_from_dict
 
         path = Path(path)
         try:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..backtesting.candidates import Calibration
-from ..errors import ClvlabError
+from clvlab.data.calibration import Calibration
+from clvlab.core.errors import ClvlabError
 
 __all__ = ["BEHAVIOUR_FEATURES", "SPEND_FEATURES", "behaviour_features", "feature_frame",
            "shift_back", "window_purchases"]

@@ -15,9 +15,9 @@ import math
 import numba
 import numpy as np
 
-from .._fitting import group_rows
-from ._hyp import series_1bc
-from ._special import digamma_scalar, log_gamma_ratio_scalar
+from clvlab.inference.mle import group_rows
+from clvlab.models._hyp import series_1bc
+from clvlab.models._special import digamma_scalar, log_gamma_ratio_scalar
 
 __all__ = ["log_bracket", "bracket_pairs", "kernel"]
 

@@ -15,11 +15,12 @@ from typing import Any, Callable, ClassVar, Sequence
 import numpy as np
 import pandas as pd
 
-from .. import _compat, bayes
-from .._atomic import atomic_output
-from .._fitting import FitResult, _covariance, compress, fit_mle, summary_frame
-from ..errors import ClvlabError, ClvlabWarning
-from ..timeunits import normalize_time_unit
+from clvlab.inference import compat as _compat
+from clvlab.inference import bayes
+from clvlab.core.atomic import atomic_output
+from clvlab.inference.mle import FitResult, _covariance, compress, fit_mle, summary_frame
+from clvlab.core.errors import ClvlabError, ClvlabWarning
+from clvlab.core.timeunits import normalize_time_unit
 
 __all__ = ["BaseModel", "load_model"]
 
@@ -309,7 +310,7 @@ class BaseModel:
 
     # --- files ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        from .. import __version__
+        from clvlab import __version__
 
         self._check_fitted()
         covariance = getattr(self, "covariance_", None)

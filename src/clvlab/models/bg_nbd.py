@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .._fitting import levels
-from ..errors import ClvlabError
-from ..validation import validate_rfm
-from ._hyp import hyp2f1, log_beta_expectation
-from ._special import digamma_scalar, log_gamma_ratio, log_gamma_ratio_scalar
-from .base import BaseModel
-from .transaction import TransactionModel
+from clvlab.inference.mle import levels
+from clvlab.core.errors import ClvlabError
+from clvlab.data.validation import validate_rfm
+from clvlab.models._hyp import hyp2f1, log_beta_expectation
+from clvlab.models._special import digamma_scalar, log_gamma_ratio, log_gamma_ratio_scalar
+from clvlab.models.base import BaseModel
+from clvlab.models.transaction import TransactionModel
 
 __all__ = ["BetaGeo"]
 

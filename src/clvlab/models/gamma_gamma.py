@@ -15,10 +15,10 @@ import numba
 import numpy as np
 import pandas as pd
 
-from ..errors import ClvlabError, DataValidationError, example_row
-from ..validation import validate_rfm
-from ._special import digamma_scalar, log_gamma_ratio_scalar
-from .base import BaseModel
+from clvlab.core.errors import ClvlabError, DataValidationError, example_row
+from clvlab.data.validation import validate_rfm
+from clvlab.models._special import digamma_scalar, log_gamma_ratio_scalar
+from clvlab.models.base import BaseModel
 
 __all__ = ["GammaGamma"]
 

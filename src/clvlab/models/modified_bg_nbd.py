@@ -12,7 +12,7 @@ are the same code.
 
 from __future__ import annotations
 
-from .bg_nbd import BetaGeo
+from clvlab.models.bg_nbd import BetaGeo
 
 __all__ = ["ModifiedBetaGeo"]
 

@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .._fitting import levels
-from ..errors import ClvlabError
-from ..validation import validate_rfm
-from ._hyp import log_hyp2f1_1bc
-from ._pareto_kernel import bracket_pairs, kernel, log_bracket
-from ._special import log_gamma_ratio
-from .base import BaseModel
-from .transaction import TransactionModel, _horizon
+from clvlab.inference.mle import levels
+from clvlab.core.errors import ClvlabError
+from clvlab.data.validation import validate_rfm
+from clvlab.models._hyp import log_hyp2f1_1bc
+from clvlab.models._pareto_kernel import bracket_pairs, kernel, log_bracket
+from clvlab.models._special import log_gamma_ratio
+from clvlab.models.base import BaseModel
+from clvlab.models.transaction import TransactionModel, _horizon
 
 __all__ = ["ParetoNBD"]
 

@@ -18,11 +18,11 @@ import numba
 import numpy as np
 import pandas as pd
 
-from ..errors import ClvlabError
-from ..validation import validate_durations
-from ._hyp import log_hyp2f1_1bc
-from ._special import digamma_scalar, log_beta_ratio, log_gamma_ratio_scalar
-from .base import BaseModel
+from clvlab.core.errors import ClvlabError
+from clvlab.data.validation import validate_durations
+from clvlab.models._hyp import log_hyp2f1_1bc
+from clvlab.models._special import digamma_scalar, log_beta_ratio, log_gamma_ratio_scalar
+from clvlab.models.base import BaseModel
 
 __all__ = ["ShiftedBetaGeo", "durations_from_survivors"]
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ClvlabError
-from ..validation import validate_rfm
+from clvlab.core.errors import ClvlabError
+from clvlab.data.validation import validate_rfm
 
 __all__ = ["TransactionModel"]
 
@@ -84,7 +84,7 @@ class TransactionModel:
         """p_alive, expected purchases and P(any purchase) over (T, T + t] together: each is
         computed once per distinct (frequency, recency, T), sharing P(alive) (the scoring
         job's columns, at the cost of about one of them)."""
-        from .._fitting import group_rows
+        from clvlab.inference.mle import group_rows
 
         t = _horizon(t)
         if np.ndim(t):
@@ -125,7 +125,7 @@ def _per_distinct(function, *arrays) -> np.ndarray:
     """``function(*arrays)`` evaluated once per distinct row of the arrays (broadcast to one
     length) and spread back: customers with the same history (or the same posterior) share
     their prediction, so scoring costs grow with distinct rows, as fits do."""
-    from .._fitting import group_rows
+    from clvlab.inference.mle import group_rows
 
     columns = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in arrays))
     if columns[0].ndim == 0 or columns[0].size < 1_000:  # not worth the hashing

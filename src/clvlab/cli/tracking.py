@@ -1,0 +1,163 @@
+"""The ``clvlab`` subcommands that talk to MLflow: register, promote, score, experiment, compare."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+__all__ = ["add_commands"]
+
+
+def add_commands(commands) -> None:
+    from clvlab.cli.app import add_log_options
+
+    register = commands.add_parser(
+        "register", help="log saved models as one MLflow CLV model and register it (@challenger)",
+        description="Package a transaction model, an optional Gamma-Gamma spend model and an "
+                    "optional churn adjuster (JSON files) as an MLflow pyfunc, register it under "
+                    "--name and point the @challenger alias at the new version.")
+    register.add_argument("transaction_model", help="BG/NBD, MBG/NBD or Pareto/NBD model (.json)")
+    register.add_argument("--spend-model", default=None, help="Gamma-Gamma model (.json)")
+    register.add_argument("--churn-adjuster", default=None, help="churn adjuster (.json)")
+    register.add_argument("--name", required=True, help="registered model name")
+    register.add_argument("--alias", default="challenger")
+    register.set_defaults(run=_run_register)
+
+    promote = commands.add_parser(
+        "promote", help="move an alias (default @champion) to a registered model version",
+        description="Point --to (default champion) at --version, or at the version --from "
+                    "(default challenger) points at. --backtest-run records the backtest that "
+                    "supports the promotion on the model version.")
+    promote.add_argument("name", help="registered model name")
+    promote.add_argument("--version", default=None)
+    promote.add_argument("--from", dest="from_alias", default="challenger")
+    promote.add_argument("--to", dest="to_alias", default="champion")
+    promote.add_argument("--backtest-run", default=None, help="MLflow run id of a clvlab backtest")
+    promote.set_defaults(run=_run_promote)
+
+    score = commands.add_parser(
+        "score", help="score every customer of a log with a registered CLV model",
+        description="Build the RFM summary as of --as-of (DuckDB for files), score every customer "
+                    "with the model, write the scores atomically and log a scoring run to MLflow.")
+    score.add_argument("--model", required=True, help="e.g. models:/cdnow-clv@champion")
+    score.add_argument("--transactions", required=True, nargs="+", help="CSV or Parquet files")
+    score.add_argument("--as-of", required=True, help="date: T is measured to it, later rows ignored")
+    score.add_argument("-o", "--output", required=True, help="scores (.parquet or .csv)")
+    score.add_argument("--horizon", type=float, required=True,
+                       help="scoring window in the model's time unit (e.g. 52 for a year of weeks)")
+    score.add_argument("--discount-rate", type=float, default=0.0,
+                       help="per time unit, as a fraction (0.0015 a week is about 8%% a year)")
+    score.add_argument("--margin", type=float, default=1.0,
+                       help="share of spend that is profit, as a fraction in (0, 1]")
+    add_log_options(score, amount_default="amount",
+                    amount_help="spend column (default amount), read only when the model has a "
+                                "spend model")
+    score.add_argument("--engine", default="duckdb", choices=["duckdb", "pandas", "spark"],
+                       help="spark: RFM and scores on a local Spark session; the output is then "
+                            "a Parquet folder")
+    score.add_argument("--chunk-rows", type=int, default=200_000,
+                       help="customers scored and written at a time (bounds memory)")
+    score.add_argument("--memory-limit", default="2GB",
+                       help="DuckDB's memory limit for the RFM (it spills to disk beyond it)")
+    score.add_argument("--overwrite", action="store_true")
+    score.add_argument("--no-progress", action="store_true",
+                       help="no progress bar (there is none unless standard error is a terminal)")
+    score.set_defaults(run=_run_score)
+
+    experiment = commands.add_parser(
+        "experiment", help="run a declarative experiment (TOML) into MLflow",
+        description="`clvlab experiment run FILE.toml` runs the file's backtest and logs it into "
+                    "the MLflow experiment the file names (see experiments/cdnow.toml).")
+    experiment.add_argument("action", choices=["run"])
+    experiment.add_argument("file", help="experiment file (.toml)")
+    experiment.add_argument("--no-progress", action="store_true",
+                            help="no progress bar (there is none unless standard error is a terminal)")
+    experiment.set_defaults(run=_run_experiment)
+
+    compare = commands.add_parser(
+        "compare", help="print the leaderboard of an MLflow experiment's backtests",
+        description="Read every clvlab backtest run of the experiment back from MLflow and print "
+                    "one row per run and candidate, best first.")
+    compare.add_argument("experiment", help="MLflow experiment name")
+    compare.add_argument("--sort-by", default="activity_auc")
+    compare.set_defaults(run=_run_compare)
+
+
+def _run_register(args: argparse.Namespace) -> int:
+    from clvlab.churn import ChurnAdjuster
+    from clvlab.models import load_model
+    from clvlab.ops.serving import log_clv_model
+
+    info = log_clv_model(load_model(args.transaction_model),
+                         load_model(args.spend_model) if args.spend_model else None,
+                         ChurnAdjuster.load(args.churn_adjuster) if args.churn_adjuster else None,
+                         registered_model_name=args.name, alias=args.alias)
+    print(f"registered {args.name} version {info.registered_model_version} "
+          f"(models:/{args.name}@{args.alias})")
+    return 0
+
+
+def _run_promote(args: argparse.Namespace) -> int:
+    from clvlab.ops.serving import promote
+
+    version = promote(args.name, version=args.version, from_alias=args.from_alias,
+                      to_alias=args.to_alias, backtest_run=args.backtest_run)
+    print(f"models:/{args.name}@{args.to_alias} is now version {version}")
+    return 0
+
+
+def _run_score(args: argparse.Namespace) -> int:
+    from clvlab.data.rfm_io import expand_paths
+    from clvlab.ops.scoring import score
+
+    files = expand_paths(args.transactions)
+    job = score(args.model, files if len(files) > 1 else files[0], args.as_of, args.output,
+                customer_col=args.customer_col, date_col=args.date_col,
+                amount_col=args.amount_col, date_format=args.date_format,
+                timezone=args.timezone, horizon=args.horizon, discount_rate=args.discount_rate,
+                margin=args.margin, overwrite=args.overwrite, engine=args.engine,
+                consent_col=args.consent_col, withdrawn=args.withdrawn,
+                delimiter=args.delimiter, decimal=args.decimal,
+                memory_limit=args.memory_limit, chunk_rows=args.chunk_rows,
+                progress=False if args.no_progress else None)
+    where = f"{args.output}/" if args.engine == "spark" else str(args.output)
+    print(f"scored {job.customers_scored:,} customers as of {args.as_of} with {args.model} in "
+          f"{job.seconds:.1f} s; wrote {where}")
+    if args.consent_col or args.withdrawn:
+        print(f"left out {job.customers_excluded:,} customers who withdrew consent")
+    clv = f"mean CLV {job.stats['clv.mean']:.2f}" if "clv.mean" in job.stats else \
+        "no CLV (the model has no spend model)"
+    print(f"{clv}, mean P(alive) {job.stats['p_alive.mean']:.3f}")
+    if job.stats.get("customers_unvalued"):
+        print(f"{int(job.stats['customers_unvalued']):,} customers whose repeat purchases were all "
+              "free were valued at the population's mean spend")
+    return 0
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from clvlab.ops.experiments import load_experiment, run_experiment
+
+    name = load_experiment(args.file)["name"]
+    run_id, result = run_experiment(args.file, progress=False if args.no_progress else None)
+    print(repr(result))
+    print(f"logged run {run_id} into the MLflow experiment {name!r}; "
+          f"see the leaderboard with `clvlab compare {name}`")
+    return 0
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from clvlab.ops.experiments import compare
+
+    from clvlab.evaluation.metrics import describe_better
+
+    board = compare(args.experiment, sort_by=args.sort_by)
+    board["started"] = pd.to_datetime(board["started"]).dt.strftime("%Y-%m-%d %H:%M")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        # unknown metrics (NaN) print as n/a, never as 0 or None
+        print(board.drop(columns=["run_id"]).to_string(
+            index=False, na_rep="n/a", float_format="{:.4f}".format))
+    print(f"sorted by {args.sort_by} ({describe_better(args.sort_by)}); n/a: not computable "
+          "for that run (e.g. spend metrics of a log without amounts)")
+    return 0

@@ -1,0 +1,229 @@
+"""The rules every RFM engine follows: the user's settings checked once, the observation window
+resolved against the data, and the metadata a summary carries.
+
+:mod:`clvlab.data.rfm` is the front door (``rfm_summary``); the engines (``rfm_pandas``,
+``rfm_duckdb``, ``rfm_spark``) import from here and never from the front door, so that the
+imports run one way: front door -> engines -> rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
+from clvlab.core.timeunits import UNIT_SECONDS, normalize_time_unit
+from clvlab.data.rfm_io import parse_option_date
+
+RFM_COLUMNS = ["frequency", "recency", "T"]
+HOLDOUT_COLUMNS = ["frequency_holdout", "monetary_value_holdout", "duration_holdout"]
+
+MERGE_PERIODS = {"h": 3_600, "D": 86_400}
+
+
+@dataclass(frozen=True)
+class Window:
+    """The resolved observation window, as naive timestamps in the user's time zone."""
+
+    calibration_end: pd.Timestamp  # T is measured to here; equal to observation_end without holdout
+    observation_end: pd.Timestamp
+    has_holdout: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    customer_col: str
+    date_col: str
+    amount_col: str | None
+    time_unit: str
+    merge_period: str
+    timezone: str
+    date_format: str | None
+    consent_col: str | None = None         # see clvlab.privacy
+    withdrawn: frozenset | None = None     # withdrawn customer ids, as text
+    delimiter: str | None = None           # CSV field separator; None: sniffed by the reader
+    decimal: str = "."                     # decimal mark of amounts in CSV files and text columns
+
+    @property
+    def unit_seconds(self) -> int:
+        return UNIT_SECONDS[self.time_unit]
+
+    @property
+    def merge_seconds(self) -> int:
+        return MERGE_PERIODS[self.merge_period]
+
+
+def make_settings(*, customer_col: str, date_col: str, amount_col: str | None, time_unit: str,
+                  date_format: str | None, timezone: str, merge_period: str | None,
+                  consent_col: str | None = None, withdrawn: Any = None,
+                  delimiter: str | None = None, decimal: str | None = ".") -> Settings:
+    """Check the user's options once, for every engine and the command line."""
+    from clvlab.data.privacy import withdrawn_ids
+
+    delimiter, decimal = _csv_options(delimiter, decimal)
+    return Settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
+                    time_unit=normalize_time_unit(time_unit),
+                    merge_period=_merge_period(merge_period, time_unit),
+                    timezone=_check_timezone(timezone), date_format=date_format,
+                    consent_col=consent_col,
+                    withdrawn=frozenset(withdrawn_ids(withdrawn)) if withdrawn is not None else None,
+                    delimiter=delimiter, decimal=decimal)
+
+
+def _csv_options(delimiter: str | None, decimal: str | None) -> tuple[str | None, str]:
+    decimal = "." if decimal is None else decimal
+    if delimiter in ("\\t", "tab"):  # a tab is hard to type on a command line
+        delimiter = "\t"
+    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
+        raise ClvlabError(f"delimiter={delimiter!r} (--delimiter) must be one character, e.g. ';' "
+                          "or ',' (or 'tab'); leave it out to have it detected")
+    if decimal not in (".", ","):
+        raise ClvlabError(f"decimal={decimal!r} (--decimal) must be '.' or ','")
+    if delimiter == decimal:
+        raise ClvlabError(f"delimiter and decimal (--delimiter, --decimal) are both {decimal!r}; "
+                          "a CSV with decimal commas separates its fields with another "
+                          "character, usually ';'")
+    return delimiter, decimal
+
+
+def resolve_window(first: pd.Timestamp, last: pd.Timestamp, calibration_end: Any,
+                   observation_end: Any, settings: Settings) -> Window:
+    """Check the user's window against the data's time range and fill in the defaults."""
+    obs = parse_option_date(observation_end, "observation_end", date_format=settings.date_format,
+                            timezone=settings.timezone)
+    cal = parse_option_date(calibration_end, "calibration_end", date_format=settings.date_format,
+                            timezone=settings.timezone)
+    if cal is None:
+        obs = last if obs is None else obs
+        if obs < first:
+            raise DataValidationError(
+                None, f"observation_end ({obs}) is before the first transaction ({first})")
+        return Window(calibration_end=obs, observation_end=obs, has_holdout=False)
+    if cal < first:
+        raise DataValidationError(
+            None, f"calibration_end ({cal}) is before the first transaction ({first}): "
+                  "no customer would be in the calibration period")
+    if cal >= last:
+        raise DataValidationError(
+            None, f"calibration_end ({cal}) is at or after the last transaction ({last}): "
+                  "the holdout period would hold no data")
+    obs = last if obs is None else obs
+    if obs <= cal:
+        raise DataValidationError(
+            None, f"observation_end ({obs}) must be after calibration_end ({cal})")
+    return Window(calibration_end=cal, observation_end=obs, has_holdout=True)
+
+
+def check_customers(n_customers: int, window: Window) -> None:
+    """An RFM table without customers is a mistake in the window or the data, never a result."""
+    if n_customers == 0:
+        raise DataValidationError(
+            None, f"no customer made a purchase (a row with amount >= 0) by "
+                  f"{window.calibration_end}; the log holds only refunds there")
+
+
+def finish(table: pd.DataFrame, settings: Settings, window: Window,
+           counts: dict[str, int]) -> pd.DataFrame:
+    """Shape the pandas engine's per-customer aggregates into the public RFM table.
+
+    The DuckDB engine does the same arithmetic in SQL (rfm_duckdb._final_select_sql); the
+    engine-parity tests hold the two to the bit.
+
+    ``table`` is indexed by customer id and holds n_cal, first_p, last_p (epoch seconds of period
+    starts), total and first_value (calibration), n_hold and total_hold (holdout).
+    """
+    unit = float(settings.unit_seconds)
+    cal_epoch = epoch_seconds(window.calibration_end)
+    out = pd.DataFrame(index=table.index)
+    frequency = table["n_cal"].to_numpy(dtype=np.int64) - 1
+    out["frequency"] = frequency
+    out["recency"] = (table["last_p"].to_numpy(dtype=np.float64)
+                      - table["first_p"].to_numpy(dtype=np.float64)) / unit
+    out["T"] = (cal_epoch - table["first_p"].to_numpy(dtype=np.float64)) / unit
+    if settings.amount_col is not None:
+        repeat_total = table["total"].to_numpy(np.float64) - table["first_value"].to_numpy(np.float64)
+        out["monetary_value"] = np.where(frequency > 0, repeat_total / np.maximum(frequency, 1), 0.0)
+    if window.has_holdout:
+        n_hold = table["n_hold"].to_numpy(dtype=np.int64)
+        out["frequency_holdout"] = n_hold
+        if settings.amount_col is not None:
+            out["monetary_value_holdout"] = np.where(
+                n_hold > 0, table["total_hold"].to_numpy(np.float64) / np.maximum(n_hold, 1), 0.0)
+        out["duration_holdout"] = (
+            epoch_seconds(window.observation_end) - cal_epoch) / unit
+    out.index.name = settings.customer_col
+    out = out.sort_index()
+    out.attrs["clvlab"] = describe(settings, window, counts)
+    return out
+
+
+def rfm_columns_sql(settings: Settings, window: Window, double, ident) -> list[str]:
+    """The public RFM columns as SQL over the per-customer aggregates (n_cal, first_p, last_p,
+    total, first_value, n_hold, total_hold), with the arithmetic of :func:`finish`. Shared by the
+    DuckDB and Spark engines; ``double`` writes an exact DOUBLE literal and ``ident`` quotes a
+    name in each dialect."""
+    unit = double(settings.unit_seconds)
+    cal = double(epoch_seconds(window.calibration_end))
+    zero = double(0.0)
+    columns = [f"cid AS {ident(settings.customer_col)}", "n_cal - 1 AS frequency",
+               f"(last_p - first_p) / {unit} AS recency", f"({cal} - first_p) / {unit} AS T"]
+    if settings.amount_col:
+        columns.append(f"CASE WHEN n_cal > 1 THEN (total - first_value) / (n_cal - 1) ELSE {zero} "
+                       "END AS monetary_value")
+    if window.has_holdout:
+        columns.append("n_hold AS frequency_holdout")
+        if settings.amount_col:
+            columns.append(f"CASE WHEN n_hold > 0 THEN total_hold / n_hold ELSE {zero} END "
+                           "AS monetary_value_holdout")
+        obs = double(epoch_seconds(window.observation_end))
+        columns.append(f"({obs} - {cal}) / {unit} AS duration_holdout")
+    return columns
+
+
+def describe(settings: Settings, window: Window, counts: dict[str, int]) -> dict[str, Any]:
+    """The metadata both engines attach as ``attrs["clvlab"]``."""
+    return {"time_unit": settings.time_unit, "customer_col": settings.customer_col,
+            "merge_period": settings.merge_period,
+            "timezone": settings.timezone, "calibration_end": window.calibration_end.isoformat(),
+            "observation_end": window.observation_end.isoformat(), **counts}
+
+
+def epoch_seconds(ts: pd.Timestamp) -> float:
+    """Seconds since 1970 of a naive timestamp, as both engines compute durations from it."""
+    return (ts - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
+
+
+def _merge_period(merge_period: str | None, time_unit: str) -> str:
+    if merge_period is None:
+        return "h" if normalize_time_unit(time_unit) == "h" else "D"
+    if merge_period not in MERGE_PERIODS:
+        raise ClvlabError(f"merge_period {merge_period!r} is not supported; use 'D' or 'h'")
+    return merge_period
+
+
+def _check_timezone(timezone: str) -> str:
+    try:
+        pd.Timestamp("2000-01-01", tz=timezone)
+    except Exception:  # pytz/zoneinfo raise various types for unknown zones
+        raise ClvlabError(f"timezone {timezone!r} is not a known time zone (e.g. 'UTC', "
+                          "'Europe/Berlin')") from None
+    return timezone
+
+
+def report_set_aside(counts: dict[str, Any], stacklevel: int = 2) -> None:
+    """Warn about transactions that the refund rule set aside or valued at 0."""
+    import warnings
+
+    notes = []
+    if counts.get("refund_only_periods"):
+        notes.append(f"{counts['refund_only_periods']} customer-periods held only refunds and "
+                     "were set aside")
+    if counts.get("negative_periods_zeroed"):
+        notes.append(f"{counts['negative_periods_zeroed']} transactions had refunds larger than "
+                     "their purchases and count with value 0")
+    if notes:
+        warnings.warn("; ".join(notes) + " (see rfm_summary's refund rule)", ClvlabWarning,
+                      stacklevel=stacklevel + 1)

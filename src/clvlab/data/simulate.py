@@ -1,0 +1,273 @@
+"""Simulated customer bases and transaction logs from the BG/NBD and Pareto/NBD processes.
+
+Everything is vectorised over customers, so a million customers take seconds. Two levels:
+
+- :func:`bg_nbd` and :func:`pareto_nbd` draw RFM summaries (with holdout counts and the latent
+  rates) directly from the process, without materialising transactions. Recency is drawn from
+  the exact distribution of the last event time, so these are exact draws of what
+  ``rfm_summary`` would report for continuous-time purchases.
+- :func:`mbg_nbd` (MBG/NBD), :func:`bg_bb` (discrete purchase opportunities) and
+  :func:`shifted_beta_geometric` (contract durations) do the same for the other models.
+- :func:`transaction_log` draws a timestamped log, with Gamma-Gamma spend, for testing the data
+  layer, backtests and benchmarks at any scale.
+
+Parameterisation (as in the papers and in clvlab's models): purchase rate lambda ~ Gamma(r, rate
+alpha); BG/NBD dropout probability after each repeat purchase p ~ Beta(a, b); Pareto/NBD dropout
+rate mu ~ Gamma(s, rate beta); Gamma-Gamma spend per transaction ~ Gamma(p, rate nu) with
+nu ~ Gamma(q, rate v), so the mean spend of a customer is p / nu.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clvlab.core.errors import ClvlabError
+from clvlab.core.timeunits import unit_seconds
+
+__all__ = ["bg_nbd", "mbg_nbd", "pareto_nbd", "bg_bb", "shifted_beta_geometric",
+           "gamma_gamma_spend", "transaction_log", "segmented_transaction_log"]
+
+
+def bg_nbd(n_customers: int, *, r: float, alpha: float, a: float, b: float, T: Any,
+           T_holdout: float | None = None, seed: Any = None) -> pd.DataFrame:
+    """Draw an RFM table from the BG/NBD process.
+
+    ``T`` is the age of each customer at the calibration end (a scalar or one value per
+    customer); ``T_holdout`` the length of a holdout period (adds ``frequency_holdout`` and
+    ``duration_holdout``). Latent columns: ``lambda_`` (purchase rate), ``p_`` (dropout
+    probability), ``alive`` (at the calibration end) and, with a holdout, ``alive_end``.
+    """
+    return _beta_geometric_nbd(n_customers, r, alpha, a, b, T, T_holdout, seed, first_chance=0)
+
+
+def mbg_nbd(n_customers: int, *, r: float, alpha: float, a: float, b: float, T: Any,
+            T_holdout: float | None = None, seed: Any = None) -> pd.DataFrame:
+    """Draw an RFM table from the MBG/NBD process: as ``bg_nbd``, but a customer may also drop
+    out right after the first purchase (with the same probability p)."""
+    return _beta_geometric_nbd(n_customers, r, alpha, a, b, T, T_holdout, seed, first_chance=1)
+
+
+def _beta_geometric_nbd(n_customers, r, alpha, a, b, T, T_holdout, seed, first_chance: int):
+    _check_positive(r=r, alpha=alpha, a=a, b=b)
+    rng = np.random.default_rng(seed)
+    T = _ages(T, n_customers)
+    lam = rng.gamma(r, 1.0 / alpha, n_customers)
+    p = rng.beta(a, b, n_customers)
+    # A customer drops out right after the D-th repeat purchase, D ~ Geometric(p) on {1, 2, ...}
+    # (BG/NBD), or on {0, 1, ...} when the first purchase also carries a chance (MBG/NBD).
+    dropout_after = rng.geometric(np.clip(p, 1e-300, 1.0)) - first_chance
+    events = rng.poisson(lam * T)
+    frequency = np.minimum(events, dropout_after)
+    frame = _rfm_frame(frequency, _last_of_uniform_events(rng, frequency, events, T), T)
+    frame["lambda_"], frame["p_"], frame["alive"] = lam, p, events < dropout_after
+    if T_holdout is not None:
+        events_holdout = rng.poisson(lam * T_holdout)
+        remaining = np.where(frame["alive"], dropout_after - frequency, 0)
+        frame["frequency_holdout"] = np.minimum(events_holdout, remaining)
+        frame["duration_holdout"] = float(T_holdout)
+        frame["alive_end"] = events + events_holdout < dropout_after
+    return frame
+
+
+def pareto_nbd(n_customers: int, *, r: float, alpha: float, s: float, beta: float, T: Any,
+               T_holdout: float | None = None, seed: Any = None) -> pd.DataFrame:
+    """Draw an RFM table from the Pareto/NBD process.
+
+    Arguments as in :func:`bg_nbd`. Latent columns: ``lambda_``, ``mu_`` (dropout rate),
+    ``lifetime_`` (time of dropout after acquisition), ``alive`` and, with a holdout,
+    ``alive_end``.
+    """
+    _check_positive(r=r, alpha=alpha, s=s, beta=beta)
+    rng = np.random.default_rng(seed)
+    T = _ages(T, n_customers)
+    lam = rng.gamma(r, 1.0 / alpha, n_customers)
+    mu = rng.gamma(s, 1.0 / beta, n_customers)
+    lifetime = rng.exponential(1.0 / np.maximum(mu, 1e-300))
+    active = np.minimum(lifetime, T)
+    frequency = rng.poisson(lam * active)
+    # The last of x uniform event times on [0, active] is active * Beta(x, 1).
+    recency = np.where(frequency > 0, active * rng.beta(np.maximum(frequency, 1), 1.0), 0.0)
+    frame = _rfm_frame(frequency, recency, T)
+    frame["lambda_"], frame["mu_"], frame["lifetime_"] = lam, mu, lifetime
+    frame["alive"] = lifetime > T
+    if T_holdout is not None:
+        active_holdout = np.clip(lifetime - T, 0.0, T_holdout)
+        frame["frequency_holdout"] = rng.poisson(lam * active_holdout)
+        frame["duration_holdout"] = float(T_holdout)
+        frame["alive_end"] = lifetime > T + T_holdout
+    return frame
+
+
+def bg_bb(n_customers: int, *, alpha: float, beta: float, gamma: float, delta: float,
+          periods: Any, periods_holdout: int | None = None, seed: Any = None) -> pd.DataFrame:
+    """Draw a discrete-time summary from the BG/BB process (Fader, Hardie & Shang 2010).
+
+    After the first purchase (opportunity 0) a customer has ``periods`` purchase opportunities
+    (a scalar or one whole number per customer). Before each one an alive customer dies with
+    probability theta ~ Beta(gamma, delta); at each one an alive customer buys with probability
+    p ~ Beta(alpha, beta). Returns ``frequency`` (opportunities with a purchase), ``recency``
+    (the last of them, 0 without any), ``periods``; latent ``p_``, ``theta_``, ``alive`` (at
+    the last opportunity); with ``periods_holdout`` also ``frequency_holdout``.
+    """
+    _check_positive(alpha=alpha, beta=beta, gamma=gamma, delta=delta)
+    n = np.broadcast_to(np.asarray(periods), (n_customers,)).astype(np.int64)
+    if np.any(n < 1) or not np.array_equal(n, np.broadcast_to(np.asarray(periods), n.shape)):
+        raise ClvlabError("periods must be whole numbers >= 1")
+    rng = np.random.default_rng(seed)
+    p = rng.beta(alpha, beta, n_customers)
+    theta = rng.beta(gamma, delta, n_customers)
+    # opportunities survived: L ~ Geometric(theta) - 1, so P(L >= k) = (1 - theta)^k
+    survived = rng.geometric(np.clip(theta, 1e-300, 1.0)) - 1
+    frequency = np.zeros(n_customers, dtype=np.int64)
+    recency = np.zeros(n_customers, dtype=np.int64)
+    for t in range(1, int(n.max()) + 1):  # one pass per opportunity, vectorised over customers
+        buys = (t <= survived) & (t <= n) & (rng.random(n_customers) < p)
+        frequency += buys
+        recency = np.where(buys, t, recency)
+    frame = pd.DataFrame({"frequency": frequency, "recency": recency, "periods": n})
+    frame.index.name = "customer_id"
+    frame["p_"], frame["theta_"], frame["alive"] = p, theta, survived >= n
+    if periods_holdout is not None:
+        alive_in_holdout = np.clip(survived - n, 0, int(periods_holdout))
+        frame["frequency_holdout"] = rng.binomial(alive_in_holdout, p)
+        frame["periods_holdout"] = int(periods_holdout)
+    return frame
+
+
+def shifted_beta_geometric(n_customers: int, *, alpha: float, beta: float, periods: Any,
+                           seed: Any = None) -> pd.DataFrame:
+    """Draw contract lifetimes from the shifted-beta-geometric model (Fader & Hardie 2007).
+
+    Each customer churns at the end of period k with probability theta ~ Beta(alpha, beta)
+    (given they reached it); observation stops after ``periods`` (a scalar or one per
+    customer). Returns ``duration`` (the period of churn, or ``periods`` when still active) and
+    ``churned``, with the latent ``theta_`` and ``lifetime_`` (the period of churn, uncensored).
+    """
+    _check_positive(alpha=alpha, beta=beta)
+    n = np.broadcast_to(np.asarray(periods), (n_customers,)).astype(np.int64)
+    if np.any(n < 1):
+        raise ClvlabError("periods must be whole numbers >= 1")
+    rng = np.random.default_rng(seed)
+    theta = rng.beta(alpha, beta, n_customers)
+    lifetime = rng.geometric(np.clip(theta, 1e-300, 1.0))
+    frame = pd.DataFrame({"duration": np.minimum(lifetime, n), "churned": lifetime <= n})
+    frame.index.name = "customer_id"
+    frame["theta_"], frame["lifetime_"] = theta, lifetime
+    return frame
+
+
+def gamma_gamma_spend(frequency: Any, *, p: float, q: float, v: float, seed: Any = None,
+                      ) -> pd.DataFrame:
+    """Draw each customer's mean spend over ``frequency`` transactions from the Gamma-Gamma model.
+
+    Returns ``monetary_value`` (0 where frequency is 0) and the latent mean spend ``mean_spend_``
+    (p / nu). The mean of x Gamma(p, nu) values is Gamma(p x, x nu).
+    """
+    _check_positive(p=p, q=q, v=v)
+    rng = np.random.default_rng(seed)
+    x = np.asarray(frequency, dtype=np.int64)
+    nu = rng.gamma(q, 1.0 / v, x.shape)
+    safe_x = np.maximum(x, 1)
+    zbar = rng.gamma(p * safe_x, 1.0 / (safe_x * nu))
+    return pd.DataFrame({"monetary_value": np.where(x > 0, zbar, 0.0), "mean_spend_": p / nu})
+
+
+def transaction_log(n_customers: int, *, model: str = "pareto-nbd", params: dict[str, float],
+                    spend: dict[str, float] | None = None, start: Any = "2024-01-01",
+                    acquisition_period: float = 13.0, observation_period: float = 52.0,
+                    time_unit: str = "W", seed: Any = None) -> pd.DataFrame:
+    """Draw a timestamped transaction log.
+
+    Customers are acquired uniformly over the first ``acquisition_period`` time units after
+    ``start`` (their first purchase) and observed until ``start + observation_period``. Repeat
+    purchases follow ``model`` ("bg-nbd" or "pareto-nbd") with ``params``; with ``spend``
+    (Gamma-Gamma ``p``, ``q``, ``v``) every transaction gets an ``amount`` rounded to cents.
+    Returns ``customer_id`` (int64), ``date`` (datetime64[s]) and maybe ``amount``, sorted by
+    date. Several purchases may fall on one day; ``rfm_summary`` merges them.
+    """
+    if observation_period <= acquisition_period:
+        raise ClvlabError("observation_period must be longer than acquisition_period")
+    rng = np.random.default_rng(seed)
+    acquired = rng.uniform(0.0, acquisition_period, n_customers)
+    window = observation_period - acquired
+    lam = rng.gamma(params["r"], 1.0 / params["alpha"], n_customers)
+    events = rng.poisson(lam * window)
+    owner = np.repeat(np.arange(n_customers), events)
+    times = rng.uniform(0.0, 1.0, owner.size) * window[owner]
+    order = np.lexsort((times, owner))
+    owner, times = owner[order], times[order]
+    if model == "bg-nbd":
+        p = rng.beta(params["a"], params["b"], n_customers)
+        dropout_after = rng.geometric(np.clip(p, 1e-300, 1.0))
+        first_index = np.cumsum(events) - events
+        rank = np.arange(owner.size) - first_index[owner]
+        keep = rank < dropout_after[owner]
+    elif model == "pareto-nbd":
+        mu = rng.gamma(params["s"], 1.0 / params["beta"], n_customers)
+        lifetime = rng.exponential(1.0 / np.maximum(mu, 1e-300))
+        keep = times < lifetime[owner]
+    else:
+        raise ClvlabError(f"model {model!r} is not supported; use 'bg-nbd' or 'pareto-nbd'")
+    owner = np.concatenate([np.arange(n_customers), owner[keep]])
+    offsets = acquired[owner] + np.concatenate([np.zeros(n_customers), times[keep]])
+    seconds = np.round(offsets * unit_seconds(time_unit)).astype("timedelta64[s]")
+    log = pd.DataFrame({"customer_id": owner.astype(np.int64),
+                        "date": np.datetime64(pd.Timestamp(start).to_datetime64(), "s") + seconds})
+    if spend is not None:
+        nu = rng.gamma(spend["q"], 1.0 / spend["v"], n_customers)
+        log["amount"] = np.round(rng.gamma(spend["p"], 1.0 / nu[owner]), 2)
+    return log.sort_values(["date", "customer_id"], kind="stable", ignore_index=True)
+
+
+def segmented_transaction_log(segments: dict[Any, tuple[int, dict[str, float]]], *,
+                              model: str = "pareto-nbd", seed: Any = None,
+                              **options: Any) -> tuple[pd.DataFrame, pd.Series]:
+    """A log whose customers come from segments with different parameters, and each
+    customer's segment: ``segments`` maps a label to (customers, params). The customer ids
+    are unique across segments; ``options`` go to :func:`transaction_log` (spend, start,
+    acquisition_period...). Returns the log and a Series of segment labels by customer id."""
+    rng = np.random.default_rng(seed)
+    logs, labels, offset = [], [], 0
+    for label, (n_customers, params) in segments.items():
+        log = transaction_log(n_customers, model=model, params=params,
+                              seed=int(rng.integers(2**63)), **options)
+        log["customer_id"] += offset
+        logs.append(log)
+        labels.append(pd.Series(label, index=pd.RangeIndex(offset, offset + n_customers)))
+        offset += n_customers
+    log = pd.concat(logs).sort_values(["date", "customer_id"], kind="stable", ignore_index=True)
+    segment = pd.concat(labels).rename("segment").rename_axis("customer_id")
+    return log, segment
+
+
+def _ages(T: Any, n_customers: int) -> np.ndarray:
+    ages = np.broadcast_to(np.asarray(T, dtype=np.float64), (n_customers,)).copy()
+    if not np.all(np.isfinite(ages)) or np.any(ages <= 0):
+        raise ClvlabError("T must be finite and > 0 for every simulated customer")
+    return ages
+
+
+def _check_positive(**params: float) -> None:
+    for name, value in params.items():
+        if not (np.isfinite(value) and value > 0):
+            raise ClvlabError(f"parameter {name} must be finite and > 0, got {value!r}")
+
+
+def _last_of_uniform_events(rng: np.random.Generator, kept: np.ndarray, events: np.ndarray,
+                            T: np.ndarray) -> np.ndarray:
+    """Time of the kept-th of ``events`` uniform event times on [0, T] (0 where kept is 0).
+
+    The k-th smallest of n uniforms is Beta(k, n - k + 1).
+    """
+    k = np.maximum(kept, 1)
+    draw = rng.beta(k, np.maximum(events - k + 1, 1))
+    return np.where(kept > 0, T * draw, 0.0)
+
+
+def _rfm_frame(frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame({"frequency": frequency.astype(np.int64), "recency": recency, "T": T})
+    frame.index.name = "customer_id"
+    return frame

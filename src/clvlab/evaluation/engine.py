@@ -1,0 +1,284 @@
+"""Rolling-origin backtests: fit at each cutoff, predict the holdout window, compare."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from clvlab.core.errors import ClvlabError
+from clvlab.core.progress import progress_bar
+from clvlab.core.timeunits import UNIT_SECONDS
+from clvlab.data.calibration import (CutoffView, check_cutoffs,
+                                     checked_horizon, load_log)
+from clvlab.data.rfm import rfm_summary
+from clvlab.data.rfm_rules import make_settings
+from clvlab.evaluation import metrics
+from clvlab.evaluation.candidates import Candidate, default_candidates, make_candidate
+from clvlab.evaluation.result import BacktestResult
+
+__all__ = ["backtest"]
+
+
+def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
+             cutoffs: Sequence[Any], horizon: float, *, customer_col: str = "customer_id",
+             date_col: str = "date", amount_col: str | None = None, time_unit: str = "W",
+             date_format: str | None = None, timezone: str = "UTC", cohort_freq: str = "M",
+             acquisition_cost: float | Mapping[str, float] | None = None,
+             customer_attributes: pd.DataFrame | None = None, tracking_points: int = 13,
+             keep_predictions: bool = True, progress: bool | None = None,
+             consent_col: str | None = None, withdrawn: Any = None,
+             delimiter: str | None = None, decimal: str = ".") -> BacktestResult:
+    """Backtest candidates against held-out data at several calibration cutoffs.
+
+    At each cutoff the calibration summary is built from the log up to the cutoff, with only
+    the customers acquired by then (:func:`clvlab.rfm_summary`'s rules, with the cutoff as
+    ``calibration_end`` and the end of the holdout window as ``observation_end``). Each
+    candidate is fitted afresh on it and predicts, per customer, the purchases, spend and
+    P(at least one purchase) in the next ``horizon`` time units, which are compared with what
+    those customers did. Customers acquired after a cutoff play no part in that cutoff.
+
+    Parameters
+    ----------
+    transactions : a transaction log (DataFrame, or a path or glob of CSV or Parquet files).
+    candidates : names (``"pareto-nbd+gamma-gamma"``, ``"bg-nbd"``, ``"historical-average"``,
+        ``"historical-ltv"``, ``"arpu-churn"``, ``"aov-frequency-lifespan"``, ``"active-90d"``),
+        clvlab models, (transaction model, spend model) pairs or
+        :class:`~clvlab.backtesting.Candidate` objects; a mapping gives them display names.
+        :func:`~clvlab.backtesting.default_candidates` lists a default comparison.
+    cutoffs : calibration ends: timestamps, or text read by the date column's rule (ISO 8601,
+        or ``date_format``); each needs a whole holdout window of data after it.
+    horizon : length of the holdout window, a number of ``time_unit`` (``13`` with weeks, not
+        ``"13W"``).
+    amount_col : spend column; without it only purchases and activity are compared, spend
+        columns are absent (not 0), and candidates that need a spend (a spend model, the LTV,
+        ARPU and AOV formulas) are refused before any fit.
+    cohort_freq : pandas period code of the acquisition cohorts (``"M"``: month of the first
+        purchase; ``"Q"``, ``"Y"``...). Metrics are reported for all customers and per cohort.
+    acquisition_cost : cost of acquiring one customer, a number or a mapping from cohort label
+        (e.g. ``"1997-01"``) to a number; adds LTV:CAC to the cohort table (needs amount_col).
+    customer_attributes : static attributes per customer (channel, region...), indexed by
+        customer id, that candidates such as the churn adjuster may use. They must be known at
+        acquisition: time-varying attributes would leak the future into earlier cutoffs.
+    tracking_points : points of the cumulative tracking curve over the holdout window.
+    keep_predictions : keep every customer's predictions (for decile charts and own analysis).
+    progress : a progress bar over cutoffs x candidates (None: when someone is watching, in a
+        notebook or on a terminal; see :mod:`clvlab._progress`).
+    consent_col, withdrawn : leave out customers who withdrew consent (:mod:`clvlab.privacy`);
+        their number is ``result.settings["customers_excluded"]``.
+    delimiter, decimal : the dialect of CSV files (e.g. ``";"`` and ``","``), as in
+        :func:`clvlab.rfm_summary`.
+
+    Returns
+    -------
+    :class:`~clvlab.backtesting.BacktestResult`.
+    """
+    settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
+                             time_unit=time_unit, date_format=date_format, timezone=timezone,
+                             merge_period=None, consent_col=consent_col, withdrawn=withdrawn,
+                             delimiter=delimiter, decimal=decimal)
+    named = _named_candidates(candidates)
+    if amount_col is None:
+        _refuse_spend_candidates(named)
+        if acquisition_cost is not None:
+            raise ClvlabError("acquisition_cost needs amount_col: LTV:CAC compares the revenue "
+                              "of a cohort with its cost, and a log without amounts has no revenue")
+    horizon = checked_horizon(horizon, settings.time_unit)
+    if (isinstance(tracking_points, bool) or not isinstance(tracking_points, (int, np.integer))
+            or tracking_points < 1):
+        raise ClvlabError(f"tracking_points must be a whole number >= 1 (points of the tracking "
+                          f"curve, e.g. 13), got {tracking_points!r}")
+    _check_cohort_freq(cohort_freq)
+    frame, ids, ts, amount = load_log(transactions, settings)
+    unit = UNIT_SECONDS[settings.time_unit]
+    cutoffs = check_cutoffs(cutoffs, ts, horizon * unit, settings)
+    pieces: dict[str, list[pd.DataFrame]] = {k: [] for k in
+                                             ("metrics", "frequency", "tracking", "cohorts", "predictions")}
+    with progress_bar(len(cutoffs) * len(named), "backtest", progress, unit="fit") as bar:
+        for cutoff in cutoffs:
+            end = cutoff + pd.Timedelta(seconds=horizon * unit)
+            rfm = rfm_summary(frame, customer_col=customer_col, date_col=date_col,
+                              amount_col=amount_col, time_unit=settings.time_unit,
+                              calibration_end=cutoff, observation_end=end, date_format=date_format,
+                              timezone=timezone, engine="pandas")
+            window = _Window(rfm, ids, ts, amount, cutoff, end, settings, cohort_freq,
+                             customer_attributes)
+            label = cutoff.isoformat(sep=" ").removesuffix(" 00:00:00")
+            cohort_rows = [window.cohort_table()]
+            for name, template in named.items():
+                started = time.perf_counter()
+                candidate = copy.deepcopy(template).fit(window.calibration, horizon)
+                predicted = _checked(candidate.predict(window.calibration, horizon), rfm, name, label)
+                if amount_col is None:
+                    predicted = predicted.drop(columns="expected_spend", errors="ignore")
+                pieces["metrics"].append(window.metrics(predicted, name, label))
+                pieces["frequency"].append(
+                    metrics.by_frequency(rfm["frequency"].to_numpy(), predicted["expected_purchases"].to_numpy(),
+                                         window.actual_purchases).reset_index()
+                    .assign(cutoff=label, candidate=name))
+                pieces["tracking"].append(window.tracking(candidate, name, label, horizon, tracking_points))
+                if "expected_spend" in predicted:
+                    cohort_rows.append(window.cohort_predicted(predicted["expected_spend"], name))
+                if keep_predictions:
+                    outcomes = {"actual_purchases": window.actual_purchases}
+                    if window.actual_spend is not None:  # no amounts: no column, not zeros
+                        outcomes["actual_spend"] = window.actual_spend
+                    pieces["predictions"].append(
+                        predicted.assign(cutoff=label, candidate=name, **outcomes,
+                                         calibration_frequency=rfm["frequency"].to_numpy()))
+                bar.set_postfix_str(f"cutoff {label}: {name} {time.perf_counter() - started:.1f} s")
+                bar.update()
+            pieces["cohorts"].append(_cohort_ltv(cohort_rows, label, acquisition_cost))
+    return BacktestResult(
+        metrics=pd.concat(pieces["metrics"], ignore_index=True),
+        by_frequency=pd.concat(pieces["frequency"], ignore_index=True),
+        tracking=pd.concat(pieces["tracking"], ignore_index=True),
+        cohorts=pd.concat(pieces["cohorts"], ignore_index=True),
+        predictions=(pd.concat(pieces["predictions"]) if keep_predictions else None),
+        settings={"horizon": float(horizon), "time_unit": settings.time_unit,
+                  "cutoffs": [c.isoformat() for c in cutoffs], "cohort_freq": cohort_freq,
+                  "candidates": list(named), "amount_col": amount_col,
+                  "customers_excluded": int(frame.attrs.get("customers_excluded", 0))})
+
+
+def _refuse_spend_candidates(named: Mapping[str, Candidate]) -> None:
+    """Refuse, before any fit, the candidates whose formula needs spend on a log without an
+    amount column (they would otherwise fail mid-run or value purchases at 0)."""
+    needing = [name for name, candidate in named.items() if candidate.needs_amounts]
+    if needing:
+        raise ClvlabError(
+            f"candidates {needing} need an amount column (a spend model, or an LTV, ARPU or AOV "
+            f"formula), but no amount_col was given; pass amount_col, or backtest the "
+            f"candidates that need none, e.g. {default_candidates(has_amounts=False)}")
+
+
+def _check_cohort_freq(cohort_freq: Any) -> None:
+    """A pandas period code, or an error that names the option (pandas' own is about 'freq')."""
+    try:
+        pd.Period("2000-01-01", freq=cohort_freq)
+    except (ValueError, TypeError, AttributeError):
+        raise ClvlabError(f"cohort_freq={cohort_freq!r} is not a pandas period code; use e.g. "
+                          "'M' (month of the first purchase), 'Q', 'Y' or 'W'") from None
+
+
+def _named_candidates(candidates: Any) -> dict[str, Candidate]:
+    if isinstance(candidates, Mapping):
+        named = {str(k): make_candidate(v) for k, v in candidates.items()}
+    else:
+        if isinstance(candidates, (str, Candidate)):
+            candidates = [candidates]
+        named = {}
+        for spec in candidates:
+            candidate = make_candidate(spec)
+            if candidate.name in named:
+                raise ClvlabError(f"two candidates are named {candidate.name!r}; pass a mapping "
+                                  "of names to candidates")
+            named[candidate.name] = candidate
+    if not named:
+        raise ClvlabError("no candidates to backtest")
+    return named
+
+
+def _checked(predicted: Any, rfm: pd.DataFrame, name: str, cutoff: str) -> pd.DataFrame:
+    if not isinstance(predicted, pd.DataFrame) or not predicted.index.equals(rfm.index):
+        raise ClvlabError(f"candidate {name!r} must return a DataFrame indexed like the "
+                          f"calibration summary (cutoff {cutoff})")
+    for column in ("expected_purchases", "p_active"):
+        if column not in predicted:
+            raise ClvlabError(f"candidate {name!r} returned no {column!r} column")
+    for column in ("expected_purchases", "p_active", "expected_spend"):
+        if column in predicted:
+            values = predicted[column].to_numpy(np.float64)
+            bad = ~np.isfinite(values) | (values < 0) | ((values > 1) if column == "p_active" else False)
+            if bad.any():
+                where = predicted.index[np.flatnonzero(bad)[0]]
+                raise ClvlabError(f"candidate {name!r} predicted {column} = {values[bad][0]!r} for "
+                                  f"customer {where!r} at cutoff {cutoff}")
+    return predicted
+
+
+class _Window(CutoffView):
+    """One cutoff's view, scored: candidates' metrics, tracking curves and cohort tables."""
+
+    def metrics(self, predicted: pd.DataFrame, name: str, cutoff: str) -> pd.DataFrame:
+        rows = []
+        groups = [("all", np.ones(len(self.cohort), dtype=bool))]
+        groups += [(c, (self.cohort == c).to_numpy()) for c in sorted(self.cohort.unique())]
+        for cohort, mask in groups:
+            targets = [("purchases", predicted["expected_purchases"].to_numpy(), self.actual_purchases)]
+            if "expected_spend" in predicted and self.actual_spend is not None:
+                targets.append(("spend", predicted["expected_spend"].to_numpy(), self.actual_spend))
+            values: list[tuple[str, str, float]] = []
+            for target, pred, actual in targets:
+                scores = {**metrics.error_metrics(pred[mask], actual[mask]),
+                          **metrics.ranking_metrics(pred[mask], actual[mask])}
+                values += [(target, k, v) for k, v in scores.items()]
+            activity = metrics.activity_metrics(predicted["p_active"].to_numpy()[mask],
+                                                self.actual_purchases[mask] > 0)
+            values += [("activity", k, v) for k, v in activity.items()]
+            # a metric not computable on this data (NaN) has no row
+            rows += [(cutoff, cohort, int(mask.sum()), name, t, k, v)
+                     for t, k, v in values if not math.isnan(v)]
+        return pd.DataFrame(rows, columns=["cutoff", "cohort", "customers", "candidate", "target",
+                                           "metric", "value"])
+
+    def tracking(self, candidate, name, cutoff, horizon, points) -> pd.DataFrame:
+        times = horizon * np.arange(1, points + 1) / points
+        expected = np.asarray(candidate.total_expected_purchases(self.calibration, times),
+                              dtype=np.float64)
+        if expected.shape != times.shape:
+            raise ClvlabError(f"candidate {name!r} returned {expected.size} tracking totals for "
+                              f"{times.size} horizons (cutoff {cutoff})")
+        actual = [int(np.sum(self.holdout_times < t + 1e-9)) for t in times]
+        return pd.DataFrame({"cutoff": cutoff, "candidate": name, "t": times,
+                             "expected": expected, "actual": actual})
+
+    def cohort_table(self) -> pd.DataFrame:
+        """Customers per acquisition cohort and, with amounts, their revenue (without amounts
+        the revenue columns are absent, not 0)."""
+        if not self.has_amounts:
+            return self.cohort.groupby(self.cohort).size().rename("customers").to_frame()
+        periods = self.calibration.periods
+        revenue = periods.groupby("cid")["value"].sum().reindex(self.cohort.index, fill_value=0.0)
+        frame = pd.DataFrame({"cohort": self.cohort, "calibration_revenue": revenue,
+                              "holdout_revenue": self.actual_spend})
+        return frame.groupby("cohort").agg(customers=("cohort", "size"),
+                                           calibration_revenue=("calibration_revenue", "sum"),
+                                           holdout_revenue=("holdout_revenue", "sum"))
+
+    def cohort_predicted(self, spend: pd.Series, name: str) -> pd.DataFrame:
+        return spend.groupby(self.cohort).sum().rename(f"predicted_holdout_revenue[{name}]").to_frame()
+
+
+def _cohort_ltv(parts: list[pd.DataFrame], cutoff: str, acquisition_cost) -> pd.DataFrame:
+    """Realised and predicted value per acquisition cohort; LTV:CAC where costs are known."""
+    table = pd.concat(parts, axis=1)
+    table.index.name = "cohort"
+    customers = table["customers"].to_numpy(np.float64)
+    if "calibration_revenue" not in table:  # no amounts: no value, no LTV:CAC
+        return table.reset_index().assign(cutoff=cutoff)
+    table["realised_value_per_customer"] = (table["calibration_revenue"]
+                                            + table["holdout_revenue"]) / customers
+    predicted = [c for c in table.columns if c.startswith("predicted_holdout_revenue[")]
+    for column in predicted:
+        name = column[len("predicted_holdout_revenue["):-1]
+        table[f"predicted_value_per_customer[{name}]"] = (table["calibration_revenue"]
+                                                          + table[column]) / customers
+    if acquisition_cost is not None:
+        if isinstance(acquisition_cost, Mapping):
+            missing = [c for c in table.index if c not in acquisition_cost]
+            if missing:
+                raise ClvlabError(f"acquisition_cost has no cost for cohort {missing[0]!r}")
+            cost = np.array([float(acquisition_cost[c]) for c in table.index])
+        else:
+            cost = np.full(len(table), float(acquisition_cost))
+        if np.any(~np.isfinite(cost)) or np.any(cost <= 0):
+            raise ClvlabError("acquisition costs must be finite and > 0")
+        table["acquisition_cost"] = cost
+        for column in [c for c in table.columns if "value_per_customer" in c]:
+            table[column.replace("value_per_customer", "ltv_to_cac")] = table[column] / cost
+    return table.reset_index().assign(cutoff=cutoff)

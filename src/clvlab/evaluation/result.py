@@ -1,0 +1,235 @@
+"""The outcome of a backtest: tidy tables, a readable summary and plots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clvlab.core.errors import ClvlabError
+from clvlab.plotting.diagnostics import _axes
+from clvlab.evaluation.metrics import describe_better, ranking_key
+
+__all__ = ["BacktestResult"]
+
+HEADLINE = [("purchases", "mae"), ("purchases", "rmse"), ("purchases", "bias"),
+            ("purchases", "aggregate_pct_error"), ("spend", "mae"), ("spend", "aggregate_pct_error"),
+            ("spend", "normalized_gini"), ("spend", "top_decile_capture"), ("spend", "spearman"),
+            ("activity", "auc"), ("activity", "brier")]
+
+
+@dataclass
+class BacktestResult:
+    """Tables of a backtest (every one tidy, one row per observation).
+
+    ``metrics``: cutoff x cohort (``"all"`` or an acquisition cohort) x candidate x target
+    (purchases, spend, activity) x metric, with the number of customers. A metric that is
+    undefined on the data (Spearman of a constant prediction, AUC with one class) has no row.
+    ``by_frequency``: mean predicted and actual holdout purchases by calibration frequency.
+    ``tracking``: cumulative holdout purchases, expected and actual, over the window.
+    ``cohorts``: realised and predicted value per acquisition cohort (and LTV:CAC); without
+    amounts only the customers (value is unknown, so its columns are absent, not 0).
+    ``predictions``: every customer's predictions and outcomes (``keep_predictions=True``).
+    :meth:`save` and :meth:`load` keep a result in a folder without MLflow.
+    """
+
+    metrics: pd.DataFrame
+    by_frequency: pd.DataFrame
+    tracking: pd.DataFrame
+    cohorts: pd.DataFrame
+    predictions: pd.DataFrame | None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, folder, *, overwrite: bool = False):
+        """Save the tables (Parquet) and settings (JSON) in a folder, without MLflow.
+
+        Parameters
+        ----------
+        folder : path of the folder to create.
+        overwrite : replace an existing saved backtest there (other folders are never replaced).
+
+        Returns
+        -------
+        pathlib.Path
+            The folder. It is written beside its place and renamed into it, so it is never
+            left half-written.
+        """
+        from clvlab.evaluation.result_io import save_result
+
+        return save_result(self, folder, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, folder) -> "BacktestResult":
+        """A result saved by :meth:`save`, with every table and setting as it was.
+
+        Parameters
+        ----------
+        folder : the folder :meth:`save` wrote.
+
+        Returns
+        -------
+        BacktestResult
+        """
+        from clvlab.evaluation.result_io import load_result
+
+        return load_result(folder)
+
+    def summary(self, cohort: str = "all") -> pd.DataFrame:
+        """Candidates x (target, metric), averaged over the cutoffs. A cell is NaN only where the
+        metric is undefined for that candidate (e.g. Spearman of a constant prediction)."""
+        rows = self.metrics[self.metrics["cohort"] == cohort]
+        if rows.empty:
+            raise ClvlabError(f"no metrics for cohort {cohort!r}")
+        table = rows.pivot_table(index="candidate", columns=["target", "metric"], values="value",
+                                 aggfunc="mean", sort=False)
+        order = [c for c in HEADLINE if c in table.columns]
+        rest = [c for c in table.columns if c not in order]
+        return table[order + rest]
+
+    def per_cutoff(self, target: str, metric: str, cohort: str = "all") -> pd.DataFrame:
+        """One metric as cutoffs x candidates."""
+        rows = self.metrics[(self.metrics["cohort"] == cohort) & (self.metrics["target"] == target)
+                            & (self.metrics["metric"] == metric)]
+        if rows.empty:
+            raise ClvlabError(f"no {target} {metric} in this backtest")
+        return rows.pivot(index="cutoff", columns="candidate", values="value")
+
+    def best(self, target: str, metric: str) -> str:
+        """The candidate with the best mean of one metric over the cutoffs (all customers)."""
+        return str(_shortfall(self.per_cutoff(target, metric).mean(), metric).idxmin())
+
+    def __repr__(self) -> str:
+        settings = self.settings
+        horizon = settings.get("horizon")
+        horizon = "n/a" if horizon is None else f"{horizon:g} {settings.get('time_unit') or ''}".strip()
+        head = (f"Backtest: {len(settings.get('cutoffs', []))} cutoffs, horizon {horizon}, "
+                f"{len(settings.get('candidates', []))} candidates (means over cutoffs, all customers)")
+        with pd.option_context("display.width", 200, "display.max_columns", 20,
+                               "display.float_format", "{:.4g}".format):
+            return head + "\n" + self._headline().to_string(na_rep="n/a")
+
+    def _headline(self) -> pd.DataFrame:
+        """The summary's headline metrics, with flat column names (e.g. ``purchases mae``)."""
+        table = self.summary()
+        table = table[[c for c in HEADLINE if c in table.columns]]
+        table.columns = [f"{target} {metric}".replace("aggregate_pct_error", "agg %err")
+                         .replace("normalized_gini", "gini").replace("top_decile_capture", "top10%")
+                         for target, metric in table.columns]
+        return table
+
+    def _repr_html_(self) -> str:
+        return ("<p>" + repr(self).splitlines()[0] + "</p>"
+                + self._headline().to_html(float_format="{:.4g}".format, na_rep="n/a"))
+
+    # plots ------------------------------------------------------------------------------------
+
+    def _cutoff(self, cutoff: str | None) -> str:
+        cutoffs = list(self.tracking["cutoff"].unique())
+        if cutoff is None:
+            return cutoffs[-1]
+        if cutoff not in cutoffs:
+            raise ClvlabError(f"cutoff {cutoff!r} is not in this backtest; it has {cutoffs}")
+        return cutoff
+
+    def plot_tracking(self, cutoff: str | None = None, candidates=None, ax=None):
+        """Cumulative holdout purchases after a cutoff: actual against each candidate's expected."""
+        ax = _axes(ax)
+        cutoff = self._cutoff(cutoff)
+        rows = self.tracking[self.tracking["cutoff"] == cutoff]
+        _actual_against_candidates(ax, rows, candidates, lambda part: np.r_[0, part["t"]],
+                                   lambda part: np.r_[0, part["actual"]],
+                                   lambda part: np.r_[0, part["expected"]])
+        ax.set_xlabel(f"time after the cutoff ({self.settings.get('time_unit', '')})")
+        ax.set_ylabel("cumulative repeat purchases")
+        ax.set_title(f"Tracking after {cutoff}")
+        ax.legend(fontsize="small")
+        return ax
+
+    def plot_conditional_expectations(self, cutoff: str | None = None, candidates=None, ax=None):
+        """Mean holdout purchases by calibration frequency: actual against each candidate."""
+        ax = _axes(ax)
+        cutoff = self._cutoff(cutoff)
+        rows = self.by_frequency[self.by_frequency["cutoff"] == cutoff]
+        labels = rows["calibration_frequency"].unique()
+        positions = np.arange(len(labels))
+        _actual_against_candidates(ax, rows, candidates, lambda part: positions,
+                                   lambda part: part["actual"], lambda part: part["predicted"],
+                                   marker=".")
+        ax.set_xticks(positions, labels)
+        ax.set_xlabel("repeat purchases in calibration")
+        ax.set_ylabel("mean holdout purchases")
+        ax.set_title(f"Conditional expectations, cutoff {cutoff}")
+        ax.legend(fontsize="small")
+        return ax
+
+    def plot_comparison(self, target: str = "activity", metric: str = "auc", cohort: str = "all",
+                        ax=None):
+        """One metric for every candidate: a bar for its mean over the cutoffs, best at the top,
+        and a dot for each cutoff (the spread shows whether a lead holds at every cutoff)."""
+        table = self.per_cutoff(target, metric, cohort)
+        means = table.mean()
+        order = _shortfall(means, metric).sort_values(ascending=False).index  # best last: on top
+        ax = _axes(ax, size=(7, 0.45 * len(order) + 1.5))
+        position = np.arange(len(order))
+        ax.barh(position, means[order], color="#9ecae1", label="mean over cutoffs")
+        markers = "os^Dv<>p"
+        for i, cutoff in enumerate(table.index):
+            ax.plot(table.loc[cutoff, order], position, ls="none", marker=markers[i % len(markers)],
+                    color="black", ms=4, label=f"cutoff {cutoff}")
+        ax.set_yticks(position, list(order), fontsize="small")
+        better = describe_better(metric)
+        ax.set_xlabel(f"{target} {metric} ({better}; best at the top)")
+        ax.set_title(f"Backtest: {target} {metric}" + ("" if cohort == "all" else f", cohort {cohort}"))
+        if better == describe_better("bias"):  # a signed error: 0 is the mark to read from
+            ax.axvline(0, color="grey", lw=0.8)
+        if metric == "auc":  # 0.5 is a coin flip: start there so that differences show
+            ax.set_xlim(min(0.5, float(np.nanmin(table.to_numpy())) - 0.02), 1.0)
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        return ax
+
+    def plot_deciles(self, candidate: str, cutoff: str | None = None, target: str = "spend", ax=None):
+        """Customers in deciles of one candidate's prediction: mean predicted against actual."""
+        if self.predictions is None:
+            raise ClvlabError("the decile chart needs the backtest run with keep_predictions=True")
+        ax = _axes(ax)
+        cutoff = self._cutoff(cutoff)
+        rows = self.predictions[(self.predictions["cutoff"] == cutoff)
+                                & (self.predictions["candidate"] == candidate)]
+        if rows.empty:
+            raise ClvlabError(f"no predictions of {candidate!r} at {cutoff}")
+        column = {"spend": "expected_spend", "purchases": "expected_purchases"}[target]
+        if column not in rows:
+            raise ClvlabError(f"{candidate!r} does not predict {target}")
+        order = np.argsort(-rows[column].to_numpy(), kind="stable")
+        decile = np.empty(len(rows), dtype=np.int64)
+        decile[order] = np.arange(len(rows)) * 10 // len(rows) + 1
+        table = pd.DataFrame({"decile": decile, "predicted": rows[column].to_numpy(),
+                              "actual": rows[f"actual_{target}"].to_numpy()}).groupby("decile").mean()
+        width = 0.4
+        ax.bar(table.index - width / 2, table["predicted"], width, label="predicted")
+        ax.bar(table.index + width / 2, table["actual"], width, label="actual")
+        ax.set_xticks(table.index)
+        ax.set_xlabel(f"decile of predicted {target} (1 = highest)")
+        ax.set_ylabel(f"mean holdout {target} per customer")
+        ax.set_title(f"{candidate}, cutoff {cutoff}")
+        ax.legend(fontsize="small")
+        return ax
+
+
+def _shortfall(means: pd.Series, metric: str) -> pd.Series:
+    """Candidates' mean metric turned so that smaller is better (the best is its minimum)."""
+    return ranking_key(metric)(means)
+
+
+def _actual_against_candidates(ax, rows, candidates, x, actual, predicted, marker=None) -> None:
+    """The actual curve in black, then each candidate's dashed; x, actual and predicted take
+    one candidate's rows."""
+    names = candidates or list(rows["candidate"].unique())
+    first = rows[rows["candidate"] == names[0]]
+    ax.plot(x(first), actual(first), color="black", lw=2, marker="o" if marker else None,
+            label="actual")
+    for name in names:
+        part = rows[rows["candidate"] == name]
+        ax.plot(x(part), predicted(part), lw=1.2, ls="--", marker=marker, label=name)

@@ -1,0 +1,128 @@
+"""Customer lifetime value from a transaction model and a spend model."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from clvlab.core.errors import ClvlabError
+from clvlab.models.gamma_gamma import GammaGamma
+from clvlab.models.pareto_nbd import ParetoNBD
+from clvlab.core.timeunits import normalize_time_unit
+
+__all__ = ["customer_lifetime_value", "check_rates"]
+
+
+def customer_lifetime_value(transaction_model, spend_model: GammaGamma, rfm: pd.DataFrame,
+                            horizon: float | None, discount_rate: float, margin: float = 1.0, *,
+                            period: float = 1.0, method: str = "discrete",
+                            time_unit: str | None = None, unvalued: str = "raise") -> pd.Series:
+    """Discounted expected value of each customer's future purchases.
+
+    Parameters
+    ----------
+    transaction_model : a fitted BetaGeo, ParetoNBD (or other transaction model).
+    spend_model : a fitted GammaGamma; its conditional expected spend values each purchase.
+    rfm : calibration summary (frequency, recency, T, monetary_value) in the model's time unit.
+    horizon : length of the future window in the model's time unit (``None`` with
+        ``method="continuous"``: the whole lifetime).
+    discount_rate : rate per discounting period (e.g. 0.01 a month), >= 0.
+    margin : share of spend that is profit.
+    period : length of a discounting period in the model's time unit (default 1 unit).
+    method : ``"discrete"``: sum over periods of the expected purchases in each period
+        (from the conditional expectation), discounted by (1 + rate)^-k, the last period cut at
+        the horizon. ``"continuous"`` (Pareto/NBD only): discounted expected residual
+        transactions (DERT; Fader, Hardie & Lee 2005) with continuous rate
+        delta = log(1 + rate) / period, over the horizon or, with ``horizon=None``, the lifetime.
+    time_unit : the unit the caller means for ``horizon`` and ``period``; it must equal the
+        model's (an error, never a silent rescale).
+    unvalued : customers whose repeat purchases were all of value 0: ``"raise"`` or
+        ``"population"`` (see :meth:`GammaGamma.expected_spend`).
+    """
+    if time_unit is not None:
+        model_unit = getattr(transaction_model, "time_unit_", None)
+        if model_unit is not None and normalize_time_unit(time_unit) != model_unit:
+            raise ClvlabError(f"horizon given in {time_unit!r} but the model works in {model_unit!r}")
+    check_rates(discount_rate, margin)
+    if not (np.isfinite(period) and period > 0):
+        raise ClvlabError(f"period must be > 0, got {period!r}")
+    spend = spend_model.expected_spend(rfm, unvalued=unvalued).to_numpy()
+    if method == "discrete":
+        if horizon is None or not (np.isfinite(horizon) and horizon > 0):
+            raise ClvlabError(f"horizon must be > 0 with method='discrete', got {horizon!r}")
+        transactions = _discrete_discounted(transaction_model, rfm, horizon, discount_rate, period)
+    elif method == "continuous":
+        if not isinstance(transaction_model, ParetoNBD):
+            raise ClvlabError("method='continuous' (DERT) needs a ParetoNBD transaction model")
+        delta = math.log1p(discount_rate) / period
+        transactions = dert(transaction_model, rfm, delta, horizon)
+    else:
+        raise ClvlabError(f"method {method!r} is not supported; use 'discrete' or 'continuous'")
+    return pd.Series(margin * spend * transactions, index=rfm.index, name="clv")
+
+
+def check_rates(discount_rate: Any, margin: Any) -> None:
+    """A discount rate per time unit in [0, 1) and a margin in (0, 1], or an error that says
+    what was probably meant: ``discount_rate=8`` meant 8 % (it gave CLV 45 for 57,293) and
+    ``margin=30`` meant 30 %."""
+    for name, value in (("discount_rate", discount_rate), ("margin", margin)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(value):
+            raise ClvlabError(f"{name} must be a finite number, got {value!r}")
+    if discount_rate < 0:
+        raise ClvlabError(f"discount_rate must be >= 0 (a rate per time unit), got {discount_rate!r}")
+    if discount_rate >= 1:
+        raise ClvlabError(
+            f"discount_rate={discount_rate!r} is a rate per time unit, so it must be below 1 (a "
+            f"fraction, not a percentage); did you mean {discount_rate / 100:g}? An annual rate "
+            "of 8 % is about 0.0015 a week (1.08 ** (1 / 52) - 1) or 0.0064 a month")
+    if not 0 < margin <= 1:
+        hint = f"; did you mean {margin / 100:g}?" if 1 < margin <= 100 else ""
+        raise ClvlabError(f"margin={margin!r} is the share of spend that is profit, so it must be "
+                          f"in (0, 1] (a fraction, not a percentage){hint}")
+
+
+def _discrete_discounted(model, rfm, horizon, rate, period) -> np.ndarray:
+    n_periods = int(math.ceil(horizon / period - 1e-12))
+    edges = np.minimum(np.arange(1, n_periods + 1) * period, horizon)
+    total = np.zeros(len(rfm))
+    previous = np.zeros(len(rfm))
+    for k, edge in enumerate(edges, start=1):
+        cumulative = model.expected_purchases(rfm, edge).to_numpy()
+        total += (cumulative - previous) / (1 + rate) ** k
+        previous = cumulative
+    return total
+
+
+def dert(model: ParetoNBD, rfm: pd.DataFrame, delta: float, horizon: float | None = None) -> np.ndarray:
+    """Discounted expected residual transactions of a Pareto/NBD customer.
+
+    While alive, purchases arrive at the posterior mean rate (r+x)/(alpha+T) and survival to
+    T + t is ((beta+T)/(beta+T+t))^s, so DERT = P(alive) (r+x)/(alpha+T) * int_0^H e^(-delta t)
+    ((beta+T)/(beta+T+t))^s dt. Over the lifetime the integral is (beta+T) U(1, 2-s, delta (beta+T))
+    (Tricomi's confluent hypergeometric function); over a finite horizon it is evaluated by
+    64-point Gauss-Legendre quadrature.
+    """
+    if not (np.isfinite(delta) and delta >= 0):
+        raise ClvlabError(f"delta must be >= 0, got {delta!r}")
+    r, alpha, s, beta = model._check_fitted()
+    x, t_x, T = model._arrays(rfm)
+    rate = (r + x) / (alpha + T)
+    scale = beta + T
+    if horizon is None:
+        if delta == 0 and s <= 1:
+            raise ClvlabError("undiscounted lifetime transactions are infinite when s <= 1")
+        if delta == 0:
+            integral = scale / (s - 1)
+        else:
+            integral = scale * special.hyperu(1.0, 2.0 - s, delta * scale)
+    else:
+        nodes, weights = np.polynomial.legendre.leggauss(64)
+        t = (nodes[None, :] + 1) * horizon / 2
+        values = np.exp(-delta * t - s * np.log1p(t / scale[:, None]))
+        integral = values @ weights * horizon / 2
+    return model._p_alive(x, t_x, T) * rate * integral

@@ -1,0 +1,122 @@
+"""The one scoring function: every customer's P(alive), expected purchases, P(any purchase) and,
+with a spend model, expected spend and CLV over a horizon.
+
+``clvlab predict``, the MLflow pyfunc (:mod:`clvlab.serving`), the batch scoring job
+(:mod:`clvlab.scoring`) and Spark scoring all call :func:`score_customers`, so a customer gets the
+same score whichever way it is asked for. Its rules:
+
+- The table's durations are in the model's time unit. A table that records another unit (in
+  ``attrs["clvlab"]["time_unit"]``, as ``rfm_summary`` and ``read_rfm`` do) is an error.
+- ``horizon`` has no default (a default would assume a unit); it is in the model's time unit.
+- Without a spend model there is no spend: ``expected_spend`` and ``clv`` are absent, never 0.
+- With one, the table must have ``monetary_value``; customers whose repeat purchases were all of
+  value 0 are valued at the population's mean spend (``unvalued="population"`` of
+  :meth:`GammaGamma.expected_spend`) and counted in ``attrs["clvlab"]["customers_unvalued"]``:
+  one such customer must not stop a job scoring millions, and the count says how many there were.
+- ``discount_rate`` is per time unit in [0, 1) and ``margin`` in (0, 1]; see
+  :func:`clvlab.clv.check_rates`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clvlab.models.clv import check_rates, customer_lifetime_value
+from clvlab.core.errors import ClvlabError
+from clvlab.core.timeunits import normalize_time_unit
+
+__all__ = ["score_customers", "output_columns", "TRANSACTION_OUTPUTS", "SPEND_OUTPUTS",
+           "RFM_INPUTS"]
+
+RFM_INPUTS = ["frequency", "recency", "T"]
+TRANSACTION_OUTPUTS = ["p_alive", "probability_of_purchase", "expected_purchases"]
+SPEND_OUTPUTS = ["expected_spend", "clv"]
+
+
+def output_columns(spend_model: Any) -> list[str]:
+    """The score columns for a model with or without a spend model."""
+    return TRANSACTION_OUTPUTS + (SPEND_OUTPUTS if spend_model is not None else [])
+
+
+def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.DataFrame, *,
+                    horizon: Any, discount_rate: Any = 0.0, margin: Any = 1.0) -> pd.DataFrame:
+    """Score each row of ``table`` (indexed by customer id); see the module's rules.
+
+    Parameters
+    ----------
+    transaction_model : a fitted BG/NBD, MBG/NBD or Pareto/NBD model.
+    spend_model : a fitted Gamma-Gamma model, or None (no spend columns).
+    churn_adjuster : a fitted :class:`clvlab.churn.ChurnAdjuster`, or None; its features must be
+        columns of ``table``.
+    table : frequency, recency, T (and monetary_value with a spend model) per customer.
+    horizon, discount_rate, margin : the scoring window in the model's time unit, the discount
+        rate per time unit and the profit margin.
+    """
+    horizon = _horizon(horizon)
+    check_rates(discount_rate, margin)
+    model_unit = getattr(transaction_model, "time_unit_", None)
+    attrs = getattr(table, "attrs", None)
+    recorded = (attrs.get("clvlab") or {}).get("time_unit") if isinstance(attrs, dict) else None
+    table = pd.DataFrame(table)  # (the constructor drops attrs: read above)
+    if recorded is not None and model_unit is not None and normalize_time_unit(recorded) != model_unit:
+        raise ClvlabError(f"the table's durations are in {recorded!r} but the model was fitted in "
+                          f"{model_unit!r}; rebuild the table with time_unit={model_unit!r}")
+    missing = [c for c in RFM_INPUTS if c not in table.columns]
+    if spend_model is not None and "monetary_value" not in table.columns:
+        missing.append("monetary_value")
+    if missing:
+        need = " (the spend model values purchases: give the log's amount column)" \
+            if "monetary_value" in missing else ""
+        raise ClvlabError(f"the table to score lacks the column(s) {missing}{need}; it has "
+                          f"{list(table.columns)}")
+    rfm = table[[c for c in RFM_INPUTS + ["monetary_value"] if c in table.columns]]
+    rfm = rfm.astype(np.float64)
+    rfm.attrs = {"clvlab": {"time_unit": model_unit}}
+    out = transaction_model.scores(rfm, horizon)
+    unvalued = 0
+    if spend_model is not None:
+        unvalued = int(((rfm["frequency"] > 0) & (rfm["monetary_value"] <= 0)).sum())
+        out["expected_spend"] = spend_model.expected_spend(rfm, unvalued="population")
+        out["clv"] = customer_lifetime_value(transaction_model, spend_model, rfm, horizon,
+                                             float(discount_rate), float(margin),
+                                             unvalued="population")
+    if churn_adjuster is not None:
+        if not np.isclose(horizon, churn_adjuster.horizon):
+            raise ClvlabError(f"the churn adjuster was trained for a horizon of "
+                              f"{churn_adjuster.horizon:g}; score with horizon="
+                              f"{churn_adjuster.horizon:g}")
+        absent = [c for c in churn_adjuster.feature_names_in_ if c not in table.columns]
+        if absent:
+            raise ClvlabError(f"the churn adjuster needs the column(s) {absent}, which the table "
+                              "to score lacks")
+        features = table[list(churn_adjuster.feature_names_in_)]
+        features.attrs = rfm.attrs
+        adjusted = churn_adjuster.adjusted_activity(features)
+        factor = adjusted["adjustment_factor"].to_numpy()
+        out["probability_of_purchase"] = adjusted["probability_of_purchase"].to_numpy()
+        out["expected_purchases"] *= factor
+        if spend_model is not None:
+            out["clv"] *= factor
+    out = out[output_columns(spend_model)]
+    out.attrs = {"clvlab": {"time_unit": model_unit, "horizon": horizon,
+                            "customers_unvalued": unvalued}}
+    return out
+
+
+def _horizon(horizon: Any) -> float:
+    if horizon is None:
+        raise ClvlabError("horizon is required: the scoring window in the model's time unit "
+                          "(e.g. 52 for a year in weeks); there is no default, as a default "
+                          "would assume a unit")
+    try:
+        value = float(horizon)
+    except (TypeError, ValueError):
+        raise ClvlabError(f"horizon must be a number of the model's time units, got "
+                          f"{horizon!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise ClvlabError(f"horizon must be a finite number > 0 (in the model's time unit), "
+                          f"got {horizon!r}")
+    return value

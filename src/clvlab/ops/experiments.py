@@ -1,0 +1,179 @@
+"""Declarative experiments: a TOML file names the data, the cutoffs, the horizon and the
+candidates; running it logs a backtest into an MLflow experiment, and ``compare`` reads every
+run of an experiment back into one leaderboard.
+
+    name = "cdnow"                      # the MLflow experiment
+    [data]
+    source = "cdnow:master"             # a bundled log (cdnow:master, cdnow:sample) or files
+    amount_col = "amount"               # customer_col, date_col, date_format, timezone, and
+                                        # delimiter and decimal for CSV files, too
+    time_unit = "W"
+    [backtest]
+    cutoffs = ["1997-09-30", "1997-12-31", "1998-03-31"]
+    horizon = 13
+    candidates = ["pareto-nbd+gamma-gamma", "historical-average"]
+    churn_adjuster = true               # also every model candidate with its churn adjuster
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from clvlab.evaluation.metrics import ranking_key
+from clvlab.core.errors import ClvlabError
+
+__all__ = ["load_experiment", "run_experiment", "compare"]
+
+DATA_KEYS = {"source", "customer_col", "date_col", "amount_col", "date_format", "timezone",
+             "time_unit", "delimiter", "decimal"}
+BACKTEST_KEYS = {"cutoffs", "horizon", "candidates", "churn_adjuster", "cohort_freq",
+                 "acquisition_cost"}
+MODEL_PREFIXES = ("bg-nbd", "pareto-nbd", "mbg-nbd")
+LEADERBOARD = ["activity_auc", "activity_brier", "purchases_mae", "purchases_aggregate_pct_error",
+               "spend_mae", "spend_normalized_gini"]
+
+
+def load_experiment(path: str | Path) -> dict[str, Any]:
+    """Read and check an experiment file; errors name the file and the key."""
+    path = Path(path)
+    try:
+        config = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ClvlabError(f"experiment file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ClvlabError(f"experiment file {path} is not valid TOML: {exc}") from None
+    for section, keys in (("data", DATA_KEYS), ("backtest", BACKTEST_KEYS)):
+        if not isinstance(config.get(section), dict):
+            raise ClvlabError(f"{path}: the [{section}] table is missing")
+        unknown = set(config[section]) - keys
+        if unknown:
+            raise ClvlabError(f"{path}: unknown key(s) {sorted(unknown)} in [{section}]; "
+                              f"expected some of {sorted(keys)}")
+    for key in ("cutoffs", "horizon", "candidates"):
+        if key not in config["backtest"]:
+            raise ClvlabError(f"{path}: [backtest] needs {key!r}")
+    if "source" not in config["data"]:
+        raise ClvlabError(f"{path}: [data] needs 'source'")
+    _check_values(path, config)
+    config.setdefault("name", path.stem)
+    return config
+
+
+def _check_values(path: Path, config: dict[str, Any]) -> None:
+    """Types and ranges of the settings, named by file, table and key (a TOML file gives strings
+    where numbers were meant: ``horizon = "13 weeks"``)."""
+    from clvlab.core.timeunits import normalize_time_unit
+
+    data, settings = config["data"], config["backtest"]
+    unit = data.get("time_unit")
+    if unit is not None:
+        try:
+            normalize_time_unit(unit)
+        except ClvlabError as exc:
+            raise ClvlabError(f"{path}: [data] time_unit: {exc}") from None
+    horizon = settings["horizon"]
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, float)) or not horizon > 0:
+        raise ClvlabError(
+            f"{path}: [backtest] horizon must be a number > 0 of time units (the [data] "
+            f"time_unit, {unit or 'W'!r} by default: e.g. horizon = 13 for 13 weeks), got "
+            f"{horizon!r}")
+    for key in ("cutoffs", "candidates"):
+        value = settings[key]
+        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            example = '["1997-09-30", "1997-12-31"]' if key == "cutoffs" else \
+                '["pareto-nbd+gamma-gamma", "historical-average"]'
+            raise ClvlabError(f"{path}: [backtest] {key} must be a non-empty list of strings, "
+                              f"e.g. {key} = {example}; got {value!r}")
+    cost = settings.get("acquisition_cost")
+    if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float))
+                             or not cost > 0):
+        raise ClvlabError(f"{path}: [backtest] acquisition_cost must be a number > 0, got {cost!r}")
+
+
+def _candidates(backtest: dict[str, Any]) -> list[str]:
+    names = list(backtest["candidates"])
+    if backtest.get("churn_adjuster"):
+        names += [f"{n}+churn-adjuster" for n in backtest["candidates"]
+                  if n.startswith(MODEL_PREFIXES) and "churn-adjuster" not in n]
+    return names
+
+
+def _source(data: dict[str, Any], base: Path):
+    source = data["source"]
+    if source.startswith("cdnow:"):
+        from clvlab.data.datasets import load_cdnow
+
+        kind = source.split(":", 1)[1]
+        if kind not in ("master", "sample"):
+            raise ClvlabError(f"unknown bundled source {source!r}; use cdnow:master or cdnow:sample")
+        return load_cdnow(sample=kind == "sample")
+    path = Path(source)
+    return str(path if path.is_absolute() else base / path)
+
+
+def run_experiment(path: str | Path, *, progress: bool | None = None):
+    """Run the experiment's backtest and log it (parent run named after the file, the file as
+    an artifact). Returns (parent run id, BacktestResult)."""
+    from clvlab.evaluation import backtest
+    from clvlab.ops.tracking import connect, log_backtest
+
+    path = Path(path)
+    config = load_experiment(path)
+    connect()  # an unreachable store fails here, before the work
+    data, settings = dict(config["data"]), config["backtest"]
+    transactions = _source(data, path.parent)
+    data.pop("source")
+    options = {k: settings[k] for k in ("cohort_freq", "acquisition_cost") if k in settings}
+    result = backtest(transactions, _candidates(settings), settings["cutoffs"],
+                      float(settings["horizon"]), keep_predictions=False, progress=progress,
+                      **data, **options)
+    run_id = log_backtest(result, experiment=config["name"], run_name=path.stem,
+                          tags={"clvlab.experiment_file": path.name})
+    import mlflow
+
+    mlflow.MlflowClient().log_artifact(run_id, str(path), artifact_path="experiment")
+    return run_id, result
+
+
+def compare(experiment: str, *, sort_by: str = "activity_auc") -> pd.DataFrame:
+    """Leaderboard of every backtest run of an MLflow experiment: one row per run and
+    candidate with the mean metrics over the cutoffs, best ``sort_by`` first (as
+    :func:`clvlab.backtesting.metrics.ranking_key` defines best; unknown values, NaN, last)."""
+    from clvlab.ops.tracking import connect
+
+    mlflow = connect()
+    if mlflow.get_experiment_by_name(experiment) is None:
+        raise ClvlabError(f"no MLflow experiment named {experiment!r}")
+    runs = mlflow.search_runs(experiment_names=[experiment],
+                              filter_string="tags.`clvlab.kind` = 'backtest'")
+    if runs.empty:
+        raise ClvlabError(f"experiment {experiment!r} has no clvlab backtest runs")
+    rows = []
+    for _, run in runs.iterrows():
+        values: dict[tuple[str, str], float] = {}
+        for column, value in run.items():
+            if not (isinstance(column, str) and column.startswith("metrics.")) or pd.isna(value):
+                continue
+            candidate, _, metric = column[len("metrics."):].rpartition(".")
+            values[(candidate, metric)] = float(value)
+        try:
+            names = json.loads(run.get("tags.clvlab.candidates") or "{}")
+        except json.JSONDecodeError:
+            names = {}
+        for candidate in sorted({c for c, _ in values}):
+            row = {"run": run.get("tags.mlflow.runName", run["run_id"]), "run_id": run["run_id"],
+                   "started": run["start_time"], "candidate": names.get(candidate, candidate)}
+            # a metric the run could not compute (no amounts: no spend metrics) is NaN, not 0
+            row.update({m: values.get((candidate, m), float("nan")) for m in LEADERBOARD})
+            rows.append(row)
+    board = pd.DataFrame(rows)
+    if sort_by not in LEADERBOARD:
+        raise ClvlabError(f"cannot sort by {sort_by!r}; use one of {LEADERBOARD}")
+    # which way is better is defined once, with the metrics (signed errors by absolute value)
+    return board.sort_values(sort_by, key=ranking_key(sort_by), na_position="last",
+                             ignore_index=True)

@@ -1,0 +1,246 @@
+"""MLflow tracking of fits and backtests (MLflow is imported only when used).
+
+The store is MLFLOW_TRACKING_URI when set, else a local sqlite file ``mlflow.db`` in the working
+directory (open it with ``mlflow ui --backend-store-uri sqlite:///mlflow.db``). A remote store
+that does not answer fails at once with a clear message, before anything is logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clvlab.core.errors import ClvlabError
+
+__all__ = ["tracking_uri", "connect", "tracking_errors", "log_fit", "log_backtest", "data_digest",
+           "metric_key"]
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI, or the embedded default ``sqlite:///mlflow.db``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def connect(uri: str | None = None, timeout: float = 5.0):
+    """Import MLflow, point it at the store and check that a server store answers; returns the
+    ``mlflow`` module."""
+    import mlflow
+
+    uri = uri or tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as reply:
+                if reply.status != 200:
+                    raise OSError(f"HTTP {reply.status}")
+        except (OSError, urllib.error.URLError) as exc:
+            raise ClvlabError(f"the MLflow tracking server at {uri} is unreachable ({exc}); "
+                              "start it or set MLFLOW_TRACKING_URI to a reachable store") from None
+    if mlflow.get_tracking_uri() != uri:
+        # MLflow keeps the active experiment's id across stores; in another store that id names
+        # another experiment or none ("No Experiment with id=2 exists")
+        from mlflow.tracking import fluent
+
+        stale = getattr(fluent, "_active_experiment_id", None)
+        if stale is not None:
+            fluent._active_experiment_id = None
+            if os.environ.get("MLFLOW_EXPERIMENT_ID") == str(stale):  # set_experiment exports it
+                del os.environ["MLFLOW_EXPERIMENT_ID"]
+    mlflow.set_tracking_uri(uri)
+    return mlflow
+
+
+@contextlib.contextmanager
+def tracking_errors(doing: str, undone: str = ""):
+    """Turn a failure of the tracking store while ``doing`` (a server that died, a store that
+    went away) into one ClvlabError that says what failed and what was not written. MLflow
+    retries a dead server before giving up (MLFLOW_HTTP_REQUEST_MAX_RETRIES and
+    MLFLOW_HTTP_REQUEST_TIMEOUT bound how long)."""
+    try:
+        yield
+    except ClvlabError:
+        raise
+    except Exception as exc:  # MlflowException, requests' ConnectionError, sqlite errors, ...
+        from mlflow.exceptions import MlflowException
+
+        if not isinstance(exc, (MlflowException, OSError)) and \
+                type(exc).__module__.split(".")[0] not in ("requests", "urllib3", "sqlalchemy", "sqlite3"):
+            raise
+        message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        raise ClvlabError(f"the MLflow tracking store at {tracking_uri()} failed while {doing} "
+                          f"({type(exc).__name__}: {message}){'; ' + undone if undone else ''}") from exc
+
+
+def metric_key(text: str) -> str:
+    """A name MLflow accepts as a metric or parameter key ("pareto-nbd + gamma-gamma" ->
+    "pareto-nbd_gamma-gamma")."""
+    return re.sub(r"_+", "_", re.sub(r"[^\w.\-/ ]", "_", text.replace(" + ", "_"))).strip("_ ")
+
+
+def data_digest(frame: pd.DataFrame) -> str:
+    """SHA-256 of a table's index and values: the same data gives the same digest."""
+    hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    return hashlib.sha256(hashed.tobytes() + ",".join(map(str, frame.columns)).encode()).hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for package in ("clvlab", "numpy", "scipy", "pandas", "scikit-learn", "pymc", "mlflow", "duckdb"):
+        try:
+            out[f"version.{package}"] = version(package)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+@tracking_errors("logging the fit", "the run may be incomplete in the store; nothing local was written")
+def log_fit(model, rfm: pd.DataFrame | None = None, *, experiment: str | None = None,
+            run_name: str | None = None, tags: dict[str, str] | None = None,
+            plots: bool = True) -> str:
+    """Log a fitted model as one MLflow run; returns its run id.
+
+    Parameters are the estimates; metrics the standard errors (``se.<name>``), the
+    log-likelihood, AIC and BIC, customers and distinct rows; tags the model, time unit,
+    convergence, library versions and, with ``rfm``, the data's customers, cutoff and digest.
+    Artifacts: the model JSON, the summary (CSV) and, with ``rfm`` and ``plots``, the frequency
+    histogram of the data against the model's expectation.
+    """
+    mlflow = connect()
+    params = model._check_fitted()
+    if experiment:
+        mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=run_name or type(model).__name__) as run:
+        mlflow.log_params({name: float(v) for name, v in zip(model.param_names, params)})
+        metrics = {}
+        se = getattr(model, "standard_errors_", None)
+        if se is not None:
+            metrics.update({f"se.{k}": float(v) for k, v in se.items() if np.isfinite(v)})
+        method = getattr(model, "method", "mle")
+        for name in ("log_likelihood_", "aic_", "bic_", "n_customers_", "n_distinct_rows_"):
+            value = getattr(model, name, None)
+            if value is not None and np.isfinite(value):
+                label = name.rstrip("_")
+                if name == "log_likelihood_" and method != "mle":  # not a maximised one
+                    label += "_at_posterior_" + ("mode" if method == "map" else "mean")
+                metrics[label] = float(value)
+        mlflow.log_metrics(metrics)
+        convergence = getattr(model, "convergence_", {}) or {}
+        run_tags = {"clvlab.kind": "fit", "clvlab.model": type(model).__name__,
+                    "clvlab.method": getattr(model, "method", "mle"),
+                    "clvlab.time_unit": str(getattr(model, "time_unit_", None)),
+                    "clvlab.converged": str(convergence.get("converged", "unknown")), **_versions()}
+        if rfm is not None:
+            info = rfm.attrs.get("clvlab", {}) if isinstance(rfm.attrs, dict) else {}
+            run_tags.update({"data.customers": str(len(rfm)), "data.digest": data_digest(rfm),
+                             "data.calibration_end": str(info.get("calibration_end", "unknown"))})
+        run_tags.update(tags or {})
+        mlflow.set_tags(run_tags)
+        with tempfile.TemporaryDirectory() as folder:
+            folder = Path(folder)
+            model.save(folder / "model.json")
+            model.summary().to_csv(folder / "summary.csv")
+            (folder / "convergence.json").write_text(json.dumps(convergence, default=str, indent=2))
+            if rfm is not None and plots:
+                _frequency_plot(model, rfm, folder / "frequency_histogram.png")
+            mlflow.log_artifacts(str(folder), artifact_path="fit")
+        return run.info.run_id
+
+
+def _frequency_plot(model, rfm: pd.DataFrame, path: Path) -> None:
+    """The frequency histogram (clvlab.plotting) of a transaction model, saved as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from clvlab.plotting.diagnostics import plot_frequency_histogram
+
+    if not hasattr(model, "_new_customer_pmf"):  # a spend model: no purchase distribution
+        return
+    fig, ax = plt.subplots(figsize=(7, 4))
+    plot_frequency_histogram(model, rfm, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+@tracking_errors("logging the backtest", "the run may be incomplete in the store; nothing local was written")
+def log_backtest(result, *, experiment: str | None = None, run_name: str = "backtest",
+                 tags: dict[str, str] | None = None, plots: bool = True,
+                 customer_rows: bool = False, salt: str | bytes | None = None) -> str:
+    """Log a backtest: a parent run with the settings, every candidate's metrics averaged over
+    the cutoffs (``<candidate>.<target>_<metric>``) and the tables and plots as artifacts, and
+    a nested run per cutoff and candidate with that cutoff's metrics. Returns the parent id.
+
+    Only population-level tables are logged unless ``customer_rows=True``: then the
+    per-customer predictions go too (``predictions.csv``), with each id replaced by its salted
+    hash (:func:`clvlab.privacy.hash_ids`; ``salt`` or CLVLAB_ID_SALT, required)."""
+    if customer_rows:
+        from clvlab.data.privacy import hash_ids, resolve_salt
+
+        resolve_salt(salt)  # refuse before anything is logged
+        if result.predictions is None:
+            raise ClvlabError("customer_rows=True needs a backtest run with keep_predictions=True")
+    mlflow = connect()
+    if experiment:
+        mlflow.set_experiment(experiment)
+    table = result.metrics[result.metrics["cohort"] == "all"]
+    settings = result.settings
+    with mlflow.start_run(run_name=run_name) as parent:
+        mlflow.log_params({"horizon": settings["horizon"], "time_unit": settings["time_unit"],
+                           "cutoffs": ",".join(c[:10] for c in settings["cutoffs"]),
+                           "candidates": "; ".join(settings["candidates"])[:6000]})
+        names = {metric_key(c): c for c in settings["candidates"]}
+        mlflow.set_tags({"clvlab.kind": "backtest", "clvlab.candidates": json.dumps(names)[:5000],
+                         **_versions(), **(tags or {})})
+        means = table.groupby(["candidate", "target", "metric"])["value"].mean()
+        mlflow.log_metrics({f"{metric_key(c)}.{t}_{m}": float(v) for (c, t, m), v in means.items()})
+        for (cutoff, candidate), rows in table.groupby(["cutoff", "candidate"], sort=False):
+            with mlflow.start_run(run_name=f"{candidate} @ {cutoff}", nested=True):
+                mlflow.set_tags({"clvlab.kind": "backtest-cutoff", "candidate": candidate,
+                                 "cutoff": cutoff})
+                mlflow.log_metrics({f"{t}_{m}": float(v) for t, m, v in
+                                    rows[["target", "metric", "value"]].itertuples(index=False)})
+        with tempfile.TemporaryDirectory() as folder:
+            folder = Path(folder)
+            for name in ("metrics", "by_frequency", "tracking", "cohorts"):
+                getattr(result, name).to_csv(folder / f"{name}.csv", index=False)
+            result.summary().to_csv(folder / "summary.csv")
+            if customer_rows:
+                rows = result.predictions.copy()
+                rows.index = pd.Index(hash_ids(rows.index, salt), name="customer_hash")
+                rows.to_csv(folder / "predictions.csv")
+            if plots:
+                _backtest_plots(result, folder)
+            mlflow.log_artifacts(str(folder), artifact_path="backtest")
+        return parent.info.run_id
+
+
+def _backtest_plots(result, folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    for name, draw in (("tracking", result.plot_tracking),
+                       ("conditional_expectations", result.plot_conditional_expectations)):
+        fig, ax = plt.subplots(figsize=(8, 5))
+        draw(ax=ax)
+        fig.tight_layout()
+        fig.savefig(folder / f"{name}.png", dpi=90)
+        plt.close(fig)
