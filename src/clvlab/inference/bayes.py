@@ -428,9 +428,8 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
     draw_models = [[type(m).from_params(time_unit=getattr(m, "time_unit_", None),
                                         **dict(zip(m.param_names, d[i]))) for i in range(n)]
                    for m, d in zip(models, draws)]
-    # the columns any of the models reads (RFM, discrete-time summaries, durations)
-    columns = [c for c in ("frequency", "recency", "T", "monetary_value", "periods", "duration",
-                           "churned") if c in rfm.columns]
+    # the columns any of the models reads (each model class lists its own)
+    columns = [c for c in dict.fromkeys(c for m in models for c in m.columns) if c in rfm.columns]
     distinct, inverse = group_rows([rfm[c].to_numpy(np.float64) for c in columns])
     unique_rfm = pd.DataFrame(dict(zip(columns, distinct)))
     unique_rfm.attrs = dict(rfm.attrs)

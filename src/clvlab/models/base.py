@@ -34,6 +34,9 @@ class BaseModel:
 
     param_names: ClassVar[tuple[str, ...]] = ()
 
+    #: the input table's columns the likelihood reads, in the order ``_data`` returns them
+    columns: ClassVar[tuple[str, ...]] = ()
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _REGISTRY[cls.__name__] = cls

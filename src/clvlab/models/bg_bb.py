@@ -111,10 +111,11 @@ class BetaGeoBetaBinom(BaseModel):
     """
 
     param_names = ("alpha", "beta", "gamma", "delta")
+    columns = ("frequency", "recency", "periods")
 
     def _data(self, table: pd.DataFrame) -> list[np.ndarray]:
         validate_discrete_rfm(table)
-        return [table[c].to_numpy(np.float64) for c in ("frequency", "recency", "periods")]
+        return [table[c].to_numpy(np.float64) for c in self.columns]
 
     def _check_identifiable(self, data, counts) -> None:
         super()._check_identifiable(data, counts)

@@ -37,6 +37,7 @@ class BetaGeo(TransactionModel, BaseModel):
     """
 
     param_names = ("r", "alpha", "a", "b")
+    columns = ("frequency", "recency", "T")
     scale_params = {"alpha": 2}  # alpha is in time units: centred on mean T
 
     #: 1 where a customer may also drop out right after the first purchase (MBG/NBD), 0 where
@@ -47,8 +48,7 @@ class BetaGeo(TransactionModel, BaseModel):
 
     def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:
         validate_rfm(rfm)
-        return [rfm["frequency"].to_numpy(np.float64), rfm["recency"].to_numpy(np.float64),
-                rfm["T"].to_numpy(np.float64)]
+        return [rfm[c].to_numpy(np.float64) for c in self.columns]
 
     def _check_identifiable(self, data, counts) -> None:
         super()._check_identifiable(data, counts)

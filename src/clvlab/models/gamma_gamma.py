@@ -71,6 +71,7 @@ class GammaGamma(BaseModel):
     """
 
     param_names = ("p", "q", "v")
+    columns = ("frequency", "monetary_value")
     scale_params = {"v": 1}  # currency: centred on the mean spend
 
     def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:

@@ -41,6 +41,7 @@ class ParetoNBD(TransactionModel, BaseModel):
     """
 
     param_names = ("r", "alpha", "s", "beta")
+    columns = ("frequency", "recency", "T")
     scale_params = {"alpha": 2, "beta": 2}  # time units: centred on mean T
     # the posterior of (s, beta) has a long tail (beta weakly identified): smaller NUTS steps
     # there. On CDNOW, 4 chains x 1000: 0.8 left a divergence on one machine of four runs; 0.9,
@@ -49,8 +50,7 @@ class ParetoNBD(TransactionModel, BaseModel):
 
     def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:
         validate_rfm(rfm)
-        return [rfm["frequency"].to_numpy(np.float64), rfm["recency"].to_numpy(np.float64),
-                rfm["T"].to_numpy(np.float64)]
+        return [rfm[c].to_numpy(np.float64) for c in self.columns]
 
     def _check_identifiable(self, data, counts) -> None:
         super()._check_identifiable(data, counts)

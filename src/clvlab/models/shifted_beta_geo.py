@@ -70,6 +70,7 @@ class ShiftedBetaGeo(BaseModel):
     """
 
     param_names = ("alpha", "beta")
+    columns = ("duration", "churned")
 
     def _data(self, table: pd.DataFrame) -> list[np.ndarray]:
         validate_durations(table)
