@@ -51,6 +51,7 @@ from clvlab.data.validation import validate_rfm
 from clvlab.inference import bayes
 from clvlab.models import (BetaGeo, BetaGeoBetaBinom, GammaGamma, ModifiedBetaGeo, ParetoNBD,
                            ShiftedBetaGeo, durations_from_survivors, load_model)
+from clvlab.models.checks import frequency_ppc
 from clvlab.models.clv import customer_lifetime_value
 from clvlab.models.cumulative import expected_cumulative_purchases
 from clvlab.models.customer_scores import score_customers
@@ -61,6 +62,9 @@ from clvlab.ops import experiments, scoring, serving, tracking
 # The churn package sits below the backtests, so its backtest candidate lives in clvlab.evaluation;
 # the name stays where it was documented.
 churn.ChurnAdjustedCandidate = backtesting.ChurnAdjustedCandidate
+# Likewise the posterior predictive check asks the model registry for a simulator, so it lives in
+# clvlab.models.checks, above the samplers; clvlab.bayes.frequency_ppc stays its public name.
+bayes.frequency_ppc = frequency_ppc
 
 
 def __getattr__(name: str):

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Sequence
 
 from clvlab.core.errors import ClvlabError
+from clvlab.data.simulate import LOG_MODEL_EXAMPLES
+from clvlab.models import registry
 
 __all__ = ["main"]
 
@@ -65,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
                     "Gamma-Gamma spend (see clvlab.simulate.transaction_log).")
     simulate.add_argument("-o", "--output", required=True, help="output file (.parquet or .csv)")
     simulate.add_argument("--customers", type=int, default=10_000)
-    simulate.add_argument("--model", default="pareto-nbd", choices=["pareto-nbd", "bg-nbd"])
+    simulate.add_argument("--model", default="pareto-nbd", choices=list(LOG_MODEL_EXAMPLES))
     simulate.add_argument("--params", default=None,
                           help="comma-separated name=value, e.g. r=0.55,alpha=10.6,s=0.61,beta=11.7")
     simulate.add_argument("--seed", type=int, default=0)
@@ -79,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
                     "Pareto/NBD and Gamma-Gamma; frequency, recency, periods for BG/BB; duration, "
                     "churned for sBG. Print the summary and save the model as JSON.")
     fit.add_argument("rfm", help="RFM table (.parquet or .csv)")
-    fit.add_argument("--model", required=True, choices=sorted(MODELS))
+    fit.add_argument("--model", required=True, choices=sorted(registry.names()),
+                     help="; ".join(f"{entry.name}: {entry.model_class.__name__} on "
+                                    f"{', '.join(entry.columns)}" for entry in registry.MODELS))
     fit.add_argument("-o", "--output", required=True, help="model file (.json)")
     fit.add_argument("--customer-col", default=None,
                      help="customer id column (default: the one the file records, else "
@@ -227,8 +231,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
     from clvlab.core.atomic import atomic_output
     from clvlab.data.simulate import transaction_log
 
-    defaults = {"pareto-nbd": {"r": 0.55, "alpha": 10.6, "s": 0.61, "beta": 11.7},
-                "bg-nbd": {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.43}}[args.model]
+    defaults = LOG_MODEL_EXAMPLES[args.model]
     params = dict(defaults)
     if args.params:
         for item in args.params.split(","):
@@ -249,10 +252,6 @@ def _run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-MODELS = {"bg-nbd": "BetaGeo", "mbg-nbd": "ModifiedBetaGeo", "pareto-nbd": "ParetoNBD",
-          "gamma-gamma": "GammaGamma", "bg-bb": "BetaGeoBetaBinom", "sbg": "ShiftedBetaGeo"}
-
-
 def _read_rfm(path: str, customer_col: str | None, time_unit: str | None, model_class=None):
     """The RFM table with its recorded unit (see clvlab.read_rfm); models of durations need one."""
     from clvlab.data.rfm_io import read_rfm
@@ -265,9 +264,7 @@ def _read_rfm(path: str, customer_col: str | None, time_unit: str | None, model_
 def _run_fit(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from clvlab import models
-
-    model_class = getattr(models, MODELS[args.model])
+    model_class = registry.by_name(args.model).model_class
     rfm = _read_rfm(args.rfm, args.customer_col, args.time_unit, model_class)
     model = model_class(
         penalty=args.penalty, method=args.method, draws=args.draws, tune=args.tune,

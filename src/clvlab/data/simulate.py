@@ -27,8 +27,13 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import unit_seconds
 
-__all__ = ["bg_nbd", "mbg_nbd", "pareto_nbd", "bg_bb", "shifted_beta_geometric",
+__all__ = ["LOG_MODEL_EXAMPLES", "bg_nbd", "mbg_nbd", "pareto_nbd", "bg_bb", "shifted_beta_geometric",
            "gamma_gamma_spend", "transaction_log", "segmented_transaction_log"]
+
+#: the processes ``transaction_log`` draws from, each with CDNOW-like example parameters (the
+#: command line's defaults); these names are the model registry's names for the same models
+LOG_MODEL_EXAMPLES = {"pareto-nbd": {"r": 0.55, "alpha": 10.6, "s": 0.61, "beta": 11.7},
+                      "bg-nbd": {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.43}}
 
 
 def bg_nbd(n_customers: int, *, r: float, alpha: float, a: float, b: float, T: Any,

@@ -9,8 +9,8 @@ from clvlab.data.calibration import Calibration, calibration_data
 from clvlab.evaluation import metrics
 from clvlab.evaluation.baselines import (AovFrequencyLifespan, ArpuChurn, HistoricalAverage,
                                          HistoricalLTV, RecentActivity)
-from clvlab.evaluation.candidates import (Candidate, ModelCandidate, PerSegment,
-                                          default_candidates, make_candidate)
+from clvlab.evaluation.candidate_names import default_candidates, make_candidate
+from clvlab.evaluation.candidates import Candidate, ModelCandidate, PerSegment
 from clvlab.evaluation.churn_candidate import ChurnAdjustedCandidate
 from clvlab.evaluation.engine import backtest
 from clvlab.evaluation.result import BacktestResult

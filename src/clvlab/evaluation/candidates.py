@@ -8,17 +8,15 @@ least one purchase in the holdout window. A fresh copy is fitted at every cutoff
 from __future__ import annotations
 
 import copy
-import re
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError
 from clvlab.data.calibration import Calibration
+from clvlab.models.registry import entry_for
 
-__all__ = ["Calibration", "Candidate", "ModelCandidate", "PerSegment", "make_candidate",
-           "default_candidates", "CANDIDATE_NAMES"]
+__all__ = ["Calibration", "Candidate", "ModelCandidate", "PerSegment", "model_name"]
 
 
 class Candidate:
@@ -62,8 +60,12 @@ class Candidate:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-MODEL_NAMES = {"BetaGeo": "bg-nbd", "ParetoNBD": "pareto-nbd", "ModifiedBetaGeo": "mbg-nbd",
-               "GammaGamma": "gamma-gamma"}
+def model_name(model) -> str:
+    """A model's registered name ("pareto-nbd"), or its class name for a model of the user's."""
+    try:
+        return entry_for(model).name
+    except ClvlabError:
+        return type(model).__name__
 
 
 class ModelCandidate(Candidate):
@@ -79,8 +81,7 @@ class ModelCandidate(Candidate):
     def __init__(self, transaction_model, spend_model=None, name: str | None = None):
         self.transaction_model = transaction_model
         self.spend_model = spend_model
-        parts = [MODEL_NAMES.get(type(m).__name__, type(m).__name__)
-                 for m in (transaction_model, spend_model) if m is not None]
+        parts = [model_name(m) for m in (transaction_model, spend_model) if m is not None]
         self.name = name or " + ".join(parts)
 
     @property
@@ -144,7 +145,7 @@ class PerSegment(Candidate):
     def __init__(self, transaction_model, attribute: str, name: str | None = None):
         self.transaction_model = transaction_model
         self.attribute = attribute
-        base = MODEL_NAMES.get(type(transaction_model).__name__, type(transaction_model).__name__)
+        base = model_name(transaction_model)
         self.name = name or f"{base} per {attribute}"
 
     def _segments(self, calibration: Calibration):
@@ -167,74 +168,3 @@ class PerSegment(Candidate):
             parts.append(pd.DataFrame({"expected_purchases": model.expected_purchases(rows, horizon),
                                        "p_active": model.probability_of_purchase(rows, horizon)}))
         return pd.concat(parts).loc[calibration.rfm.index]
-
-
-CANDIDATE_NAMES = ("bg-nbd", "pareto-nbd", "mbg-nbd", "<model>+gamma-gamma",
-                   "<model>[+gamma-gamma]+churn-adjuster",
-                   "historical-average", "historical-ltv", "arpu-churn",
-                   "aov-frequency-lifespan", "active-<N>d (or -<N>w)")
-
-
-# the default comparison: the models with their spend model and every practitioners' formula;
-# without amounts, the transaction models alone and the baselines that need no spend
-_DEFAULTS_WITH_AMOUNTS = ("pareto-nbd+gamma-gamma", "bg-nbd+gamma-gamma", "historical-average",
-                          "historical-ltv", "arpu-churn", "aov-frequency-lifespan", "active-90d")
-_DEFAULTS_WITHOUT_AMOUNTS = ("pareto-nbd", "bg-nbd", "historical-average", "active-90d")
-
-
-def default_candidates(has_amounts: bool) -> list[str]:
-    """The candidate names a backtest compares by default.
-
-    Parameters
-    ----------
-    has_amounts : whether the log has an amount column.
-
-    Returns
-    -------
-    list of str
-        With amounts: Pareto/NBD and BG/NBD with Gamma-Gamma and every baseline. Without:
-        Pareto/NBD, BG/NBD, ``historical-average`` and ``active-90d`` (the candidates that
-        predict purchases and activity without a spend), so that such a log backtests by
-        default.
-    """
-    return list(_DEFAULTS_WITH_AMOUNTS if has_amounts else _DEFAULTS_WITHOUT_AMOUNTS)
-
-
-def make_candidate(spec: Any) -> Candidate:
-    """A candidate from a Candidate, a clvlab model, a (transaction model, spend model) pair or
-    a name such as ``"pareto-nbd+gamma-gamma"``, ``"historical-average"`` or ``"active-90d"``."""
-    from clvlab.models import BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD
-    from clvlab.models.base import BaseModel
-    from clvlab.evaluation import baselines
-
-    if isinstance(spec, Candidate):
-        return spec
-    if isinstance(spec, BaseModel):
-        return ModelCandidate(spec)
-    if isinstance(spec, tuple) and len(spec) == 2 and all(isinstance(m, BaseModel) for m in spec):
-        return ModelCandidate(*spec)
-    if not isinstance(spec, str):
-        raise ClvlabError(f"a candidate must be a name, a clvlab model or a (transaction, spend) "
-                          f"pair, not {type(spec).__name__}")
-    name = spec.strip().lower().replace(" ", "")
-    transaction = {"bg-nbd": BetaGeo, "pareto-nbd": ParetoNBD, "mbg-nbd": ModifiedBetaGeo}
-    simple = {"historical-average": baselines.HistoricalAverage,
-              "historical-ltv": baselines.HistoricalLTV, "arpu-churn": baselines.ArpuChurn,
-              "aov-frequency-lifespan": baselines.AovFrequencyLifespan}
-    model, *rest = name.split("+")
-    adjusted = rest[-1:] == ["churn-adjuster"]
-    rest = rest[:-1] if adjusted else rest
-    if model in transaction and rest in ([], ["gamma-gamma"]):
-        spend = GammaGamma() if rest else None
-        if adjusted:
-            from clvlab.churn import ChurnAdjustedCandidate
-
-            return ChurnAdjustedCandidate(transaction[model](), spend)
-        return ModelCandidate(transaction[model](), spend)
-    if name in simple:
-        return simple[name]()
-    match = re.fullmatch(r"active-(\d+(?:\.\d+)?)([dw])", name)
-    if match:
-        days = float(match.group(1)) * (7 if match.group(2) == "w" else 1)
-        return baselines.RecentActivity(days)
-    raise ClvlabError(f"unknown candidate {spec!r}; use one of {', '.join(CANDIDATE_NAMES)}")

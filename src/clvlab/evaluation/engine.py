@@ -18,7 +18,8 @@ from clvlab.data.calibration import (CutoffView, check_cutoffs,
 from clvlab.data.rfm import rfm_summary
 from clvlab.data.rfm_rules import make_settings
 from clvlab.evaluation import metrics
-from clvlab.evaluation.candidates import Candidate, default_candidates, make_candidate
+from clvlab.evaluation.candidate_names import default_candidates, make_candidate
+from clvlab.evaluation.candidates import Candidate
 from clvlab.evaluation.result import BacktestResult
 
 __all__ = ["backtest"]

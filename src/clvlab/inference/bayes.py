@@ -34,7 +34,7 @@ from clvlab.core.progress import progress_bar
 from clvlab.core.errors import ClvlabError, ClvlabWarning
 
 __all__ = ["METHODS", "NUTS_SAMPLERS", "default_nuts_sampler", "fit_bayes", "parameter_draws",
-           "posterior_summary", "frequency_ppc"]
+           "posterior_summary"]
 
 METHODS = ("mle", "map", "nuts", "advi")
 NUTS_SAMPLERS = ("nutpie", "pymc")
@@ -463,36 +463,3 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
     pct = lambda q: f"{100 * q:g}%"  # noqa: E731
     return pd.DataFrame(stats[inverse], index=rfm.index,
                         columns=["mean", "sd", pct(low_q), pct(high_q)])
-
-
-def frequency_ppc(model, rfm: pd.DataFrame, *, n_draws: int = 200, max_frequency: int = 7,
-                  level: float = 0.94, seed: Any = 0) -> pd.DataFrame:
-    """Posterior predictive check of the calibration frequency histogram.
-
-    For each parameter draw, simulate every customer's calibration purchases over their own T
-    from the model, and count customers with 0, 1, ..., max_frequency+ repeat purchases. Returns
-    the observed count per bin beside the predictive mean and interval.
-    """
-    from clvlab.data import simulate
-
-    simulators = {"BetaGeo": simulate.bg_nbd, "ParetoNBD": simulate.pareto_nbd}
-    simulator = simulators.get(type(model).__name__)
-    if simulator is None:
-        raise ClvlabError(f"no frequency simulator for {type(model).__name__}")
-    rng = np.random.default_rng(seed)
-    draws = parameter_draws(model, n_draws, seed)
-    T = rfm["T"].to_numpy(np.float64)
-    bins = np.arange(max_frequency + 1)
-    counts = np.empty((len(draws), len(bins)))
-    for i, params in enumerate(draws):
-        simulated = simulator(len(T), T=T, seed=rng, **dict(zip(model.param_names, params)))
-        capped = np.minimum(simulated["frequency"].to_numpy(), max_frequency)
-        counts[i] = np.bincount(capped.astype(np.int64), minlength=len(bins))
-    observed = np.bincount(np.minimum(rfm["frequency"].to_numpy(), max_frequency).astype(np.int64),
-                           minlength=len(bins))
-    labels = [str(b) for b in bins[:-1]] + [f"{max_frequency}+"]
-    low_q, high_q = (1 - level) / 2, (1 + level) / 2
-    return pd.DataFrame({"observed": observed, "predicted": counts.mean(axis=0),
-                         f"{100 * low_q:g}%": np.quantile(counts, low_q, axis=0),
-                         f"{100 * high_q:g}%": np.quantile(counts, high_q, axis=0)},
-                        index=pd.Index(labels, name="frequency"))

@@ -26,6 +26,7 @@ import pandas as pd
 
 from clvlab.evaluation.metrics import ranking_key
 from clvlab.core.errors import ClvlabError
+from clvlab.models import registry
 
 __all__ = ["load_experiment", "run_experiment", "compare"]
 
@@ -33,7 +34,6 @@ DATA_KEYS = {"source", "customer_col", "date_col", "amount_col", "date_format", 
              "time_unit", "delimiter", "decimal"}
 BACKTEST_KEYS = {"cutoffs", "horizon", "candidates", "churn_adjuster", "cohort_freq",
                  "acquisition_cost"}
-MODEL_PREFIXES = ("bg-nbd", "pareto-nbd", "mbg-nbd")
 LEADERBOARD = ["activity_auc", "activity_brier", "purchases_mae", "purchases_aggregate_pct_error",
                "spend_mae", "spend_normalized_gini"]
 
@@ -99,7 +99,7 @@ def _candidates(backtest: dict[str, Any]) -> list[str]:
     names = list(backtest["candidates"])
     if backtest.get("churn_adjuster"):
         names += [f"{n}+churn-adjuster" for n in backtest["candidates"]
-                  if n.startswith(MODEL_PREFIXES) and "churn-adjuster" not in n]
+                  if n.split("+")[0] in registry.names("transaction") and "churn-adjuster" not in n]
     return names
 
 
