@@ -36,14 +36,13 @@ bayes              Bayesian fits (method="nuts"|"advi"|"map") and predictions wi
 ClvlabError, DataValidationError, ClvlabWarning
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
-
 from clvlab import _old_paths
 
 _old_paths.install()  # before anything can ask for an old module path
 
 from clvlab.churn import ChurnAdjuster
 from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
+from clvlab.core.version import __version__
 from clvlab.data import datasets, privacy, simulate
 from clvlab.data.discrete import contract_durations, discrete_rfm_summary
 from clvlab.data.rfm import parse_option_date, read_rfm, rfm_summary
@@ -77,10 +76,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'clvlab' has no attribute {name!r}")
 
 
-try:
-    __version__ = _version("clvlab")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0"
 
 __all__ = [
     "rfm_summary",

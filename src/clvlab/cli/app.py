@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from clvlab.cli.options import add_log_options
 from clvlab.core.errors import ClvlabError
 from clvlab.data.simulate import LOG_MODEL_EXAMPLES
 from clvlab.models import registry
@@ -36,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from clvlab import __version__
+    from clvlab.core.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="clvlab", description="Probabilistic customer-lifetime-value modelling.")
@@ -176,24 +177,6 @@ def _default_candidates(has_amounts: bool) -> list[str]:
     from clvlab.evaluation import default_candidates
 
     return default_candidates(has_amounts)
-
-
-def add_log_options(parser: argparse.ArgumentParser, *, amount_default: str | None = None,
-                    amount_help: str = "spend column") -> None:
-    """The columns and date rules of a transaction log, the same for every subcommand."""
-    parser.add_argument("--customer-col", default="customer_id")
-    parser.add_argument("--date-col", default="date")
-    parser.add_argument("--amount-col", default=amount_default, help=amount_help)
-    parser.add_argument("--date-format", default=None, help="strptime format, e.g. %%Y%%m%%d")
-    parser.add_argument("--timezone", default="UTC", help="time zone whose calendar days count")
-    parser.add_argument("--delimiter", default=None,
-                        help="CSV field separator, e.g. ';' (default: detected)")
-    parser.add_argument("--decimal", default=".",
-                        help="decimal mark of CSV numbers: '.' (default) or ',' (e.g. 12,50)")
-    parser.add_argument("--consent-col", default=None,
-                        help="consent column: customers with any row saying no are left out")
-    parser.add_argument("--withdrawn", default=None,
-                        help="file of customer ids (one per line) who withdrew consent; left out")
 
 
 def _settings_kwargs(args: argparse.Namespace) -> dict:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 __all__ = ["add_commands"]
 
 
 def add_commands(commands) -> None:
-    from clvlab.cli.app import add_log_options
+    from clvlab.cli.options import add_log_options
 
     register = commands.add_parser(
         "register", help="log saved models as one MLflow CLV model and register it (@challenger)",

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError
-from clvlab.plotting.diagnostics import _axes
+from clvlab.plotting.diagnostics import axes_or_new
 from clvlab.evaluation.metrics import describe_better, ranking_key
 
 __all__ = ["BacktestResult"]
@@ -74,7 +74,8 @@ class BacktestResult:
         """
         from clvlab.evaluation.result_io import load_result
 
-        return load_result(folder)
+        tables, settings = load_result(folder)
+        return cls(**tables, settings=settings)
 
     def summary(self, cohort: str = "all") -> pd.DataFrame:
         """Candidates x (target, metric), averaged over the cutoffs. A cell is NaN only where the
@@ -135,7 +136,7 @@ class BacktestResult:
 
     def plot_tracking(self, cutoff: str | None = None, candidates=None, ax=None):
         """Cumulative holdout purchases after a cutoff: actual against each candidate's expected."""
-        ax = _axes(ax)
+        ax = axes_or_new(ax)
         cutoff = self._cutoff(cutoff)
         rows = self.tracking[self.tracking["cutoff"] == cutoff]
         _actual_against_candidates(ax, rows, candidates, lambda part: np.r_[0, part["t"]],
@@ -149,7 +150,7 @@ class BacktestResult:
 
     def plot_conditional_expectations(self, cutoff: str | None = None, candidates=None, ax=None):
         """Mean holdout purchases by calibration frequency: actual against each candidate."""
-        ax = _axes(ax)
+        ax = axes_or_new(ax)
         cutoff = self._cutoff(cutoff)
         rows = self.by_frequency[self.by_frequency["cutoff"] == cutoff]
         labels = rows["calibration_frequency"].unique()
@@ -171,7 +172,7 @@ class BacktestResult:
         table = self.per_cutoff(target, metric, cohort)
         means = table.mean()
         order = _shortfall(means, metric).sort_values(ascending=False).index  # best last: on top
-        ax = _axes(ax, size=(7, 0.45 * len(order) + 1.5))
+        ax = axes_or_new(ax, size=(7, 0.45 * len(order) + 1.5))
         position = np.arange(len(order))
         ax.barh(position, means[order], color="#9ecae1", label="mean over cutoffs")
         markers = "os^Dv<>p"
@@ -193,7 +194,7 @@ class BacktestResult:
         """Customers in deciles of one candidate's prediction: mean predicted against actual."""
         if self.predictions is None:
             raise ClvlabError("the decile chart needs the backtest run with keep_predictions=True")
-        ax = _axes(ax)
+        ax = axes_or_new(ax)
         cutoff = self._cutoff(cutoff)
         rows = self.predictions[(self.predictions["cutoff"] == cutoff)
                                 & (self.predictions["candidate"] == candidate)]

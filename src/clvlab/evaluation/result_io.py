@@ -60,10 +60,9 @@ def save_result(result, folder: str | os.PathLike, *, overwrite: bool = False) -
     return target
 
 
-def load_result(folder: str | os.PathLike):
-    """Read a folder written by :func:`save_result` back into a ``BacktestResult``."""
-    from clvlab.evaluation.result import BacktestResult
-
+def load_result(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read a folder written by :func:`save_result`: the ``BacktestResult``'s tables (None where
+    it had none) and its settings."""
     source = Path(folder)
     header = _read_header(source)
     tables: dict[str, Any] = {}
@@ -75,7 +74,7 @@ def load_result(folder: str | os.PathLike):
         if not path.is_file():
             raise ClvlabError(f"saved backtest {source} is incomplete: {path.name} is missing")
         tables[name] = pd.read_parquet(path)
-    return BacktestResult(**tables, settings=header["settings"])
+    return tables, header["settings"]
 
 
 def _read_header(source: Path) -> dict[str, Any]:

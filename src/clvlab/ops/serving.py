@@ -167,7 +167,7 @@ def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
 
     The model's files are the JSON models (population-level parameters only) and the churn
     adjuster's skops file; MLflow loads them through this module (no code is logged)."""
-    from clvlab import __version__
+    from clvlab.core.version import __version__
     from clvlab.ops.tracking import connect, tracking_errors
 
     if getattr(transaction_model, "time_unit_", None) is None:

@@ -46,7 +46,8 @@ def _column(frame: pd.DataFrame, option: str, name: Any, source: str = "") -> An
     return name
 
 
-def _axes(ax, size=(7, 4.5)):
+def axes_or_new(ax, size=(7, 4.5)):
+    """The caller's axes, or the axes of a new figure (every plot takes ``ax=None``)."""
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt
@@ -57,7 +58,7 @@ def _axes(ax, size=(7, 4.5)):
 def plot_frequency_histogram(model, rfm: pd.DataFrame, max_frequency: int = 7, ax=None):
     """Customers by repeat purchases in calibration: the data against the model's expectation
     for customers of the same ages (the model's new-customer distribution at each T)."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     if not hasattr(model, "_new_customer_pmf"):
         raise ClvlabError(f"{model_label(model)} has no purchase distribution to plot")
     # the ages T go straight into the model's distribution: a table in another unit than the
@@ -106,7 +107,7 @@ def plot_calibration_holdout(model, rfm: pd.DataFrame, max_frequency: int = 7, a
     -------
     The Axes: the actual curve first, then one curve per model in the given order.
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     models = named_models(model, "plot_calibration_holdout")
     for column in ("frequency_holdout", "duration_holdout"):
         if column not in rfm:
@@ -165,7 +166,7 @@ def plot_tracking(model, rfm: pd.DataFrame, transactions: pd.DataFrame, *,
     The Axes: the actual curve, one expected curve per model
     (:func:`clvlab.cumulative.expected_cumulative_purchases`), and the cut.
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     models = named_models(model, "plot_tracking")
     unit = resolve_unit(models, rfm, time_unit, required_for="plot_tracking")
     seconds = UNIT_SECONDS[unit]
@@ -242,7 +243,7 @@ def plot_p_alive_matrix(model, T: float, max_frequency: int = 30, grid: int = 60
                         time_unit: str | None = None):
     """P(alive) of a customer of age ``T`` (in the model's time unit, or ``time_unit`` when
     it records none) for every frequency and recency."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     unit = resolve_unit(named_models(model, "plot_p_alive_matrix"), None, time_unit)
     frequency, recency, values = _matrix(model, T, max_frequency, grid, "p_alive", 0.0, unit)
     return _heatmap(ax, frequency, recency, values, f"P(alive) at age T = {amount_words(T, unit)}",
@@ -253,7 +254,7 @@ def plot_expected_purchases_matrix(model, T: float, horizon: float, max_frequenc
                                    grid: int = 60, ax=None, *, time_unit: str | None = None):
     """Expected purchases in the next ``horizon`` for every frequency and recency at age T
     (both in the model's time unit, or ``time_unit`` when it records none)."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     unit = resolve_unit(named_models(model, "plot_expected_purchases_matrix"), None, time_unit)
     frequency, recency, values = _matrix(model, T, max_frequency, grid, "expected", horizon, unit)
     return _heatmap(ax, frequency, recency, values,
@@ -297,7 +298,7 @@ def plot_p_alive_history(model, purchase_times=None, until: Any = None, points: 
     -------
     The Axes: the P(alive) curve first, then a dotted line at each purchase.
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     what = "plot_p_alive_history from a transaction log"
     is_log = isinstance(purchase_times, pd.DataFrame)
     unit = resolve_unit([(model_label(model), model)], None, time_unit,
@@ -378,7 +379,7 @@ def plot_clv_distribution(clv: pd.Series, bins: int = 50, ax=None):
     """Histogram of CLV on a log scale (customers valued 0 or unknown (NaN) are counted in the
     title; the lowest 0.5% of positive values go into the first bar, so that a few near-zero
     values do not stretch the axis over decades nobody is in)."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     values = np.asarray(clv, dtype=np.float64)
     positive = values[values > 0]
     if positive.size == 0:
@@ -399,7 +400,7 @@ def plot_clv_distribution(clv: pd.Series, bins: int = 50, ax=None):
 def plot_clv_deciles(clv: pd.Series, actual: pd.Series | None = None, ax=None):
     """Share of the total CLV in each decile of customers ranked by CLV (and, with ``actual``,
     the share of realised value those customers brought)."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     values = pd.Series(np.asarray(clv, dtype=np.float64))
     # decile 1 holds the top customers, as in BacktestResult.plot_deciles: one orientation
     decile = pd.qcut(values.rank(method="first", ascending=False), 10, labels=False) + 1
