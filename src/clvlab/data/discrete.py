@@ -7,7 +7,7 @@
 
 Periods are calendar periods: ``"D"`` days, ``"W"`` weeks starting on Monday, ``"M"`` calendar
 months, ``"Q"`` quarters, ``"Y"`` years. (The continuous-time models use fixed-length time
-units instead; see :mod:`clvlab.timeunits`.)
+units instead; see :mod:`clvlab.core.timeunits`.)
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ def rfm_summary(
         Column names. Without ``amount_col`` no spend columns are produced.
     time_unit
         Unit of recency, T and durations: ``"h"``, ``"D"``, ``"W"`` or ``"M"`` (a month is
-        30.436875 days, the mean Gregorian month; see :mod:`clvlab.timeunits`). Hours need
+        30.436875 days, the mean Gregorian month; see :mod:`clvlab.core.timeunits`). Hours need
         timestamps that carry a time of day.
     calibration_end
         End of the calibration period. When given, purchases after it form the holdout and the
@@ -128,7 +128,7 @@ def rfm_summary(
       recency or T. They are netted against purchases of the same customer in the same merge
       period. A period holding only refunds is set aside, and a period whose refunds exceed its
       purchases counts as a transaction of value 0; both are counted in ``attrs`` and reported by
-      a :class:`~clvlab.errors.ClvlabWarning`.
+      a :class:`~clvlab.core.errors.ClvlabWarning`.
 
     Raises
     ------

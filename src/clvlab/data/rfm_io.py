@@ -1,4 +1,4 @@
-"""What the user hands :mod:`clvlab.rfm` besides a DataFrame: transaction files, dates given as
+"""What the user hands :mod:`clvlab.data.rfm` besides a DataFrame: transaction files, dates given as
 options, and RFM tables on disk, which keep their time unit.
 
 Dates given as options (``calibration_end``, backtest cutoffs, the scoring ``as_of``) follow the

@@ -1,7 +1,7 @@
 """Rules every RFM table must keep before a model sees it.
 
 A model given a table that breaks one of them would return NaN or a silently wrong fit, so each
-rule raises a :class:`~clvlab.errors.DataValidationError` that names the column, the rule and the
+rule raises a :class:`~clvlab.core.errors.DataValidationError` that names the column, the rule and the
 first offending row.
 """
 

@@ -68,7 +68,7 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
     tracking_points : points of the cumulative tracking curve over the holdout window.
     keep_predictions : keep every customer's predictions (for decile charts and own analysis).
     progress : a progress bar over cutoffs x candidates (None: when someone is watching, in a
-        notebook or on a terminal; see :mod:`clvlab._progress`).
+        notebook or on a terminal; see :mod:`clvlab.core.progress`).
     consent_col, withdrawn : leave out customers who withdrew consent (:mod:`clvlab.privacy`);
         their number is ``result.settings["customers_excluded"]``.
     delimiter, decimal : the dialect of CSV files (e.g. ``";"`` and ``","``), as in

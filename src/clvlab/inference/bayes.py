@@ -3,7 +3,7 @@
 Every model's log-likelihood and its exact gradient already exist as one compiled (numba)
 kernel over the compressed rows with their weights (``BaseModel._total_kernel``, tested against
 mpmath). Rather than write each again in PyTensor (Pareto/NBD needs a 2F1 series that
-PyTensor's hyp2f1 cannot evaluate everywhere), ``clvlab._likelihood_op`` wraps that kernel as
+PyTensor's hyp2f1 cannot evaluate everywhere), ``clvlab.inference.likelihood_op`` wraps that kernel as
 one PyTensor operation with a numba implementation, which PyMC's samplers and nutpie compile
 without object mode. So the posterior is over exactly the likelihood the maximum-likelihood fit
 maximises.

@@ -14,7 +14,7 @@ same score whichever way it is asked for. Its rules:
   :meth:`GammaGamma.expected_spend`) and counted in ``attrs["clvlab"]["customers_unvalued"]``:
   one such customer must not stop a job scoring millions, and the count says how many there were.
 - ``discount_rate`` is per time unit in [0, 1) and ``margin`` in (0, 1]; see
-  :func:`clvlab.clv.check_rates`.
+  :func:`clvlab.models.clv.check_rates`.
 """
 
 from __future__ import annotations

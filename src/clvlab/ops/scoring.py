@@ -76,7 +76,7 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     ``model_uri`` is an MLflow model URI such as ``models:/cdnow-clv@champion``. The RFM is
     built in the model's own time unit (recorded when it was logged); ``horizon`` (required)
     is in it. ``amount_col`` is needed when the model has a spend model and ignored otherwise.
-    The scores are those of :func:`clvlab.customer_scores.score_customers`.
+    The scores are those of :func:`clvlab.models.customer_scores.score_customers`.
     ``consent_col``/``withdrawn`` leave out customers who withdrew consent (see
     :mod:`clvlab.privacy`); their number is logged. ``memory_limit`` bounds DuckDB (it spills
     beyond it). ``engine="spark"`` runs the job on Spark (``spark``: a session, else a local

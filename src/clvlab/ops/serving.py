@@ -32,7 +32,7 @@ LOADER_MODULE = "clvlab.serving"
 
 RFM_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 #: every score column; a model without a spend model has no expected_spend and clv
-#: (see clvlab.customer_scores.output_columns)
+#: (see clvlab.models.customer_scores.output_columns)
 OUTPUT_COLUMNS = ["p_alive", "probability_of_purchase", "expected_purchases", "expected_spend", "clv"]
 #: the pyfunc's parameters; the horizon has no default (it is in the model's time unit)
 DEFAULT_PARAMS = {"horizon": None, "discount_rate": 0.0, "margin": 1.0}
@@ -46,7 +46,7 @@ ENVIRONMENT_FILES = {"MLmodel", "conda.yaml", "python_env.yaml", "requirements.t
 class CLVModel:
     """predict(RFM rows, params={horizon, discount_rate, margin}) -> p_alive, probability of
     purchase, expected purchases and, with a spend model, expected spend and CLV over the
-    horizon (see :mod:`clvlab.customer_scores`)."""
+    horizon (see :mod:`clvlab.models.customer_scores`)."""
 
     def __init__(self, transaction, spend=None, adjuster=None):
         self.transaction = transaction
@@ -131,7 +131,7 @@ def load_clv_model(model_uri: str) -> CLVModel:
 
 
 def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict | None) -> pd.DataFrame:
-    """The pyfunc's predictions, callable without MLflow: :func:`clvlab.customer_scores.score_customers`
+    """The pyfunc's predictions, callable without MLflow: :func:`clvlab.models.customer_scores.score_customers`
     with the pyfunc's ``params`` ({horizon, discount_rate, margin}; horizon has no default)."""
     from clvlab.models.customer_scores import score_customers
 

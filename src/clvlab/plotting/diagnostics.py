@@ -6,7 +6,7 @@ None) and returns the Axes, so plots compose into a user's own figures.
   expected for one model or several (needs an RFM table with ``frequency_holdout``/
   ``duration_holdout``).
 - :func:`plot_tracking`: cumulative or per-period repeat purchases of a cohort, actual and
-  expected (:func:`clvlab.cumulative.expected_cumulative_purchases`).
+  expected (:func:`clvlab.models.cumulative.expected_cumulative_purchases`).
 - :func:`plot_p_alive_matrix`, :func:`plot_expected_purchases_matrix`: heat maps over frequency
   and recency for a customer of age T.
 - :func:`plot_p_alive_history`: one customer's P(alive) over time, with their purchases, from
@@ -164,7 +164,7 @@ def plot_tracking(model, rfm: pd.DataFrame, transactions: pd.DataFrame, *,
     Returns
     -------
     The Axes: the actual curve, one expected curve per model
-    (:func:`clvlab.cumulative.expected_cumulative_purchases`), and the cut.
+    (:func:`clvlab.models.cumulative.expected_cumulative_purchases`), and the cut.
     """
     ax = axes_or_new(ax)
     models = named_models(model, "plot_tracking")
