@@ -83,7 +83,7 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     one); the output is then a Parquet folder. ``progress``: a bar over the customers scored
     (None: when someone is watching; Spark shows its own).
     """
-    from clvlab.ops.serving import download_clv_model, load_clv_model
+    from clvlab.ops.serving import CLVModel, download_clv_model
     from clvlab.ops.tracking import connect, tracking_errors
 
     output = Path(output)
@@ -111,14 +111,15 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
         with tracking_errors("reading the model", "nothing was written"):
             info = _model_info(mlflow, model_uri)
             version = _registered_version(mlflow, model_uri)
-        model = load_clv_model(model_uri)
+        model_dir = download_clv_model(model_uri)  # once: the Spark job reads the same files
+        model = CLVModel.load(model_dir)
         time_unit = _model_time_unit(model_uri, (info.metadata or {}).get("time_unit"), model)
         log_options = _amount_option(model, log_options)
         if engine == "spark":
             from clvlab.ops import spark as clv_spark
 
             stats = clv_spark.score_job(spark or clv_spark.local_session(),
-                                        str(download_clv_model(model_uri)), transactions, as_of,
+                                        str(model_dir), transactions, as_of,
                                         str(output), params=params, time_unit=time_unit,
                                         overwrite=overwrite, **log_options, **csv_options)
             run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output,
