@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from clvlab.data.calibration import Calibration
+from clvlab.data.rfm_columns import columns_for, evaluate
 from clvlab.core.errors import ClvlabError
 
 __all__ = ["BEHAVIOUR_FEATURES", "SPEND_FEATURES", "behaviour_features", "feature_frame",
@@ -121,14 +122,15 @@ def shift_back(calibration: Calibration, shift: float) -> tuple[Calibration, pd.
                           f"{calibration.cutoff.date()}: nothing to train the churn model on")
     by_customer = before.groupby("cid", sort=True)
     first_age, last_age = by_customer["age"].max(), by_customer["age"].min()
-    n = by_customer.size()
     first_value = before.sort_values("age", ascending=False, kind="stable").groupby("cid")["value"].first()
-    total = by_customer["value"].sum()
-    repeats = (n - 1).astype(np.int64)
-    rfm = pd.DataFrame({"frequency": repeats, "recency": first_age - last_age,
-                        "T": first_age - shift}, index=first_age.index.rename(calibration.rfm.index.name))
-    if _has_amounts(calibration):
-        rfm["monetary_value"] = np.where(repeats > 0, (total - first_value) / repeats.clip(lower=1), 0.0)
+    # rfm_summary's aggregates and columns, with time measured in time units from this cutoff:
+    # a period starts at minus its age, and the earlier cutoff is at -shift
+    aggregates = {"n_cal": by_customer.size(), "first_p": -first_age, "last_p": -last_age,
+                  "total": by_customer["value"].sum(), "first_value": first_value}
+    columns = columns_for(amounts=_has_amounts(calibration), holdout=False)
+    values = evaluate(columns, aggregates, {"unit_seconds": 1.0, "calibration_end": -float(shift)},
+                      len(first_age))
+    rfm = pd.DataFrame(values, index=first_age.index.rename(calibration.rfm.index.name))
     rfm.attrs = dict(calibration.rfm.attrs)
     before = before.assign(age=(before["age"] - shift).clip(lower=0.0))
     later = periods.loc[periods["age"] < shift - TOLERANCE, "cid"]

@@ -427,12 +427,13 @@ def _customer_sql(settings: Settings, window: Window) -> str:
 
 
 def _final_select_sql(settings: Settings, window) -> str:
-    """The public RFM columns computed in SQL, with the same arithmetic as rfm.finish."""
-    columns = rfm_columns_sql(settings, window, _double, _ident)
+    """The public RFM columns computed in SQL, rendered from their one definition
+    (clvlab.data.rfm_columns) as the pandas engine evaluates it."""
+    columns = rfm_columns_sql(settings, window, double_literal, _ident)
     return (f"SELECT {', '.join(columns)} FROM clvlab_customers WHERE n_cal > 0 "
             f"ORDER BY cid")
 
 
-def _double(value: float) -> str:
+def double_literal(value: float) -> str:
     """A DOUBLE literal that parses to exactly ``value`` (a bare 0.1 would be a DECIMAL)."""
     return f"CAST('{float(value)!r}' AS DOUBLE)"

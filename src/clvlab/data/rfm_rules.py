@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
 from clvlab.core.timeunits import UNIT_SECONDS, normalize_time_unit
+from clvlab.data.rfm_columns import columns_for, evaluate, render_sql
 from clvlab.data.rfm_io import parse_option_date
 
 RFM_COLUMNS = ["frequency", "recency", "T"]
@@ -129,31 +129,13 @@ def finish(table: pd.DataFrame, settings: Settings, window: Window,
            counts: dict[str, int]) -> pd.DataFrame:
     """Shape the pandas engine's per-customer aggregates into the public RFM table.
 
-    The DuckDB engine does the same arithmetic in SQL (rfm_duckdb._final_select_sql); the
-    engine-parity tests hold the two to the bit.
-
-    ``table`` is indexed by customer id and holds n_cal, first_p, last_p (epoch seconds of period
-    starts), total and first_value (calibration), n_hold and total_hold (holdout).
+    ``table`` is indexed by customer id and holds the aggregates of
+    :data:`clvlab.data.rfm_columns.AGGREGATES`; the columns are evaluated from their one
+    definition there, which the DuckDB and Spark engines render as SQL (:func:`rfm_columns_sql`).
     """
-    unit = float(settings.unit_seconds)
-    cal_epoch = epoch_seconds(window.calibration_end)
-    out = pd.DataFrame(index=table.index)
-    frequency = table["n_cal"].to_numpy(dtype=np.int64) - 1
-    out["frequency"] = frequency
-    out["recency"] = (table["last_p"].to_numpy(dtype=np.float64)
-                      - table["first_p"].to_numpy(dtype=np.float64)) / unit
-    out["T"] = (cal_epoch - table["first_p"].to_numpy(dtype=np.float64)) / unit
-    if settings.amount_col is not None:
-        repeat_total = table["total"].to_numpy(np.float64) - table["first_value"].to_numpy(np.float64)
-        out["monetary_value"] = np.where(frequency > 0, repeat_total / np.maximum(frequency, 1), 0.0)
-    if window.has_holdout:
-        n_hold = table["n_hold"].to_numpy(dtype=np.int64)
-        out["frequency_holdout"] = n_hold
-        if settings.amount_col is not None:
-            out["monetary_value_holdout"] = np.where(
-                n_hold > 0, table["total_hold"].to_numpy(np.float64) / np.maximum(n_hold, 1), 0.0)
-        out["duration_holdout"] = (
-            epoch_seconds(window.observation_end) - cal_epoch) / unit
+    columns = columns_for(settings.amount_col is not None, window.has_holdout)
+    values = evaluate(columns, table, window_constants(settings, window), len(table))
+    out = pd.DataFrame(values, index=table.index)
     out.index.name = settings.customer_col
     out = out.sort_index()
     out.attrs["clvlab"] = describe(settings, window, counts)
@@ -161,26 +143,20 @@ def finish(table: pd.DataFrame, settings: Settings, window: Window,
 
 
 def rfm_columns_sql(settings: Settings, window: Window, double, ident) -> list[str]:
-    """The public RFM columns as SQL over the per-customer aggregates (n_cal, first_p, last_p,
-    total, first_value, n_hold, total_hold), with the arithmetic of :func:`finish`. Shared by the
-    DuckDB and Spark engines; ``double`` writes an exact DOUBLE literal and ``ident`` quotes a
-    name in each dialect."""
-    unit = double(settings.unit_seconds)
-    cal = double(epoch_seconds(window.calibration_end))
-    zero = double(0.0)
-    columns = [f"cid AS {ident(settings.customer_col)}", "n_cal - 1 AS frequency",
-               f"(last_p - first_p) / {unit} AS recency", f"({cal} - first_p) / {unit} AS T"]
-    if settings.amount_col:
-        columns.append(f"CASE WHEN n_cal > 1 THEN (total - first_value) / (n_cal - 1) ELSE {zero} "
-                       "END AS monetary_value")
-    if window.has_holdout:
-        columns.append("n_hold AS frequency_holdout")
-        if settings.amount_col:
-            columns.append(f"CASE WHEN n_hold > 0 THEN total_hold / n_hold ELSE {zero} END "
-                           "AS monetary_value_holdout")
-        obs = double(epoch_seconds(window.observation_end))
-        columns.append(f"({obs} - {cal}) / {unit} AS duration_holdout")
-    return columns
+    """The customer id and the public RFM columns as SQL over a table of the per-customer
+    aggregates (and ``cid``), rendered from :data:`clvlab.data.rfm_columns.SPEC` as
+    :func:`finish` evaluates them. Shared by the DuckDB and Spark engines; ``double`` writes an
+    exact DOUBLE literal and ``ident`` quotes a name in each dialect."""
+    columns = columns_for(bool(settings.amount_col), window.has_holdout)
+    return [f"cid AS {ident(settings.customer_col)}",
+            *render_sql(columns, window_constants(settings, window), double, ident)]
+
+
+def window_constants(settings: Settings, window: Window) -> dict[str, float]:
+    """The constants the RFM columns read (:data:`clvlab.data.rfm_columns.CONSTANTS`)."""
+    return {"unit_seconds": float(settings.unit_seconds),
+            "calibration_end": epoch_seconds(window.calibration_end),
+            "observation_end": epoch_seconds(window.observation_end)}
 
 
 def describe(settings: Settings, window: Window, counts: dict[str, int]) -> dict[str, Any]:
