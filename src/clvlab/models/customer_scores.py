@@ -28,7 +28,7 @@ from clvlab.models.clv import check_rates, customer_lifetime_value
 from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import normalize_time_unit
 
-__all__ = ["score_customers", "output_columns", "TRANSACTION_OUTPUTS", "SPEND_OUTPUTS",
+__all__ = ["score_customers", "output_columns", "scoring_horizon", "TRANSACTION_OUTPUTS", "SPEND_OUTPUTS",
            "RFM_INPUTS"]
 
 RFM_INPUTS = ["frequency", "recency", "T"]
@@ -55,7 +55,7 @@ def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.Da
     horizon, discount_rate, margin : the scoring window in the model's time unit, the discount
         rate per time unit and the profit margin.
     """
-    horizon = _horizon(horizon)
+    horizon = scoring_horizon(horizon)
     check_rates(discount_rate, margin)
     model_unit = getattr(transaction_model, "time_unit_", None)
     attrs = getattr(table, "attrs", None)
@@ -106,7 +106,9 @@ def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.Da
     return out
 
 
-def _horizon(horizon: Any) -> float:
+def scoring_horizon(horizon: Any) -> float:
+    """The scoring window as a float: required (a default would assume a unit), finite, > 0.
+    Every scoring entry point checks it with this before any work."""
     if horizon is None:
         raise ClvlabError("horizon is required: the scoring window in the model's time unit "
                           "(e.g. 52 for a year in weeks); there is no default, as a default "

@@ -96,11 +96,11 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     if int(chunk_rows) < 1:
         raise ClvlabError(f"chunk_rows must be >= 1, got {chunk_rows!r}")
     started = time.perf_counter()
-    from clvlab.models.customer_scores import _horizon
+    from clvlab.models.customer_scores import scoring_horizon
     from clvlab.models.clv import check_rates
 
     check_rates(discount_rate, margin)  # before any work: a mistyped rate fails at once
-    params = {"horizon": _horizon(horizon), "discount_rate": float(discount_rate),
+    params = {"horizon": scoring_horizon(horizon), "discount_rate": float(discount_rate),
               "margin": float(margin)}
     log_options = dict(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                        date_format=date_format, timezone=timezone, consent_col=consent_col,

@@ -47,12 +47,12 @@ def score(customers, transaction_model, spend_model=None, *, horizon: float,
     the scores every other entry point gives; no spend columns without a spend model).
     ``horizon`` is in the model's time unit and has no default."""
     from clvlab.models.clv import check_rates
-    from clvlab.models.customer_scores import _horizon, output_columns, score_customers
+    from clvlab.models.customer_scores import scoring_horizon, output_columns, score_customers
     from clvlab.models.base import model_from_dict
 
     if customer_col not in customers.columns:
         raise DataValidationError(customer_col, "is missing from the customer table")
-    horizon = _horizon(horizon)
+    horizon = scoring_horizon(horizon)
     check_rates(discount_rate, margin)  # on the driver, before any task starts
     payloads = (transaction_model.to_dict(), None if spend_model is None else spend_model.to_dict())
     settings = {"horizon": horizon, "discount_rate": float(discount_rate), "margin": float(margin)}
