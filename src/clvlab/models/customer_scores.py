@@ -28,8 +28,8 @@ from clvlab.models.clv import check_rates, customer_lifetime_value
 from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import normalize_time_unit
 
-__all__ = ["score_customers", "output_columns", "scoring_horizon", "TRANSACTION_OUTPUTS", "SPEND_OUTPUTS",
-           "RFM_INPUTS"]
+__all__ = ["score_customers", "output_columns", "scoring_horizon", "TRANSACTION_OUTPUTS",
+           "SPEND_OUTPUTS", "RFM_INPUTS"]
 
 RFM_INPUTS = ["frequency", "recency", "T"]
 TRANSACTION_OUTPUTS = ["p_alive", "probability_of_purchase", "expected_purchases"]
