@@ -112,6 +112,16 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
 
     # scikit-learn contract ---------------------------------------------------------------------
 
+    def __sklearn_clone__(self) -> "ChurnAdjuster":
+        """An unfitted copy with the same settings (``sklearn.base.clone``), except that a base
+        model used as given (``refit_base=False``) keeps its fit: it is part of the setting. The
+        models are scikit-learn estimators, so clone alone would hand ``fit`` an unfitted base
+        model that it refuses; before they were, clone deep-copied it, and this keeps that."""
+        fresh = super().__sklearn_clone__()
+        if not self.refit_base and self.base_model is not None:
+            fresh.base_model = copy.deepcopy(self.base_model)
+        return fresh
+
     def fit(self, X: pd.DataFrame, y: Any) -> "ChurnAdjuster":
         from clvlab.models import ParetoNBD
 
@@ -269,7 +279,7 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         beside it (``<name>.classifier.skops``); loading never runs code from either."""
         import skops.io as sio
 
-        from clvlab import __version__
+        from clvlab.core.version import __version__
 
         check_is_fitted(self, "classifier_")
         path = Path(path)

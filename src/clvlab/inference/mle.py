@@ -9,7 +9,7 @@ from the Hessian at the optimum (central differences of the exact gradient).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,8 @@ from scipy import optimize, stats
 
 from clvlab.core.errors import ClvlabError
 
-__all__ = ["compress", "group_rows", "levels", "fit_mle", "FitResult", "summary_frame"]
+__all__ = ["compress", "group_rows", "levels", "fit_mle", "FitResult", "observed_covariance",
+           "summary_frame"]
 
 LogLikFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 """params -> (per-row log-likelihood, per-row gradient of shape (rows, n_params))."""
@@ -72,6 +73,8 @@ def levels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class FitResult:
+    """What one maximum-likelihood fit found: the estimates and the optimiser's diagnostics."""
+
     params: np.ndarray
     log_likelihood: float
     covariance: np.ndarray
@@ -82,6 +85,12 @@ class FitResult:
     gradient_norm: float
     penalty: float
     details: dict = field(default_factory=dict)
+
+    def convergence(self) -> dict[str, Any]:
+        """The diagnostics as a model keeps them (``convergence_``) and its file writes them."""
+        return {"converged": self.converged, "message": self.message,
+                "iterations": self.iterations, "restarts": self.restarts,
+                "gradient_norm": self.gradient_norm, "penalty": self.penalty}
 
 
 def fit_mle(loglik: LogLikFn, weights: np.ndarray, start: np.ndarray, *, names: Sequence[str],
@@ -137,7 +146,7 @@ def fit_mle(loglik: LogLikFn, weights: np.ndarray, start: np.ndarray, *, names: 
     values, grads = loglik(params)
     log_likelihood = float(weights @ values)
     gradient = weights @ grads - 2 * penalty * params
-    covariance = _covariance(loglik, weights, params, penalty)
+    covariance = observed_covariance(loglik, weights, params, penalty)
     at_bound = bool(np.any(np.abs(best.x) >= 29.9))
     converged = bool(_stationary(best, 1e-4) and not at_bound)
     return FitResult(params=params, log_likelihood=log_likelihood, covariance=covariance,
@@ -158,8 +167,8 @@ def _stationary(result: optimize.OptimizeResult, tolerance: float) -> bool:
             and bool(np.max(np.abs(result.jac)) < tolerance))
 
 
-def _covariance(loglik: LogLikFn, weights: np.ndarray, params: np.ndarray,
-                penalty: float) -> np.ndarray:
+def observed_covariance(loglik: LogLikFn, weights: np.ndarray, params: np.ndarray,
+                        penalty: float) -> np.ndarray:
     """Inverse of the observed information, by central differences of the exact gradient.
 
     Differences are taken in log-parameter space (relative steps suit parameters that span
@@ -183,6 +192,9 @@ def _covariance(loglik: LogLikFn, weights: np.ndarray, params: np.ndarray,
     g = weights @ loglik(params)[1] - 2 * penalty * params
     hessian = (hessian_log - np.diag(g * params)) / np.outer(params, params)
     return _inverse_information(-hessian)
+
+
+_covariance = observed_covariance  # the old private name, still read as clvlab._fitting._covariance
 
 
 def _inverse_information(information: np.ndarray) -> np.ndarray:

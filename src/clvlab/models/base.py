@@ -14,13 +14,15 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from clvlab.inference import compat as _compat
 from clvlab.inference import bayes
 from clvlab.core.atomic import atomic_output
-from clvlab.inference.mle import FitResult, _covariance, compress, fit_mle, summary_frame
+from clvlab.inference.mle import FitResult, compress, fit_mle, observed_covariance, summary_frame
 from clvlab.core.errors import ClvlabError, ClvlabWarning
 from clvlab.core.timeunits import normalize_time_unit
+from clvlab.models.settings import check_settings, settings_repr
 
 __all__ = ["BaseModel", "load_model"]
 
@@ -28,9 +30,19 @@ SCHEMA_VERSION = 1
 POPULATION_GROUPS = ("posterior", "sample_stats")  # what a saved posterior keeps
 _REGISTRY: dict[str, type["BaseModel"]] = {}
 
+#: What a fit learns beside the estimates (``params_``, ``covariance_``, ``standard_errors_``)
+#: and ``time_unit_``, which the model file keeps at its top level: each key is stored as the
+#: attribute ``key + "_"`` and written under "fit" in the file, in this order. JSON has no NaN,
+#: so a non-finite float is written as null; the information criteria read null back as NaN
+#: (a Bayesian fit has none), the others read back as written.
+FIT_BLOCK = ("log_likelihood", "n_customers", "n_distinct_rows", "aic", "bic", "convergence")
+_NAN_WHEN_NULL = ("aic", "bic")
 
-class BaseModel:
-    """Scikit-learn style: the constructor takes settings only; ``fit`` returns ``self``."""
+
+class BaseModel(BaseEstimator):
+    """A scikit-learn estimator: the constructor stores settings only (``get_params``,
+    ``set_params`` and ``sklearn.base.clone`` work on them); ``fit`` checks them and returns
+    ``self``; what a fit learns ends in ``_``."""
 
     param_names: ClassVar[tuple[str, ...]] = ()
 
@@ -70,6 +82,9 @@ class BaseModel:
         target_accept : NUTS's target acceptance rate; None takes the model's default
             (``default_target_accept``: higher where the posterior has long tails).
         priors : {parameter: callable(name) -> PyMC random variable} to replace default priors.
+
+        Stored as given; ``fit`` checks them (``clvlab.models.settings``), so a value set later
+        with ``set_params`` is checked too.
         """
         self.penalty = penalty
         self.max_restarts = max_restarts
@@ -131,10 +146,7 @@ class BaseModel:
         (``rfm_summary`` and ``read_rfm`` record it in ``rfm.attrs``); it must agree with a unit
         the table records. A model of durations without a known unit cannot be saved.
         """
-        if not (isinstance(self.penalty, (int, float)) and self.penalty >= 0):
-            raise ClvlabError(f"penalty must be a number >= 0, got {self.penalty!r}")
-        if self.method not in bayes.METHODS:
-            raise ClvlabError(f"method must be one of {list(bayes.METHODS)}, got {self.method!r}")
+        check_settings(self)
         unit = _given_time_unit(rfm, time_unit)
         data = self._data(rfm)
         if weights is not None:
@@ -152,18 +164,11 @@ class BaseModel:
                          self._start(distinct, counts), names=self.param_names,
                          penalty=float(self.penalty), max_restarts=self.max_restarts,
                          total=lambda p: self._loglik_total(p, prepared, counts))
-        self._store(result, n_customers=float(counts.sum()), n_distinct=len(counts),
-                    time_unit=unit)
+        self._store(result, _fit_block(result, float(counts.sum()), len(counts)), unit)
         return self
 
     def _fit_bayes(self, prepared, distinct, counts, time_unit) -> "BaseModel":
-        for name in ("draws", "tune", "chains"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, np.integer)) and value >= (0 if name == "tune" else 1)):
-                raise ClvlabError(f"{name} must be a whole number >= 1, got {value!r}")
         target_accept = self.default_target_accept if self.target_accept is None else self.target_accept
-        if not (isinstance(target_accept, (int, float)) and 0 < target_accept < 1):
-            raise ClvlabError(f"target_accept must be a number between 0 and 1, got {target_accept!r}")
         idata, diag = bayes.fit_bayes(
             self, prepared, counts, method=self.method, draws=self.draws, tune=self.tune,
             chains=self.chains, random_seed=self.random_seed, priors=self.priors,
@@ -176,18 +181,18 @@ class BaseModel:
         if len(samples) > 1:
             covariance = np.cov(samples, rowvar=False)
         else:  # MAP: the curvature of the log-likelihood at the mode (a Laplace approximation)
-            covariance = _covariance(lambda p: self._loglik(p, prepared), counts, mean, 0.0)
+            covariance = observed_covariance(lambda p: self._loglik(p, prepared), counts, mean, 0.0)
         values, _ = self._loglik(mean, prepared)
         log_likelihood = float(counts @ values)
         bayes.add_log_likelihood(idata, self, prepared, counts)
-        self._store(FitResult(params=mean, log_likelihood=log_likelihood, covariance=covariance,
-                              converged=True, message=self.method, iterations=0, restarts=0,
-                              gradient_norm=float("nan"), penalty=0.0),
-                    n_customers=float(counts.sum()), n_distinct=len(counts), time_unit=time_unit)
+        result = FitResult(params=mean, log_likelihood=log_likelihood, covariance=covariance,
+                           converged=True, message=self.method, iterations=0, restarts=0,
+                           gradient_norm=float("nan"), penalty=0.0)
+        block = _fit_block(result, float(counts.sum()), len(counts))
         # AIC and BIC are maximum-likelihood criteria: at a posterior mean or mode they would be
         # read as if they were, so a Bayesian fit has none (compare Bayesian fits with LOO)
-        self.aic_ = self.bic_ = float("nan")
-        self.convergence_ = diag
+        block.update(aic=float("nan"), bic=float("nan"), convergence=diag)
+        self._store(result, block, time_unit)
         self.idata_ = idata
         bayes.warn_if_poor(type(self).__name__, diag)
         return self
@@ -215,23 +220,13 @@ class BaseModel:
         if counts.sum() < 2:
             raise ClvlabError(f"{type(self).__name__} needs more than one customer to fit")
 
-    def _store(self, result: FitResult, *, n_customers: float, n_distinct: int,
-               time_unit: str | None) -> None:
-        names = list(self.param_names)
-        self.params_ = pd.Series(result.params, index=names, name="estimate")
-        self.covariance_ = pd.DataFrame(result.covariance, index=names, columns=names)
-        self.standard_errors_ = pd.Series(np.sqrt(np.diag(result.covariance)), index=names,
-                                          name="std_error")
-        self.log_likelihood_ = result.log_likelihood
-        self.n_customers_ = n_customers
-        self.n_distinct_rows_ = n_distinct
+    def _store(self, result: FitResult, block: dict[str, Any], time_unit: str | None) -> None:
+        """Keep a fit: its estimates, its time unit and its FIT_BLOCK values (``block``)."""
+        self.params_ = pd.Series(result.params, index=list(self.param_names), name="estimate")
+        self._set_covariance(result.covariance)
         self.time_unit_ = time_unit
-        k = len(names)
-        self.aic_ = 2 * k - 2 * result.log_likelihood
-        self.bic_ = k * math.log(n_customers) - 2 * result.log_likelihood
-        self.convergence_ = {"converged": result.converged, "message": result.message,
-                             "iterations": result.iterations, "restarts": result.restarts,
-                             "gradient_norm": result.gradient_norm, "penalty": result.penalty}
+        for key in FIT_BLOCK:
+            setattr(self, key + "_", block[key])
         if not result.converged:
             warnings.warn(
                 f"{type(self).__name__} did not converge ({result.message}; gradient norm "
@@ -242,6 +237,11 @@ class BaseModel:
             warnings.warn(f"{type(self).__name__}: the Hessian at the optimum is not negative "
                           "definite, so standard errors are NaN; the data may not identify every "
                           "parameter (a small penalty helps).", ClvlabWarning, stacklevel=3)
+
+    def _set_covariance(self, covariance: np.ndarray) -> None:
+        names = list(self.param_names)
+        self.covariance_ = pd.DataFrame(covariance, index=names, columns=names)
+        self.standard_errors_ = pd.Series(np.sqrt(np.diag(covariance)), index=names, name="std_error")
 
     @classmethod
     def from_params(cls, time_unit: str | None = None, **params: float) -> "BaseModel":
@@ -283,7 +283,7 @@ class BaseModel:
     def __repr__(self) -> str:
         name = type(self).__name__
         if not hasattr(self, "params_"):
-            return f"{name}(penalty={self.penalty!r})"
+            return settings_repr(self)
         params = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
         fitted = ""
         if hasattr(self, "log_likelihood_"):
@@ -303,6 +303,11 @@ class BaseModel:
             return head
         return head + self.summary().to_html(float_format="{:.4g}".format)
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
+        """Jupyter asks for this before ``_repr_html_``: scikit-learn's would show its estimator
+        diagram in place of the view above."""
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
+
     def _check_time_unit(self, rfm: pd.DataFrame) -> None:
         """A table in another time unit than the model's is an error, never a silent rescale."""
         data_unit = _time_unit_of(rfm)
@@ -313,7 +318,7 @@ class BaseModel:
 
     # --- files ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        from clvlab import __version__
+        from clvlab.core.version import __version__
 
         self._check_fitted()
         covariance = getattr(self, "covariance_", None)
@@ -329,10 +334,7 @@ class BaseModel:
                 [None if not np.isfinite(v) else float(v) for v in row] for row in covariance.to_numpy()],
         }
         if hasattr(self, "log_likelihood_"):
-            payload["fit"] = _jsonable({
-                "log_likelihood": self.log_likelihood_, "n_customers": self.n_customers_,
-                "n_distinct_rows": self.n_distinct_rows_, "aic": self.aic_, "bic": self.bic_,
-                "convergence": self.convergence_})
+            payload["fit"] = _jsonable({key: getattr(self, key + "_") for key in FIT_BLOCK})
         return payload
 
     def save(self, path: str | Path, overwrite: bool = True) -> None:
@@ -420,22 +422,28 @@ def model_from_dict(payload: dict[str, Any], source: str = "<dict>") -> BaseMode
         if payload.get("covariance") is not None:
             cov = np.array([[np.nan if v is None else v for v in row] for row in payload["covariance"]],
                            dtype=np.float64)
-            names = list(cls.param_names)
-            model.covariance_ = pd.DataFrame(cov, index=names, columns=names)
-            model.standard_errors_ = pd.Series(np.sqrt(np.diag(cov)), index=names, name="std_error")
+            model._set_covariance(cov)
         model.method = payload.get("settings", {}).get("method", "mle")
         if payload.get("posterior_file"):
             model.idata_ = _load_posterior(Path(path).parent / payload["posterior_file"])
         fit = payload.get("fit")
         if fit:
-            model.log_likelihood_ = fit["log_likelihood"]
-            model.n_customers_ = fit["n_customers"]
-            model.n_distinct_rows_ = fit["n_distinct_rows"]
-            model.aic_, model.bic_ = (float("nan") if fit[k] is None else fit[k] for k in ("aic", "bic"))
-            model.convergence_ = fit["convergence"]
+            for key in FIT_BLOCK:
+                value = fit[key]
+                setattr(model, key + "_",
+                        float("nan") if value is None and key in _NAN_WHEN_NULL else value)
     except (KeyError, TypeError, ValueError) as exc:
         raise ClvlabError(f"model file {path} is malformed: {exc!r}") from None
     return model
+
+
+def _fit_block(result: FitResult, n_customers: float, n_distinct: int) -> dict[str, Any]:
+    """A maximum-likelihood fit's FIT_BLOCK values."""
+    k = len(result.params)
+    return {"log_likelihood": result.log_likelihood, "n_customers": n_customers,
+            "n_distinct_rows": n_distinct, "aic": 2 * k - 2 * result.log_likelihood,
+            "bic": k * math.log(n_customers) - 2 * result.log_likelihood,
+            "convergence": result.convergence()}
 
 
 def _posterior_path(path: str | Path) -> Path:

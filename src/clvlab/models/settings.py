@@ -1,0 +1,94 @@
+"""A model's constructor settings: their rules, checked in one place, and their repr.
+
+scikit-learn's convention, which the models follow: the constructor stores each setting
+unchanged (so ``get_params``, ``set_params`` and ``clone`` can rebuild a model from them) and
+``fit`` checks them before any work. A check in the constructor would miss every value given
+later through ``set_params``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+import numpy as np
+
+from clvlab.core.errors import ClvlabError
+from clvlab.inference.bayes import METHODS, NUTS_SAMPLERS, default_nuts_sampler
+
+__all__ = ["check_settings", "settings_repr"]
+
+#: seeds the samplers accept besides None and whole numbers >= 0 (``bayes`` turns them into one
+#: integer seed through ``np.random.default_rng``)
+SEED_TYPES = (np.random.Generator, np.random.SeedSequence, np.random.BitGenerator)
+
+
+def _whole(value: Any) -> bool:
+    # bool is an int to Python, but draws=True is a slip, not a count
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _number(value: Any) -> bool:
+    # plain int and float only: the penalty is written to the model file as it is, and JSON
+    # cannot write a NumPy scalar other than float64 (a float)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _rules(model) -> list[tuple[str, Callable[[Any], bool], str]]:
+    """(setting, test of its value, the rule in words), in the constructor's order."""
+    default_accept = type(model).default_target_accept
+    return [
+        ("penalty", lambda v: _number(v) and v >= 0, "a number >= 0"),
+        ("max_restarts", lambda v: _whole(v) and v >= 0, "a whole number >= 0"),
+        ("method", lambda v: isinstance(v, str) and v in METHODS, f"one of {list(METHODS)}"),
+        ("draws", lambda v: _whole(v) and v >= 1, "a whole number >= 1"),
+        ("tune", lambda v: _whole(v) and v >= 0, "a whole number >= 0"),
+        ("chains", lambda v: _whole(v) and v >= 1, "a whole number >= 1"),
+        ("priors", lambda v: v is None or isinstance(v, dict),
+         "None or a dict {parameter name: callable(name) -> PyMC random variable}"),
+        ("random_seed", lambda v: v is None or (_whole(v) and v >= 0) or isinstance(v, SEED_TYPES),
+         "None, a whole number >= 0 or a NumPy Generator, SeedSequence or BitGenerator"),
+        ("progressbar", lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+        ("nuts_sampler", lambda v: v is None or (isinstance(v, str) and v in NUTS_SAMPLERS),
+         f"one of {list(NUTS_SAMPLERS)} or None (the default, {default_nuts_sampler()!r})"),
+        ("target_accept", lambda v: v is None or (_number(v) and 0 < v < 1),
+         f"None (the model's default, {default_accept:g}) or a number between 0 and 1"),
+    ]
+
+
+def check_settings(model) -> None:
+    """Raise a ClvlabError naming the first setting of ``model`` that breaks its rule.
+
+    Every setting is checked whatever the method, so that a bad Bayesian setting on a model
+    fitted by maximum likelihood is found when it is made, not when the method is switched.
+    """
+    for name, test, rule in _rules(model):
+        value = getattr(model, name)
+        if not test(value):
+            raise ClvlabError(f"{name} must be {rule}, got {value!r}")
+    priors = model.priors or {}
+    unknown = sorted(set(priors) - set(model.param_names))
+    if unknown:  # the same words as clvlab.bayes.build_pymc_model, which checks it again
+        raise ClvlabError(f"priors given for unknown parameters {unknown}; "
+                          f"{type(model).__name__} has {list(model.param_names)}")
+    for name, prior in priors.items():
+        if not callable(prior):
+            raise ClvlabError(f"priors must map each parameter name to a callable(name) -> PyMC "
+                              f"random variable; priors[{name!r}] is {prior!r}")
+
+
+def settings_repr(model) -> str:
+    """``Name(penalty=..., <the other settings that differ from their defaults>)``.
+
+    scikit-learn's repr shows only the changed settings; ``penalty`` is always shown, as this
+    repr always showed it (``BetaGeo(penalty=0.0)``). Settings are compared by their repr, as
+    scikit-learn does, so that a setting holding an array or a generator compares at all.
+    """
+    shown = []
+    for name, parameter in inspect.signature(type(model).__init__).parameters.items():
+        if name == "self":
+            continue
+        value = getattr(model, name)
+        if name == "penalty" or repr(value) != repr(parameter.default):
+            shown.append(f"{name}={value!r}")
+    return f"{type(model).__name__}({', '.join(shown)})"
