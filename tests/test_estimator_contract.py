@@ -224,3 +224,23 @@ def test_a_churn_adjuster_clones_its_base_model_like_any_setting(fitted):
     kept = clone(ChurnAdjuster(fitted, refit_base=False)).base_model
     assert kept is not fitted
     pd.testing.assert_series_equal(kept.params_, fitted.params_)
+
+
+def test_the_seed_has_one_name_in_every_estimator():
+    """Models and the churn adjuster both take ``random_seed``; the adjuster's former
+    ``random_state`` still works, with a FutureWarning, and gives the same classifier seed."""
+    import inspect
+    import warnings as warnings_module
+
+    from clvlab import BetaGeo, ChurnAdjuster
+    from clvlab.churn import default_classifier
+
+    for estimator in (BetaGeo, ChurnAdjuster):
+        assert "random_seed" in inspect.signature(estimator).parameters
+    assert ChurnAdjuster(random_seed=7)._seed() == 7
+    with warnings_module.catch_warnings():
+        warnings_module.simplefilter("error")
+        assert ChurnAdjuster()._seed() == 0
+    with pytest.warns(FutureWarning, match="now random_seed"):
+        assert ChurnAdjuster(random_state=5)._seed() == 5
+    assert default_classifier(random_seed=3).cv.random_state == 3

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,11 @@ SCHEMA_VERSION = 2  # 2: the weights and the check (files of version 1 load with
 READABLE_VERSIONS = (1, 2)
 
 
-def default_classifier(random_state: Any = 0):
+# the default of the seed's former name: a value nobody passes, so that any other means "given"
+_RENAMED = "renamed to random_seed"
+
+
+def default_classifier(random_seed: Any = 0):
     """Gradient-boosted trees with sigmoid calibration on 3 shuffled folds (customer tables are
     sorted by id, which often follows acquisition date or segment: unshuffled folds would
     calibrate each model on customers unlike the ones it was trained on)."""
@@ -65,8 +70,8 @@ def default_classifier(random_state: Any = 0):
                                            min_samples_leaf=100, l2_regularization=1.0,
                                            monotonic_cst={"base_probability_of_purchase": -1},
                                            categorical_features="from_dtype",
-                                           random_state=random_state)
-    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=random_state)
+                                           random_state=random_seed)
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=random_seed)
     return CalibratedClassifierCV(trees, method="sigmoid", cv=folds)
 
 
@@ -82,7 +87,8 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         sigmoid calibration on shuffled folds (``default_classifier``).
     horizon : the window of the label, in the RFM table's time unit.
     refit_base : fit the base model on ``X`` (default) or use it as given (it must be fitted).
-    random_state : seed of the default classifier.
+    random_seed : seed of the default classifier (the name every clvlab estimator uses).
+    random_state : the former name of ``random_seed``; it still works, with a FutureWarning.
     n_threads : OpenMP threads of the classifier's fits and predictions (None: the library's
         default, every core). The default 1: the trees are small, and on a machine whose cores
         are busy OpenMP's waiting threads made the default classifier's fit 8 to 20 times
@@ -102,13 +108,15 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, base_model=None, classifier=None, horizon: float = 13.0,
-                 refit_base: bool = True, random_state: Any = 0, n_threads: int | None = 1):
+                 refit_base: bool = True, random_seed: Any = 0, n_threads: int | None = 1, *,
+                 random_state: Any = _RENAMED):
         self.base_model = base_model
         self.classifier = classifier
         self.horizon = horizon
         self.refit_base = refit_base
-        self.random_state = random_state
+        self.random_seed = random_seed
         self.n_threads = n_threads
+        self.random_state = random_state
 
     # scikit-learn contract ---------------------------------------------------------------------
 
@@ -121,6 +129,15 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         if not self.refit_base and self.base_model is not None:
             fresh.base_model = copy.deepcopy(self.base_model)
         return fresh
+
+    def _seed(self) -> Any:
+        """random_seed, or the value given under its former name random_state."""
+        if isinstance(self.random_state, str) and self.random_state == _RENAMED:
+            return self.random_seed
+        warnings.warn("ChurnAdjuster(random_state=...) is now random_seed=..., the name of the "
+                      "seed in every clvlab estimator; random_state will be removed",
+                      FutureWarning, stacklevel=3)
+        return self.random_state
 
     def fit(self, X: pd.DataFrame, y: Any) -> "ChurnAdjuster":
         from clvlab.models import ParetoNBD
@@ -144,7 +161,7 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         self.feature_names_in_ = np.array(list(X.columns), dtype=object)
         design = self._design(X)
         self.classifier_ = clone(self.classifier) if self.classifier is not None else \
-            default_classifier(self.random_state)
+            default_classifier(self._seed())
         with self._threads():
             self.classifier_.fit(design, y.astype(np.int64))
         self.classes_ = np.array([0, 1])
