@@ -154,7 +154,7 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
             raise ClvlabError(f"horizon must be > 0, got {self.horizon!r}")
         base = self.base_model if self.base_model is not None else ParetoNBD()
         if self.refit_base:
-            base = copy.deepcopy(base).fit(_with_attrs(X[RFM], X))
+            base = clone(base, safe=False).fit(_with_attrs(X[RFM], X))
         elif getattr(base, "params_", None) is None:
             raise ClvlabError("refit_base=False needs a fitted base_model")
         self.base_model_ = base

@@ -7,10 +7,10 @@ least one purchase in the holdout window. A fresh copy is fitted at every cutoff
 
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from clvlab.core.errors import ClvlabError
 from clvlab.data.calibration import Calibration
@@ -90,11 +90,11 @@ class ModelCandidate(Candidate):
 
     def fit(self, calibration: Calibration, horizon: float) -> "ModelCandidate":
         rfm = calibration.rfm
-        self.transaction_model_ = copy.deepcopy(self.transaction_model).fit(rfm)
+        self.transaction_model_ = clone(self.transaction_model, safe=False).fit(rfm)
         self.spend_model_ = None
         if self.spend_model is not None:
             valued = (rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)
-            self.spend_model_ = copy.deepcopy(self.spend_model).fit(rfm[valued])
+            self.spend_model_ = clone(self.spend_model, safe=False).fit(rfm[valued])
         return self
 
     def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
@@ -155,7 +155,7 @@ class PerSegment(Candidate):
         return calibration.rfm.groupby(calibration.attributes[self.attribute], sort=True)
 
     def fit(self, calibration: Calibration, horizon: float) -> "PerSegment":
-        self.models_ = {key: copy.deepcopy(self.transaction_model).fit(rows)
+        self.models_ = {key: clone(self.transaction_model, safe=False).fit(rows)
                         for key, rows in self._segments(calibration)}
         return self
 

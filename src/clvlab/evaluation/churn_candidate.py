@@ -6,6 +6,7 @@ import copy
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from clvlab.evaluation.candidates import Calibration, ModelCandidate
 from clvlab.core.errors import ClvlabError
@@ -65,7 +66,7 @@ class ChurnAdjustedCandidate(ModelCandidate):
         # the base model at c - h, fitted once: it feeds the deployed classifier, and it is the
         # base model that the check compares with on the window (c - h, c]
         try:
-            base = copy.deepcopy(self.transaction_model).fit(earlier.rfm)
+            base = clone(self.transaction_model, safe=False).fit(earlier.rfm)
         except ClvlabError as exc:
             self.decision_ = GainCheck.not_made(f"at {earlier.cutoff.date()}: {exc}")
             return self
@@ -132,7 +133,7 @@ class ChurnAdjustedCandidate(ModelCandidate):
 
     def _adjuster(self, earlier: Calibration, active: pd.Series, horizon: float,
                   base=None) -> ChurnAdjuster:
-        model = copy.deepcopy(self.transaction_model) if base is None else base
+        model = clone(self.transaction_model, safe=False) if base is None else base
         adjuster = ChurnAdjuster(model, self.classifier, horizon, refit_base=base is None)
         return adjuster.fit(feature_frame(earlier), (~active).astype(np.int64))
 

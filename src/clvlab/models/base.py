@@ -28,7 +28,6 @@ __all__ = ["BaseModel", "load_model"]
 
 SCHEMA_VERSION = 1
 POPULATION_GROUPS = ("posterior", "sample_stats")  # what a saved posterior keeps
-_REGISTRY: dict[str, type["BaseModel"]] = {}
 
 #: What a fit learns beside the estimates (``params_``, ``covariance_``, ``standard_errors_``)
 #: and ``time_unit_``, which the model file keeps at its top level: each key is stored as the
@@ -48,10 +47,6 @@ class BaseModel(BaseEstimator):
 
     #: the input table's columns the likelihood reads, in the order ``_data`` returns them
     columns: ClassVar[tuple[str, ...]] = ()
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.__name__] = cls
 
     #: parameters that carry the data's scale -> index of the data column that sets it
     #: (the default prior of a scale parameter is centred on that column's mean)
@@ -413,7 +408,7 @@ def model_from_dict(payload: dict[str, Any], source: str = "<dict>") -> BaseMode
     if payload.get("schema_version") != SCHEMA_VERSION:
         raise ClvlabError(f"model file {path} has schema version {payload.get('schema_version')!r}; "
                           f"this clvlab reads version {SCHEMA_VERSION}")
-    cls = _REGISTRY.get(payload.get("model"))
+    cls = _model_class(payload.get("model"))
     if cls is None:
         raise ClvlabError(f"model file {path} holds an unknown model {payload.get('model')!r}")
     try:
@@ -444,6 +439,19 @@ def _fit_block(result: FitResult, n_customers: float, n_distinct: int) -> dict[s
             "n_distinct_rows": n_distinct, "aic": 2 * k - 2 * result.log_likelihood,
             "bic": k * math.log(n_customers) - 2 * result.log_likelihood,
             "convergence": result.convergence()}
+
+
+def _model_class(name: Any) -> type[BaseModel] | None:
+    """The class a file names: a subclass of BaseModel of that name (clvlab's models, or one a
+    user defined; a class redefined in a notebook replaces the first). The classes themselves are the
+    lookup, so no list of names is kept here: the names users type are models/registry.py's."""
+    found, stack = None, [BaseModel]
+    while stack:
+        cls = stack.pop(0)
+        if cls.__name__ == name:
+            found = cls
+        stack.extend(cls.__subclasses__())
+    return found
 
 
 def _posterior_path(path: str | Path) -> Path:

@@ -24,7 +24,7 @@ from clvlab.models._hyp import log_hyp2f1_1bc
 from clvlab.models._pareto_kernel import bracket_pairs, kernel, log_bracket
 from clvlab.models._special import log_gamma_ratio
 from clvlab.models.base import BaseModel
-from clvlab.models.transaction import TransactionModel, _horizon
+from clvlab.models.transaction import TransactionModel, check_horizon
 
 __all__ = ["ParetoNBD"]
 
@@ -104,7 +104,7 @@ class ParetoNBD(TransactionModel, BaseModel):
 
     def p_alive_at(self, rfm: pd.DataFrame, t) -> pd.Series:
         """Probability that each customer is still active t time units after T."""
-        t = _horizon(t)
+        t = check_horizon(t)
         x, t_x, T = self._arrays(rfm)
         _, _, s, beta = self._check_fitted()
         survive = np.exp(-s * np.log1p(t / (beta + T)))

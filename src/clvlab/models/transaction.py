@@ -16,7 +16,7 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError
 from clvlab.data.validation import validate_rfm
 
-__all__ = ["TransactionModel"]
+__all__ = ["TransactionModel", "check_horizon"]
 
 
 class TransactionModel:
@@ -39,7 +39,7 @@ class TransactionModel:
 
     def expected_purchases(self, rfm: pd.DataFrame, t: Any) -> pd.Series:
         """Expected number of purchases in (T, T + t] given each customer's history."""
-        t = _horizon(t)
+        t = check_horizon(t)
         x, t_x, T = self._arrays(rfm)
         alive = _per_distinct(self._p_alive, x, t_x, T)
         given_alive = _per_distinct(lambda *p: self._new_expected(p[:-1], p[-1]),
@@ -49,7 +49,7 @@ class TransactionModel:
 
     def expected_purchases_new_customer(self, t: Any) -> np.ndarray | float:
         """Expected repeat purchases of a newly acquired customer in their first t time units."""
-        t = _horizon(t)
+        t = check_horizon(t)
         values = self._new_customer_expected(t)
         return float(values) if np.ndim(values) == 0 else values
 
@@ -69,7 +69,7 @@ class TransactionModel:
         """
         if not (isinstance(n, (int, np.integer)) and n >= 0):
             raise ClvlabError(f"n must be a whole number >= 0, got {n!r}")
-        t = _horizon(t)
+        t = check_horizon(t)
         if rfm is None:
             return float(self._new_customer_pmf(int(n), t))
         x, t_x, T = self._arrays(rfm)
@@ -86,7 +86,7 @@ class TransactionModel:
         job's columns, at the cost of about one of them)."""
         from clvlab.inference.mle import group_rows
 
-        t = _horizon(t)
+        t = check_horizon(t)
         if np.ndim(t):
             raise ClvlabError("scores takes one horizon for all customers")
         x, t_x, T = self._arrays(rfm)
@@ -134,7 +134,9 @@ def _per_distinct(function, *arrays) -> np.ndarray:
     return np.asarray(function(*distinct), dtype=np.float64)[inverse].reshape(columns[0].shape)
 
 
-def _horizon(t: Any):
+def check_horizon(t: Any):
+    """A prediction horizon (a number or an array of them) in the model's time unit, finite
+    and > 0, as a float or a float array."""
     try:
         values = np.asarray(t, dtype=np.float64)
     except (TypeError, ValueError):
