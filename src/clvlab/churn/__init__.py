@@ -16,8 +16,8 @@ import pandas as pd
 
 from clvlab.churn.adjuster import BASE_FEATURES, ChurnAdjuster, default_classifier
 from clvlab.data.calibration import calibration_data
-from clvlab.churn.features import (BEHAVIOUR_FEATURES, SPEND_FEATURES, behaviour_features, feature_frame,
-                       shift_back, window_purchases)
+from clvlab.churn.features import (BEHAVIOUR_FEATURES, SPEND_FEATURES, behaviour_features,
+                                   feature_frame, shift_back, window_purchases)
 from clvlab.churn.gain import GainCheck, check_gain
 
 __all__ = ["ChurnAdjuster", "feature_frame", "behaviour_features",

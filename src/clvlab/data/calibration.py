@@ -91,7 +91,7 @@ def calibration_data(transactions: Any, cutoff: Any, horizon: float | None = Non
                       time_unit=settings.time_unit, calibration_end=None if horizon is None else cutoff,
                       observation_end=end if holdout_end is not None else cutoff,
                       date_format=date_format, timezone=timezone, engine="pandas")
-    window = CutoffView(rfm, ids, ts, amount, cutoff, end, settings, "M", customer_attributes)
+    window = CutoffView(rfm, ids, ts, amount, cutoff, end, settings, customer_attributes)
     outcome = None if horizon is None else pd.Series(window.actual_purchases, index=rfm.index,
                                                      name="holdout_purchases")
     return window.calibration, outcome
@@ -100,7 +100,7 @@ def calibration_data(transactions: Any, cutoff: Any, horizon: float | None = Non
 class CutoffView:
     """One cutoff's data: the calibration view candidates see, and the outcomes they don't."""
 
-    def __init__(self, rfm, ids, ts, amount, cutoff, end, settings, cohort_freq, attributes=None):
+    def __init__(self, rfm, ids, ts, amount, cutoff, end, settings, attributes=None):
         keep = (ts <= end).to_numpy() & (rfm.index.get_indexer(ids) >= 0)
         holdout = (ts[keep] > cutoff).to_numpy()
         periods, _ = merge_periods(ids.to_numpy()[keep], ts[keep],
@@ -129,10 +129,6 @@ class CutoffView:
             if self.has_amounts:
                 self.actual_spend = (self.actual_purchases
                                      * rfm["monetary_value_holdout"].to_numpy(np.float64))
-        first = cutoff - pd.to_timedelta(rfm["T"].to_numpy() * unit, unit="s")
-        self.cohort = pd.Series(pd.DatetimeIndex(first).to_period(cohort_freq).astype(str),
-                                index=rfm.index)
-
 
 
 def attributes_for(attributes: pd.DataFrame | None, index: pd.Index) -> pd.DataFrame | None:

@@ -17,10 +17,11 @@ from typing import Any
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError, DataValidationError
-from clvlab.data.rfm_rules import Settings, Window, check_customers, describe, resolve_window, rfm_columns_sql
+from clvlab.data.rfm_rules import (Settings, Window, check_customers, describe, resolve_window,
+                                   rfm_columns_sql)
 from clvlab.data.rfm_io import expand_paths, file_format, parquet_metadata
-from clvlab.data.rfm_pandas import NUMBERS_ARE_NOT_DATES, OFFSET_PATTERN as _OFFSET_REGEX, amount_hint, \
-    date_rule, header_hint
+from clvlab.data.rfm_pandas import (NUMBERS_ARE_NOT_DATES, OFFSET_PATTERN as _OFFSET_REGEX,
+                                    amount_hint, date_rule, header_hint)
 
 
 def summarise(transactions: Any, settings: Settings, calibration_end: Any, observation_end: Any,

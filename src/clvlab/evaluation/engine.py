@@ -205,6 +205,14 @@ def _checked(predicted: Any, rfm: pd.DataFrame, name: str, cutoff: str) -> pd.Da
 class _Window(CutoffView):
     """One cutoff's view, scored: candidates' metrics, tracking curves and cohort tables."""
 
+    def __init__(self, rfm, ids, ts, amount, cutoff, end, settings, cohort_freq, attributes=None):
+        super().__init__(rfm, ids, ts, amount, cutoff, end, settings, attributes)
+        # each customer's acquisition cohort: the period of the first purchase
+        unit = float(UNIT_SECONDS[settings.time_unit])
+        first = cutoff - pd.to_timedelta(rfm["T"].to_numpy() * unit, unit="s")
+        self.cohort = pd.Series(pd.DatetimeIndex(first).to_period(cohort_freq).astype(str),
+                                index=rfm.index)
+
     def metrics(self, predicted: pd.DataFrame, name: str, cutoff: str) -> pd.DataFrame:
         rows = []
         groups = [("all", np.ones(len(self.cohort), dtype=bool))]

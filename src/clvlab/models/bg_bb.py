@@ -31,7 +31,8 @@ from scipy import special
 from clvlab.core.errors import ClvlabError
 from clvlab.data.validation import validate_discrete_rfm
 from clvlab.models._hyp import log_hyp2f1_1bc
-from clvlab.models._special import digamma_scalar, log_beta_ratio, log_gamma_ratio, log_gamma_ratio_scalar
+from clvlab.models._special import (digamma_scalar, log_beta_ratio, log_gamma_ratio,
+                                    log_gamma_ratio_scalar)
 from clvlab.models.base import BaseModel
 
 __all__ = ["BetaGeoBetaBinom"]

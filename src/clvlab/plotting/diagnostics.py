@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clvlab.plotting.labels import (amount_words, clvlab_attrs, model_label, named_models, resolve_unit,
-                           unit_plural, unit_singular)
+from clvlab.plotting.labels import (amount_words, clvlab_attrs, model_label, named_models,
+                                    resolve_unit, unit_plural, unit_singular)
 from clvlab.models.cumulative import expected_cumulative_purchases
 from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import UNIT_SECONDS
