@@ -26,6 +26,9 @@ from clvlab.models.settings import check_settings
 MODELS = [BetaGeo, ModifiedBetaGeo, ParetoNBD, GammaGamma, BetaGeoBetaBinom, ShiftedBetaGeo]
 SETTINGS = ["chains", "draws", "max_restarts", "method", "nuts_sampler", "penalty", "priors",
             "progressbar", "random_seed", "target_accept", "tune"]
+# issue 22's covariate settings, which every model has; the BG/NBD family also has dropout_form
+COVARIATE_SETTINGS = ["covariate_penalty", "dropout_covariates", "purchase_covariates",
+                      "shared_covariates", "spend_covariates", "start_params"]
 
 
 def _prior(name):  # a module-level function: deep copies of it are itself
@@ -55,17 +58,19 @@ def test_scikit_learns_own_checks_pass(model_class, check):
 def test_get_params_set_params_and_clone_round_trip(model_class):
     model = model_class()
     assert isinstance(model, BaseEstimator)
-    assert sorted(model.get_params(deep=True)) == SETTINGS
+    own = ["dropout_form"] if hasattr(model, "dropout_form") else []
+    assert sorted(model.get_params(deep=True)) == sorted(SETTINGS + COVARIATE_SETTINGS + own)
+    defaults = {name: model.get_params()[name] for name in COVARIATE_SETTINGS + own}
     settings = {"penalty": 0.05, "max_restarts": 2, "method": "map", "draws": 10, "tune": 5,
                 "chains": 2, "priors": {model_class.param_names[0]: _prior}, "random_seed": 7,
                 "progressbar": False, "nuts_sampler": "nutpie", "target_accept": 0.9}
     assert model.set_params(**settings) is model
-    assert model.get_params() == settings
+    assert model.get_params() == {**settings, **defaults}
     copied = clone(model)
     assert type(copied) is model_class and copied is not model
-    assert copied.get_params() == settings
+    assert copied.get_params() == {**settings, **defaults}
     assert copied.priors is not model.priors  # clone copies the settings, it does not share them
-    assert model_class(**settings).get_params() == settings
+    assert model_class(**settings).get_params() == {**settings, **defaults}
     with pytest.raises(ValueError, match="Invalid parameter 'alpha'"):
         model.set_params(alpha=1.0)  # a parameter of the model, not a setting
 

@@ -52,6 +52,7 @@ from clvlab.models import (BetaGeo, BetaGeoBetaBinom, GammaGamma, ModifiedBetaGe
                            ShiftedBetaGeo, durations_from_survivors, load_model)
 from clvlab.models.checks import frequency_ppc
 from clvlab.models.clv import customer_lifetime_value
+from clvlab.models.comparison import lr_test
 from clvlab.models.cumulative import expected_cumulative_purchases
 from clvlab.models.customer_scores import score_customers
 from clvlab import churn, evaluation as backtesting, plotting
@@ -93,6 +94,7 @@ __all__ = [
     "durations_from_survivors",
     "load_model",
     "customer_lifetime_value",
+    "lr_test",
     "score_customers",
     "expected_cumulative_purchases",
     "backtest",

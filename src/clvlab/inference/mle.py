@@ -94,15 +94,22 @@ class FitResult:
 
 
 def fit_mle(loglik: LogLikFn, weights: np.ndarray, start: np.ndarray, *, names: Sequence[str],
-            penalty: float = 0.0, max_restarts: int = 4, seed: int = 0,
-            total: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None) -> FitResult:
-    """Maximise sum(weights * loglik) - penalty * sum(params**2) over positive parameters.
+            penalty: float | np.ndarray = 0.0, max_restarts: int = 4, seed: int = 0,
+            total: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
+            positive: Sequence[bool] | None = None) -> FitResult:
+    """Maximise sum(weights * loglik) - sum(penalty * params**2).
 
     ``total(params)``, when given, returns that weighted sum and its gradient directly (a
     model's fused kernel); the per-row ``loglik`` is still used for the final values.
+    ``positive`` marks the parameters that are > 0 (all of them by default), optimised on the
+    log scale; the others (covariate coefficients) are optimised as they are. ``penalty`` is one
+    number for every parameter or one per parameter.
     """
     weights = np.asarray(weights, dtype=np.float64)
     scale = weights.sum()
+    positive = np.ones(len(start), bool) if positive is None else np.asarray(positive, bool)
+    to_params = lambda u: np.where(positive, np.exp(np.where(positive, u, 0.0)), u)  # noqa: E731
+    to_internal = lambda p: np.where(positive, np.log(np.where(positive, p, 1.0)), p)  # noqa: E731
     if total is None:
         def total(params: np.ndarray) -> tuple[float, np.ndarray]:
             values, grads = loglik(params)
@@ -111,19 +118,19 @@ def fit_mle(loglik: LogLikFn, weights: np.ndarray, start: np.ndarray, *, names: 
     weighted = total
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-        params = np.exp(log_params)
+        params = to_params(log_params)
         if not np.all(np.isfinite(params)):
             return np.inf, np.zeros_like(params)
         value, gradient = weighted(params)
-        total = value - penalty * params @ params
+        total = value - np.sum(penalty * params * params)
         grad = gradient - 2 * penalty * params
         if not np.isfinite(total) or not np.all(np.isfinite(grad)):
             return np.inf, np.zeros_like(params)
         # minimise the mean negative log-likelihood: scale-free tolerances; chain rule to log space
-        return -total / scale, -(grad * params) / scale
+        return -total / scale, -(grad * np.where(positive, params, 1.0)) / scale
 
     rng = np.random.default_rng(seed)
-    starts = [np.log(np.asarray(start, dtype=np.float64))]
+    starts = [to_internal(np.asarray(start, dtype=np.float64))]
     best, attempts = None, 0
     for attempt in range(max_restarts + 1):
         if attempt >= len(starts):
@@ -142,17 +149,18 @@ def fit_mle(loglik: LogLikFn, weights: np.ndarray, start: np.ndarray, *, names: 
     if best is None:
         raise ClvlabError("the log-likelihood is not finite at the starting values; check the data "
                           "or pass other starting values")
-    params = np.exp(best.x)
+    params = to_params(best.x)
     values, grads = loglik(params)
     log_likelihood = float(weights @ values)
     gradient = weights @ grads - 2 * penalty * params
-    covariance = observed_covariance(loglik, weights, params, penalty)
+    covariance = observed_covariance(loglik, weights, params, penalty, positive)
     at_bound = bool(np.any(np.abs(best.x) >= 29.9))
     converged = bool(_stationary(best, 1e-4) and not at_bound)
     return FitResult(params=params, log_likelihood=log_likelihood, covariance=covariance,
                      converged=converged, message=str(best.message), iterations=int(best.nit),
                      restarts=attempts - 1, gradient_norm=float(np.linalg.norm(gradient)),
-                     penalty=penalty, details={"at_bound": at_bound, "names": list(names)})
+                     penalty=float(np.max(penalty)),
+                     details={"at_bound": at_bound, "names": list(names)})
 
 
 def _stationary(result: optimize.OptimizeResult, tolerance: float) -> bool:
@@ -168,20 +176,25 @@ def _stationary(result: optimize.OptimizeResult, tolerance: float) -> bool:
 
 
 def observed_covariance(loglik: LogLikFn, weights: np.ndarray, params: np.ndarray,
-                        penalty: float) -> np.ndarray:
+                        penalty: float | np.ndarray, positive: Sequence[bool] | None = None
+                        ) -> np.ndarray:
     """Inverse of the observed information, by central differences of the exact gradient.
 
-    Differences are taken in log-parameter space (relative steps suit parameters that span
-    orders of magnitude) and mapped back: H_natural = D^-1 (H_log - diag(g*theta)) D^-1.
+    Differences are taken in log-parameter space for the positive parameters (relative steps
+    suit parameters that span orders of magnitude) and mapped back:
+    H_natural = D^-1 (H_log - diag(g*theta)) D^-1; parameters that are not ``positive``
+    (coefficients) are differenced as they are (their D is 1 and their diagonal term 0).
     """
     n = len(params)
+    positive = np.ones(n, bool) if positive is None else np.asarray(positive, bool)
+    params = np.asarray(params, dtype=np.float64)
 
     def grad_log(log_params: np.ndarray) -> np.ndarray:
-        p = np.exp(log_params)
+        p = np.where(positive, np.exp(np.where(positive, log_params, 0.0)), log_params)
         g = weights @ loglik(p)[1] - 2 * penalty * p
-        return g * p
+        return g * np.where(positive, p, 1.0)
 
-    x = np.log(params)
+    x = np.where(positive, np.log(np.where(positive, params, 1.0)), params)
     h = 1e-5
     hessian_log = np.empty((n, n))
     for i in range(n):
@@ -190,7 +203,8 @@ def observed_covariance(loglik: LogLikFn, weights: np.ndarray, params: np.ndarra
         hessian_log[:, i] = (grad_log(x + step) - grad_log(x - step)) / (2 * h)
     hessian_log = (hessian_log + hessian_log.T) / 2
     g = weights @ loglik(params)[1] - 2 * penalty * params
-    hessian = (hessian_log - np.diag(g * params)) / np.outer(params, params)
+    d = np.where(positive, params, 1.0)
+    hessian = (hessian_log - np.diag(g * params * positive)) / np.outer(d, d)
     return _inverse_information(-hessian)
 
 
@@ -215,12 +229,17 @@ def _inverse_information(information: np.ndarray) -> np.ndarray:
 
 
 def summary_frame(names: Sequence[str], params: np.ndarray, covariance: np.ndarray,
-                  level: float = 0.95) -> pd.DataFrame:
-    """Estimates, standard errors and Wald intervals (on the log scale, so they stay positive)."""
+                  level: float = 0.95, positive: Sequence[bool] | None = None) -> pd.DataFrame:
+    """Estimates, standard errors and Wald intervals: on the log scale for the positive
+    parameters (so they stay positive), as they are for the others (coefficients)."""
+    params = np.asarray(params, dtype=np.float64)
+    positive = np.ones(len(params), bool) if positive is None else np.asarray(positive, bool)
     se = np.sqrt(np.diag(covariance))
     z = stats.norm.ppf(0.5 + level / 2)
-    log_se = se / params  # delta method
-    low, high = params * np.exp(-z * log_se), params * np.exp(z * log_se)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_se = se / params  # delta method
+        low = np.where(positive, params * np.exp(-z * log_se), params - z * se)
+        high = np.where(positive, params * np.exp(z * log_se), params + z * se)
     pct = f"{100 * level:g}%"
     return pd.DataFrame({"estimate": params, "std_error": se, f"lower {pct}": low,
                          f"upper {pct}": high}, index=pd.Index(list(names), name="parameter"))

@@ -19,9 +19,11 @@ from sklearn.base import BaseEstimator
 from clvlab.inference import compat as _compat
 from clvlab.inference import bayes
 from clvlab.core.atomic import atomic_output
-from clvlab.inference.mle import FitResult, compress, fit_mle, observed_covariance, summary_frame
+from clvlab.inference.mle import (FitResult, compress, fit_mle, group_rows, observed_covariance,
+                                  summary_frame)
 from clvlab.core.errors import ClvlabError, ClvlabWarning
 from clvlab.core.timeunits import normalize_time_unit
+from clvlab.models import covariates
 from clvlab.models.settings import check_settings, settings_repr
 
 __all__ = ["BaseModel", "load_model"]
@@ -64,7 +66,11 @@ class BaseModel(BaseEstimator):
                  draws: int = 1000, tune: int = 1000, chains: int = 4,
                  priors: dict[str, Callable] | None = None, random_seed: Any = None,
                  progressbar: bool = True, nuts_sampler: str | None = None,
-                 target_accept: float | None = None):
+                 target_accept: float | None = None, purchase_covariates: list[str] | None = None,
+                 dropout_covariates: list[str] | None = None,
+                 spend_covariates: list[str] | None = None,
+                 shared_covariates: list[str] | None = None, covariate_penalty: float = 0.0,
+                 start_params: dict[str, float] | None = None):
         """Settings only (scikit-learn style).
 
         method : "mle" (maximum likelihood, the default), or Bayesian through PyMC: "nuts"
@@ -77,6 +83,17 @@ class BaseModel(BaseEstimator):
         target_accept : NUTS's target acceptance rate; None takes the model's default
             (``default_target_accept``: higher where the posterior has long tails).
         priors : {parameter: callable(name) -> PyMC random variable} to replace default priors.
+        purchase_covariates, dropout_covariates, spend_covariates : columns of the fit's table
+            (static customer attributes) that move the model's purchase, dropout or spend
+            process; the model's ``covariate_links`` say which parameter each moves. Every
+            prediction then reads them from its table too. See ``clvlab.models.covariates``.
+        shared_covariates : columns among both purchase and dropout covariates whose two
+            coefficients are constrained to be one (an equality constraint).
+        covariate_penalty : L2 penalty ``covariate_penalty * sum(g**2)`` on the coefficients
+            only, on the log-likelihood's scale (CLVTools' ``reg.lambdas`` penalise the
+            per-customer objective: its lambda is this one divided by the number of customers).
+        start_params : starting values {name: value} for the optimiser (base parameters or
+            coefficients, by their ``params_`` names).
 
         Stored as given; ``fit`` checks them (``clvlab.models.settings``), so a value set later
         with ``set_params`` is checked too.
@@ -92,8 +109,19 @@ class BaseModel(BaseEstimator):
         self.progressbar = progressbar
         self.nuts_sampler = nuts_sampler
         self.target_accept = target_accept
+        self.purchase_covariates = purchase_covariates
+        self.dropout_covariates = dropout_covariates
+        self.spend_covariates = spend_covariates
+        self.shared_covariates = shared_covariates
+        self.covariate_penalty = covariate_penalty
+        self.start_params = start_params
 
     # --- model-specific hooks -------------------------------------------------------------
+    def covariate_links(self) -> dict[str, tuple[str, int]]:
+        """{parameter: (process, sign)}: with covariates x and coefficients g of that process,
+        a customer's parameter is ``parameter * exp(sign * x'g)``. Empty: no covariates."""
+        return {}
+
     def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -143,16 +171,18 @@ class BaseModel(BaseEstimator):
         """
         check_settings(self)
         unit = _given_time_unit(rfm, time_unit)
-        data = self._data(rfm)
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float64)
             if weights.shape != (len(rfm),) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
                 raise ClvlabError("weights must be one finite number >= 0 per row of the RFM table")
+        for name in ("idata_", "covariates_"):  # a refit replaces every learned attribute
+            self.__dict__.pop(name, None)
+        if covariates.has_covariates(self):
+            return self._fit_covariates(rfm, weights, unit)
+        data = self._data(rfm)
         distinct, counts = compress(data, weights)
         self._check_identifiable(distinct, counts)
         prepared = self._prepare(distinct)
-        for name in ("idata_",):  # a refit replaces every learned attribute
-            self.__dict__.pop(name, None)
         if self.method != "mle":
             return self._fit_bayes(prepared, distinct, counts, unit)
         result = fit_mle(lambda p: self._loglik(p, prepared), counts,
@@ -160,6 +190,18 @@ class BaseModel(BaseEstimator):
                          penalty=float(self.penalty), max_restarts=self.max_restarts,
                          total=lambda p: self._loglik_total(p, prepared, counts))
         self._store(result, _fit_block(result, float(counts.sum()), len(counts)), unit)
+        return self
+
+    def _fit_covariates(self, rfm, weights, unit) -> "BaseModel":
+        if self.method != "mle":
+            raise ClvlabError("covariates are fitted by maximum likelihood (method='mle'); "
+                              f"method={self.method!r} with covariates is not available yet")
+        result, design, grouped = covariates.fit_with_covariates(self, rfm, weights)
+        problem = covariates.no_interior_maximum(self, design, grouped, result)
+        if problem:
+            raise ClvlabError(problem)
+        self.covariates_ = design
+        self._store(result, _fit_block(result, float(grouped.weights.sum()), len(grouped.weights)), unit)
         return self
 
     def _fit_bayes(self, prepared, distinct, counts, time_unit) -> "BaseModel":
@@ -217,7 +259,8 @@ class BaseModel(BaseEstimator):
 
     def _store(self, result: FitResult, block: dict[str, Any], time_unit: str | None) -> None:
         """Keep a fit: its estimates, its time unit and its FIT_BLOCK values (``block``)."""
-        self.params_ = pd.Series(result.params, index=list(self.param_names), name="estimate")
+        names = result.details.get("names") or list(self.param_names)
+        self.params_ = pd.Series(result.params, index=list(names), name="estimate")
         self._set_covariance(result.covariance)
         self.time_unit_ = time_unit
         for key in FIT_BLOCK:
@@ -234,13 +277,20 @@ class BaseModel(BaseEstimator):
                           "parameter (a small penalty helps).", ClvlabWarning, stacklevel=3)
 
     def _set_covariance(self, covariance: np.ndarray) -> None:
-        names = list(self.param_names)
+        names = list(self.params_.index)
         self.covariance_ = pd.DataFrame(covariance, index=names, columns=names)
         self.standard_errors_ = pd.Series(np.sqrt(np.diag(covariance)), index=names, name="std_error")
 
     @classmethod
-    def from_params(cls, time_unit: str | None = None, **params: float) -> "BaseModel":
-        """A model with known parameters, to score without fitting."""
+    def from_params(cls, time_unit: str | None = None, *,
+                    coefficients: dict[str, dict[str, float]] | None = None,
+                    levels: dict[str, list[str]] | None = None, **params: float) -> "BaseModel":
+        """A model with known parameters, to score without fitting.
+
+        ``coefficients`` {process: {covariate: value}} gives a model with covariates (e.g.
+        ``{"purchase": {"gender": 0.4}, "dropout": {"channel[web]": -0.2}}``); a text column's
+        covariates are named ``column[level]``, with its levels (reference first) in ``levels``.
+        """
         missing = [name for name in cls.param_names if name not in params]
         extra = [name for name in params if name not in cls.param_names]
         if missing or extra:
@@ -252,14 +302,82 @@ class BaseModel(BaseEstimator):
         model = cls()
         model.params_ = pd.Series(values, index=list(cls.param_names), name="estimate")
         model.time_unit_ = None if time_unit is None else normalize_time_unit(time_unit)
+        if coefficients:
+            design, values = covariates.design_from_coefficients(model, coefficients, levels)
+            model._set_design(design, values)
         return model
+
+    def _set_design(self, design, coefficient_values: np.ndarray) -> None:
+        """Give a model of known base parameters its covariates (settings and learned state)."""
+        for setting, process in covariates.PROCESS_SETTINGS.items():
+            used = design.processes.get(process)
+            if used:
+                setattr(self, setting, [c for c in design.encoder.columns
+                                        if set(design.encoder.names_for([c])) & set(used)])
+        shared = {name for name in design.shared}
+        if shared:
+            self.shared_covariates = [c for c in design.encoder.columns
+                                      if set(design.encoder.names_for([c])) & shared]
+        self.covariates_ = design
+        self.params_ = pd.concat([self.params_[list(self.param_names)],
+                                  pd.Series(np.asarray(coefficient_values, float),
+                                            index=design.coefficient_names)]).rename("estimate")
 
     # --- results ----------------------------------------------------------------------------
     def _check_fitted(self) -> np.ndarray:
+        """The model's own parameters (with covariates: those of a customer whose covariates
+        are all 0, the baseline; predictions use each customer's own)."""
         if not hasattr(self, "params_"):
             raise ClvlabError(f"this {type(self).__name__} is not fitted; call fit() or "
                               "from_params() first")
-        return self.params_.to_numpy()
+        return self.params_.to_numpy()[:len(self.param_names)]
+
+    def _positive(self) -> np.ndarray:
+        """Which of ``params_`` are > 0: the model's own parameters, not the coefficients."""
+        return np.arange(len(self.params_)) < len(self.param_names)
+
+    def plain_at(self, params: Any) -> "BaseModel":
+        """The same model without covariates at the given own parameters (time unit kept)."""
+        return type(self).from_params(time_unit=getattr(self, "time_unit_", None),
+                                      **dict(zip(self.param_names, np.asarray(params, float))))
+
+    def for_attributes(self, attributes: dict[str, Any] | pd.Series | pd.DataFrame) -> "BaseModel":
+        """The model of a customer with these attributes (one row): a plain model at that
+        customer's parameters, for new-customer predictions (``expected_purchases_new_customer``,
+        ``survival``...). A model without covariates returns itself."""
+        self._check_fitted()
+        if not hasattr(self, "covariates_"):
+            return self
+        row = attributes if isinstance(attributes, pd.DataFrame) else pd.DataFrame([dict(attributes)])
+        if len(row) != 1:
+            raise ClvlabError(f"for_attributes takes one customer's attributes, got {len(row)} rows")
+        return next(covariates.plain_models(self, row))[1]
+
+    @covariates.by_covariate_group
+    def _log_likelihood_rows(self, rfm: pd.DataFrame) -> pd.Series:
+        mask = self._rows_used(rfm)
+        used = rfm if mask is None else rfm[mask]
+        out = pd.Series(np.nan, index=rfm.index, name="log_likelihood")
+        if len(used):
+            data = self._data(used)
+            (distinct), inverse = group_rows(data)
+            values, _ = self._loglik(self._check_fitted(), self._prepare(distinct))
+            out[np.ones(len(rfm), bool) if mask is None else mask] = values[inverse]
+        return out
+
+    def _rows_used(self, rfm: pd.DataFrame) -> np.ndarray | None:
+        """Which rows the likelihood reads (None: all of them)."""
+        return None
+
+    def log_likelihood(self, rfm: pd.DataFrame, per_customer: bool = False):
+        """The log-likelihood of ``rfm`` at the model's current parameters (fitted or from
+        ``from_params``; with covariates, each customer at their own): the total, or one value
+        per customer with ``per_customer=True`` (NaN for customers the model does not read, as
+        Gamma-Gamma's customers without repeat purchases). To compare models on a holdout."""
+        self._check_fitted()
+        self._check_time_unit(rfm)
+        rows = self._log_likelihood_rows(rfm)
+        return rows if per_customer else float(rows.sum())
 
     def summary(self, level: float = 0.95) -> pd.DataFrame:
         """Estimates, standard errors and intervals (log-scale Wald, so they stay positive).
@@ -272,8 +390,9 @@ class BaseModel(BaseEstimator):
             return _compat.summary_table(idata, self.param_names, level)
         params = self._check_fitted()
         covariance = getattr(self, "covariance_", None)
+        params = self.params_.to_numpy()
         cov = np.full((len(params),) * 2, np.nan) if covariance is None else covariance.to_numpy()
-        return summary_frame(self.param_names, params, cov, level)
+        return summary_frame(self.params_.index, params, cov, level, self._positive())
 
     def __repr__(self) -> str:
         name = type(self).__name__
@@ -323,14 +442,27 @@ class BaseModel(BaseEstimator):
             "clvlab_version": __version__,
             "time_unit": getattr(self, "time_unit_", None),
             "settings": {"penalty": self.penalty, "max_restarts": self.max_restarts,
-                         "method": self.method},
+                         "method": self.method,
+                         **self._covariate_settings()},
             "params": {k: float(v) for k, v in self.params_.items()},
             "covariance": None if covariance is None else [
                 [None if not np.isfinite(v) else float(v) for v in row] for row in covariance.to_numpy()],
         }
+        if hasattr(self, "covariates_"):
+            payload["covariates"] = self.covariates_.to_dict()
         if hasattr(self, "log_likelihood_"):
             payload["fit"] = _jsonable({key: getattr(self, key + "_") for key in FIT_BLOCK})
         return payload
+
+    def _covariate_settings(self) -> dict[str, Any]:
+        """The settings a model file needs to score with covariates (none without them, so
+        files of models without covariates are as before)."""
+        if not hasattr(self, "covariates_"):
+            return {}
+        out = {"covariate_penalty": self.covariate_penalty}
+        if hasattr(self, "dropout_form"):
+            out["dropout_form"] = self.dropout_form
+        return out
 
     def save(self, path: str | Path, overwrite: bool = True) -> None:
         """Write the model as JSON (parameters, covariance, time unit, versions), atomically.
@@ -412,7 +544,17 @@ def model_from_dict(payload: dict[str, Any], source: str = "<dict>") -> BaseMode
     if cls is None:
         raise ClvlabError(f"model file {path} holds an unknown model {payload.get('model')!r}")
     try:
-        model = cls.from_params(time_unit=payload.get("time_unit"), **payload["params"])
+        params = payload["params"]
+        model = cls.from_params(time_unit=payload.get("time_unit"),
+                                **{name: params[name] for name in cls.param_names})
+        if "dropout_form" in payload.get("settings", {}):
+            model.dropout_form = payload["settings"]["dropout_form"]
+        if payload.get("covariates"):
+            design = covariates.design_from_dict(model, payload["covariates"])
+            model._set_design(design, [params[name] for name in design.coefficient_names])
+            model.covariate_penalty = payload["settings"].get("covariate_penalty", 0.0)
+        elif set(params) != set(cls.param_names):
+            raise KeyError(f"parameters {sorted(set(params) - set(cls.param_names))} without covariates")
         model.penalty = payload.get("settings", {}).get("penalty", 0.0)
         if payload.get("covariance") is not None:
             cov = np.array([[np.nan if v is None else v for v in row] for row in payload["covariance"]],

@@ -34,6 +34,7 @@ from clvlab.models._hyp import log_hyp2f1_1bc
 from clvlab.models._special import (digamma_scalar, log_beta_ratio, log_gamma_ratio,
                                     log_gamma_ratio_scalar)
 from clvlab.models.base import BaseModel
+from clvlab.models.covariates import by_covariate_group, population_level
 
 __all__ = ["BetaGeoBetaBinom"]
 
@@ -114,6 +115,16 @@ class BetaGeoBetaBinom(BaseModel):
     param_names = ("alpha", "beta", "gamma", "delta")
     columns = ("frequency", "recency", "periods")
 
+    def covariate_links(self) -> dict[str, tuple[str, int]]:
+        """beta_i = beta exp(-x'g_purchase), delta_i = delta exp(-x'g_dropout): covariates on
+        the second shape of each Beta mixing distribution, which moves its mean, as Fader &
+        Hardie's BG/NBD variant with covariates on b does. A positive purchase coefficient
+        raises the mean transaction probability alpha / (alpha + beta_i); a positive dropout
+        coefficient raises the mean dropout probability gamma / (gamma + delta_i). This is the
+        form pymc-marketing uses for the shifted-beta-geometric's Beta parameters (exp(-x'g) on
+        each), restricted to the second shape so that one coefficient moves the mean."""
+        return {"beta": ("purchase", -1), "delta": ("dropout", -1)}
+
     def _data(self, table: pd.DataFrame) -> list[np.ndarray]:
         validate_discrete_rfm(table)
         return [table[c].to_numpy(np.float64) for c in self.columns]
@@ -158,6 +169,7 @@ class BetaGeoBetaBinom(BaseModel):
         return (log_beta_ratio(alpha, beta, x, n - x) + log_beta_ratio(gamma, delta, 0.0, n)
                 - log_lik)
 
+    @by_covariate_group
     def p_alive(self, table: pd.DataFrame) -> pd.Series:
         """P(alive at the next opportunity, n + 1 | history): Fader, Hardie & Shang (2010) eq. 11."""
         x, t_x, n = self._arrays(table)
@@ -165,6 +177,7 @@ class BetaGeoBetaBinom(BaseModel):
         values = np.exp(self._log_alive_at_n(x, t_x, n)) * (delta + n) / (gamma + delta + n)
         return pd.Series(values, index=table.index, name="p_alive")
 
+    @by_covariate_group
     def expected_purchases(self, table: pd.DataFrame, t: Any) -> pd.Series:
         """Expected purchases at the next ``t`` opportunities (n+1 .. n+t) given each history."""
         t = _opportunities(t)
@@ -174,6 +187,7 @@ class BetaGeoBetaBinom(BaseModel):
                   * _expected_alive(gamma, delta + n, t))
         return pd.Series(values, index=table.index, name="expected_purchases")
 
+    @population_level
     def expected_purchases_new_customer(self, t: Any):
         """Expected purchases of a new customer at their first ``t`` opportunities."""
         t = _opportunities(t)
@@ -181,6 +195,7 @@ class BetaGeoBetaBinom(BaseModel):
         values = alpha / (alpha + beta) * _expected_alive(gamma, np.float64(delta), t)
         return float(values) if np.ndim(values) == 0 else values
 
+    @by_covariate_group
     def purchase_probability(self, k: int, t: int, table: pd.DataFrame | None = None):
         """P(exactly k purchases at t opportunities): for a new customer (a float) or, with
         ``table``, at the next t opportunities given each history (a Series)."""
@@ -199,6 +214,7 @@ class BetaGeoBetaBinom(BaseModel):
             values = values + (1 - alive)
         return pd.Series(values, index=table.index, name=f"P(X={k})")
 
+    @by_covariate_group
     def discounted_expected_transactions(self, table: pd.DataFrame, discount_rate: float) -> pd.Series:
         """DERT: expected purchases at all future opportunities, the one at n + k discounted
         by (1 + discount_rate)^-k (Fader, Hardie & Shang 2010, eq. 15). Times the value of a

@@ -46,6 +46,52 @@ class BetaGeo(TransactionModel, BaseModel):
     #: _first_chance): the only place where the two models differ.
     _first_chance: ClassVar[int] = 0
 
+    #: the forms of the dropout covariates (see ``covariate_links``)
+    DROPOUT_FORMS: ClassVar[tuple[str, ...]] = ("a_and_b", "b")
+
+    def __init__(self, penalty: float = 0.0, max_restarts: int = 4, *, method: str = "mle",
+                 draws: int = 1000, tune: int = 1000, chains: int = 4, priors=None,
+                 random_seed=None, progressbar: bool = True, nuts_sampler: str | None = None,
+                 target_accept: float | None = None, purchase_covariates: list[str] | None = None,
+                 dropout_covariates: list[str] | None = None,
+                 spend_covariates: list[str] | None = None,
+                 shared_covariates: list[str] | None = None, covariate_penalty: float = 0.0,
+                 start_params: dict[str, float] | None = None, dropout_form: str = "a_and_b"):
+        """The settings of every model (``BaseModel``), and ``dropout_form``: how dropout
+        covariates move the Beta distribution of the dropout probability p (see
+        ``covariate_links``)."""
+        super().__init__(penalty, max_restarts, method=method, draws=draws, tune=tune,
+                         chains=chains, priors=priors, random_seed=random_seed,
+                         progressbar=progressbar, nuts_sampler=nuts_sampler,
+                         target_accept=target_accept, purchase_covariates=purchase_covariates,
+                         dropout_covariates=dropout_covariates, spend_covariates=spend_covariates,
+                         shared_covariates=shared_covariates, covariate_penalty=covariate_penalty,
+                         start_params=start_params)
+        self.dropout_form = dropout_form
+
+    def covariate_links(self) -> dict[str, tuple[str, int]]:
+        """alpha_i = alpha exp(-x'g_purchase), and for the dropout covariates:
+
+        - ``dropout_form="a_and_b"`` (Fader & Hardie 2007, "Incorporating time-invariant
+          covariates into the Pareto/NBD and BG/NBD models"; CLVTools): a_i = a exp(x'g),
+          b_i = b exp(x'g). The mean dropout probability a / (a + b) does not move: the
+          covariates change only its spread, so where the data want them to move the mean the
+          likelihood has no interior maximum (a, b -> infinity); ``fit`` detects that and says
+          so.
+        - ``dropout_form="b"``: b_i = b exp(-x'g), so the mean dropout probability
+          a / (a + b_i) rises with a positive coefficient (a logit-like shift: for small p,
+          the odds a / b_i move by exp(x'g)). The Beta-Geometric dropout with a Beta mixing
+          distribution whose second shape carries the covariates is the form pymc-marketing
+          uses for the shifted-beta-geometric (exp(-x'g) on its Beta parameters); it keeps
+          the BG/NBD's conjugacy, so every prediction stays closed form.
+        """
+        if self.dropout_form not in self.DROPOUT_FORMS:
+            raise ClvlabError(f"dropout_form must be one of {list(self.DROPOUT_FORMS)}, got "
+                              f"{self.dropout_form!r}")
+        dropout = ({"a": ("dropout", 1), "b": ("dropout", 1)} if self.dropout_form == "a_and_b"
+                   else {"b": ("dropout", -1)})
+        return {"alpha": ("purchase", -1), **dropout}
+
     def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:
         validate_rfm(rfm)
         return [rfm[c].to_numpy(np.float64) for c in self.columns]

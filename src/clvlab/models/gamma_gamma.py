@@ -19,6 +19,7 @@ from clvlab.core.errors import ClvlabError, DataValidationError, example_row
 from clvlab.data.validation import validate_rfm
 from clvlab.models._special import digamma_scalar, log_gamma_ratio_scalar
 from clvlab.models.base import BaseModel
+from clvlab.models.covariates import by_covariate_group, population_level
 
 __all__ = ["GammaGamma"]
 
@@ -74,6 +75,18 @@ class GammaGamma(BaseModel):
     columns = ("frequency", "monetary_value")
     scale_params = {"v": 1}  # currency: centred on the mean spend
 
+    def covariate_links(self) -> dict[str, tuple[str, int]]:
+        """v_i = v exp(x'g_spend): covariates on the scale of spend. nu_i ~ Gamma(q, rate v_i),
+        so a customer's expected spend per transaction p v_i / (q - 1) is multiplied by
+        exp(x'g_spend) while the shape of the heterogeneity (q) and of the transaction values
+        (p) stay the population's. This is the Gamma-Gamma analogue of Fader & Hardie's (2007)
+        covariates on the scale (rate) parameter of a Gamma mixing distribution; it keeps the
+        model conjugate, so ``expected_spend`` stays p (v_i + x z) / (p x + q - 1)."""
+        return {"v": ("spend", 1)}
+
+    def _rows_used(self, rfm: pd.DataFrame) -> np.ndarray:
+        return rfm["frequency"].to_numpy() > 0
+
     def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:
         x, z = self._spend_arrays(rfm)
         repeat = x > 0
@@ -124,6 +137,7 @@ class GammaGamma(BaseModel):
 
     _total_kernel = staticmethod(_weighted_total)
 
+    @population_level
     def population_mean_spend(self) -> float:
         """Mean spend per transaction across customers, p v / (q - 1) (needs q > 1)."""
         p, q, v = self._check_fitted()
@@ -131,6 +145,7 @@ class GammaGamma(BaseModel):
             raise ClvlabError(f"the population mean spend is infinite when q <= 1 (q = {q:.4g})")
         return float(p * v / (q - 1))
 
+    @by_covariate_group
     def expected_spend(self, rfm: pd.DataFrame, unvalued: str = "raise") -> pd.Series:
         """Expected spend per transaction given each customer's history (calibration data).
 

@@ -24,6 +24,7 @@ from clvlab.models._hyp import log_hyp2f1_1bc
 from clvlab.models._pareto_kernel import bracket_pairs, kernel, log_bracket
 from clvlab.models._special import log_gamma_ratio
 from clvlab.models.base import BaseModel
+from clvlab.models.covariates import by_covariate_group
 from clvlab.models.transaction import TransactionModel, check_horizon
 
 __all__ = ["ParetoNBD"]
@@ -47,6 +48,13 @@ class ParetoNBD(TransactionModel, BaseModel):
     # there. On CDNOW, 4 chains x 1000: 0.8 left a divergence on one machine of four runs; 0.9,
     # started from the MLE, one in three seeds; 0.95 none in three seeds, at the same cost
     default_target_accept = 0.95
+
+    def covariate_links(self) -> dict[str, tuple[str, int]]:
+        """alpha_i = alpha exp(-x'g_purchase), beta_i = beta exp(-x'g_dropout): Fader & Hardie
+        (2007), "Incorporating time-invariant covariates into the Pareto/NBD and BG/NBD
+        models", and CLVTools. The rates' Gamma mixing distributions keep their shapes, so
+        E[lambda_i] = r / alpha_i moves by exp(x'g_purchase) and E[mu_i] by exp(x'g_dropout)."""
+        return {"alpha": ("purchase", -1), "beta": ("dropout", -1)}
 
     def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:
         validate_rfm(rfm)
@@ -102,6 +110,7 @@ class ParetoNBD(TransactionModel, BaseModel):
         log_alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T) - bracket
         return np.exp(np.minimum(log_alive, 0.0))
 
+    @by_covariate_group
     def p_alive_at(self, rfm: pd.DataFrame, t) -> pd.Series:
         """Probability that each customer is still active t time units after T."""
         t = check_horizon(t)

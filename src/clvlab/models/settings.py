@@ -53,7 +53,19 @@ def _rules(model) -> list[tuple[str, Callable[[Any], bool], str]]:
          f"one of {list(NUTS_SAMPLERS)} or None (the default, {default_nuts_sampler()!r})"),
         ("target_accept", lambda v: v is None or (_number(v) and 0 < v < 1),
          f"None (the model's default, {default_accept:g}) or a number between 0 and 1"),
+        *[(name, _column_list, "None or a list of distinct column names")
+          for name in ("purchase_covariates", "dropout_covariates", "spend_covariates",
+                       "shared_covariates")],
+        ("covariate_penalty", lambda v: _number(v) and v >= 0, "a number >= 0"),
+        ("start_params", lambda v: v is None or (isinstance(v, dict) and all(
+            isinstance(k, str) and _number(x) and np.isfinite(x) for k, x in v.items())),
+         "None or a dict {parameter name: finite number}"),
     ]
+
+
+def _column_list(value: Any) -> bool:
+    return value is None or (isinstance(value, (list, tuple)) and len(set(value)) == len(value)
+                             and all(isinstance(v, str) for v in value))
 
 
 def check_settings(model) -> None:

@@ -23,6 +23,7 @@ from clvlab.data.validation import validate_durations
 from clvlab.models._hyp import log_hyp2f1_1bc
 from clvlab.models._special import digamma_scalar, log_beta_ratio, log_gamma_ratio_scalar
 from clvlab.models.base import BaseModel
+from clvlab.models.covariates import by_covariate_group, population_level
 
 __all__ = ["ShiftedBetaGeo", "durations_from_survivors"]
 
@@ -72,6 +73,15 @@ class ShiftedBetaGeo(BaseModel):
     param_names = ("alpha", "beta")
     columns = ("duration", "churned")
 
+    def covariate_links(self) -> dict[str, tuple[str, int]]:
+        """beta_i = beta exp(-x'g_dropout): a positive coefficient raises the mean churn
+        probability alpha / (alpha + beta_i). pymc-marketing's ShiftedBetaGeoModel puts
+        covariates on both Beta parameters with separate coefficients (alpha exp(-x'g_a),
+        beta exp(-x'g_b)); this is its special case g_a = 0, one coefficient per covariate
+        that moves the mean churn probability, as the BG/NBD's mean form (``dropout_form="b"``)
+        does for its dropout probability."""
+        return {"beta": ("dropout", -1)}
+
     def _data(self, table: pd.DataFrame) -> list[np.ndarray]:
         validate_durations(table)
         churned = table["churned"].to_numpy(dtype=np.float64)
@@ -105,6 +115,7 @@ class ShiftedBetaGeo(BaseModel):
     _total_kernel = staticmethod(_weighted_total)
 
     # --- predictions --------------------------------------------------------------------------
+    @population_level
     def survival(self, t: Any):
         """S(t) = P(T > t): the share of a new cohort still active after t renewals."""
         alpha, beta = self._check_fitted()
@@ -112,6 +123,7 @@ class ShiftedBetaGeo(BaseModel):
         values = np.exp(log_beta_ratio(alpha, beta, 0.0, t))
         return float(values) if np.ndim(values) == 0 else values
 
+    @population_level
     def churn_probability(self, t: Any):
         """P(T = t): the share of a new cohort that leaves in period t (t >= 1)."""
         alpha, beta = self._check_fitted()
@@ -119,6 +131,7 @@ class ShiftedBetaGeo(BaseModel):
         values = np.exp(log_beta_ratio(alpha, beta, 1.0, np.asarray(t) - 1.0))
         return float(values) if np.ndim(values) == 0 else values
 
+    @population_level
     def retention_rate(self, t: Any):
         """r(t) = S(t) / S(t-1) = (beta + t - 1) / (alpha + beta + t - 1): the share of those
         active in period t who renew into period t + 1 (t >= 1). It rises with t."""
@@ -127,12 +140,14 @@ class ShiftedBetaGeo(BaseModel):
         values = (beta + t - 1) / (alpha + beta + t - 1)
         return float(values) if np.ndim(values) == 0 else values
 
+    @population_level
     def project_survivors(self, cohort_size: float, periods: int) -> pd.Series:
         """Expected customers of a cohort still active at the start of periods 0..periods."""
         t = np.arange(int(periods) + 1, dtype=np.float64)
         return pd.Series(cohort_size * np.asarray(self.survival(t)), index=pd.RangeIndex(len(t), name="period"),
                          name="survivors")
 
+    @by_covariate_group
     def renewal_probability(self, table: pd.DataFrame) -> pd.Series:
         """P(renew at the next renewal) for each customer: (beta+n)/(alpha+beta+n) for an active
         customer who has renewed n times (theta | T > n ~ Beta(alpha, beta+n)); 0 if churned."""
@@ -141,6 +156,7 @@ class ShiftedBetaGeo(BaseModel):
         values = np.where(churned > 0, 0.0, (beta + n) / (alpha + beta + n))
         return pd.Series(values, index=table.index, name="renewal_probability")
 
+    @by_covariate_group
     def expected_residual_lifetime(self, table: pd.DataFrame, discount_rate: float) -> pd.Series:
         """DERL (Fader & Hardie 2010): the discounted expected number of renewals to come.
 

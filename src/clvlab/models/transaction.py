@@ -15,6 +15,7 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError
 from clvlab.data.validation import validate_rfm
+from clvlab.models.covariates import by_covariate_group, population_level
 
 __all__ = ["TransactionModel", "check_horizon"]
 
@@ -31,12 +32,14 @@ class TransactionModel:
         return (rfm["frequency"].to_numpy(np.float64), rfm["recency"].to_numpy(np.float64),
                 rfm["T"].to_numpy(np.float64))
 
+    @by_covariate_group
     def p_alive(self, rfm: pd.DataFrame) -> pd.Series:
         """Probability that each customer is still active at T."""
         x, t_x, T = self._arrays(rfm)
         values = _per_distinct(self._p_alive, x, t_x, T)
         return pd.Series(self._finite(values, "p_alive", rfm), index=rfm.index, name="p_alive")
 
+    @by_covariate_group
     def expected_purchases(self, rfm: pd.DataFrame, t: Any) -> pd.Series:
         """Expected number of purchases in (T, T + t] given each customer's history."""
         t = check_horizon(t)
@@ -47,6 +50,7 @@ class TransactionModel:
         values = self._finite(alive * given_alive, "expected_purchases", rfm)
         return pd.Series(values, index=rfm.index, name="expected_purchases")
 
+    @population_level
     def expected_purchases_new_customer(self, t: Any) -> np.ndarray | float:
         """Expected repeat purchases of a newly acquired customer in their first t time units."""
         t = check_horizon(t)
@@ -61,6 +65,7 @@ class TransactionModel:
     def _new_customer_pmf(self, n: int, t):
         return self._new_pmf(self._population_params(), n, t)
 
+    @by_covariate_group
     def purchase_probability(self, n: int, t: Any, rfm: pd.DataFrame | None = None):
         """P(exactly n purchases in a window of length t).
 
@@ -80,6 +85,7 @@ class TransactionModel:
             values = values + (1 - alive)
         return pd.Series(self._finite(values, f"P(X={n})", rfm), index=rfm.index, name=f"P(X={n})")
 
+    @by_covariate_group
     def scores(self, rfm: pd.DataFrame, t: float) -> pd.DataFrame:
         """p_alive, expected purchases and P(any purchase) over (T, T + t] together: each is
         computed once per distinct (frequency, recency, T), sharing P(alive) (the scoring
@@ -115,6 +121,7 @@ class TransactionModel:
                 "extreme mean the data do not identify the model: refit with penalty > 0")
         return values
 
+    @by_covariate_group
     def probability_of_purchase(self, rfm: pd.DataFrame, t: Any) -> pd.Series:
         """P(at least one purchase in (T, T + t]) for each customer."""
         values = 1.0 - self.purchase_probability(0, t, rfm)

@@ -1,0 +1,62 @@
+"""Comparing fitted models: the likelihood-ratio test between nested maximum-likelihood fits."""
+
+from __future__ import annotations
+
+import pandas as pd
+from scipy import stats
+
+from clvlab.core.errors import ClvlabError
+
+__all__ = ["lr_test"]
+
+
+def lr_test(smaller, larger) -> pd.Series:
+    """The likelihood-ratio test of ``smaller`` against ``larger``, a model that nests it.
+
+    Both must be maximum-likelihood fits without penalties of the same model class on the same
+    customers, and ``larger``'s estimated parameters must include every one of ``smaller``'s
+    (e.g. ``ParetoNBD()`` in ``ParetoNBD(purchase_covariates=["channel"])``). The statistic
+    2 (LL_larger - LL_smaller) is compared with a chi-squared distribution whose degrees of
+    freedom are the number of extra parameters (Wilks). Returns a Series with ``statistic``,
+    ``df``, ``p_value`` and both log-likelihoods.
+    """
+    for name, model in (("smaller", smaller), ("larger", larger)):
+        if not hasattr(model, "log_likelihood_"):
+            raise ClvlabError(f"lr_test: the {name} model is not fitted (from_params has no "
+                              "log-likelihood of a fit)")
+        if getattr(model, "method", "mle") != "mle":
+            raise ClvlabError(f"lr_test: the {name} model was fitted by {model.method!r}; the "
+                              "test compares maximum-likelihood fits (compare Bayesian fits "
+                              "with LOO)")
+        if model.penalty or getattr(model, "covariate_penalty", 0.0):
+            raise ClvlabError(f"lr_test: the {name} model was fitted with a penalty, so its "
+                              "log-likelihood is not at its maximum and the statistic has no "
+                              "chi-squared distribution; refit without penalties")
+        if not model.convergence_.get("converged", False):
+            raise ClvlabError(f"lr_test: the {name} model did not converge")
+    if type(smaller) is not type(larger):
+        raise ClvlabError(f"lr_test compares fits of one model: got {type(smaller).__name__} and "
+                          f"{type(larger).__name__}")
+    if getattr(smaller, "dropout_form", None) != getattr(larger, "dropout_form", None):
+        raise ClvlabError("lr_test: the two fits use different dropout_form settings, so neither "
+                          "nests the other")
+    if smaller.n_customers_ != larger.n_customers_:
+        raise ClvlabError(f"lr_test: the fits saw different customers ({smaller.n_customers_:,.0f} "
+                          f"and {larger.n_customers_:,.0f}); fit both on the same table")
+    extra = [name for name in larger.params_.index if name not in smaller.params_.index]
+    missing = [name for name in smaller.params_.index if name not in larger.params_.index]
+    if missing or not extra:
+        raise ClvlabError(f"lr_test: {type(larger).__name__} with {list(larger.params_.index)} "
+                          f"does not nest the smaller model's {list(smaller.params_.index)}")
+    statistic = 2.0 * (larger.log_likelihood_ - smaller.log_likelihood_)
+    if statistic < -1e-6 * max(1.0, abs(larger.log_likelihood_)):
+        raise ClvlabError(f"lr_test: the larger model's log-likelihood ({larger.log_likelihood_:.4f}) "
+                          f"is below the smaller one's ({smaller.log_likelihood_:.4f}), so one fit "
+                          "stopped short of its maximum; refit it (more restarts, start_params)")
+    statistic = max(statistic, 0.0)
+    df = len(extra)
+    return pd.Series({"statistic": statistic, "df": df,
+                      "p_value": float(stats.chi2.sf(statistic, df)),
+                      "log_likelihood_smaller": smaller.log_likelihood_,
+                      "log_likelihood_larger": larger.log_likelihood_,
+                      "extra_parameters": ", ".join(extra)}, name="lr_test")

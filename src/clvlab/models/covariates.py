@@ -1,0 +1,392 @@
+"""Time-invariant covariates in any clvlab model: each customer's own parameters.
+
+A model with covariates is the same model at each customer's own parameters,
+``theta_ij = theta_j * exp(sign_j * x_i' g_process(j))``, where the model class names which
+parameter each process moves and in which direction (``covariate_links``). So the likelihood is
+the no-covariate likelihood, with its compiled kernel and exact gradient, evaluated once per
+*covariate group* (customers with the same encoded covariates), and the gradient in the
+coefficients follows by the chain rule:
+
+    d LL / d theta_j = sum_g G_gj e_gj,   d LL / d g = sum_g sum_j G_gj theta_gj sign_j x_g,
+
+with G_gj the gradient of group g's log-likelihood in its own parameter j and
+e_gj = exp(sign_j x_g' g). Predictions likewise: each group is predicted by the plain model at
+its parameters. The cost grows with the number of distinct covariate rows: categorical
+attributes (channel, region, gender) give a handful; a continuous one gives one per customer.
+
+Sign convention (every model): a positive purchase coefficient means more purchasing, a
+positive dropout coefficient faster dropout, a positive spend coefficient more spend.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from clvlab.core.errors import ClvlabError
+from clvlab.inference.mle import compress, fit_mle, group_rows
+from clvlab.models.covariate_encoding import CovariateEncoder
+
+__all__ = ["CovariateDesign", "PROCESS_SETTINGS", "has_covariates", "design_for",
+           "by_covariate_group", "population_level", "group_likelihood"]
+
+#: constructor setting -> the process its columns move
+PROCESS_SETTINGS = {"purchase_covariates": "purchase", "dropout_covariates": "dropout",
+                    "spend_covariates": "spend"}
+
+
+def has_covariates(model) -> bool:
+    return any(getattr(model, setting, None) for setting in PROCESS_SETTINGS)
+
+
+@dataclass
+class CovariateDesign:
+    """A fitted model's covariates: the encoding, which encoded covariates each process uses,
+    which are shared between purchase and dropout, and the links of the model's parameters."""
+
+    encoder: CovariateEncoder
+    processes: dict[str, list[str]]          # process -> encoded covariate names
+    shared: list[str] = field(default_factory=list)  # encoded names with one coefficient
+    links: dict[str, tuple[str, int]] = field(default_factory=dict)  # parameter -> (process, sign)
+
+    @property
+    def coefficient_names(self) -> list[str]:
+        """The estimated coefficients' names: ``process.covariate``, or ``shared.covariate``
+        for a coefficient that the purchase and dropout processes share."""
+        names = [f"{process}.{name}" for process, used in self.processes.items()
+                 for name in used if name not in self.shared]
+        return names + [f"shared.{name}" for name in self.shared]
+
+    def maps(self) -> dict[str, np.ndarray]:
+        """process -> matrix A (encoded covariates x coefficients) with g_process = A @ c."""
+        names = self.coefficient_names
+        encoded = self.encoder.names
+        out = {}
+        for process, used in self.processes.items():
+            matrix = np.zeros((len(encoded), len(names)))
+            for name in used:
+                key = f"shared.{name}" if name in self.shared else f"{process}.{name}"
+                matrix[encoded.index(name), names.index(key)] = 1.0
+            out[process] = matrix
+        return out
+
+    def scales(self) -> np.ndarray:
+        """Each coefficient's covariate scale (the optimiser works with covariate / scale)."""
+        return np.array([self.encoder.scales[name.split(".", 1)[1]] for name in self.coefficient_names])
+
+    def exponents(self, base: np.ndarray, coefficients: np.ndarray, covariates: np.ndarray):
+        """Each row's parameters (rows x k) and multipliers e = exp(sign x' g)."""
+        maps = self.maps()
+        multipliers = np.ones((len(covariates), len(base)))
+        for j, (process, sign) in enumerate(self._link_list(len(base))):
+            if process is not None:
+                multipliers[:, j] = np.exp(sign * (covariates @ (maps[process] @ coefficients)))
+        return base * multipliers, multipliers
+
+    def chain(self, gradient: np.ndarray, params: np.ndarray, multipliers: np.ndarray,
+              covariates: np.ndarray) -> np.ndarray:
+        """Per-row gradients in the own parameters (rows x k) -> in (base, coefficients)."""
+        maps = self.maps()
+        k = params.shape[1]
+        d_base = gradient * multipliers
+        d_coef = np.zeros((len(gradient), len(self.coefficient_names)))
+        for j, (process, sign) in enumerate(self._link_list(k)):
+            if process is not None:
+                d_coef += (sign * gradient[:, j] * params[:, j])[:, None] * (covariates @ maps[process])
+        return np.column_stack([d_base, d_coef])
+
+    def _link_list(self, k: int) -> list[tuple[str | None, int]]:
+        return [self.links.get(name, (None, 0)) for name in self.base_names][:k]
+
+    base_names: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"encoder": self.encoder.to_dict(), "processes": {k: list(v) for k, v in self.processes.items()},
+                "shared": list(self.shared)}
+
+
+def design_for(model, table: pd.DataFrame) -> CovariateDesign:
+    """Learn the encoding of ``model``'s covariate settings from the fit's table."""
+    name = type(model).__name__
+    links = model.covariate_links()
+    offered = {process for process, _ in links.values()}
+    requested = {}
+    for setting, process in PROCESS_SETTINGS.items():
+        columns = getattr(model, setting, None)
+        if not columns:
+            continue
+        if process not in offered:
+            raise ClvlabError(f"{name} has no {process} process to move; its covariate settings are "
+                              f"{[s for s, p in PROCESS_SETTINGS.items() if p in offered]}")
+        requested[process] = list(columns)
+    every = list(dict.fromkeys(c for columns in requested.values() for c in columns))
+    encoder = CovariateEncoder.fit(table, every, model=name)
+    processes = {process: encoder.names_for(columns) for process, columns in requested.items()}
+    shared = []
+    for column in model.shared_covariates or []:
+        if not all(column in requested.get(p, []) for p in ("purchase", "dropout")):
+            raise ClvlabError(f"shared_covariates: {column!r} must be among both purchase_covariates "
+                              "and dropout_covariates to share one coefficient")
+        shared.extend(encoder.names_for([column]))
+    return CovariateDesign(encoder=encoder, processes=processes, shared=shared, links=links,
+                           base_names=tuple(model.param_names))
+
+
+def design_from_dict(model, payload: dict[str, Any]) -> CovariateDesign:
+    return CovariateDesign(encoder=CovariateEncoder.from_dict(payload["encoder"]),
+                           processes={k: list(v) for k, v in payload["processes"].items()},
+                           shared=list(payload.get("shared", [])), links=model.covariate_links(),
+                           base_names=tuple(model.param_names))
+
+
+# --- the likelihood over covariate groups --------------------------------------------------
+class GroupedData:
+    """The compressed rows of a fit, ordered by covariate group, each group's prepared data."""
+
+    def __init__(self, model, distinct: list[np.ndarray], counts: np.ndarray, n_base: int):
+        base, covariates = distinct[:n_base], np.column_stack(distinct[n_base:])
+        _, group = group_rows(list(covariates.T))
+        order = np.argsort(group, kind="stable")
+        self.group = group[order]
+        self.weights = counts[order]
+        self.base = [column[order] for column in base]
+        self.covariates_of_group = covariates[order][np.unique(self.group, return_index=True)[1]]
+        bounds = np.flatnonzero(np.diff(self.group)) + 1
+        self.slices = [slice(a, b) for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(self.group)])]
+        self.prepared = [model._prepare([column[s] for column in self.base]) for s in self.slices]
+
+
+def group_likelihood(model, design: CovariateDesign, grouped: GroupedData, scales: np.ndarray):
+    """(per-row log-likelihood function, total function) of the free parameters
+    (base parameters, then coefficients on the optimiser's scale: coefficient x scale)."""
+    k = len(model.param_names)
+    covariates = grouped.covariates_of_group
+
+    def split(free):
+        free = np.asarray(free, dtype=np.float64)
+        return free[:k], free[k:] / scales
+
+    def rows(free):
+        base, coefficients = split(free)
+        params, multipliers = design.exponents(base, coefficients, covariates)
+        values, gradients = [], []
+        for g, s in enumerate(grouped.slices):
+            v, grad = model._loglik(params[g], grouped.prepared[g])
+            n = len(v)
+            values.append(v)
+            gradients.append(design.chain(grad, np.repeat(params[g:g + 1], n, 0),
+                                          np.repeat(multipliers[g:g + 1], n, 0),
+                                          np.repeat(covariates[g:g + 1], n, 0)))
+        gradient = np.vstack(gradients)
+        gradient[:, k:] /= scales
+        return np.concatenate(values), gradient
+
+    def total(free):
+        base, coefficients = split(free)
+        params, multipliers = design.exponents(base, coefficients, covariates)
+        value, own = 0.0, np.empty_like(params)
+        for g, s in enumerate(grouped.slices):
+            v, grad = model._loglik_total(params[g], grouped.prepared[g], grouped.weights[s])
+            value += v
+            own[g] = grad
+        gradient = design.chain(own, params, multipliers, covariates).sum(axis=0)
+        gradient[k:] /= scales
+        return value, gradient
+
+    return rows, total
+
+
+# --- predictions, one covariate group at a time ---------------------------------------------
+def plain_models(model, table: pd.DataFrame) -> Iterator[tuple[np.ndarray, Any]]:
+    """(row positions, the plain model at those customers' parameters), per covariate group."""
+    design: CovariateDesign = model.covariates_
+    covariates = design.encoder.transform(table, model=type(model).__name__)
+    if len(table) == 0:
+        return
+    distinct, group = group_rows(list(covariates.T)) if covariates.shape[1] else ([], np.zeros(len(table), int))
+    k = len(model.param_names)
+    values = model.params_.to_numpy()
+    rows_of_group = np.column_stack(distinct) if distinct else np.zeros((1, 0))
+    params, _ = design.exponents(values[:k], values[k:], rows_of_group)
+    order = np.argsort(group, kind="stable")
+    bounds = np.flatnonzero(np.diff(group[order])) + 1
+    for positions in np.split(order, bounds):
+        yield positions, model.plain_at(params[group[positions[0]]])
+
+
+def by_covariate_group(method: Callable) -> Callable:
+    """Run a per-customer prediction group by group, each with the plain model at that group's
+    parameters; a model without covariates runs it as written. The table is the argument named
+    ``rfm`` or ``table``; an array argument with one value per row is split with the rows."""
+    signature = inspect.signature(method)
+    table_name = "rfm" if "rfm" in signature.parameters else "table"
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if not hasattr(self, "covariates_"):
+            return method(self, *args, **kwargs)
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        table = bound.arguments[table_name]
+        if table is None:
+            raise _population_error(self, method.__name__)
+        results = []
+        for positions, plain in plain_models(self, table):
+            arguments = {name: _rows_of(value, positions, len(table))
+                         for name, value in bound.arguments.items() if name != "self"}
+            arguments[table_name] = table.iloc[positions]
+            results.append((positions, getattr(plain, method.__name__)(**arguments)))
+        return _assemble(results, table)
+
+    wrapper.by_covariate_group = True
+    return wrapper
+
+
+def population_level(method: Callable) -> Callable:
+    """A prediction for the population as a whole: a model with covariates has none."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if hasattr(self, "covariates_"):
+            raise _population_error(self, method.__name__)
+        return method(self, *args, **kwargs)
+
+    wrapper.population_level = True
+    return wrapper
+
+
+def _population_error(model, name: str) -> ClvlabError:
+    return ClvlabError(
+        f"this {type(model).__name__} has covariates, so {name} depends on who the customer is: "
+        f"call it on model.for_attributes({{...}}), the model of a customer with those attributes "
+        "(or pass a table of customers where the method takes one)")
+
+
+def _rows_of(value: Any, positions: np.ndarray, n: int) -> Any:
+    if isinstance(value, (np.ndarray, pd.Series)) and np.ndim(value) == 1 and len(value) == n and n > 1:
+        return np.asarray(value)[positions]
+    return value
+
+
+def _assemble(results: list, table: pd.DataFrame):
+    if not results:
+        raise ClvlabError("no customers to predict")
+    positions = np.concatenate([p for p, _ in results])
+    inverse = np.empty_like(positions)
+    inverse[positions] = np.arange(len(positions))
+    first = results[0][1]
+    if isinstance(first, (pd.Series, pd.DataFrame)):
+        joined = pd.concat([r for _, r in results]).iloc[inverse]
+        joined.index = table.index
+        return joined
+    joined = np.concatenate([np.atleast_1d(np.asarray(r)) for _, r in results])
+    return joined[inverse]
+
+
+# --- fitting -------------------------------------------------------------------------------
+def fit_with_covariates(model, table: pd.DataFrame, weights: np.ndarray | None):
+    """Maximum likelihood over the base parameters and the coefficients.
+
+    Returns (FitResult on the user's scale, design, row weights after compression). The
+    optimiser sees each covariate divided by its standard deviation (coefficient x sd), which
+    conditions the problem whatever the covariates' units; estimates, covariance and the
+    penalty ``covariate_penalty * sum(g**2)`` are on the user's scale.
+    """
+    design = design_for(model, table)
+    base = model._data(table)
+    covariates = design.encoder.transform(table, model=type(model).__name__)
+    distinct, counts = compress([*base, *covariates.T], weights)
+    model._check_identifiable(distinct[:len(base)], counts)
+    grouped = GroupedData(model, distinct, counts, len(base))
+    scales = design.scales()
+    rows, total = group_likelihood(model, design, grouped, scales)
+    k = len(model.param_names)
+    names = [*model.param_names, *design.coefficient_names]
+    start = np.concatenate([model._start(grouped.base, grouped.weights),
+                            np.zeros(len(design.coefficient_names))])
+    for name, value in (model.start_params or {}).items():
+        if name not in names:
+            raise ClvlabError(f"start_params names {name!r}, which is not a parameter of this "
+                              f"{type(model).__name__} (it has {names})")
+        position = names.index(name)
+        start[position] = float(value) * (scales[position - k] if position >= k else 1.0)
+    penalty = np.concatenate([np.full(k, float(model.penalty)),
+                              float(model.covariate_penalty) / scales ** 2])
+    positive = np.r_[np.ones(k, bool), np.zeros(len(scales), bool)]
+    result = fit_mle(rows, grouped.weights, start, names=names, penalty=penalty,
+                     max_restarts=model.max_restarts, total=total, positive=positive)
+    to_user = np.r_[np.ones(k), 1.0 / scales]
+    result.params = result.params * to_user
+    result.covariance = result.covariance * np.outer(to_user, to_user)
+    return result, design, grouped
+
+
+def no_interior_maximum(model, design: CovariateDesign, grouped: GroupedData,
+                        result) -> str | None:
+    """For the BG/NBD form where dropout covariates scale a and b together: whether the fit ran
+    off to the boundary where, for some customers, the Beta distribution of the dropout
+    probability collapses to a point (a_i + b_i -> infinity with a_i / (a_i + b_i) fixed).
+
+    In that form the covariates cannot move the mean dropout probability, so when the data want
+    them to, the log-likelihood keeps rising towards that boundary and has no interior maximum
+    (CLVTools returns such fits as converged, with a = 1223, b = 9044 on its apparel data).
+    The test: a concentration a_i + b_i above 10,000 (a Beta whose standard deviation is below
+    0.5 percentage points) in some covariate group. Returns the message to raise, or None."""
+    names = list(model.param_names)
+    if design.links.get("a") != ("dropout", 1) or not design.processes.get("dropout"):
+        return None
+    k = len(names)
+    params, _ = design.exponents(result.params[:k], result.params[k:], grouped.covariates_of_group)
+    a, b = names.index("a"), names.index("b")
+    concentration = params[:, a] + params[:, b]
+    worst = int(np.argmax(concentration))
+    if concentration[worst] <= 1e4:
+        return None
+    where = ", ".join(f"{name}={value:g}" for name, value in
+                      zip(design.encoder.names, grouped.covariates_of_group[worst]))
+    return (f"{type(model).__name__}: the log-likelihood has no interior maximum with the dropout "
+            f"covariates {design.processes['dropout']} in the form where they scale a and b "
+            f"together (dropout_form='a_and_b'): it keeps rising towards a boundary where a_i + "
+            f"b_i -> infinity, i.e. where the dropout probability of customers with ({where}) has "
+            f"no spread at all. The optimiser reached a_i + b_i = {concentration[worst]:.3g} there, "
+            f"with log-likelihood {result.log_likelihood:.4f}, a lower bound of the supremum. "
+            "In this form the covariates cannot move the mean dropout probability, which is what "
+            "these data ask of them. Use dropout_form='b' (the covariates move the mean), or "
+            "drop the dropout covariates.")
+
+
+def design_from_coefficients(model, coefficients: dict[str, dict[str, float]],
+                             levels: dict[str, list[str]] | None = None):
+    """A design and coefficient values from known coefficients, for ``from_params``:
+    ``coefficients`` {process: {covariate: value}}, a text column's covariates named
+    ``column[level]`` with its levels (reference first) in ``levels``."""
+    levels = {k: [str(v) for v in vs] for k, vs in (levels or {}).items()}
+    links = model.covariate_links()
+    offered = {process for process, _ in links.values()}
+    unknown = sorted(set(coefficients) - offered)
+    if unknown:
+        raise ClvlabError(f"{type(model).__name__} has no {unknown} process; it has {sorted(offered)}")
+    columns, scales = [], {}
+    for process, values in coefficients.items():
+        for name in values:
+            column = name.split("[", 1)[0] if name.endswith("]") and "[" in name else name
+            if column != name and (column not in levels or name[len(column) + 1:-1] not in levels[column][1:]):
+                raise ClvlabError(f"coefficient {name!r} names a level of {column!r}: give its "
+                                  f"levels, reference first, in levels={{{column!r}: [...]}}")
+            columns.append(column)
+    columns = list(dict.fromkeys(columns))
+    for column in columns:
+        names = [f"{column}[{level}]" for level in levels[column][1:]] if column in levels else [column]
+        scales.update({name: 1.0 for name in names})
+    encoder = CovariateEncoder(columns=columns, levels={c: levels[c] for c in columns if c in levels},
+                               scales=scales)
+    processes = {p: [n for n in encoder.names if n in values] for p, values in coefficients.items()}
+    design = CovariateDesign(encoder=encoder, processes=processes, links=links,
+                             base_names=tuple(model.param_names))
+    values = [float(coefficients[name.split(".", 1)[0]][name.split(".", 1)[1]])
+              for name in design.coefficient_names]
+    return design, np.array(values)
