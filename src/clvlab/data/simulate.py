@@ -8,6 +8,9 @@ Everything is vectorised over customers, so a million customers take seconds. Tw
   ``rfm_summary`` would report for continuous-time purchases.
 - :func:`mbg_nbd` (MBG/NBD), :func:`bg_bb` (discrete purchase opportunities) and
   :func:`shifted_beta_geometric` (contract durations) do the same for the other models.
+- Every parameter of these may be one value per customer instead of one for all;
+  :func:`with_covariates` uses that to draw customers whose parameters depend on covariates
+  through known coefficients (the forms in ``COVARIATE_LINKS``), for recovery tests.
 - :func:`transaction_log` draws a timestamped log, with Gamma-Gamma spend, for testing the data
   layer, backtests and benchmarks at any scale.
 
@@ -23,12 +26,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import unit_seconds
 
+#: a model parameter: one value for every customer, or a 1-D array of one value per customer
+Parameter = ArrayLike
+
 __all__ = ["LOG_MODEL_EXAMPLES", "bg_nbd", "mbg_nbd", "pareto_nbd", "bg_bb", "shifted_beta_geometric",
-           "gamma_gamma_spend", "transaction_log", "segmented_transaction_log"]
+           "gamma_gamma_spend", "COVARIATE_LINKS", "BG_DROPOUT_FORMS", "covariate_links",
+           "with_covariates", "transaction_log", "segmented_transaction_log"]
 
 #: the processes ``transaction_log`` draws from, each with CDNOW-like example parameters (the
 #: command line's defaults); these names are the model registry's names for the same models
@@ -36,8 +44,8 @@ LOG_MODEL_EXAMPLES = {"pareto-nbd": {"r": 0.55, "alpha": 10.6, "s": 0.61, "beta"
                       "bg-nbd": {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.43}}
 
 
-def bg_nbd(n_customers: int, *, r: float, alpha: float, a: float, b: float, T: Any,
-           T_holdout: float | None = None, seed: Any = None) -> pd.DataFrame:
+def bg_nbd(n_customers: int, *, r: Parameter, alpha: Parameter, a: Parameter, b: Parameter,
+           T: Any, T_holdout: float | None = None, seed: Any = None) -> pd.DataFrame:
     """Draw an RFM table from the BG/NBD process.
 
     ``T`` is the age of each customer at the calibration end (a scalar or one value per
@@ -48,15 +56,15 @@ def bg_nbd(n_customers: int, *, r: float, alpha: float, a: float, b: float, T: A
     return _beta_geometric_nbd(n_customers, r, alpha, a, b, T, T_holdout, seed, first_chance=0)
 
 
-def mbg_nbd(n_customers: int, *, r: float, alpha: float, a: float, b: float, T: Any,
-            T_holdout: float | None = None, seed: Any = None) -> pd.DataFrame:
+def mbg_nbd(n_customers: int, *, r: Parameter, alpha: Parameter, a: Parameter, b: Parameter,
+            T: Any, T_holdout: float | None = None, seed: Any = None) -> pd.DataFrame:
     """Draw an RFM table from the MBG/NBD process: as ``bg_nbd``, but a customer may also drop
     out right after the first purchase (with the same probability p)."""
     return _beta_geometric_nbd(n_customers, r, alpha, a, b, T, T_holdout, seed, first_chance=1)
 
 
 def _beta_geometric_nbd(n_customers, r, alpha, a, b, T, T_holdout, seed, first_chance: int):
-    _check_positive(r=r, alpha=alpha, a=a, b=b)
+    r, alpha, a, b = _parameters((n_customers,), r=r, alpha=alpha, a=a, b=b).values()
     rng = np.random.default_rng(seed)
     T = _ages(T, n_customers)
     lam = rng.gamma(r, 1.0 / alpha, n_customers)
@@ -77,15 +85,16 @@ def _beta_geometric_nbd(n_customers, r, alpha, a, b, T, T_holdout, seed, first_c
     return frame
 
 
-def pareto_nbd(n_customers: int, *, r: float, alpha: float, s: float, beta: float, T: Any,
-               T_holdout: float | None = None, seed: Any = None) -> pd.DataFrame:
+def pareto_nbd(n_customers: int, *, r: Parameter, alpha: Parameter, s: Parameter,
+               beta: Parameter, T: Any, T_holdout: float | None = None,
+               seed: Any = None) -> pd.DataFrame:
     """Draw an RFM table from the Pareto/NBD process.
 
     Arguments as in :func:`bg_nbd`. Latent columns: ``lambda_``, ``mu_`` (dropout rate),
     ``lifetime_`` (time of dropout after acquisition), ``alive`` and, with a holdout,
     ``alive_end``.
     """
-    _check_positive(r=r, alpha=alpha, s=s, beta=beta)
+    r, alpha, s, beta = _parameters((n_customers,), r=r, alpha=alpha, s=s, beta=beta).values()
     rng = np.random.default_rng(seed)
     T = _ages(T, n_customers)
     lam = rng.gamma(r, 1.0 / alpha, n_customers)
@@ -106,8 +115,9 @@ def pareto_nbd(n_customers: int, *, r: float, alpha: float, s: float, beta: floa
     return frame
 
 
-def bg_bb(n_customers: int, *, alpha: float, beta: float, gamma: float, delta: float,
-          periods: Any, periods_holdout: int | None = None, seed: Any = None) -> pd.DataFrame:
+def bg_bb(n_customers: int, *, alpha: Parameter, beta: Parameter, gamma: Parameter,
+          delta: Parameter, periods: Any, periods_holdout: int | None = None,
+          seed: Any = None) -> pd.DataFrame:
     """Draw a discrete-time summary from the BG/BB process (Fader, Hardie & Shang 2010).
 
     After the first purchase (opportunity 0) a customer has ``periods`` purchase opportunities
@@ -117,7 +127,8 @@ def bg_bb(n_customers: int, *, alpha: float, beta: float, gamma: float, delta: f
     (the last of them, 0 without any), ``periods``; latent ``p_``, ``theta_``, ``alive`` (at
     the last opportunity); with ``periods_holdout`` also ``frequency_holdout``.
     """
-    _check_positive(alpha=alpha, beta=beta, gamma=gamma, delta=delta)
+    alpha, beta, gamma, delta = _parameters((n_customers,), alpha=alpha, beta=beta, gamma=gamma,
+                                            delta=delta).values()
     n = np.broadcast_to(np.asarray(periods), (n_customers,)).astype(np.int64)
     if np.any(n < 1) or not np.array_equal(n, np.broadcast_to(np.asarray(periods), n.shape)):
         raise ClvlabError("periods must be whole numbers >= 1")
@@ -142,7 +153,7 @@ def bg_bb(n_customers: int, *, alpha: float, beta: float, gamma: float, delta: f
     return frame
 
 
-def shifted_beta_geometric(n_customers: int, *, alpha: float, beta: float, periods: Any,
+def shifted_beta_geometric(n_customers: int, *, alpha: Parameter, beta: Parameter, periods: Any,
                            seed: Any = None) -> pd.DataFrame:
     """Draw contract lifetimes from the shifted-beta-geometric model (Fader & Hardie 2007).
 
@@ -151,7 +162,7 @@ def shifted_beta_geometric(n_customers: int, *, alpha: float, beta: float, perio
     customer). Returns ``duration`` (the period of churn, or ``periods`` when still active) and
     ``churned``, with the latent ``theta_`` and ``lifetime_`` (the period of churn, uncensored).
     """
-    _check_positive(alpha=alpha, beta=beta)
+    alpha, beta = _parameters((n_customers,), alpha=alpha, beta=beta).values()
     n = np.broadcast_to(np.asarray(periods), (n_customers,)).astype(np.int64)
     if np.any(n < 1):
         raise ClvlabError("periods must be whole numbers >= 1")
@@ -164,20 +175,143 @@ def shifted_beta_geometric(n_customers: int, *, alpha: float, beta: float, perio
     return frame
 
 
-def gamma_gamma_spend(frequency: Any, *, p: float, q: float, v: float, seed: Any = None,
-                      ) -> pd.DataFrame:
+def gamma_gamma_spend(frequency: Any, *, p: Parameter, q: Parameter, v: Parameter,
+                      seed: Any = None) -> pd.DataFrame:
     """Draw each customer's mean spend over ``frequency`` transactions from the Gamma-Gamma model.
 
     Returns ``monetary_value`` (0 where frequency is 0) and the latent mean spend ``mean_spend_``
     (p / nu). The mean of x Gamma(p, nu) values is Gamma(p x, x nu).
     """
-    _check_positive(p=p, q=q, v=v)
-    rng = np.random.default_rng(seed)
     x = np.asarray(frequency, dtype=np.int64)
+    p, q, v = _parameters(x.shape, p=p, q=q, v=v).values()
+    rng = np.random.default_rng(seed)
     nu = rng.gamma(q, 1.0 / v, x.shape)
     safe_x = np.maximum(x, 1)
     zbar = rng.gamma(p * safe_x, 1.0 / (safe_x * nu))
     return pd.DataFrame({"monetary_value": np.where(x > 0, zbar, 0.0), "mean_spend_": p / nu})
+
+
+# How covariates move each model's parameters (issue 22); the one place the forms are written.
+# {parameter: (process, sign)} means parameter_i = parameter * exp(sign * x_i' g), g being the
+# coefficients of that process. The signs make a positive purchase coefficient mean more
+# purchasing, a positive dropout coefficient faster dropout, a positive spend coefficient more
+# spend: alpha, beta (Pareto/NBD, sBG, BG/BB) and delta divide their means, so they get -1; the
+# Gamma-Gamma scale v multiplies the mean spend p v / (q - 1), so it gets +1.
+
+#: BG/NBD's and MBG/NBD's two dropout forms, {form: {parameter: (process, sign)}}
+BG_DROPOUT_FORMS = {
+    # CLVTools' form: a and b scale together, which keeps the mean a/(a+b) and changes the spread
+    "a_and_b": {"a": ("dropout", +1), "b": ("dropout", +1)},
+    # b alone: the mean dropout probability a/(a+b_i) rises with a positive coefficient
+    "b": {"b": ("dropout", -1)},
+}
+#: {model (registry name): {parameter: (process, sign)}}; BG/NBD and MBG/NBD in their default
+#: dropout form ("a_and_b"), see :func:`covariate_links` for the other
+COVARIATE_LINKS = {
+    "pareto-nbd": {"alpha": ("purchase", -1), "beta": ("dropout", -1)},  # CLVTools' form
+    "bg-nbd": {"alpha": ("purchase", -1), **BG_DROPOUT_FORMS["a_and_b"]},
+    "mbg-nbd": {"alpha": ("purchase", -1), **BG_DROPOUT_FORMS["a_and_b"]},
+    "gamma-gamma": {"v": ("spend", +1)},
+    "sbg": {"beta": ("dropout", -1)},
+    "bg-bb": {"beta": ("purchase", -1), "delta": ("dropout", -1)},
+}
+#: each model's simulator and parameters, in the simulator's order
+_SIMULATORS = {"pareto-nbd": (pareto_nbd, ("r", "alpha", "s", "beta")),
+               "bg-nbd": (bg_nbd, ("r", "alpha", "a", "b")),
+               "mbg-nbd": (mbg_nbd, ("r", "alpha", "a", "b")),
+               "gamma-gamma": (gamma_gamma_spend, ("p", "q", "v")),
+               "sbg": (shifted_beta_geometric, ("alpha", "beta")),
+               "bg-bb": (bg_bb, ("alpha", "beta", "gamma", "delta"))}
+
+
+def covariate_links(model: str, dropout_form: str = "a_and_b") -> dict[str, tuple[str, int]]:
+    """``{parameter: (process, sign)}`` of ``model`` (a registry name): its ``COVARIATE_LINKS``,
+    with BG/NBD's and MBG/NBD's dropout part in ``dropout_form`` ("a_and_b" or "b")."""
+    if model not in COVARIATE_LINKS:
+        raise ClvlabError(f"unknown model {model!r}; use one of {list(COVARIATE_LINKS)}")
+    if dropout_form not in BG_DROPOUT_FORMS:
+        raise ClvlabError(f"dropout_form must be one of {list(BG_DROPOUT_FORMS)}, got {dropout_form!r}")
+    links = COVARIATE_LINKS[model]
+    if model in ("bg-nbd", "mbg-nbd"):
+        return {"alpha": links["alpha"], **BG_DROPOUT_FORMS[dropout_form]}
+    if dropout_form != "a_and_b":
+        raise ClvlabError(f"dropout_form is a setting of bg-nbd and mbg-nbd only, not of {model!r}")
+    return dict(links)
+
+
+def with_covariates(model: str, n_customers: int, *, params: dict[str, float],
+                    coefficients: dict[str, dict[str, float]], attributes: pd.DataFrame | None = None,
+                    seed: Any = None, dropout_form: str = "a_and_b", **options: Any) -> pd.DataFrame:
+    """Draw a customer base whose parameters depend on covariates through known coefficients.
+
+    ``model`` is a registry name ("pareto-nbd", "bg-nbd", "mbg-nbd", "gamma-gamma", "sbg",
+    "bg-bb"); ``params`` its population parameters (those of a customer whose covariates are
+    all 0); ``coefficients`` maps a process to {covariate: coefficient}, e.g. ``{"purchase":
+    {"gender": 0.5}, "dropout": {"channel": 0.4}}`` ("spend" for gamma-gamma). Each customer's
+    parameters follow ``covariate_links(model, dropout_form)``. ``attributes`` holds the
+    covariates, numeric columns with one row per customer; by default every named covariate
+    is drawn as an independent 0/1 column with probability 0.5. ``options`` go to the model's
+    simulator (``T``, ``T_holdout``; ``periods``, ``periods_holdout``; for gamma-gamma the
+    required ``frequency``, one count per customer).
+
+    Returns the simulator's table (with ``frequency`` for gamma-gamma) and the attribute
+    columns beside it, on the attributes' index. ``seed`` makes the attributes and the draws
+    reproducible.
+    """
+    links = covariate_links(model, dropout_form)
+    simulator, names = _SIMULATORS[model]
+    if set(params) != set(names):
+        raise ClvlabError(f"params of {model} must be exactly {list(names)}, got {sorted(params)}")
+    processes = {process for process, _ in links.values()}
+    unknown = set(coefficients) - processes
+    if unknown:
+        raise ClvlabError(f"{model} has covariates on {sorted(processes)}, not on {sorted(unknown)}")
+    covariates = list(dict.fromkeys(name for effects in coefficients.values() for name in effects))
+    if not all(np.isfinite(g) for effects in coefficients.values() for g in effects.values()):
+        raise ClvlabError(f"coefficients must be finite, got {coefficients}")
+    rng = np.random.default_rng(seed)
+    if attributes is None:
+        attributes = pd.DataFrame({name: rng.binomial(1, 0.5, n_customers) for name in covariates},
+                                  index=pd.RangeIndex(n_customers, name="customer_id"))
+    _check_attributes(attributes, covariates, n_customers)
+    per_customer: dict[str, Any] = dict(params)
+    for parameter, (process, sign) in links.items():
+        score = np.zeros(n_customers)  # x_i' g of the parameter's process
+        for name, coefficient in coefficients.get(process, {}).items():
+            score += coefficient * attributes[name].to_numpy(dtype=np.float64)
+        per_customer[parameter] = params[parameter] * np.exp(sign * score)
+    if model == "gamma-gamma":
+        if "frequency" not in options:
+            raise ClvlabError("gamma-gamma needs frequency=, one transaction count per customer")
+        frequency = np.asarray(options.pop("frequency"))
+        if frequency.shape != (n_customers,):
+            raise ClvlabError(f"frequency must hold one count per customer ({n_customers}), "
+                              f"got shape {frequency.shape}")
+        table = simulator(frequency, seed=rng, **per_customer, **options)
+        table.insert(0, "frequency", frequency)
+    else:
+        table = simulator(n_customers, seed=rng, **per_customer, **options)
+    clash = set(table.columns) & set(attributes.columns)
+    if clash:
+        raise ClvlabError(f"attribute columns {sorted(clash)} clash with the simulated columns")
+    table.index = attributes.index
+    for name in attributes.columns:
+        table[name] = attributes[name].to_numpy()
+    return table
+
+
+def _check_attributes(attributes: pd.DataFrame, covariates: list[str], n_customers: int) -> None:
+    if not isinstance(attributes, pd.DataFrame) or len(attributes) != n_customers:
+        raise ClvlabError(f"attributes must be a DataFrame with one row per customer ({n_customers})")
+    missing = [name for name in covariates if name not in attributes.columns]
+    if missing:
+        raise ClvlabError(f"covariates {missing} have coefficients but no column in attributes")
+    for name in covariates:
+        column = attributes[name]
+        if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
+            raise ClvlabError(f"covariate {name!r} must be numeric (encode categories first)")
+        if not np.all(np.isfinite(column.to_numpy(dtype=np.float64))):
+            raise ClvlabError(f"covariate {name!r} must be finite for every customer")
 
 
 def transaction_log(n_customers: int, *, model: str = "pareto-nbd", params: dict[str, float],
@@ -255,10 +389,29 @@ def _ages(T: Any, n_customers: int) -> np.ndarray:
     return ages
 
 
-def _check_positive(**params: float) -> None:
+def _parameters(shape: tuple[int, ...], **params: Any) -> dict[str, Any]:
+    """Each parameter checked: a scalar is returned as given (so that scalar draws stay exactly
+    what they were), anything else as a float array of ``shape`` (one value per customer)."""
+    checked = {}
     for name, value in params.items():
-        if not (np.isfinite(value) and value > 0):
-            raise ClvlabError(f"parameter {name} must be finite and > 0, got {value!r}")
+        if np.ndim(value) == 0:
+            if not (np.isfinite(value) and value > 0):
+                raise ClvlabError(f"parameter {name} must be finite and > 0, got {value!r}")
+            checked[name] = value
+            continue
+        try:
+            values = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ClvlabError(f"parameter {name} must be numbers: {error}") from None
+        if values.shape != shape:
+            raise ClvlabError(f"parameter {name} must be a scalar or one value per customer "
+                              f"(shape {shape}), got shape {values.shape}")
+        bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+        if bad.size:
+            raise ClvlabError(f"parameter {name} must be finite and > 0 for every customer; "
+                              f"{bad.size} are not, the first at position {bad[0]}: {values[bad[0]]!r}")
+        checked[name] = values
+    return checked
 
 
 def _last_of_uniform_events(rng: np.random.Generator, kept: np.ndarray, events: np.ndarray,
