@@ -6,8 +6,6 @@ log-likelihood with the exact gradient; this class does the rest once.
 
 from __future__ import annotations
 
-import json
-import math
 import warnings
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
@@ -18,27 +16,15 @@ from sklearn.base import BaseEstimator
 
 from clvlab.inference import compat as _compat
 from clvlab.inference import bayes
-from clvlab.core.atomic import atomic_output
 from clvlab.inference.mle import (FitResult, compress, fit_mle, group_rows, observed_covariance,
                                   summary_frame)
 from clvlab.core.errors import ClvlabError, ClvlabWarning
 from clvlab.core.timeunits import normalize_time_unit
-from clvlab.models import covariates
+from clvlab.models import covariates, model_files
+from clvlab.models.model_files import FIT_BLOCK, SCHEMA_VERSION  # noqa: F401 (read from here)
 from clvlab.models.settings import check_settings, settings_repr
 
 __all__ = ["BaseModel", "load_model"]
-
-SCHEMA_VERSION = 1
-POPULATION_GROUPS = ("posterior", "sample_stats")  # what a saved posterior keeps
-
-#: What a fit learns beside the estimates (``params_``, ``covariance_``, ``standard_errors_``)
-#: and ``time_unit_``, which the model file keeps at its top level: each key is stored as the
-#: attribute ``key + "_"`` and written under "fit" in the file, in this order. JSON has no NaN,
-#: so a non-finite float is written as null; the information criteria read null back as NaN
-#: (a Bayesian fit has none), the others read back as written.
-FIT_BLOCK = ("log_likelihood", "n_customers", "n_distinct_rows", "aic", "bic", "convergence")
-_NAN_WHEN_NULL = ("aic", "bic")
-
 
 class BaseModel(BaseEstimator):
     """A scikit-learn estimator: the constructor stores settings only (``get_params``,
@@ -170,7 +156,7 @@ class BaseModel(BaseEstimator):
         the table records. A model of durations without a known unit cannot be saved.
         """
         check_settings(self)
-        unit = _given_time_unit(rfm, time_unit)
+        unit = model_files.given_time_unit(rfm, time_unit)
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float64)
             if weights.shape != (len(rfm),) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
@@ -189,7 +175,7 @@ class BaseModel(BaseEstimator):
                          self._start(distinct, counts), names=self.param_names,
                          penalty=float(self.penalty), max_restarts=self.max_restarts,
                          total=lambda p: self._loglik_total(p, prepared, counts))
-        self._store(result, _fit_block(result, float(counts.sum()), len(counts)), unit)
+        self._store(result, model_files.fit_block(result, float(counts.sum()), len(counts)), unit)
         return self
 
     def _fit_covariates(self, rfm, weights, unit) -> "BaseModel":
@@ -201,7 +187,7 @@ class BaseModel(BaseEstimator):
         if problem:
             raise ClvlabError(problem)
         self.covariates_ = design
-        self._store(result, _fit_block(result, float(grouped.weights.sum()), len(grouped.weights)), unit)
+        self._store(result, model_files.fit_block(result, float(grouped.weights.sum()), len(grouped.weights)), unit)
         return self
 
     def _fit_bayes(self, prepared, distinct, counts, time_unit) -> "BaseModel":
@@ -225,7 +211,7 @@ class BaseModel(BaseEstimator):
         result = FitResult(params=mean, log_likelihood=log_likelihood, covariance=covariance,
                            converged=True, message=self.method, iterations=0, restarts=0,
                            gradient_norm=float("nan"), penalty=0.0)
-        block = _fit_block(result, float(counts.sum()), len(counts))
+        block = model_files.fit_block(result, float(counts.sum()), len(counts))
         # AIC and BIC are maximum-likelihood criteria: at a posterior mean or mode they would be
         # read as if they were, so a Bayesian fit has none (compare Bayesian fits with LOO)
         block.update(aic=float("nan"), bic=float("nan"), convergence=diag)
@@ -424,7 +410,7 @@ class BaseModel(BaseEstimator):
 
     def _check_time_unit(self, rfm: pd.DataFrame) -> None:
         """A table in another time unit than the model's is an error, never a silent rescale."""
-        data_unit = _time_unit_of(rfm)
+        data_unit = model_files.time_unit_of(rfm)
         model_unit = getattr(self, "time_unit_", None)
         if data_unit is not None and model_unit is not None and data_unit != model_unit:
             raise ClvlabError(f"the RFM table is in time unit {data_unit!r} but the model was fitted "
@@ -432,64 +418,19 @@ class BaseModel(BaseEstimator):
 
     # --- files ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        from clvlab.core.version import __version__
-
-        self._check_fitted()
-        covariance = getattr(self, "covariance_", None)
-        payload = {
-            "schema_version": SCHEMA_VERSION,
-            "model": type(self).__name__,
-            "clvlab_version": __version__,
-            "time_unit": getattr(self, "time_unit_", None),
-            "settings": {"penalty": self.penalty, "max_restarts": self.max_restarts,
-                         "method": self.method,
-                         **self._covariate_settings()},
-            "params": {k: float(v) for k, v in self.params_.items()},
-            "covariance": None if covariance is None else [
-                [None if not np.isfinite(v) else float(v) for v in row] for row in covariance.to_numpy()],
-        }
-        if hasattr(self, "covariates_"):
-            payload["covariates"] = self.covariates_.to_dict()
-        if hasattr(self, "log_likelihood_"):
-            payload["fit"] = _jsonable({key: getattr(self, key + "_") for key in FIT_BLOCK})
-        return payload
-
-    def _covariate_settings(self) -> dict[str, Any]:
-        """The settings a model file needs to score with covariates (none without them, so
-        files of models without covariates are as before)."""
-        if not hasattr(self, "covariates_"):
-            return {}
-        out = {"covariate_penalty": self.covariate_penalty}
-        if hasattr(self, "dropout_form"):
-            out["dropout_form"] = self.dropout_form
-        return out
+        """The model as a JSON-ready dict (``clvlab.models.model_files``)."""
+        return model_files.payload(self)
 
     def save(self, path: str | Path, overwrite: bool = True) -> None:
-        """Write the model as JSON (parameters, covariance, time unit, versions), atomically.
+        """Write the model as JSON (parameters, covariance, covariate encoding, time unit,
+        versions), atomically.
 
         After a Bayesian fit the posterior goes beside it as netCDF (``<name>.posterior.nc``),
         named in the JSON; neither file can run code when loaded. Only population-level groups
         are saved (the posterior draws and the sampler's statistics): the per-row
         log-likelihood and row weights stay in memory, as a model file holds no customer data.
         """
-        payload = self.to_dict()
-        if self.requires_time_unit and payload["time_unit"] is None:
-            # a file without its unit is scored in whatever unit the next table happens to be in
-            raise ClvlabError(
-                f"this {type(self).__name__} has no time unit, so {path} would not say what its "
-                "durations and horizons mean; fit it on a table that records its unit "
-                "(clvlab.rfm_summary, clvlab.read_rfm) or pass fit(..., time_unit='W') "
-                "(command line: clvlab fit --time-unit W)")
-        idata = getattr(self, "idata_", None)
-        if idata is not None:
-            posterior_path = _posterior_path(path)
-            saved = _compat.subset_groups(idata, POPULATION_GROUPS)
-            with atomic_output(posterior_path, overwrite=overwrite) as temporary:
-                _compat.save_idata(saved, temporary)
-            payload["posterior_file"] = posterior_path.name
-        text = json.dumps(payload, indent=2, allow_nan=False)
-        with atomic_output(path, overwrite=overwrite) as temporary:
-            Path(temporary).write_text(text)
+        model_files.write(self, path, overwrite)
 
     def posterior_predict(self, prediction: str, rfm: pd.DataFrame, *, level: float = 0.94,
                           n_draws: int = 200, return_draws: bool = False, seed: Any = 0,
@@ -519,68 +460,16 @@ class BaseModel(BaseEstimator):
 
 def load_model(path: str | Path) -> BaseModel:
     """Read a model saved with ``save``; JSON only, so loading never runs code from the file."""
-    try:
-        payload = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ClvlabError(f"model file {path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ClvlabError(f"model file {path} is not valid JSON (corrupt or truncated?): {exc}") from None
-    if not isinstance(payload, dict) or "schema_version" not in payload:
-        raise ClvlabError(f"model file {path} is not a clvlab model (no schema_version)")
-    return model_from_dict(payload, source=str(path))
+    return model_from_dict(model_files.read(path), source=str(path))
 
 
 def model_from_dict(payload: dict[str, Any], source: str = "<dict>") -> BaseModel:
     """Build a model from ``to_dict``'s payload (``source`` names the file in errors)."""
-    path = source
-    if payload.get("kind") == "ChurnAdjuster":  # a clvlab file, but not a model of this registry
-        raise ClvlabError(f"{path} is a churn adjuster, not a transaction or spend model; load it "
-                          "with clvlab.ChurnAdjuster.load (or pass it to `clvlab register "
-                          "--churn-adjuster`)")
-    if payload.get("schema_version") != SCHEMA_VERSION:
-        raise ClvlabError(f"model file {path} has schema version {payload.get('schema_version')!r}; "
-                          f"this clvlab reads version {SCHEMA_VERSION}")
+    model_files.check_header(payload, source)
     cls = _model_class(payload.get("model"))
     if cls is None:
-        raise ClvlabError(f"model file {path} holds an unknown model {payload.get('model')!r}")
-    try:
-        params = payload["params"]
-        model = cls.from_params(time_unit=payload.get("time_unit"),
-                                **{name: params[name] for name in cls.param_names})
-        if "dropout_form" in payload.get("settings", {}):
-            model.dropout_form = payload["settings"]["dropout_form"]
-        if payload.get("covariates"):
-            design = covariates.design_from_dict(model, payload["covariates"])
-            model._set_design(design, [params[name] for name in design.coefficient_names])
-            model.covariate_penalty = payload["settings"].get("covariate_penalty", 0.0)
-        elif set(params) != set(cls.param_names):
-            raise KeyError(f"parameters {sorted(set(params) - set(cls.param_names))} without covariates")
-        model.penalty = payload.get("settings", {}).get("penalty", 0.0)
-        if payload.get("covariance") is not None:
-            cov = np.array([[np.nan if v is None else v for v in row] for row in payload["covariance"]],
-                           dtype=np.float64)
-            model._set_covariance(cov)
-        model.method = payload.get("settings", {}).get("method", "mle")
-        if payload.get("posterior_file"):
-            model.idata_ = _load_posterior(Path(path).parent / payload["posterior_file"])
-        fit = payload.get("fit")
-        if fit:
-            for key in FIT_BLOCK:
-                value = fit[key]
-                setattr(model, key + "_",
-                        float("nan") if value is None and key in _NAN_WHEN_NULL else value)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ClvlabError(f"model file {path} is malformed: {exc!r}") from None
-    return model
-
-
-def _fit_block(result: FitResult, n_customers: float, n_distinct: int) -> dict[str, Any]:
-    """A maximum-likelihood fit's FIT_BLOCK values."""
-    k = len(result.params)
-    return {"log_likelihood": result.log_likelihood, "n_customers": n_customers,
-            "n_distinct_rows": n_distinct, "aic": 2 * k - 2 * result.log_likelihood,
-            "bic": k * math.log(n_customers) - 2 * result.log_likelihood,
-            "convergence": result.convergence()}
+        raise ClvlabError(f"model file {source} holds an unknown model {payload.get('model')!r}")
+    return model_files.restore(cls, payload, source)
 
 
 def _model_class(name: Any) -> type[BaseModel] | None:
@@ -594,47 +483,3 @@ def _model_class(name: Any) -> type[BaseModel] | None:
             found = cls
         stack.extend(cls.__subclasses__())
     return found
-
-
-def _posterior_path(path: str | Path) -> Path:
-    path = Path(path)
-    return path.with_name(path.stem + ".posterior.nc")
-
-
-def _load_posterior(path: Path):
-    if not path.exists():
-        raise ClvlabError(f"the model's posterior file {path} is missing (it is saved beside the JSON)")
-    try:
-        idata = _compat.load_idata(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ClvlabError(f"posterior file {path} is not readable netCDF: {exc}") from None
-    return idata
-
-
-def _jsonable(value: Any) -> Any:
-    """Non-finite floats become None (JSON has no NaN); containers are walked."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _given_time_unit(rfm: Any, time_unit: str | None) -> str | None:
-    """The table's recorded unit, or ``time_unit``; both given and different is an error."""
-    recorded = _time_unit_of(rfm)
-    if time_unit is None:
-        return recorded
-    given = normalize_time_unit(time_unit)
-    if recorded is not None and normalize_time_unit(recorded) != given:
-        raise ClvlabError(f"time_unit={time_unit!r} but the RFM table records its durations in "
-                          f"{recorded!r}; rebuild the table in {given!r} or drop time_unit")
-    return given
-
-
-def _time_unit_of(rfm: Any) -> str | None:
-    attrs = getattr(rfm, "attrs", {}) or {}
-    unit = attrs.get("clvlab", {}).get("time_unit") if isinstance(attrs, dict) else None
-    return unit
