@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     rfm.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 4GB")
     rfm.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     rfm.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    rfm.add_argument("--attributes", default=None,
+                     help="static customer attributes known at acquisition (CSV or Parquet with "
+                          "a --customer-col column), appended after the RFM columns by "
+                          "clvlab.rfm_summary's rules; the summary is then built in memory")
     rfm.set_defaults(run=_run_rfm)
 
     simulate = commands.add_parser(
@@ -197,17 +201,47 @@ def _run_rfm(args: argparse.Namespace) -> int:
     output_format = _output_format(args.output)
     connection = rfm_duckdb.new_connection(args.memory_limit)
     started = time.perf_counter()
-    with atomic_output(args.output, overwrite=args.overwrite, inputs=files) as temporary:
-        info = rfm_duckdb.write_table(files, temporary, output_format, settings,
-                                      args.calibration_end, args.observation_end,
-                                      connection=connection, progress=not args.no_progress)
-    report_set_aside(info, stacklevel=2)
+    inputs = files + ([args.attributes] if args.attributes else [])
+    with atomic_output(args.output, overwrite=args.overwrite, inputs=inputs) as temporary:
+        if args.attributes:
+            info = _write_rfm_with_attributes(args, files, temporary, output_format, connection)
+        else:
+            info = rfm_duckdb.write_table(files, temporary, output_format, settings,
+                                          args.calibration_end, args.observation_end,
+                                          connection=connection, progress=not args.no_progress)
+            report_set_aside(info, stacklevel=2)
     if "customers_excluded" in info:
         print(f"left out {info['customers_excluded']:,} customers who withdrew consent")
     print(f"wrote {info['customers']:,} customers to {args.output} in "
           f"{time.perf_counter() - started:.1f} s (time unit {info['time_unit']}, "
           f"calibration end {info['calibration_end']}, observation end {info['observation_end']})")
     return 0
+
+
+def _write_rfm_with_attributes(args: argparse.Namespace, files: list[str], path: str,
+                               output_format: str, connection) -> dict:
+    """The summary with the attributes joined (in memory: they are joined in pandas), written
+    to ``path`` with its metadata, as write_table writes it; rfm_summary warns of set-asides."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from clvlab.data.rfm import rfm_summary
+    from clvlab.data.rfm_io import parquet_metadata, read_files
+
+    if not Path(args.attributes).is_file():
+        raise ClvlabError(f"--attributes {args.attributes} does not exist")
+    table = rfm_summary(files, engine="duckdb", connection=connection,
+                        progress=not args.no_progress, calibration_end=args.calibration_end,
+                        observation_end=args.observation_end,
+                        customer_attributes=read_files(args.attributes), **_settings_kwargs(args))
+    info = table.attrs["clvlab"]
+    if output_format == "parquet":
+        arrow = pa.Table.from_pandas(table)
+        metadata = {key.encode(): value.encode() for key, value in parquet_metadata(info).items()}
+        pq.write_table(arrow.replace_schema_metadata({**arrow.schema.metadata, **metadata}), path)
+    else:
+        table.to_csv(path)
+    return {"customers": len(table), **info}
 
 
 def _run_simulate(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError, DataValidationError
 from clvlab.core.timeunits import UNIT_SECONDS
+from clvlab.data.attributes import check_attributes
 from clvlab.data.rfm import rfm_summary
 from clvlab.data.rfm_io import parse_option_date, read_files
 from clvlab.data.rfm_rules import epoch_seconds, make_settings
@@ -132,16 +133,13 @@ class CutoffView:
 
 
 def attributes_for(attributes: pd.DataFrame | None, index: pd.Index) -> pd.DataFrame | None:
-    """The user's static customer attributes for these customers, or a named error."""
+    """The user's static customer attributes for these customers, or a named error: the rules
+    of :func:`clvlab.rfm_summary`'s ``customer_attributes`` (:mod:`clvlab.data.attributes`),
+    but an attribute may share an RFM column's name here (the RFM table is kept apart)."""
     if attributes is None:
         return None
-    if not isinstance(attributes, pd.DataFrame):
-        raise ClvlabError("customer_attributes must be a DataFrame indexed by customer id")
-    missing = index.difference(attributes.index)
-    if len(missing):
-        raise DataValidationError(None, f"customer_attributes has no row for {len(missing)} "
-                                        f"customers, e.g. customer {missing[0]!r}")
-    return attributes.loc[index]
+    return check_attributes(attributes, index, customer_col=index.name or "customer_id",
+                            reserved=())
 
 
 def load_log(transactions: Any, settings):

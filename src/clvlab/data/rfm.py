@@ -43,6 +43,7 @@ def rfm_summary(
     withdrawn: Any = None,
     delimiter: str | None = None,
     decimal: str = ".",
+    customer_attributes: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Summarise a transaction log into one row per customer.
 
@@ -97,6 +98,17 @@ def rfm_summary(
         Decimal mark of amounts: ``"."`` (default) or ``","`` (e.g. ``"12,50"``), in CSV files
         and in text amount columns of a DataFrame. A currency sign is never stripped silently:
         such an amount is refused with a hint.
+    customer_attributes
+        Static customer attributes (channel, region, acquisition offer...) to append to the
+        summary: a DataFrame indexed by customer id, or with a ``customer_col`` column (used
+        when present). They must be **known at acquisition** and never change afterwards: a
+        value learnt later leaks the future into the calibration period. Accepted columns hold
+        numbers, booleans, or text/categories (str values, pandas' string dtype, a
+        Categorical), which the models one-hot encode themselves; datetimes, durations, objects
+        of mixed types and lists are refused. Every customer of the summary needs a row (rows
+        of other customers are ignored), each customer one row at most, and no value may be
+        missing or infinite; no attribute may take an RFM column's name. The rules are those
+        of :mod:`clvlab.data.attributes`, the same in every engine and in backtests.
 
     Returns
     -------
@@ -106,7 +118,9 @@ def rfm_summary(
     ``monetary_value`` (with ``amount_col``) and the holdout columns (with ``calibration_end``).
     ``result.attrs["clvlab"]`` records the settings (time unit and customer column among them),
     the window and what the rules set aside; ``to_parquet`` keeps it, and :func:`read_rfm`
-    restores it.
+    restores it. With ``customer_attributes``, their columns follow the RFM columns in the
+    frame's order and dtypes (a bool stays bool, a Categorical categorical), and their names
+    are ``attrs["clvlab"]["attributes"]``.
 
     Rules
     -----
@@ -135,7 +149,9 @@ def rfm_summary(
     DataValidationError (a ValueError) naming the column, the rule and one offending row, for a
     missing column, missing customer id, missing or unparseable date, non-numeric, missing or
     infinite amount, mixed id types, mixed naive and zoned timestamps, an empty log, a
-    ``calibration_end`` outside the data or an ``observation_end`` before it. A text amount that
+    ``calibration_end`` outside the data or an ``observation_end`` before it, and for customer
+    attributes that break a rule (a customer without a row, a missing value, a refused type, a
+    repeated id, an RFM column's name), naming the column and a customer. A text amount that
     cannot be read gets a hint (a decimal comma, a currency sign, a repeated header row).
     ClvlabError for a bad option: an option date that is not ISO 8601 (or ``date_format``), an
     unknown time unit, time zone or engine, a delimiter that is not one character, a decimal
@@ -161,6 +177,10 @@ def rfm_summary(
             read_files(transactions, settings.delimiter, settings.decimal)
         result, counts = rfm_pandas.summarise(frame, settings, calibration_end, observation_end)
     report_set_aside(counts, stacklevel=3)
+    if customer_attributes is not None:
+        from clvlab.data.attributes import join_attributes
+
+        result = join_attributes(result, customer_attributes, customer_col=customer_col)
     return result
 
 

@@ -125,7 +125,8 @@ def read_rfm(path: str | os.PathLike, *, time_unit: str | None = None,
     Returns
     -------
     DataFrame indexed by customer id, with ``attrs["clvlab"]`` as :func:`clvlab.rfm_summary`
-    sets it (what the file records; at least ``"time_unit"``).
+    sets it (what the file records; at least ``"time_unit"``, and ``"attributes"``, the names of
+    the customer-attribute columns, for a summary made with ``customer_attributes``).
 
     Raises
     ------

@@ -37,6 +37,9 @@ class SparkSummary:
 
     frame: Any
     info: dict[str, Any]
+    #: pandas dtypes of customer attributes given as a pandas DataFrame, restored by
+    #: :meth:`to_pandas` (Spark has no categories)
+    attribute_dtypes: dict[str, Any] | None = None
 
     def to_pandas(self) -> pd.DataFrame:
         """The pandas table :func:`clvlab.rfm_summary` would give: indexed by customer id,
@@ -46,6 +49,8 @@ class SparkSummary:
         for column in SPEC:  # the dtypes of the pandas engine
             if column.name in table:
                 table[column.name] = table[column.name].astype(column.dtype)
+        for name, dtype in (self.attribute_dtypes or {}).items():
+            table[name] = table[name].astype(dtype)
         table.attrs["clvlab"] = dict(self.info)
         return table
 
@@ -77,7 +82,8 @@ def rfm_summary(frame, *, customer_col: str = "customer_id", date_col: str = "da
                 observation_end: Any = None, date_format: str | None = None,
                 timezone: str = "UTC", merge_period: str | None = None,
                 consent_col: str | None = None, withdrawn: Any = None,
-              delimiter: str | None = None, decimal: str | None = None):
+                delimiter: str | None = None, decimal: str | None = None,
+                customer_attributes: Any = None):
     """The RFM summary of a Spark DataFrame of transactions, as a :class:`SparkSummary`.
 
     Same parameters, rules, columns (customer id, frequency, recency, T, monetary_value and the
@@ -95,6 +101,12 @@ def rfm_summary(frame, *, customer_col: str = "customer_id", date_col: str = "da
     customer_col, date_col, amount_col, time_unit, calibration_end, observation_end, \
 date_format, timezone, merge_period, consent_col, withdrawn
         As in :func:`clvlab.rfm_summary`.
+    customer_attributes : pandas.DataFrame or pyspark.sql.DataFrame
+        Static attributes joined in Spark, by :func:`clvlab.rfm_summary`'s rules
+        (:mod:`clvlab.data.attributes`). A pandas frame is indexed by customer id or has a
+        ``customer_col`` column; a Spark frame has that column. Spark decimals become doubles;
+        a pandas frame's dtypes (categories among them) come back in :meth:`SparkSummary.to_pandas`.
+        The checks collect counts and, for a broken rule, the first offending customer by id.
 
     Returns
     -------
@@ -179,7 +191,14 @@ date_format, timezone, merge_period, consent_col, withdrawn
              "customers_first_seen_after_cut": int(counts["after_cut"])}
     if excluded is not None:
         found["customers_excluded"] = excluded
-    return SparkSummary(result, describe(settings, window, found))
+    info = describe(settings, window, found)
+    if customer_attributes is None:
+        return SparkSummary(result, info)
+    from clvlab.data.attributes import join_spark_attributes
+
+    result, names, dtypes = join_spark_attributes(result, customer_attributes,
+                                                  customer_col=customer_col)
+    return SparkSummary(result, {**info, "attributes": names}, dtypes)
 
 
 def _exclude_withdrawn(frame, settings):
