@@ -31,9 +31,13 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError
 from clvlab.inference.mle import compress, fit_mle, group_rows
 from clvlab.models.covariate_encoding import CovariateEncoder
+from clvlab.models.covariate_kernel import concatenate_groups, grouped_kernel
 
 __all__ = ["CovariateDesign", "PROCESS_SETTINGS", "has_covariates", "design_for",
            "by_covariate_group", "population_level", "group_likelihood"]
+
+#: the number of covariate groups from which a fit runs its groups in compiled code
+COMPILED_FROM_GROUPS = 200
 
 #: constructor setting -> the process its columns move
 PROCESS_SETTINGS = {"purchase_covariates": "purchase", "dropout_covariates": "dropout",
@@ -159,6 +163,26 @@ class GroupedData:
         bounds = np.flatnonzero(np.diff(self.group)) + 1
         self.slices = [slice(a, b) for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(self.group)])]
         self.prepared = [model._prepare([column[s] for column in self.base]) for s in self.slices]
+        self._model = model
+
+    def compiled(self, design: "CovariateDesign") -> tuple[Callable, tuple] | None:
+        """The compiled loop over the groups (``covariate_kernel``) and its arguments after the
+        parameters, or None where the plain model has no compiled kernel."""
+        kernel = type(self._model)._total_kernel
+        arrays = [self._model._kernel_arrays(prepared, self.weights[s])
+                  for prepared, s in zip(self.prepared, self.slices)]
+        if kernel is None or any(a is None for a in arrays):
+            return None
+        compiled = grouped_kernel(kernel, len(arrays[0]))
+        processes = list(dict.fromkeys(process for process, _ in design.links.values()))
+        maps = design.maps()
+        zp = np.stack([self.covariates_of_group @ maps[p] if p in maps else
+                       np.zeros((len(self.covariates_of_group), len(design.coefficient_names)))
+                       for p in processes])
+        proc = np.array([processes.index(design.links[n][0]) if n in design.links else -1
+                         for n in design.base_names], dtype=np.int64)
+        sign = np.array([float(design.links.get(n, (None, 0))[1]) for n in design.base_names])
+        return compiled, (np.ascontiguousarray(zp), proc, sign, *concatenate_groups(arrays))
 
 
 def group_likelihood(model, design: CovariateDesign, grouped: GroupedData, scales: np.ndarray):
@@ -186,8 +210,20 @@ def group_likelihood(model, design: CovariateDesign, grouped: GroupedData, scale
         gradient[:, k:] /= scales
         return np.concatenate(values), gradient
 
+    # the compiled loop over groups where there are many: it is compiled on first use in each
+    # process (about 4 s), while a few groups cost little in Python around the plain kernels,
+    # which are compiled once and cached on disk
+    found = grouped.compiled(design) if len(grouped.slices) > COMPILED_FROM_GROUPS else None
+    compiled, arrays = found if found is not None else (None, None)
+
     def total(free):
         base, coefficients = split(free)
+        if compiled is not None:
+            out = compiled(np.concatenate([base, coefficients]), *arrays)
+            if out[-1] == 0.0:
+                gradient = out[1:-1].copy()
+                gradient[k:] /= scales
+                return float(out[0]), gradient
         params, multipliers = design.exponents(base, coefficients, covariates)
         value, own = 0.0, np.empty_like(params)
         for g, s in enumerate(grouped.slices):
@@ -318,7 +354,8 @@ def fit_with_covariates(model, table: pd.DataFrame, weights: np.ndarray | None):
                               float(model.covariate_penalty) / scales ** 2])
     positive = np.r_[np.ones(k, bool), np.zeros(len(scales), bool)]
     result = fit_mle(rows, grouped.weights, start, names=names, penalty=penalty,
-                     max_restarts=model.max_restarts, total=total, positive=positive)
+                     max_restarts=model.max_restarts, total=total, positive=positive,
+                     exact_total=True)
     to_user = np.r_[np.ones(k), 1.0 / scales]
     result.params = result.params * to_user
     result.covariance = result.covariance * np.outer(to_user, to_user)
