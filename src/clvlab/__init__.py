@@ -7,7 +7,7 @@ read_rfm           read an RFM table back (Parquet keeps its time unit; a CSV ne
 parse_option_date  a date option by the date column's rule (ISO 8601 or the given date_format)
 validate_rfm       check an RFM table against the rules every model relies on
 datasets           bundled reference data (CDNOW, donations, sBG survival)
-simulate           customer bases and transaction logs from BG/NBD and Pareto/NBD processes
+simulate           customer bases (every model, with covariates) and transaction logs
 BetaGeo            the BG/NBD model (maximum likelihood)
 GammaGamma         the Gamma-Gamma spend model
 ParetoNBD          the Pareto/NBD model (maximum likelihood, exact gradients)
@@ -19,6 +19,7 @@ contract_durations        subscriptions (start, end) to the sBG input
 durations_from_survivors  cohort survivor counts to the sBG input
 load_model         read any model saved with ``model.save(path)`` (JSON)
 customer_lifetime_value   discounted CLV from a transaction model and a spend model
+lr_test            likelihood-ratio test between nested maximum-likelihood fits (covariates)
 score_customers    the one scoring function (clvlab predict, the served model, scoring, Spark)
 expected_cumulative_purchases   a cohort's expected cumulative repeat purchases over time
 backtest           fit at calibration cutoffs, predict held-out windows, compare with baselines
