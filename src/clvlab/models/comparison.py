@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from dataclasses import dataclass
+
 from scipy import stats
 
 from clvlab.core.errors import ClvlabError
 
-__all__ = ["lr_test"]
+__all__ = ["lr_test", "LikelihoodRatioTest"]
 
 
-def lr_test(smaller, larger) -> pd.Series:
+def lr_test(smaller, larger) -> "LikelihoodRatioTest":
     """The likelihood-ratio test of ``smaller`` against ``larger``, a model that nests it.
 
     Both must be maximum-likelihood fits without penalties of the same model class on the same
     customers, and ``larger``'s estimated parameters must include every one of ``smaller``'s
     (e.g. ``ParetoNBD()`` in ``ParetoNBD(purchase_covariates=["channel"])``). The statistic
     2 (LL_larger - LL_smaller) is compared with a chi-squared distribution whose degrees of
-    freedom are the number of extra parameters (Wilks). Returns a Series with ``statistic``,
-    ``df``, ``p_value`` and both log-likelihoods.
+    freedom are the number of extra parameters (Wilks). Returns a
+    :class:`LikelihoodRatioTest` (``statistic``, ``df``, ``p_value``, both log-likelihoods and
+    the extra parameters' names).
     """
     for name, model in (("smaller", smaller), ("larger", larger)):
         if not hasattr(model, "log_likelihood_"):
@@ -55,8 +57,26 @@ def lr_test(smaller, larger) -> pd.Series:
                           "stopped short of its maximum; refit it (more restarts, start_params)")
     statistic = max(statistic, 0.0)
     df = len(extra)
-    return pd.Series({"statistic": statistic, "df": df,
-                      "p_value": float(stats.chi2.sf(statistic, df)),
-                      "log_likelihood_smaller": smaller.log_likelihood_,
-                      "log_likelihood_larger": larger.log_likelihood_,
-                      "extra_parameters": ", ".join(extra)}, name="lr_test")
+    return LikelihoodRatioTest(statistic=statistic, df=df,
+                               p_value=float(stats.chi2.sf(statistic, df)),
+                               log_likelihood_smaller=float(smaller.log_likelihood_),
+                               log_likelihood_larger=float(larger.log_likelihood_),
+                               extra_parameters=tuple(extra))
+
+
+@dataclass(frozen=True)
+class LikelihoodRatioTest:
+    """The result of :func:`lr_test`."""
+
+    statistic: float
+    df: int
+    p_value: float
+    log_likelihood_smaller: float
+    log_likelihood_larger: float
+    extra_parameters: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return (f"<LikelihoodRatioTest: statistic {self.statistic:.4f} on {self.df} df, p-value "
+                f"{self.p_value:.4g}; log-likelihoods {self.log_likelihood_smaller:.4f} -> "
+                f"{self.log_likelihood_larger:.4f}; extra parameters "
+                f"{', '.join(self.extra_parameters)}>")
