@@ -271,6 +271,10 @@ def by_covariate_group(method: Callable) -> Callable:
         table = bound.arguments[table_name]
         if table is None:
             raise _population_error(self, method.__name__)
+        if len(table) == 0:  # the plain model's empty result, once the columns are checked
+            self.covariates_.encoder.transform(table, model=type(self).__name__)
+            return getattr(self.plain_at(self._check_fitted()), method.__name__)(
+                *args, **kwargs)
         results = []
         for positions, plain in plain_models(self, table):
             arguments = {name: _rows_of(value, positions, len(table))
