@@ -12,6 +12,17 @@ with like. pymc-marketing does not install beside lifetimes' pins, so its MAP fi
 Pareto/NBD, CDNOW only: one fit each, compilation included, as a user waits for it) run in its
 own environment when ``--pymc-python .venv-bench-pymc/bin/python`` is given
 (``make bench-bayes-venv`` builds it).
+
+Covariates (issue 22), clvlab alone (no Python peer fits them; R is not installed here, so
+CLVTools' time is a figure given with ``--clvtools-seconds``, e.g. from the field notes):
+Pareto/NBD with Gender and Channel in both processes on CLVTools' apparel data (weeks,
+calibration end 2006-12-31, ``--apparel-dir``), on ``--covariate-customers`` simulated
+customers with two 0/1 covariates in both processes, and on ``--continuous-customers`` with
+one normal covariate in both processes (every customer a covariate group of their own). Each
+is the least wall time and, apart, the least CPU time (``time.process_time``, all threads) of
+several fits (10 on the apparel data, 3 on the binary covariates, 1 with the continuous one); ``--only covariates`` skips the lifetimes comparison, which needs ``.venv-bench``:
+
+    .venv/bin/python benchmarks/bench_fit.py --only covariates
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from _isolated import run_worker
 
@@ -27,6 +39,12 @@ BG = dict(r=0.243, alpha=4.414, a=0.793, b=2.426)
 PARETO = dict(r=0.553, alpha=10.58, s=0.606, beta=11.67)
 SPEND = dict(p=6.25, q=3.74, v=15.44)
 MODELS = ["bg-nbd", "pareto-nbd", "gamma-gamma"]
+APPAREL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "apparel"
+# the simulated covariate effects: purchase and dropout move both ways, as on real data
+BINARY = {"purchase": {"x1": 0.3, "x2": -0.2}, "dropout": {"x1": -0.4, "x2": 0.5}}
+CONTINUOUS = {"purchase": {"z": 0.3}, "dropout": {"z": -0.3}}
+# CLVTools 0.12.1 on the apparel data, Gender and Channel in both processes (its vignette's fit)
+CLVTOOLS_APPAREL_LL = -5821.0627
 
 
 def dataset(name: str):
@@ -104,6 +122,97 @@ def worker(library: str, model: str, data: str, repeats: int = 3) -> dict:
     return result
 
 
+def covariate_dataset(data: str, apparel_dir: str | Path = APPAREL):
+    """(RFM table with the covariate columns, their names) of one covariate benchmark."""
+    import numpy as np
+    import pandas as pd
+
+    import clvlab
+
+    if data == "apparel":
+        folder = Path(apparel_dir)
+        log = pd.read_csv(folder / "apparel_transactions.csv", parse_dates=["Date"])
+        covariates = pd.read_csv(folder / "apparel_static_covariates.csv").set_index("Id")
+        rfm = clvlab.rfm_summary(log, customer_col="Id", date_col="Date", time_unit="W",
+                                 calibration_end="2006-12-31")
+        return rfm[["frequency", "recency", "T"]].join(covariates), ["Gender", "Channel"]
+    kind, n = data.split(":")
+    n = int(n)
+    rng = np.random.default_rng(1)
+    T = np.round(rng.uniform(13, 52, n) * 7) / 7
+    if kind == "binary":
+        rfm = clvlab.simulate.with_covariates("pareto-nbd", n, params=PARETO, coefficients=BINARY,
+                                              T=T, seed=2)
+    else:
+        attributes = pd.DataFrame({"z": rng.normal(size=n)}, index=pd.RangeIndex(n, name="customer_id"))
+        rfm = clvlab.simulate.with_covariates("pareto-nbd", n, params=PARETO, coefficients=CONTINUOUS,
+                                              attributes=attributes, T=T, seed=2)
+    rfm["recency"] = np.floor(rfm["recency"] * 7) / 7  # daily resolution, as in dataset()
+    rfm.loc[(rfm["frequency"] > 0) & (rfm["recency"] == 0), "recency"] = 1 / 7
+    names = list(BINARY["purchase"]) if kind == "binary" else ["z"]
+    return rfm[["frequency", "recency", "T", *names]], names
+
+
+def covariate_worker(data: str, apparel_dir: str, repeats: int) -> dict:
+    """Best of ``repeats`` Pareto/NBD fits with covariates in both processes: wall and CPU
+    time apart. A first, untimed fit on the apparel data pays numba's compilation and the
+    one-time costs of the imports (a fit on a million rows would take longer than them)."""
+    import clvlab
+
+    warm, warm_names = covariate_dataset("apparel", apparel_dir) if Path(apparel_dir).exists() \
+        else covariate_dataset("binary:1000")
+    clvlab.ParetoNBD(purchase_covariates=warm_names, dropout_covariates=warm_names).fit(warm)
+
+    rfm, names = covariate_dataset(data, apparel_dir)
+    wall = cpu = float("inf")
+    for _ in range(repeats):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        fitted = clvlab.ParetoNBD(purchase_covariates=names, dropout_covariates=names).fit(rfm)
+        wall = min(wall, time.perf_counter() - started)
+        cpu = min(cpu, time.process_time() - started_cpu)
+    groups = len(rfm[names].drop_duplicates())
+    return {"seconds": wall, "cpu_seconds": cpu, "log_likelihood": float(fitted.log_likelihood_),
+            "params": {k: round(float(v), 4) for k, v in fitted.params_.items()},
+            "distinct_rows": fitted.n_distinct_rows_, "groups": groups, "customers": len(rfm)}
+
+
+def covariates_section(args) -> None:
+    print("\nPareto/NBD with covariates in both processes (clvlab; least wall and least CPU time)")
+    # (data, label, fits): a fit on the apparel data takes tens of milliseconds, so timings on
+    # a shared machine need many tries; one customer per covariate group takes minutes a fit
+    runs = [("apparel", "CLVTools' apparel data, Gender + Channel", 10)]
+    if int(args.covariate_customers):
+        runs.append((f"binary:{args.covariate_customers}",
+                     f"{int(args.covariate_customers):,} simulated, two 0/1 covariates", 3))
+    if int(args.continuous_customers):
+        runs.append((f"continuous:{args.continuous_customers}",
+                     f"{int(args.continuous_customers):,} simulated, one normal covariate", 1))
+    for data, label, fits in runs:
+        if data == "apparel" and not (Path(args.apparel_dir) / "apparel_transactions.csv").exists():
+            print(f"  {label}: skipped, no apparel data in {args.apparel_dir} (--apparel-dir)")
+            continue
+        result = run_worker([sys.executable, __file__, "--covariate-worker", data, str(fits),
+                             "--apparel-dir", str(args.apparel_dir)], args.covariate_timeout)
+        print(f"  {label} (best of {fits})")
+        if "error" in result:
+            print(f"    failed: {result['error']}")
+            continue
+        print(f"    {result['seconds']:8.3f} s wall, {result['cpu_seconds']:.3f} s CPU  "
+              f"log-likelihood {result['log_likelihood']:.4f}  ({result['customers']:,} customers, "
+              f"{result['distinct_rows']:,} distinct rows, {result['groups']:,} covariate groups)")
+        print(f"    params {result['params']}")
+        if data == "apparel":
+            print(f"    CLVTools' log-likelihood {CLVTOOLS_APPAREL_LL:.4f} (clvlab "
+                  f"{result['log_likelihood'] - CLVTOOLS_APPAREL_LL:+.4f})")
+            if args.clvtools_seconds:
+                print(f"    CLVTools {args.clvtools_seconds:.3f} s CPU (given): clvlab is "
+                      f"{args.clvtools_seconds / result['cpu_seconds']:.1f}x faster in CPU time",
+                      flush=True)
+        elif data.startswith("binary"):
+            verdict = "within" if result["seconds"] < 10 else "over"
+            print(f"    {verdict} the 10 s goal for a million customers", flush=True)
+
+
 def measure(library: str, model: str, data: str, timeout: float, python: str | None = None) -> dict:
     command = [python or sys.executable, __file__, "--worker", library, model, data]
     return run_worker(command, timeout)
@@ -115,17 +224,39 @@ def main() -> None:
     parser.add_argument("--lifetimes-timeout", type=float, default=600)
     parser.add_argument("--pymc-python", default=None,
                         help="python of an environment with pymc-marketing: also time its MAP fits")
+    parser.add_argument("--only", choices=["plain", "covariates"], default=None,
+                        help="run one section: the lifetimes comparison or the covariate fits")
+    parser.add_argument("--covariate-customers", default="1000000",
+                        help="simulated customers with two 0/1 covariates (0 to skip)")
+    parser.add_argument("--continuous-customers", default="100000",
+                        help="simulated customers with one continuous covariate (0 to skip)")
+    parser.add_argument("--apparel-dir", default=str(APPAREL),
+                        help="folder of CLVTools' apparel CSV files")
+    parser.add_argument("--clvtools-seconds", type=float, default=None,
+                        help="CLVTools' CPU time of the apparel fit, measured elsewhere: print the ratio")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--covariate-timeout", type=float, default=1200,
+                        help="seconds allowed to each covariate benchmark (all its fits)")
+    parser.add_argument("--covariate-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
+    if args.worker or args.covariate_worker:
         import warnings
 
         warnings.simplefilter("ignore")
-        print(json.dumps(worker(*args.worker)))
+        print(json.dumps(worker(*args.worker) if args.worker
+                         else covariate_worker(args.covariate_worker[0], args.apparel_dir,
+                                              int(args.covariate_worker[1]))))
         return
     import clvlab
 
     print(f"clvlab {clvlab.__version__}, python {sys.version.split()[0]}")
+    if args.only != "covariates":
+        plain_section(args)
+    if args.only != "plain":
+        covariates_section(args)
+
+
+def plain_section(args) -> None:
     datasets = ["cdnow"] + ([args.customers] if int(args.customers) else [])
     for data in datasets:
         label = "CDNOW sample" if data == "cdnow" else f"{int(data):,} simulated customers"
