@@ -3,6 +3,21 @@
 
 Model names come from the model registry (:mod:`clvlab.models.registry`), so a registered
 transaction model is a candidate, alone, with a spend model and with the churn adjuster.
+
+A model name may carry covariates in brackets: customer attributes (``backtest``'s
+``customer_attributes``) that the model reads (:mod:`clvlab.models.covariates`).
+
+- ``"pareto-nbd[gender,channel]"``: a plain list moves every process the model has, so here
+  the columns are both purchase and dropout covariates; ``"gamma-gamma[channel]"`` gives spend
+  covariates. So ``"pareto-nbd[gender,channel]+gamma-gamma[channel]"`` is a candidate.
+- ``"pareto-nbd[purchase=gender,channel;dropout=channel]"``: one list per process, separated by
+  ``;`` (processes: ``purchase`` and ``dropout`` for the transaction models, ``spend`` for
+  Gamma-Gamma); a process left out has no covariates.
+
+Model names are read in any case, column names exactly as written (spaces around them
+dropped). A column whose name holds one of ``+ [ ] , ; =`` cannot be named this way: pass the
+model object instead (``ParetoNBD(purchase_covariates=[...])``), which is a candidate too.
+Covariates and the churn adjuster do not combine yet.
 """
 
 from __future__ import annotations
@@ -21,7 +36,8 @@ __all__ = ["make_candidate", "default_candidates", "CANDIDATE_NAMES"]
 
 
 CANDIDATE_NAMES = (*registry.names("transaction"), "<model>+gamma-gamma",
-                   "<model>[+gamma-gamma]+churn-adjuster",
+                   "<model>[+gamma-gamma]+churn-adjuster", "<model>[col,...]",
+                   "<model>[purchase=col,...;dropout=col,...]", "gamma-gamma[col,...]",
                    "historical-average", "historical-ltv", "arpu-churn",
                    "aov-frequency-lifespan", "active-<N>d (or -<N>w)")
 
@@ -53,7 +69,8 @@ def default_candidates(has_amounts: bool) -> list[str]:
 
 def make_candidate(spec: Any) -> Candidate:
     """A candidate from a Candidate, a clvlab model, a (transaction model, spend model) pair or
-    a name such as ``"pareto-nbd+gamma-gamma"``, ``"historical-average"`` or ``"active-90d"``."""
+    a name such as ``"pareto-nbd+gamma-gamma"``, ``"pareto-nbd[channel]+gamma-gamma"`` (with
+    covariates: see the module's docstring), ``"historical-average"`` or ``"active-90d"``."""
     if isinstance(spec, Candidate):
         return spec
     if isinstance(spec, BaseModel):
@@ -63,6 +80,8 @@ def make_candidate(spec: Any) -> Candidate:
     if not isinstance(spec, str):
         raise ClvlabError(f"a candidate must be a name, a clvlab model or a (transaction, spend) "
                           f"pair, not {type(spec).__name__}")
+    if "[" in spec or "]" in spec:
+        return _with_covariates(spec)
     name = spec.strip().lower().replace(" ", "")
     transaction = registry.names("transaction")
     spend_models = registry.names("spend")
@@ -85,3 +104,88 @@ def make_candidate(spec: Any) -> Candidate:
         days = float(match.group(1)) * (7 if match.group(2) == "w" else 1)
         return baselines.RecentActivity(days)
     raise ClvlabError(f"unknown candidate {spec!r}; use one of {', '.join(CANDIDATE_NAMES)}")
+
+
+# --- names with covariates -------------------------------------------------------------------
+_PART = re.compile(r"\s*([A-Za-z0-9_.-]+)\s*(?:\[([^\[\]]*)\])?\s*")
+
+
+def _with_covariates(spec: str) -> ModelCandidate:
+    """``"<transaction model>[...]"`` optionally ``+ "<spend model>[...]"``: see the module."""
+    parts = _split_outside_brackets(spec)
+    parsed = []
+    for part in parts:
+        match = _PART.fullmatch(part)
+        if match is None:
+            raise ClvlabError(f"candidate {spec!r}: cannot read {part.strip()!r}; a model with "
+                              "covariates is written like 'pareto-nbd[gender,channel]' or "
+                              "'pareto-nbd[purchase=gender;dropout=channel]'")
+        parsed.append((match.group(1).lower(), match.group(2)))
+    names = [name for name, _ in parsed]
+    if "churn-adjuster" in names:
+        raise ClvlabError(f"candidate {spec!r}: covariates and the churn adjuster do not combine "
+                          "yet (the adjuster's training views carry no customer attributes); "
+                          "backtest them as two candidates")
+    transaction, spend_models = registry.names("transaction"), registry.names("spend")
+    if not (len(parsed) in (1, 2) and names[0] in transaction
+            and (len(parsed) == 1 or names[1] in spend_models)):
+        raise ClvlabError(f"unknown candidate {spec!r}: covariates go on a transaction model "
+                          f"({', '.join(transaction)}), optionally '+' a spend model "
+                          f"({', '.join(spend_models)}), e.g. 'pareto-nbd[channel]+gamma-gamma'")
+    models = [_model(name, covariates, spec) for name, covariates in parsed]
+    return ModelCandidate(*models)
+
+
+def _split_outside_brackets(spec: str) -> list[str]:
+    """``spec`` split at the ``+`` outside brackets; unbalanced brackets are an error."""
+    parts, depth, current = [], 0, ""
+    for char in spec:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if depth not in (0, 1):
+            raise ClvlabError(f"candidate {spec!r}: unbalanced or nested brackets")
+        if char == "+" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    if depth:
+        raise ClvlabError(f"candidate {spec!r}: a '[' is not closed")
+    return [*parts, current]
+
+
+def _model(name: str, text: str | None, spec: str) -> BaseModel:
+    """The registered model ``name`` with the covariate settings that ``text`` (the bracket's
+    content, or None) names."""
+    model_class = registry.by_name(name).model_class
+    if text is None:
+        return model_class()
+    offered = list(dict.fromkeys(process for process, _ in model_class().covariate_links().values()))
+    where = f"candidate {spec!r}, model {name!r}"
+    if "=" not in text:
+        columns = _columns(text, where)
+        return model_class(**{f"{process}_covariates": columns for process in offered})
+    settings: dict[str, list[str]] = {}
+    for item in text.split(";"):
+        process, equals, listed = item.partition("=")
+        process = process.strip().lower()
+        if not equals or process not in offered:
+            raise ClvlabError(f"{where}: {item.strip()!r} is not 'process=columns'; the processes "
+                              f"of {name} are {offered}, e.g. '{name}[{offered[0]}=channel]'")
+        if f"{process}_covariates" in settings:
+            raise ClvlabError(f"{where}: the process {process!r} is listed twice")
+        settings[f"{process}_covariates"] = _columns(listed, where)
+    return model_class(**settings)
+
+
+def _columns(text: str, where: str) -> list[str]:
+    columns = [column.strip() for column in text.split(",")]
+    if not all(columns):
+        raise ClvlabError(f"{where}: empty covariate name in [{text}]; list attribute columns "
+                          "separated by commas, e.g. [gender,channel]")
+    bad = [c for c in columns if any(ch in c for ch in "=;")]
+    if bad:
+        raise ClvlabError(f"{where}: covariate name {bad[0]!r} holds '=' or ';'")
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ClvlabError(f"{where}: covariate {repeated[0]!r} is listed twice")
+    return columns

@@ -14,9 +14,12 @@ from sklearn.base import clone
 
 from clvlab.core.errors import ClvlabError
 from clvlab.data.calibration import Calibration
+from clvlab.inference.mle import group_rows
+from clvlab.models.covariates import PROCESS_SETTINGS, plain_models
 from clvlab.models.registry import entry_for
 
-__all__ = ["Calibration", "Candidate", "ModelCandidate", "PerSegment", "model_name"]
+__all__ = ["Calibration", "Candidate", "ModelCandidate", "PerSegment", "model_name",
+           "covariate_columns", "with_attributes"]
 
 
 class Candidate:
@@ -61,11 +64,59 @@ class Candidate:
 
 
 def model_name(model) -> str:
-    """A model's registered name ("pareto-nbd"), or its class name for a model of the user's."""
+    """A model's registered name ("pareto-nbd"), or its class name for a model of the user's,
+    with its covariates in brackets as :mod:`~clvlab.evaluation.candidate_names` writes them
+    ("pareto-nbd[channel]", "pareto-nbd[purchase=gender;dropout=channel]")."""
     try:
-        return entry_for(model).name
+        name = entry_for(model).name
     except ClvlabError:
-        return type(model).__name__
+        name = type(model).__name__
+    settings = {process: list(getattr(model, setting, None) or [])
+                for setting, process in PROCESS_SETTINGS.items()}
+    used = {process: columns for process, columns in settings.items() if columns}
+    if not used:
+        return name
+    offered = list(dict.fromkeys(process for process, _ in model.covariate_links().values()))
+    lists = [",".join(columns) for columns in used.values()]
+    if set(used) == set(offered) and len(set(lists)) == 1:
+        label = lists[0]
+    else:
+        label = ";".join(f"{process}={text}" for process, text in zip(used, lists))
+    if getattr(model, "shared_covariates", None):
+        label += ";shared=" + ",".join(model.shared_covariates)
+    return f"{name}[{label}]"
+
+
+def covariate_columns(*models) -> list[str]:
+    """The columns the models read beside the RFM summary (their covariates), in order."""
+    columns = [column for model in models if model is not None
+               for setting in PROCESS_SETTINGS for column in getattr(model, setting, None) or []]
+    return list(dict.fromkeys(columns))
+
+
+def with_attributes(calibration: Calibration, columns: list[str], name: str) -> pd.DataFrame:
+    """The calibration summary with the customer attributes ``columns`` joined on (a candidate
+    whose models have covariates fits and predicts on it), or a named error when the backtest
+    was given no such attributes."""
+    rfm = calibration.rfm
+    if not columns:
+        return rfm
+    attributes = calibration.attributes
+    if attributes is None:
+        raise ClvlabError(f"candidate {name!r} reads the customer attributes {columns} (its "
+                          "covariates); pass them to backtest(..., customer_attributes=...), a "
+                          "DataFrame indexed by customer id")
+    absent = [c for c in columns if c not in attributes.columns]
+    if absent:
+        raise ClvlabError(f"candidate {name!r} reads the customer attribute(s) {absent}, which "
+                          f"customer_attributes lacks; it has {list(attributes.columns)}")
+    clash = [c for c in columns if c in rfm.columns]
+    if clash:
+        raise ClvlabError(f"candidate {name!r} reads the customer attribute(s) {clash}, named "
+                          "like columns of the RFM summary; rename the attribute")
+    table = pd.concat([rfm, attributes[columns].set_axis(rfm.index)], axis=1)
+    table.attrs = rfm.attrs  # the time unit the models check
+    return table
 
 
 class ModelCandidate(Candidate):
@@ -76,6 +127,9 @@ class ModelCandidate(Candidate):
     expected purchases x the spend model's conditional mean spend per purchase. Customers whose
     repeat purchases were all of value 0 cannot enter the Gamma-Gamma fit (it has no zero
     spend) and are valued at the population mean, like customers without repeats.
+
+    Models with covariates read them from the backtest's ``customer_attributes``, joined onto
+    the calibration summary before every fit and prediction (``attribute_columns``).
     """
 
     def __init__(self, transaction_model, spend_model=None, name: str | None = None):
@@ -88,8 +142,17 @@ class ModelCandidate(Candidate):
     def needs_amounts(self) -> bool:
         return self.spend_model is not None
 
+    @property
+    def attribute_columns(self) -> list[str]:
+        """The customer attributes the models read (their covariates): the backtest joins them
+        onto each cutoff's calibration summary."""
+        return covariate_columns(self.transaction_model, self.spend_model)
+
+    def _table(self, calibration: Calibration) -> pd.DataFrame:
+        return with_attributes(calibration, self.attribute_columns, self.name)
+
     def fit(self, calibration: Calibration, horizon: float) -> "ModelCandidate":
-        rfm = calibration.rfm
+        rfm = self._table(calibration)
         self.transaction_model_ = clone(self.transaction_model, safe=False).fit(rfm)
         self.spend_model_ = None
         if self.spend_model is not None:
@@ -98,7 +161,7 @@ class ModelCandidate(Candidate):
         return self
 
     def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
-        rfm = calibration.rfm
+        rfm = self._table(calibration)
         model = self.transaction_model_
         if hasattr(model, "scores"):  # both at once, sharing P(alive): about half the work
             scores = model.scores(rfm, horizon)
@@ -115,8 +178,8 @@ class ModelCandidate(Candidate):
     def total_expected_purchases(self, calibration: Calibration, horizons: np.ndarray) -> np.ndarray:
         """The tracking curve in one call of the model: each distinct history once per horizon
         (customers with the same history have the same expectation), weighted by how many
-        customers share it; no P(any purchase) or spend, which the curve does not need."""
-        from clvlab.inference.mle import group_rows
+        customers share it; no P(any purchase) or spend, which the curve does not need. With
+        covariates, the same within each covariate group, with that group's plain model."""
         from clvlab.models.transaction import TransactionModel
 
         # a subclass that changes the predictions (the churn adjuster) must go through them,
@@ -125,15 +188,25 @@ class ModelCandidate(Candidate):
                 or not isinstance(self.transaction_model_, TransactionModel)):
             return super().total_expected_purchases(calibration, horizons)
 
-        rfm = calibration.rfm
-        _, inverse = group_rows([rfm[c].to_numpy(np.float64) for c in ("frequency", "recency", "T")])
-        _, first = np.unique(inverse, return_index=True)  # a customer of each history
-        counts = np.bincount(inverse, minlength=len(first))
-        distinct = rfm.iloc[first]
         horizons = np.asarray(horizons, dtype=np.float64)
-        stacked = distinct.iloc[np.tile(np.arange(len(first)), len(horizons))]
-        values = self.transaction_model_.expected_purchases(stacked, np.repeat(horizons, len(first)))
-        return values.to_numpy(np.float64).reshape(len(horizons), len(first)) @ counts
+        model = self.transaction_model_
+        if not hasattr(model, "covariates_"):
+            return _history_totals(model, calibration.rfm, horizons)
+        table = self._table(calibration)
+        return sum(_history_totals(plain, table.iloc[positions], horizons)
+                   for positions, plain in plain_models(model, table))
+
+
+def _history_totals(model, rfm: pd.DataFrame, horizons: np.ndarray) -> np.ndarray:
+    """Expected purchases of all of ``rfm``'s customers in each window of ``horizons``, by a
+    model without covariates: each distinct history once per horizon."""
+    _, inverse = group_rows([rfm[c].to_numpy(np.float64) for c in ("frequency", "recency", "T")])
+    _, first = np.unique(inverse, return_index=True)  # a customer of each history
+    counts = np.bincount(inverse, minlength=len(first))
+    distinct = rfm.iloc[first]
+    stacked = distinct.iloc[np.tile(np.arange(len(first)), len(horizons))]
+    values = model.expected_purchases(stacked, np.repeat(horizons, len(first)))
+    return values.to_numpy(np.float64).reshape(len(horizons), len(first)) @ counts
 
 
 class PerSegment(Candidate):

@@ -43,6 +43,10 @@ class ChurnAdjustedCandidate(ModelCandidate):
     def __init__(self, transaction_model, spend_model=None, classifier=None, name: str | None = None,
                  check_gain: bool = True):
         super().__init__(transaction_model, spend_model, name)
+        if self.attribute_columns:
+            # the adjuster's training views (shift_back, feature_frame) carry no attributes
+            raise ClvlabError(f"{self.name}: covariates and the churn adjuster do not combine "
+                              "yet; backtest the model with covariates as a candidate of its own")
         self.classifier = classifier
         self.check_gain = check_gain
         if name is None:

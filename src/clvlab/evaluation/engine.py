@@ -63,8 +63,13 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
     acquisition_cost : cost of acquiring one customer, a number or a mapping from cohort label
         (e.g. ``"1997-01"``) to a number; adds LTV:CAC to the cohort table (needs amount_col).
     customer_attributes : static attributes per customer (channel, region...), indexed by
-        customer id, that candidates such as the churn adjuster may use. They must be known at
-        acquisition: time-varying attributes would leak the future into earlier cutoffs.
+        customer id, that candidates may use: models with covariates
+        (``"pareto-nbd[channel]+gamma-gamma"``, or a model built with ``purchase_covariates``...)
+        read their columns, joined onto each cutoff's calibration summary, and the churn
+        adjuster and :class:`~clvlab.backtesting.PerSegment` may too. Every customer of every
+        cutoff needs a row (else an error gives their number and one of them). They must be
+        known at acquisition: time-varying attributes would leak the future into earlier
+        cutoffs.
     tracking_points : points of the cumulative tracking curve over the holdout window.
     keep_predictions : keep every customer's predictions (for decile charts and own analysis).
     progress : a progress bar over cutoffs x candidates (None: when someone is watching, in a
@@ -83,6 +88,7 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
                              merge_period=None, consent_col=consent_col, withdrawn=withdrawn,
                              delimiter=delimiter, decimal=decimal)
     named = _named_candidates(candidates)
+    _check_candidate_attributes(named, customer_attributes)
     if amount_col is None:
         _refuse_spend_candidates(named)
         if acquisition_cost is not None:
@@ -155,6 +161,23 @@ def _refuse_spend_candidates(named: Mapping[str, Candidate]) -> None:
             f"candidates {needing} need an amount column (a spend model, or an LTV, ARPU or AOV "
             f"formula), but no amount_col was given; pass amount_col, or backtest the "
             f"candidates that need none, e.g. {default_candidates(has_amounts=False)}")
+
+
+def _check_candidate_attributes(named: Mapping[str, Candidate], attributes: Any) -> None:
+    """Before any work: each candidate's covariates are columns of ``customer_attributes``."""
+    for name, candidate in named.items():
+        columns = getattr(candidate, "attribute_columns", [])
+        if not columns:
+            continue
+        if attributes is None:
+            raise ClvlabError(f"candidate {name!r} reads the customer attributes {columns} (its "
+                              "covariates); pass them as backtest(..., customer_attributes=...), "
+                              "a DataFrame indexed by customer id")
+        present = set(getattr(attributes, "columns", []))
+        absent = [c for c in columns if c not in present]
+        if absent:
+            raise ClvlabError(f"candidate {name!r} reads the customer attribute(s) {absent}, "
+                              f"which customer_attributes lacks; it has {sorted(map(str, present))}")
 
 
 def _check_cohort_freq(cohort_freq: Any) -> None:

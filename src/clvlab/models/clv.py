@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import special
 
 from clvlab.core.errors import ClvlabError
+from clvlab.models.covariates import plain_models
 from clvlab.models.gamma_gamma import GammaGamma
 from clvlab.models.pareto_nbd import ParetoNBD
 from clvlab.core.timeunits import normalize_time_unit
@@ -42,6 +43,9 @@ def customer_lifetime_value(transaction_model, spend_model: GammaGamma, rfm: pd.
         model's (an error, never a silent rescale).
     unvalued : customers whose repeat purchases were all of value 0: ``"raise"`` or
         ``"population"`` (see :meth:`GammaGamma.expected_spend`).
+
+    Models with covariates value each customer at their own parameters: ``rfm`` then holds
+    the covariate columns of both models too.
     """
     if time_unit is not None:
         model_unit = getattr(transaction_model, "time_unit_", None)
@@ -105,10 +109,17 @@ def dert(model: ParetoNBD, rfm: pd.DataFrame, delta: float, horizon: float | Non
     T + t is ((beta+T)/(beta+T+t))^s, so DERT = P(alive) (r+x)/(alpha+T) * int_0^H e^(-delta t)
     ((beta+T)/(beta+T+t))^s dt. Over the lifetime the integral is (beta+T) U(1, 2-s, delta (beta+T))
     (Tricomi's confluent hypergeometric function); over a finite horizon it is evaluated by
-    64-point Gauss-Legendre quadrature.
+    64-point Gauss-Legendre quadrature. A model with covariates gives each customer the value
+    at their own parameters (``rfm`` holds its covariate columns).
     """
     if not (np.isfinite(delta) and delta >= 0):
         raise ClvlabError(f"delta must be >= 0, got {delta!r}")
+    if hasattr(model, "covariates_"):
+        model._check_fitted()
+        out = np.empty(len(rfm))
+        for positions, plain in plain_models(model, rfm):
+            out[positions] = dert(plain, rfm.iloc[positions], delta, horizon)
+        return out
     r, alpha, s, beta = model._check_fitted()
     x, t_x, T = model._arrays(rfm)
     rate = (r + x) / (alpha + T)

@@ -9,6 +9,10 @@ cohort's expected cumulative repeat purchases by t are
 where E[X(age)] is the model's expectation for a newly acquired customer
 (``expected_purchases_new_customer``). This is the "tracking" curve of Fader, Hardie & Lee
 (2005), drawn by :func:`clvlab.plotting.plot_tracking`.
+
+With covariates a new customer's expectation depends on who the customer is, so the sum runs
+over each customer's own model (``model.for_attributes``), one covariate group at a time; the
+customers' attributes are then an argument.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import normalize_time_unit, unit_seconds
+from clvlab.models.covariates import plain_models
 
 __all__ = ["expected_cumulative_purchases"]
 
@@ -29,7 +34,8 @@ _BLOCK_CELLS = 2_000_000
 
 
 def expected_cumulative_purchases(model, births: Any, times: Any, *,
-                                  time_unit: str | None = None) -> pd.Series:
+                                  time_unit: str | None = None,
+                                  attributes: pd.DataFrame | None = None) -> pd.Series:
     """Expected cumulative repeat purchases of a cohort at each time point.
 
     Parameters
@@ -47,6 +53,9 @@ def expected_cumulative_purchases(model, births: Any, times: Any, *,
     time_unit
         The unit of the model, needed only for dates and only when the model records none.
         Refused when it contradicts the model's.
+    attributes
+        For a model with covariates (required then, ignored otherwise): each customer's
+        covariate columns, a DataFrame with one row per birth in the order of ``births``.
 
     Returns
     -------
@@ -59,7 +68,8 @@ def expected_cumulative_purchases(model, births: Any, times: Any, *,
     ClvlabError
         For a model without a new-customer expectation, an empty cohort, births or times that
         are missing or not finite, numbers mixed with dates, dates without a known time unit,
-        or a ``time_unit`` that differs from the model's.
+        a ``time_unit`` that differs from the model's, or a model with covariates without
+        ``attributes`` of one row per birth.
 
     Examples
     --------
@@ -74,15 +84,42 @@ def expected_cumulative_purchases(model, births: Any, times: Any, *,
     birth_values, time_values = _as_model_time(model, births, times, time_unit)
     if birth_values.size == 0:
         raise ClvlabError("births is empty: the cohort needs at least one customer")
-    unique_births, counts = np.unique(birth_values, return_counts=True)
-    totals = np.empty(time_values.size)
-    block = max(1, _BLOCK_CELLS // unique_births.size)
-    for start in range(0, time_values.size, block):
-        ages = time_values[start:start + block, None] - unique_births[None, :]
-        totals[start:start + block] = _expected_by_age(model, ages) @ counts
+    if hasattr(model, "covariates_"):
+        table = _customer_attributes(model, attributes, birth_values.size)
+        totals = np.zeros(time_values.size)
+        for positions, plain in plain_models(model, table):
+            totals += _cohort_totals(plain, birth_values[positions], time_values)
+    else:
+        totals = _cohort_totals(model, birth_values, time_values)
     if not isinstance(index, pd.Index):
         index = pd.Index(np.atleast_1d(np.asarray(index)).ravel())
     return pd.Series(totals, index=index, name="expected_cumulative_purchases")
+
+
+def _cohort_totals(model, births: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Expected cumulative purchases at ``times`` of customers born at ``births``, all with
+    the same (plain) model."""
+    unique_births, counts = np.unique(births, return_counts=True)
+    totals = np.empty(times.size)
+    block = max(1, _BLOCK_CELLS // unique_births.size)
+    for start in range(0, times.size, block):
+        ages = times[start:start + block, None] - unique_births[None, :]
+        totals[start:start + block] = _expected_by_age(model, ages) @ counts
+    return totals
+
+
+def _customer_attributes(model, attributes: Any, n_customers: int) -> pd.DataFrame:
+    """The covariates of a cohort's customers for a model with covariates, or a named error."""
+    columns = list(model.covariates_.encoder.columns)
+    if attributes is None:
+        raise ClvlabError(f"this {type(model).__name__} has covariates {columns}, so a new "
+                          "customer's expected purchases depend on who the customer is: pass "
+                          "attributes=, a DataFrame with those columns and one row per birth")
+    table = pd.DataFrame(attributes)
+    if len(table) != n_customers:
+        raise ClvlabError(f"attributes has {len(table)} rows but there are {n_customers} births; "
+                          "give one row per customer, in the order of births")
+    return table.reset_index(drop=True)
 
 
 def _expected_by_age(model, ages: np.ndarray) -> np.ndarray:

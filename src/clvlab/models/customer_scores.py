@@ -15,6 +15,8 @@ same score whichever way it is asked for. Its rules:
   one such customer must not stop a job scoring millions, and the count says how many there were.
 - ``discount_rate`` is per time unit in [0, 1) and ``margin`` in (0, 1]; see
   :func:`clvlab.models.clv.check_rates`.
+- Models with covariates read their covariate columns from the table too (each customer is
+  scored at their own parameters); a table without them is an error that names them.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.Da
     spend_model : a fitted Gamma-Gamma model, or None (no spend columns).
     churn_adjuster : a fitted :class:`clvlab.churn.ChurnAdjuster`, or None; its features must be
         columns of ``table``.
-    table : frequency, recency, T (and monetary_value with a spend model) per customer.
+    table : frequency, recency, T (and monetary_value with a spend model) per customer, and
+        the covariate columns of models with covariates.
     horizon, discount_rate, margin : the scoring window in the model's time unit, the discount
         rate per time unit and the profit margin.
     """
@@ -72,8 +75,15 @@ def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.Da
             if "monetary_value" in missing else ""
         raise ClvlabError(f"the table to score lacks the column(s) {missing}{need}; it has "
                           f"{list(table.columns)}")
+    covariates = _covariate_columns(transaction_model, spend_model)
+    absent = [c for c in covariates if c not in table.columns]
+    if absent:
+        raise ClvlabError(f"the table to score lacks the covariate column(s) {absent} that the "
+                          f"model(s) read (each customer's attributes); it has {list(table.columns)}")
     rfm = table[[c for c in RFM_INPUTS + ["monetary_value"] if c in table.columns]]
     rfm = rfm.astype(np.float64)
+    if covariates:  # as given: the models encode them (text levels, numbers) themselves
+        rfm = pd.concat([rfm, table[[c for c in covariates if c not in rfm.columns]]], axis=1)
     rfm.attrs = {"clvlab": {"time_unit": model_unit}}
     out = transaction_model.scores(rfm, horizon)
     unvalued = 0
@@ -104,6 +114,13 @@ def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.Da
     out.attrs = {"clvlab": {"time_unit": model_unit, "horizon": horizon,
                             "customers_unvalued": unvalued}}
     return out
+
+
+def _covariate_columns(*models: Any) -> list[str]:
+    """The columns that fitted models with covariates read beside the RFM summary."""
+    columns = [column for model in models if hasattr(model, "covariates_")
+               for column in model.covariates_.encoder.columns]
+    return list(dict.fromkeys(columns))
 
 
 def scoring_horizon(horizon: Any) -> float:
