@@ -88,7 +88,7 @@ class CovariateDesign:
         maps = self.maps()
         multipliers = np.ones((len(covariates), len(base)))
         for j, (process, sign) in enumerate(self._link_list(len(base))):
-            if process is not None:
+            if process in maps:  # a process without covariates leaves its parameter alone
                 multipliers[:, j] = np.exp(sign * (covariates @ (maps[process] @ coefficients)))
         return base * multipliers, multipliers
 
@@ -100,7 +100,7 @@ class CovariateDesign:
         d_base = gradient * multipliers
         d_coef = np.zeros((len(gradient), len(self.coefficient_names)))
         for j, (process, sign) in enumerate(self._link_list(k)):
-            if process is not None:
+            if process in maps:
                 d_coef += (sign * gradient[:, j] * params[:, j])[:, None] * (covariates @ maps[process])
         return np.column_stack([d_base, d_coef])
 
