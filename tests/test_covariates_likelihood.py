@@ -647,7 +647,7 @@ def test_covariate_penalty_shrinks_the_coefficients_only(pareto_fits):
         full.params_[list(case.base)].to_numpy(), rel=1e-6)  # the base adjusts, unpenalised
 
 
-# --- covariates on one process; a known src bug (a strict xfail: remove the mark once fixed) --
+# --- covariates on one process; Gamma-Gamma on a table with customers without repeats -----
 def test_a_model_with_covariates_on_one_process_only_predicts():
     """(Raised KeyError('dropout') until fddf197: the other process keeps the population's.)"""
     case = BY_ID["pareto"]
@@ -660,11 +660,9 @@ def test_a_model_with_covariates_on_one_process_only_predicts():
         assert ours[row.Index] == pytest.approx(plain.p_alive(table.loc[[row.Index]]).iloc[0], rel=1e-12)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "src bug: GammaGamma.fit drops the customers without repeat purchases only when weights "
-    "are given; without weights BaseModel._fit_covariates gets the whole table, whose covariate "
-    "rows outnumber GammaGamma._data's repeat customers: a raw numpy ValueError"))
 def test_gamma_gamma_fits_a_table_with_customers_without_repeats():
+    """(Raised a raw numpy ValueError until GammaGamma.fit kept the covariates' rows to the
+    repeat customers without weights too.)"""
     case = BY_ID["gamma_gamma"]
     table = simulated(case, 300, seed=5)
     assert (table["frequency"] == 0).any()

@@ -16,7 +16,8 @@ def lr_test(smaller, larger) -> "LikelihoodRatioTest":
 
     Both must be maximum-likelihood fits without penalties of the same model class on the same
     customers, and ``larger``'s estimated parameters must include every one of ``smaller``'s
-    (e.g. ``ParetoNBD()`` in ``ParetoNBD(purchase_covariates=["channel"])``). The statistic
+    (e.g. ``ParetoNBD()`` in ``ParetoNBD(purchase_covariates=["channel"])``, or a coefficient
+    shared by purchase and dropout in the fit with one of each). The statistic
     2 (LL_larger - LL_smaller) is compared with a chi-squared distribution whose degrees of
     freedom are the number of extra parameters (Wilks). Returns a
     :class:`LikelihoodRatioTest` (``statistic``, ``df``, ``p_value``, both log-likelihoods and
@@ -45,8 +46,7 @@ def lr_test(smaller, larger) -> "LikelihoodRatioTest":
     if smaller.n_customers_ != larger.n_customers_:
         raise ClvlabError(f"lr_test: the fits saw different customers ({smaller.n_customers_:,.0f} "
                           f"and {larger.n_customers_:,.0f}); fit both on the same table")
-    extra = [name for name in larger.params_.index if name not in smaller.params_.index]
-    missing = [name for name in smaller.params_.index if name not in larger.params_.index]
+    extra, missing = _extra_parameters(list(smaller.params_.index), list(larger.params_.index))
     if missing or not extra:
         raise ClvlabError(f"lr_test: {type(larger).__name__} with {list(larger.params_.index)} "
                           f"does not nest the smaller model's {list(smaller.params_.index)}")
@@ -62,6 +62,25 @@ def lr_test(smaller, larger) -> "LikelihoodRatioTest":
                                log_likelihood_smaller=float(smaller.log_likelihood_),
                                log_likelihood_larger=float(larger.log_likelihood_),
                                extra_parameters=tuple(extra))
+
+
+def _extra_parameters(smaller: list[str], larger: list[str]) -> tuple[list[str], list[str]]:
+    """(the larger model's parameters beyond the smaller's, the smaller's it lacks). A shared
+    coefficient ``shared.x`` is nested in ``purchase.x`` and ``dropout.x`` (the constraint that
+    they are equal), which then count as one extra parameter."""
+    extra = [name for name in larger if name not in smaller]
+    missing = []
+    for name in smaller:
+        if name in larger:
+            continue
+        column = name.split(".", 1)[1] if name.startswith("shared.") else None
+        pair = [f"purchase.{column}", f"dropout.{column}"]
+        if column is not None and all(p in extra for p in pair):
+            # two free coefficients in place of one: one more parameter, the difference
+            extra = [e for e in extra if e not in pair] + [f"{pair[0]} != {pair[1]}"]
+        else:
+            missing.append(name)
+    return extra, missing
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from clvlab.core.errors import ClvlabError, DataValidationError, example_row
 from clvlab.data.validation import validate_rfm
 from clvlab.models._special import digamma_scalar, log_gamma_ratio_scalar
 from clvlab.models.base import BaseModel
-from clvlab.models.covariates import by_covariate_group, population_level
+from clvlab.models.covariates import by_covariate_group, has_covariates, population_level
 
 __all__ = ["GammaGamma"]
 
@@ -99,6 +99,9 @@ class GammaGamma(BaseModel):
             if weights.shape != (len(rfm),):
                 raise ClvlabError("weights must be one number per row of the RFM table")
             weights = weights[rfm["frequency"].to_numpy() > 0]
+            rfm = rfm[rfm["frequency"] > 0]
+        elif has_covariates(self) and "frequency" in getattr(rfm, "columns", ()):
+            # the covariates are read from the same rows as the spend (``_data`` keeps those)
             rfm = rfm[rfm["frequency"] > 0]
         return super().fit(rfm, weights, time_unit=time_unit)
 
