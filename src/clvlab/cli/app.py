@@ -107,6 +107,19 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--tune", type=int, default=1000, help="NUTS tuning steps per chain")
     fit.add_argument("--chains", type=int, default=4)
     fit.add_argument("--seed", type=int, default=None, help="random seed of the sampler")
+    for process, moves in (("purchase", "purchasing"), ("dropout", "dropout"),
+                           ("spend", "spend per purchase")):
+        fit.add_argument(f"--{process}-covariates", default=None, metavar="COLUMNS",
+                         help=f"comma-separated attribute columns that move {moves} (e.g. "
+                              "gender,channel): columns of the table or of --attributes")
+    fit.add_argument("--shared-covariates", default=None, metavar="COLUMNS",
+                     help="covariates of both purchase and dropout with one coefficient")
+    fit.add_argument("--covariate-penalty", type=float, default=0.0,
+                     help="L2 penalty on the covariate coefficients")
+    fit.add_argument("--attributes", default=None,
+                     help="static customer attributes known at acquisition (.parquet or .csv, "
+                          "with the customer id column or indexed by it), joined to the table "
+                          "by clvlab.rfm_summary's rules before the fit")
     fit.add_argument("--overwrite", action="store_true")
     fit.set_defaults(run=_run_fit)
 
@@ -283,9 +296,12 @@ def _run_fit(args: argparse.Namespace) -> int:
 
     model_class = registry.by_name(args.model).model_class
     rfm = _read_rfm(args.rfm, args.customer_col, args.time_unit, model_class)
+    if args.attributes:
+        rfm = _join_attributes(rfm, args.attributes, args.customer_col)
     model = model_class(
         penalty=args.penalty, method=args.method, draws=args.draws, tune=args.tune,
-        chains=args.chains, random_seed=args.seed, progressbar=sys.stderr.isatty())
+        chains=args.chains, random_seed=args.seed, progressbar=sys.stderr.isatty(),
+        **_covariate_settings(args))
     if args.weights_col is not None and args.weights_col not in rfm.columns:
         raise ClvlabError(f"--weights-col {args.weights_col!r} is not a column of {args.rfm}")
     model.fit(rfm, weights=None if args.weights_col is None else rfm[args.weights_col])
@@ -304,6 +320,34 @@ def _run_fit(args: argparse.Namespace) -> int:
         print(f"converged: {c['converged']}{problems}")
     print(f"wrote {args.output}")
     return 0
+
+
+def _covariate_settings(args: argparse.Namespace) -> dict:
+    """The model's covariate settings from the command line (none when none is given, so that
+    a fit without covariates is built as before)."""
+    settings = {}
+    for name in ("purchase_covariates", "dropout_covariates", "spend_covariates",
+                 "shared_covariates"):
+        value = getattr(args, name)
+        if value:
+            settings[name] = [c.strip() for c in value.split(",") if c.strip()]
+    if args.covariate_penalty:
+        settings["covariate_penalty"] = args.covariate_penalty
+    return settings
+
+
+def _join_attributes(rfm, path: str, customer_col: str | None):
+    """The RFM table with the attributes of ``path`` joined by customer id."""
+    import pandas as pd
+
+    from clvlab.data.attributes import join_attributes
+    from clvlab.data.rfm_io import read_files
+
+    if not Path(path).is_file():
+        raise ClvlabError(f"--attributes {path} does not exist")
+    # a Parquet file keeps a pandas index of ids (read_files would drop it)
+    table = pd.read_parquet(path) if path.lower().endswith((".parquet", ".pq")) else read_files(path)
+    return join_attributes(rfm, table, customer_col=customer_col or rfm.index.name or "customer_id")
 
 
 def _run_predict(args: argparse.Namespace) -> int:

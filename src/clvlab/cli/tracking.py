@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 __all__ = ["add_commands"]
 
@@ -20,6 +21,11 @@ def add_commands(commands) -> None:
     register.add_argument("--churn-adjuster", default=None, help="churn adjuster (.json)")
     register.add_argument("--name", required=True, help="registered model name")
     register.add_argument("--alias", default="challenger")
+    register.add_argument("--attributes", default=None,
+                          help="for models with covariates: a table (.parquet or .csv) with their "
+                               "attribute columns, e.g. the one they were fitted on; its boolean "
+                               "columns become boolean inputs of the model's signature (else "
+                               "booleans are sent as 0/1 numbers)")
     register.set_defaults(run=_run_register)
 
     promote = commands.add_parser(
@@ -58,6 +64,13 @@ def add_commands(commands) -> None:
                        help="customers scored and written at a time (bounds memory)")
     score.add_argument("--memory-limit", default="2GB",
                        help="DuckDB's memory limit for the RFM (it spills to disk beyond it)")
+    score.add_argument("--attributes", default=None,
+                       help="for a model with covariates: customer attributes (.parquet or .csv "
+                            "with a --customer-col column), one row per customer; without it the "
+                            "covariate columns are read from the log (one value per customer)")
+    score.add_argument("--missing-attributes", default="raise", choices=["raise", "skip"],
+                       help="customers without attributes: fail with their number (raise, the "
+                            "default) or leave them out and print their number (skip)")
     score.add_argument("--overwrite", action="store_true")
     score.add_argument("--no-progress", action="store_true",
                        help="no progress bar (there is none unless standard error is a terminal)")
@@ -84,13 +97,18 @@ def add_commands(commands) -> None:
 
 def _run_register(args: argparse.Namespace) -> int:
     from clvlab.churn import ChurnAdjuster
+    from clvlab.core.errors import ClvlabError
+    from clvlab.data.rfm_io import read_files
     from clvlab.models import load_model
     from clvlab.ops.serving import log_clv_model
 
+    if args.attributes and not Path(args.attributes).is_file():
+        raise ClvlabError(f"--attributes {args.attributes} does not exist")
     info = log_clv_model(load_model(args.transaction_model),
                          load_model(args.spend_model) if args.spend_model else None,
                          ChurnAdjuster.load(args.churn_adjuster) if args.churn_adjuster else None,
-                         registered_model_name=args.name, alias=args.alias)
+                         registered_model_name=args.name, alias=args.alias,
+                         attributes=read_files(args.attributes) if args.attributes else None)
     print(f"registered {args.name} version {info.registered_model_version} "
           f"(models:/{args.name}@{args.alias})")
     return 0
@@ -118,12 +136,16 @@ def _run_score(args: argparse.Namespace) -> int:
                 consent_col=args.consent_col, withdrawn=args.withdrawn,
                 delimiter=args.delimiter, decimal=args.decimal,
                 memory_limit=args.memory_limit, chunk_rows=args.chunk_rows,
-                progress=False if args.no_progress else None)
+                progress=False if args.no_progress else None, attributes=args.attributes,
+                missing_attributes=args.missing_attributes)
     where = f"{args.output}/" if args.engine == "spark" else str(args.output)
     print(f"scored {job.customers_scored:,} customers as of {args.as_of} with {args.model} in "
           f"{job.seconds:.1f} s; wrote {where}")
     if args.consent_col or args.withdrawn:
         print(f"left out {job.customers_excluded:,} customers who withdrew consent")
+    if job.stats.get("customers_without_attributes"):
+        print(f"left out {int(job.stats['customers_without_attributes']):,} customers without "
+              "attributes (--missing-attributes skip)")
     clv = f"mean CLV {job.stats['clv.mean']:.2f}" if "clv.mean" in job.stats else \
         "no CLV (the model has no spend model)"
     print(f"{clv}, mean P(alive) {job.stats['p_alive.mean']:.3f}")

@@ -13,6 +13,13 @@ run of an experiment back into one leaderboard.
     horizon = 13
     candidates = ["pareto-nbd+gamma-gamma", "historical-average"]
     churn_adjuster = true               # also every model candidate with its churn adjuster
+
+A candidate with covariates names its attribute columns in brackets,
+``"pareto-nbd[gender,channel]+gamma-gamma"``; the attributes come from ``attributes`` in
+``[data]``: a CSV or Parquet file (relative to the experiment file) with the customer id column
+(or indexed by id), one row per customer, known at acquisition (see
+:mod:`clvlab.data.attributes`). ``churn_adjuster = true`` adds adjusted copies of the candidates
+without covariates only (the adjuster's features are behaviour, not attributes).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from clvlab.models import registry
 __all__ = ["load_experiment", "run_experiment", "compare"]
 
 DATA_KEYS = {"source", "customer_col", "date_col", "amount_col", "date_format", "timezone",
-             "time_unit", "delimiter", "decimal"}
+             "time_unit", "delimiter", "decimal", "attributes"}
 BACKTEST_KEYS = {"cutoffs", "horizon", "candidates", "churn_adjuster", "cohort_freq",
                  "acquisition_cost"}
 LEADERBOARD = ["activity_auc", "activity_brier", "purchases_mae", "purchases_aggregate_pct_error",
@@ -89,6 +96,14 @@ def _check_values(path: Path, config: dict[str, Any]) -> None:
                 '["pareto-nbd+gamma-gamma", "historical-average"]'
             raise ClvlabError(f"{path}: [backtest] {key} must be a non-empty list of strings, "
                               f"e.g. {key} = {example}; got {value!r}")
+    with_covariates = [c for c in settings["candidates"] if "[" in c]
+    if with_covariates and not data.get("attributes"):
+        raise ClvlabError(f"{path}: the candidate(s) {with_covariates} read customer attributes "
+                          "(the columns in brackets); name their file in [data], e.g. "
+                          'attributes = "attributes.parquet"')
+    if "attributes" in data and not isinstance(data["attributes"], str):
+        raise ClvlabError(f"{path}: [data] attributes must be a file name (CSV or Parquet), got "
+                          f"{data['attributes']!r}")
     cost = settings.get("acquisition_cost")
     if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float))
                              or not cost > 0):
@@ -97,6 +112,8 @@ def _check_values(path: Path, config: dict[str, Any]) -> None:
 
 def _candidates(backtest: dict[str, Any]) -> list[str]:
     names = list(backtest["candidates"])
+    # "pareto-nbd[gender]+..." is no plain registered name, so covariate candidates get no
+    # adjusted copy: the adjuster's features are behaviour, not attributes
     if backtest.get("churn_adjuster"):
         names += [f"{n}+churn-adjuster" for n in backtest["candidates"]
                   if n.split("+")[0] in registry.names("transaction") and "churn-adjuster" not in n]
@@ -116,6 +133,17 @@ def _source(data: dict[str, Any], base: Path):
     return str(path if path.is_absolute() else base / path)
 
 
+def _attributes(name: str, base: Path, customer_col: str) -> pd.DataFrame:
+    """The [data] attributes file, indexed by customer id (its id column, else its index)."""
+    from clvlab.ops.scoring_attributes import read_attribute_table
+
+    file = Path(name) if Path(name).is_absolute() else base / name
+    if not file.is_file():
+        raise ClvlabError(f"the attributes file {file} named in [data] does not exist")
+    table = read_attribute_table(file, {})
+    return table.set_index(customer_col) if customer_col in table.columns else table
+
+
 def run_experiment(path: str | Path, *, progress: bool | None = None):
     """Run the experiment's backtest and log it (parent run named after the file, the file as
     an artifact). Returns (parent run id, BacktestResult)."""
@@ -128,6 +156,9 @@ def run_experiment(path: str | Path, *, progress: bool | None = None):
     data, settings = dict(config["data"]), config["backtest"]
     transactions = _source(data, path.parent)
     data.pop("source")
+    if "attributes" in data:
+        data["customer_attributes"] = _attributes(data.pop("attributes"), path.parent,
+                                                  data.get("customer_col", "customer_id"))
     options = {k: settings[k] for k in ("cohort_freq", "acquisition_cost") if k in settings}
     result = backtest(transactions, _candidates(settings), settings["cutoffs"],
                       float(settings["horizon"]), keep_predictions=False, progress=progress,

@@ -10,6 +10,10 @@
    summarised by pandas. Models with a churn adjuster need behaviour features computed from the
    whole log in pandas, so they are scored in memory;
 3. scores chunk by chunk into a temporary file beside the output (Parquet row groups or CSV);
+   A model with covariates also reads each customer's attributes, from ``attributes`` (a table)
+   or from the log's columns; customers without them fail the job with their number, or are
+   left out and counted with ``missing_attributes="skip"`` (see
+   :mod:`clvlab.ops.scoring_attributes`);
 4. logs the scoring run (counts, score quantiles from the written file, the model version) and
    only then renames the file into place. A failure anywhere, a tracking server that dies, or a
    SIGKILL leaves the previous output intact and no partial one; the job fails with one message.
@@ -70,7 +74,8 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
           consent_col: str | None = None, withdrawn: Any = None,
           delimiter: str | None = None, decimal: str = ".", chunk_rows: int = CHUNK_ROWS, memory_limit: str = "2GB",
           allow_pickle: bool = False, engine: str = "duckdb", spark: Any = None,
-          progress: bool | None = None) -> ScoringResult:
+          progress: bool | None = None, attributes: Any = None,
+          missing_attributes: str = "raise") -> ScoringResult:
     """Score every customer seen up to ``as_of`` and write ``output`` (.parquet or .csv).
 
     ``model_uri`` is an MLflow model URI such as ``models:/cdnow-clv@champion``. The RFM is
@@ -82,6 +87,13 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     beyond it). ``engine="spark"`` runs the job on Spark (``spark``: a session, else a local
     one); the output is then a Parquet folder. ``progress``: a bar over the customers scored
     (None: when someone is watching; Spark shows its own).
+
+    A model with covariates reads each customer's attributes: from ``attributes`` (a CSV or
+    Parquet file, or a DataFrame, with the ``customer_col`` column or indexed by id), else from
+    the log's columns (one value per customer). ``missing_attributes``: "raise" (default) fails
+    the job when scored customers have none, with their number and an example; "skip" leaves
+    them out and logs their number (``customers_without_attributes``). Both are ignored for a
+    model without covariates, as ``amount_col`` is without a spend model.
     """
     from clvlab.ops.serving import CLVModel, download_clv_model
     from clvlab.ops.tracking import connect, tracking_errors
@@ -95,6 +107,9 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
         raise ClvlabError(f"output {output} exists; pass overwrite=True (--overwrite) to replace it")
     if int(chunk_rows) < 1:
         raise ClvlabError(f"chunk_rows must be >= 1, got {chunk_rows!r}")
+    from clvlab.ops.scoring_attributes import check_missing_policy
+
+    check_missing_policy(missing_attributes)
     started = time.perf_counter()
     from clvlab.models.customer_scores import scoring_horizon
     from clvlab.models.clv import check_rates
@@ -121,7 +136,9 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
             stats = clv_spark.score_job(spark or clv_spark.local_session(),
                                         str(model_dir), transactions, as_of,
                                         str(output), params=params, time_unit=time_unit,
-                                        overwrite=overwrite, **log_options, **csv_options)
+                                        overwrite=overwrite, attributes=attributes,
+                                        missing_attributes=missing_attributes,
+                                        **log_options, **csv_options)
             run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output,
                               time.perf_counter() - started, engine)
             return ScoringResult(output, int(stats["customers_scored"]),
@@ -130,11 +147,19 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
         excluded, customers, chunks = _input_chunks(model, transactions, as_of, time_unit, engine,
                                                     int(chunk_rows), memory_limit, log_options,
                                                     csv_options)
-        with atomic_output(output, overwrite=overwrite,
-                           inputs=[transactions] if isinstance(transactions, (str, Path)) else ()) as tmp:
+        join = _attribute_join(model, attributes, missing_attributes, transactions,
+                               customer_col, csv_options)
+        if join is not None:
+            chunks = join.chunks(chunks)
+        inputs = [transactions] if isinstance(transactions, (str, Path)) else []
+        if isinstance(attributes, (str, Path)) and join is not None:
+            inputs.append(attributes)
+        with atomic_output(output, overwrite=overwrite, inputs=inputs) as tmp:
             with progress_bar(customers, "scoring", progress, unit="customer") as bar:
                 counts = _write_scores(model, chunks, params, tmp, output.suffix.lower() == ".csv",
                                        bar)
+            if join is not None:
+                counts["customers_without_attributes"] = float(join.missing)
             stats = {**counts, "customers_excluded": float(excluded), **_score_stats(tmp, output)}
             # logged before the rename: a store that fails here leaves the old output in place
             run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output,
@@ -199,6 +224,18 @@ def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, mem
                       **options, **csv_options)
     return (rfm.attrs["clvlab"].get("customers_excluded", 0), len(rfm),
             _slices(_model_input(rfm), chunk_rows))
+
+
+def _attribute_join(model, attributes, policy, transactions, customer_col, csv_options):
+    """The join of the customers' attributes for a model with covariates; None without."""
+    columns = model.covariate_columns
+    if not columns:
+        return None
+    from clvlab.ops.scoring_attributes import AttributeJoin, attribute_source
+
+    table, source = attribute_source(attributes, columns, customer_col=customer_col,
+                                     transactions=transactions, csv_options=csv_options)
+    return AttributeJoin(table, source, policy)
 
 
 def _model_input(rfm: pd.DataFrame) -> pd.DataFrame:

@@ -8,6 +8,11 @@ trusted types). No code travels with the model: nothing is pickled and no code f
 so loading a model never runs code from its artifact (:func:`check_model_files` refuses a model
 directory that holds anything else). Deployment is by alias: ``@challenger`` when registered,
 ``@champion`` when :func:`promote` moves it.
+
+Models with covariates (static customer attributes such as channel or gender) read those
+columns beside the RFM columns: the pyfunc's input signature lists them (text as string, numbers
+as double, booleans as boolean), and each customer is scored by the plain models at their own
+parameters (:func:`score_frame`), as the in-memory models score them.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError
 
 __all__ = ["CLVModel", "OUTPUT_COLUMNS", "log_clv_model", "promote", "resolve_version",
-           "check_model_files", "download_clv_model", "load_clv_model"]
+           "check_model_files", "download_clv_model", "load_clv_model", "covariate_columns",
+           "score_frame"]
 
 # The module path written into every MLmodel file as the pyfunc's loader: the stable public path
 # (clvlab/_old_paths.py maps it to this module), so models logged before the layer folders and
@@ -67,6 +73,11 @@ class CLVModel:
         return cls(load_model(folder / "transaction_model.json"),
                    load_model(spend) if spend.exists() else None,
                    ChurnAdjuster.load(adjuster) if adjuster.exists() else None)
+
+    @property
+    def covariate_columns(self) -> list[str]:
+        """The customer-attribute columns the models read (none for models without covariates)."""
+        return covariate_columns(self.transaction, self.spend)
 
     def predict(self, model_input, params=None) -> pd.DataFrame:
         return score_frame(self.transaction, self.spend, self.adjuster, model_input, params)
@@ -130,9 +141,24 @@ def load_clv_model(model_uri: str) -> CLVModel:
     return CLVModel.load(download_clv_model(model_uri))
 
 
+def covariate_columns(*models) -> list[str]:
+    """The attribute columns that the fitted ``models`` (None allowed) read as covariates, in
+    the order the models name them, each once."""
+    columns: list[str] = []
+    for model in models:
+        design = getattr(model, "covariates_", None)
+        if design is not None:
+            columns += [c for c in design.encoder.columns if c not in columns]
+    return columns
+
+
 def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict | None) -> pd.DataFrame:
     """The pyfunc's predictions, callable without MLflow: :func:`clvlab.models.customer_scores.score_customers`
-    with the pyfunc's ``params`` ({horizon, discount_rate, margin}; horizon has no default)."""
+    with the pyfunc's ``params`` ({horizon, discount_rate, margin}; horizon has no default).
+
+    With covariates, ``frame`` also holds the attribute columns the models read
+    (:func:`covariate_columns`): each customer is scored at their own parameters, as the
+    in-memory models score them."""
     from clvlab.models.customer_scores import score_customers
 
     settings = {**DEFAULT_PARAMS, **{k: v for k, v in (params or {}).items()
@@ -140,10 +166,16 @@ def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict 
     unknown = sorted(set(params or {}) - set(DEFAULT_PARAMS))
     if unknown:
         raise ClvlabError(f"unknown scoring parameter(s) {unknown}; expected {sorted(DEFAULT_PARAMS)}")
+    missing = [c for c in covariate_columns(transaction, spend) if c not in frame.columns]
+    if missing:
+        raise ClvlabError(
+            f"the model reads the customer attribute column(s) {missing} (its covariates), which "
+            f"the input lacks (it has {list(frame.columns)}); join each customer's attributes to "
+            "the RFM rows (the scoring job: --attributes FILE, or those columns in the log)")
     return score_customers(transaction, spend, adjuster, frame, **settings)
 
 
-def _signature(spend, adjuster):
+def _signature(transaction, spend, adjuster, attributes: pd.DataFrame | None = None):
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
@@ -152,18 +184,46 @@ def _signature(spend, adjuster):
     columns = list(RFM_INPUTS) + (["monetary_value"] if spend is not None else [])
     if adjuster is not None:
         columns += [c for c in adjuster.feature_names_in_ if c not in columns]
+    inputs = [ColSpec("double", c) for c in columns]
+    types = covariate_types(transaction, spend, attributes)
+    inputs += [ColSpec(kind, c) for c, kind in types.items() if c not in columns]
     return ModelSignature(
-        inputs=Schema([ColSpec("double", c) for c in columns]),
+        inputs=Schema(inputs),
         outputs=Schema([ColSpec("double", c) for c in output_columns(spend)]),
         params=ParamSchema([ParamSpec(k, "double", v) for k, v in DEFAULT_PARAMS.items()]))
 
 
+def covariate_types(transaction, spend, attributes: pd.DataFrame | None = None) -> dict[str, str]:
+    """The signature's type of each covariate column: "string" for the columns the models
+    encode as text, "boolean" for the columns that are booleans in ``attributes`` (the table the
+    models were fitted on, or any with those columns; a model file records numbers and booleans
+    alike as numbers), "double" for the other numbers."""
+    types = {}
+    for model in (transaction, spend):
+        design = getattr(model, "covariates_", None)
+        for column in design.encoder.columns if design is not None else []:
+            if column in design.encoder.levels:
+                types[column] = "string"
+            elif attributes is not None and column in attributes.columns and \
+                    pd.api.types.is_bool_dtype(attributes[column]):
+                types[column] = "boolean"
+            else:
+                types.setdefault(column, "double")
+    return types
+
+
 def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
                   registered_model_name: str | None = None, name: str = "clv_model",
-                  alias: str | None = "challenger", tags: dict[str, str] | None = None):
+                  alias: str | None = "challenger", tags: dict[str, str] | None = None,
+                  attributes: pd.DataFrame | None = None):
     """Log the CLV model into the active run (one is started if none is) and, with
     ``registered_model_name``, register it and point ``alias`` at the new version.
     Returns MLflow's ModelInfo (``registered_model_version`` set when registered).
+
+    Models with covariates add their attribute columns to the input signature. ``attributes``
+    (optional): a table holding those columns, e.g. the one the models were fitted on; a
+    column that is boolean there is a boolean input (else booleans must be sent as 0/1
+    numbers, as the model files cannot tell a boolean from a number). Nothing of it is stored.
 
     The model's files are the JSON models (population-level parameters only) and the churn
     adjuster's skops file; MLflow loads them through this module (no code is logged)."""
@@ -174,6 +234,7 @@ def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
         raise ClvlabError(f"the {type(transaction_model).__name__} has no time unit, so its "
                           "registered scores would be in whatever unit a table happens to be in; "
                           "fit it on a table that records its unit (or fit(..., time_unit=...))")
+    covariates = covariate_columns(transaction_model, spend_model)
     mlflow = connect()
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / DATA_FOLDER
@@ -191,11 +252,13 @@ def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
                     warnings.filterwarnings("ignore", message=".*input example.*")
                     info = mlflow.pyfunc.log_model(
                         name=name, loader_module=LOADER_MODULE, data_path=str(data),
-                        signature=_signature(spend_model, churn_adjuster),
+                        signature=_signature(transaction_model, spend_model, churn_adjuster,
+                                              attributes),
                         pip_requirements=[f"clvlab=={__version__}"],
                         registered_model_name=registered_model_name,
                         metadata={"time_unit": getattr(transaction_model, "time_unit_", None),
                                   "transaction_model": type(transaction_model).__name__,
+                                  **({"covariates": covariates} if covariates else {}),
                                   "clvlab_version": __version__})
                 mlflow.set_tags({"clvlab.kind": "clv-model", **(tags or {})})
             finally:

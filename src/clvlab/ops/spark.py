@@ -30,7 +30,10 @@ def fit(model, summary, weights_col: str | None = None):
     # frequency, recency and T too: the checks of an RFM table read them for every model, the
     # Gamma-Gamma model's included (recency <= T). A column the summary lacks is left out, for
     # the model to name in its own error (a Gamma-Gamma fit on a summary without amounts).
-    wanted = dict.fromkeys(("frequency", "recency", "T") + tuple(model.columns))
+    # and the covariate columns (customer attributes) the model's settings name
+    covariates = tuple(c for setting in ("purchase_covariates", "dropout_covariates",
+                                         "spend_covariates") for c in getattr(model, setting, None) or ())
+    wanted = dict.fromkeys(("frequency", "recency", "T") + tuple(model.columns) + covariates)
     columns = [c for c in wanted if c in frame.columns]
     grouped = frame.groupBy(*columns).agg(F.count("*").alias("_n")).toPandas()
     rfm = grouped[columns].copy()
@@ -45,13 +48,21 @@ def score(customers, transaction_model, spend_model=None, *, horizon: float,
     Spark DataFrame with the customer id and the columns of
     :func:`clvlab.customer_scores.score_customers`, which scores each batch (so Spark gives
     the scores every other entry point gives; no spend columns without a spend model).
-    ``horizon`` is in the model's time unit and has no default."""
+    ``horizon`` is in the model's time unit and has no default. Models with covariates read
+    their attribute columns from ``customers`` too (see :func:`clvlab.serving.score_frame`)."""
     from clvlab.models.clv import check_rates
-    from clvlab.models.customer_scores import scoring_horizon, output_columns, score_customers
+    from clvlab.models.customer_scores import scoring_horizon, output_columns
     from clvlab.models.base import model_from_dict
+    from clvlab.ops.serving import covariate_columns, score_frame
 
     if customer_col not in customers.columns:
         raise DataValidationError(customer_col, "is missing from the customer table")
+    absent = [c for c in covariate_columns(transaction_model, spend_model)
+              if c not in customers.columns]
+    if absent:
+        raise ClvlabError(f"the model reads the customer attribute column(s) {absent} (its "
+                          f"covariates), which the customer table lacks (it has "
+                          f"{customers.columns}); join them first")
     horizon = scoring_horizon(horizon)
     check_rates(discount_rate, margin)  # on the driver, before any task starts
     payloads = (transaction_model.to_dict(), None if spend_model is None else spend_model.to_dict())
@@ -64,9 +75,10 @@ def score(customers, transaction_model, spend_model=None, *, horizon: float,
         transaction = model_from_dict(payloads[0], source="transaction model")
         spend = None if payloads[1] is None else model_from_dict(payloads[1], source="spend model")
         for batch in batches:
-            out = score_customers(transaction, spend, None, batch, **settings)
+            out = score_frame(transaction, spend, None, batch.set_index(customer_col, drop=False),
+                              settings)
             out.insert(0, customer_col, batch[customer_col].to_numpy())
-            yield out
+            yield out.reset_index(drop=True)
 
     return customers.mapInPandas(predict, schema)
 
@@ -76,16 +88,21 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
               date_col: str = "date", amount_col: str | None = "amount",
               date_format: str | None = None, timezone: str = "UTC", overwrite: bool = False,
               consent_col: str | None = None, withdrawn: Any = None,
-              delimiter: str | None = None, decimal: str | None = None):
+              delimiter: str | None = None, decimal: str | None = None, attributes: Any = None,
+              missing_attributes: str = "raise"):
     """The scoring job on Spark: RFM as of ``as_of``, scores by :func:`score` with the models in
     ``model_dir`` (the CLV model's downloaded artifacts), written as a Parquet folder beside
     ``output`` and renamed into place (a failed job leaves the previous output intact).
+    Models with covariates get each customer's attributes joined in Spark, from ``attributes``
+    (a file, a pandas or a Spark DataFrame) or from the log's columns, by the rules of
+    :mod:`clvlab.ops.scoring_attributes` (customers without them: ``missing_attributes``).
     Returns a dict of row counts and score statistics for the scoring run."""
     import shutil
     import tempfile
     from pathlib import Path
 
     from clvlab.models import load_model
+    from clvlab.ops.serving import covariate_columns
 
     target = Path(output)
     if target.exists() and not overwrite:
@@ -103,7 +120,13 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
                           date_col=date_col, amount_col=amount_col, time_unit=time_unit,
                           observation_end=as_of, date_format=date_format, timezone=timezone,
                           consent_col=consent_col, withdrawn=withdrawn)
-    scores = score(summary.frame, transaction, spend, customer_col=customer_col, **params)
+    frame, without = summary.frame, None
+    covariates = covariate_columns(transaction, spend)
+    if covariates:
+        frame, without = _with_attributes(spark, frame, log, attributes, covariates, customer_col,
+                                          missing_attributes, dict(delimiter=delimiter,
+                                                                   decimal=decimal))
+    scores = score(frame, transaction, spend, customer_col=customer_col, **params)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -124,4 +147,68 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
         shutil.rmtree(staging, ignore_errors=True)
     return {"customers_scored": float(stats["n"]),
             "customers_excluded": float(summary.info.get("customers_excluded", 0)),
+            **({} if without is None else {"customers_without_attributes": float(without)}),
             **{f"{c}.{k}": float(stats[f"{c}.{k}"]) for c in summarised for k in ("mean", "sum")}}
+
+
+def _with_attributes(spark, frame, log, attributes, columns, customer_col, policy, csv_options):
+    """(the summary with the attribute ``columns`` joined in Spark, the number of customers
+    without attributes); the rules and words of the pandas job's
+    :mod:`clvlab.ops.scoring_attributes`, with only counts and one example collected."""
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    from clvlab.data.attributes import join_spark_attributes
+    from clvlab.ops import scoring_attributes as rules
+
+    rules.check_missing_policy(policy)
+    by_id = F.col(f"`{customer_col}`")
+    if attributes is None:
+        source = "the log"
+        absent = [c for c in columns if c not in log.columns]
+        if absent:
+            raise ClvlabError(f"the model reads the customer attribute column(s) {absent} (its "
+                              f"covariates), which the log lacks (it has {log.columns}); give the "
+                              "attributes as a table (attributes=..., --attributes FILE)")
+        per_customer = log.where(by_id.isNotNull()).groupBy(by_id).agg(
+            *[F.countDistinct(F.col(f"`{c}`")).alias(f"__n{i}") for i, c in enumerate(columns)],
+            *[F.first(F.col(f"`{c}`"), ignorenulls=True).alias(c) for c in columns])
+        for i, column in enumerate(columns):
+            changing = per_customer.where(F.col(f"__n{i}") > 1).select(by_id).orderBy(by_id)
+            first = changing.limit(1).collect()
+            if first:
+                raise DataValidationError(
+                    column, f"changes within customer {first[0][0]!r} in the log "
+                            f"({changing.count():,} customers in all): a covariate is one value "
+                            "per customer, known at acquisition; give each customer's value in "
+                            "an attributes table (attributes=..., --attributes FILE)")
+        table = per_customer.select(by_id, *[F.col(f"`{c}`") for c in columns]).dropna()
+    elif hasattr(attributes, "sparkSession"):
+        source, table = "the attributes table", attributes
+    else:
+        source = f"the attributes table {attributes}" if not isinstance(attributes, pd.DataFrame) \
+            else "the attributes table"
+        table = rules.read_attribute_table(attributes, csv_options)
+    if isinstance(table, pd.DataFrame):
+        from clvlab.data.attributes import attribute_table
+
+        table = attribute_table(table, customer_col=customer_col)
+        absent = [c for c in columns if c not in table.columns]
+        if absent:
+            raise ClvlabError(f"the model reads the customer attribute column(s) {absent} (its "
+                              f"covariates), which {source} lacks (it has {list(table.columns)})")
+        plain = table[list(columns)].apply(lambda c: c.astype(object) if isinstance(
+            c.dtype, (pd.CategoricalDtype, pd.StringDtype)) else c)
+        table = spark.createDataFrame(plain.rename_axis(customer_col).reset_index())
+    else:
+        table = table.select(by_id, *[F.col(f"`{c}`") for c in columns])
+    ids = table.select(by_id).where(by_id.isNotNull())
+    without = frame.join(ids, on=customer_col, how="left_anti").select(by_id)
+    missing = without.count()
+    if missing and policy == "raise":
+        raise rules.missing_error(missing, frame.count(), without.orderBy(by_id).limit(1)
+                                  .collect()[0][0], source)
+    if missing:
+        frame = frame.join(ids, on=customer_col, how="left_semi")
+    joined, _, _ = join_spark_attributes(frame, table, customer_col=customer_col)
+    return joined, missing
