@@ -193,3 +193,25 @@ def test_plots_render(fitted, tmp_path):
         figure.savefig(tmp_path / f"{name}.png", dpi=60)
         assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
     plt.close("all")
+
+
+def test_the_tracking_plot_of_a_covariate_model_sums_each_segments_own_curve():
+    from clvlab import expected_cumulative_purchases, simulate
+
+    segments = {"store": (600, {"r": 0.6, "alpha": 12.0, "s": 0.5, "beta": 30.0}),
+                "web": (600, {"r": 0.6, "alpha": 4.0, "s": 0.5, "beta": 10.0})}
+    log, channel = simulate.segmented_transaction_log(
+        segments, model="pareto-nbd", start="2024-01-01", acquisition_period=13,
+        observation_period=52, time_unit="W", seed=3)
+    rfm = clvlab.rfm_summary(log, time_unit="W", calibration_end="2024-09-01",
+                             customer_attributes=channel.rename("channel").to_frame())
+    model = clvlab.ParetoNBD(purchase_covariates=["channel"], dropout_covariates=["channel"]).fit(rfm)
+    ax = plotting.plot_tracking({"by channel": model}, rfm, log, calibration_end="2024-09-01")
+    line = next(line for line in ax.get_lines() if line.get_label() == "by channel")
+    x = line.get_xdata()
+    first = log.groupby("customer_id")["date"].min().dt.floor("D")
+    births = (first - first.min()).dt.total_seconds() / 604_800
+    by_hand = sum(expected_cumulative_purchases(model.for_attributes({"channel": level}),
+                                                births[channel == level].to_numpy(), x).to_numpy()
+                  for level in segments)
+    np.testing.assert_allclose(line.get_ydata(), by_hand, rtol=1e-10)

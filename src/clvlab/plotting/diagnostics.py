@@ -196,11 +196,15 @@ def plot_tracking(model, rfm: pd.DataFrame, transactions: pd.DataFrame, *,
     periods = max(int(days_covered // seconds), 1)
     edges = np.arange(periods + 1, dtype=np.float64)
     actual = np.histogram((repeat["day"] - start).dt.total_seconds() / seconds, bins=edges)[0]
-    births = (merged.groupby("cid")["day"].min() - start).dt.total_seconds().to_numpy() / seconds
+    birth_days = merged.groupby("cid")["day"].min()
+    births = (birth_days - start).dt.total_seconds().to_numpy() / seconds
     x = edges[1:]
     ax.plot(x, np.cumsum(actual) if cumulative else actual, color="black", label="actual")
     for label, fitted in models:
-        expected = expected_cumulative_purchases(fitted, births, x).to_numpy()
+        # a model with covariates sums each customer's own expectation: their attributes are
+        # the RFM table's columns
+        attributes = rfm.loc[birth_days.index] if hasattr(fitted, "covariates_") else None
+        expected = expected_cumulative_purchases(fitted, births, x, attributes=attributes).to_numpy()
         ax.plot(x, expected if cumulative else np.diff(np.r_[0.0, expected]), "--", label=label)
     ax.set_ylabel("cumulative repeat purchases" if cumulative
                   else f"repeat purchases per {unit_singular(unit)}")
