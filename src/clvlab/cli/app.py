@@ -239,14 +239,13 @@ def _write_rfm_with_attributes(args: argparse.Namespace, files: list[str], path:
     import pyarrow.parquet as pq
 
     from clvlab.data.rfm import rfm_summary
-    from clvlab.data.rfm_io import parquet_metadata, read_files
+    from clvlab.data.rfm_io import parquet_metadata
 
-    if not Path(args.attributes).is_file():
-        raise ClvlabError(f"--attributes {args.attributes} does not exist")
     table = rfm_summary(files, engine="duckdb", connection=connection,
                         progress=not args.no_progress, calibration_end=args.calibration_end,
                         observation_end=args.observation_end,
-                        customer_attributes=read_files(args.attributes), **_settings_kwargs(args))
+                        customer_attributes=_read_attributes(args.attributes),
+                        **_settings_kwargs(args))
     info = table.attrs["clvlab"]
     if output_format == "parquet":
         arrow = pa.Table.from_pandas(table)
@@ -338,16 +337,22 @@ def _covariate_settings(args: argparse.Namespace) -> dict:
 
 def _join_attributes(rfm, path: str, customer_col: str | None):
     """The RFM table with the attributes of ``path`` joined by customer id."""
+    from clvlab.data.attributes import join_attributes
+
+    return join_attributes(rfm, _read_attributes(path),
+                           customer_col=customer_col or rfm.index.name or "customer_id")
+
+
+def _read_attributes(path: str):
+    """An attributes file: CSV, or Parquet with its pandas index of ids kept (read_files,
+    made for logs, would drop it)."""
     import pandas as pd
 
-    from clvlab.data.attributes import join_attributes
     from clvlab.data.rfm_io import read_files
 
     if not Path(path).is_file():
         raise ClvlabError(f"--attributes {path} does not exist")
-    # a Parquet file keeps a pandas index of ids (read_files would drop it)
-    table = pd.read_parquet(path) if path.lower().endswith((".parquet", ".pq")) else read_files(path)
-    return join_attributes(rfm, table, customer_col=customer_col or rfm.index.name or "customer_id")
+    return pd.read_parquet(path) if path.lower().endswith((".parquet", ".pq")) else read_files(path)
 
 
 def _run_predict(args: argparse.Namespace) -> int:
