@@ -13,8 +13,11 @@ Pareto/NBD, CDNOW only: one fit each, compilation included, as a user waits for 
 own environment when ``--pymc-python .venv-bench-pymc/bin/python`` is given
 (``make bench-bayes-venv`` builds it).
 
-Covariates (issue 22), clvlab alone (no Python peer fits them; R is not installed here, so
-CLVTools' time is a figure given with ``--clvtools-seconds``, e.g. from the field notes):
+Covariates (issue 22), clvlab against CLVTools, the R peer (no Python peer fits them): when
+``Rscript`` is on PATH and CLVTools loads from ``--r-library`` (default $R_LIBS, else /opt/rlib),
+``benchmarks/clvtools_apparel.R`` times CLVTools' apparel fits in the same run and the ratios
+clvlab/CLVTools of CPU and wall time are printed (its header says how to install CLVTools);
+otherwise CLVTools' time may be a figure given with ``--clvtools-seconds``:
 Pareto/NBD with Gender and Channel in both processes on CLVTools' apparel data (weeks,
 calibration end 2006-12-31, ``--apparel-dir``), on ``--covariate-customers`` simulated
 customers with two 0/1 covariates in both processes, and on ``--continuous-customers`` with
@@ -29,6 +32,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,6 +51,15 @@ BINARY = {"purchase": {"x1": 0.3, "x2": -0.2}, "dropout": {"x1": -0.4, "x2": 0.5
 CONTINUOUS = {"purchase": {"z": 0.3}, "dropout": {"z": -0.3}}
 # CLVTools 0.12.1 on the apparel data, Gender and Channel in both processes (its vignette's fit)
 CLVTOOLS_APPAREL_LL = -5821.0627
+CLVTOOLS_SCRIPT = Path(__file__).resolve().parent / "clvtools_apparel.R"
+# how clvtools_apparel.R's measurements were set up (Debian bookworm, as root)
+CLVTOOLS_INSTALL = """\
+      apt-get install -y --no-install-recommends r-base-core r-cran-data.table r-cran-digest \\
+        r-cran-formula r-cran-ggplot2 r-cran-lubridate r-cran-numderiv r-cran-matrix r-cran-mass \\
+        r-cran-optimx r-cran-rcpp r-cran-rcpparmadillo r-cran-rcppgsl r-cran-testthat \\
+        libgsl-dev gfortran liblapack-dev libblas-dev
+      git clone https://github.com/bachmannpatrick/CLVTools /tmp/clvtools-src   # v0.12.1
+      mkdir -p /opt/rlib && R CMD INSTALL --no-docs --no-multiarch --library=/opt/rlib /tmp/clvtools-src"""
 
 
 def dataset(name: str):
@@ -176,6 +191,61 @@ def covariate_worker(data: str, apparel_dir: str, repeats: int) -> dict:
             "distinct_rows": fitted.n_distinct_rows_, "groups": groups, "customers": len(rfm)}
 
 
+def clvtools_apparel(args) -> dict:
+    """CLVTools' apparel fits timed by clvtools_apparel.R: {case: {key: value}}, or {"error": why}.
+
+    CLVTools is built with OpenMP (through Armadillo): on a loaded two-core machine its
+    covariate fit from the vignette's start values took 8-18 s with OpenMP's default threads
+    against under 1 s with one (waiting threads spinning is the likely cause), so the threads
+    are capped at ``--clvtools-threads`` (1 unless told; 0 leaves OpenMP's default)."""
+    if shutil.which("Rscript") is None:
+        return {"error": "Rscript is not on PATH"}
+    env = dict(os.environ, R_LIBS=args.r_library, TZ=os.environ.get("TZ", "UTC"))
+    if args.clvtools_threads:
+        env["OMP_NUM_THREADS"] = str(args.clvtools_threads)
+    loads = subprocess.run(["Rscript", "-e", "library(CLVTools)"], env=env, capture_output=True, text=True)
+    if loads.returncode != 0:
+        return {"error": f"CLVTools does not load from {args.r_library}"}
+    try:
+        done = subprocess.run(["Rscript", str(CLVTOOLS_SCRIPT), str(args.apparel_dir),
+                               str(args.clvtools_repetitions)], env=env, capture_output=True,
+                              text=True, timeout=args.covariate_timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"over {args.covariate_timeout:.0f} s"}
+    if done.returncode != 0:
+        return {"error": ((done.stderr.strip().splitlines() or ["?"])[-1])[:160]}
+    cases = {}
+    for line in done.stdout.splitlines():
+        library, case, *fields = line.split(" ")
+        if library == "clvtools":
+            cases[case] = dict(field.split("=", 1) for field in fields)
+    return cases
+
+
+def print_clvtools(args, ours: dict) -> None:
+    """CLVTools' apparel fits beside clvlab's (``ours``), or how to install CLVTools."""
+    peer = clvtools_apparel(args)
+    if "error" in peer:
+        print(f"    CLVTools not measured: {peer['error']}. To install it:\n{CLVTOOLS_INSTALL}")
+        return
+    threads = args.clvtools_threads or "default"
+    print(f"    CLVTools {peer['setup']['version']} (R {peer['setup']['R']}, OpenMP threads "
+          f"{threads}; least wall and least CPU time of n fits, summary built inside the fit)")
+    for case, label in [("pnbd_static", "vignette start values"), ("pnbd_static_default", "default start")]:
+        fit = peer[case]
+        cpu, wall = float(fit["cpu"]), float(fit["wall"])
+        print(f"      pnbd + Gender, Channel, {label}: {wall:.3f} s wall, {cpu:.3f} s CPU "
+              f"(n={fit['n']})  log-likelihood {float(fit['ll']):.4f}  "
+              f"clvlab/CLVTools: CPU {ours['cpu_seconds'] / cpu:.3f}, wall {ours['seconds'] / wall:.3f}")
+    for case, label in [("pnbd", "pnbd, no covariates, vignette start"),
+                        ("pnbd_default", "pnbd, no covariates, default start"),
+                        ("bgnbd_static", "bgnbd + Gender, Channel, default start")]:
+        fit = peer[case]
+        shown = {k: v for k, v in fit.items() if k not in ("cpu", "wall", "n", "ll")}
+        print(f"      {label}: {float(fit['wall']):.3f} s wall, {float(fit['cpu']):.3f} s CPU "
+              f"(n={fit['n']})  log-likelihood {float(fit['ll']):.4f}  {shown}", flush=True)
+
+
 def covariates_section(args) -> None:
     print("\nPareto/NBD with covariates in both processes (clvlab; least wall and least CPU time)")
     # (data, label, fits): a fit on the apparel data takes tens of milliseconds, so timings on
@@ -204,6 +274,7 @@ def covariates_section(args) -> None:
         if data == "apparel":
             print(f"    CLVTools' log-likelihood {CLVTOOLS_APPAREL_LL:.4f} (clvlab "
                   f"{result['log_likelihood'] - CLVTOOLS_APPAREL_LL:+.4f})")
+            print_clvtools(args, result)
             if args.clvtools_seconds:
                 print(f"    CLVTools {args.clvtools_seconds:.3f} s CPU (given): clvlab is "
                       f"{args.clvtools_seconds / result['cpu_seconds']:.1f}x faster in CPU time",
@@ -234,6 +305,12 @@ def main() -> None:
                         help="folder of CLVTools' apparel CSV files")
     parser.add_argument("--clvtools-seconds", type=float, default=None,
                         help="CLVTools' CPU time of the apparel fit, measured elsewhere: print the ratio")
+    parser.add_argument("--r-library", default=os.environ.get("R_LIBS") or "/opt/rlib",
+                        help="R library holding CLVTools (default $R_LIBS, else /opt/rlib)")
+    parser.add_argument("--clvtools-repetitions", type=int, default=10,
+                        help="timed CLVTools fits per case (at least 3 once a case has taken a minute)")
+    parser.add_argument("--clvtools-threads", type=int, default=1,
+                        help="OMP_NUM_THREADS for CLVTools (0: OpenMP's default)")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--covariate-timeout", type=float, default=1200,
                         help="seconds allowed to each covariate benchmark (all its fits)")
