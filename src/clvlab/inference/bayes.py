@@ -16,6 +16,19 @@ Priors are weakly informative log-normals: log(theta) ~ Normal(log(scale), 2.5),
 shape parameters and the data's own scale for scale parameters (mean T for alpha and beta, mean
 spend for Gamma-Gamma's v), so that the defaults do not depend on the time unit or the currency.
 Replace any of them with ``priors={"r": lambda name: pm.Gamma(name, alpha=1, beta=1)}``.
+
+Covariate coefficients (``purchase.gender``, ``dropout.channel[web]``...) get Normal(0, sigma)
+priors with ``sigma = COEFFICIENT_PRIOR_SIGMA / sd``, ``sd`` the covariate's standard deviation in
+the fit's table (1 for a text column's level indicators; 0.5 for a 0/1 column given as numbers
+with half its customers at 1, so Normal(0, 2)): Normal(0, 1) on the effect of one standard
+deviation of the covariate. pymc-marketing's default is Normal(0, 1) on the covariate as given,
+which depends on its units: all but flat for an income in dollars, far too tight for a covariate
+of small numbers (a daily rate near 0.002, whose effects need coefficients in the hundreds). One
+standard deviation moving a rate by a factor e (one sigma) is a large effect for a customer
+attribute, so the default is weak; replace it by name like any other:
+``priors={"purchase.gender": lambda name: pm.Normal(name, 0, 0.5)}``. A model with covariates
+is sampled by the same compiled kernel, looped over its covariate groups in compiled code
+(``clvlab.models.covariate_kernel``).
 """
 
 from __future__ import annotations
@@ -23,22 +36,26 @@ from __future__ import annotations
 import os
 import warnings
 from importlib.util import find_spec
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from clvlab.inference import compat as _compat
-from clvlab.inference.likelihood_op import likelihood_graph
+from clvlab.inference.likelihood_op import CompiledLikelihood, compiled_graph, model_likelihood
+from clvlab.inference.likelihood_op import likelihood_graph  # noqa: F401 (public here as before)
 from clvlab.core.errors import ClvlabError, ClvlabWarning
 # predictions with intervals work after any fit, so they live apart; public here as before
 from clvlab.inference.uncertainty import parameter_draws, posterior_summary  # noqa: F401
 
-__all__ = ["METHODS", "NUTS_SAMPLERS", "default_nuts_sampler", "fit_bayes", "parameter_draws",
-           "posterior_summary"]
+__all__ = ["METHODS", "NUTS_SAMPLERS", "Target", "plain_target", "coefficient_sigmas",
+           "default_nuts_sampler", "fit_bayes", "parameter_draws", "posterior_summary"]
 
 METHODS = ("mle", "map", "nuts", "advi")
 NUTS_SAMPLERS = ("nutpie", "pymc")
 PRIOR_SIGMA = 2.5
+#: a coefficient's prior: Normal(0, COEFFICIENT_PRIOR_SIGMA / sd of its covariate)
+COEFFICIENT_PRIOR_SIGMA = 1.0
 ADVI_STEPS = 30_000
 #: a MAP point is converged when one more Newton step would raise the log-posterior by less
 #: than this (half the Newton decrement, in nats)
@@ -62,42 +79,86 @@ def default_priors(model, data: list[np.ndarray], weights: np.ndarray) -> dict[s
     return {name: float(model._prior_scale(name, data, weights)) for name in model.param_names}
 
 
+def coefficient_sigmas(names: Sequence[str], scales: Sequence[float]) -> dict[str, float]:
+    """The sd of each coefficient's default Normal(0, sd) prior, on the user's scale, from the
+    standard deviations of the covariates (see the module docstring)."""
+    return {n: COEFFICIENT_PRIOR_SIGMA / float(s) for n, s in zip(names, scales)}
+
+
+@dataclass
+class Target:
+    """What a Bayesian fit samples: the parameters ``names``, of which the first
+    ``likelihood.n_positive`` (the model's own) get log-normal priors centred on ``centres``
+    and the others (covariate coefficients) Normal(0, ``sigmas[name]``); the compiled
+    likelihood; and ``rows(params)`` -> (each distinct row's log-likelihood, its gradient) with
+    the rows' ``weights``, for the MAP's curvature and ArviZ's log_likelihood group.
+    ``row_calls``: the Python calls ``rows`` makes (one per covariate group), which bounds
+    when that group is worth computing."""
+
+    model_name: str
+    names: list[str]
+    likelihood: CompiledLikelihood
+    centres: dict[str, float]
+    sigmas: dict[str, float]
+    rows: Callable[[np.ndarray], tuple]
+    weights: np.ndarray
+    row_calls: int = 1
+
+    @property
+    def positive(self) -> np.ndarray:
+        return np.arange(len(self.names)) < self.likelihood.n_positive
+
+
+def plain_target(model, data: list[np.ndarray], weights: np.ndarray) -> Target:
+    """The target of a model without covariates, over its prepared, compressed rows."""
+    return Target(type(model).__name__, list(model.param_names),
+                  model_likelihood(model, data, weights), default_priors(model, data, weights),
+                  {}, lambda p: model._loglik(p, data), np.asarray(weights))
+
+
 def build_pymc_model(model, data: list[np.ndarray], weights: np.ndarray, priors: dict | None,
-                     start: tuple[np.ndarray, np.ndarray] | None = None):
+                     start: tuple[np.ndarray, np.ndarray] | None = None, *,
+                     target: Target | None = None):
+    """The PyMC model of ``target`` (by default ``model``'s own, over ``data``)."""
     import pymc as pm
     import pytensor.tensor as pt
 
+    target = plain_target(model, data, weights) if target is None else target
     priors = dict(priors or {})
-    unknown = set(priors) - set(model.param_names)
+    unknown = set(priors) - set(target.names)
     if unknown:
         raise ClvlabError(f"priors given for unknown parameters {sorted(unknown)}; "
-                          f"{type(model).__name__} has {list(model.param_names)}")
-    centres = default_priors(model, data, weights)
+                          f"{target.model_name} has {target.names}")
     with pm.Model() as pymc_model:
         variables = []
-        for name in model.param_names:
+        for name in target.names:
             if name in priors:
                 variables.append(priors[name](name))
+            elif name in target.centres:
+                variables.append(pm.LogNormal(name, mu=np.log(target.centres[name]),
+                                              sigma=PRIOR_SIGMA))
             else:
-                variables.append(pm.LogNormal(name, mu=np.log(centres[name]), sigma=PRIOR_SIGMA))
-        value, op = likelihood_graph(model, data, weights, pt.stack(variables),
-                                     estimate=None if start is None else start[0])
+                variables.append(pm.Normal(name, mu=0.0, sigma=target.sigmas[name]))
+        value, op = compiled_graph(target.likelihood, pt.stack(variables),
+                                   estimate=None if start is None else start[0])
         pm.Potential("log_likelihood", value)
     pymc_model.clvlab_likelihood_op = op  # its rejected_points go into the diagnostics
+    pymc_model.clvlab_positive = target.positive  # which are sampled as log(theta)
     return pymc_model
 
 
 def fit_bayes(model, data: list[np.ndarray], weights: np.ndarray, *, method: str, draws: int,
               tune: int, chains: int, random_seed: Any, priors: dict | None, progressbar: bool,
               nuts_sampler: str | None = None, target_accept: float = 0.8,
-              start: tuple[np.ndarray, np.ndarray] | None = None):
+              start: tuple[np.ndarray, np.ndarray] | None = None, target: Target | None = None):
     """Sample (NUTS), approximate (ADVI) or maximise (MAP) the posterior; returns the stack's
     posterior container (ArviZ InferenceData, or an xarray DataTree under PyMC 6: posterior and
     sample stats; for MAP a single-draw posterior) and a diagnostics dict.
 
     ``start``, the maximum-likelihood estimate and its covariance, starts NUTS near the posterior:
     PyMC's NUTS also takes the covariance as its first mass matrix (see ``_nuts_start``); nutpie
-    starts from the estimate, jittered per chain, and adapts its own mass matrix."""
+    starts from the estimate, jittered per chain, and adapts its own mass matrix. ``target``:
+    what to sample (a model with covariates); by default ``model``'s own likelihood of ``data``."""
     import pymc as pm
 
     sampler = default_nuts_sampler() if nuts_sampler is None else nuts_sampler
@@ -106,8 +167,9 @@ def fit_bayes(model, data: list[np.ndarray], weights: np.ndarray, *, method: str
                           f"default, {default_nuts_sampler()!r}), got {nuts_sampler!r}")
     if sampler == "nutpie" and find_spec("nutpie") is None:
         raise ClvlabError("nuts_sampler='nutpie' needs nutpie: pip install 'clvlab[nutpie]'")
-    pymc_model = build_pymc_model(model, data, weights, priors, start)
-    names = list(model.param_names)
+    target = plain_target(model, data, weights) if target is None else target
+    pymc_model = build_pymc_model(model, data, weights, priors, start, target=target)
+    names = list(target.names)
     seed = _integer_seed(random_seed)
     with pymc_model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="QuadPotentialFullAdapt is an experimental")
@@ -168,7 +230,7 @@ def _sample_nutpie(pymc_model, names: Sequence[str], start, *, draws: int, tune:
     import nutpie
 
     initial = None
-    if start is not None and np.all(np.asarray(start[0]) > 0):
+    if start is not None and np.all(np.asarray(start[0])[pymc_model.clvlab_positive] > 0):
         initial = {name: float(value) for name, value in zip(names, start[0])}
     compiled = nutpie.compile_pymc_model(pymc_model, backend="numba", initial_points=initial)
     return nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains,
@@ -187,44 +249,71 @@ def _nuts_start(pymc_model, names: Sequence[str], start, chains: int, random_see
     evaluation. Starting from the MLE, with the asymptotic covariance of log(theta) as the
     initial mass matrix (weighted as 10 draws, so the sampler's own estimate soon replaces it),
     the trees are short from the first step. Chains start at independent draws from that normal
-    with its spread doubled, overdispersed as r_hat needs. Only for the default log transform
-    (a user's prior on another transform falls back to PyMC's initialisation).
+    with its spread doubled, overdispersed as r_hat needs. Only for the default transforms, log
+    for the model's own parameters and none for covariate coefficients (a user's prior on
+    another transform falls back to PyMC's initialisation).
     """
     import pymc as pm
     from pymc.step_methods.hmc.quadpotential import QuadPotentialFullAdapt
 
     if start is None or not _log_transformed(pymc_model, names):
         return None
+    positive = _positive(pymc_model, names)
     estimate, covariance = (np.asarray(a, dtype=np.float64) for a in start)
-    log_cov = covariance / np.outer(estimate, estimate)  # delta method: d log(theta) = d theta / theta
-    if not (np.all(estimate > 0) and np.all(np.isfinite(log_cov))):
+    if not np.all(estimate[positive] > 0):
+        return None
+    scale = np.where(positive, estimate, 1.0)
+    log_cov = covariance / np.outer(scale, scale)  # delta method: d log(theta) = d theta / theta
+    if not np.all(np.isfinite(log_cov)):
         return None
     try:
         np.linalg.cholesky(log_cov)
     except np.linalg.LinAlgError:
         return None
+    centre = _sampler_scale(estimate, positive)
     rng = np.random.default_rng(random_seed if isinstance(random_seed, (int, np.integer)) else None)
-    points = rng.multivariate_normal(np.log(estimate), 4.0 * log_cov, size=chains)
-    initvals = [{f"{n}_log__": float(v) for n, v in zip(names, point)} for point in points]
+    points = rng.multivariate_normal(centre, 4.0 * log_cov, size=chains)
+    value_names = _value_names(names, positive)
+    initvals = [{n: float(v) for n, v in zip(value_names, point)} for point in points]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="QuadPotentialFullAdapt is an experimental")
-        potential = QuadPotentialFullAdapt(len(names), np.log(estimate), log_cov, 10,
+        potential = QuadPotentialFullAdapt(len(names), centre, log_cov, 10,
                                            rng=np.random.default_rng(rng.integers(2**32)))
     return pm.NUTS(potential=potential, target_accept=target_accept), initvals
 
 
 def _value_start(pymc_model, names: Sequence[str], start) -> dict[str, float] | None:
-    """The MLE as a starting point on the sampler's scale (log theta), or None."""
+    """The MLE as a starting point on the sampler's scale (log theta; coefficients as they
+    are), or None."""
     if start is None or not _log_transformed(pymc_model, names):
         return None
-    return {f"{n}_log__": float(np.log(v)) for n, v in zip(names, start[0])}
+    positive = _positive(pymc_model, names)
+    estimate = np.asarray(start[0], dtype=np.float64)
+    if not np.all(estimate[positive] > 0):
+        return None
+    return {n: float(v) for n, v in zip(_value_names(names, positive),
+                                        _sampler_scale(estimate, positive))}
+
+
+def _positive(pymc_model, names: Sequence[str]) -> np.ndarray:
+    """Which parameters are > 0, sampled as log(theta) (all of a model without covariates)."""
+    return np.asarray(getattr(pymc_model, "clvlab_positive", np.ones(len(names), bool)), bool)
+
+
+def _value_names(names: Sequence[str], positive: np.ndarray) -> list[str]:
+    return [f"{n}_log__" if p else n for n, p in zip(names, positive)]
+
+
+def _sampler_scale(values: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    return np.where(positive, np.log(np.where(positive, values, 1.0)), values)
 
 
 def _log_transformed(pymc_model, names: Sequence[str]) -> bool:
-    """Whether every parameter is sampled as log(theta) (the default priors; a user's prior on
-    another transform makes the MLE start inapplicable)."""
+    """Whether every parameter is sampled on the default scale: log(theta) for the model's own,
+    coefficients as they are (a user's prior on another transform makes the MLE start
+    inapplicable)."""
     value_names = [pymc_model.rvs_to_values[rv].name for rv in pymc_model.free_RVs]
-    return value_names == [f"{n}_log__" for n in names]
+    return value_names == _value_names(names, _positive(pymc_model, names))
 
 
 def advi_check(history: Sequence[float]) -> dict[str, Any]:
@@ -258,17 +347,19 @@ def polish_map(pymc_model, names: Sequence[str], point: dict[str, float],
 
     ``find_MAP``'s L-BFGS stops on a small step as readily as on a small gradient: on CDNOW it
     stopped 0.1-0.2 nats short of the mode. The curvature comes from central differences of the
-    exact gradient on the sampler's log scale; a curvature that is not negative definite means
-    a saddle or a ridge, which is reported, never called converged."""
+    exact gradient on the sampler's log scale (coefficients as they are); a curvature that is
+    not negative definite means a saddle or a ridge, which is reported, never called converged."""
     if not _log_transformed(pymc_model, names):
         return point, {"converged": None,
                        "problems": ["not checked: a prior is on another scale than log(theta)"]}
     logp, dlogp = pymc_model.compile_logp(), pymc_model.compile_dlogp()
     base = pymc_model.initial_point()
+    positive = _positive(pymc_model, names)
+    value_names = _value_names(names, positive)
 
     def values(log_values: np.ndarray) -> dict[str, Any]:
         out = dict(base)
-        out.update({f"{n}_log__": np.asarray(v) for n, v in zip(names, log_values)})
+        out.update({n: np.asarray(v) for n, v in zip(value_names, log_values)})
         return out
 
     def information(x: np.ndarray) -> np.ndarray:
@@ -278,7 +369,7 @@ def polish_map(pymc_model, names: Sequence[str], point: dict[str, float],
         matrix = np.column_stack(columns).astype(np.float64)
         return (matrix + matrix.T) / 2
 
-    x = np.log([point[n] for n in names])
+    x = _sampler_scale(np.array([point[n] for n in names], dtype=np.float64), positive)
     check: dict[str, Any] = {"converged": False, "newton_steps": 0}
     for step in range(max_steps + 1):
         g = np.asarray(dlogp(values(x)), dtype=np.float64)
@@ -302,7 +393,8 @@ def polish_map(pymc_model, names: Sequence[str], point: dict[str, float],
         while length > 1e-6 and not float(logp(values(x + length * direction))) > current:
             length /= 2
         x = x + length * direction
-    return {n: float(v) for n, v in zip(names, np.exp(x))}, check
+    natural = np.where(positive, np.exp(np.where(positive, x, 0.0)), x)
+    return {n: float(v) for n, v in zip(names, natural)}, check
 
 
 def diagnostics(idata, names: Sequence[str], method: str) -> dict[str, Any]:
@@ -336,23 +428,27 @@ def diagnostics(idata, names: Sequence[str], method: str) -> dict[str, Any]:
     return out
 
 
-def add_log_likelihood(idata, model, data: list[np.ndarray], weights: np.ndarray,
-                       max_values: int = 20_000_000) -> None:
+def add_log_likelihood(idata, target: Target, max_values: int = 20_000_000,
+                       max_calls: int = 25_000) -> None:
     """The log-likelihood of each distinct row at each draw (ArviZ's log_likelihood group), with
     the rows' weights (customers per row) in constant_data; skipped when it would exceed
-    ``max_values`` numbers."""
+    ``max_values`` numbers or, for a model with covariates, ``max_calls`` Python evaluations:
+    one per covariate group and draw, about 1 ms each (Pareto/NBD, 2 groups x 600 draws: 1.0 s),
+    and a continuous covariate makes a group of every customer."""
     import xarray as xr
 
-    names = list(model.param_names)
+    weights = target.weights
     posterior = idata.posterior
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    if chains * draws * len(weights) > max_values or chains * draws < 2:
+    looped = target.row_calls > 1  # a model without covariates evaluates its rows at once
+    if (chains * draws * len(weights) > max_values or chains * draws < 2
+            or (looped and chains * draws * target.row_calls > max_calls)):
         return
-    samples = np.stack([posterior[n].to_numpy() for n in names], axis=-1)
+    samples = np.stack([posterior[n].to_numpy() for n in target.names], axis=-1)
     values = np.empty((chains, draws, len(weights)))
     for c in range(chains):
         for d in range(draws):
-            values[c, d] = model._loglik(samples[c, d], data)[0]
+            values[c, d] = target.rows(samples[c, d])[0]
     _compat.add_groups(
         idata, log_likelihood=xr.Dataset({"rfm": (("chain", "draw", "row"), values)},
                                   coords={"chain": posterior["chain"], "draw": posterior["draw"]}),

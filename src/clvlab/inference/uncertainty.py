@@ -1,8 +1,10 @@
 """Parameter uncertainty and what it does to predictions, after any fit.
 
 ``parameter_draws``: posterior draws after a Bayesian fit, or draws from the asymptotic normal of
-the log-parameters after a maximum-likelihood one. ``posterior_summary``: a prediction's mean, sd
-and interval per customer over those draws, in bounded memory. Public as ``clvlab.bayes.*``.
+the log-parameters (covariate coefficients as they are) after a maximum-likelihood one.
+``posterior_summary``: a prediction's mean, sd and interval per customer over those draws, in
+bounded memory, each draw's model made by ``model.at_params`` (which keeps covariates). Public
+as ``clvlab.bayes.*``.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ __all__ = ["parameter_draws", "posterior_summary"]
 
 
 def parameter_draws(model, n_draws: int, seed: Any = 0) -> np.ndarray:
-    """Parameter draws (n_draws x n_params): posterior draws after a Bayesian fit; after a
-    maximum-likelihood fit, draws from the asymptotic normal of log(theta) (the delta method),
-    which keeps every parameter positive."""
+    """Parameter draws (n_draws x n_params, in ``params_``'s order: own parameters, then any
+    covariate coefficients): posterior draws after a Bayesian fit; after a maximum-likelihood
+    fit, draws from the asymptotic normal of log(theta) (the delta method), which keeps the
+    model's own parameters positive, and of the coefficients as they are (``model._positive``
+    says which is which)."""
     rng = np.random.default_rng(seed)
-    names = list(model.param_names)
+    names = list(model.params_.index) if hasattr(model, "params_") else list(model.param_names)
     idata = getattr(model, "idata_", None)
     if idata is not None:
         stacked = np.column_stack([idata.posterior[n].to_numpy().ravel() for n in names])
@@ -35,14 +39,19 @@ def parameter_draws(model, n_draws: int, seed: Any = 0) -> np.ndarray:
     if covariance is None or not np.all(np.isfinite(covariance.to_numpy())):
         raise ClvlabError(f"this {type(model).__name__} has neither posterior draws nor a finite "
                           "covariance, so its predictions have no interval")
-    params = model._check_fitted()
-    log_cov = covariance.to_numpy() / np.outer(params, params)
+    model._check_fitted()
+    params = model.params_.to_numpy()
+    positive = model._positive()
+    scale = np.where(positive, params, 1.0)
+    log_cov = covariance.to_numpy() / np.outer(scale, scale)
     try:  # a covariance read from a file or set by hand may not be one
         np.linalg.cholesky(log_cov)
     except np.linalg.LinAlgError:
         raise ClvlabError(f"this {type(model).__name__}'s covariance is not positive definite, so "
                           "no draws can be taken from it; refit the model") from None
-    return np.exp(rng.multivariate_normal(np.log(params), log_cov, size=n_draws))
+    centre = np.where(positive, np.log(np.where(positive, params, 1.0)), params)
+    draws = rng.multivariate_normal(centre, log_cov, size=n_draws)
+    return np.where(positive, np.exp(np.where(positive, draws, 0.0)), draws)
 
 
 def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFrame, *,
@@ -67,13 +76,21 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
         raise ClvlabError(f"level must be between 0 and 1, got {level!r}")
     draws = [parameter_draws(m, n_draws, seed) for m in models]
     n = min(len(d) for d in draws)
-    draw_models = [[type(m).from_params(time_unit=getattr(m, "time_unit_", None),
-                                        **dict(zip(m.param_names, d[i]))) for i in range(n)]
-                   for m, d in zip(models, draws)]
-    # the columns any of the models reads (each model class lists its own)
+    draw_models = [[m.at_params(d[i]) for i in range(n)] for m, d in zip(models, draws)]
+    # the columns any of the models reads (each model class lists its own), and the covariates
+    # any reads, encoded as numbers to find identical customers, passed on as they are
     columns = [c for c in dict.fromkeys(c for m in models for c in m.columns) if c in rfm.columns]
-    distinct, inverse = group_rows([rfm[c].to_numpy(np.float64) for c in columns])
+    encoded = [m.covariates_.encoder.transform(rfm, model=type(m).__name__)
+               for m in models if hasattr(m, "covariates_")]
+    attributes = list(dict.fromkeys(c for m in models if hasattr(m, "covariates_")
+                                    for c in m.covariates_.encoder.columns if c not in columns))
+    distinct, inverse = group_rows([rfm[c].to_numpy(np.float64) for c in columns]
+                                   + [column for matrix in encoded for column in matrix.T])
     unique_rfm = pd.DataFrame(dict(zip(columns, distinct)))
+    if attributes:  # each distinct row's attributes from its first customer
+        first = np.unique(inverse, return_index=True)[1]
+        for column in attributes:
+            unique_rfm[column] = rfm[column].to_numpy()[first]
     unique_rfm.attrs = dict(rfm.attrs)
     if return_draws and n * len(rfm) > 50_000_000:
         raise ClvlabError(f"{n} draws x {len(rfm):,} customers is too many values to return; "

@@ -16,11 +16,12 @@ from sklearn.base import BaseEstimator
 
 from clvlab.inference import compat as _compat
 from clvlab.inference import bayes
+from clvlab.inference.likelihood_op import CompiledLikelihood
 from clvlab.inference.mle import (FitResult, compress, fit_mle, group_rows, observed_covariance,
                                   summary_frame)
 from clvlab.core.errors import ClvlabError, ClvlabWarning
 from clvlab.core.timeunits import normalize_time_unit
-from clvlab.models import covariates, model_files
+from clvlab.models import covariate_kernel, covariates, model_files
 from clvlab.models.model_files import FIT_BLOCK, SCHEMA_VERSION  # noqa: F401 (read from here)
 from clvlab.models.settings import check_settings, settings_repr
 
@@ -179,39 +180,72 @@ class BaseModel(BaseEstimator):
         return self
 
     def _fit_covariates(self, rfm, weights, unit) -> "BaseModel":
-        if self.method != "mle":
-            raise ClvlabError("covariates are fitted by maximum likelihood (method='mle'); "
-                              f"method={self.method!r} with covariates is not available yet")
-        result, design, grouped = covariates.fit_with_covariates(self, rfm, weights)
+        """Maximum likelihood over the own parameters and the coefficients; a Bayesian method
+        then samples the same likelihood (the compiled loop over the covariate groups), started
+        from that fit, with a Normal(0, 1 / sd) prior on each coefficient (``clvlab.bayes``);
+        the priors take the place of ``penalty`` and ``covariate_penalty`` there."""
+        with warnings.catch_warnings():
+            if self.method != "mle":  # only the sampler's start: its problems are not the fit's
+                warnings.simplefilter("ignore")
+            result, design, grouped = covariates.fit_with_covariates(self, rfm, weights)
         problem = covariates.no_interior_maximum(self, design, grouped, result)
+        if self.method != "mle":
+            self.covariates_ = design
+            k = len(self.param_names)
+            names = [*self.param_names, *design.coefficient_names]
+            rows, total = covariates.group_likelihood(self, design, grouped,
+                                                      np.ones(len(names) - k))
+            found = grouped.compiled(design)
+            if found is None:  # pragma: no cover - every model has a compiled kernel
+                raise ClvlabError(f"{type(self).__name__} has no compiled likelihood kernel")
+            plain = type(self)._total_kernel
+            likelihood = CompiledLikelihood(
+                found[0], found[1], total, len(names), k,
+                sources=(plain.__module__, covariate_kernel.__name__),
+                name=f"{plain.__module__}_{plain.__name__}_grouped{(len(found[1]) - 3) // 2}")
+            target = bayes.Target(
+                type(self).__name__, names, likelihood,
+                bayes.default_priors(self, grouped.base, grouped.weights),
+                bayes.coefficient_sigmas(design.coefficient_names, design.scales()),
+                rows, grouped.weights, row_calls=len(grouped.slices))
+            usable = result.converged and problem is None and np.all(np.isfinite(result.covariance))
+            return self._fit_bayes(None, None, grouped.weights, unit, target=target,
+                                   start=(result.params, result.covariance) if usable else None)
         if problem:
             raise ClvlabError(problem)
         self.covariates_ = design
         self._store(result, model_files.fit_block(result, float(grouped.weights.sum()), len(grouped.weights)), unit)
         return self
 
-    def _fit_bayes(self, prepared, distinct, counts, time_unit) -> "BaseModel":
+    def _fit_bayes(self, prepared, distinct, counts, time_unit, *, target=None,
+                   start=None) -> "BaseModel":
+        """The posterior of ``target`` (``bayes.Target``; a model with covariates passes its
+        own, and its maximum-likelihood ``start``), by default of the model's own likelihood of
+        the prepared rows, started from its MLE. Learned: params_ (posterior means, or the MAP
+        point), covariance_ (of the draws, or MAP's Laplace approximation), idata_."""
+        if target is None:
+            target = bayes.plain_target(self, prepared, counts)
+            start = self._mle_start(prepared, distinct, counts)
         target_accept = self.default_target_accept if self.target_accept is None else self.target_accept
         idata, diag = bayes.fit_bayes(
             self, prepared, counts, method=self.method, draws=self.draws, tune=self.tune,
             chains=self.chains, random_seed=self.random_seed, priors=self.priors,
             progressbar=self.progressbar, nuts_sampler=self.nuts_sampler,
-            target_accept=float(target_accept),
-            start=self._mle_start(prepared, distinct, counts) if self.method != "mle" else None)
-        names = list(self.param_names)
+            target_accept=float(target_accept), start=start, target=target)
+        names, weights = list(target.names), target.weights
         samples = np.column_stack([idata.posterior[n].to_numpy().ravel() for n in names])
         mean = samples.mean(axis=0)
         if len(samples) > 1:
             covariance = np.cov(samples, rowvar=False)
         else:  # MAP: the curvature of the log-likelihood at the mode (a Laplace approximation)
-            covariance = observed_covariance(lambda p: self._loglik(p, prepared), counts, mean, 0.0)
-        values, _ = self._loglik(mean, prepared)
-        log_likelihood = float(counts @ values)
-        bayes.add_log_likelihood(idata, self, prepared, counts)
+            covariance = observed_covariance(target.rows, weights, mean, 0.0, target.positive)
+        values, _ = target.rows(mean)
+        log_likelihood = float(weights @ values)
+        bayes.add_log_likelihood(idata, target)
         result = FitResult(params=mean, log_likelihood=log_likelihood, covariance=covariance,
                            converged=True, message=self.method, iterations=0, restarts=0,
-                           gradient_norm=float("nan"), penalty=0.0)
-        block = model_files.fit_block(result, float(counts.sum()), len(counts))
+                           gradient_norm=float("nan"), penalty=0.0, details={"names": names})
+        block = model_files.fit_block(result, float(weights.sum()), len(weights))
         # AIC and BIC are maximum-likelihood criteria: at a posterior mean or mode they would be
         # read as if they were, so a Bayesian fit has none (compare Bayesian fits with LOO)
         block.update(aic=float("nan"), bic=float("nan"), convergence=diag)
@@ -327,6 +361,23 @@ class BaseModel(BaseEstimator):
         return type(self).from_params(time_unit=getattr(self, "time_unit_", None),
                                       **dict(zip(self.param_names, np.asarray(params, float))))
 
+    def at_params(self, values: Any) -> "BaseModel":
+        """This model at other parameter values (``params_``'s order: own parameters, then
+        coefficients), with its covariates and time unit: what predictions with intervals
+        evaluate at each parameter draw. Without covariates it is ``from_params`` at those
+        values; nothing learned about uncertainty (covariance, posterior) is copied."""
+        values = np.asarray(values, dtype=np.float64)
+        if hasattr(self, "params_") and values.shape != (len(self.params_),):
+            raise ClvlabError(f"at_params needs {len(self.params_)} values "
+                              f"{list(self.params_.index)}, got {values.shape}")
+        k = len(self.param_names)
+        model = type(self).from_params(time_unit=getattr(self, "time_unit_", None),
+                                       **dict(zip(self.param_names, values[:k])))
+        if hasattr(self, "covariates_"):
+            model.set_params(**self.get_params(deep=False))  # dropout_form among them
+            model._set_design(self.covariates_, values[k:])
+        return model
+
     def for_attributes(self, attributes: dict[str, Any] | pd.Series | pd.DataFrame) -> "BaseModel":
         """The model of a customer with these attributes (one row): a plain model at that
         customer's parameters, for new-customer predictions (``expected_purchases_new_customer``,
@@ -373,7 +424,7 @@ class BaseModel(BaseEstimator):
         """
         idata = getattr(self, "idata_", None)
         if idata is not None and idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"] > 1:
-            return _compat.summary_table(idata, self.param_names, level)
+            return _compat.summary_table(idata, list(self.params_.index), level)
         params = self._check_fitted()
         covariance = getattr(self, "covariance_", None)
         params = self.params_.to_numpy()

@@ -15,6 +15,7 @@ import numpy as np
 
 from clvlab.core.errors import ClvlabError
 from clvlab.inference.bayes import METHODS, NUTS_SAMPLERS, default_nuts_sampler
+from clvlab.models.covariates import PROCESS_SETTINGS
 
 __all__ = ["check_settings", "settings_repr"]
 
@@ -79,14 +80,37 @@ def check_settings(model) -> None:
         if not test(value):
             raise ClvlabError(f"{name} must be {rule}, got {value!r}")
     priors = model.priors or {}
-    unknown = sorted(set(priors) - set(model.param_names))
+    unknown = sorted(name for name in priors
+                     if name not in model.param_names and not _may_be_coefficient(model, name))
     if unknown:  # the same words as clvlab.bayes.build_pymc_model, which checks it again
-        raise ClvlabError(f"priors given for unknown parameters {unknown}; "
-                          f"{type(model).__name__} has {list(model.param_names)}")
+        coefficients = any(getattr(model, setting, None) for setting in PROCESS_SETTINGS)
+        raise ClvlabError(
+            f"priors given for unknown parameters {unknown}; {type(model).__name__} has "
+            f"{list(model.param_names)}" + (" and a coefficient per covariate, named "
+                                            "process.column ('purchase.gender', 'dropout.channel"
+                                            "[web]', 'shared.age')" if coefficients else ""))
     for name, prior in priors.items():
         if not callable(prior):
             raise ClvlabError(f"priors must map each parameter name to a callable(name) -> PyMC "
                               f"random variable; priors[{name!r}] is {prior!r}")
+
+
+def _may_be_coefficient(model, name: Any) -> bool:
+    """Whether ``name`` can name a coefficient of the model's covariate settings:
+    ``process.column``, ``process.column[level]`` for a text column, ``shared.column``. The
+    exact names (the levels) are known only once the fit has read the table; the fit checks
+    them again then (``clvlab.bayes.build_pymc_model``)."""
+    if not isinstance(name, str) or "." not in name:
+        return False
+    process, covariate = name.split(".", 1)
+    if process == "shared":
+        columns = model.shared_covariates or []
+    else:
+        setting = next((s for s, p in PROCESS_SETTINGS.items() if p == process), None)
+        columns = (getattr(model, setting, None) or []) if setting else []
+    level = covariate.endswith("]") and "[" in covariate
+    column = covariate[:covariate.index("[")] if level else covariate
+    return covariate in columns or column in columns
 
 
 def settings_repr(model) -> str:
