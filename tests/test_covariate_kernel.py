@@ -122,3 +122,18 @@ def test_a_process_without_covariates_keeps_the_populations_parameter():
     plain = model.for_attributes({"g": 1})
     assert plain.params_["beta"] == model.params_["beta"]  # the dropout process is the population's
     assert plain.params_["alpha"] == pytest.approx(model.params_["alpha"] * np.exp(-model.params_["purchase.g"]))
+
+
+def test_the_posterior_predictive_check_simulates_each_customer_at_their_own_parameters():
+    from clvlab.models.checks import frequency_ppc
+
+    table = simulate.with_covariates("pareto-nbd", 4000, params=dict(r=0.6, alpha=10.0, s=0.7, beta=12.0),
+                                     coefficients={"purchase": {"g": 1.5}}, T=40.0, seed=5)
+    model = ParetoNBD(purchase_covariates=["g"]).fit(table, time_unit="W")
+    check = frequency_ppc(model, table, n_draws=60, seed=1)
+    inside = (check["observed"] >= check["3%"]) & (check["observed"] <= check["97%"])
+    assert inside.iloc[:3].all(), check
+    # at the baseline parameters (every customer with g = 0) far more would have no repeats
+    baseline = ParetoNBD.from_params(time_unit="W", **model.params_.iloc[:4])
+    zeros_at_baseline = (simulate.pareto_nbd(4000, T=40.0, seed=1, **baseline.params_)["frequency"] == 0).sum()
+    assert zeros_at_baseline > check.loc["0", "97%"] + 100

@@ -23,7 +23,8 @@ def frequency_ppc(model, rfm: pd.DataFrame, *, n_draws: int = 200, max_frequency
     """Posterior predictive check of the calibration frequency histogram.
 
     For each parameter draw, simulate every customer's calibration purchases over their own T
-    from the model, and count customers with 0, 1, ..., max_frequency+ repeat purchases. Returns
+    from the model (with covariates, each customer at their own parameters, read from the
+    table's covariate columns), and count customers with 0, 1, ..., max_frequency+ repeat purchases. Returns
     the observed count per bin beside the predictive mean and interval.
     """
     simulator = entry_for(model).simulator
@@ -34,7 +35,12 @@ def frequency_ppc(model, rfm: pd.DataFrame, *, n_draws: int = 200, max_frequency
     T = rfm["T"].to_numpy(np.float64)
     bins = np.arange(max_frequency + 1)
     counts = np.empty((len(draws), len(bins)))
+    design = getattr(model, "covariates_", None)
+    covariates = None if design is None else design.encoder.transform(rfm, model=type(model).__name__)
+    k = len(model.param_names)
     for i, params in enumerate(draws):
+        if design is not None:  # each customer at their own parameters (simulators take arrays)
+            params = design.exponents(params[:k], params[k:], covariates)[0].T
         simulated = simulator(len(T), T=T, seed=rng, **dict(zip(model.param_names, params)))
         capped = np.minimum(simulated["frequency"].to_numpy(), max_frequency)
         counts[i] = np.bincount(capped.astype(np.int64), minlength=len(bins))
