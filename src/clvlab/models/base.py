@@ -16,12 +16,11 @@ from sklearn.base import BaseEstimator
 
 from clvlab.inference import compat as _compat
 from clvlab.inference import bayes
-from clvlab.inference.likelihood_op import CompiledLikelihood
 from clvlab.inference.mle import (FitResult, compress, fit_mle, group_rows, observed_covariance,
                                   summary_frame)
 from clvlab.core.errors import ClvlabError, ClvlabWarning
 from clvlab.core.timeunits import normalize_time_unit
-from clvlab.models import covariate_kernel, covariates, model_files
+from clvlab.models import covariates, model_files
 from clvlab.models.model_files import FIT_BLOCK, SCHEMA_VERSION  # noqa: F401 (read from here)
 from clvlab.models.settings import check_settings, settings_repr
 
@@ -191,23 +190,7 @@ class BaseModel(BaseEstimator):
         problem = covariates.no_interior_maximum(self, design, grouped, result)
         if self.method != "mle":
             self.covariates_ = design
-            k = len(self.param_names)
-            names = [*self.param_names, *design.coefficient_names]
-            rows, total = covariates.group_likelihood(self, design, grouped,
-                                                      np.ones(len(names) - k))
-            found = grouped.compiled(design)
-            if found is None:  # pragma: no cover - every model has a compiled kernel
-                raise ClvlabError(f"{type(self).__name__} has no compiled likelihood kernel")
-            plain = type(self)._total_kernel
-            likelihood = CompiledLikelihood(
-                found[0], found[1], total, len(names), k,
-                sources=(plain.__module__, covariate_kernel.__name__),
-                name=f"{plain.__module__}_{plain.__name__}_grouped{(len(found[1]) - 3) // 2}")
-            target = bayes.Target(
-                type(self).__name__, names, likelihood,
-                bayes.default_priors(self, grouped.base, grouped.weights),
-                bayes.coefficient_sigmas(design.coefficient_names, design.scales()),
-                rows, grouped.weights, row_calls=len(grouped.slices))
+            target = covariates.sampler_target(self, design, grouped)
             usable = result.converged and problem is None and np.all(np.isfinite(result.covariance))
             return self._fit_bayes(None, None, grouped.weights, unit, target=target,
                                    start=(result.params, result.covariance) if usable else None)
@@ -425,7 +408,7 @@ class BaseModel(BaseEstimator):
         idata = getattr(self, "idata_", None)
         if idata is not None and idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"] > 1:
             return _compat.summary_table(idata, list(self.params_.index), level)
-        params = self._check_fitted()
+        self._check_fitted()
         covariance = getattr(self, "covariance_", None)
         params = self.params_.to_numpy()
         cov = np.full((len(params),) * 2, np.nan) if covariance is None else covariance.to_numpy()

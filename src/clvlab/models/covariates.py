@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError
+from clvlab.inference import bayes
+from clvlab.inference.likelihood_op import CompiledLikelihood
 from clvlab.inference.mle import compress, fit_mle, group_rows
 from clvlab.models.covariate_encoding import CovariateEncoder
 from clvlab.models.covariate_kernel import concatenate_groups, grouped_kernel
@@ -431,3 +433,24 @@ def design_from_coefficients(model, coefficients: dict[str, dict[str, float]],
     values = [float(coefficients[name.split(".", 1)[0]][name.split(".", 1)[1]])
               for name in design.coefficient_names]
     return design, np.array(values)
+
+
+def sampler_target(model, design: CovariateDesign, grouped: GroupedData):
+    """What a Bayesian fit samples (``clvlab.bayes.Target``): the compiled loop over the
+    covariate groups with its exact Python total as fallback, the base parameters' priors and
+    the coefficients' Normal(0, 1 / sd) priors."""
+    k = len(model.param_names)
+    names = [*model.param_names, *design.coefficient_names]
+    rows, total = group_likelihood(model, design, grouped, np.ones(len(names) - k))
+    found = grouped.compiled(design)
+    if found is None:  # pragma: no cover - every model has a compiled kernel
+        raise ClvlabError(f"{type(model).__name__} has no compiled likelihood kernel")
+    plain = type(model)._total_kernel
+    likelihood = CompiledLikelihood(
+        found[0], found[1], total, len(names), k,
+        sources=(plain.__module__, grouped_kernel.__module__),
+        name=f"{plain.__module__}_{plain.__name__}_grouped{(len(found[1]) - 3) // 2}")
+    return bayes.Target(type(model).__name__, names, likelihood,
+                        bayes.default_priors(model, grouped.base, grouped.weights),
+                        bayes.coefficient_sigmas(design.coefficient_names, design.scales()),
+                        rows, grouped.weights, row_calls=len(grouped.slices))
