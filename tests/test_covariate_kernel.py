@@ -137,3 +137,12 @@ def test_the_posterior_predictive_check_simulates_each_customer_at_their_own_par
     baseline = ParetoNBD.from_params(time_unit="W", **model.params_.iloc[:4])
     zeros_at_baseline = (simulate.pareto_nbd(4000, T=40.0, seed=1, **baseline.params_)["frequency"] == 0).sum()
     assert zeros_at_baseline > check.loc["0", "97%"] + 100
+
+
+def test_a_bad_dropout_form_is_refused_at_fit_even_without_covariates():
+    from clvlab import ClvlabError
+
+    table = pd.DataFrame({"frequency": [1.0, 0.0, 2.0], "recency": [3.0, 0.0, 4.0], "T": [5.0, 5.0, 5.0]})
+    for model in (BetaGeo(dropout_form="mean"), ModifiedBetaGeo(dropout_form=None)):
+        with pytest.raises(ClvlabError, match=r"dropout_form must be one of \['a_and_b', 'b'\]"):
+            model.fit(table, time_unit="W")

@@ -75,7 +75,12 @@ def check_settings(model) -> None:
     Every setting is checked whatever the method, so that a bad Bayesian setting on a model
     fitted by maximum likelihood is found when it is made, not when the method is switched.
     """
-    for name, test, rule in _rules(model):
+    rules = _rules(model)
+    forms = getattr(type(model), "DROPOUT_FORMS", None)
+    if forms is not None:  # the BG/NBD family's own setting
+        rules.append(("dropout_form", lambda v: isinstance(v, str) and v in forms,
+                      f"one of {list(forms)}"))
+    for name, test, rule in rules:
         value = getattr(model, name)
         if not test(value):
             raise ClvlabError(f"{name} must be {rule}, got {value!r}")
