@@ -17,7 +17,6 @@ from scipy import stats
 import clvlab
 from clvlab import GammaGamma, ParetoNBD, _compat, bayes
 from clvlab.data import simulate
-from clvlab.models import covariates
 
 TRUTH = {"r": 0.8, "alpha": 8.0, "s": 0.6, "beta": 10.0, "purchase.gender": 0.5,
          "dropout.gender": -0.4}
