@@ -23,10 +23,17 @@ LAB_STAMP := $(VENV)/.clvlab-lab-installed
 .PHONY: venv demo lab test test-fast test-newest strip-notebooks bench bench-venv bench-bayes-venv \
 	bench-bayes6-venv clean
 
-$(STAMP): pyproject.toml Makefile
+# The requirements first, the project last under a lock (tools/requirements): two environments
+# can be built at once (.ci/run does), and only the editable install, which writes
+# src/clvlab.egg-info, waits for the other.
+INSTALL_LOCK := $(if $(shell command -v flock),flock .install.lock,)
+
+$(STAMP): pyproject.toml Makefile tools/requirements
 	test -x $(BIN)/python || '$(PYTHON_EXE)' -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	$(BIN)/python tools/requirements dev spark > $(VENV)/requirements.txt
+	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements.txt
+	$(INSTALL_LOCK) $(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -34,12 +41,20 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/clvlab demo
 
+# The suite runs on every core, at most 4 (each worker holds its own fitted models and
+# compiled graphs): tests/suite_time.py keeps the tests that share an expensive fixture on one
+# worker and starts the longest first.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+PARALLEL := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+# more pytest options, e.g. PYTEST_ARGS=--record-durations (refreshes tests/durations.json)
+PYTEST_ARGS ?=
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 # Everything but the tests marked slow (make test runs them all).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(PARALLEL) -m "not slow" $(PYTEST_ARGS)
 
 # The early warning for the next breaking release: the newest release of every dependency (no
 # upper bounds, no pre-releases) on the newest Python here, in its own environment rebuilt each
@@ -51,7 +66,7 @@ test-newest:
 	.venv-newest/bin/python -m pip install --quiet --upgrade pip
 	.venv-newest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev,spark]'
 	.venv-newest/bin/python -m pip list --format=freeze | grep -iE '^(pymc|arviz|pytensor|numpy|scipy|pandas|numba|nutpie|mlflow|duckdb|pyspark|scikit-learn)=='
-	.venv-newest/bin/python -m pytest -m "not slow"
+	.venv-newest/bin/python -m pytest $(PARALLEL) -m "not slow"
 
 # The notebooks are the main way to work with clvlab: `make lab` adds JupyterLab (the `lab`
 # extra) to the environment once and opens the notebooks folder. Options for the server go in

@@ -16,6 +16,10 @@ threadpool_limits(limits=1)
 import clvlab
 from clvlab.datasets import load_cdnow
 
+# suite_time: both cores, expensive fixtures built once, longest first, and the suite's time
+# budget; pytester: small suites of their own for test_suite_time
+pytest_plugins = ["suite_time", "pytester"]
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CDNOW_SPLIT = dict(calibration_end="1997-09-30", observation_end="1998-06-30")
 
@@ -61,6 +65,22 @@ def scramble_after(log: pd.DataFrame, cutoff, seed: int = 0) -> pd.DataFrame:
     scrambled.loc[later, "amount"] = rng.uniform(0, 500, later.sum())
     scrambled.loc[later, "customer_id"] = rng.permutation(scrambled.loc[later, "customer_id"].to_numpy())
     return scrambled
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] Spark session on 127.0.0.1 for every Spark test of the run (a JVM takes
+    seconds to start); suite_time puts all its tests on one xdist worker. Stopped at the end."""
+    import warnings
+
+    pytest.importorskip("pyspark", reason="pip install clvlab[spark]")
+    from clvlab import spark as clv_spark
+
+    warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*")
+    session = clv_spark.local_session(cores=2, app_name="clvlab-tests", fast_start=True)
+    session.conf.set("spark.sql.session.timeZone", "UTC")
+    yield session
+    session.stop()
 
 
 @pytest.fixture(scope="session")

@@ -151,15 +151,34 @@ def load_cdnow_summary_with_spend():
                               observation_end="1998-06-30")
 
 
+@pytest.fixture(scope="module")
+def cdnow_nuts(rfm):
+    """fit(model_class, sampler): NUTS on CDNOW, 4 chains x (1000 tune + 1000 draws), seed 5,
+    made once per (model, sampler) and shared by the tests below (a fit takes 7-20 s).
+
+    Seed 5: r_hat of the long (s, beta) tail at 4 x 1000 draws scatters between seeds around
+    1.00-1.01 (nutpie, seed 11: 1.0101; seed 5: 1.0033), so a threshold of 1.01 needs a seed
+    whose draws are typical."""
+    fits = {}
+
+    def fit(model_class, sampler=None):
+        # None: the model's own default (nuts_sampler=None), which is PyMC's (test below), so
+        # the fit serves both the default and the "pymc" test
+        key = bayes.default_nuts_sampler() if sampler is None else sampler
+        if (model_class, key) not in fits:
+            fits[model_class, key] = model_class(
+                method="nuts", draws=1000, tune=1000, chains=4, random_seed=5, progressbar=False,
+                nuts_sampler=sampler).fit(rfm)
+        return fits[model_class, key]
+    return fit
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model_class", [BetaGeo, ParetoNBD])
-def test_nuts_on_cdnow_agrees_with_the_mle(model_class, rfm):
+def test_nuts_on_cdnow_agrees_with_the_mle(model_class, rfm, cdnow_nuts):
     mle = model_class().fit(rfm)
-    # seed 5: r_hat of the long (s, beta) tail at 4 x 1000 draws scatters between seeds around
-    # 1.00-1.01 (nutpie, seed 11: 1.0101; seed 5: 1.0033), so a threshold of 1.01 needs a seed
-    # whose draws are typical; the samplers-agree test below uses the same
-    fitted = model_class(method="nuts", draws=1000, tune=1000, chains=4, random_seed=5,
-                         progressbar=False).fit(rfm)
+    fitted = cdnow_nuts(model_class)  # the default sampler
+    assert fitted.convergence_["sampler"] == bayes.default_nuts_sampler()
     c = fitted.convergence_
     assert c["divergences"] == 0 and c["max_r_hat"] < 1.01 and c["min_ess_bulk"] > 400, c
     summary = fitted.summary()
@@ -297,12 +316,11 @@ def test_sampler_choice_is_checked(rfm):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model_class", [BetaGeo, ParetoNBD])
-def test_nutpie_and_pymc_samplers_agree_on_cdnow(model_class, rfm):
+def test_nutpie_and_pymc_samplers_agree_on_cdnow(model_class, cdnow_nuts):
     """The two samplers draw from the same posterior: every parameter's mean within 4 Monte
     Carlo standard errors of the difference (both chains' MCSEs combined), clean diagnostics."""
     pytest.importorskip("nutpie")
-    fits = {s: model_class(method="nuts", draws=1000, tune=1000, chains=4, random_seed=5,
-                           progressbar=False, nuts_sampler=s).fit(rfm) for s in ("nutpie", "pymc")}
+    fits = {s: cdnow_nuts(model_class, s) for s in ("nutpie", "pymc")}
     for fit in fits.values():
         c = fit.convergence_
         assert c["divergences"] == 0 and c["max_r_hat"] < 1.01 and c["min_ess_bulk"] > 400, c

@@ -207,18 +207,6 @@ def test_backtests_check_attributes_by_the_same_rules(log, attributes):
 # ---- Spark ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark", reason="pip install clvlab[spark]")
-    from clvlab import spark as clv_spark
-
-    warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*")
-    session = clv_spark.local_session(cores=2, app_name="clvlab-attribute-tests", fast_start=True)
-    session.conf.set("spark.sql.session.timeZone", "UTC")
-    yield session
-    session.stop()
-
-
 @pytest.mark.slow  # a Spark session and its first jobs: about 25 s
 def test_spark_joins_the_same_table_from_pandas_or_spark_attributes(spark, log, attributes):
     want = expected_table(log, attributes)

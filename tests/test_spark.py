@@ -1,6 +1,6 @@
 """clvlab on Spark: the same RFM as the pandas engine, the same fits, the same scores.
 
-One local[2] Spark session on 127.0.0.1 for the module, stopped at its end."""
+One local[2] Spark session on 127.0.0.1 for the whole run (conftest.py), stopped at its end."""
 
 import contextlib
 import warnings
@@ -16,15 +16,6 @@ pyspark = pytest.importorskip("pyspark", reason="pip install clvlab[spark]")
 
 from clvlab import spark as clv_spark  # noqa: E402
 from conftest import assert_same_rfm  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def spark():
-    warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*")
-    session = clv_spark.local_session(cores=2, app_name="clvlab-tests", fast_start=True)
-    session.conf.set("spark.sql.session.timeZone", "UTC")
-    yield session
-    session.stop()
 
 
 @pytest.mark.slow

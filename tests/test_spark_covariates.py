@@ -1,8 +1,6 @@
 """Issue 22 on Spark: fits read the covariate columns, scoring carries them through, the scoring
 job joins the attributes in Spark (from a table or the log's columns) and counts the customers
-without them. One local[2] Spark session on 127.0.0.1 for the module, stopped at its end."""
-
-import warnings
+without them. The run's one local[2] Spark session on 127.0.0.1 (conftest.py)."""
 
 import numpy as np
 import pandas as pd
@@ -16,15 +14,6 @@ from clvlab import spark as clv_spark  # noqa: E402
 
 AS_OF = "1998-06-30"
 PARAMS = {"horizon": 26.0, "discount_rate": 0.01, "margin": 1.0}
-
-
-@pytest.fixture(scope="module")
-def spark():
-    warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*")
-    session = clv_spark.local_session(cores=2, app_name="clvlab-tests", fast_start=True)
-    session.conf.set("spark.sql.session.timeZone", "UTC")
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")
