@@ -70,7 +70,8 @@ def scramble_after(log: pd.DataFrame, cutoff, seed: int = 0) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def spark():
     """One local[2] Spark session on 127.0.0.1 for every Spark test of the run (a JVM takes
-    seconds to start); suite_time puts all its tests on one xdist worker. Stopped at the end."""
+    seconds to start); suite_time puts all its tests on one xdist worker. Stopped after the last
+    test that uses it (``pytest_runtest_teardown`` below), or at the end."""
     import warnings
 
     pytest.importorskip("pyspark", reason="pip install clvlab[spark]")
@@ -79,8 +80,27 @@ def spark():
     warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*")
     session = clv_spark.local_session(cores=2, app_name="clvlab-tests", fast_start=True)
     session.conf.set("spark.sql.session.timeZone", "UTC")
+    _spark_sessions.append(session)
     yield session
-    session.stop()
+    _stop_spark()
+
+
+_spark_sessions: list = []
+
+
+def _stop_spark() -> None:
+    while _spark_sessions:
+        _spark_sessions.pop().stop()
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """Stop the Spark session once no test left in this process's order uses it: an idle local
+    session kept about a tenth of a core busy (heartbeats, its Python workers) for the rest of
+    the run. Later tests that need it would find it stopped and fail loudly, never silently."""
+    if _spark_sessions and "spark" in item.fixturenames:
+        later = item.session.items[item.session.items.index(item) + 1:]
+        if not any("spark" in other.fixturenames for other in later):
+            _stop_spark()
 
 
 @pytest.fixture(scope="session")
