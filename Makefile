@@ -43,9 +43,10 @@ demo: $(STAMP)
 
 # The suite runs on every core, at most 4 (each worker holds its own fitted models and
 # compiled graphs): tests/suite_time.py keeps the tests that share an expensive fixture on one
-# worker and starts the longest first.
+# worker and starts the longest first. TEST_WORKERS=0 runs in this process (a quick selection:
+# starting workers costs seconds).
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
-PARALLEL := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 # more pytest options, e.g. PYTEST_ARGS=--record-durations (refreshes tests/durations.json)
 PYTEST_ARGS ?=
 

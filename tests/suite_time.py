@@ -18,14 +18,17 @@ A pytest plugin (loaded by conftest.py) with three jobs:
    the CI machine kind in ``tests/durations.json``; a test not listed there counts as
    ``UNKNOWN_SECONDS``. Within a group the collection order (and pytest's ordering of
    parametrised fixtures) is kept. Without xdist the order is pytest's own.
-3. **A budget.** When the whole suite runs (no paths, no ``-k``/``-m``), a run longer than
-   ``suite_budget_seconds`` (pyproject.toml; README, Development) ends with a warning that names
-   the slowest tests. ``--record-durations`` rewrites ``tests/durations.json`` from the run.
+3. **A budget.** When the whole suite runs (no paths, nothing deselected or ignored), a run
+   longer than ``suite_budget_seconds`` (pyproject.toml; README, Development) ends with a
+   warning that names the slowest tests; a partial run says that the budget was not checked.
+   ``--record-durations`` rewrites ``tests/durations.json`` from a whole run, or updates the
+   tests of a partial one.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -45,6 +48,8 @@ SHARED_SESSION_FIXTURES = {"spark": "spark"}
 UNKNOWN_SECONDS = 1.0
 #: Slowest tests named in the over-budget warning.
 SLOWEST_SHOWN = 15
+#: The first line of the over-budget warning (.ci/run looks for it).
+OVER_BUDGET = "WARNING: the suite is over its time budget"
 #: The key of the groups' folder in each worker's input.
 GROUPS_KEY = "clvlab_groups_folder"
 
@@ -88,6 +93,12 @@ def _marked_group(item) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
+    # xdist's workers must collect the same ids: a repr with a memory address in a parametrised
+    # id differs between processes, and xdist then stops with "Different tests were collected"
+    moving = [item.nodeid for item in items if re.search(r" at 0x[0-9a-fA-F]{6,}", item.nodeid)]
+    if moving:
+        raise pytest.UsageError("test ids hold memory addresses, which differ between xdist's "
+                                f"workers (give parametrize ids=): {moving[:5]}")
     # tryfirst: the marks are there before xdist's own hook reads them (older pytest)
     groups = {}
     for item in items:
@@ -137,6 +148,8 @@ class _Controller:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config, log):
         if config.getvalue("dist") == "loadgroup" and LoadScopeScheduling is not None:
+            # the workers' longest-first order, not xdist's largest-group-first
+            config.option.loadscopereorder = False
             return GroupScheduling(config, log, self.folder)
         return None
 
@@ -184,48 +197,73 @@ class _Clock:
         self.config = config
         self.started = time.monotonic()
         self.seconds: dict[str, float] = {}
+        self.deselected = 0
 
     def pytest_runtest_logreport(self, report):
         key = _plain_id(report.nodeid)
         self.seconds[key] = self.seconds.get(key, 0.0) + report.duration
 
+    def pytest_deselected(self, items):
+        self.deselected += len(items)
+
     def whole_suite(self) -> bool:
         """Whether this run is the whole suite: no paths but the configured test paths (or, where
-        none are configured, the root folder), no -k, -m or --collect-only."""
+        none are configured, the root folder), nothing deselected (-k, -m, --deselect, --lf,
+        --sw), nothing ignored, not --collect-only."""
         option, here = self.config.option, self.config.invocation_params.dir
         given = {(here / a).resolve() for a in self.config.args}
         testpaths = self.config.getini("testpaths")
         whole = {(self.config.rootpath / p).resolve() for p in testpaths} if testpaths \
             else {self.config.rootpath.resolve()}
-        return (given in (whole, set()) and not option.keyword and not option.markexpr
-                and not option.collectonly)
+        return (given in (whole, set()) and not self.deselected and not option.keyword
+                and not option.markexpr and not option.collectonly
+                and not getattr(option, "ignore", None) and not getattr(option, "ignore_glob", None)
+                and not getattr(option, "deselect", None))
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus):
         wall = time.monotonic() - self.started
+        whole = self.whole_suite()
         if self.config.getoption("record_durations"):
-            # merged into what is there: a partial run updates its own tests and keeps the rest
-            merged = {**_expected_seconds(), **{k: round(v, 2) for k, v in self.seconds.items()}}
-            DURATIONS.write_text(json.dumps(dict(sorted(merged.items())), indent=0) + "\n")
-            terminalreporter.write_line(f"suite time: wrote {len(self.seconds)} durations to "
-                                        f"{DURATIONS} ({len(merged)} in all)")
-        budget = float(self.config.getini("suite_budget_seconds") or 0)
-        if not self.whole_suite() or budget <= 0:
+            measured = {k: round(v, 2) for k, v in self.seconds.items()}
+            # a whole run replaces the file (renamed and deleted tests leave it); a part of the
+            # suite updates its own tests and keeps the rest
+            written = measured if whole else {**_expected_seconds(), **measured}
+            partial = DURATIONS.with_suffix(".partial")
+            partial.write_text(json.dumps(dict(sorted(written.items())), indent=0) + "\n")
+            partial.replace(DURATIONS)
+            terminalreporter.write_line(f"suite time: wrote {len(measured)} durations to "
+                                        f"{DURATIONS} ({len(written)} in all)")
+        budget = _budget(self.config)
+        if budget <= 0 or self.config.option.collectonly:
+            return
+        if not whole:
+            terminalreporter.write_line(f"suite time: {wall:,.0f} s; the budget is not checked "
+                                        "(a part of the suite)")
             return
         workers = getattr(self.config.option, "numprocesses", None) or 1
         line = (f"suite time: {wall:,.0f} s for {len(self.seconds)} tests on {workers} "
-                f"worker(s); budget {budget:,.0f} s on the CI machine kind (2 cores)")
+                f"worker(s); budget {budget:,.0f} s (suite_budget_seconds)")
         if wall <= budget:
             terminalreporter.write_line(line)
             return
-        terminalreporter.write_sep("=", "WARNING: the suite is over its time budget", yellow=True,
-                                   bold=True)
+        terminalreporter.write_sep("=", OVER_BUDGET, yellow=True, bold=True)
         terminalreporter.write_line(line, yellow=True)
         terminalreporter.write_line(
-            "See README, Development (a budget for the suite); the slowest tests "
-            "(setup + call + teardown):", yellow=True)
+            "See README, Development, \"The suite's time, and its budget\". The slowest tests "
+            "(setup + call + teardown; a module fixture's setup counts in its first test):",
+            yellow=True)
         slowest = sorted(self.seconds.items(), key=lambda kv: -kv[1])[:SLOWEST_SHOWN]
         for nodeid, seconds in slowest:
             terminalreporter.write_line(f"  {seconds:8.1f} s  {nodeid}", yellow=True)
+
+
+def _budget(config) -> float:
+    value = config.getini("suite_budget_seconds") or "0"
+    try:
+        return float(value)
+    except ValueError:
+        raise pytest.UsageError(f"suite_budget_seconds must be a number of seconds, got "
+                                f"{value!r}") from None
 
 
 def _is_xdist_worker(config) -> bool:
@@ -237,6 +275,7 @@ def _is_xdist_worker(config) -> bool:
 def pytest_configure(config):
     # xdist registers this marker too; without xdist (-p no:xdist) --strict-markers needs it here
     config.addinivalue_line("markers", "xdist_group(name): tests that run on one xdist worker")
+    _budget(config)  # a bad value stops the run before any test, not after all of them
     config.pluginmanager.register(_Reorder(), "clvlab-suite-reorder")
     if not _is_xdist_worker(config):
         config.pluginmanager.register(_Clock(config), "clvlab-suite-clock")

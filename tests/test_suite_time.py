@@ -165,8 +165,20 @@ def test_the_whole_suite_over_budget_warns_and_names_the_slowest_tests(small_sui
     # a part of the suite is not held to the whole suite's budget
     part = small_suite.runpytest_subprocess("-p", "no:cacheprovider", "test_a.py")
     assert "over its time budget" not in part.stdout.str()
-    selected = small_suite.runpytest_subprocess("-p", "no:cacheprovider", "-k", "quick")
-    assert "over its time budget" not in selected.stdout.str()
+    assert "the budget is not checked (a part of the suite)" in part.stdout.str()
+    for narrowed in (["-k", "quick"], ["--deselect", "test_b.py::test_quick[1]"],
+                     ["--ignore", "test_a.py"]):
+        selected = small_suite.runpytest_subprocess("-p", "no:cacheprovider", *narrowed)
+        assert "over its time budget" not in selected.stdout.str(), narrowed
+        assert "the budget is not checked" in selected.stdout.str(), narrowed
+
+
+def test_a_budget_that_is_not_a_number_stops_the_run_before_any_test(small_suite):
+    small_suite.makeini("[pytest]\nsuite_budget_seconds = 10min\n")
+    result = small_suite.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret != 0 and "suite_budget_seconds must be a number of seconds" in \
+        result.stderr.str()
+    assert "passed" not in result.stdout.str()
 
 
 def test_within_budget_the_time_is_reported_and_durations_can_be_recorded(small_suite,
