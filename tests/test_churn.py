@@ -20,6 +20,10 @@ from clvlab import ChurnAdjuster, ClvlabError
 from clvlab.backtesting import PerSegment, calibration_data, make_candidate
 from clvlab.churn import ChurnAdjustedCandidate, churn_training_data, feature_frame, shift_back
 
+# the tests of the formula, the contract and the files use the full adjustment, unchecked (the
+# check that fit makes by default: tests/test_churn_default.py)
+pytestmark = pytest.mark.filterwarnings("ignore::clvlab.churn.UncheckedAdjustmentWarning")
+
 
 @pytest.fixture(scope="module")
 def log():
@@ -34,7 +38,7 @@ def training(log):
 @pytest.fixture(scope="module")
 def fitted(training):
     X, y = training
-    return ChurnAdjuster(clvlab.ParetoNBD(), horizon=13).fit(X, y)
+    return ChurnAdjuster(clvlab.ParetoNBD(), horizon=13, gain_check=False).fit(X, y)
 
 
 def test_training_data_labels_are_holdout_inactivity(log, training):
@@ -77,8 +81,10 @@ def test_shift_back_equals_the_summary_at_the_earlier_cutoff(log):
 
 def test_scikit_learn_contract(training):
     X, y = training
-    adjuster = ChurnAdjuster(clvlab.BetaGeo(), classifier=LogisticRegression(max_iter=2000), horizon=13)
+    adjuster = ChurnAdjuster(clvlab.BetaGeo(), classifier=LogisticRegression(max_iter=2000),
+                             horizon=13, gain_check=False)
     assert clone(adjuster).get_params()["horizon"] == 13
+    assert clone(adjuster).get_params()["gain_check"] is False
     adjuster.set_params(classifier__C=0.5)
     assert adjuster.classifier.C == 0.5
     pipeline = Pipeline([("identity", FunctionTransformer(validate=False)), ("adjuster", adjuster)])
@@ -118,7 +124,7 @@ def test_save_and_load_without_pickles(fitted, training, tmp_path):
     np.testing.assert_allclose(loaded.expected_purchases(X), fitted.expected_purchases(X))
     # a classifier type clvlab does not know is refused unless the caller trusts it
     other = ChurnAdjuster(clvlab.ParetoNBD(), classifier=LogisticRegression(max_iter=2000),
-                          horizon=13).fit(X, training[1])
+                          horizon=13, gain_check=False).fit(X, training[1])
     other.save(tmp_path / "other.json")
     assert np.allclose(ChurnAdjuster.load(tmp_path / "other.json").predict_proba(X),
                        other.predict_proba(X))  # LogisticRegression is in skops's defaults
@@ -133,7 +139,7 @@ def test_untrusted_classifier_types_are_refused(training, tmp_path):
 
     X, y = training
     forest = ChurnAdjuster(clvlab.BetaGeo(), classifier=RandomForestClassifier(n_estimators=5),
-                           horizon=13).fit(X, y)
+                           horizon=13, gain_check=False).fit(X, y)
     forest.save(tmp_path / "forest.json")
     import skops.io as sio
 
@@ -159,7 +165,8 @@ def test_bad_input_is_named(training):
         ChurnAdjuster(horizon=13).fit(broken, y)
     with pytest.raises(ClvlabError, match="both present"):
         ChurnAdjuster(horizon=13).fit(X, np.zeros(len(X)))
-    fitted = ChurnAdjuster(clvlab.BetaGeo(), LogisticRegression(max_iter=2000), horizon=13).fit(X, y)
+    fitted = ChurnAdjuster(clvlab.BetaGeo(), LogisticRegression(max_iter=2000), horizon=13,
+                           gain_check=False).fit(X, y)
     with pytest.raises(ClvlabError, match="fitted on"):
         fitted.predict_proba(X.drop(columns="spend_last_90d"))
 

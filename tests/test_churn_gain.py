@@ -14,8 +14,9 @@ from sklearn.metrics import roc_auc_score
 import clvlab
 from clvlab import ChurnAdjuster, ClvlabError
 from clvlab.backtesting import ModelCandidate, calibration_data
-from clvlab.churn import (SPEND_FEATURES, ChurnAdjustedCandidate, GainCheck, check_gain,
-                          churn_training_data, feature_frame, shift_back, window_purchases)
+from clvlab.churn import (SPEND_FEATURES, ChurnAdjustedCandidate, GainCheck,
+                          UncheckedAdjustmentWarning, check_gain, churn_training_data,
+                          feature_frame, shift_back, window_purchases)
 from clvlab.churn.gain import _weighted_auc
 
 APPAREL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "apparel"
@@ -110,7 +111,8 @@ def test_no_check_possible_leaves_the_base_model_alone(log):
     base = ModelCandidate(clvlab.BetaGeo()).fit(calibration, 13)
     pd.testing.assert_frame_equal(adjusted.predict(calibration, 13), base.predict(calibration, 13))
     # unchecked, the old behaviour: the full adjustment
-    unchecked = ChurnAdjustedCandidate(clvlab.BetaGeo(), check_gain=False).fit(calibration, 13)
+    with pytest.warns(UncheckedAdjustmentWarning):  # an explicit opt-out, and it says so
+        unchecked = ChurnAdjustedCandidate(clvlab.BetaGeo(), check_gain=False).fit(calibration, 13)
     assert unchecked.decision_ is None and unchecked.adjuster_.count_weight_ == 1.0
     assert not np.allclose(unchecked.predict(calibration, 13)["expected_purchases"],
                            base.predict(calibration, 13)["expected_purchases"])
@@ -129,7 +131,8 @@ def test_window_purchases_are_the_outcome_of_the_earlier_view(log):
 
 def test_weights_shrink_the_adjustment_and_travel_with_the_file(log, tmp_path):
     X, y = churn_training_data(log, "1997-09-30", 13, amount_col="amount")
-    adjuster = ChurnAdjuster(clvlab.BetaGeo(), horizon=13).fit(X, y)
+    with pytest.warns(UncheckedAdjustmentWarning):
+        adjuster = ChurnAdjuster(clvlab.BetaGeo(), horizon=13, gain_check=False).fit(X, y)
     assert "not checked" in adjuster.summary() and "not checked" in repr(adjuster)
     full = adjuster.adjusted_activity(X)
     check = GainCheck(0.5, 0.0, 100, "a gain in activity only: expected purchases left to the "
@@ -177,6 +180,7 @@ def test_a_log_without_amounts_has_no_spend_features(log):
     assert np.all(np.isfinite(X.to_numpy()))
     earlier, _ = shift_back(calibration, 13)
     assert "monetary_value" not in earlier.rfm.columns
-    predicted = ChurnAdjustedCandidate(clvlab.BetaGeo(), check_gain=False).fit(calibration, 13) \
-        .predict(calibration, 13)
+    with pytest.warns(UncheckedAdjustmentWarning):
+        predicted = ChurnAdjustedCandidate(clvlab.BetaGeo(), check_gain=False).fit(calibration, 13) \
+            .predict(calibration, 13)
     assert np.all(np.isfinite(predicted.to_numpy()))

@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clvlab.churn.adjuster import BASE_FEATURES, ChurnAdjuster, default_classifier
+from clvlab.churn.adjuster import (BASE_FEATURES, AdjustmentFallbackWarning, ChurnAdjuster,
+                                   UncheckedAdjustmentWarning, default_classifier)
+from clvlab.core.errors import ClvlabError
 from clvlab.data.calibration import calibration_data
 from clvlab.churn.features import (BEHAVIOUR_FEATURES, SPEND_FEATURES, behaviour_features,
                                    feature_frame, shift_back, window_purchases)
@@ -22,18 +24,29 @@ from clvlab.churn.gain import GainCheck, check_gain
 
 __all__ = ["ChurnAdjuster", "feature_frame", "behaviour_features",
            "churn_training_data", "default_classifier", "shift_back", "window_purchases",
-           "check_gain", "GainCheck", "BASE_FEATURES", "BEHAVIOUR_FEATURES", "SPEND_FEATURES"]
+           "check_gain", "GainCheck", "BASE_FEATURES", "BEHAVIOUR_FEATURES", "SPEND_FEATURES",
+           "AdjustmentFallbackWarning", "UncheckedAdjustmentWarning"]
 
 
-def churn_training_data(transactions: Any, cutoff: Any, horizon: float | None = None,
-                        **options: Any) -> pd.DataFrame | tuple[pd.DataFrame, pd.Series]:
+def churn_training_data(transactions: Any, cutoff: Any, horizon: float | None = None, *,
+                        with_purchases: bool = False, **options: Any
+                        ) -> pd.DataFrame | tuple[pd.DataFrame, pd.Series] | \
+        tuple[pd.DataFrame, pd.Series, pd.Series]:
     """The adjuster's ``X`` at ``cutoff`` (data up to it only) and, with ``horizon``, ``y``:
-    1 for the customers with no purchase in the ``horizon`` after it. ``options`` are
+    1 for the customers with no purchase in the ``horizon`` after it, and with
+    ``with_purchases=True`` also their purchases in it (``fit(X, y, purchases=...)`` checks the
+    adjusted expected purchases on them). ``options`` are
     :func:`clvlab.backtesting.calibration_data`'s (columns, time unit, customer_attributes...).
     Without ``horizon`` it returns ``X`` alone, to score customers as of ``cutoff``."""
 
+    if with_purchases and horizon is None:
+        raise ClvlabError("with_purchases=True needs a horizon (the window of the purchases)")
     calibration, outcome = calibration_data(transactions, cutoff, horizon, **options)
     X = feature_frame(calibration)
     if outcome is None:
         return X
-    return X, pd.Series((outcome.to_numpy() == 0).astype(np.int64), index=X.index, name="churned")
+    counts = outcome.to_numpy()
+    y = pd.Series((counts == 0).astype(np.int64), index=X.index, name="churned")
+    if with_purchases:
+        return X, y, pd.Series(counts.astype(np.float64), index=X.index, name="purchases")
+    return X, y

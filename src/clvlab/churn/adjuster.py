@@ -21,9 +21,15 @@ back can carry the activity of another age: the adjustment can make the counts w
 
     P_adj(N >= 1) = P_base + w_a (P_clf - P_base),    E_adj[N] = E_base[N] (1 + w_c (P_clf / P_base - 1)),
 
-1 and 1 after ``fit`` (the formula above), set from a check on a window with a known outcome by
-``use_check(check_gain(...))``: the backtest candidate does so, and leaves the base model alone
-where the check finds no gain.
+set by a check of the gain out of sample. By default ``fit`` checks it itself: each training
+customer is predicted by a classifier trained on the other folds (``check_folds``), the
+:func:`clvlab.churn.check_gain` of :mod:`clvlab.churn.gain` compares those out-of-fold predictions
+with the base model's (purchases MAE where ``fit`` is given the counts, activity AUC and Brier
+score), and the weights are those it chooses: 0 and 0 (the base model's predictions, with a
+warning that names the metrics) where the adjustment does not help beyond noise. So the default
+adjuster is never worse than its base model on the customers it was checked on. A check on a
+later window (``use_check(check_gain(...))``, what the backtest candidate does) replaces it;
+``gain_check=False`` applies the full adjustment unchecked, with a warning.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import contextlib
 import copy
 import json
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +48,27 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from clvlab.core.atomic import atomic_output
-from clvlab.core.errors import ClvlabError, DataValidationError
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
 from clvlab.churn.gain import GainCheck
 
-__all__ = ["ChurnAdjuster", "BASE_FEATURES"]
+__all__ = ["ChurnAdjuster", "BASE_FEATURES", "UncheckedAdjustmentWarning",
+           "AdjustmentFallbackWarning"]
 
 BASE_FEATURES = ("base_p_alive", "base_probability_of_purchase", "base_expected_purchases")
 RFM = ["frequency", "recency", "T"]
-SCHEMA_VERSION = 2  # 2: the weights and the check (files of version 1 load with weights 1)
+# 2: the weights and the check (files of version 1 load with weights 1); "checked" (whether
+# the weights come from a check) is optional in version 2: absent, it is "a check is present"
+SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
+
+
+class UncheckedAdjustmentWarning(ClvlabWarning):
+    """A churn adjuster applies its adjustment without a check that it helps."""
+
+
+class AdjustmentFallbackWarning(ClvlabWarning):
+    """A churn adjuster's check found no gain (in activity, or in counts): it leaves that part
+    of the predictions to the base model."""
 
 
 # the default of the seed's former name: a value nobody passes, so that any other means "given"
@@ -93,6 +112,13 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         default, every core). The default 1: the trees are small, and on a machine whose cores
         are busy OpenMP's waiting threads made the default classifier's fit 8 to 20 times
         slower (20 s against 2.6 s on 23,570 customers).
+    gain_check : check in ``fit`` that the adjustment improves on the base model out of sample
+        (default True; the module docstring): where it does not, the adjuster predicts as the
+        base model does and says so. False applies the full adjustment unchecked and warns;
+        ``use_check`` can set the weights later from a check on a later window.
+    check_folds : folds of the check's cross-validation over the training customers (>= 2);
+        the check costs that many more fits of the classifier (the base model is fitted once:
+        it sees only the RFM columns, never the labels).
 
     ``X`` is a DataFrame with ``frequency``, ``recency``, ``T`` and any other feature columns
     (numbers, booleans or pandas categoricals): see :func:`clvlab.churn.feature_frame`. ``y`` is
@@ -103,12 +129,18 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     activity_weight_, count_weight_ : how much of the adjustment is applied to P(any purchase)
-        and to the expectations (module docstring); 1 after ``fit``, set by ``use_check``.
-    check_ : the :class:`~clvlab.churn.GainCheck` behind the weights, or None (not checked).
+        and to the expectations (module docstring), chosen by the check (0: the base model's);
+        1 and 1 with ``gain_check=False``; ``use_check`` sets them from another check.
+    checked_ : whether the weights come from a check of the gain out of sample.
+    check_ : the :class:`~clvlab.churn.GainCheck` behind the weights (its metrics, where the
+        outcome came from, the decision in words), or None (not checked).
+    gain_ : what the applied adjustment gained on the check, per metric, positive = better
+        (``GainCheck.gains``; 0 where it fell back to the base model), or None (not checked).
     """
 
     def __init__(self, base_model=None, classifier=None, horizon: float = 13.0,
-                 refit_base: bool = True, random_seed: Any = 0, n_threads: int | None = 1, *,
+                 refit_base: bool = True, random_seed: Any = 0, n_threads: int | None = 1,
+                 gain_check: bool = True, check_folds: int = 3, *,
                  random_state: Any = _RENAMED):
         self.base_model = base_model
         self.classifier = classifier
@@ -116,6 +148,8 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         self.refit_base = refit_base
         self.random_seed = random_seed
         self.n_threads = n_threads
+        self.gain_check = gain_check
+        self.check_folds = check_folds
         self.random_state = random_state
 
     # scikit-learn contract ---------------------------------------------------------------------
@@ -139,7 +173,31 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
                       FutureWarning, stacklevel=3)
         return self.random_state
 
-    def fit(self, X: pd.DataFrame, y: Any) -> "ChurnAdjuster":
+    def fit(self, X: pd.DataFrame, y: Any, purchases: Any = None) -> "ChurnAdjuster":
+        """Fit the base model (unless ``refit_base=False``) and the classifier, and check the
+        gain (``gain_check``).
+
+        Parameters
+        ----------
+        X : features at a cutoff (:func:`clvlab.churn.churn_training_data`).
+        y : 1 for a customer with no purchase in the ``horizon`` after the cutoff, else 0.
+        purchases : optional, each customer's purchases in that horizon
+            (``churn_training_data(..., with_purchases=True)``): with them the check also
+            measures the expected purchases (MAE); without them expected purchases are left to
+            the base model, since nothing shows that their adjustment helps.
+
+        Returns
+        -------
+        ChurnAdjuster
+            self; it warns where the check leaves (part of) the predictions to the base model,
+            and where ``gain_check=False`` leaves the adjustment unchecked.
+        """
+        return self._fit(X, y, purchases)
+
+    def _fit(self, X: pd.DataFrame, y: Any, purchases: Any = None,
+             announce: bool = True) -> "ChurnAdjuster":
+        """``fit``; ``announce=False`` (clvlab's backtest candidate, which checks the gain on a
+        later window itself) leaves out the warning of an unchecked adjustment."""
         from clvlab.models import ParetoNBD
 
         X = self._check_frame(X, fitting=True)
@@ -150,8 +208,17 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         if not set(labels.tolist()) <= {0, 1, False, True} or len(labels) < 2:
             raise ClvlabError("y must be 1 (no purchase in the horizon) or 0, with both present; "
                               f"got the labels {labels[:5].tolist()}")
+        y = y.astype(np.int64)
+        purchases = self._check_purchases(purchases, y)
         if not (np.isfinite(self.horizon) and self.horizon > 0):
             raise ClvlabError(f"horizon must be > 0, got {self.horizon!r}")
+        if self.gain_check not in (True, False):
+            raise ClvlabError(f"gain_check must be True or False, got {self.gain_check!r}")
+        folds = self.check_folds
+        if self.gain_check and (isinstance(folds, bool) or not isinstance(folds, (int, np.integer))
+                                or folds < 2):
+            raise ClvlabError(f"check_folds must be a whole number >= 2, got {folds!r}")
+        seed = self._seed()
         base = self.base_model if self.base_model is not None else ParetoNBD()
         if self.refit_base:
             base = clone(base, safe=False).fit(_with_attrs(X[RFM], X))
@@ -160,13 +227,100 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         self.base_model_ = base
         self.feature_names_in_ = np.array(list(X.columns), dtype=object)
         design = self._design(X)
-        self.classifier_ = clone(self.classifier) if self.classifier is not None else \
-            default_classifier(self._seed())
+        self.classifier_ = self._new_classifier(seed)
         with self._threads():
-            self.classifier_.fit(design, y.astype(np.int64))
+            self.classifier_.fit(design, y)
         self.classes_ = np.array([0, 1])
-        self.activity_weight_, self.count_weight_, self.check_ = 1.0, 1.0, None
+        if not self.gain_check:
+            self.activity_weight_, self.count_weight_, self.check_ = 1.0, 1.0, None
+            self.checked_, self.gain_ = False, None
+            if announce:
+                warnings.warn(
+                    "ChurnAdjuster(gain_check=False): the adjustment is applied unchecked; it "
+                    "can make every prediction worse than the base model's (on the apparel log "
+                    "it did: purchases MAE, activity AUC and Brier score all worse). Check it "
+                    "with use_check(adjuster.check_gain(X_later, purchases_later)) or leave "
+                    "gain_check on", UncheckedAdjustmentWarning, stacklevel=3)
+            return self
+        self._apply(self._cross_checked(X, design, y, purchases, seed))
         return self
+
+    def _new_classifier(self, seed: Any):
+        return clone(self.classifier) if self.classifier is not None else default_classifier(seed)
+
+    def _check_purchases(self, purchases: Any, y: np.ndarray) -> np.ndarray | None:
+        if purchases is None:
+            return None
+        counts = np.asarray(purchases, dtype=np.float64)
+        if counts.shape != y.shape or not np.all(np.isfinite(counts)) or np.any(counts < 0):
+            raise ClvlabError(f"purchases must hold one count >= 0 per row of X ({len(y)}), got "
+                              f"shape {counts.shape}")
+        mismatch = np.flatnonzero((counts == 0) != (y == 1))
+        if len(mismatch):
+            raise ClvlabError(f"purchases and y disagree for {len(mismatch)} customer(s) (row "
+                              f"{int(mismatch[0])}: {counts[mismatch[0]]:g} purchases, y "
+                              f"{int(y[mismatch[0]])}); y is 1 exactly where purchases are 0")
+        return counts
+
+    def _cross_checked(self, X: pd.DataFrame, design: pd.DataFrame, y: np.ndarray,
+                       purchases: np.ndarray | None, seed: Any) -> GainCheck:
+        """The gain check on out-of-fold predictions: each customer's P(any purchase) from a
+        classifier trained on the other folds, against the base model's."""
+        from sklearn.model_selection import StratifiedKFold
+
+        from clvlab.churn.gain import check_gain
+
+        folds = int(self.check_folds)
+        source = (f"held-out customers (out-of-fold predictions of a {folds}-fold "
+                  "cross-validation over the training customers)")
+        smaller = int(min(np.sum(y == 0), np.sum(y == 1)))
+        if smaller < folds:
+            return replace(GainCheck.not_made(
+                f"{smaller} customer(s) of the rarer outcome, fewer than the {folds} folds", len(y)),
+                source=source)
+        active = np.empty(len(y))
+        splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(design, y)
+        with self._threads():
+            for train, held_out in splits:
+                classifier = self._new_classifier(seed)
+                classifier.fit(design.iloc[train], y[train])
+                proba = classifier.predict_proba(design.iloc[held_out])
+                active[held_out] = 1.0 - proba[:, list(classifier.classes_).index(1)]
+        if not np.all(np.isfinite(active)):
+            raise ClvlabError("the classifier returned a non-finite probability")
+        active = np.clip(active, 0.0, 1.0)
+        rfm = _with_attrs(X[RFM], X)
+        known = purchases is not None
+        check = check_gain(self.base_model_.expected_purchases(rfm, self.horizon).to_numpy(),
+                           self.base_model_.probability_of_purchase(rfm, self.horizon).to_numpy(),
+                           active, purchases if known else (1 - y).astype(np.float64),
+                           counts_known=known)
+        return replace(check, source=source)
+
+    def _apply(self, check: GainCheck) -> None:
+        """Take the weights of a check made by ``fit`` and say what was left to the base model."""
+        self.activity_weight_, self.count_weight_ = check.activity_weight, check.count_weight
+        self.check_, self.checked_, self.gain_ = check, True, check.gains()
+        if check.activity_weight and check.count_weight:
+            return
+        if not check.metrics:
+            what = f"{check.reason}: it predicts as the base model does"
+        elif not check.activity_weight:
+            worse = check.worse()
+            what = ("the adjustment did not improve on the base model beyond noise"
+                    + (f" ({worse}; base -> adjusted)" if worse else "")
+                    + ": it predicts as the base model does (activity and counts weights 0)")
+        elif "mae" not in check.metrics:
+            what = ("activity adjusted, but expected purchases left to the base model: fit "
+                    "was given no purchase counts to check them on (fit(X, y, purchases=...), "
+                    "from churn_training_data(..., with_purchases=True))")
+        else:
+            m = check.metrics["mae"]
+            what = (f"activity adjusted, but expected purchases left to the base model: the "
+                    f"adjustment did not improve the purchases MAE beyond noise ({m['base']:.4f} "
+                    f"-> {m['adjusted']:.4f}; base -> adjusted)")
+        warnings.warn(f"ChurnAdjuster, checked on {check.source}: {what}. gain_check=False "
+                      "applies the adjustment unchecked", AdjustmentFallbackWarning, stacklevel=4)
 
     def use_check(self, check: GainCheck) -> "ChurnAdjuster":
         """Apply the weights a :class:`~clvlab.churn.GainCheck` chose (from :meth:`check_gain`
@@ -175,7 +329,7 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         if not isinstance(check, GainCheck):
             raise ClvlabError(f"use_check needs a GainCheck (from check_gain), not {type(check).__name__}")
         self.activity_weight_, self.count_weight_ = check.activity_weight, check.count_weight
-        self.check_ = check
+        self.check_, self.checked_, self.gain_ = check, True, check.gains()
         return self
 
     def check_gain(self, X: pd.DataFrame, purchases: Any, base_model=None, **options: Any) -> GainCheck:
@@ -204,11 +358,12 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
                               f"shape {purchases.shape}")
         trained = copy.copy(self)
         trained.base_model_ = base_model
-        classifier_active = trained.predict_proba(X)[:, 0]
+        classifier_active = trained._classifier_active(X)
         rfm = _with_attrs(X[RFM], X)
-        return check_gain(base_model.expected_purchases(rfm, self.horizon).to_numpy(),
-                          base_model.probability_of_purchase(rfm, self.horizon).to_numpy(),
-                          classifier_active, purchases, **options)
+        check = check_gain(base_model.expected_purchases(rfm, self.horizon).to_numpy(),
+                           base_model.probability_of_purchase(rfm, self.horizon).to_numpy(),
+                           classifier_active, purchases, **options)
+        return replace(check, source=f"a window with a known outcome ({len(X)} customers)")
 
     def summary(self) -> str:
         """What the adjuster does to its base model, and on what evidence."""
@@ -217,9 +372,12 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         head = f"Churn adjuster of {model} over a horizon of {self.horizon:g}"
         if self.check_ is None:
             return (f"{head}: activity weight {self.activity_weight_:g}, counts weight "
-                    f"{self.count_weight_:g}; not checked on a window with a known outcome")
-        lines = [f"{head}: {self.check_.describe()}",
-                 f"check window: {self.check_.customers} customers"]
+                    f"{self.count_weight_:g}; not checked (gain_check=False): the adjustment "
+                    "is applied without evidence that it helps")
+        lines = [f"{head}: activity weight {self.activity_weight_:g}, counts weight "
+                 f"{self.count_weight_:g}: {self.check_.reason}",
+                 f"checked on {self.check_.source or 'a window with a known outcome'}: "
+                 f"{self.check_.customers} customers"]
         for metric, values in self.check_.metrics.items():
             lines.append(f"  {metric}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
         return "\n".join(lines)
@@ -228,12 +386,23 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         text = super().__repr__(N_CHAR_MAX)
         if getattr(self, "activity_weight_", None) is None:
             return text
-        checked = "checked" if self.check_ is not None else "not checked"
+        if getattr(self, "checked_", self.check_ is not None):
+            fallback = not self.activity_weight_ and not self.count_weight_
+            checked = "checked: no gain, base model's predictions" if fallback else "checked"
+        else:
+            checked = "not checked"
         return (f"{text}  # fitted: activity weight {self.activity_weight_:g}, counts weight "
                 f"{self.count_weight_:g} ({checked})")
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Columns: P(active in the horizon), P(churned)."""
+        """Columns: P(active in the horizon), P(churned), as the adjuster applies them: the
+        classifier's, shrunk towards the base model's by ``activity_weight_`` (so the base
+        model's where the check found no gain)."""
+        active = self.probability_of_purchase(X).to_numpy()
+        return np.column_stack([active, 1.0 - active])
+
+    def _classifier_active(self, X: pd.DataFrame) -> np.ndarray:
+        """The classifier's own P(active in the horizon), before any weight."""
         check_is_fitted(self, "classifier_")
         design = self._design(self._check_frame(X))
         with self._threads():
@@ -242,8 +411,7 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         churn = proba[:, columns.index(1)]
         if not np.all(np.isfinite(churn)):
             raise ClvlabError("the classifier returned a non-finite probability")
-        churn = np.clip(churn, 0.0, 1.0)
-        return np.column_stack([1.0 - churn, churn])
+        return 1.0 - np.clip(churn, 0.0, 1.0)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
@@ -263,13 +431,14 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
     def adjusted_activity(self, X: pd.DataFrame) -> pd.DataFrame:
         """The adjusted P(any purchase), the adjustment factor of the expectations and the
         base model's P(any purchase), from one classifier pass."""
-        active = self.predict_proba(X)[:, 0]
+        active = self._classifier_active(X)
         base = self.base_model_.probability_of_purchase(_with_attrs(X[RFM], X),
                                                         self.horizon).to_numpy()
         # a weight of 0 leaves the base model's value exactly (no division and product)
         factor = 1.0 + self.count_weight_ * (active / np.maximum(base, 1e-300) - 1.0) \
             if self.count_weight_ else np.ones(len(base))
-        adjusted = base + self.activity_weight_ * (active - base)
+        adjusted = base + self.activity_weight_ * (active - base) if self.activity_weight_ \
+            else base.copy()
         return pd.DataFrame({"probability_of_purchase": adjusted, "adjustment_factor": factor,
                              "base_probability_of_purchase": base}, index=X.index)
 
@@ -310,6 +479,7 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
                    "classifier_file": classifier_path.name,
                    "activity_weight": float(self.activity_weight_),
                    "count_weight": float(self.count_weight_),
+                   "checked": bool(getattr(self, "checked_", self.check_ is not None)),
                    "check": None if self.check_ is None else self.check_.to_dict()}
         with atomic_output(path, overwrite=overwrite) as temporary:
             Path(temporary).write_text(json.dumps(payload, indent=2, allow_nan=False))
@@ -360,6 +530,8 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         adjuster.count_weight_ = float(payload.get("count_weight", 1.0))
         check = payload.get("check")
         adjuster.check_ = None if check is None else GainCheck.from_dict(check)
+        adjuster.checked_ = bool(payload.get("checked", adjuster.check_ is not None))
+        adjuster.gain_ = adjuster.check_.gains() if adjuster.checked_ and adjuster.check_ else None
         return adjuster
 
     # internals ---------------------------------------------------------------------------------

@@ -21,6 +21,13 @@ for counts. It keeps the weight with the largest gain only where the gain is bey
 (``z`` bootstrap standard errors over customers) and no other metric of that output gets
 worse, and adjusts counts only where it adjusts activity; otherwise the weight is 0 and the
 base model is left alone.
+
+Where the check runs. Out of sample, always: on a later window (the backtest candidate: an
+adjuster trained one horizon earlier predicts a window whose outcome the training data holds,
+which also sees a change of the customers' age between training and use), or, by default in
+:meth:`clvlab.ChurnAdjuster.fit`, on out-of-fold predictions for the training customers (each
+customer predicted by a classifier that never saw their label). A check on the training rows
+themselves would reward a classifier for memorising them.
 """
 
 from __future__ import annotations
@@ -42,14 +49,16 @@ class GainCheck:
     ``activity_weight``, ``count_weight``: the weights of the adjustment (0: the base model's
     P(any purchase), or E[N], left alone; 1: the full adjustment). ``metrics``: for ``mae``
     (purchases), ``auc`` and ``brier`` (activity), the base model's value, the full
-    adjustment's and the chosen weights'. ``customers``: customers in the check window.
-    ``reason``: the decision in words."""
+    adjustment's and the chosen weights' (no ``mae`` where purchase counts were not known).
+    ``customers``: customers in the check window. ``reason``: the decision in words.
+    ``source``: where the outcome came from (held-out customers, a later window), or ""."""
 
     activity_weight: float
     count_weight: float
     customers: int
     reason: str
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,7 +69,8 @@ class GainCheck:
                    count_weight=float(payload["count_weight"]),
                    customers=int(payload["customers"]), reason=str(payload["reason"]),
                    metrics={k: {n: float(v) for n, v in m.items()}
-                            for k, m in payload.get("metrics", {}).items()})
+                            for k, m in payload.get("metrics", {}).items()},
+                   source=str(payload.get("source", "")))
 
     @classmethod
     def not_made(cls, reason: str, customers: int = 0) -> "GainCheck":
@@ -72,11 +82,29 @@ class GainCheck:
         parts = []
         for label, weight in (("activity", self.activity_weight), ("counts", self.count_weight)):
             parts.append(f"{label} weight {weight:g}")
-        return f"{', '.join(parts)}: {self.reason}"
+        where = f" (checked on {self.source})" if self.source else ""
+        return f"{', '.join(parts)}: {self.reason}{where}"
+
+    def gains(self) -> dict[str, float]:
+        """How much the applied adjustment improves each metric on the base model, positive =
+        better: base minus chosen for ``mae`` and ``brier``, chosen minus base for ``auc``."""
+        sign = {"mae": -1.0, "brier": -1.0, "auc": 1.0}
+        return {k: sign.get(k, 1.0) * (m["chosen"] - m["base"])
+                for k, m in self.metrics.items() if "chosen" in m and "base" in m}
+
+    def worse(self) -> str:
+        """The metrics on which the full adjustment did not beat the base model, in words
+        (base -> adjusted), or "" where it beat it on every one."""
+        better = {"mae": lambda b, a: a < b, "brier": lambda b, a: a < b, "auc": lambda b, a: a > b}
+        names = {"mae": "purchases MAE", "auc": "activity AUC", "brier": "activity Brier score"}
+        return ", ".join(f"{names.get(k, k)} {m['base']:.4f} -> {m['adjusted']:.4f}"
+                         for k, m in self.metrics.items()
+                         if k in better and not better[k](m["base"], m["adjusted"]))
 
 
 def check_gain(base_expected: Any, base_active: Any, classifier_active: Any, purchases: Any, *,
-               z: float = 2.0, bootstrap: int = 100, seed: int = 0) -> GainCheck:
+               z: float = 2.0, bootstrap: int = 100, seed: int = 0,
+               counts_known: bool = True) -> GainCheck:
     """Choose the weights of the adjustment from a window whose outcome is known.
 
     Parameters
@@ -87,6 +115,8 @@ def check_gain(base_expected: Any, base_active: Any, classifier_active: Any, pur
     z : a gain counts when its mean is at least ``z`` bootstrap standard errors above 0.
     bootstrap : Poisson-bootstrap replicates over customers.
     seed : of the bootstrap.
+    counts_known : False where ``purchases`` only says who bought (1) and who did not (0): the
+        counts cannot be checked, and expected purchases are left to the base model.
 
     Returns
     -------
@@ -143,17 +173,22 @@ def check_gain(base_expected: Any, base_active: Any, classifier_active: Any, pur
     # (MAE rewards medians), not from what the classifier knows, and did not last (simulation
     # with a coin-flip attribute: a check-window MAE gain, then 0.8 % worse at the cutoff)
     count_weight, best = 0.0, 0.0
-    for v in WEIGHTS if activity_weight > 0 else ():
+    for v in WEIGHTS if activity_weight > 0 and counts_known else ():
         mae_gain = base_mae - means(mae(base_expected * (1.0 + v * (factor - 1.0))))
         if significant(mae_gain) and mae_gain[0] > best:
             count_weight, best = v, mae_gain[0]
 
     chosen_p = base_active + activity_weight * (classifier_active - base_active)
     metrics["mae"]["chosen"] = float(mae(base_expected * (1.0 + count_weight * (factor - 1.0))).mean())
+    if not counts_known:  # an MAE of 0/1 indicators is no MAE of purchases
+        del metrics["mae"]
     metrics["auc"]["chosen"] = float(_weighted_auc(chosen_p, active, weights[:1])[0])
     metrics["brier"]["chosen"] = float(brier(chosen_p).mean())
     if activity_weight == 0 and count_weight == 0:
         reason = "no gain beyond noise in the check window: base model left alone"
+    elif count_weight == 0 and not counts_known:
+        reason = ("a gain in activity; purchase counts not known, so expected purchases left to "
+                  "the base model")
     elif count_weight == 0:
         reason = "a gain in activity only: expected purchases left to the base model"
     elif activity_weight == 0:

@@ -137,9 +137,13 @@ class ChurnAdjustedCandidate(ModelCandidate):
 
     def _adjuster(self, earlier: Calibration, active: pd.Series, horizon: float,
                   base=None) -> ChurnAdjuster:
+        """An adjuster without its own check (the candidate checks on a later window: the
+        deployed one gets the weights of that check; unchecked, ``check_gain=False``, it warns)."""
         model = clone(self.transaction_model, safe=False) if base is None else base
-        adjuster = ChurnAdjuster(model, self.classifier, horizon, refit_base=base is None)
-        return adjuster.fit(feature_frame(earlier), (~active).astype(np.int64))
+        adjuster = ChurnAdjuster(model, self.classifier, horizon, refit_base=base is None,
+                                 gain_check=False)
+        return adjuster._fit(feature_frame(earlier), (~active).astype(np.int64),
+                             announce=not self.check_gain)
 
     def _check(self, calibration: Calibration, earlier: Calibration, base, horizon: float) -> GainCheck:
         """Train at c - 2h, predict (c - h, c] with the base model of c - h, compare."""
