@@ -15,7 +15,8 @@ import clvlab
 import clvlab.cli
 from clvlab import ClvlabError, DataValidationError
 from clvlab.backtesting import (ArpuChurn, Candidate, HistoricalAverage, HistoricalLTV,
-                                ModelCandidate, RecentActivity, make_candidate, metrics)
+                                BacktestResult, ModelCandidate, RecentActivity, make_candidate,
+                                metrics)
 
 matplotlib.use("Agg")
 
@@ -405,3 +406,61 @@ def test_cli_backtest_writes_the_metrics(cdnow_sample_log, tmp_path, capsys):
     assert clvlab.cli.main(["backtest", str(source), "--cutoffs", "1997-09-30", "--horizon", "13",
                             "--amount-col", "amount", "-o", str(out), "--no-progress"]) == 1
     assert "exists" in capsys.readouterr().err
+
+
+# issue 29: one refusing candidate does not stop the others ----------------------------------
+
+class _RefusesAt(HistoricalAverage):
+    """A baseline that refuses the data at one cutoff (as a model without an interior maximum
+    does), or fails there with a plain Python error."""
+
+    def __init__(self, cutoff: str, error=ClvlabError):
+        super().__init__()
+        self.name, self.cutoff, self.error = "refuses", cutoff, error
+
+    def fit(self, calibration, horizon):
+        if str(calibration.cutoff.date()) == self.cutoff:
+            raise self.error("no interior maximum here")
+        return super().fit(calibration, horizon)
+
+
+def test_a_refusing_candidate_is_recorded_with_its_cutoff_and_the_others_finish(cdnow_sample_log,
+                                                                                 tmp_path):
+    """Before: the first refusal stopped the whole backtest, without naming the cutoff."""
+    cutoffs = ["1997-06-30", "1997-09-30"]
+    with pytest.warns(clvlab.ClvlabWarning, match="'refuses' failed at cutoff 1997-09-30"):
+        result = clvlab.backtest(cdnow_sample_log, [_RefusesAt("1997-09-30"), "bg-nbd"], cutoffs,
+                                 13, amount_col="amount", progress=False)
+    assert result.settings["failures"] == [{"cutoff": "1997-09-30", "candidate": "refuses",
+                                            "error": "no interior maximum here"}]
+    ran = result.metrics.groupby("candidate")["cutoff"].unique()
+    assert list(ran["refuses"]) == ["1997-06-30"] and len(ran["bg-nbd"]) == 2
+    assert BacktestResult.load(result.save(tmp_path / "saved")).settings["failures"] \
+        == result.settings["failures"]
+    with pytest.raises(ZeroDivisionError) as caught:  # a fault, not a refusal: stop, saying where
+        clvlab.backtest(cdnow_sample_log, [_RefusesAt("1997-09-30", ZeroDivisionError)],
+                        cutoffs, 13, progress=False)
+    assert "candidate 'refuses' at cutoff 1997-09-30" in "".join(caught.value.__notes__)
+    with pytest.warns(clvlab.ClvlabWarning), \
+            pytest.raises(ClvlabError, match="every candidate failed at every cutoff"):
+        clvlab.backtest(cdnow_sample_log, [_RefusesAt("1997-09-30")], cutoffs[1:], 13,
+                        progress=False)
+
+
+def test_candidate_lists_split_outside_brackets_and_names_carry_the_dropout_form():
+    from clvlab.evaluation.candidate_names import split_candidates
+
+    assert split_candidates("pareto-nbd[Gender,Channel]+gamma-gamma[Channel], bg-nbd") == \
+        ["pareto-nbd[Gender,Channel]+gamma-gamma[Channel]", "bg-nbd"]
+    with pytest.raises(ClvlabError, match="not closed"):
+        split_candidates("pareto-nbd[Gender,Channel")
+    for name in ("bg-nbd[Gender,Channel;dropout_form=b]",
+                 "mbg-nbd[purchase=Gender;dropout=Channel;dropout_form=b]",
+                 "pareto-nbd[Gender,Channel;shared=Gender]"):
+        candidate = make_candidate(name)
+        assert candidate.name == name and make_candidate(candidate.name).name == name
+    assert make_candidate("bg-nbd[Channel;dropout_form=b]").transaction_model.dropout_form == "b"
+    with pytest.raises(ClvlabError, match="dropout_form is a setting of bg-nbd and mbg-nbd"):
+        make_candidate("pareto-nbd[Channel;dropout_form=b]")
+    with pytest.raises(ClvlabError, match=r"dropout_form='c' is not one of"):
+        make_candidate("bg-nbd[Channel;dropout_form=c]")

@@ -166,7 +166,10 @@ def test_other_refusals_say_why(log, attributes):
     with pytest.raises(DataValidationError, match="needs the customer ids"):
         clvlab.rfm_summary(log, customer_attributes=unnamed, **OPTIONS)
     numbered = attributes.assign(customer_id=range(5))
-    with pytest.raises(DataValidationError, match="summary's ids are .* convert one"):
+    # text ids against numbers: matched as text (issue 29), which finds none of them here
+    with pytest.warns(clvlab.ClvlabWarning, match="matched as text"), \
+            pytest.raises(DataValidationError, match="no customer matched: the summary's ids "
+                                                     "look like 'a'"):
         clvlab.rfm_summary(log, customer_attributes=numbered, **OPTIONS)
     with pytest.raises(clvlab.ClvlabError, match="must be a pandas DataFrame"):
         clvlab.rfm_summary(log, customer_attributes=attributes.to_dict(), **OPTIONS)
@@ -231,3 +234,36 @@ def test_spark_names_the_same_column_and_customer(spark, case, column, customer,
         assert caught.value.column == column
         assert f"customer {customer!r}" in str(caught.value) or \
             f"customer_id={customer!r}" in str(caught.value)
+
+
+# issue 29: ids of two kinds, and attributes the table already holds ------------------------------
+
+def test_text_ids_and_whole_numbers_are_matched_as_text_with_a_warning():
+    """Before: "convert one to the other's type", which a command-line user cannot do."""
+    from clvlab.data.attributes import check_attributes
+
+    ids = pd.Index(["7", "10", "007"], name="customer_id")
+    attributes = pd.DataFrame({"channel": ["web", "shop", "mail"]},
+                              index=pd.Index([7, 10, 8], name="customer_id"))
+    with pytest.warns(clvlab.ClvlabWarning, match="matched as text"), \
+            pytest.raises(DataValidationError, match="no row for 1 of the 3 customers, e.g. "
+                                                     "customer '007'"):
+        check_attributes(attributes, ids, customer_col="customer_id")  # 7 is "7", not "007"
+    with pytest.warns(clvlab.ClvlabWarning, match="matched as text"):
+        aligned = check_attributes(attributes, ids[:2], customer_col="customer_id")
+    assert list(aligned["channel"]) == ["web", "shop"] and list(aligned.index) == ["7", "10"]
+    # whole numbers held as floats (an id column with a gap) match too
+    floats = attributes.set_axis(pd.Index([7.0, 10.0, 8.0], name="customer_id"))
+    with pytest.warns(clvlab.ClvlabWarning):
+        assert list(check_attributes(floats, ids[:2], customer_col="customer_id")["channel"]) \
+            == ["web", "shop"]
+
+
+def test_attributes_the_table_already_holds_are_refused_by_name(log, attributes):
+    """Before: AttributeError: 'DataFrame' object has no attribute 'dtype'."""
+    from clvlab.data.attributes import join_attributes
+
+    table = clvlab.rfm_summary(log, customer_attributes=attributes, **OPTIONS)
+    with pytest.raises(DataValidationError, match=r"already columns of the table .*with the "
+                                                  r"same values"):
+        join_attributes(table, attributes, customer_col="customer_id")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -300,3 +302,27 @@ def test_digit_only_date_text_is_a_number_for_both_engines(engine):
         clvlab.rfm_summary(log, customer_col="cust", engine=engine)
     assert clvlab.rfm_summary(log, customer_col="cust", engine=engine,
                               date_format="%Y%m%d").loc["a", "frequency"] == 2
+
+
+# issue 29: ids written with leading zeros ----------------------------------------------------
+
+def test_csv_ids_written_with_leading_zeros_stay_text(tmp_path):
+    """Before: "00017" was read as the number 17 by every pandas reader of the commands (RFM
+    tables, attributes files, logs of the pandas engine), and ids no longer matched."""
+    from clvlab.data.rfm_io import read_files
+
+    (tmp_path / "log.csv").write_text("cust,date,n\n00017,2024-01-01,1\n00017,2024-01-02,2\n"
+                                      "123,2024-01-03,3\n,2024-01-04,4\n")
+    with pytest.warns(clvlab.ClvlabWarning, match=r"column 'cust' .*'00017'.*read as text"):
+        log = read_files(tmp_path / "log.csv")
+    assert list(log["cust"][:3]) == ["00017", "00017", "123"] and log["cust"].isna().iloc[3]
+    assert log["n"].dtype == np.int64  # other numbers as before
+    (tmp_path / "rfm.csv").write_text("cust,frequency,recency,T\n00017,1,2.0,5.0\n"
+                                      "00018,0,0.0,4.0\n")
+    with pytest.warns(clvlab.ClvlabWarning):
+        table = read_rfm(tmp_path / "rfm.csv", time_unit="W", customer_col="cust")
+    assert list(table.index) == ["00017", "00018"]
+    (tmp_path / "plain.csv").write_text("cust,frequency,recency,T\n17,1,2.0,5.0\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_rfm(tmp_path / "plain.csv", time_unit="W", customer_col="cust").index[0] == 17

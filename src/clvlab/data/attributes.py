@@ -11,6 +11,10 @@ that read attribute columns:
   column (``customer_col``), which is then used. An unnamed default index (0, 1, 2...) is refused:
   it is far more often a forgotten ``set_index`` than the ids. Each id has one row at most; rows
   of customers who are not in the summary are ignored; every customer of the summary needs a row.
+  When one side's ids are text and the other's whole numbers (a log read as text, an
+  attributes CSV read as numbers), both are matched as text, with a warning that says so: id
+  ``7`` matches ``"7"``, never ``"007"`` (a file read by :func:`read_attribute_file` keeps
+  such leading zeros).
 - **Types.** Numbers (int, float), booleans, and text or categories (str values, pandas'
   string dtype, a Categorical): the models one-hot encode text and categories themselves.
   Anything else (datetimes, durations, objects mixing types, lists) is refused: encode it first
@@ -26,16 +30,19 @@ the rule and an example customer.
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, DataValidationError
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
 from clvlab.data.rfm_columns import SPEC
 
 __all__ = ["RESERVED_NAMES", "attribute_table", "check_attributes", "check_attribute_columns",
-           "join_attributes", "join_spark_attributes"]
+           "join_attributes", "join_spark_attributes", "matching_ids", "ids_as_text",
+           "read_attribute_file"]
 
 #: Names no attribute may take: the public RFM columns of any summary.
 RESERVED_NAMES: tuple[str, ...] = tuple(column.name for column in SPEC)
@@ -90,17 +97,20 @@ def check_attributes(attributes: Any, ids: Sequence[Any] | pd.Index, *, customer
     """
     table = attribute_table(attributes, customer_col=customer_col, reserved=reserved)
     ids = pd.Index(ids)
-    found = ids.isin(table.index)
+    keys, table_keys = matching_ids(ids, table.index, "the summary", WHERE)
+    table = table.set_axis(table_keys)
+    found = keys.isin(table.index)
     if not found.all():
         missing = ids[~found]
         hint = None
-        if not found.any() and len(table) and table.index.dtype != ids.dtype:
-            hint = (f"no customer matched: the summary's ids are {ids.dtype} and {WHERE}' ids "
-                    f"{table.index.dtype}; convert one to the other's type")
+        if not found.any() and len(table):
+            hint = (f"no customer matched: the summary's ids look like {_plain(ids[0])!r} "
+                    f"({ids.dtype}) and {WHERE}' ids like {_plain(table.index[0])!r} "
+                    f"({table.index.dtype}); are they the same ids, written the same way?")
         raise DataValidationError(
             customer_col, f"{WHERE} has no row for {len(missing)} of the {len(ids)} customers, "
                           f"e.g. customer {_plain(missing[0])!r}", hint=hint)
-    aligned = table.loc[ids]
+    aligned = table.loc[keys]
     aligned.index = ids.rename(customer_col)
     for column in aligned.columns:
         _check_values(aligned, column, WHERE)
@@ -123,12 +133,91 @@ def check_attribute_columns(frame: pd.DataFrame, columns: Iterable[str], *,
 
 def join_attributes(rfm: pd.DataFrame, attributes: Any, *, customer_col: str) -> pd.DataFrame:
     """The RFM table with each customer's attributes appended after its columns, and their
-    names in ``attrs["clvlab"]["attributes"]`` (kept by ``to_parquet`` and :func:`read_rfm`)."""
+    names in ``attrs["clvlab"]["attributes"]`` (kept by ``to_parquet`` and :func:`read_rfm`).
+    An attribute named like a column the table already has (e.g. a table summarised with
+    these attributes) is refused: neither copy is chosen silently."""
     table = check_attributes(attributes, rfm.index, customer_col=customer_col)
+    both = [str(c) for c in table.columns if c in rfm.columns]
+    if both:
+        same = all(_same_values(rfm[c], table[c]) for c in both)
+        raise DataValidationError(
+            both[0], f"the attribute column(s) {both} of {WHERE} are already columns of the "
+                     f"table they would be joined to ({'with the same values' if same else 'with other values'}"
+                     "); use the table's own columns (drop the attributes, --attributes on the "
+                     "command line) or remove the columns from one of the two",
+            {rfm.index.name or "<row>": _plain(rfm.index[0]),
+             f"{both[0]} (table)": _plain(rfm[both[0]].iloc[0]),
+             f"{both[0]} ({WHERE})": _plain(table[both[0]].iloc[0])} if len(rfm) else None)
     joined = pd.concat([rfm, table.set_axis(rfm.index)], axis=1)
     joined.attrs = {**rfm.attrs, "clvlab": {**rfm.attrs.get("clvlab", {}),
                                              "attributes": [str(c) for c in table.columns]}}
     return joined
+
+
+def _same_values(left: pd.Series, right: pd.Series) -> bool:
+    try:
+        return bool((left.to_numpy() == right.to_numpy()).all())
+    except (TypeError, ValueError):
+        return False
+
+
+def read_attribute_file(path: str | Path, *, delimiter: str | None = None,
+                        decimal: str | None = None) -> pd.DataFrame:
+    """An attributes file as a DataFrame: Parquet with its pandas index (of ids) kept, or CSV
+    read as logs are (:func:`clvlab.data.rfm_io.read_files`: ids written with leading zeros
+    stay text, with a warning)."""
+    from clvlab.data.rfm_io import read_files
+
+    if not Path(path).is_file():
+        raise ClvlabError(f"the attributes file {path} does not exist")
+    if str(path).lower().endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    return read_files(str(path), delimiter=delimiter, decimal=decimal)
+
+
+def _id_kind(index: pd.Index) -> str:
+    """"text", "integer" or "other" for an index of customer ids."""
+    if pd.api.types.is_integer_dtype(index.dtype) and not pd.api.types.is_bool_dtype(index.dtype):
+        return "integer"
+    if pd.api.types.is_float_dtype(index.dtype):
+        values = index.to_numpy(dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        if np.array_equal(finite, np.round(finite)):
+            return "integer"  # whole numbers held as floats (an id column with a gap)
+    if isinstance(index.dtype, pd.StringDtype) or pd.api.types.infer_dtype(
+            index, skipna=True) in ("string", "empty"):
+        return "text"
+    return "other"
+
+
+def ids_as_text(index: pd.Index) -> pd.Index:
+    """Customer ids as text keys (whole numbers without a decimal point: 7 -> "7")."""
+    return _as_text(index, _id_kind(index))
+
+
+def _as_text(index: pd.Index, kind: str) -> pd.Index:
+    if kind == "integer":
+        index = pd.Index(index.to_numpy(dtype=np.float64).astype(np.int64)
+                         if pd.api.types.is_float_dtype(index.dtype) else index)
+    return pd.Index([None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                     for v in index], dtype=object, name=index.name)
+
+
+def matching_ids(ids: pd.Index, table_ids: pd.Index, ids_source: str,
+                 table_source: str) -> tuple[pd.Index, pd.Index]:
+    """The two indexes of customer ids as keys that can match: as they are, or both as text
+    when one side is text and the other whole numbers (with a warning that says so)."""
+    kinds = _id_kind(ids), _id_kind(table_ids)
+    if set(kinds) != {"text", "integer"}:
+        return ids, table_ids
+    text_side, number_side = (ids_source, table_source) if kinds[0] == "text" else \
+        (table_source, ids_source)
+    text_example = (ids if kinds[0] == "text" else table_ids)
+    text_example = _plain(text_example[0]) if len(text_example) else None
+    warnings.warn(f"customer ids are text in {text_side} (e.g. {text_example!r}) and whole "
+                  f"numbers in {number_side}: they were matched as text (the number 7 matches "
+                  "'7', not '007')", ClvlabWarning, stacklevel=3)
+    return _as_text(ids, kinds[0]), _as_text(table_ids, kinds[1])
 
 
 def _plain(value: Any) -> Any:
@@ -229,16 +318,28 @@ def join_spark_attributes(frame, attributes: Any, *, customer_col: str):
                           f"{type(attributes).__name__}")
     kinds = dict(attributes.dtypes)
     summary_kind = dict(frame.dtypes)[customer_col]
-    if (summary_kind in SPARK_TEXT) != (kinds[customer_col] in SPARK_TEXT):
-        raise DataValidationError(
-            customer_col, f"the summary's customer ids are {summary_kind} and {WHERE}' ids "
-                          f"{kinds[customer_col]}; convert one to the other's type")
+    as_text = (summary_kind in SPARK_TEXT) != (kinds[customer_col] in SPARK_TEXT)
+    if as_text:  # one side text, the other numbers: match as text, as in pandas
+        text_side = "the summary" if summary_kind in SPARK_TEXT else WHERE
+        warnings.warn(f"customer ids are text in {text_side} and numbers in the other table "
+                      f"({summary_kind} and {kinds[customer_col]}): they were matched as text "
+                      "(the number 7 matches '7', not '007')", ClvlabWarning, stacklevel=3)
+        if kinds[customer_col] not in SPARK_TEXT:
+            attributes = attributes.withColumn(customer_col, _spark_text_id(customer_col))
+            kinds[customer_col] = "string"
     columns = [F.col(f"`{customer_col}`")] + [
         F.col(f"`{n}`").cast("double").alias(n) if kinds[n].startswith("decimal")
         else F.col(f"`{n}`") for n in names]
     right = attributes.where(F.col(f"`{customer_col}`").isNotNull()).select(
         *columns, F.lit(True).alias("__clvlab_found"))
-    joined = frame.join(right, on=customer_col, how="left")
+    if as_text and summary_kind not in SPARK_TEXT:
+        # the summary keeps its numeric ids; the join goes through their text
+        key = "__clvlab_id_text"
+        right = right.withColumnRenamed(customer_col, key)
+        joined = frame.join(right, on=_spark_text_id(customer_col) == F.col(key),
+                            how="left").drop(key)
+    else:
+        joined = frame.join(right, on=customer_col, how="left")
     bad = {n: _spark_missing(n, kinds[n]) for n in names}
     counts = joined.select(
         F.count_if(F.col("__clvlab_found").isNull()).alias("__missing"),
@@ -262,6 +363,15 @@ def join_spark_attributes(frame, attributes: Any, *, customer_col: str):
                                       {customer_col: row[0], n: value})
     ordered = frame.columns + names
     return joined.select(*[F.col(f"`{c}`") for c in ordered]), names, dtypes
+
+
+def _spark_text_id(customer_col: str):
+    """A Spark id column as text, whole numbers without a decimal point (7.0 -> "7")."""
+    from pyspark.sql import functions as F
+
+    column = F.col(f"`{customer_col}`")
+    return F.when(column == F.floor(column), column.cast("bigint").cast("string")) \
+        .otherwise(column.cast("string"))
 
 
 def _check_spark_table(attributes, customer_col: str) -> list[str]:

@@ -18,17 +18,18 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, DataValidationError
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
 from clvlab.core.timeunits import normalize_time_unit
 
 __all__ = ["read_rfm", "parse_option_date", "parquet_metadata", "expand_paths", "file_format",
-           "read_files"]
+           "read_files", "read_csv_file"]
 
 METADATA_KEY = "clvlab"
 PANDAS_KEY = "PANDAS_ATTRS"  # where pandas (>= 2.1) keeps df.attrs in a Parquet file
@@ -146,7 +147,7 @@ def read_rfm(path: str | os.PathLike, *, time_unit: str | None = None,
         table = pd.read_parquet(path)
         recorded = _recorded_info(path)
     else:
-        table = pd.read_csv(path, sep="\t" if ".tsv" in path.name.lower() else ",")
+        table = read_csv_file(path, {"sep": "\t" if ".tsv" in path.name.lower() else ","})
     table.attrs = {}
     info = dict(recorded)
     if require_time_unit or time_unit is not None or recorded.get("time_unit") is not None:
@@ -262,4 +263,37 @@ def read_files(transactions: Any, delimiter: str | None = None,
     options: dict[str, Any] = {"sep": delimiter, "decimal": decimal or "."}
     if delimiter is None:
         options["engine"] = "python"  # the only pandas reader that sniffs the delimiter
-    return pd.concat([pd.read_csv(f, **options) for f in files], ignore_index=True)
+    return pd.concat([read_csv_file(f, options) for f in files], ignore_index=True)
+
+
+# digits with a leading zero ("00017"): an id as written, not the number 17
+_ZERO_PADDED = r"^[+-]?0\d+$"
+
+
+def read_csv_file(path: str | os.PathLike, options: dict[str, Any]) -> pd.DataFrame:
+    """One CSV file read by pandas (``options`` go to ``pandas.read_csv``), where a column of
+    whole numbers written with leading zeros (ids such as ``"00017"``) stays text as written.
+
+    pandas would read such a column as the numbers 17..., so the ids of a log, an attributes
+    file and an RFM table would no longer match ids that other readers (DuckDB, Spark, a
+    Parquet file) keep as text, and two customers "017" and "17" would become one. A
+    ClvlabWarning names each column read as text, with an example value.
+    """
+    frame = pd.read_csv(path, **options)
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c].dtype)
+               and not pd.api.types.is_bool_dtype(frame[c].dtype)]
+    if not numeric or frame.empty:
+        return frame
+    wanted = set(numeric)
+    text = pd.read_csv(path, **{**options, "usecols": lambda name: name in wanted, "dtype": str,
+                                "keep_default_na": False, "na_values": [""]})
+    for column in numeric:
+        values = text[column].str.strip()
+        padded = values.str.match(_ZERO_PADDED, na=False)
+        if padded.any():
+            frame[column] = values.where(values.notna(), None).astype(object)
+            warnings.warn(f"column {column!r} of {os.fspath(path)} holds whole numbers written "
+                          f"with leading zeros (e.g. {values[padded].iloc[0]!r}): read as text, "
+                          "as written, so that they keep their zeros and match ids read as text",
+                          ClvlabWarning, stacklevel=3)
+    return frame

@@ -12,7 +12,13 @@ A model name may carry covariates in brackets: customer attributes (``backtest``
   covariates. So ``"pareto-nbd[gender,channel]+gamma-gamma[channel]"`` is a candidate.
 - ``"pareto-nbd[purchase=gender,channel;dropout=channel]"``: one list per process, separated by
   ``;`` (processes: ``purchase`` and ``dropout`` for the transaction models, ``spend`` for
-  Gamma-Gamma); a process left out has no covariates.
+  Gamma-Gamma); a process left out has no covariates. ``shared=col,...`` gives columns of
+  both purchase and dropout one coefficient (``shared_covariates``).
+- ``"bg-nbd[channel;dropout_form=b]"``: BG/NBD and MBG/NBD take ``dropout_form=b`` (the
+  dropout covariates move the mean dropout probability; ``clvlab fit --dropout-form b``) as
+  one more item; the default is ``a_and_b``.
+- On the command line, ``--candidates`` splits at the commas outside brackets
+  (:func:`split_candidates`): ``"pareto-nbd[gender,channel],bg-nbd"`` is two candidates.
 
 Model names are read in any case, column names exactly as written (spaces around them
 dropped). A column whose name holds one of ``+ [ ] , ; =`` cannot be named this way: pass the
@@ -32,12 +38,13 @@ from clvlab.evaluation.churn_candidate import ChurnAdjustedCandidate
 from clvlab.models import registry
 from clvlab.models.base import BaseModel
 
-__all__ = ["make_candidate", "default_candidates", "CANDIDATE_NAMES"]
+__all__ = ["make_candidate", "default_candidates", "split_candidates", "CANDIDATE_NAMES"]
 
 
 CANDIDATE_NAMES = (*registry.names("transaction"), "<model>+gamma-gamma",
                    "<model>[+gamma-gamma]+churn-adjuster", "<model>[col,...]",
-                   "<model>[purchase=col,...;dropout=col,...]", "gamma-gamma[col,...]",
+                   "<model>[purchase=col,...;dropout=col,...]",
+                   "bg-nbd[col,...;dropout_form=b]", "gamma-gamma[col,...]",
                    "historical-average", "historical-ltv", "arpu-churn",
                    "aov-frequency-lifespan", "active-<N>d (or -<N>w)")
 
@@ -154,27 +161,76 @@ def _split_outside_brackets(spec: str) -> list[str]:
 
 
 def _model(name: str, text: str | None, spec: str) -> BaseModel:
-    """The registered model ``name`` with the covariate settings that ``text`` (the bracket's
-    content, or None) names."""
+    """The registered model ``name`` with the settings that ``text`` (the bracket's content, or
+    None) names: ``;``-separated items, each a plain column list (every process), a
+    ``process=columns`` list, ``shared=columns`` or ``dropout_form=b``."""
     model_class = registry.by_name(name).model_class
     if text is None:
         return model_class()
     offered = list(dict.fromkeys(process for process, _ in model_class().covariate_links().values()))
     where = f"candidate {spec!r}, model {name!r}"
-    if "=" not in text:
-        columns = _columns(text, where)
-        return model_class(**{f"{process}_covariates": columns for process in offered})
     settings: dict[str, list[str]] = {}
+    options: dict[str, str] = {}
+    plain: list[str] | None = None
     for item in text.split(";"):
-        process, equals, listed = item.partition("=")
-        process = process.strip().lower()
-        if not equals or process not in offered:
+        key, equals, value = item.partition("=")
+        key = key.strip().lower()
+        if not equals:
+            if plain is not None:
+                raise ClvlabError(f"{where}: two plain column lists; write one, e.g. "
+                                  f"'{name}[gender,channel]', or one per process, e.g. "
+                                  f"'{name}[{offered[0]}=gender;{offered[-1]}=channel]'")
+            plain = _columns(item, where)
+        elif key == "dropout_form":
+            options["dropout_form"] = _dropout_form(model_class, value, name, where, options)
+        elif key in offered or (key == "shared" and {"purchase", "dropout"} <= set(offered)):
+            if f"{key}_covariates" in settings:
+                raise ClvlabError(f"{where}: the process {key!r} is listed twice")
+            settings[f"{key}_covariates"] = _columns(value, where)
+        else:
+            forms = ", 'dropout_form=b'" if hasattr(model_class, "DROPOUT_FORMS") else ""
             raise ClvlabError(f"{where}: {item.strip()!r} is not 'process=columns'; the processes "
-                              f"of {name} are {offered}, e.g. '{name}[{offered[0]}=channel]'")
-        if f"{process}_covariates" in settings:
-            raise ClvlabError(f"{where}: the process {process!r} is listed twice")
-        settings[f"{process}_covariates"] = _columns(listed, where)
-    return model_class(**settings)
+                              f"of {name} are {offered}, e.g. '{name}[{offered[0]}=channel]'"
+                              f"{forms}")
+    if plain is not None:
+        if any(k != "shared_covariates" for k in settings):
+            raise ClvlabError(f"{where}: a plain column list (every process) and per-process "
+                              "lists do not combine; write one list per process instead")
+        settings = {**{f"{process}_covariates": plain for process in offered}, **settings}
+    return model_class(**settings, **options)
+
+
+def _dropout_form(model_class, value: str, name: str, where: str, options: dict) -> str:
+    forms = getattr(model_class, "DROPOUT_FORMS", None)
+    if forms is None:
+        raise ClvlabError(f"{where}: dropout_form is a setting of bg-nbd and mbg-nbd, not of "
+                          f"{name}")
+    if "dropout_form" in options:
+        raise ClvlabError(f"{where}: dropout_form is given twice")
+    form = value.strip()
+    if form not in forms:
+        raise ClvlabError(f"{where}: dropout_form={form!r} is not one of {list(forms)}, e.g. "
+                          f"'{name}[channel;dropout_form=b]'")
+    return form
+
+
+def split_candidates(text: str) -> list[str]:
+    """A comma-separated list of candidate names (``--candidates``) split at the commas outside
+    brackets: ``"pareto-nbd[Gender,Channel],bg-nbd"`` is two candidates."""
+    names, depth, current = [], 0, ""
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            names.append(current)
+            current = ""
+        else:
+            current += char
+    if depth != 0:
+        raise ClvlabError(f"candidates {text!r}: a '[' is not closed (or a ']' not opened)")
+    names = [name.strip() for name in [*names, current]]
+    if not all(names):
+        raise ClvlabError(f"candidates {text!r}: an empty name between commas")
+    return names
 
 
 def _columns(text: str, where: str) -> list[str]:

@@ -66,7 +66,8 @@ class Candidate:
 def model_name(model) -> str:
     """A model's registered name ("pareto-nbd"), or its class name for a model of the user's,
     with its covariates in brackets as :mod:`~clvlab.evaluation.candidate_names` writes them
-    ("pareto-nbd[channel]", "pareto-nbd[purchase=gender;dropout=channel]")."""
+    ("pareto-nbd[channel]", "pareto-nbd[purchase=gender;dropout=channel]",
+    "bg-nbd[channel;dropout_form=b]"): the name reads back as the same model."""
     try:
         name = entry_for(model).name
     except ClvlabError:
@@ -74,17 +75,23 @@ def model_name(model) -> str:
     settings = {process: list(getattr(model, setting, None) or [])
                 for setting, process in PROCESS_SETTINGS.items()}
     used = {process: columns for process, columns in settings.items() if columns}
-    if not used:
+    shared = list(getattr(model, "shared_covariates", None) or [])
+    if not used and not shared:
         return name
     offered = list(dict.fromkeys(process for process, _ in model.covariate_links().values()))
     lists = [",".join(columns) for columns in used.values()]
-    if set(used) == set(offered) and len(set(lists)) == 1:
-        label = lists[0]
+    parts = []
+    if used and set(used) == set(offered) and len(set(lists)) == 1:
+        parts.append(lists[0])
     else:
-        label = ";".join(f"{process}={text}" for process, text in zip(used, lists))
-    if getattr(model, "shared_covariates", None):
-        label += ";shared=" + ",".join(model.shared_covariates)
-    return f"{name}[{label}]"
+        parts += [f"{process}={text}" for process, text in zip(used, lists)]
+    if shared:
+        parts.append("shared=" + ",".join(shared))
+    forms = getattr(type(model), "DROPOUT_FORMS", None)
+    form = getattr(model, "dropout_form", None)
+    if forms and form is not None and form != forms[0] and ("dropout" in used or shared):
+        parts.append(f"dropout_form={form}")
+    return f"{name}[{';'.join(parts)}]"
 
 
 def covariate_columns(*models) -> list[str]:
@@ -205,7 +212,11 @@ def _history_totals(model, rfm: pd.DataFrame, horizons: np.ndarray) -> np.ndarra
     counts = np.bincount(inverse, minlength=len(first))
     distinct = rfm.iloc[first]
     stacked = distinct.iloc[np.tile(np.arange(len(first)), len(horizons))]
-    values = model.expected_purchases(stacked, np.repeat(horizons, len(first)))
+    # the stacked table repeats each history once per horizon: the check that durations look
+    # like the model's unit would count each repeat as more evidence, so it is not run on it
+    # (the backtest built the summary in the model's unit itself)
+    values = model.expected_purchases(stacked, np.repeat(horizons, len(first)),
+                                      check_durations=False)
     return values.to_numpy(np.float64).reshape(len(horizons), len(first)) @ counts
 
 

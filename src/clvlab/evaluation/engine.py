@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError
+from clvlab.core.errors import ClvlabError, ClvlabWarning
 from clvlab.core.progress import progress_bar
 from clvlab.core.timeunits import UNIT_SECONDS
 from clvlab.data.calibration import (CutoffView, check_cutoffs,
@@ -81,7 +82,12 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
 
     Returns
     -------
-    :class:`~clvlab.backtesting.BacktestResult`.
+    :class:`~clvlab.backtesting.BacktestResult`. A candidate that refuses the data at a cutoff
+    (a ClvlabError: a fit without an interior maximum, a prediction out of range...) is left
+    out of that cutoff with a warning naming it and the cutoff, and recorded in
+    ``settings["failures"]`` (cutoff, candidate, error); the others go on, and its means are
+    over the cutoffs where it ran. Any other exception stops the backtest, with a note naming
+    the candidate and the cutoff. When every candidate fails everywhere, a ClvlabError lists why.
     """
     settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                              time_unit=time_unit, date_format=date_format, timezone=timezone,
@@ -105,6 +111,7 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
     cutoffs = check_cutoffs(cutoffs, ts, horizon * unit, settings)
     pieces: dict[str, list[pd.DataFrame]] = {k: [] for k in
                                              ("metrics", "frequency", "tracking", "cohorts", "predictions")}
+    failures: list[dict[str, str]] = []
     with progress_bar(len(cutoffs) * len(named), "backtest", progress, unit="fit") as bar:
         for cutoff in cutoffs:
             end = cutoff + pd.Timedelta(seconds=horizon * unit)
@@ -118,28 +125,29 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
             cohort_rows = [window.cohort_table()]
             for name, template in named.items():
                 started = time.perf_counter()
-                candidate = copy.deepcopy(template).fit(window.calibration, horizon)
-                predicted = _checked(candidate.predict(window.calibration, horizon), rfm, name, label)
-                if amount_col is None:
-                    predicted = predicted.drop(columns="expected_spend", errors="ignore")
-                pieces["metrics"].append(window.metrics(predicted, name, label))
-                pieces["frequency"].append(
-                    metrics.by_frequency(rfm["frequency"].to_numpy(), predicted["expected_purchases"].to_numpy(),
-                                         window.actual_purchases).reset_index()
-                    .assign(cutoff=label, candidate=name))
-                pieces["tracking"].append(window.tracking(candidate, name, label, horizon, tracking_points))
-                if "expected_spend" in predicted:
-                    cohort_rows.append(window.cohort_predicted(predicted["expected_spend"], name))
-                if keep_predictions:
-                    outcomes = {"actual_purchases": window.actual_purchases}
-                    if window.actual_spend is not None:  # no amounts: no column, not zeros
-                        outcomes["actual_spend"] = window.actual_spend
-                    pieces["predictions"].append(
-                        predicted.assign(cutoff=label, candidate=name, **outcomes,
-                                         calibration_frequency=rfm["frequency"].to_numpy()))
+                try:
+                    parts = _run_candidate(template, window, rfm, name, label, horizon,
+                                           tracking_points, amount_col, keep_predictions)
+                except ClvlabError as exc:  # a refusal: recorded, and the others go on
+                    failures.append({"cutoff": label, "candidate": name, "error": str(exc)})
+                    warnings.warn(f"backtest: candidate {name!r} failed at cutoff {label} and "
+                                  f"is left out there (the others go on): {exc}",
+                                  ClvlabWarning, stacklevel=2)
+                except Exception as exc:  # a fault: stop, saying where
+                    exc.add_note(f"(clvlab.backtest: candidate {name!r} at cutoff {label})")
+                    raise
+                else:
+                    for key, value in parts.items():
+                        if key == "cohort":
+                            cohort_rows.append(value)
+                        else:
+                            pieces[key].append(value)
                 bar.set_postfix_str(f"cutoff {label}: {name} {time.perf_counter() - started:.1f} s")
                 bar.update()
             pieces["cohorts"].append(_cohort_ltv(cohort_rows, label, acquisition_cost))
+    if not pieces["metrics"]:
+        raise ClvlabError("every candidate failed at every cutoff: " + "; ".join(
+            f"{f['candidate']!r} at {f['cutoff']}: {f['error']}" for f in failures))
     return BacktestResult(
         metrics=pd.concat(pieces["metrics"], ignore_index=True),
         by_frequency=pd.concat(pieces["frequency"], ignore_index=True),
@@ -149,7 +157,33 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
         settings={"horizon": float(horizon), "time_unit": settings.time_unit,
                   "cutoffs": [c.isoformat() for c in cutoffs], "cohort_freq": cohort_freq,
                   "candidates": list(named), "amount_col": amount_col,
-                  "customers_excluded": int(frame.attrs.get("customers_excluded", 0))})
+                  "customers_excluded": int(frame.attrs.get("customers_excluded", 0)),
+                  "failures": failures})
+
+
+def _run_candidate(template: Candidate, window: "_Window", rfm: pd.DataFrame, name: str,
+                   label: str, horizon: float, tracking_points: int, amount_col: str | None,
+                   keep_predictions: bool) -> dict[str, pd.DataFrame]:
+    """One candidate at one cutoff: a fresh copy fitted, its predictions checked and scored.
+    Returns the result's pieces (all or, when it fails, none: nothing half-done is kept)."""
+    candidate = copy.deepcopy(template).fit(window.calibration, horizon)
+    predicted = _checked(candidate.predict(window.calibration, horizon), rfm, name, label)
+    if amount_col is None:
+        predicted = predicted.drop(columns="expected_spend", errors="ignore")
+    parts = {"metrics": window.metrics(predicted, name, label),
+             "frequency": metrics.by_frequency(
+                 rfm["frequency"].to_numpy(), predicted["expected_purchases"].to_numpy(),
+                 window.actual_purchases).reset_index().assign(cutoff=label, candidate=name),
+             "tracking": window.tracking(candidate, name, label, horizon, tracking_points)}
+    if "expected_spend" in predicted:
+        parts["cohort"] = window.cohort_predicted(predicted["expected_spend"], name)
+    if keep_predictions:
+        outcomes = {"actual_purchases": window.actual_purchases}
+        if window.actual_spend is not None:  # no amounts: no column, not zeros
+            outcomes["actual_spend"] = window.actual_spend
+        parts["predictions"] = predicted.assign(cutoff=label, candidate=name, **outcomes,
+                                                calibration_frequency=rfm["frequency"].to_numpy())
+    return parts
 
 
 def _refuse_spend_candidates(named: Mapping[str, Candidate]) -> None:

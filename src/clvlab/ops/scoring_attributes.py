@@ -57,7 +57,8 @@ class AttributeJoin:
         self.example: Any = None
 
     def join(self, inputs: pd.DataFrame) -> pd.DataFrame | None:
-        found = inputs.index.isin(self.table.index)
+        keys = self._keys(inputs.index)
+        found = keys.isin(self.table.index)
         self.customers += len(inputs)
         if not found.all():
             if self.example is None:
@@ -66,9 +67,26 @@ class AttributeJoin:
         if self.policy == "raise" and self.missing:
             return None
         kept = inputs[found]
-        joined = pd.concat([kept, self.table.loc[kept.index]], axis=1)
+        joined = pd.concat([kept, self.table.loc[keys[found]].set_axis(kept.index)], axis=1)
         joined.attrs = inputs.attrs
         return joined
+
+    def _keys(self, ids: pd.Index) -> pd.Index:
+        """The chunk's ids as keys of the table: both as text when one side's ids are text and
+        the other's whole numbers (said once, by a warning)."""
+        from clvlab.data.attributes import matching_ids
+
+        if not getattr(self, "_matched", False):
+            self._matched = True
+            keys, table_keys = matching_ids(ids, self.table.index, "the log", self.source)
+            self._as_text = table_keys is not self.table.index
+            self.table = self.table.set_axis(table_keys)
+            return keys
+        if self._as_text:
+            from clvlab.data.attributes import ids_as_text
+
+            return ids_as_text(ids)
+        return ids
 
     def chunks(self, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         """The chunks with their attributes; raises at the end when customers lacked them."""
@@ -120,16 +138,15 @@ def attribute_source(attributes: Any, columns: Sequence[str], *, customer_col: s
 
 
 def read_attribute_table(attributes: Any, csv_options: dict[str, Any]) -> pd.DataFrame:
-    """A DataFrame as it is; a CSV or Parquet file read (a Parquet file keeps its index)."""
+    """A DataFrame as it is; a CSV or Parquet file read by
+    :func:`clvlab.data.attributes.read_attribute_file` (a Parquet file keeps its index; a CSV
+    file's ids written with leading zeros stay text)."""
     if not isinstance(attributes, (str, Path)):
         return attributes
-    from clvlab.data.rfm_io import read_files
+    from clvlab.data.attributes import read_attribute_file
 
-    if not Path(attributes).is_file():
-        raise ClvlabError(f"the attributes file {attributes} does not exist")
-    if str(attributes).lower().endswith((".parquet", ".pq")):
-        return pd.read_parquet(attributes)  # read_files would drop a pandas index of ids
-    return read_files(str(attributes), **csv_options)
+    return read_attribute_file(attributes, delimiter=csv_options.get("delimiter"),
+                               decimal=csv_options.get("decimal"))
 
 
 def log_attributes(log: pd.DataFrame, columns: Sequence[str], *, customer_col: str) -> pd.DataFrame:
