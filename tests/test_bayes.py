@@ -355,3 +355,35 @@ def test_a_posterior_saved_on_either_stack_loads_on_this_one(written_by, rfm):
     assert summary.loc["r", "mean"] == pytest.approx(0.243, abs=0.03)
     band = model.posterior_predict("expected_purchases", rfm.head(20), t=39, n_draws=50)
     assert (band["3%"] <= band["mean"]).all() and (band["mean"] <= band["97%"]).all()
+
+
+
+def test_pymc_and_arviz_are_imported_without_arviz_future_warning(tmp_path):
+    """ArviZ 0.2x announces its refactor with a FutureWarning on its first import of the day
+    (PyMC 5 imports it); clvlab imports PyMC and ArviZ without that notice. A fresh cache folder
+    makes the import the day's first, and -W error turns any FutureWarning into a failure."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import clvlab.inference.bayes\n"
+            "from clvlab.inference import compat\n"
+            "compat.pymc(); compat.arviz()\n")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c", code], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "FutureWarning" not in done.stderr, done.stderr[-2000:]
+
+
+def test_only_compat_imports_pymc_and_arviz():
+    """Every other module goes through compat.pymc() / compat.arviz(), which import without
+    ArviZ 0.2x's notice (an ``import pymc`` elsewhere would print it again)."""
+    import re
+    from pathlib import Path
+
+    source = Path(clvlab.__file__).parent
+    pattern = re.compile(r"^\s*(import|from)\s+(pymc|arviz)\b", re.MULTILINE)
+    found = [str(path.relative_to(source)) for path in source.rglob("*.py")
+             if path.name != "compat.py" and pattern.search(path.read_text())]
+    assert found == []

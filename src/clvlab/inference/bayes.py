@@ -120,7 +120,7 @@ def build_pymc_model(model, data: list[np.ndarray], weights: np.ndarray, priors:
                      start: tuple[np.ndarray, np.ndarray] | None = None, *,
                      target: Target | None = None):
     """The PyMC model of ``target`` (by default ``model``'s own, over ``data``)."""
-    import pymc as pm
+    pm = _compat.pymc()
     import pytensor.tensor as pt
 
     target = plain_target(model, data, weights) if target is None else target
@@ -159,7 +159,7 @@ def fit_bayes(model, data: list[np.ndarray], weights: np.ndarray, *, method: str
     PyMC's NUTS also takes the covariance as its first mass matrix (see ``_nuts_start``); nutpie
     starts from the estimate, jittered per chain, and adapts its own mass matrix. ``target``:
     what to sample (a model with covariates); by default ``model``'s own likelihood of ``data``."""
-    import pymc as pm
+    pm = _compat.pymc()
 
     sampler = default_nuts_sampler() if nuts_sampler is None else nuts_sampler
     if sampler not in NUTS_SAMPLERS:
@@ -253,8 +253,8 @@ def _nuts_start(pymc_model, names: Sequence[str], start, chains: int, random_see
     for the model's own parameters and none for covariate coefficients (a user's prior on
     another transform falls back to PyMC's initialisation).
     """
-    import pymc as pm
-    from pymc.step_methods.hmc.quadpotential import QuadPotentialFullAdapt
+    pm = _compat.pymc()
+    QuadPotentialFullAdapt = pm.step_methods.hmc.quadpotential.QuadPotentialFullAdapt
 
     if start is None or not _log_transformed(pymc_model, names):
         return None

@@ -8,7 +8,12 @@ functions here and never branches on a version itself. Posterior files are plain
 one group per ArviZ group on both stacks, so a file written by either loads on the other.
 
 Imports of PyMC, ArviZ and PyTensor stay inside the functions: importing clvlab must not pay
-for them (the maximum-likelihood path never needs them).
+for them (the maximum-likelihood path never needs them). PyMC and ArviZ are imported through
+``pymc()`` and ``arviz()``: ArviZ 0.2x announces its coming refactor with a FutureWarning on the
+first import of each day (unless its arviz_base/stats/plots preview packages are installed), a
+notice about ArviZ's own future with nothing for a clvlab user to change, and PyMC 5 imports
+ArviZ itself; so that one message, and only while importing, is not shown. ArviZ 1 has no
+such notice.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["arviz_major", "posterior_dataset", "group_names", "add_groups", "subset_groups",
+__all__ = ["pymc", "arviz", "arviz_major", "posterior_dataset", "group_names", "add_groups", "subset_groups",
            "idata_from_posterior", "save_idata", "load_idata", "rhat", "ess", "summary_table",
            "find_map", "nutpie_low_rank", "declare_pullback", "register_numba"]
 
@@ -30,6 +35,28 @@ __all__ = ["arviz_major", "posterior_dataset", "group_names", "add_groups", "sub
 @lru_cache(maxsize=None)
 def _major(distribution: str) -> int:
     return int(metadata.version(distribution).split(".")[0])
+
+
+#: ArviZ 0.2x's once-a-day import notice (arviz/__init__.py, ``_warn_once_per_day``)
+_ARVIZ_NOTICE = r"\s*ArviZ is undergoing a major refactor"
+
+
+def _import(name: str):
+    import importlib
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_ARVIZ_NOTICE, category=FutureWarning)
+        return importlib.import_module(name)
+
+
+def pymc():
+    """The ``pymc`` module (imported without ArviZ 0.2x's import notice)."""
+    return _import("pymc")
+
+
+def arviz():
+    """The ``arviz`` module (imported without ArviZ 0.2x's import notice)."""
+    return _import("arviz")
 
 
 def arviz_major() -> int:
@@ -87,14 +114,14 @@ def subset_groups(idata: Any, groups: Sequence[str]) -> Any:
         import xarray as xr
 
         return xr.DataTree.from_dict({g: idata[g].to_dataset() for g in present})
-    import arviz as az
+    az = arviz()
 
     return az.InferenceData(**{g: getattr(idata, g) for g in present})
 
 
 def idata_from_posterior(posterior: dict[str, np.ndarray]) -> Any:
     """The stack's container from {name: array (chain, draw)}: what MAP and ADVI results become."""
-    import arviz as az
+    az = arviz()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "more chains than draws" for a single point
@@ -113,7 +140,7 @@ def save_idata(idata: Any, path: str | Path) -> None:
 
 def load_idata(path: str | Path) -> Any:
     """Read a posterior file into the installed stack's container, fully in memory."""
-    import arviz as az
+    az = arviz()
 
     if arviz_major() >= 1:
         idata = az.from_netcdf(path, engine="h5netcdf")
@@ -128,7 +155,7 @@ def load_idata(path: str | Path) -> Any:
 
 def rhat(idata: Any, names: Sequence[str]) -> dict[str, float]:
     """Rank-normalised split r_hat per parameter, unrounded."""
-    import arviz as az
+    az = arviz()
 
     values = az.rhat(posterior_dataset(idata, names))
     return {n: float(np.asarray(values[n])) for n in names}
@@ -136,7 +163,7 @@ def rhat(idata: Any, names: Sequence[str]) -> dict[str, float]:
 
 def ess(idata: Any, names: Sequence[str], method: str) -> dict[str, float]:
     """ArviZ's effective sample size (``method`` "bulk" or "tail") per parameter."""
-    import arviz as az
+    az = arviz()
 
     values = az.ess(posterior_dataset(idata, names), method=method)
     return {n: float(np.asarray(values[n])) for n in names}
@@ -145,7 +172,7 @@ def ess(idata: Any, names: Sequence[str], method: str) -> dict[str, float]:
 def summary_table(idata: Any, names: Sequence[str], level: float) -> pd.DataFrame:
     """ArviZ's posterior summary with the same columns on both stacks: mean, sd,
     hdi_<low>%, hdi_<high>%, mcse_mean, mcse_sd, ess_bulk, ess_tail, r_hat (unrounded)."""
-    import arviz as az
+    az = arviz()
 
     low, high = f"hdi_{100 * (1 - level) / 2:g}%", f"hdi_{100 * (1 + level) / 2:g}%"
     if arviz_major() >= 1:
@@ -170,7 +197,7 @@ def find_map(names: Sequence[str], start: dict[str, float] | None, seed: int | N
     whether to jitter the start, and deprecates the dict result for a posterior container."""
     import inspect
 
-    import pymc as pm
+    pm = pymc()
 
     parameters = inspect.signature(pm.find_MAP).parameters
     if "return_inferencedata" in parameters:
