@@ -36,8 +36,11 @@ class ChurnAdjustedCandidate(ModelCandidate):
     check is possible (nobody acquired by c - 2h, or one outcome only) the base model is left
     alone; so it is where the view at c - h or c - 2h has no customer observed for a whole
     horizon. ``decision_`` holds the :class:`~clvlab.churn.GainCheck`. With
-    ``check_gain=False`` the full adjustment is applied unchecked (and a cutoff without
-    training data is an error).
+    ``check_gain=False`` the full adjustment is applied unchecked, with a
+    :class:`~clvlab.churn.UncheckedAdjustmentWarning` (and a cutoff without training data is an
+    error). The candidate's adjusters skip the check that ``ChurnAdjuster.fit`` makes by default
+    on held-out customers: the check on the later window replaces it, and also sees a change of
+    the customers' age between training and use.
     """
 
     def __init__(self, transaction_model, spend_model=None, classifier=None, name: str | None = None,
