@@ -267,3 +267,21 @@ def test_attributes_the_table_already_holds_are_refused_by_name(log, attributes)
     with pytest.raises(DataValidationError, match=r"already columns of the table .*with the "
                                                   r"same values"):
         join_attributes(table, attributes, customer_col="customer_id")
+
+
+def test_the_scoring_join_matches_text_and_numeric_ids_as_text(tmp_path):
+    """`clvlab score --attributes`' join (before: "no customer matched" for a log read as text
+    and an attributes file read as numbers); a zero-padded file keeps its zeros."""
+    from clvlab.ops.scoring_attributes import AttributeJoin, read_attribute_table
+
+    (tmp_path / "attributes.csv").write_text("cust,channel\n00001,web\n00002,shop\n")
+    with pytest.warns(clvlab.ClvlabWarning, match="leading zeros"):
+        table = read_attribute_table(str(tmp_path / "attributes.csv"), {}).set_index("cust")
+    inputs = pd.DataFrame({"frequency": [1, 0]}, index=pd.Index(["00002", "00001"], name="cust"))
+    joined = AttributeJoin(table, "the attributes table").join(inputs)
+    assert list(joined["channel"]) == ["shop", "web"]
+    numbers = pd.DataFrame({"channel": ["web", "shop"]}, index=pd.Index([1, 2], name="cust"))
+    texts = pd.DataFrame({"frequency": [1, 0]}, index=pd.Index(["2", "1"], name="cust"))
+    with pytest.warns(clvlab.ClvlabWarning, match="matched as text"):
+        joined = AttributeJoin(numbers, "the attributes table").join(texts)
+    assert list(joined["channel"]) == ["shop", "web"] and list(joined.index) == ["2", "1"]
