@@ -96,7 +96,9 @@ def test_clv_model_registers_promotes_and_predicts_without_pickles(tracking, cdn
     assert main(["promote", "test-clv"]) == 0
     model = mlflow.pyfunc.load_model("models:/test-clv@champion")
     inputs = rfm[["frequency", "recency", "T", "monetary_value"]].astype(np.float64)
-    got = model.predict(inputs, params={"horizon": 39.0, "discount_rate": 0.01, "margin": 0.3})
+    # a payload carries no time unit: the caller states it (issue 29)
+    got = model.predict(inputs, params={"horizon": 39.0, "discount_rate": 0.01, "margin": 0.3,
+                                        "time_unit": "W"})
     assert list(got.columns) == clvlab.serving.OUTPUT_COLUMNS
     np.testing.assert_allclose(got["expected_purchases"], transaction.expected_purchases(rfm, 39))
     np.testing.assert_allclose(got["clv"], clvlab.customer_lifetime_value(

@@ -15,7 +15,10 @@ def add_commands(commands) -> None:
         "register", help="log saved models as one MLflow CLV model and register it (@challenger)",
         description="Package a transaction model, an optional Gamma-Gamma spend model and an "
                     "optional churn adjuster (JSON files) as an MLflow pyfunc, register it under "
-                    "--name and point the @challenger alias at the new version.")
+                    "--name and point the @challenger alias at the new version. Each model must "
+                    "be of its kind, and each fit converged by its own checks (r_hat, "
+                    "divergences and ESS after NUTS, ...): the diagnostics are printed and "
+                    "recorded on the version, and an unconverged fit is refused unless --force.")
     register.add_argument("transaction_model", help="BG/NBD, MBG/NBD or Pareto/NBD model (.json)")
     register.add_argument("--spend-model", default=None, help="Gamma-Gamma model (.json)")
     register.add_argument("--churn-adjuster", default=None, help="churn adjuster (.json)")
@@ -26,18 +29,25 @@ def add_commands(commands) -> None:
                                "attribute columns, e.g. the one they were fitted on; its boolean "
                                "columns become boolean inputs of the model's signature (else "
                                "booleans are sent as 0/1 numbers)")
+    register.add_argument("--force", action="store_true",
+                          help="register a fit whose convergence checks failed (the diagnostics "
+                               "are recorded on the version, with clvlab.forced=true)")
     register.set_defaults(run=_run_register)
 
     promote = commands.add_parser(
         "promote", help="move an alias (default @champion) to a registered model version",
         description="Point --to (default champion) at --version, or at the version --from "
                     "(default challenger) points at. --backtest-run records the backtest that "
-                    "supports the promotion on the model version.")
+                    "supports the promotion on the model version; it must be a backtest of this "
+                    "model's candidate (e.g. 'pareto-nbd + gamma-gamma') in its time unit, or "
+                    "nothing is promoted.")
     promote.add_argument("name", help="registered model name")
     promote.add_argument("--version", default=None)
     promote.add_argument("--from", dest="from_alias", default="challenger")
     promote.add_argument("--to", dest="to_alias", default="champion")
-    promote.add_argument("--backtest-run", default=None, help="MLflow run id of a clvlab backtest")
+    promote.add_argument("--backtest-run", default=None,
+                         help="MLflow run id of a clvlab backtest of this model's candidate, in "
+                              "its time unit")
     promote.set_defaults(run=_run_promote)
 
     score = commands.add_parser(
@@ -100,6 +110,7 @@ def _run_register(args: argparse.Namespace) -> int:
     from clvlab.core.errors import ClvlabError
     from clvlab.data.rfm_io import read_files
     from clvlab.models import load_model
+    from clvlab.ops.registration import describe_convergence
     from clvlab.ops.serving import log_clv_model
 
     if args.attributes and not Path(args.attributes).is_file():
@@ -108,9 +119,14 @@ def _run_register(args: argparse.Namespace) -> int:
                          load_model(args.spend_model) if args.spend_model else None,
                          ChurnAdjuster.load(args.churn_adjuster) if args.churn_adjuster else None,
                          registered_model_name=args.name, alias=args.alias,
-                         attributes=read_files(args.attributes) if args.attributes else None)
+                         attributes=read_files(args.attributes) if args.attributes else None,
+                         force=args.force)
     print(f"registered {args.name} version {info.registered_model_version} "
           f"(models:/{args.name}@{args.alias})")
+    report = (info.metadata or {}).get("convergence", {})
+    forced = [key for key, entry in report.items() if entry.get("converged") is False]
+    for line in describe_convergence(report, forced):
+        print(f"  {line}")
     return 0
 
 

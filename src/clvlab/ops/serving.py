@@ -3,15 +3,23 @@
 It is logged with a *loader module* (MLflow's custom-flavour workflow): the model's MLmodel file
 names ``clvlab.serving``, and MLflow calls this installed module's ``_load_pyfunc`` on the
 model's data folder, which holds only the transaction model, the optional spend model and the
-optional churn adjuster (JSON, plus the adjuster's skops file, loaded with an explicit list of
-trusted types). No code travels with the model: nothing is pickled and no code file is logged,
-so loading a model never runs code from its artifact (:func:`check_model_files` refuses a model
-directory that holds anything else). Deployment is by alias: ``@challenger`` when registered,
-``@champion`` when :func:`promote` moves it.
+optional churn adjuster (JSON, the posterior of a Bayesian fit as netCDF, and the adjuster's
+skops file, loaded with an explicit list of trusted types). No code travels with the model:
+nothing is pickled and no code file is logged, so loading a model never runs code from its
+artifact (:func:`check_model_files` refuses a model directory that holds anything else).
+Deployment is by alias: ``@challenger`` when registered, ``@champion`` when :func:`promote`
+moves it. What may be registered and what may support a promotion is
+:mod:`clvlab.ops.registration`'s: each part of its kind, a converged fit (unless forced), a
+backtest of the model's own candidate in its time unit.
+
+The served model takes the tables clvlab writes and reads (``rfm_summary``, ``read_rfm``: counts
+as int64, durations as int64 or float64): its numeric inputs accept any number type, and a value
+that is not a number is an error that names the column. A pyfunc payload carries no time unit
+(pandas' ``attrs`` do not travel), so the caller states it: ``params={"time_unit": "W", ...}``.
 
 Models with covariates (static customer attributes such as channel or gender) read those
 columns beside the RFM columns: the pyfunc's input signature lists them (text as string, numbers
-as double, booleans as boolean), and each customer is scored by the plain models at their own
+as any number type, booleans as boolean: :mod:`clvlab.ops.signature`), and each customer is scored by the plain models at their own
 parameters (:func:`score_frame`), as the in-memory models score them.
 """
 
@@ -20,12 +28,14 @@ from __future__ import annotations
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError
+from clvlab.models.customer_scores import SPEND_OUTPUTS, TRANSACTION_OUTPUTS
+from clvlab.ops.signature import DEFAULT_PARAMS, as_numbers, numeric_inputs
+from clvlab.ops.signature import covariate_types  # noqa: F401 (its home before issue 29)
+from clvlab.ops.signature import signature as _signature
 
 __all__ = ["CLVModel", "OUTPUT_COLUMNS", "log_clv_model", "promote", "resolve_version",
            "check_model_files", "download_clv_model", "load_clv_model", "covariate_columns",
@@ -37,14 +47,16 @@ __all__ = ["CLVModel", "OUTPUT_COLUMNS", "log_clv_model", "promote", "resolve_ve
 LOADER_MODULE = "clvlab.serving"
 
 RFM_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
-#: every score column; a model without a spend model has no expected_spend and clv
-#: (see clvlab.models.customer_scores.output_columns)
-OUTPUT_COLUMNS = ["p_alive", "probability_of_purchase", "expected_purchases", "expected_spend", "clv"]
-#: the pyfunc's parameters; the horizon has no default (it is in the model's time unit)
-DEFAULT_PARAMS = {"horizon": None, "discount_rate": 0.0, "margin": 1.0}
+#: every score column; a model without a spend model has no spend columns
+#: (clvlab.models.customer_scores.output_columns, the one list)
+OUTPUT_COLUMNS = TRANSACTION_OUTPUTS + SPEND_OUTPUTS
 DATA_FOLDER = "clv_model"  # the model's data folder (MLmodel's pyfunc "data": data/clv_model)
 MODEL_FILES = {"transaction_model.json", "spend_model.json", "churn_adjuster.json",
-               "churn_adjuster.classifier.skops"}
+               "churn_adjuster.classifier.skops",
+               # the posterior of a Bayesian fit, named in its JSON (netCDF: data, no code)
+               "transaction_model.posterior.nc", "spend_model.posterior.nc"}
+POSTERIOR_FILES = {"transaction_model.json": "transaction_model.posterior.nc",
+                   "spend_model.json": "spend_model.posterior.nc"}
 ENVIRONMENT_FILES = {"MLmodel", "conda.yaml", "python_env.yaml", "requirements.txt",
                      "registered_model_meta"}
 
@@ -55,6 +67,9 @@ class CLVModel:
     horizon (see :mod:`clvlab.models.customer_scores`)."""
 
     def __init__(self, transaction, spend=None, adjuster=None):
+        from clvlab.ops.registration import check_parts
+
+        check_parts(transaction, spend, adjuster)  # a part out of place: named, before scoring
         self.transaction = transaction
         self.spend = spend
         self.adjuster = adjuster
@@ -118,9 +133,27 @@ def check_model_files(model_dir: str | Path) -> Path:
                   (relative.parent == Path(".") and path.suffix == ".json")  # MLflow's metadata
         if not allowed:
             raise ClvlabError(f"{model_dir}: unexpected file {relative} in a clvlab CLV model "
-                              "(only the JSON models, the adjuster's skops file and MLflow's "
-                              "descriptions belong there); refusing to load it")
+                              "(only the JSON models, their posteriors (.posterior.nc), the "
+                              "adjuster's skops file and MLflow's descriptions belong there); "
+                              "refusing to load it")
+    _check_posterior_names(data)
     return data
+
+
+def _check_posterior_names(data: Path) -> None:
+    """A model JSON may name only its own posterior file beside it (never a path elsewhere)."""
+    import json
+
+    for model_file, posterior in POSTERIOR_FILES.items():
+        path = data / model_file
+        try:
+            named = json.loads(path.read_text()).get("posterior_file") if path.exists() else None
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            continue  # not readable JSON: loading the model says so
+        if named is not None and named != posterior:
+            raise ClvlabError(f"{path} names the posterior file {named!r}; a clvlab CLV model's "
+                              f"{model_file} may only name {posterior!r} beside it; refusing to "
+                              "load it")
 
 
 def download_clv_model(model_uri: str) -> Path:
@@ -154,86 +187,80 @@ def covariate_columns(*models) -> list[str]:
 
 def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict | None) -> pd.DataFrame:
     """The pyfunc's predictions, callable without MLflow: :func:`clvlab.models.customer_scores.score_customers`
-    with the pyfunc's ``params`` ({horizon, discount_rate, margin}; horizon has no default).
+    with the pyfunc's ``params`` ({horizon, discount_rate, margin, time_unit}; horizon has no
+    default; time_unit, the unit of the rows' durations, is needed when ``frame`` does not
+    record it, as no pyfunc payload does, and must be the model's).
 
     With covariates, ``frame`` also holds the attribute columns the models read
     (:func:`covariate_columns`): each customer is scored at their own parameters, as the
     in-memory models score them."""
+    from clvlab.core.timeunits import normalize_time_unit
     from clvlab.models.customer_scores import score_customers
+    from clvlab.ops.registration import check_parts
 
+    check_parts(transaction, spend, adjuster)
     settings = {**DEFAULT_PARAMS, **{k: v for k, v in (params or {}).items()
                                      if k in DEFAULT_PARAMS and v is not None}}
     unknown = sorted(set(params or {}) - set(DEFAULT_PARAMS))
     if unknown:
         raise ClvlabError(f"unknown scoring parameter(s) {unknown}; expected {sorted(DEFAULT_PARAMS)}")
+    if settings["time_unit"] is not None:
+        given = normalize_time_unit(settings["time_unit"])
+        model_unit = getattr(transaction, "time_unit_", None)
+        if model_unit is not None and given != normalize_time_unit(model_unit):
+            raise ClvlabError(f"the scoring parameter time_unit={settings['time_unit']!r} says the "
+                              f"rows' durations are in {given!r}, but the model was fitted in "
+                              f"{model_unit!r}; send rows in {model_unit!r} with "
+                              f"time_unit={model_unit!r}")
+        settings["time_unit"] = given
     missing = [c for c in covariate_columns(transaction, spend) if c not in frame.columns]
     if missing:
         raise ClvlabError(
             f"the model reads the customer attribute column(s) {missing} (its covariates), which "
             f"the input lacks (it has {list(frame.columns)}); join each customer's attributes to "
             "the RFM rows (the scoring job: --attributes FILE, or those columns in the log)")
+    frame = as_numbers(frame, numeric_inputs(transaction, spend, adjuster))
     return score_customers(transaction, spend, adjuster, frame, **settings)
-
-
-def _signature(transaction, spend, adjuster, attributes: pd.DataFrame | None = None):
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
-
-    from clvlab.models.customer_scores import RFM_INPUTS, output_columns
-
-    columns = list(RFM_INPUTS) + (["monetary_value"] if spend is not None else [])
-    if adjuster is not None:
-        columns += [c for c in adjuster.feature_names_in_ if c not in columns]
-    inputs = [ColSpec("double", c) for c in columns]
-    types = covariate_types(transaction, spend, attributes)
-    inputs += [ColSpec(kind, c) for c, kind in types.items() if c not in columns]
-    return ModelSignature(
-        inputs=Schema(inputs),
-        outputs=Schema([ColSpec("double", c) for c in output_columns(spend)]),
-        params=ParamSchema([ParamSpec(k, "double", v) for k, v in DEFAULT_PARAMS.items()]))
-
-
-def covariate_types(transaction, spend, attributes: pd.DataFrame | None = None) -> dict[str, str]:
-    """The signature's type of each covariate column: "string" for the columns the models
-    encode as text, "boolean" for the columns that are booleans in ``attributes`` (the table the
-    models were fitted on, or any with those columns; a model file records numbers and booleans
-    alike as numbers), "double" for the other numbers."""
-    types = {}
-    for model in (transaction, spend):
-        design = getattr(model, "covariates_", None)
-        for column in design.encoder.columns if design is not None else []:
-            if column in design.encoder.levels:
-                types[column] = "string"
-            elif attributes is not None and column in attributes.columns and \
-                    pd.api.types.is_bool_dtype(attributes[column]):
-                types[column] = "boolean"
-            else:
-                types.setdefault(column, "double")
-    return types
 
 
 def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
                   registered_model_name: str | None = None, name: str = "clv_model",
                   alias: str | None = "challenger", tags: dict[str, str] | None = None,
-                  attributes: pd.DataFrame | None = None):
+                  attributes: pd.DataFrame | None = None, force: bool = False):
     """Log the CLV model into the active run (one is started if none is) and, with
     ``registered_model_name``, register it and point ``alias`` at the new version.
-    Returns MLflow's ModelInfo (``registered_model_version`` set when registered).
+    Returns MLflow's ModelInfo (``registered_model_version`` set when registered; its
+    ``metadata["convergence"]`` is the convergence report).
+
+    Before anything is logged, each part must be of its kind (a transaction model, a spend
+    model, a churn adjuster) and each fit converged by its own checks (r_hat, divergences and
+    ESS after NUTS; the ELBO after ADVI; the mode after MAP; the optimizer after maximum
+    likelihood: :mod:`clvlab.ops.registration`); ``force=True`` registers an unconverged fit
+    anyway. The diagnostics go with the model either way: in its metadata and as tags of the
+    run and the model version (``clvlab.transaction_model.max_r_hat``, ``clvlab.forced``, ...).
 
     Models with covariates add their attribute columns to the input signature. ``attributes``
     (optional): a table holding those columns, e.g. the one the models were fitted on; a
     column that is boolean there is a boolean input (else booleans must be sent as 0/1
     numbers, as the model files cannot tell a boolean from a number). Nothing of it is stored.
 
-    The model's files are the JSON models (population-level parameters only) and the churn
-    adjuster's skops file; MLflow loads them through this module (no code is logged)."""
+    The model's files are the JSON models (population-level parameters only), the posterior of
+    a Bayesian fit (netCDF) and the churn adjuster's skops file; MLflow loads them through this
+    module (no code is logged)."""
     from clvlab.core.version import __version__
+    from clvlab.ops import registration
     from clvlab.ops.tracking import connect, tracking_errors
 
+    registration.check_parts(transaction_model, spend_model, churn_adjuster)
     if getattr(transaction_model, "time_unit_", None) is None:
         raise ClvlabError(f"the {type(transaction_model).__name__} has no time unit, so its "
                           "registered scores would be in whatever unit a table happens to be in; "
                           "fit it on a table that records its unit (or fit(..., time_unit=...))")
+    report = registration.convergence_report(transaction_model, spend_model)
+    forced = registration.check_converged(report, force)
+    candidate = registration.candidate_name(transaction_model, spend_model, churn_adjuster)
+    model_tags = {"clvlab.candidate": candidate,
+                  **registration.convergence_tags(report, forced)}
     covariates = covariate_columns(transaction_model, spend_model)
     mlflow = connect()
     with tempfile.TemporaryDirectory() as folder:
@@ -258,15 +285,21 @@ def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
                         registered_model_name=registered_model_name,
                         metadata={"time_unit": getattr(transaction_model, "time_unit_", None),
                                   "transaction_model": type(transaction_model).__name__,
+                                  "candidate": candidate, "convergence": report,
                                   **({"covariates": covariates} if covariates else {}),
                                   "clvlab_version": __version__})
-                mlflow.set_tags({"clvlab.kind": "clv-model", **(tags or {})})
+                mlflow.set_tags({"clvlab.kind": "clv-model", **model_tags, **(tags or {})})
             finally:
                 if active is None:
                     mlflow.end_run()
-            if registered_model_name and alias:
-                mlflow.MlflowClient().set_registered_model_alias(
-                    registered_model_name, alias, info.registered_model_version)
+            if registered_model_name:
+                client = mlflow.MlflowClient()
+                for key, value in model_tags.items():
+                    client.set_model_version_tag(registered_model_name,
+                                                 info.registered_model_version, key, value)
+                if alias:
+                    client.set_registered_model_alias(
+                        registered_model_name, alias, info.registered_model_version)
     return info
 
 
@@ -285,9 +318,13 @@ def promote(name: str, *, version: str | None = None, from_alias: str = "challen
             to_alias: str = "champion", backtest_run: str | None = None) -> str:
     """Point ``to_alias`` at ``version`` (default: the version ``from_alias`` points at).
 
-    With ``backtest_run``, the run must be a clvlab backtest; its id is recorded on the model
-    version (tag ``clvlab.promoted_on_backtest``) as the evidence for the promotion.
-    Returns the promoted version."""
+    With ``backtest_run``, the run must be a clvlab backtest of this model: in its time unit,
+    with the model's own candidate among its candidates (``"pareto-nbd + gamma-gamma"``, with
+    its covariates in brackets; :func:`clvlab.ops.registration.check_evidence`), or the
+    promotion is refused and no alias moves. The run's id and the candidate are recorded on the
+    model version (tags ``clvlab.promoted_on_backtest``, ``clvlab.promoted_on_candidate``) as
+    the evidence for the promotion. Returns the promoted version."""
+    from clvlab.ops.registration import check_evidence
     from clvlab.ops.tracking import connect
 
     mlflow = connect()
@@ -298,12 +335,9 @@ def promote(name: str, *, version: str | None = None, from_alias: str = "challen
     except mlflow.exceptions.MlflowException:
         raise ClvlabError(f"registered model {name!r} has no version {version}") from None
     if backtest_run is not None:
-        try:
-            kind = client.get_run(backtest_run).data.tags.get("clvlab.kind")
-        except mlflow.exceptions.MlflowException:
-            raise ClvlabError(f"run {backtest_run} does not exist") from None
-        if kind != "backtest":
-            raise ClvlabError(f"run {backtest_run} is not a clvlab backtest (kind {kind!r})")
+        model = load_clv_model(f"models:/{name}/{version}")
+        candidate = check_evidence(client, backtest_run, model, f"{name} version {version}")
         client.set_model_version_tag(name, version, "clvlab.promoted_on_backtest", backtest_run)
+        client.set_model_version_tag(name, version, "clvlab.promoted_on_candidate", candidate)
     client.set_registered_model_alias(name, to_alias, version)
     return version

@@ -187,6 +187,10 @@ def log_backtest(result, *, experiment: str | None = None, run_name: str = "back
     the cutoffs (``<candidate>.<target>_<metric>``) and the tables and plots as artifacts, and
     a nested run per cutoff and candidate with that cutoff's metrics. Returns the parent id.
 
+    What a promotion compares with its model (:func:`clvlab.ops.registration.check_evidence`)
+    is recorded whole: ``backtest/settings.json`` (time unit, candidate names, horizon,
+    cutoffs, amount column) and the tag ``clvlab.time_unit``.
+
     Only population-level tables are logged unless ``customer_rows=True``: then the
     per-customer predictions go too (``predictions.csv``), with each id replaced by its salted
     hash (:func:`clvlab.privacy.hash_ids`; ``salt`` or CLVLAB_ID_SALT, required)."""
@@ -207,7 +211,8 @@ def log_backtest(result, *, experiment: str | None = None, run_name: str = "back
                            "candidates": "; ".join(settings["candidates"])[:6000]})
         names = {metric_key(c): c for c in settings["candidates"]}
         mlflow.set_tags({"clvlab.kind": "backtest", "clvlab.candidates": json.dumps(names)[:5000],
-                         **_versions(), **(tags or {})})
+                         "clvlab.time_unit": str(settings["time_unit"]), **_versions(),
+                         **(tags or {})})
         means = table.groupby(["candidate", "target", "metric"])["value"].mean()
         mlflow.log_metrics({f"{metric_key(c)}.{t}_{m}": float(v) for (c, t, m), v in means.items()})
         for (cutoff, candidate), rows in table.groupby(["cutoff", "candidate"], sort=False):
@@ -221,6 +226,8 @@ def log_backtest(result, *, experiment: str | None = None, run_name: str = "back
             for name in ("metrics", "by_frequency", "tracking", "cohorts"):
                 getattr(result, name).to_csv(folder / f"{name}.csv", index=False)
             result.summary().to_csv(folder / "summary.csv")
+            # whole (params and tags are cut at MLflow's lengths): what promote compares
+            (folder / "settings.json").write_text(json.dumps(settings, default=str, indent=2))
             if customer_rows:
                 rows = result.predictions.copy()
                 rows.index = pd.Index(hash_ids(rows.index, salt), name="customer_hash")
