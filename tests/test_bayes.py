@@ -387,3 +387,78 @@ def test_only_compat_imports_pymc_and_arviz():
     found = [str(path.relative_to(source)) for path in source.rglob("*.py")
              if path.name != "compat.py" and pattern.search(path.read_text())]
     assert found == []
+
+
+# --- MAP without compiling a PyMC model (issue 29, item 14) ---------------------------------
+def _covariate_target(n: int = 300):
+    """A Pareto/NBD target with a 0/1 and a continuous covariate, as a Bayesian fit builds it."""
+    from clvlab.data import simulate
+    from clvlab.models import covariates
+
+    table = simulate.with_covariates(
+        "pareto-nbd", n, params={"r": 0.8, "alpha": 8.0, "s": 0.6, "beta": 10.0},
+        coefficients={"purchase": {"gender": 0.5}, "dropout": {"gender": -0.4}}, seed=1, T=52)
+    table["score"] = np.random.default_rng(2).normal(3.0, 2.0, len(table))
+    table.attrs = {"clvlab": {"time_unit": "W"}}
+    model = ParetoNBD(purchase_covariates=["gender", "score"], dropout_covariates=["gender"])
+    _, design, grouped = covariates.fit_with_covariates(model, table, None)
+    return covariates.sampler_target(model, design, grouped)
+
+
+@pytest.mark.parametrize("case", ["plain", "covariates"])
+def test_default_log_posterior_equals_pymc_log_posterior(case, rfm):
+    """The closed-form log-posterior MAP maximises is PyMC's own (priors, Jacobian of the log
+    transform, likelihood) to 1e-9, value and gradient, at points around the mode."""
+    if case == "plain":
+        model = ParetoNBD()
+        data, counts = _data(model, rfm)
+        target = bayes.plain_target(model, data, counts)
+    else:
+        model, data, counts, target = ParetoNBD(), None, None, _covariate_target()
+    pymc_model = bayes.build_pymc_model(model, data, counts, None, target=target)
+    logp, dlogp = pymc_model.compile_logp(), pymc_model.compile_dlogp()
+    function = bayes.default_log_posterior(target)
+    positive = target.positive
+    names = bayes._value_names(target.names, positive)
+    rng = np.random.default_rng(0)
+    centre = np.array([np.log(target.centres[n]) if p else 0.0
+                       for n, p in zip(target.names, positive)])
+    for _ in range(3):
+        x = centre + rng.normal(0, 0.3, len(centre))
+        value, gradient = function(x)
+        point = dict(zip(names, x))
+        assert value == pytest.approx(float(logp(point)), rel=1e-9)
+        np.testing.assert_allclose(gradient, dlogp(point), rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("model_class", [BetaGeo, ParetoNBD])
+def test_map_with_default_priors_compiles_nothing_and_finds_the_same_mode(model_class, rfm,
+                                                                          monkeypatch):
+    """MAP spent 2-5 s compiling PyTensor functions (find_MAP's, then the Newton polish's) for a
+    4-parameter optimisation: with the default priors it needs no PyMC model at all. The mode is
+    the one find_MAP + polish_map find, to their tolerance (1e-4 nats of log-posterior)."""
+    model = model_class()
+    data, counts = _data(model, rfm)
+    target = bayes.plain_target(model, data, counts)
+    distinct, _ = compress(model._data(rfm))
+    start = model._mle_start(data, distinct, counts)  # where the fit starts both paths
+    pymc_model = bayes.build_pymc_model(model, data, counts, None, start, target=target)
+    with pymc_model:
+        old = _compat.find_map(target.names, bayes._value_start(pymc_model, target.names, start),
+                               1, False)
+        old, old_check = bayes.polish_map(pymc_model, target.names, old)
+    assert old_check["converged"]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("MAP with the default priors built a PyMC model")
+
+    monkeypatch.setattr(bayes, "build_pymc_model", refuse)
+    fitted = model_class(method="map", progressbar=False).fit(rfm)
+    assert fitted.convergence_["converged"] is True and fitted.convergence_["newton_gain"] < 1e-4
+    function = bayes.default_log_posterior(target)
+    scale = lambda p: np.log(np.array([p[n] for n in target.names]))  # noqa: E731
+    new_value, old_value = function(scale(fitted.params_))[0], function(scale(old))[0]
+    assert abs(new_value - old_value) < 2e-4
+    mle = model_class().fit(rfm)
+    distance = np.abs(fitted.params_ - pd.Series(old)) / mle.standard_errors_
+    assert (distance < 0.05).all(), distance
