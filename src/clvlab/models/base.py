@@ -23,6 +23,7 @@ from clvlab.core.timeunits import normalize_time_unit
 from clvlab.models import covariates, model_files
 from clvlab.models.model_files import FIT_BLOCK, SCHEMA_VERSION  # noqa: F401 (read from here)
 from clvlab.models.settings import check_settings, settings_repr
+from clvlab.models.table_units import checks_time_unit, recorded_unit
 
 __all__ = ["BaseModel", "load_model"]
 
@@ -389,6 +390,7 @@ class BaseModel(BaseEstimator):
         """Which rows the likelihood reads (None: all of them)."""
         return None
 
+    @checks_time_unit
     def log_likelihood(self, rfm: pd.DataFrame, per_customer: bool = False):
         """The log-likelihood of ``rfm`` at the model's current parameters (fitted or from
         ``from_params``; with covariates, each customer at their own): the total, or one value
@@ -444,7 +446,7 @@ class BaseModel(BaseEstimator):
 
     def _check_time_unit(self, rfm: pd.DataFrame) -> None:
         """A table in another time unit than the model's is an error, never a silent rescale."""
-        data_unit = model_files.time_unit_of(rfm)
+        data_unit = recorded_unit(rfm)
         model_unit = getattr(self, "time_unit_", None)
         if data_unit is not None and model_unit is not None and data_unit != model_unit:
             raise ClvlabError(f"the RFM table is in time unit {data_unit!r} but the model was fitted "
@@ -466,6 +468,7 @@ class BaseModel(BaseEstimator):
         """
         model_files.write(self, path, overwrite)
 
+    @checks_time_unit
     def posterior_predict(self, prediction: str, rfm: pd.DataFrame, *, level: float = 0.94,
                           n_draws: int = 200, return_draws: bool = False, seed: Any = 0,
                           progress: bool | None = None, **kwargs: Any) -> pd.DataFrame:

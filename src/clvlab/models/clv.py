@@ -13,15 +13,17 @@ from clvlab.core.errors import ClvlabError
 from clvlab.models.covariates import plain_models
 from clvlab.models.gamma_gamma import GammaGamma
 from clvlab.models.pareto_nbd import ParetoNBD
-from clvlab.core.timeunits import normalize_time_unit
+from clvlab.core.numbers import number
+from clvlab.models.table_units import checked, table_in_model_unit
 
-__all__ = ["customer_lifetime_value", "check_rates"]
+__all__ = ["customer_lifetime_value", "check_rates", "check_model_kinds"]
 
 
 def customer_lifetime_value(transaction_model, spend_model: GammaGamma, rfm: pd.DataFrame,
                             horizon: float | None, discount_rate: float, margin: float = 1.0, *,
                             period: float = 1.0, method: str = "discrete",
-                            time_unit: str | None = None, unvalued: str = "raise") -> pd.Series:
+                            time_unit: str | None = None, unvalued: str = "raise",
+                            check_durations: bool = True) -> pd.Series:
     """Discounted expected value of each customer's future purchases.
 
     Parameters
@@ -39,34 +41,50 @@ def customer_lifetime_value(transaction_model, spend_model: GammaGamma, rfm: pd.
         the horizon. ``"continuous"`` (Pareto/NBD only): discounted expected residual
         transactions (DERT; Fader, Hardie & Lee 2005) with continuous rate
         delta = log(1 + rate) / period, over the horizon or, with ``horizon=None``, the lifetime.
-    time_unit : the unit the caller means for ``horizon`` and ``period``; it must equal the
-        model's (an error, never a silent rescale).
+    time_unit : the unit of the table's durations, of ``horizon`` and of ``period`` when the
+        table does not record it (``rfm.attrs``, as ``rfm_summary`` and ``read_rfm`` record
+        it); it must equal the model's (an error, never a silent rescale). A table without a
+        unit is refused unless it is given, and durations that look like another unit are
+        refused (``check_durations=False`` skips that check; see
+        ``clvlab.models.table_units``).
     unvalued : customers whose repeat purchases were all of value 0: ``"raise"`` or
         ``"population"`` (see :meth:`GammaGamma.expected_spend`).
 
     Models with covariates value each customer at their own parameters: ``rfm`` then holds
     the covariate columns of both models too.
     """
-    if time_unit is not None:
-        model_unit = getattr(transaction_model, "time_unit_", None)
-        if model_unit is not None and normalize_time_unit(time_unit) != model_unit:
-            raise ClvlabError(f"horizon given in {time_unit!r} but the model works in {model_unit!r}")
+    check_model_kinds(transaction_model, spend_model)
+    if horizon is not None:
+        horizon = number(horizon, "horizon", "of the model's time units")
+    period = number(period, "period", "of the model's time units")
     check_rates(discount_rate, margin)
     if not (np.isfinite(period) and period > 0):
         raise ClvlabError(f"period must be > 0, got {period!r}")
-    spend = spend_model.expected_spend(rfm, unvalued=unvalued).to_numpy()
-    if method == "discrete":
-        if horizon is None or not (np.isfinite(horizon) and horizon > 0):
-            raise ClvlabError(f"horizon must be > 0 with method='discrete', got {horizon!r}")
-        transactions = _discrete_discounted(transaction_model, rfm, horizon, discount_rate, period)
-    elif method == "continuous":
-        if not isinstance(transaction_model, ParetoNBD):
-            raise ClvlabError("method='continuous' (DERT) needs a ParetoNBD transaction model")
-        delta = math.log1p(discount_rate) / period
-        transactions = dert(transaction_model, rfm, delta, horizon)
-    else:
+    if method not in ("discrete", "continuous"):
         raise ClvlabError(f"method {method!r} is not supported; use 'discrete' or 'continuous'")
+    if method == "continuous" and not isinstance(transaction_model, ParetoNBD):
+        raise ClvlabError("method='continuous' (DERT) needs a ParetoNBD transaction model")
+    if method == "discrete" and (horizon is None or not (np.isfinite(horizon) and horizon > 0)):
+        raise ClvlabError(f"horizon must be > 0 with method='discrete', got {horizon!r}")
+    rfm = table_in_model_unit(transaction_model, rfm, time_unit, check_durations=check_durations)
+    with checked():  # one check for the many calls below
+        spend = spend_model.expected_spend(rfm, unvalued=unvalued).to_numpy()
+        if method == "discrete":
+            transactions = _discrete_discounted(transaction_model, rfm, horizon, discount_rate,
+                                                period)
+        else:
+            delta = math.log1p(discount_rate) / period
+            transactions = dert(transaction_model, rfm, delta, horizon)
     return pd.Series(margin * spend * transactions, index=rfm.index, name="clv")
+
+
+def check_model_kinds(transaction_model: Any, spend_model: Any) -> None:
+    """A transaction model first and a spend model second, or an error that says which is
+    which (swapped, they failed with ``'ParetoNBD' object has no attribute 'expected_spend'``)."""
+    from clvlab.models.registry import check_kind  # the registry imports every model
+
+    check_kind(transaction_model, "transaction", "transaction_model")
+    check_kind(spend_model, "spend", "spend_model")
 
 
 def check_rates(discount_rate: Any, margin: Any) -> None:

@@ -9,6 +9,10 @@ The encoding (saved in the model's JSON, so that scoring encodes exactly as the 
   encoded with a *reference level*: the first level in sorted order, whose effect is the
   baseline (0). A column ``channel`` with levels store < web gives one covariate named
   ``channel[web]``. A level not seen at fit is an error at scoring, never a silent baseline.
+- a numeric value outside the range seen at fit (``channel=2`` for a 0/1 column), or a value
+  other than the two a two-valued column took, is scored by extrapolating the fitted effect,
+  with a warning that names the column, the range and a customer: the data never said what
+  it does there.
 
 Attributes must be known at acquisition: a value that changed after a customer's first
 purchase leaks the future into the fit (see ``clvlab.rfm_summary``'s ``customer_attributes``).
@@ -16,13 +20,14 @@ purchase leaks the future into the fit (see ``clvlab.rfm_summary``'s ``customer_
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, DataValidationError, example_row
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, example_row
 
 __all__ = ["CovariateEncoder"]
 
@@ -44,12 +49,15 @@ class CovariateEncoder:
     columns: list[str]
     levels: dict[str, list[str]] = field(default_factory=dict)
     scales: dict[str, float] = field(default_factory=dict)
+    #: numeric columns: the values seen at fit, as [min, max], or the two values of a column
+    #: that took exactly two (a 0/1 flag); absent in files written before it was recorded
+    seen: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, table: pd.DataFrame, columns: Sequence[str], *, model: str) -> "CovariateEncoder":
         columns = list(dict.fromkeys(columns))
         check_present(table, columns, model=model)
-        levels, scales = {}, {}
+        levels, scales, seen = {}, {}, {}
         for name in columns:
             column = table[name]
             _check_values(table, name)
@@ -70,7 +78,10 @@ class CovariateEncoder:
                         f"not identified in {model}; drop it from the covariates",
                         example_row(table, 0))
                 scales[name] = sd
-        return cls(columns=columns, levels=levels, scales=scales)
+                distinct = np.unique(values)
+                seen[name] = ({"values": [float(v) for v in distinct]} if len(distinct) == 2
+                              else {"range": [float(distinct[0]), float(distinct[-1])]})
+        return cls(columns=columns, levels=levels, scales=scales, seen=seen)
 
     @property
     def names(self) -> list[str]:
@@ -107,18 +118,41 @@ class CovariateEncoder:
                 if _is_text(column):
                     raise DataValidationError(name, f"holds text, but {model} was fitted with it "
                                               "as a number", example_row(table, 0))
-                parts.append(column.to_numpy(np.float64))
+                values = column.to_numpy(np.float64)
+                self._warn_if_unseen(table, name, values, model)
+                parts.append(values)
         return np.column_stack(parts) if parts else np.empty((len(table), 0))
+
+    def _warn_if_unseen(self, table: pd.DataFrame, name: str, values: np.ndarray, model: str) -> None:
+        seen = self.seen.get(name)
+        if not seen:
+            return
+        if "values" in seen:
+            outside = ~np.isin(values, seen["values"])
+            fitted = f"only the values {seen['values']}"
+        else:
+            low, high = seen["range"]
+            outside = (values < low) | (values > high)
+            fitted = f"values from {low:g} to {high:g}"
+        if outside.any():
+            position = int(np.flatnonzero(outside)[0])
+            warnings.warn(
+                f"covariate {name!r}: {int(outside.sum()):,} customer(s) have values {model} never "
+                f"saw when it was fitted ({fitted}), e.g. {values[position]:g} "
+                f"({example_row(table, position)}); their effect is extrapolated from the fitted "
+                "coefficient, which the data never tested there", ClvlabWarning, stacklevel=4)
 
     def to_dict(self) -> dict[str, Any]:
         return {"columns": list(self.columns), "levels": {k: list(v) for k, v in self.levels.items()},
-                "scales": dict(self.scales)}
+                "scales": dict(self.scales), "seen": {k: dict(v) for k, v in self.seen.items()}}
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> "CovariateEncoder":
         return cls(columns=list(payload["columns"]),
                    levels={k: [str(v) for v in vs] for k, vs in payload.get("levels", {}).items()},
-                   scales={k: float(v) for k, v in payload["scales"].items()})
+                   scales={k: float(v) for k, v in payload["scales"].items()},
+                   seen={k: {kind: [float(x) for x in xs] for kind, xs in v.items()}
+                         for k, v in payload.get("seen", {}).items()})
 
 
 def check_present(table: pd.DataFrame, columns: Sequence[str], *, model: str) -> None:

@@ -5,11 +5,16 @@ with a spend model, expected spend and CLV over a horizon.
 (:mod:`clvlab.scoring`) and Spark scoring all call :func:`score_customers`, so a customer gets the
 same score whichever way it is asked for. Its rules:
 
-- The table's durations are in the model's time unit. A table that records another unit (in
-  ``attrs["clvlab"]["time_unit"]``, as ``rfm_summary`` and ``read_rfm`` do) is an error.
+- The table's durations are in the model's time unit. The table records it (in
+  ``attrs["clvlab"]["time_unit"]``, as ``rfm_summary`` and ``read_rfm`` do) or the caller
+  states it (``time_unit=``); a table with no unit, another unit, or durations that look like
+  another unit is an error (:mod:`clvlab.models.table_units`).
 - ``horizon`` has no default (a default would assume a unit); it is in the model's time unit.
-- Without a spend model there is no spend: ``expected_spend`` and ``clv`` are absent, never 0.
-- With one, the table must have ``monetary_value``; customers whose repeat purchases were all of
+- Without a spend model there is no spend: ``expected_spend_per_purchase`` and ``clv`` are
+  absent, never 0.
+- ``expected_spend_per_purchase`` is the expected spend *per purchase* (Gamma-Gamma's conditional mean), not
+  a total over the horizon: the value over the horizon is ``clv``.
+- With a spend model, the table must have ``monetary_value``; customers whose repeat purchases were all of
   value 0 are valued at the population's mean spend (``unvalued="population"`` of
   :meth:`GammaGamma.expected_spend`) and counted in ``attrs["clvlab"]["customers_unvalued"]``:
   one such customer must not stop a job scoring millions, and the count says how many there were.
@@ -28,14 +33,18 @@ import pandas as pd
 
 from clvlab.models.clv import check_rates, customer_lifetime_value
 from clvlab.core.errors import ClvlabError
-from clvlab.core.timeunits import normalize_time_unit
+from clvlab.core.numbers import number
+from clvlab.models.registry import check_kind
+from clvlab.models.table_units import checked, table_in_model_unit
 
 __all__ = ["score_customers", "output_columns", "scoring_horizon", "TRANSACTION_OUTPUTS",
            "SPEND_OUTPUTS", "RFM_INPUTS"]
 
 RFM_INPUTS = ["frequency", "recency", "T"]
 TRANSACTION_OUTPUTS = ["p_alive", "probability_of_purchase", "expected_purchases"]
-SPEND_OUTPUTS = ["expected_spend", "clv"]
+#: ``expected_spend_per_purchase``: the spend model's expected value of one purchase, named so
+#: that nobody sums it as a revenue forecast (the value over the horizon is ``clv``)
+SPEND_OUTPUTS = ["expected_spend_per_purchase", "clv"]
 
 
 def output_columns(spend_model: Any) -> list[str]:
@@ -44,7 +53,8 @@ def output_columns(spend_model: Any) -> list[str]:
 
 
 def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.DataFrame, *,
-                    horizon: Any, discount_rate: Any = 0.0, margin: Any = 1.0) -> pd.DataFrame:
+                    horizon: Any, discount_rate: Any = 0.0, margin: Any = 1.0,
+                    time_unit: str | None = None, check_durations: bool = True) -> pd.DataFrame:
     """Score each row of ``table`` (indexed by customer id); see the module's rules.
 
     Parameters
@@ -57,16 +67,25 @@ def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.Da
         the covariate columns of models with covariates.
     horizon, discount_rate, margin : the scoring window in the model's time unit, the discount
         rate per time unit and the profit margin.
+    time_unit : the unit of the table's durations when the table does not record it (a CSV
+        read with pandas, a merge, a JSON payload); it must be the model's.
+    check_durations : False skips the check that the durations look like the model's unit.
+
+    Returns one row per customer: ``p_alive``, ``probability_of_purchase`` and
+    ``expected_purchases`` over the horizon, and with a spend model ``expected_spend_per_purchase``
+    (one purchase's expected value, not a total over the horizon) and ``clv`` (over the horizon); ``attrs["clvlab"]`` holds
+    the time unit, the horizon and the count of unvalued customers.
     """
+    check_kind(transaction_model, "transaction", "transaction_model")
+    if spend_model is not None:
+        check_kind(spend_model, "spend", "spend_model")
     horizon = scoring_horizon(horizon)
     check_rates(discount_rate, margin)
     model_unit = getattr(transaction_model, "time_unit_", None)
-    attrs = getattr(table, "attrs", None)
-    recorded = (attrs.get("clvlab") or {}).get("time_unit") if isinstance(attrs, dict) else None
-    table = pd.DataFrame(table)  # (the constructor drops attrs: read above)
-    if recorded is not None and model_unit is not None and normalize_time_unit(recorded) != model_unit:
-        raise ClvlabError(f"the table's durations are in {recorded!r} but the model was fitted in "
-                          f"{model_unit!r}; rebuild the table with time_unit={model_unit!r}")
+    if not isinstance(table, pd.DataFrame):
+        table = pd.DataFrame(table)
+    table_in_model_unit(transaction_model, table, time_unit, check_durations=False,
+                        what="the table to score")
     missing = [c for c in RFM_INPUTS if c not in table.columns]
     if spend_model is not None and "monetary_value" not in table.columns:
         missing.append("monetary_value")
@@ -85,31 +104,34 @@ def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.Da
     if covariates:  # as given: the models encode them (text levels, numbers) themselves
         rfm = pd.concat([rfm, table[[c for c in covariates if c not in rfm.columns]]], axis=1)
     rfm.attrs = {"clvlab": {"time_unit": model_unit}}
-    out = transaction_model.scores(rfm, horizon)
-    unvalued = 0
-    if spend_model is not None:
-        unvalued = int(((rfm["frequency"] > 0) & (rfm["monetary_value"] <= 0)).sum())
-        out["expected_spend"] = spend_model.expected_spend(rfm, unvalued="population")
-        out["clv"] = customer_lifetime_value(transaction_model, spend_model, rfm, horizon,
-                                             float(discount_rate), float(margin),
-                                             unvalued="population")
-    if churn_adjuster is not None:
-        if not np.isclose(horizon, churn_adjuster.horizon):
-            raise ClvlabError(f"the churn adjuster was trained for a horizon of "
-                              f"{churn_adjuster.horizon:g}; score with horizon="
-                              f"{churn_adjuster.horizon:g}")
-        absent = [c for c in churn_adjuster.feature_names_in_ if c not in table.columns]
-        if absent:
-            raise ClvlabError(f"the churn adjuster needs the column(s) {absent}, which the table "
-                              "to score lacks")
-        features = table[list(churn_adjuster.feature_names_in_)]
-        features.attrs = rfm.attrs
-        adjusted = churn_adjuster.adjusted_activity(features)
-        factor = adjusted["adjustment_factor"].to_numpy()
-        out["probability_of_purchase"] = adjusted["probability_of_purchase"].to_numpy()
-        out["expected_purchases"] *= factor
+    if check_durations:  # on the float columns, so that a bad value speaks through validation
+        table_in_model_unit(transaction_model, rfm, what="the table to score")
+    with checked():  # checked once above, for every call below
+        out = transaction_model.scores(rfm, horizon)
+        unvalued = 0
         if spend_model is not None:
-            out["clv"] *= factor
+            unvalued = int(((rfm["frequency"] > 0) & (rfm["monetary_value"] <= 0)).sum())
+            out["expected_spend_per_purchase"] = spend_model.expected_spend(rfm, unvalued="population")
+            out["clv"] = customer_lifetime_value(transaction_model, spend_model, rfm, horizon,
+                                                 float(discount_rate), float(margin),
+                                                 unvalued="population")
+        if churn_adjuster is not None:
+            if not np.isclose(horizon, churn_adjuster.horizon):
+                raise ClvlabError(f"the churn adjuster was trained for a horizon of "
+                                  f"{churn_adjuster.horizon:g}; score with horizon="
+                                  f"{churn_adjuster.horizon:g}")
+            absent = [c for c in churn_adjuster.feature_names_in_ if c not in table.columns]
+            if absent:
+                raise ClvlabError(f"the churn adjuster needs the column(s) {absent}, which the table "
+                                  "to score lacks")
+            features = table[list(churn_adjuster.feature_names_in_)]
+            features.attrs = rfm.attrs
+            adjusted = churn_adjuster.adjusted_activity(features)
+            factor = adjusted["adjustment_factor"].to_numpy()
+            out["probability_of_purchase"] = adjusted["probability_of_purchase"].to_numpy()
+            out["expected_purchases"] *= factor
+            if spend_model is not None:
+                out["clv"] *= factor
     out = out[output_columns(spend_model)]
     out.attrs = {"clvlab": {"time_unit": model_unit, "horizon": horizon,
                             "customers_unvalued": unvalued}}
@@ -130,11 +152,7 @@ def scoring_horizon(horizon: Any) -> float:
         raise ClvlabError("horizon is required: the scoring window in the model's time unit "
                           "(e.g. 52 for a year in weeks); there is no default, as a default "
                           "would assume a unit")
-    try:
-        value = float(horizon)
-    except (TypeError, ValueError):
-        raise ClvlabError(f"horizon must be a number of the model's time units, got "
-                          f"{horizon!r}") from None
+    value = number(horizon, "horizon", "of the model's time units")
     if not (np.isfinite(value) and value > 0):
         raise ClvlabError(f"horizon must be a finite number > 0 (in the model's time unit), "
                           f"got {horizon!r}")

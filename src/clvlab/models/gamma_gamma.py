@@ -20,6 +20,7 @@ from clvlab.data.validation import validate_rfm
 from clvlab.models._special import digamma_scalar, log_gamma_ratio_scalar
 from clvlab.models.base import BaseModel
 from clvlab.models.covariates import by_covariate_group, has_covariates, population_level
+from clvlab.models.table_units import checks_time_unit
 
 __all__ = ["GammaGamma"]
 
@@ -148,6 +149,7 @@ class GammaGamma(BaseModel):
             raise ClvlabError(f"the population mean spend is infinite when q <= 1 (q = {q:.4g})")
         return float(p * v / (q - 1))
 
+    @checks_time_unit
     @by_covariate_group
     def expected_spend(self, rfm: pd.DataFrame, unvalued: str = "raise") -> pd.Series:
         """Expected spend per transaction given each customer's history (calibration data).

@@ -25,6 +25,7 @@ from clvlab.models._pareto_kernel import bracket_pairs, kernel, log_bracket
 from clvlab.models._special import log_gamma_ratio
 from clvlab.models.base import BaseModel
 from clvlab.models.covariates import by_covariate_group
+from clvlab.models.table_units import checks_time_unit
 from clvlab.models.transaction import TransactionModel, check_horizon
 
 __all__ = ["ParetoNBD"]
@@ -110,6 +111,7 @@ class ParetoNBD(TransactionModel, BaseModel):
         log_alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T) - bracket
         return np.exp(np.minimum(log_alive, 0.0))
 
+    @checks_time_unit
     @by_covariate_group
     def p_alive_at(self, rfm: pd.DataFrame, t) -> pd.Series:
         """Probability that each customer is still active t time units after T."""

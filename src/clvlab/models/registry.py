@@ -24,7 +24,8 @@ from clvlab.models.modified_bg_nbd import ModifiedBetaGeo
 from clvlab.models.pareto_nbd import ParetoNBD
 from clvlab.models.shifted_beta_geo import ShiftedBetaGeo
 
-__all__ = ["RegisteredModel", "MODELS", "KINDS", "by_name", "entry_for", "names"]
+__all__ = ["RegisteredModel", "MODELS", "KINDS", "by_name", "entry_for", "names", "kind_of",
+           "check_kind"]
 
 #: what a model predicts, and so where it may be used
 KINDS = {
@@ -91,6 +92,29 @@ def entry_for(model: BaseModel | type[BaseModel]) -> RegisteredModel:
             return entry
     raise ClvlabError(f"{cls.__name__} is not a registered clvlab model; registered: "
                       f"{[entry.model_class.__name__ for entry in MODELS]}")
+
+
+def kind_of(model: object) -> str | None:
+    """The kind of a model (or model class), a subclass a user wrote included; None for an
+    object that is no registered model's instance."""
+    cls = model if isinstance(model, type) else type(model)
+    kinds = {entry.kind for entry in MODELS if issubclass(cls, entry.model_class)}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def check_kind(model: object, kind: str, role: str) -> None:
+    """``model`` is a fitted-or-not model of ``kind``, or an error naming ``role`` (the
+    argument), what it needs and what was given, e.g. a Gamma-Gamma given as the transaction
+    model."""
+    found = kind_of(model)
+    if found == kind:
+        return
+    given = (f"a {type(model).__name__} (a {found} model)" if found
+             else f"{type(model).__name__!s}, which is not a registered clvlab model")
+    hint = ""
+    if {found, kind} == {"transaction", "spend"}:
+        hint = "; the transaction and spend models look swapped (the transaction model comes first)"
+    raise ClvlabError(f"{role} must be a {kind} model (one of {names(kind)}); got {given}{hint}")
 
 
 def _check_registry() -> None:

@@ -15,7 +15,9 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError
 from clvlab.data.validation import validate_rfm
+from clvlab.core.numbers import numbers
 from clvlab.models.covariates import by_covariate_group, population_level
+from clvlab.models.table_units import checks_time_unit
 
 __all__ = ["TransactionModel", "check_horizon"]
 
@@ -32,6 +34,7 @@ class TransactionModel:
         return (rfm["frequency"].to_numpy(np.float64), rfm["recency"].to_numpy(np.float64),
                 rfm["T"].to_numpy(np.float64))
 
+    @checks_time_unit
     @by_covariate_group
     def p_alive(self, rfm: pd.DataFrame) -> pd.Series:
         """Probability that each customer is still active at T."""
@@ -39,6 +42,7 @@ class TransactionModel:
         values = _per_distinct(self._p_alive, x, t_x, T)
         return pd.Series(self._finite(values, "p_alive", rfm), index=rfm.index, name="p_alive")
 
+    @checks_time_unit
     @by_covariate_group
     def expected_purchases(self, rfm: pd.DataFrame, t: Any) -> pd.Series:
         """Expected number of purchases in (T, T + t] given each customer's history."""
@@ -65,6 +69,7 @@ class TransactionModel:
     def _new_customer_pmf(self, n: int, t):
         return self._new_pmf(self._population_params(), n, t)
 
+    @checks_time_unit
     @by_covariate_group
     def purchase_probability(self, n: int, t: Any, rfm: pd.DataFrame | None = None):
         """P(exactly n purchases in a window of length t).
@@ -85,6 +90,7 @@ class TransactionModel:
             values = values + (1 - alive)
         return pd.Series(self._finite(values, f"P(X={n})", rfm), index=rfm.index, name=f"P(X={n})")
 
+    @checks_time_unit
     @by_covariate_group
     def scores(self, rfm: pd.DataFrame, t: float) -> pd.DataFrame:
         """p_alive, expected purchases and P(any purchase) over (T, T + t] together: each is
@@ -121,6 +127,7 @@ class TransactionModel:
                 "extreme mean the data do not identify the model: refit with penalty > 0")
         return values
 
+    @checks_time_unit
     @by_covariate_group
     def probability_of_purchase(self, rfm: pd.DataFrame, t: Any) -> pd.Series:
         """P(at least one purchase in (T, T + t]) for each customer."""
@@ -144,11 +151,8 @@ def _per_distinct(function, *arrays) -> np.ndarray:
 def check_horizon(t: Any):
     """A prediction horizon (a number or an array of them) in the model's time unit, finite
     and > 0, as a float or a float array."""
-    try:
-        values = np.asarray(t, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ClvlabError(f"the horizon t is a number of the model's time units (e.g. 52 for a "
-                          f"year in weeks), got {t!r}") from None
+    values = np.asarray(numbers(t, "t", "the horizon, in the model's time units, e.g. 52 for a "
+                                "year in weeks"))
     if not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise ClvlabError(f"the horizon t must be finite and > 0, got {t!r}")
     return float(values) if values.ndim == 0 else values

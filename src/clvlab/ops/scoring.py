@@ -144,9 +144,10 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
             return ScoringResult(output, int(stats["customers_scored"]),
                                  int(stats.get("customers_excluded", 0)), version, run_id,
                                  time.perf_counter() - started, stats)
-        excluded, customers, chunks = _input_chunks(model, transactions, as_of, time_unit, engine,
-                                                    int(chunk_rows), memory_limit, log_options,
-                                                    csv_options)
+        summary, customers, chunks = _input_chunks(model, transactions, as_of, time_unit, engine,
+                                                   int(chunk_rows), memory_limit, log_options,
+                                                   csv_options)
+        excluded = summary.get("customers_excluded", 0)
         join = _attribute_join(model, attributes, missing_attributes, transactions,
                                customer_col, csv_options)
         if join is not None:
@@ -156,11 +157,13 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
             inputs.append(attributes)
         with atomic_output(output, overwrite=overwrite, inputs=inputs) as tmp:
             with progress_bar(customers, "scoring", progress, unit="customer") as bar:
-                counts = _write_scores(model, chunks, params, tmp, output.suffix.lower() == ".csv",
-                                       bar)
+                # the chunks carry no unit (a DuckDB batch, an attribute join): it is stated
+                counts = _write_scores(model, chunks, {**params, "time_unit": time_unit}, tmp,
+                                       output.suffix.lower() == ".csv", bar)
             if join is not None:
                 counts["customers_without_attributes"] = float(join.missing)
-            stats = {**counts, "customers_excluded": float(excluded), **_score_stats(tmp, output)}
+            stats = {**counts, "customers_excluded": float(excluded),
+                     **_window_stats(summary, time_unit), **_score_stats(tmp, output)}
             # logged before the rename: a store that fails here leaves the old output in place
             run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output,
                               time.perf_counter() - started, engine)
@@ -184,9 +187,9 @@ def _pickle_setting(allow_pickle: bool):
 
 
 def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, memory_limit,
-                  options, csv_options) -> tuple[int, int, Iterator[pd.DataFrame]]:
-    """(customers excluded for consent, customers to score, iterator of model inputs indexed
-    by customer id)."""
+                  options, csv_options) -> tuple[dict, int, Iterator[pd.DataFrame]]:
+    """(the summary's ``attrs["clvlab"]``: customers excluded for consent, the window..., the
+    customers to score, an iterator of model inputs indexed by customer id)."""
     from clvlab.data.rfm import resolve_engine, rfm_summary
     from clvlab.data.rfm_rules import make_settings
 
@@ -210,7 +213,9 @@ def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, mem
             raise ClvlabError(f"the model needs the input columns {missing}, which the scoring "
                               "job cannot build from a transaction log (customer attributes?)")
         inputs = features[wanted].astype(np.float64)
-        return frame.attrs.get("customers_excluded", 0), len(inputs), _slices(inputs, chunk_rows)
+        summary = {**(features.attrs.get("clvlab") or {}),
+                   "customers_excluded": frame.attrs.get("customers_excluded", 0)}
+        return summary, len(inputs), _slices(inputs, chunk_rows)
     resolved = "pandas" if engine == "pandas" else resolve_engine("auto", transactions)
     if resolved == "duckdb":
         from clvlab.data import rfm_duckdb
@@ -218,12 +223,20 @@ def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, mem
         settings = make_settings(time_unit=time_unit, merge_period=None, **options, **csv_options)
         info, chunks = rfm_duckdb.iter_summary(transactions, settings, None, as_of, chunk_rows,
                                                rfm_duckdb.new_connection(memory_limit))
-        return (info.get("customers_excluded", 0), info["customers"],
-                (_model_input(c) for c in chunks))
+        return info, info["customers"], (_model_input(c) for c in chunks)
     rfm = rfm_summary(transactions, time_unit=time_unit, observation_end=as_of, engine="pandas",
                       **options, **csv_options)
-    return (rfm.attrs["clvlab"].get("customers_excluded", 0), len(rfm),
-            _slices(_model_input(rfm), chunk_rows))
+    return rfm.attrs["clvlab"], len(rfm), _slices(_model_input(rfm), chunk_rows)
+
+
+def _window_stats(summary: dict, time_unit: str) -> dict[str, float]:
+    """How far the scoring date is past the log's last transaction, in the model's unit (the
+    summary warned when far): logged, so that a run scored on a stale log can be found."""
+    gap = summary.get("units_after_last_transaction")
+    return {} if gap is None else {f"{_UNIT_WORDS[time_unit]}_after_last_transaction": float(gap)}
+
+
+_UNIT_WORDS = {"h": "hours", "D": "days", "W": "weeks", "M": "months"}
 
 
 def _attribute_join(model, attributes, policy, transactions, customer_col, csv_options):
@@ -310,7 +323,7 @@ def _score_stats(path: str, output: Path) -> dict[str, float]:
     figures describe what was written, without holding the scores in memory)."""
     import duckdb
 
-    from clvlab.ops.serving import OUTPUT_COLUMNS
+    from clvlab.models.customer_scores import SPEND_OUTPUTS, TRANSACTION_OUTPUTS
 
     quoted = str(path).replace("'", "''")
     source = (f"read_csv('{quoted}')" if output.suffix.lower() == ".csv"
@@ -318,13 +331,16 @@ def _score_stats(path: str, output: Path) -> dict[str, float]:
     quantiles = "[" + ", ".join(str(q) for q in QUANTILES) + "]"
     with duckdb.connect() as con:
         written = [d[0] for d in con.execute(f"SELECT * FROM {source} LIMIT 0").description]
-        columns = [c for c in OUTPUT_COLUMNS if c in written]  # no spend model: no spend columns
+        # no spend model: no spend columns
+        columns = [c for c in TRANSACTION_OUTPUTS + SPEND_OUTPUTS if c in written]
         expressions = [f"avg({c}), sum({c}), quantile_cont({c}, {quantiles})" for c in columns]
         row = con.execute(f"SELECT {', '.join(expressions)} FROM {source}").fetchone()
     stats = {}
     for i, column in enumerate(columns):
         mean, total, qs = row[3 * i:3 * i + 3]
-        stats.update({f"{column}.mean": float(mean), f"{column}.sum": float(total)})
+        stats[f"{column}.mean"] = float(mean)
+        if column != "expected_spend_per_purchase":  # a sum of per-purchase values means nothing
+            stats[f"{column}.sum"] = float(total)
         stats.update({f"{column}.p{int(q * 100)}": float(v) for q, v in zip(QUANTILES, qs)})
     return stats
 
