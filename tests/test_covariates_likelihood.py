@@ -147,6 +147,8 @@ def table_for(case: Case, n: int = 30, seed: int = 7) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     table = pd.concat([case.rows(rng, n), attributes(rng, n)], axis=1)
     table.index = pd.Index([f"c{i}" for i in range(n)], name="customer_id")
+    if case.time_unit:  # as rfm_summary records it: the models refuse a table of unknown unit
+        table.attrs = {"clvlab": {"time_unit": case.time_unit}}
     return table
 
 

@@ -308,6 +308,7 @@ def test_saved_models_hold_population_parameters_only(tmp_path, cdnow):
     path = _saved(transaction, tmp_path)
     payload = json.loads(path.read_text())
     assert set(payload) <= {"schema_version", "model", "clvlab_version", "time_unit", "settings",
-                            "params", "covariance", "fit"}
+                            "params", "covariance", "fit", "durations"}
+    assert set(payload["durations"]) == {"median_T"}  # the fit's median age, for the unit check
     assert set(payload["params"]) == {"r", "alpha", "a", "b"}
     assert len(path.read_text()) < 5_000  # a handful of numbers, whatever the number of customers

@@ -159,7 +159,7 @@ def test_corrupt_truncated_and_unknown_files_are_clear_errors(tmp_path, cdnow_rf
 def test_time_unit_mismatch_is_an_error(cdnow_sample, cdnow_rfm):
     model = BetaGeo().fit(cdnow_rfm)
     in_days = clvlab.rfm_summary(cdnow_sample, time_unit="D", **CDNOW_SPLIT)
-    with pytest.raises(ClvlabError, match="time unit 'D' but the model was fitted in 'W'"):
+    with pytest.raises(ClvlabError, match=r"is in days \('D'\) but the BetaGeo was fitted in weeks \('W'\)"):
         model.p_alive(in_days)
 
 

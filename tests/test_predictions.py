@@ -155,10 +155,11 @@ def test_dert_against_numerical_integration():
 
 def test_clv_argument_errors():
     rfm = pd.DataFrame({"frequency": [1], "recency": [1.0], "T": [2.0], "monetary_value": [5.0]})
+    rfm.attrs = {"clvlab": {"time_unit": "W"}}
     bg, gg = BetaGeo.from_params(**BG, time_unit="W"), GammaGamma.from_params(**SPEND)
     with pytest.raises(clvlab.ClvlabError, match="needs a ParetoNBD"):
         clvlab.customer_lifetime_value(bg, gg, rfm, horizon=None, discount_rate=0.1, method="continuous")
-    with pytest.raises(clvlab.ClvlabError, match="horizon given in 'D' but the model works in 'W'"):
+    with pytest.raises(clvlab.ClvlabError, match="time_unit='D' but the RFM table records its durations in weeks"):
         clvlab.customer_lifetime_value(bg, gg, rfm, horizon=10, discount_rate=0.1, time_unit="D")
     with pytest.raises(clvlab.ClvlabError, match="discount_rate must be >= 0"):
         clvlab.customer_lifetime_value(bg, gg, rfm, horizon=10, discount_rate=-0.1)

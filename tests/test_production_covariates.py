@@ -59,7 +59,7 @@ def in_memory_scores(models, table, horizon=PARAMS["horizon"]) -> pd.DataFrame:
     return pd.DataFrame({
         "p_alive": transaction.p_alive(table),
         "expected_purchases": transaction.expected_purchases(table, horizon),
-        "expected_spend": spend.expected_spend(table, unvalued="population"),
+        "expected_spend_per_purchase": spend.expected_spend(table, unvalued="population"),
         "clv": clvlab.customer_lifetime_value(transaction, spend, table, horizon,
                                               PARAMS["discount_rate"], PARAMS["margin"],
                                               unvalued="population")})
@@ -103,22 +103,23 @@ def test_saved_and_registered_model_predicts_as_in_memory(tracking, models, rfm,
     info = clvlab.serving.log_clv_model(*loaded, registered_model_name="cov-clv", attributes=rfm)
     signature = mlflow.models.get_model_info("models:/cov-clv@challenger").signature
     types = {spec["name"]: spec["type"] for spec in signature.inputs.to_dict()}
-    assert types == {"frequency": "double", "recency": "double", "T": "double",
-                     "monetary_value": "double", "channel": "string", "vip": "boolean",
-                     "age": "double"}
+    # numbers are "any" (MLflow's "double" refused rfm_summary's int64 counts), checked as numbers
+    assert types == {"frequency": "any", "recency": "any", "T": "any",
+                     "monetary_value": "any", "channel": "string", "vip": "boolean",
+                     "age": "any"}
     assert info.metadata["covariates"] == ["channel", "vip", "age"]
     pyfunc = mlflow.pyfunc.load_model("models:/cov-clv@challenger")
     numbers = ["frequency", "recency", "T", "monetary_value"]
     inputs = rfm[numbers + ["channel", "vip", "age"]].astype(dict.fromkeys(numbers, np.float64))
-    got = pyfunc.predict(inputs, params=PARAMS)
+    got = pyfunc.predict(inputs, params={**PARAMS, "time_unit": "W"})
     assert_scores_match(got.set_axis(rfm.index), in_memory_scores(models, rfm))
     with pytest.raises(Exception, match="missing inputs.*channel"):
-        pyfunc.predict(inputs.drop(columns="channel"), params=PARAMS)
+        pyfunc.predict(inputs.drop(columns="channel"), params={**PARAMS, "time_unit": "W"})
     # without a table to tell booleans from numbers, a boolean covariate is a number input
     assert main(["register", str(tmp_path / "t.json"), "--spend-model", str(tmp_path / "s.json"),
                  "--name", "cov-clv-numbers"]) == 0
     signature = mlflow.models.get_model_info("models:/cov-clv-numbers@challenger").signature
-    assert {s["name"]: s["type"] for s in signature.inputs.to_dict()}["vip"] == "double"
+    assert {s["name"]: s["type"] for s in signature.inputs.to_dict()}["vip"] == "any"
 
 
 def test_scoring_job_joins_an_attributes_table(tracking, models, log, attributes, rfm, tmp_path,

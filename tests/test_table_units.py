@@ -35,6 +35,12 @@ def weeks():
     return load_cdnow_summary()
 
 
+@pytest.fixture(scope="module")
+def fitted(weeks):
+    """Models fitted on CDNOW in weeks: they know the ages they were fitted on (median_T_)."""
+    return {"ParetoNBD": ParetoNBD().fit(weeks), "BetaGeo": BetaGeo().fit(weeks)}
+
+
 def _unlabelled(table: pd.DataFrame) -> pd.DataFrame:
     """The table as pandas gives it back from a CSV file: the same numbers, no unit."""
     buffer = io.StringIO()
@@ -99,12 +105,13 @@ def test_a_merge_drops_the_unit_and_the_prediction_says_so(weeks):
         model.expected_purchases(merged, 52)
 
 
-@pytest.mark.parametrize("model_class, params", [(ParetoNBD, PNBD), (BetaGeo, BG)])
-def test_durations_in_another_unit_are_refused_under_any_label(weeks, model_class, params):
+@pytest.mark.parametrize("name", ["ParetoNBD", "BetaGeo"])
+def test_durations_in_another_unit_are_refused_under_any_label(weeks, fitted, name):
     """A days table labelled weeks (or stated as weeks) is caught by the durations: the model
-    explains the histories far better in days. Every prediction refuses it, naming both
-    units; check_durations=False is the explicit way through."""
-    model = model_class.from_params(time_unit="W", **params)
+    explains the histories far better in days, and the ages are 7 times the fit's. Every
+    prediction refuses it, naming both units; check_durations=False is the explicit way
+    through."""
+    model = fitted[name]
     spend = GammaGamma.from_params(**SPEND)
     days = _in_days(weeks)
     labelled = days.copy()
@@ -121,10 +128,10 @@ def test_durations_in_another_unit_are_refused_under_any_label(weeks, model_clas
         model.p_alive(months)
 
 
-def test_younger_and_older_cohorts_in_the_right_unit_are_not_refused(weeks):
-    """The check compares likelihoods, not ages: customers much younger or much older than the
-    fit's (T of 27-39 weeks) pass, as does a small table."""
-    model = ParetoNBD.from_params(time_unit="W", **PNBD)
+def test_younger_and_older_cohorts_in_the_right_unit_are_not_refused(weeks, fitted):
+    """Customers much younger or much older than the fit's (T of 27-39 weeks) pass, as does a
+    small table."""
+    model = fitted["ParetoNBD"]
     young = weeks[weeks["T"] < 30]
     old = weeks.assign(T=weeks["T"] + 300)  # the same customers scored 6 years later
     small = weeks.sample(50, random_state=1)
@@ -141,18 +148,18 @@ def test_simulated_customers_in_days_are_told_from_weeks():
     and accepts a weeks table of the same customers."""
     from clvlab.simulate import pareto_nbd
 
-    model = ParetoNBD.from_params(time_unit="W", r=0.8, alpha=6.0, s=0.5, beta=20.0)
     sim = pareto_nbd(3_000, T=np.random.default_rng(3).uniform(5, 60, 3_000), seed=4,
                      **dict(r=0.8, alpha=6.0, s=0.5, beta=20.0))
     table = sim[["frequency", "recency", "T"]]
+    model = ParetoNBD().fit(table, time_unit="W")
     model.p_alive(table, time_unit="W")
     with pytest.raises(clvlab.ClvlabError, match="look like days"):
         model.p_alive(_in_days(table), time_unit="W")
 
 
 def test_covariate_models_check_their_tables_too(weeks):
-    model = ParetoNBD.from_params(time_unit="W", coefficients={"purchase": {"flag": 0.3}}, **PNBD)
     table = weeks.assign(flag=(weeks.index % 2).astype(float))
+    model = ParetoNBD(purchase_covariates=["flag"]).fit(table)
     model.expected_purchases(table, 52)
     with pytest.raises(clvlab.ClvlabError, match="does not record the time unit"):
         model.expected_purchases(_unlabelled(table), 52)
@@ -166,6 +173,35 @@ def test_models_without_durations_need_no_unit(weeks):
     pd.testing.assert_series_equal(spend.expected_spend(unlabelled), spend.expected_spend(weeks))
     # and a model fitted without a unit cannot check one (it cannot be saved either)
     ParetoNBD.from_params(**PNBD).p_alive(unlabelled)
+
+
+def test_a_population_unlike_the_fit_is_not_taken_for_another_unit(weeks, fitted):
+    """Customers far more active than the fit's, in the right unit, favour a longer unit by the
+    likelihood (more purchases fit longer durations), but their ages are the fit's: scored."""
+    model = fitted["BetaGeo"]
+    active = weeks.assign(frequency=weeks["frequency"] * 4 + 2,
+                          recency=np.maximum(weeks["recency"], weeks["T"] * 0.9))
+    gains = duration_evidence(model, active)
+    assert max(gains.values()) > REFUSE_NATS_PER_CUSTOMER * len(active)  # the likelihood alone
+    model.expected_purchases(active, 52)
+
+
+def test_a_model_made_from_parameters_checks_the_stated_unit_only(weeks):
+    """from_params knows no fit's ages: a days table stated as weeks is not caught (the
+    documented limit), a missing or contradicting unit still is."""
+    model = ParetoNBD.from_params(time_unit="W", **PNBD)
+    model.p_alive(_in_days(weeks), time_unit="W")
+    with pytest.raises(clvlab.ClvlabError, match="does not record"):
+        model.p_alive(_in_days(weeks))
+
+
+def test_the_fits_ages_survive_the_model_file(tmp_path, fitted, weeks):
+    path = tmp_path / "m.json"
+    fitted["ParetoNBD"].save(path)
+    loaded = clvlab.load_model(path)
+    assert loaded.median_T_ == fitted["ParetoNBD"].median_T_
+    with pytest.raises(clvlab.ClvlabError, match="look like days"):
+        loaded.p_alive(_in_days(weeks), time_unit="W")
 
 
 def test_a_fitted_model_refuses_a_days_table_of_its_own_customers():

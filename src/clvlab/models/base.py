@@ -162,8 +162,11 @@ class BaseModel(BaseEstimator):
             weights = np.asarray(weights, dtype=np.float64)
             if weights.shape != (len(rfm),) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
                 raise ClvlabError("weights must be one finite number >= 0 per row of the RFM table")
-        for name in ("idata_", "covariates_"):  # a refit replaces every learned attribute
+        for name in ("idata_", "covariates_", "median_T_"):  # a refit replaces them all
             self.__dict__.pop(name, None)
+        if self.requires_time_unit and "T" in getattr(rfm, "columns", ()):
+            # what the unit check compares a table's ages with (clvlab.models.table_units)
+            self.median_T_ = weighted_median(rfm["T"], weights)
         if covariates.has_covariates(self):
             return self._fit_covariates(rfm, weights, unit)
         data = self._data(rfm)
@@ -493,6 +496,21 @@ class BaseModel(BaseEstimator):
         if not isinstance(model, cls):
             raise ClvlabError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
+
+
+def weighted_median(values: Any, weights: np.ndarray | None) -> float | None:
+    """The median of ``values`` with row weights (None: equal), or None when it is unknown."""
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    weights = np.ones(len(values)) if weights is None else np.asarray(weights, np.float64)
+    keep = np.isfinite(values) & (weights > 0)
+    if not keep.any():
+        return None
+    order = np.argsort(values[keep])
+    cumulative = np.cumsum(weights[keep][order])
+    return float(values[keep][order][np.searchsorted(cumulative, cumulative[-1] / 2)])
 
 
 def load_model(path: str | Path) -> BaseModel:

@@ -55,6 +55,9 @@ def payload(model) -> dict[str, Any]:
     }
     if hasattr(model, "covariates_"):
         out["covariates"] = model.covariates_.to_dict()
+    if getattr(model, "median_T_", None) is not None:
+        # the fit's median age: what a table's durations are compared with (models.table_units)
+        out["durations"] = {"median_T": float(model.median_T_)}
     if hasattr(model, "log_likelihood_"):
         out["fit"] = _jsonable({key: getattr(model, key + "_") for key in FIT_BLOCK})
     return out
@@ -139,6 +142,8 @@ def restore(cls, content: dict[str, Any], path: str):
         model.method = settings.get("method", "mle")
         if content.get("posterior_file"):
             model.idata_ = _load_posterior(Path(path).parent / content["posterior_file"])
+        if content.get("durations"):
+            model.median_T_ = float(content["durations"]["median_T"])
         fit = content.get("fit")
         if fit:
             for key in FIT_BLOCK:

@@ -9,15 +9,19 @@ knows its unit:
 1. *Stated*: a table that records no unit is an unknown unit and is refused, unless the caller
    states it (``time_unit=``); a stated or recorded unit other than the model's is refused.
 2. *Plausible*: the durations must look like the model's unit, which also catches a wrong
-   label. The model's own likelihood decides: the table's purchase histories are scored as they
-   are and as if they were in each other unit (durations rescaled, with the Jacobian of the
-   rescaling, ``x log c``, so that the two are likelihoods of the same observations). When
-   another unit explains the histories better by more than :data:`REFUSE_NATS` in all and
-   :data:`REFUSE_NATS_PER_CUSTOMER` a customer, the table is refused with a message that names both units. A younger or older cohort in the right unit
-   does not trip it (on CDNOW, customers of every age favour weeks by hundreds of nats); a days
-   table does (by 789 nats for Pareto/NBD). The check reads a sample of
-   :data:`SAMPLE_ROWS` customers, so it costs milliseconds whatever the table's size.
-   ``check_durations=False`` skips it, for a population that really behaves that differently.
+   label. Two signs must agree. The model's own likelihood: the table's purchase histories are
+   scored as they are and as if they were in each other unit (durations rescaled, with the
+   Jacobian of the rescaling, ``x log c``, so that both are likelihoods of the same
+   observations); another unit must explain them better by more than :data:`REFUSE_NATS` in
+   all and :data:`REFUSE_NATS_PER_CUSTOMER` a customer. And the ages: the table's median T
+   must be nearer the fit's scaled by that unit (7x for days in a weeks model) than the fit's
+   own, because a population unlike the fit's (far more active customers) can favour another
+   unit by the likelihood alone. A younger or older cohort in the right unit does not trip it
+   (on CDNOW, customers of every age favour weeks by hundreds of nats); a days table does (by
+   789 nats for Pareto/NBD). The check reads a sample of :data:`SAMPLE_ROWS` customers, so it
+   costs milliseconds whatever the table's size. It needs the fit's median age
+   (``median_T_``, kept in the model file): a model made by ``from_params`` is checked for its
+   stated unit only. ``check_durations=False`` skips it.
 
 :func:`checks_time_unit` applies both to a prediction method once per call (inner calls, group
 by group or draw by draw, see a table that already passed).
@@ -107,21 +111,36 @@ def table_in_model_unit(model: Any, table: Any, time_unit: str | None = None, *,
 
 
 def _check_plausible(model, table: pd.DataFrame, model_unit: str, what: str) -> None:
+    """Refuse durations that look like another unit: by the likelihood, and by the ages."""
+    fitted_T = getattr(model, "median_T_", None)
+    if fitted_T is None or not fitted_T > 0:
+        return  # a model not fitted here (from_params, an older file): nothing to compare with
     gains = duration_evidence(model, table)
     if not gains:
         return
     best = max(gains, key=gains.get)
     customers = min(len(table), SAMPLE_ROWS)
-    if gains[best] > REFUSE_NATS and gains[best] > REFUSE_NATS_PER_CUSTOMER * customers:
-        raise ClvlabError(
-            f"{what} says its durations are in {unit_name(model_unit)}, as the "
-            f"{type(model).__name__} was fitted, but they look like {unit_name(best)}: the "
-            f"model explains the purchase histories better by {gains[best]:,.0f} log-likelihood "
-            f"units if recency and T are in {_UNIT_NAMES.get(best, best)} (checked on "
-            f"{min(len(table), SAMPLE_ROWS):,} customers). Rebuild the table with "
-            f"time_unit={model_unit!r}; if it really is in {_UNIT_NAMES.get(model_unit)}, "
-            "these customers behave unlike those the model was fitted on: pass "
-            "check_durations=False to score them anyway")
+    if not (gains[best] > REFUSE_NATS and gains[best] > REFUSE_NATS_PER_CUSTOMER * customers):
+        return
+    # a population unlike the fit's (more active, say) can favour another unit too; a table in
+    # that unit also has its ages scaled by it: the median age must be nearer that scaling
+    # (7x for days in a weeks model) than the fit's own
+    scale = UNIT_SECONDS[best] / UNIT_SECONDS[model_unit]
+    table_T = pd.to_numeric(table["T"], errors="coerce").median()
+    if not table_T > 0:
+        return
+    ratio = float(np.log(table_T / fitted_T))
+    if abs(ratio + np.log(scale)) >= abs(ratio):
+        return
+    raise ClvlabError(
+        f"{what} says its durations are in {unit_name(model_unit)}, as the "
+        f"{type(model).__name__} was fitted, but they look like {unit_name(best)}: its median "
+        f"age T is {table_T:,.4g} against {fitted_T:,.4g} in the fit, and the model explains the "
+        f"purchase histories better by {gains[best]:,.0f} log-likelihood units if recency and T "
+        f"are in {_UNIT_NAMES.get(best, best)} (checked on {customers:,} customers). Rebuild the "
+        f"table with time_unit={model_unit!r}; if it really is in "
+        f"{_UNIT_NAMES.get(model_unit)}, these customers are unlike those the model was fitted "
+        "on: pass check_durations=False to score them anyway")
 
 
 def duration_evidence(model, table: pd.DataFrame) -> dict[str, float]:
