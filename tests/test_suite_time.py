@@ -89,12 +89,26 @@ def test_tests_sharing_an_expensive_fixture_share_a_group(small_suite):
     assert groups["test_b.py::test_slow"] is None and groups["test_b.py::test_quick[1]"] is None
 
 
-def test_every_test_id_is_the_same_in_every_process(request):
-    """xdist's workers must collect the same ids: none may hold a memory address (a repr such
-    as '<function f at 0x7f...>' differs between processes and stops the whole run)."""
-    moving = [item.nodeid for item in request.session.items
-              if re.search(r"0x[0-9a-fA-F]{6,}", item.nodeid)]
-    assert not moving, moving
+def test_a_test_id_holding_a_memory_address_stops_the_run_at_collection(pytester):
+    """xdist's workers must collect the same ids: one holding a memory address (a repr such as
+    '<object object at 0x7f...>' differs between processes) would abort the whole run with
+    "Different tests were collected"; the plugin stops it at collection, naming the test."""
+    pytester.makeconftest(f"""
+import sys
+sys.path.insert(0, {str(Path(suite_time.__file__).parent)!r})
+pytest_plugins = ["suite_time"]
+""")
+    pytester.makepyfile(test_moving="""
+import pytest
+
+@pytest.mark.parametrize("f", [object()], ids=str)
+def test_moving(f):
+    pass
+""")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*test ids hold memory addresses*"])
+    assert "test_moving" in result.stderr.str()
 
 
 def test_under_xdist_a_group_runs_on_one_worker_and_builds_its_fixture_once(pytester):

@@ -108,7 +108,7 @@ def add_commands(commands) -> None:
 def _run_register(args: argparse.Namespace) -> int:
     from clvlab.churn import ChurnAdjuster
     from clvlab.core.errors import ClvlabError
-    from clvlab.data.rfm_io import read_files
+    from clvlab.data.attributes import read_attribute_file
     from clvlab.models import load_model
     from clvlab.ops.registration import describe_convergence
     from clvlab.ops.serving import log_clv_model
@@ -119,7 +119,7 @@ def _run_register(args: argparse.Namespace) -> int:
                          load_model(args.spend_model) if args.spend_model else None,
                          ChurnAdjuster.load(args.churn_adjuster) if args.churn_adjuster else None,
                          registered_model_name=args.name, alias=args.alias,
-                         attributes=read_files(args.attributes) if args.attributes else None,
+                         attributes=read_attribute_file(args.attributes) if args.attributes else None,
                          force=args.force)
     print(f"registered {args.name} version {info.registered_model_version} "
           f"(models:/{args.name}@{args.alias})")
@@ -155,15 +155,16 @@ def _run_score(args: argparse.Namespace) -> int:
                 progress=False if args.no_progress else None, attributes=args.attributes,
                 missing_attributes=args.missing_attributes)
     where = f"{args.output}/" if args.engine == "spark" else str(args.output)
-    print(f"scored {job.customers_scored:,} customers as of {args.as_of} with {args.model} in "
-          f"{job.seconds:.1f} s; wrote {where}")
+    print(f"scored {job.customers_scored:,} customers as of {args.as_of} over a horizon of "
+          f"{job.horizon_text} with {args.model} in {job.seconds:.1f} s; wrote {where}")
     if args.consent_col or args.withdrawn:
         print(f"left out {job.customers_excluded:,} customers who withdrew consent")
     if job.stats.get("customers_without_attributes"):
         print(f"left out {int(job.stats['customers_without_attributes']):,} customers without "
               "attributes (--missing-attributes skip)")
-    clv = f"mean CLV {job.stats['clv.mean']:.2f}" if "clv.mean" in job.stats else \
-        "no CLV (the model has no spend model)"
+    clv = (f"mean CLV over the horizon {job.stats['clv.mean']:.2f}, mean expected spend per "
+           f"purchase {job.stats['expected_spend_per_purchase.mean']:.2f} (not a total)"
+           if "clv.mean" in job.stats else "no CLV (the model has no spend model)")
     print(f"{clv}, mean P(alive) {job.stats['p_alive.mean']:.3f}")
     if job.stats.get("customers_unvalued"):
         print(f"{int(job.stats['customers_unvalued']):,} customers whose repeat purchases were all "

@@ -109,7 +109,16 @@ class BacktestResult:
                 f"{len(settings.get('candidates', []))} candidates (means over cutoffs, all customers)")
         with pd.option_context("display.width", 200, "display.max_columns", 20,
                                "display.float_format", "{:.4g}".format):
-            return head + "\n" + self._headline().to_string(na_rep="n/a")
+            return head + "\n" + self._headline().to_string(na_rep="n/a") + self._failures_text()
+
+    def _failures_text(self) -> str:
+        """The candidates that refused the data at a cutoff: their means cover the others."""
+        failures = self.settings.get("failures") or []
+        if not failures:
+            return ""
+        lines = [f"failed: {f['candidate']} at cutoff {f['cutoff']}: {f['error']}" for f in failures]
+        return ("\n" + "\n".join(lines) + "\n(a candidate's means cover only the cutoffs where "
+                "it ran)")
 
     def _headline(self) -> pd.DataFrame:
         """The summary's headline metrics, with flat column names (e.g. ``purchases mae``)."""
@@ -121,8 +130,12 @@ class BacktestResult:
         return table
 
     def _repr_html_(self) -> str:
+        import html
+
+        failures = self._failures_text().strip()
         return ("<p>" + repr(self).splitlines()[0] + "</p>"
-                + self._headline().to_html(float_format="{:.4g}".format, na_rep="n/a"))
+                + self._headline().to_html(float_format="{:.4g}".format, na_rep="n/a")
+                + ("<pre>" + html.escape(failures) + "</pre>" if failures else ""))
 
     # plots ------------------------------------------------------------------------------------
 

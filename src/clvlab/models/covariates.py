@@ -398,8 +398,20 @@ def no_interior_maximum(model, design: CovariateDesign, grouped: GroupedData,
             f"no spread at all. The optimiser reached a_i + b_i = {concentration[worst]:.3g} there, "
             f"with log-likelihood {result.log_likelihood:.4f}, a lower bound of the supremum. "
             "In this form the covariates cannot move the mean dropout probability, which is what "
-            "these data ask of them. Use dropout_form='b' (the covariates move the mean), or "
-            "drop the dropout covariates.")
+            "these data ask of them. Use dropout_form='b' (the covariates move the mean): "
+            f"{type(model).__name__}(dropout_form='b', ...), `clvlab fit --dropout-form b`, or "
+            f"the backtest candidate '{_registered_name(model)}[<columns>;dropout_form=b]' (e.g. "
+            f"'{_registered_name(model)}[Gender,Channel;dropout_form=b]'); or drop the dropout "
+            "covariates.")
+
+
+def _registered_name(model) -> str:
+    from clvlab.models.registry import entry_for  # the registry imports every model
+
+    try:
+        return entry_for(model).name
+    except ClvlabError:
+        return type(model).__name__
 
 
 def design_from_coefficients(model, coefficients: dict[str, dict[str, float]],

@@ -53,13 +53,9 @@ def model_kind(model: Any) -> str | None:
     """The registry kind of a clvlab model ("transaction", "spend", "discrete", "durations"),
     found through its class's ancestry (a user's subclass of ParetoNBD is a transaction model);
     None for anything else."""
-    from clvlab.models import registry
+    from clvlab.models.registry import kind_of
 
-    classes = {entry.model_class: entry.kind for entry in registry.MODELS}
-    for cls in type(model).__mro__:
-        if cls in classes:
-            return classes[cls]
-    return None
+    return None if isinstance(model, type) else kind_of(model)
 
 
 def check_parts(transaction: Any, spend: Any = None, adjuster: Any = None) -> None:

@@ -52,12 +52,22 @@ class ScoringResult:
     run_id: str | None
     seconds: float
     stats: dict[str, float] = field(repr=False, default_factory=dict)
+    horizon: float | None = None      # the scoring window, in time_unit
+    time_unit: str | None = None
+
+    @property
+    def horizon_text(self) -> str:
+        """The horizon with its unit, e.g. "52 W (weeks)": every printout of scores says it."""
+        if self.horizon is None:
+            return "unknown"
+        return f"{self.horizon:g} {self.time_unit} ({_UNIT_WORDS.get(self.time_unit, '?')})"
 
     def __repr__(self) -> str:
         left_out = f", {self.customers_excluded:,} left out for consent" if self.customers_excluded else ""
         run = f", MLflow run {self.run_id}" if self.run_id else ""
-        return (f"<ScoringResult: {self.customers_scored:,} customers scored{left_out} by model "
-                f"version {self.model_version} in {self.seconds:.1f} s -> {self.output}{run}>")
+        return (f"<ScoringResult: {self.customers_scored:,} customers scored over a horizon of "
+                f"{self.horizon_text}{left_out} by model version {self.model_version} in "
+                f"{self.seconds:.1f} s -> {self.output}{run}>")
 
     def read(self) -> pd.DataFrame:
         """The scores, indexed by customer id (loads the whole file)."""
@@ -143,7 +153,8 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
                               time.perf_counter() - started, engine)
             return ScoringResult(output, int(stats["customers_scored"]),
                                  int(stats.get("customers_excluded", 0)), version, run_id,
-                                 time.perf_counter() - started, stats)
+                                 time.perf_counter() - started, stats, params["horizon"],
+                                 time_unit)
         summary, customers, chunks = _input_chunks(model, transactions, as_of, time_unit, engine,
                                                    int(chunk_rows), memory_limit, log_options,
                                                    csv_options)
@@ -168,7 +179,7 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
             run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output,
                               time.perf_counter() - started, engine)
     return ScoringResult(output, int(counts["customers_scored"]), int(excluded), version, run_id,
-                         time.perf_counter() - started, stats)
+                         time.perf_counter() - started, stats, params["horizon"], time_unit)
 
 
 @contextlib.contextmanager

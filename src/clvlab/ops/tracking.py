@@ -211,8 +211,11 @@ def log_backtest(result, *, experiment: str | None = None, run_name: str = "back
                            "candidates": "; ".join(settings["candidates"])[:6000]})
         names = {metric_key(c): c for c in settings["candidates"]}
         mlflow.set_tags({"clvlab.kind": "backtest", "clvlab.candidates": json.dumps(names)[:5000],
-                         "clvlab.time_unit": str(settings["time_unit"]), **_versions(),
-                         **(tags or {})})
+                         "clvlab.time_unit": str(settings["time_unit"]),
+                         # candidates that refused the data at a cutoff (listed whole in
+                         # backtest/settings.json): their means cover only the other cutoffs
+                         "clvlab.failures": str(len(settings.get("failures") or [])),
+                         **_versions(), **(tags or {})})
         means = table.groupby(["candidate", "target", "metric"])["value"].mean()
         mlflow.log_metrics({f"{metric_key(c)}.{t}_{m}": float(v) for (c, t, m), v in means.items()})
         for (cutoff, candidate), rows in table.groupby(["cutoff", "candidate"], sort=False):
