@@ -18,8 +18,8 @@ knows its unit:
    own, because a population unlike the fit's (far more active customers) can favour another
    unit by the likelihood alone. A younger or older cohort in the right unit does not trip it
    (on CDNOW, customers of every age favour weeks by hundreds of nats); a days table does (by
-   789 nats for Pareto/NBD). The check reads a sample of :data:`SAMPLE_ROWS` customers, so it
-   costs milliseconds whatever the table's size. It needs the fit's median age
+   675 nats for Pareto/NBD, benchmarks/unit_checks.py). The check reads a sample of
+   :data:`SAMPLE_ROWS` customers, so it costs milliseconds whatever the table's size. It needs the fit's median age
    (``median_T_``, kept in the model file): a model made by ``from_params`` is checked for its
    stated unit only. ``check_durations=False`` skips it.
 
