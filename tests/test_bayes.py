@@ -462,3 +462,75 @@ def test_map_with_default_priors_compiles_nothing_and_finds_the_same_mode(model_
     mle = model_class().fit(rfm)
     distance = np.abs(fitted.params_ - pd.Series(old)) / mle.standard_errors_
     assert (distance < 0.05).all(), distance
+
+
+# --- ADVI stops on convergence (issue 29, item 14) ------------------------------------------
+class _FakeApproximation:
+    """What AdviConvergence reads from PyMC's approximation: mean and std (``.eval()``)."""
+
+    def __init__(self):
+        self.mu, self.sd = np.zeros(2), np.ones(2)
+
+    @property
+    def mean(self):
+        return type("V", (), {"eval": lambda _: self.mu.copy()})()
+
+    @property
+    def std(self):
+        return type("V", (), {"eval": lambda _: self.sd.copy()})()
+
+
+def _run_rule(rule, loss, means):
+    """Feed ``rule`` step by step as pm.fit does; the step it stopped at, or None."""
+    approx = _FakeApproximation()
+    for i in range(1, len(loss) + 1):
+        approx.mu = means(i)
+        try:
+            rule(approx, loss[:i], i)
+        except StopIteration:
+            return i
+    return None
+
+
+def test_advi_rule_stops_once_loss_and_means_have_settled():
+    rng = np.random.default_rng(0)
+    loss = 1000 + rng.normal(0, 5, 30_000)
+    rule = bayes.AdviConvergence(30_000)
+    stopped = _run_rule(rule, loss, lambda i: rng.normal(0, 0.01, 2))
+    assert stopped == 5_000  # checks at 4,000 and 5,000 both pass
+    check = rule.result(loss[:stopped])
+    assert check["converged"] is True and check["stopped_early"] and check["steps"] == 5_000
+
+
+def test_advi_rule_does_not_stop_while_the_means_still_move():
+    """The loss has flattened to within its noise but the parameters still drift (as on CDNOW's
+    Pareto/NBD from 6,000 to 25,000 steps, where a rule on the loss alone stopped with r 0.51
+    against 0.55): no stop, and at the cap the fit is not called converged."""
+    rng = np.random.default_rng(1)
+    loss = 1000 + rng.normal(0, 5, 30_000)
+    rule = bayes.AdviConvergence(30_000)
+    assert _run_rule(rule, loss, lambda i: np.array([i / 10_000, 0.0])) is None
+    check = rule.result(loss)
+    assert check["converged"] is False and check["stopped_early"] is False
+    assert "means still moving" in check["problems"][0] and check["max_steps"] == 30_000
+
+
+def test_advi_rule_does_not_stop_while_the_loss_still_falls():
+    rng = np.random.default_rng(2)
+    loss = 1000 + np.linspace(300, 0, 30_000) + rng.normal(0, 5, 30_000)
+    rule = bayes.AdviConvergence(30_000)
+    assert _run_rule(rule, loss, lambda i: np.zeros(2)) is None
+    assert rule.result(loss)["converged"] is False
+    assert rule.result(loss)["loss_drop"] > 10
+
+
+def test_advi_records_its_steps_and_cap(rfm, monkeypatch):
+    monkeypatch.setattr(bayes, "ADVI_STEPS", 6_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", clvlab.ClvlabWarning)
+        fitted = BetaGeo(method="advi", draws=50, chains=1, random_seed=1,
+                         progressbar=False).fit(rfm.head(300))
+    c = fitted.convergence_
+    assert c["max_steps"] == 6_000 and c["window"] == 1_500 and 3_000 <= c["steps"] <= 6_000
+    assert c["stopped_early"] == (c["steps"] < 6_000 - 1) and isinstance(c["converged"], bool)
+    assert c["converged"] or c["problems"]
