@@ -199,10 +199,12 @@ def table():
     recency = T * rng.uniform(0, 1, n)
     frequency = rng.poisson(3, n).astype(float)
     recency[frequency == 0] = 0.0
-    return pd.DataFrame({"frequency": frequency, "recency": recency, "T": T,
-                         "monetary_value": np.where(frequency > 0, rng.gamma(5, 8, n), 0.0),
-                         "segment": rng.choice(["high", "low"], n)},
-                        index=pd.Index(np.arange(n) + 1000, name="customer_id"))
+    out = pd.DataFrame({"frequency": frequency, "recency": recency, "T": T,
+                        "monetary_value": np.where(frequency > 0, rng.gamma(5, 8, n), 0.0),
+                        "segment": rng.choice(["high", "low"], n)},
+                       index=pd.Index(np.arange(n) + 1000, name="customer_id"))
+    out.attrs = {"clvlab": {"time_unit": "W"}}  # as rfm_summary records it
+    return out
 
 
 def _per_segment(transaction, spend, table, compute):
@@ -245,7 +247,7 @@ def test_dert_of_a_covariate_model_is_the_plain_models_at_each_customers_paramet
 def test_scores_of_a_covariate_model_read_its_covariates_from_the_table(covariate_models, table):
     transaction, spend = covariate_models
     scores = score_customers(transaction, spend, None, table, horizon=13, discount_rate=0.002)
-    for column in ("p_alive", "expected_purchases", "expected_spend", "clv"):
+    for column in ("p_alive", "expected_purchases", "expected_spend_per_purchase", "clv"):
         expected = _per_segment(transaction, spend, table, lambda t, s, rows: score_customers(
             t, s, None, rows, horizon=13, discount_rate=0.002)[column])
         np.testing.assert_allclose(scores[column].to_numpy(), expected, rtol=1e-12)

@@ -117,8 +117,8 @@ def test_posterior_saved_as_netcdf_beside_the_json(small_nuts, rfm, tmp_path):
 
 def test_posterior_predictions_summary_chunks_and_draws(small_nuts, rfm):
     whole = small_nuts.posterior_predict("expected_purchases", rfm, t=39, n_draws=100)
-    assert list(whole.columns) == ["mean", "sd", "3%", "97%"]
-    assert (whole["3%"] <= whole["mean"]).all() and (whole["mean"] <= whole["97%"]).all()
+    assert list(whole.columns) == ["mean", "parameter_sd", "parameter_3%", "parameter_97%"]
+    assert (whole["parameter_3%"] <= whole["mean"]).all() and (whole["mean"] <= whole["parameter_97%"]).all()
     point = small_nuts.expected_purchases(rfm, t=39)
     assert np.corrcoef(whole["mean"], point)[0, 1] > 0.999
     chunked = bayes.posterior_summary(small_nuts, lambda m, c: m.expected_purchases(c, t=39), rfm,
@@ -139,7 +139,7 @@ def test_clv_with_intervals_and_mle_draws(rfm):
         [bg, spend], lambda m, s, chunk: clvlab.customer_lifetime_value(
             m, s, chunk, horizon=52, discount_rate=0.01), rfm_spend, n_draws=60)
     point = clvlab.customer_lifetime_value(bg, spend, rfm_spend, horizon=52, discount_rate=0.01)
-    inside = (clv["3%"] <= point) & (point <= clv["97%"])
+    inside = (clv["parameter_3%"] <= point) & (point <= clv["parameter_97%"])
     assert inside.mean() > 0.95
     draws = bayes.parameter_draws(bg, 4000, seed=1)
     np.testing.assert_allclose(draws.std(axis=0), bg.standard_errors_, rtol=0.15)
@@ -354,7 +354,7 @@ def test_a_posterior_saved_on_either_stack_loads_on_this_one(written_by, rfm):
     summary = model.summary()
     assert summary.loc["r", "mean"] == pytest.approx(0.243, abs=0.03)
     band = model.posterior_predict("expected_purchases", rfm.head(20), t=39, n_draws=50)
-    assert (band["3%"] <= band["mean"]).all() and (band["mean"] <= band["97%"]).all()
+    assert (band["parameter_3%"] <= band["mean"]).all() and (band["mean"] <= band["parameter_97%"]).all()
 
 
 

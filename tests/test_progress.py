@@ -32,7 +32,7 @@ def test_backtest_and_posterior_count_their_steps(cdnow_sample, monkeypatch):
     rfm = clvlab.rfm_summary(cdnow_sample, time_unit="W", calibration_end="1997-09-30")
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     clvlab.BetaGeo().fit(rfm).posterior_predict("p_alive", rfm, n_draws=30, progress=True)
-    assert "posterior draws" in sys.stderr.getvalue() and "30/30" in sys.stderr.getvalue()
+    assert "parameter draws" in sys.stderr.getvalue() and "30/30" in sys.stderr.getvalue()
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     clvlab.BetaGeo().fit(rfm).posterior_predict("p_alive", rfm, n_draws=30)  # small: no bar
     assert sys.stderr.getvalue() == ""

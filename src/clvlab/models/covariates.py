@@ -400,18 +400,8 @@ def no_interior_maximum(model, design: CovariateDesign, grouped: GroupedData,
             "In this form the covariates cannot move the mean dropout probability, which is what "
             "these data ask of them. Use dropout_form='b' (the covariates move the mean): "
             f"{type(model).__name__}(dropout_form='b', ...), `clvlab fit --dropout-form b`, or "
-            f"the backtest candidate '{_registered_name(model)}[<columns>;dropout_form=b]' (e.g. "
-            f"'{_registered_name(model)}[Gender,Channel;dropout_form=b]'); or drop the dropout "
-            "covariates.")
-
-
-def _registered_name(model) -> str:
-    from clvlab.models.registry import entry_for  # the registry imports every model
-
-    try:
-        return entry_for(model).name
-    except ClvlabError:
-        return type(model).__name__
+            "';dropout_form=b' inside a backtest candidate's brackets (e.g. "
+            "'bg-nbd[Gender,Channel;dropout_form=b]'); or drop the dropout covariates.")
 
 
 def design_from_coefficients(model, coefficients: dict[str, dict[str, float]],
