@@ -2,22 +2,28 @@
 
 ``parameter_draws``: posterior draws after a Bayesian fit, or draws from the asymptotic normal of
 the log-parameters (covariate coefficients as they are) after a maximum-likelihood one.
-``posterior_summary``: a prediction's mean, sd and interval per customer over those draws, in
-bounded memory, each draw's model made by ``model.at_params`` (which keeps covariates). Public
-as ``clvlab.bayes.*``.
+``posterior_summary``: the parameter uncertainty of a prediction per customer (its mean over
+those draws, its sd and central interval over them: the uncertainty of an expected value, not a
+prediction interval for the customer's counts), in bounded memory, each draw's model made by
+``model.at_params`` (which keeps covariates). Public as ``clvlab.bayes.*``.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+import warnings
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError
+from clvlab.core.errors import ClvlabError, ClvlabWarning
 from clvlab.core.progress import progress_bar
 
-__all__ = ["parameter_draws", "posterior_summary"]
+__all__ = ["parameter_draws", "posterior_summary", "summary_columns"]
+
+_log = logging.getLogger("clvlab")
 
 
 def parameter_draws(model, n_draws: int, seed: Any = 0) -> np.ndarray:
@@ -54,10 +60,28 @@ def parameter_draws(model, n_draws: int, seed: Any = 0) -> np.ndarray:
     return np.where(positive, np.exp(np.where(positive, draws, 0.0)), draws)
 
 
+#: a ``ClvlabWarning`` when the first draw says the whole run will take longer than this
+ESTIMATE_WARN_SECONDS = 60.0
+#: shown by default (progress=None, someone watching) from this many model evaluations
+BAR_FROM_CALLS = 2_000
+#: ... or this many (draw, customer) values
+BAR_FROM_VALUES = 2_000_000
+
+
 def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFrame, *,
                       n_draws: int = 200, level: float = 0.94, chunk_size: int = 20_000,
-                      return_draws: bool = False, seed: Any = 0, progress: bool | None = None):
-    """Mean, sd and a central interval per customer of ``predict`` over parameter draws.
+                      return_draws: bool = False, seed: Any = 0, progress: bool | None = None,
+                      rowwise: bool = False):
+    """The parameter uncertainty of a prediction, per customer: the mean of ``predict`` over
+    parameter draws, its sd over the draws, and the central interval of its values at the draws.
+
+    These describe the *predicted value* (an expected number of purchases, a probability, an
+    expected CLV) as the parameters vary over their posterior (or their asymptotic normal after
+    a maximum-likelihood fit); they are not a prediction interval for what the customer will do:
+    a customer expected to make 1.2 purchases (interval 1.1-1.3) makes 0, 1, 2 or more, and such
+    intervals hold a small share of customers' actual counts. Columns: ``mean``,
+    ``parameter_sd``, ``parameter_<low>%`` and ``parameter_<high>%`` (``level`` central
+    interval, 3 % and 97 % by default).
 
     ``models`` is one fitted model or a sequence (for example a transaction model and a spend
     model); ``predict(*models_at_one_draw, rfm_chunk)`` returns a Series for the chunk. Draw i of
@@ -65,9 +89,20 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
     stays bounded: identical customers are predicted once, and customers are taken
     ``chunk_size`` at a time, so only chunk_size x n_draws values exist at any moment.
     ``return_draws=True`` returns the (draw, customer) array itself; it is refused above 50
-    million values, where the summary is the only sensible output. ``progress``: a bar over
-    the draws of each chunk (None: when someone is watching and there are over 2 million
-    customer-draws, about a few seconds' work).
+    million values, where the summary is the only sensible output.
+
+    ``rowwise=True`` says that ``predict`` computes each customer's value from that customer's
+    row alone, a model with covariates covariate group by covariate group (every prediction
+    method decorated with ``covariates.by_covariate_group`` does): the customers' covariate
+    groups and each group's rows are then found once, the parameters of every group at every
+    draw computed at once, and ``predict`` called with each group's plain model on that group's
+    rows, the same numbers without splitting the table again at every draw. A continuous
+    covariate makes every customer a group, so the cost is draws x customers evaluations either
+    way (about a millisecond each); it is estimated up front, and from the first draw's pace a
+    ``ClvlabWarning`` says how long the whole will take when over ``ESTIMATE_WARN_SECONDS``.
+
+    ``progress``: a bar over the draws (None: when someone is watching and there are over
+    ``BAR_FROM_CALLS`` model evaluations or ``BAR_FROM_VALUES`` customer-draws).
     """
     from clvlab.inference.mle import group_rows
 
@@ -76,38 +111,54 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
         raise ClvlabError(f"level must be between 0 and 1, got {level!r}")
     draws = [parameter_draws(m, n_draws, seed) for m in models]
     n = min(len(d) for d in draws)
-    draw_models = [[m.at_params(d[i]) for i in range(n)] for m, d in zip(models, draws)]
+    draws = [d[:n] for d in draws]
     # the columns any of the models reads (each model class lists its own), and the covariates
     # any reads, encoded as numbers to find identical customers, passed on as they are
     columns = [c for c in dict.fromkeys(c for m in models for c in m.columns) if c in rfm.columns]
-    encoded = [m.covariates_.encoder.transform(rfm, model=type(m).__name__)
-               for m in models if hasattr(m, "covariates_")]
+    encoded = {j: m.covariates_.encoder.transform(rfm, model=type(m).__name__)
+               for j, m in enumerate(models) if hasattr(m, "covariates_")}
     attributes = list(dict.fromkeys(c for m in models if hasattr(m, "covariates_")
                                     for c in m.covariates_.encoder.columns if c not in columns))
     distinct, inverse = group_rows([rfm[c].to_numpy(np.float64) for c in columns]
-                                   + [column for matrix in encoded for column in matrix.T])
+                                   + [column for matrix in encoded.values() for column in matrix.T])
     unique_rfm = pd.DataFrame(dict(zip(columns, distinct)))
-    if attributes:  # each distinct row's attributes from its first customer
-        first = np.unique(inverse, return_index=True)[1]
-        for column in attributes:
-            unique_rfm[column] = rfm[column].to_numpy()[first]
+    first = np.unique(inverse, return_index=True)[1]  # each distinct row's first customer
+    for column in attributes:  # each distinct row's attributes from its first customer
+        unique_rfm[column] = rfm[column].to_numpy()[first]
     unique_rfm.attrs = dict(rfm.attrs)
+    unique_encoded = {j: matrix[first] for j, matrix in encoded.items()}
     if return_draws and n * len(rfm) > 50_000_000:
         raise ClvlabError(f"{n} draws x {len(rfm):,} customers is too many values to return; "
                           "use the summary (return_draws=False) or fewer customers")
+    chunks = range(0, len(unique_rfm), chunk_size)
+    groups = _group_count(unique_encoded, chunks, chunk_size)
+    calls = n * groups
+    _log.info("parameter draws: %d draws x %s distinct customers in %s covariate group%s: "
+              "%s model evaluations", n, f"{len(unique_rfm):,}", f"{groups:,}",
+              "" if groups == 1 else "s", f"{calls:,}")
+    if progress is None and calls < BAR_FROM_CALLS and n * len(unique_rfm) < BAR_FROM_VALUES:
+        progress = False
     low_q, high_q = (1 - level) / 2, (1 + level) / 2
     stats = np.empty((len(unique_rfm), 4))
     all_draws = np.empty((n, len(unique_rfm))) if return_draws else None
-    chunks = range(0, len(unique_rfm), chunk_size)
-    if progress is None and n * len(unique_rfm) <= 2_000_000:
-        progress = False
-    with progress_bar(n * len(chunks), "posterior draws", progress, unit="draw") as bar:
+    draw_models = None if rowwise and encoded else \
+        [[m.at_params(d[i]) for i in range(n)] for m, d in zip(models, draws)]
+    clock = _Pace(n * len(chunks), calls, n, len(unique_rfm), groups)
+    with progress_bar(n * len(chunks), "parameter draws", progress, unit="draw") as bar:
         for start in chunks:
             chunk = unique_rfm.iloc[start:start + chunk_size]
-            values = np.empty((n, len(chunk)))
-            for i in range(n):
-                values[i] = np.asarray(predict(*(dm[i] for dm in draw_models), chunk), dtype=np.float64)
-                bar.update()
+            if draw_models is None:
+                values = _rowwise_values(models, draws, predict, chunk,
+                                         {j: e[start:start + chunk_size]
+                                          for j, e in unique_encoded.items()},
+                                         lambda: (bar.update(), clock.tick()))
+            else:
+                values = np.empty((n, len(chunk)))
+                for i in range(n):
+                    values[i] = np.asarray(predict(*(dm[i] for dm in draw_models), chunk),
+                                           dtype=np.float64)
+                    bar.update()
+                    clock.tick()
             if not np.all(np.isfinite(values)):
                 raise ClvlabError("a prediction was not finite at some parameter draw; "
                                   "this is a bug, please report it with the model file")
@@ -119,6 +170,111 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
     if return_draws:
         return pd.DataFrame(all_draws[:, inverse].T, index=rfm.index,
                             columns=pd.RangeIndex(n, name="draw"))
-    pct = lambda q: f"{100 * q:g}%"  # noqa: E731
-    return pd.DataFrame(stats[inverse], index=rfm.index,
-                        columns=["mean", "sd", pct(low_q), pct(high_q)])
+    return pd.DataFrame(stats[inverse], index=rfm.index, columns=summary_columns(level))
+
+
+def summary_columns(level: float) -> list[str]:
+    """``posterior_summary``'s columns at ``level``: mean, parameter_sd, parameter_3%,
+    parameter_97% (at 0.94). "parameter_": the spread of the predicted value over the
+    parameters' uncertainty, not of the customer's future counts."""
+    pct = lambda q: f"parameter_{100 * q:g}%"  # noqa: E731
+    return ["mean", "parameter_sd", pct((1 - level) / 2), pct((1 + level) / 2)]
+
+
+def _group_count(encoded: dict, chunks: range, chunk_size: int) -> int:
+    """Covariate groups summed over the chunks (1 a chunk for models without covariates):
+    the calls one draw costs."""
+    from clvlab.inference.mle import group_rows
+
+    if not encoded:
+        return len(chunks)
+    total = 0
+    for start in chunks:
+        parts = [e[start:start + chunk_size] for e in encoded.values()]
+        columns = [c for part in parts for c in part.T]
+        total += len(group_rows(columns)[0][0]) if columns else 1
+    return total
+
+
+def _rowwise_values(models, draws, predict, chunk: pd.DataFrame, encoded: dict,
+                    tick: Callable[[], Any]) -> np.ndarray:
+    """(draws x customers) values of ``predict`` over a chunk, group by covariate group, at
+    each group's plain models: the groups and their rows found once, every group's parameters
+    at every draw computed together (``CovariateDesign.exponents``)."""
+    from clvlab.inference.mle import group_rows
+
+    n = len(draws[0])
+    columns = [c for matrix in encoded.values() for c in matrix.T]
+    _, group = group_rows(columns)
+    order = np.argsort(group, kind="stable")
+    bounds = np.flatnonzero(np.diff(group[order])) + 1
+    positions = np.split(order, bounds)
+    firsts = np.array([p[0] for p in positions])
+    tables = [chunk.iloc[p] for p in positions]
+    # per model: (draws x groups x own parameters), or the model at each draw (no covariates)
+    per_model = []
+    for j, (model, d) in enumerate(zip(models, draws)):
+        if j not in encoded:
+            per_model.append([model.at_params(d[i]) for i in range(n)])
+            continue
+        design, k = model.covariates_, len(model.param_names)
+        rows = encoded[j][firsts]
+        params = np.stack([design.exponents(d[i, :k], d[i, k:], rows)[0] for i in range(n)])
+        per_model.append((_PlainFactory(model), params))
+    values = np.empty((n, len(chunk)))
+    for i in range(n):
+        for g, (where, table) in enumerate(zip(positions, tables)):
+            at_draw = [m[i] if isinstance(m, list) else m[0](m[1][i, g]) for m in per_model]
+            values[i, where] = np.asarray(predict(*at_draw, table), dtype=np.float64)
+        tick()
+    return values
+
+
+class _PlainFactory:
+    """The plain model (no covariates) of ``model`` at given own parameters, as ``plain_at``
+    makes it, without its checks (the parameters come from a fitted model's draws): a copy of
+    one plain model with new ``params_``."""
+
+    def __init__(self, model):
+        self.template = model.plain_at(model._check_fitted())
+        self.index = list(self.template.params_.index)
+
+    def __call__(self, params: np.ndarray):
+        model = object.__new__(type(self.template))
+        model.__dict__.update(self.template.__dict__)
+        model.params_ = pd.Series(np.asarray(params, dtype=np.float64), index=self.index,
+                                  name="estimate")
+        return model
+
+
+class _Pace:
+    """After the first draw, the time the whole will take; a ``ClvlabWarning`` when long."""
+
+    def __init__(self, steps: int, calls: int, n: int, customers: int, groups: int):
+        self.steps, self.calls, self.n, self.customers, self.groups = steps, calls, n, customers, groups
+        self.done, self.started = 0, time.perf_counter()
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.done != 1 or self.steps <= 1:
+            return
+        elapsed = time.perf_counter() - self.started
+        estimate = elapsed * self.steps
+        _log.info("parameter draws: the first took %.2f s, about %s for all %d", elapsed,
+                  _duration(estimate), self.n)
+        if estimate > ESTIMATE_WARN_SECONDS:
+            warnings.warn(
+                f"the parameter draws will take about {_duration(estimate)} (the first of "
+                f"{self.n} took {elapsed:.1f} s): {self.n} draws x {self.customers:,} distinct "
+                f"customers in {self.groups:,} covariate group{'s' if self.groups != 1 else ''}, "
+                f"{self.calls:,} evaluations of the model. A continuous covariate makes every "
+                "customer a group of its own; fewer draws (n_draws) or customers cost "
+                "proportionally less", ClvlabWarning, stacklevel=4)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
