@@ -131,7 +131,7 @@ def predict_bounds(prediction: str, profiles: pd.DataFrame, level: float, n_draw
         summary = model.posterior_predict(prediction, profiles, level=level, n_draws=n_draws,
                                           **kwargs)
         low, high = (1 - level) / 2, (1 + level) / 2  # as posterior_predict names them
-        return summary[[f"{100 * low:g}%", f"{100 * high:g}%"]]
+        return summary[[f"parameter_{100 * low:g}%", f"parameter_{100 * high:g}%"]]
 
     return bounds
 

@@ -215,7 +215,7 @@ def test_at_params_keeps_covariates_and_equals_from_params_without(mle, rfm):
 def test_posterior_predict_and_clv_with_intervals_after_mle(mle, rfm):
     band = mle.posterior_predict("p_alive", rfm, n_draws=50)
     point = mle.p_alive(rfm)
-    assert (band["3%"] <= band["mean"]).all() and (band["mean"] <= band["97%"]).all()
+    assert (band["parameter_3%"] <= band["mean"]).all() and (band["mean"] <= band["parameter_97%"]).all()
     assert np.corrcoef(band["mean"], point)[0, 1] > 0.99
     # gender moves p_alive: the draws are at each customer's own parameters, not the baseline's
     baseline = ParetoNBD().fit(rfm).posterior_predict("p_alive", rfm, n_draws=50)
@@ -225,7 +225,7 @@ def test_posterior_predict_and_clv_with_intervals_after_mle(mle, rfm):
         [mle, spend], lambda m, s, chunk: clvlab.customer_lifetime_value(
             m, s, chunk, horizon=52, discount_rate=0.01), rfm, n_draws=40)
     value = clvlab.customer_lifetime_value(mle, spend, rfm, horizon=52, discount_rate=0.01)
-    inside = (clv["3%"] <= value) & (value <= clv["97%"])
+    inside = (clv["parameter_3%"] <= value) & (value <= clv["parameter_97%"])
     assert inside.mean() > 0.95
 
 

@@ -385,6 +385,6 @@ def test_bayesian_fit_through_the_same_entry_point():
     assert (np.abs(summary["mean"] - mle.params_) / summary["sd"] < 2).all()
     band = nuts.posterior_predict("expected_residual_lifetime", durations.iloc[:3], n_draws=100,
                                   discount_rate=0.1)
-    assert (band["3%"] <= band["mean"]).all() and (band["mean"] <= band["97%"]).all()
+    assert (band["parameter_3%"] <= band["mean"]).all() and (band["mean"] <= band["parameter_97%"]).all()
     bgbb = BetaGeoBetaBinom(method="map").fit(load_donations(), weights=load_donations()["weights"])
     np.testing.assert_allclose(bgbb.params_, [1.204, 0.750, 0.657, 2.783], rtol=0.05)

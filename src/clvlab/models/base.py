@@ -475,7 +475,13 @@ class BaseModel(BaseEstimator):
     def posterior_predict(self, prediction: str, rfm: pd.DataFrame, *, level: float = 0.94,
                           n_draws: int = 200, return_draws: bool = False, seed: Any = 0,
                           progress: bool | None = None, **kwargs: Any) -> pd.DataFrame:
-        """A prediction with its uncertainty per customer: mean, sd and a central interval.
+        """A prediction per customer with its parameter uncertainty: ``mean``, ``parameter_sd``
+        and a ``level`` central interval ``parameter_<low>%`` / ``parameter_<high>%`` of the
+        predicted value over parameter draws. These are intervals of an expected value (how
+        sure we are of the customer's expected purchases, P(alive), ...), not prediction
+        intervals for what the customer will do: a customer expected to make 1.2 purchases
+        (interval 1.1-1.3) makes 0, 1, 2 or more, and such intervals hold only a few per cent
+        of holdout counts.
 
         ``prediction`` names a method (``"p_alive"``, ``"expected_purchases"``,
         ``"probability_of_purchase"``, ``"expected_spend"``, ...); ``kwargs`` go to it (e.g.
@@ -488,7 +494,9 @@ class BaseModel(BaseEstimator):
             raise ClvlabError(f"{type(self).__name__} has no prediction {prediction!r}")
         return bayes.posterior_summary(
             self, lambda model, chunk: getattr(model, prediction)(chunk, **kwargs), rfm,
-            n_draws=n_draws, level=level, return_draws=return_draws, seed=seed, progress=progress)
+            n_draws=n_draws, level=level, return_draws=return_draws, seed=seed, progress=progress,
+            # per-customer group predictions: groups found once, parameters of every draw at once
+            rowwise=getattr(getattr(type(self), prediction), "by_covariate_group", False))
 
     @classmethod
     def load(cls, path: str | Path) -> "BaseModel":
