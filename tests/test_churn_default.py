@@ -216,3 +216,43 @@ def test_too_few_of_one_outcome_to_check_falls_back():
         adjuster = ChurnAdjuster(clvlab.BetaGeo(), LogisticRegression(), horizon=HORIZON).fit(X, y)
     assert (adjuster.activity_weight_, adjuster.count_weight_) == (0.0, 0.0)
     np.testing.assert_array_equal(adjuster.adjustment_factor(X), 1.0)
+
+
+# --- found by a new user's trial (issue 29) ------------------------------------------------------
+
+def _cdnow_with_region():
+    from clvlab.datasets import load_cdnow
+
+    log = load_cdnow(sample=True)
+    ids = log["customer_id"].unique()
+    region = np.where(ids % 3 == 0, "north", np.where(ids % 3 == 1, "south", "east"))
+    return log, pd.DataFrame({"region": region}, index=pd.Index(ids, name="customer_id"))
+
+
+def test_labels_for_another_horizon_are_refused():
+    """Labels of 13 weeks given to an adjuster of 26: its check compared 26-week predictions
+    with 13-week outcomes and approved the adjustment, in silence."""
+    from clvlab.churn import churn_training_data
+
+    log, _ = _cdnow_with_region()
+    X, y, purchases = churn_training_data(log, "1997-12-31", horizon=13, amount_col="amount",
+                                          with_purchases=True)
+    with pytest.raises(clvlab.ClvlabError, match="horizon of 13.*horizon of 26"):
+        clvlab.ChurnAdjuster(clvlab.ParetoNBD(), horizon=26).fit(X, y, purchases)
+
+
+def test_a_text_attribute_is_a_feature_and_the_adjuster_loads_again(tmp_path):
+    """A text column joined as an attribute was refused by fit ('features must be numbers'),
+    and made categorical by hand, the saved adjuster could not be loaded (untrusted types)."""
+    from clvlab.churn import churn_training_data
+
+    log, attributes = _cdnow_with_region()
+    X, y = churn_training_data(log, "1997-12-31", horizon=13, amount_col="amount",
+                               customer_attributes=attributes)
+    assert isinstance(X["region"].dtype, pd.CategoricalDtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UncheckedAdjustmentWarning)
+        adjuster = clvlab.ChurnAdjuster(clvlab.ParetoNBD(), horizon=13, gain_check=False).fit(X, y)
+    adjuster.save(tmp_path / "a.json")
+    loaded = clvlab.ChurnAdjuster.load(tmp_path / "a.json")
+    np.testing.assert_allclose(loaded.probability_of_purchase(X), adjuster.probability_of_purchase(X))

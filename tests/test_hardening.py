@@ -89,7 +89,8 @@ def test_scores_stream_in_chunks_and_equal_the_models_predictions(tracking, tmp_
                                tmp_path / "s.csv", chunk_rows=100, horizon=13, progress=True)
     assert "scoring: 100%" in capsys.readouterr().err  # the bar counted every customer
     scores = job.read()
-    assert repr(job).startswith(f"<ScoringResult: {len(rfm):,} customers scored by model version 1 in ")
+    assert repr(job).startswith(f"<ScoringResult: {len(rfm):,} customers scored over a horizon of "
+                                "13 W (weeks) by model version 1 in ")
     assert job.customers_scored == len(scores) == len(rfm)
     assert scores.index.is_monotonic_increasing
     want = clvlab.serving.score_frame(transaction, spend, None, rfm, {"horizon": 13.0})

@@ -134,7 +134,7 @@ def test_scoring_job_joins_an_attributes_table(tracking, models, log, attributes
     score = ["score", "--model", "models:/cov-score@challenger", "--transactions", str(source),
              "--as-of", AS_OF, "--horizon", "26", "--discount-rate", "0.01", "--margin", "0.5"]
     assert main(score + ["-o", str(out), "--attributes", str(table), "--chunk-rows", "500"]) == 0
-    assert_scores_match(pd.read_parquet(out).loc[rfm.index], in_memory_scores(models, rfm))
+    assert_scores_match(pd.read_parquet(out).set_index(rfm.index.name).loc[rfm.index], in_memory_scores(models, rfm))
     run = mlflow.search_runs(experiment_names=["clvlab-scoring"]).iloc[0]
     assert run["metrics.customers_without_attributes"] == 0
 

@@ -314,3 +314,10 @@ def test_a_covariate_value_never_seen_at_fit_warns(tmp_path):
     odd = table.assign(channel=2.0)
     with pytest.warns(clvlab.ClvlabWarning, match="never saw"):
         loaded.expected_purchases(odd, 10, time_unit="W")
+
+
+def test_a_spend_model_in_the_adjuster_slot_is_named(weeks):
+    model = ParetoNBD.from_params(time_unit="W", **PNBD)
+    spend = GammaGamma.from_params(**SPEND)
+    with pytest.raises(clvlab.ClvlabError, match="churn_adjuster must be a fitted"):
+        score_customers(model, None, spend, weeks, horizon=52)

@@ -46,6 +46,8 @@ def churn_training_data(transactions: Any, cutoff: Any, horizon: float | None = 
     if outcome is None:
         return X
     counts = outcome.to_numpy()
+    # the labels' window, which ChurnAdjuster.fit compares with its own horizon
+    X.attrs = {**X.attrs, "clvlab": {**(X.attrs.get("clvlab") or {}), "label_horizon": float(horizon)}}
     y = pd.Series((counts == 0).astype(np.int64), index=X.index, name="churned")
     if with_purchases:
         return X, y, pd.Series(counts.astype(np.float64), index=X.index, name="purchases")

@@ -201,6 +201,14 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         from clvlab.models import ParetoNBD
 
         X = self._check_frame(X, fitting=True)
+        labelled = (X.attrs.get("clvlab") or {}).get("label_horizon")
+        if labelled is not None and not np.isclose(float(labelled), float(self.horizon)):
+            raise ClvlabError(
+                f"the labels y were made for a horizon of {float(labelled):g} "
+                f"(churn_training_data(..., horizon={float(labelled):g})) but this adjuster "
+                f"predicts a horizon of {float(self.horizon):g}: its check would compare "
+                f"{float(self.horizon):g}-unit predictions with {float(labelled):g}-unit outcomes; "
+                "build the training data with the adjuster's horizon")
         y = np.asarray(y)
         if y.shape != (len(X),):
             raise ClvlabError(f"y must hold one label per row of X ({len(X)}), got shape {y.shape}")
@@ -598,4 +606,9 @@ TRUSTED_TYPES = (
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.model_selection._split.StratifiedKFold",
+    # with categorical features the gradient boosting keeps a preprocessor holding
+    # functools.partial(check_array, ...): skops loads a partial only of a function it trusts,
+    # here sklearn's input check (an adjuster with a text attribute could not be loaded again)
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
 )

@@ -104,7 +104,14 @@ def feature_frame(calibration: Calibration) -> pd.DataFrame:
         clash = set(calibration.attributes.columns) & set(BEHAVIOUR_FEATURES + ("frequency", "recency", "T"))
         if clash:
             raise ClvlabError(f"customer attributes may not reuse the feature names {sorted(clash)}")
-        parts.append(calibration.attributes)
+        attributes = calibration.attributes
+        # text attributes (channel, region) become categoricals, which the classifier encodes
+        # by value, as the models' covariates take text as it is
+        text = [c for c in attributes.columns
+                if pd.api.types.is_string_dtype(attributes[c]) or attributes[c].dtype == object]
+        if text:
+            attributes = attributes.astype({c: "category" for c in text})
+        parts.append(attributes)
     frame = pd.concat(parts, axis=1)
     frame.attrs = dict(rfm.attrs)
     return frame

@@ -112,6 +112,9 @@ def add_commands(commands, default_candidates) -> None:
     predict.add_argument("--time-unit", default=None,
                          help="time unit of the table's durations (h, D, W or M): required for "
                               "a table that does not record it (any CSV); must be the model's")
+    predict.add_argument("--no-duration-check", action="store_true",
+                         help="score a table whose durations look like another time unit than "
+                              "the model's (see the README: the time unit travels with the table)")
     predict.add_argument("--attributes", default=None,
                          help="customer attributes for a model with covariates (.parquet or "
                               ".csv with the customer id column), joined to the table by "
@@ -227,7 +230,8 @@ def run_predict(args: argparse.Namespace) -> int:
         rfm = join_attribute_file(rfm, args.attributes, args.customer_col)
     unit = rfm.attrs["clvlab"]["time_unit"]
     out = score_customers(model, spend, None, rfm, horizon=args.horizon,
-                          discount_rate=args.discount_rate, margin=args.margin, time_unit=unit)
+                          discount_rate=args.discount_rate, margin=args.margin, time_unit=unit,
+                          check_durations=not args.no_duration_check)
     inputs = [args.rfm, args.model] + [p for p in (args.spend_model, args.attributes) if p]
     with atomic_output(args.output, overwrite=args.overwrite, inputs=inputs) as temporary:
         write_customer_table(out, temporary, output,

@@ -92,8 +92,7 @@ def check_rates(discount_rate: Any, margin: Any) -> None:
     what was probably meant: ``discount_rate=8`` meant 8 % (it gave CLV 45 for 57,293) and
     ``margin=30`` meant 30 %."""
     for name, value in (("discount_rate", discount_rate), ("margin", margin)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                or not np.isfinite(value):
+        if not np.isfinite(number(value, name, "a fraction")):  # text refused by the one rule
             raise ClvlabError(f"{name} must be a finite number, got {value!r}")
     if discount_rate < 0:
         raise ClvlabError(f"discount_rate must be >= 0 (a rate per time unit), got {discount_rate!r}")

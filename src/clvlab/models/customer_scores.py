@@ -79,6 +79,10 @@ def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.Da
     check_kind(transaction_model, "transaction", "transaction_model")
     if spend_model is not None:
         check_kind(spend_model, "spend", "spend_model")
+    if churn_adjuster is not None and not all(
+            hasattr(churn_adjuster, a) for a in ("adjusted_activity", "horizon", "feature_names_in_")):
+        raise ClvlabError(f"churn_adjuster must be a fitted clvlab.ChurnAdjuster, got "
+                          f"{type(churn_adjuster).__name__}")
     horizon = scoring_horizon(horizon)
     check_rates(discount_rate, margin)
     model_unit = getattr(transaction_model, "time_unit_", None)

@@ -140,7 +140,8 @@ def _check_plausible(model, table: pd.DataFrame, model_unit: str, what: str) -> 
         f"are in {_UNIT_NAMES.get(best, best)} (checked on {customers:,} customers). Rebuild the "
         f"table with time_unit={model_unit!r}; if it really is in "
         f"{_UNIT_NAMES.get(model_unit)}, these customers are unlike those the model was fitted "
-        "on: pass check_durations=False to score them anyway")
+        "on: pass check_durations=False to score them anyway (clvlab predict "
+        "--no-duration-check; params={'check_durations': False} for a registered model)")
 
 
 def duration_evidence(model, table: pd.DataFrame) -> dict[str, float]:

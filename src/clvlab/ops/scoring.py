@@ -73,7 +73,8 @@ class ScoringResult:
         """The scores, indexed by customer id (loads the whole file)."""
         if self.output.suffix.lower() == ".csv":
             return pd.read_csv(self.output, index_col=0)
-        return pd.read_parquet(self.output)
+        table = pd.read_parquet(self.output)
+        return table.set_index(table.columns[0])
 
 
 def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
@@ -314,7 +315,8 @@ def _write_scores(model, chunks, params, path: str, csv: bool, bar) -> dict[str,
             if csv:
                 scores.to_csv(path, mode="a", header=scored == 0)
             else:
-                table = pa.Table.from_pandas(scores, preserve_index=True)
+                # the customer id a first column, as every table clvlab writes has it
+                table = pa.Table.from_pandas(scores.reset_index(), preserve_index=False)
                 parquet = parquet or pq.ParquetWriter(path, table.schema)
                 parquet.write_table(table)
             scored += len(scores)

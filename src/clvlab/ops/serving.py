@@ -196,6 +196,7 @@ def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict 
     in-memory models score them."""
     from clvlab.core.timeunits import normalize_time_unit
     from clvlab.models.customer_scores import score_customers
+    from clvlab.models.table_units import recorded_unit, unit_name
     from clvlab.ops.registration import check_parts
 
     check_parts(transaction, spend, adjuster)
@@ -213,6 +214,11 @@ def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict 
                               f"{model_unit!r}; send rows in {model_unit!r} with "
                               f"time_unit={model_unit!r}")
         settings["time_unit"] = given
+    elif getattr(transaction, "time_unit_", None) is not None and recorded_unit(frame) is None:
+        unit = transaction.time_unit_
+        raise ClvlabError(f"the rows carry no time unit (an MLflow model's input never does: its "
+                          f"schema drops what a table records), and the model works in "
+                          f"{unit_name(unit)}: state it, params={{'time_unit': {unit!r}, ...}}")
     missing = [c for c in covariate_columns(transaction, spend) if c not in frame.columns]
     if missing:
         raise ClvlabError(

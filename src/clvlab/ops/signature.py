@@ -20,9 +20,10 @@ __all__ = ["DEFAULT_PARAMS", "PARAM_TYPES", "signature", "numeric_inputs", "cova
 
 #: the pyfunc's parameters; the horizon has no default (it is in the model's time unit), and
 #: time_unit is the unit of the rows' durations, which a payload cannot otherwise say
-DEFAULT_PARAMS = {"horizon": None, "discount_rate": 0.0, "margin": 1.0, "time_unit": None}
+DEFAULT_PARAMS = {"horizon": None, "discount_rate": 0.0, "margin": 1.0, "time_unit": None,
+                  "check_durations": True}
 PARAM_TYPES = {"horizon": "double", "discount_rate": "double", "margin": "double",
-               "time_unit": "string"}
+               "time_unit": "string", "check_durations": "boolean"}
 
 
 def numeric_inputs(transaction, spend, adjuster, attributes: pd.DataFrame | None = None) -> list[str]:

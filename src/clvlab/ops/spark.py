@@ -42,14 +42,17 @@ def fit(model, summary, weights_col: str | None = None):
 
 
 def score(customers, transaction_model, spend_model=None, *, horizon: float,
-          discount_rate: float = 0.0, margin: float = 1.0, customer_col: str = "customer_id"):
+          discount_rate: float = 0.0, margin: float = 1.0, customer_col: str = "customer_id",
+          time_unit: str | None = None):
     """Score a Spark DataFrame of RFM rows with ``mapInPandas``: the models travel to the
     workers as their JSON payloads and are rebuilt there (no pickled model objects). Returns a
     Spark DataFrame with the customer id and the columns of
     :func:`clvlab.customer_scores.score_customers`, which scores each batch (so Spark gives
     the scores every other entry point gives; no spend columns without a spend model).
     ``horizon`` is in the model's time unit and has no default. Models with covariates read
-    their attribute columns from ``customers`` too (see :func:`clvlab.serving.score_frame`)."""
+    their attribute columns from ``customers`` too (see :func:`clvlab.serving.score_frame`).
+    ``time_unit``: the unit of the table's durations (a Spark batch carries none); it must be
+    the model's, which it defaults to: a summary built by clvlab in the model's unit."""
     from clvlab.models.clv import check_rates
     from clvlab.models.customer_scores import scoring_horizon, output_columns
     from clvlab.models.base import model_from_dict
@@ -66,7 +69,9 @@ def score(customers, transaction_model, spend_model=None, *, horizon: float,
     horizon = scoring_horizon(horizon)
     check_rates(discount_rate, margin)  # on the driver, before any task starts
     payloads = (transaction_model.to_dict(), None if spend_model is None else spend_model.to_dict())
-    settings = {"horizon": horizon, "discount_rate": float(discount_rate), "margin": float(margin)}
+    unit = time_unit or getattr(transaction_model, "time_unit_", None)
+    settings = {"horizon": horizon, "discount_rate": float(discount_rate), "margin": float(margin),
+                "time_unit": unit}
     key_type = dict(customers.dtypes)[customer_col]
     schema = f"`{customer_col}` {key_type}, " + ", ".join(
         f"{c} double" for c in output_columns(spend_model))
@@ -126,16 +131,20 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
         frame, without = _with_attributes(spark, frame, log, attributes, covariates, customer_col,
                                           missing_attributes, dict(delimiter=delimiter,
                                                                    decimal=decimal))
-    scores = score(frame, transaction, spend, customer_col=customer_col, **params)
+    scores = score(frame, transaction, spend, customer_col=customer_col, time_unit=time_unit,
+                   **params)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         scores.write.mode("overwrite").parquet(str(staging / "scores"))
         written = spark.read.parquet(str(staging / "scores"))  # summarise what was written
         summarised = ["p_alive"] + (["clv"] if spend is not None else [])  # no spend: no CLV
+        # spend per purchase: a mean only (a sum of per-purchase values means nothing)
+        per_purchase = ["expected_spend_per_purchase"] if spend is not None else []
         stats = written.selectExpr("count(*) AS n", *[expr for c in summarised for expr in
                                                       (f"avg({c}) AS `{c}.mean`",
-                                                       f"sum({c}) AS `{c}.sum`")]).collect()[0]
+                                                       f"sum({c}) AS `{c}.sum`")],
+                                   *[f"avg({c}) AS `{c}.mean`" for c in per_purchase]).collect()[0]
         if target.exists():
             backup = target.with_name(f".{target.name}.old")
             target.rename(backup)
@@ -148,7 +157,16 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
     return {"customers_scored": float(stats["n"]),
             "customers_excluded": float(summary.info.get("customers_excluded", 0)),
             **({} if without is None else {"customers_without_attributes": float(without)}),
-            **{f"{c}.{k}": float(stats[f"{c}.{k}"]) for c in summarised for k in ("mean", "sum")}}
+            **{f"{c}.{k}": float(stats[f"{c}.{k}"]) for c in summarised for k in ("mean", "sum")},
+            **{f"{c}.mean": float(stats[f"{c}.mean"]) for c in per_purchase},
+            **_gap_stats(summary.info, time_unit)}
+
+
+def _gap_stats(info: dict, time_unit: str) -> dict[str, float]:
+    """How far ``as_of`` is past the log's last transaction, as the pandas job logs it."""
+    gap = info.get("units_after_last_transaction")
+    words = {"h": "hours", "D": "days", "W": "weeks", "M": "months"}[time_unit]
+    return {} if gap is None else {f"{words}_after_last_transaction": float(gap)}
 
 
 def _with_attributes(spark, frame, log, attributes, columns, customer_col, policy, csv_options):
