@@ -134,6 +134,39 @@ def test_churn_adjusted_model_scores_from_its_features(tracking, cdnow, tmp_path
     assert not (tmp_path / "t.parquet").exists()
 
 
+def test_an_adjuster_with_customer_attributes_scores_from_an_attributes_file(
+        tracking, cdnow, tmp_path):
+    """The scoring job could not build an adjuster's attribute features ('cannot build from a
+    transaction log'), with or without --attributes: it reads them from the attributes file."""
+    import warnings
+
+    from clvlab.churn import churn_training_data
+    from clvlab.cli import main
+
+    log, _ = cdnow
+    ids = log["customer_id"].unique()
+    attributes = pd.DataFrame({"customer_id": ids, "vip": (ids % 4 == 0).astype(float)})
+    attributes.to_csv(tmp_path / "attributes.csv", index=False)
+    X, y = churn_training_data(log, "1997-09-30", 13, amount_col="amount",
+                               customer_attributes=attributes.set_index("customer_id"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        adjuster = clvlab.ChurnAdjuster(clvlab.BetaGeo(), horizon=13, gain_check=False).fit(X, y)
+    rfm_now = clvlab.rfm_summary(log, amount_col="amount", time_unit="W")
+    clvlab.serving.log_clv_model(clvlab.BetaGeo().fit(rfm_now), None, adjuster,
+                                 registered_model_name="test-churn-vip")
+    log.to_csv(tmp_path / "log.csv", index=False)
+    assert main(["score", "--model", "models:/test-churn-vip@challenger", "--transactions",
+                 str(tmp_path / "log.csv"), "--as-of", "1998-06-30", "--horizon", "13",
+                 "--attributes", str(tmp_path / "attributes.csv"),
+                 "-o", str(tmp_path / "s.csv")]) == 0
+    scores = pd.read_csv(tmp_path / "s.csv", index_col=0)
+    X_now = churn_training_data(log, "1998-06-30", amount_col="amount",
+                                customer_attributes=attributes.set_index("customer_id"))
+    np.testing.assert_allclose(scores.loc[X_now.index, "probability_of_purchase"],
+                               adjuster.probability_of_purchase(X_now), rtol=1e-9)
+
+
 def test_scoring_job_writes_atomically_and_logs_a_run(tracking, cdnow, models, tmp_path):
     log, _ = cdnow
     source = tmp_path / "log.parquet"

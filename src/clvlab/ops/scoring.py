@@ -158,7 +158,7 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
                                  time_unit)
         summary, customers, chunks = _input_chunks(model, transactions, as_of, time_unit, engine,
                                                    int(chunk_rows), memory_limit, log_options,
-                                                   csv_options)
+                                                   csv_options, attributes)
         excluded = summary.get("customers_excluded", 0)
         join = _attribute_join(model, attributes, missing_attributes, transactions,
                                customer_col, csv_options)
@@ -199,7 +199,7 @@ def _pickle_setting(allow_pickle: bool):
 
 
 def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, memory_limit,
-                  options, csv_options) -> tuple[dict, int, Iterator[pd.DataFrame]]:
+                  options, csv_options, attributes=None) -> tuple[dict, int, Iterator[pd.DataFrame]]:
     """(the summary's ``attrs["clvlab"]``: customers excluded for consent, the window..., the
     customers to score, an iterator of model inputs indexed by customer id)."""
     from clvlab.data.rfm import resolve_engine, rfm_summary
@@ -215,15 +215,24 @@ def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, mem
             read_files(transactions, **csv_options)
         frame = consented_log(frame, options["customer_col"], options["consent_col"],
                               options["withdrawn"])
-        features = churn_training_data(frame, as_of, time_unit=time_unit, **{
+        # an adjuster trained with customer attributes reads them from ``attributes``
+        from clvlab.ops.scoring_attributes import read_attribute_table
+
+        joined = None if attributes is None else read_attribute_table(attributes, csv_options)
+        features = churn_training_data(frame, as_of, time_unit=time_unit,
+                                       customer_attributes=joined, **{
             k: v for k, v in options.items() if k not in ("consent_col", "withdrawn")})
         money = ["monetary_value"] if model.spend is not None else []
+        from clvlab.churn.features import BEHAVIOUR_FEATURES
         wanted = list(dict.fromkeys(["frequency", "recency", "T", *money,
                                      *model.adjuster.feature_names_in_]))
         missing = [c for c in wanted if c not in features.columns]
         if missing:
+            hint = ("give the log's amount column (amount_col=..., --amount-col)"
+                    if set(missing) <= set(BEHAVIOUR_FEATURES) else
+                    "give the customers' attributes (attributes=..., --attributes FILE)")
             raise ClvlabError(f"the model needs the input columns {missing}, which the scoring "
-                              "job cannot build from a transaction log (customer attributes?)")
+                              f"job cannot build from this log: {hint}")
         inputs = features[wanted].astype(np.float64)
         summary = {**(features.attrs.get("clvlab") or {}),
                    "customers_excluded": frame.attrs.get("customers_excluded", 0)}
@@ -282,12 +291,20 @@ def _model_time_unit(model_uri: str, logged: str | None, model) -> str:
 
 
 def _amount_option(model, options: dict) -> dict:
-    """A model with a spend model needs the log's amounts; one without ignores them."""
-    if model.spend is None:
+    """A model with a spend model, or a churn adjuster trained on spend features, needs the
+    log's amounts; one without either ignores them."""
+    from clvlab.churn.features import SPEND_FEATURES
+
+    adjuster = model.adjuster
+    spend_features = adjuster is not None and bool(
+        set(adjuster.feature_names_in_) & set(SPEND_FEATURES))
+    if model.spend is None and not spend_features:
         return {**options, "amount_col": None}
     if not options.get("amount_col"):
-        raise ClvlabError("the model has a spend model, which values purchases: give the log's "
-                          "amount column (amount_col=..., --amount-col)")
+        needs = "a spend model, which values purchases" if model.spend is not None else \
+            "a churn adjuster trained on order values"
+        raise ClvlabError(f"the model has {needs}: give the log's amount column "
+                          "(amount_col=..., --amount-col)")
     return options
 
 
