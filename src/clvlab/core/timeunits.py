@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from clvlab.core.errors import ClvlabError
 
-__all__ = ["UNIT_SECONDS", "normalize_time_unit", "unit_seconds"]
+__all__ = ["UNIT_SECONDS", "UNIT_NAMES", "normalize_time_unit", "unit_seconds", "unit_name"]
 
 UNIT_SECONDS: dict[str, int] = {"h": 3_600, "D": 86_400, "W": 604_800, "M": 2_629_746}
+
+#: each unit in words, plural ("weeks"), for messages and metric names
+UNIT_NAMES: dict[str, str] = {"h": "hours", "D": "days", "W": "weeks", "M": "months"}
 
 _ALIASES = {
     "h": "h", "H": "h", "hour": "h", "hours": "h",
@@ -43,3 +46,8 @@ def normalize_time_unit(time_unit: str) -> str:
 def unit_seconds(time_unit: str) -> int:
     """Length of one time unit in seconds."""
     return UNIT_SECONDS[normalize_time_unit(time_unit)]
+
+
+def unit_name(unit: str) -> str:
+    """A unit in words with its code, as messages name it: "weeks ('W')"."""
+    return f"{UNIT_NAMES.get(unit, unit)} ({unit!r})"

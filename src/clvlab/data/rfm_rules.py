@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
-from clvlab.core.timeunits import UNIT_SECONDS, normalize_time_unit
+from clvlab.core.timeunits import UNIT_NAMES, UNIT_SECONDS, normalize_time_unit
 from clvlab.data.rfm_columns import columns_for, evaluate, render_sql
 from clvlab.data.rfm_io import parse_option_date
 
@@ -134,6 +134,13 @@ def units_past_the_log(last: pd.Timestamp, end: pd.Timestamp, settings: Settings
     return max((end - last) / pd.Timedelta(seconds=settings.unit_seconds), 0.0)
 
 
+def past_the_log_metrics(info: dict[str, Any], time_unit: str) -> dict[str, float]:
+    """How far a summary's end is past the log's last transaction, as a scoring run logs it
+    (``weeks_after_last_transaction``, in the model's unit); {} when the summary does not say."""
+    gap = info.get("units_after_last_transaction")
+    return {} if gap is None else {f"{UNIT_NAMES[time_unit]}_after_last_transaction": float(gap)}
+
+
 def warn_if_past_the_log(first: pd.Timestamp, last: pd.Timestamp, end: pd.Timestamp,
                          settings: Settings, stacklevel: int = 4) -> None:
     """Warn when the window ends far after the log's last transaction: the log says nothing
@@ -146,7 +153,7 @@ def warn_if_past_the_log(first: pd.Timestamp, last: pd.Timestamp, end: pd.Timest
     span = max((last - first) / pd.Timedelta(seconds=settings.unit_seconds), 0.0)
     if gap <= 1.0 or gap <= PAST_THE_LOG_SHARE * span:
         return
-    unit = {"h": "hours", "D": "days", "W": "weeks", "M": "months"}[settings.time_unit]
+    unit = UNIT_NAMES[settings.time_unit]
     years = (end - last) / pd.Timedelta(days=365.2425)
     warnings.warn(
         f"the summary is as of {end}, {gap:,.1f} {unit} ({years:.1f} years) after the log's last "

@@ -20,9 +20,10 @@ from clvlab.core.timeunits import normalize_time_unit
 from clvlab.inference import compat as _compat
 from clvlab.inference.mle import FitResult
 from clvlab.models import covariates
+from clvlab.models.table_units import recorded_unit
 
 __all__ = ["SCHEMA_VERSION", "POPULATION_GROUPS", "FIT_BLOCK", "payload", "write", "read",
-           "restore", "fit_block", "given_time_unit", "time_unit_of"]
+           "restore", "fit_block", "given_time_unit"]
 
 SCHEMA_VERSION = 1
 POPULATION_GROUPS = ("posterior", "sample_stats")  # what a saved posterior keeps
@@ -192,17 +193,12 @@ def _jsonable(value: Any) -> Any:
 
 def given_time_unit(rfm: Any, time_unit: str | None) -> str | None:
     """The table's recorded unit, or ``time_unit``; both given and different is an error."""
-    recorded = time_unit_of(rfm)
+    recorded = recorded_unit(rfm)
     if time_unit is None:
         return recorded
     given = normalize_time_unit(time_unit)
-    if recorded is not None and normalize_time_unit(recorded) != given:
+    if recorded is not None and recorded != given:
         raise ClvlabError(f"time_unit={time_unit!r} but the RFM table records its durations in "
                           f"{recorded!r}; rebuild the table in {given!r} or drop time_unit")
     return given
 
-
-def time_unit_of(rfm: Any) -> str | None:
-    attrs = getattr(rfm, "attrs", {}) or {}
-    unit = attrs.get("clvlab", {}).get("time_unit") if isinstance(attrs, dict) else None
-    return unit

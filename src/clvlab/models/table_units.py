@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError
-from clvlab.core.timeunits import UNIT_SECONDS, normalize_time_unit
+from clvlab.core.timeunits import UNIT_NAMES, UNIT_SECONDS, normalize_time_unit, unit_name
 
 __all__ = ["checks_time_unit", "checked", "table_in_model_unit", "REFUSE_NATS", "SAMPLE_ROWS"]
 
@@ -56,15 +56,9 @@ REFUSE_NATS_PER_CUSTOMER = 0.1
 #: the customers the plausibility check reads (a fixed, evenly spread sample)
 SAMPLE_ROWS = 2_000
 
-_UNIT_NAMES = {"h": "hours", "D": "days", "W": "weeks", "M": "months"}
-
 # set while a checked call runs, so that the calls it makes (per covariate group, per draw)
 # do not check the same table again
 _checked = contextvars.ContextVar("clvlab_table_unit_checked", default=False)
-
-
-def unit_name(unit: str) -> str:
-    return f"{_UNIT_NAMES.get(unit, unit)} ({unit!r})"
 
 
 def recorded_unit(table: Any) -> str | None:
@@ -94,7 +88,7 @@ def table_in_model_unit(model: Any, table: Any, time_unit: str | None = None, *,
             f"{what} does not record the time unit of its durations, and this {name} works in "
             f"{unit_name(model_unit)}. A merge, a CSV read with pandas or a JSON payload drops "
             f"the unit that rfm_summary and read_rfm record. If recency and T are in "
-            f"{_UNIT_NAMES.get(model_unit, model_unit)}, say so: time_unit={model_unit!r} "
+            f"{UNIT_NAMES.get(model_unit, model_unit)}, say so: time_unit={model_unit!r} "
             f"(--time-unit {model_unit} on the command line)")
     if unit != model_unit:
         raise ClvlabError(f"{what} is in {unit_name(unit)} but the {name} was fitted in "
@@ -137,9 +131,9 @@ def _check_plausible(model, table: pd.DataFrame, model_unit: str, what: str) -> 
         f"{type(model).__name__} was fitted, but they look like {unit_name(best)}: its median "
         f"age T is {table_T:,.4g} against {fitted_T:,.4g} in the fit, and the model explains the "
         f"purchase histories better by {gains[best]:,.0f} log-likelihood units if recency and T "
-        f"are in {_UNIT_NAMES.get(best, best)} (checked on {customers:,} customers). Rebuild the "
+        f"are in {UNIT_NAMES.get(best, best)} (checked on {customers:,} customers). Rebuild the "
         f"table with time_unit={model_unit!r}; if it really is in "
-        f"{_UNIT_NAMES.get(model_unit)}, these customers are unlike those the model was fitted "
+        f"{UNIT_NAMES.get(model_unit)}, these customers are unlike those the model was fitted "
         "on: pass check_durations=False to score them anyway (clvlab predict "
         "--no-duration-check; params={'check_durations': False} for a registered model)")
 

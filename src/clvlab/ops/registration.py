@@ -27,7 +27,7 @@ from typing import Any
 from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import normalize_time_unit
 
-__all__ = ["PARTS", "check_parts", "model_kind", "convergence_report", "check_converged",
+__all__ = ["PARTS", "check_parts", "convergence_report", "check_converged",
            "convergence_tags", "describe_convergence", "candidate_name", "check_evidence",
            "backtest_settings"]
 
@@ -49,19 +49,12 @@ _REMEDY = {"nuts": "sample longer (tune=2000, more draws, chains >= 2) or with t
 
 
 # --- kinds ---------------------------------------------------------------------------------
-def model_kind(model: Any) -> str | None:
-    """The registry kind of a clvlab model ("transaction", "spend", "discrete", "durations"),
-    found through its class's ancestry (a user's subclass of ParetoNBD is a transaction model);
-    None for anything else."""
-    from clvlab.models.registry import kind_of
-
-    return None if isinstance(model, type) else kind_of(model)
-
 
 def check_parts(transaction: Any, spend: Any = None, adjuster: Any = None) -> None:
     """Refuse a part that is not of its kind, naming what was given and what is expected."""
     from clvlab.churn import ChurnAdjuster
     from clvlab.models import registry
+    from clvlab.models.registry import kind_of
 
     for part, model in (("transaction", transaction), ("spend", spend), ("adjuster", adjuster)):
         if model is None and part != "transaction":
@@ -72,7 +65,7 @@ def check_parts(transaction: Any, spend: Any = None, adjuster: Any = None) -> No
                 continue
             expected = "a fitted clvlab.ChurnAdjuster"
         else:
-            if model_kind(model) == kind:
+            if kind_of(model) == kind:
                 continue
             expected = f"a {kind} model ({', '.join(registry.names(kind))})"
         raise ClvlabError(
@@ -85,13 +78,14 @@ def check_parts(transaction: Any, spend: Any = None, adjuster: Any = None) -> No
 def _described(model: Any) -> str:
     from clvlab.churn import ChurnAdjuster
     from clvlab.models import registry
+    from clvlab.models.registry import kind_of
 
     name = type(model).__name__
     if model is None:
         return "missing (None)"
     if isinstance(model, ChurnAdjuster):
         return "a ChurnAdjuster (a churn adjuster, not a model of the registry)"
-    kind = model_kind(model)
+    kind = kind_of(model)
     if kind is None:
         return f"a {name}, which is not a clvlab model"
     return f"a {name}, a {kind} model ({', '.join(registry.names(kind))})"

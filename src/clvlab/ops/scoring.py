@@ -34,6 +34,8 @@ import pandas as pd
 from clvlab.core.atomic import atomic_output
 from clvlab.core.progress import progress_bar
 from clvlab.core.errors import ClvlabError
+from clvlab.core.timeunits import UNIT_NAMES
+from clvlab.data.rfm_rules import past_the_log_metrics
 
 __all__ = ["score", "ScoringResult"]
 
@@ -60,7 +62,7 @@ class ScoringResult:
         """The horizon with its unit, e.g. "52 W (weeks)": every printout of scores says it."""
         if self.horizon is None:
             return "unknown"
-        return f"{self.horizon:g} {self.time_unit} ({_UNIT_WORDS.get(self.time_unit, '?')})"
+        return f"{self.horizon:g} {self.time_unit} ({UNIT_NAMES.get(self.time_unit, '?')})"
 
     def __repr__(self) -> str:
         left_out = f", {self.customers_excluded:,} left out for consent" if self.customers_excluded else ""
@@ -175,7 +177,7 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
             if join is not None:
                 counts["customers_without_attributes"] = float(join.missing)
             stats = {**counts, "customers_excluded": float(excluded),
-                     **_window_stats(summary, time_unit), **_score_stats(tmp, output)}
+                     **past_the_log_metrics(summary, time_unit), **_score_stats(tmp, output)}
             # logged before the rename: a store that fails here leaves the old output in place
             run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output,
                               time.perf_counter() - started, engine)
@@ -249,15 +251,6 @@ def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, mem
                       **options, **csv_options)
     return rfm.attrs["clvlab"], len(rfm), _slices(_model_input(rfm), chunk_rows)
 
-
-def _window_stats(summary: dict, time_unit: str) -> dict[str, float]:
-    """How far the scoring date is past the log's last transaction, in the model's unit (the
-    summary warned when far): logged, so that a run scored on a stale log can be found."""
-    gap = summary.get("units_after_last_transaction")
-    return {} if gap is None else {f"{_UNIT_WORDS[time_unit]}_after_last_transaction": float(gap)}
-
-
-_UNIT_WORDS = {"h": "hours", "D": "days", "W": "weeks", "M": "months"}
 
 
 def _attribute_join(model, attributes, policy, transactions, customer_col, csv_options):

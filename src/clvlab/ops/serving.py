@@ -194,9 +194,9 @@ def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict 
     With covariates, ``frame`` also holds the attribute columns the models read
     (:func:`covariate_columns`): each customer is scored at their own parameters, as the
     in-memory models score them."""
-    from clvlab.core.timeunits import normalize_time_unit
+    from clvlab.core.timeunits import unit_name
     from clvlab.models.customer_scores import score_customers
-    from clvlab.models.table_units import recorded_unit, unit_name
+    from clvlab.models.table_units import recorded_unit
     from clvlab.ops.registration import check_parts
 
     check_parts(transaction, spend, adjuster)
@@ -205,17 +205,9 @@ def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict 
     unknown = sorted(set(params or {}) - set(DEFAULT_PARAMS))
     if unknown:
         raise ClvlabError(f"unknown scoring parameter(s) {unknown}; expected {sorted(DEFAULT_PARAMS)}")
-    if settings["time_unit"] is not None:
-        given = normalize_time_unit(settings["time_unit"])
-        model_unit = getattr(transaction, "time_unit_", None)
-        if model_unit is not None and given != normalize_time_unit(model_unit):
-            raise ClvlabError(f"the scoring parameter time_unit={settings['time_unit']!r} says the "
-                              f"rows' durations are in {given!r}, but the model was fitted in "
-                              f"{model_unit!r}; send rows in {model_unit!r} with "
-                              f"time_unit={model_unit!r}")
-        settings["time_unit"] = given
-    elif getattr(transaction, "time_unit_", None) is not None and recorded_unit(frame) is None:
-        unit = transaction.time_unit_
+    unit = getattr(transaction, "time_unit_", None)
+    if settings["time_unit"] is None and unit is not None and recorded_unit(frame) is None:
+        # score_customers would refuse it too; this says how, in a pyfunc's terms
         raise ClvlabError(f"the rows carry no time unit (an MLflow model's input never does: its "
                           f"schema drops what a table records), and the model works in "
                           f"{unit_name(unit)}: state it, params={{'time_unit': {unit!r}, ...}}")

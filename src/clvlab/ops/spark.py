@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from clvlab.core.errors import ClvlabError, DataValidationError
+from clvlab.data.rfm_rules import past_the_log_metrics
 from clvlab.data.rfm_spark import SparkSummary, local_session, read_log, rfm_summary
 
 __all__ = ["local_session", "rfm_summary", "SparkSummary", "fit", "score", "read_log"]
@@ -159,14 +160,7 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
             **({} if without is None else {"customers_without_attributes": float(without)}),
             **{f"{c}.{k}": float(stats[f"{c}.{k}"]) for c in summarised for k in ("mean", "sum")},
             **{f"{c}.mean": float(stats[f"{c}.mean"]) for c in per_purchase},
-            **_gap_stats(summary.info, time_unit)}
-
-
-def _gap_stats(info: dict, time_unit: str) -> dict[str, float]:
-    """How far ``as_of`` is past the log's last transaction, as the pandas job logs it."""
-    gap = info.get("units_after_last_transaction")
-    words = {"h": "hours", "D": "days", "W": "weeks", "M": "months"}[time_unit]
-    return {} if gap is None else {f"{words}_after_last_transaction": float(gap)}
+            **past_the_log_metrics(summary.info, time_unit)}
 
 
 def _with_attributes(spark, frame, log, attributes, columns, customer_col, policy, csv_options):
