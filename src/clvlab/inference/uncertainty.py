@@ -93,7 +93,7 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
 
     ``rowwise=True`` says that ``predict`` computes each customer's value from that customer's
     row alone, a model with covariates covariate group by covariate group (every prediction
-    method decorated with ``covariates.by_covariate_group`` does): the customers' covariate
+    method decorated with ``customer_params.by_covariate_group`` does): the customers' covariate
     groups and each group's rows are then found once, the parameters of every group at every
     draw computed at once, and ``predict`` called with each group's plain model on that group's
     rows, the same numbers without splitting the table again at every draw. A continuous

@@ -20,7 +20,7 @@ from clvlab.inference.mle import (FitResult, compress, fit_mle, group_rows, obse
                                   summary_frame)
 from clvlab.core.errors import ClvlabError, ClvlabWarning
 from clvlab.core.timeunits import normalize_time_unit
-from clvlab.models import covariates, model_files
+from clvlab.models import covariates, customer_params, model_files
 from clvlab.models.model_files import FIT_BLOCK, SCHEMA_VERSION  # noqa: F401 (read from here)
 from clvlab.models.settings import check_settings, settings_repr
 from clvlab.models.table_units import checks_time_unit, recorded_unit
@@ -375,9 +375,9 @@ class BaseModel(BaseEstimator):
         row = attributes if isinstance(attributes, pd.DataFrame) else pd.DataFrame([dict(attributes)])
         if len(row) != 1:
             raise ClvlabError(f"for_attributes takes one customer's attributes, got {len(row)} rows")
-        return next(covariates.plain_models(self, row))[1]
+        return next(customer_params.plain_models(self, row))[1]
 
-    @covariates.by_covariate_group
+    @customer_params.by_covariate_group
     def _log_likelihood_rows(self, rfm: pd.DataFrame) -> pd.Series:
         mask = self._rows_used(rfm)
         used = rfm if mask is None else rfm[mask]

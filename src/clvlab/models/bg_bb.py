@@ -34,7 +34,8 @@ from clvlab.models._hyp import log_hyp2f1_1bc
 from clvlab.models._special import (digamma_scalar, log_beta_ratio, log_gamma_ratio,
                                     log_gamma_ratio_scalar)
 from clvlab.models.base import BaseModel
-from clvlab.models.covariates import by_covariate_group, population_level
+from clvlab.models.customer_params import by_covariate_group, population_level
+from clvlab.models.predictive import PurchaseDistribution
 
 __all__ = ["BetaGeoBetaBinom"]
 
@@ -104,7 +105,7 @@ def _weighted_total(params, x, t_x, n, weights):  # pragma: no cover - compiled
             out[k] += weights[i] * row[k]
     return out
 
-class BetaGeoBetaBinom(BaseModel):
+class BetaGeoBetaBinom(PurchaseDistribution, BaseModel):
     """The BG/BB model for discrete purchase opportunities, fitted by maximum likelihood (or
     by ``method="nuts"`` etc.).
 

@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import special
 
 from clvlab.core.errors import ClvlabError
-from clvlab.models.covariates import plain_models
+from clvlab.models.customer_params import plain_models
 from clvlab.models.gamma_gamma import GammaGamma
 from clvlab.models.pareto_nbd import ParetoNBD
 from clvlab.core.numbers import number

@@ -24,7 +24,7 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import normalize_time_unit, unit_seconds
-from clvlab.models.covariates import plain_models
+from clvlab.models.customer_params import plain_models
 
 __all__ = ["expected_cumulative_purchases"]
 

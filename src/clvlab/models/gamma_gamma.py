@@ -19,7 +19,8 @@ from clvlab.core.errors import ClvlabError, DataValidationError, example_row
 from clvlab.data.validation import validate_rfm
 from clvlab.models._special import digamma_scalar, log_gamma_ratio_scalar
 from clvlab.models.base import BaseModel
-from clvlab.models.covariates import by_covariate_group, has_covariates, population_level
+from clvlab.models.covariates import has_covariates
+from clvlab.models.customer_params import by_covariate_group, population_level
 from clvlab.models.table_units import checks_time_unit
 
 __all__ = ["GammaGamma"]

@@ -24,7 +24,7 @@ from clvlab.models._hyp import log_hyp2f1_1bc
 from clvlab.models._pareto_kernel import bracket_pairs, kernel, log_bracket
 from clvlab.models._special import log_gamma_ratio
 from clvlab.models.base import BaseModel
-from clvlab.models.covariates import by_covariate_group
+from clvlab.models.customer_params import by_covariate_group
 from clvlab.models.table_units import checks_time_unit
 from clvlab.models.transaction import TransactionModel, check_horizon
 

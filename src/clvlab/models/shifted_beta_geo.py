@@ -23,7 +23,7 @@ from clvlab.data.validation import validate_durations
 from clvlab.models._hyp import log_hyp2f1_1bc
 from clvlab.models._special import digamma_scalar, log_beta_ratio, log_gamma_ratio_scalar
 from clvlab.models.base import BaseModel
-from clvlab.models.covariates import by_covariate_group, population_level
+from clvlab.models.customer_params import by_covariate_group, population_level
 
 __all__ = ["ShiftedBetaGeo", "durations_from_survivors"]
 

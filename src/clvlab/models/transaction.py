@@ -16,13 +16,14 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError
 from clvlab.data.validation import validate_rfm
 from clvlab.core.numbers import numbers
-from clvlab.models.covariates import by_covariate_group, population_level
+from clvlab.models.customer_params import by_covariate_group, population_level
+from clvlab.models.predictive import PurchaseDistribution
 from clvlab.models.table_units import checks_time_unit
 
 __all__ = ["TransactionModel", "check_horizon"]
 
 
-class TransactionModel:
+class TransactionModel(PurchaseDistribution):
     """Mixin: conditional and unconditional predictions, vectorised over customers."""
 
     requires_time_unit = True  # recency, T and horizons are durations
