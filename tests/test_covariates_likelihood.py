@@ -460,6 +460,7 @@ PREDICTION_ARGUMENTS = {
     "scores": dict(t=10.0), "expected_spend": {}, "renewal_probability": {},
     "expected_residual_lifetime": dict(discount_rate=0.1),
     "discounted_expected_transactions": dict(discount_rate=0.1),
+    "expected_purchases_by_horizon": dict(horizons=[2.0, 10.0]),
 }
 DISCRETE_ARGUMENTS = {"expected_purchases": dict(t=3), "purchase_probability": dict(k=1, t=3)}
 #: public methods that read a table but are not predictions of a customer: fitting, the total

@@ -44,9 +44,12 @@ def group_rows(columns: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndar
     radix = 1
     for column in columns:
         codes, distinct = pd.factorize(column, sort=True)
-        if radix * max(len(distinct), 1) >= 2**62:  # the combined key would overflow: sort instead
-            unique, inverse = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
-            return [unique[:, i] for i in range(unique.shape[1])], inverse.ravel()
+        if radix * max(len(distinct), 1) >= 2**62:
+            # the combined key would overflow: renumber the rows seen so far (at most n
+            # codes, sorted so the key's order stays the rows' order) and go on from there
+            key, kept = pd.factorize(key, sort=True)
+            key = key.astype(np.int64)
+            radix = max(len(kept), 1)
         key = key * len(distinct) + codes
         radix *= max(len(distinct), 1)
     inverse, keys = pd.factorize(key, sort=True)

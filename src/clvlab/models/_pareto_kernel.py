@@ -23,40 +23,53 @@ __all__ = ["log_bracket", "bracket_pairs", "kernel"]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def _part_one(r, alpha, s, beta, x, t, second, out):  # pragma: no cover - compiled
+    """out[:] = (log of (s/k) A1 at t = t_x, or of (m/k) A2 at t = T; its gradient in
+    (r, alpha, s, beta); 1 if the series did not converge) for one row."""
+    m = r + x
+    k = m + s
+    log_a, log_b = math.log(alpha + t), math.log(beta + t)
+    if alpha >= beta:
+        z = (alpha - beta) / (alpha + t)
+        dz_alpha, dz_beta = (beta + t) / (alpha + t) ** 2, -1.0 / (alpha + t)
+        # A1: 2F1(1, m; k+1; z) (alpha+t)^-m (beta+t)^-s; A2: 2F1(1, m+1; k+1; z) (alpha+T)^-(m+1) (beta+T)^-(s-1)
+        power_a, power_b = (m + 1, s - 1) if second else (m, s)
+        f, g_b, g_c, g_z, ok = series_1bc(power_a, k + 1, z)
+        d_r, d_s = -log_a + g_b + g_c, -log_b + g_c
+    else:
+        z = (beta - alpha) / (beta + t)
+        dz_alpha, dz_beta = -1.0 / (beta + t), (alpha + t) / (beta + t) ** 2
+        # A1: 2F1(1, s+1; k+1; z) (alpha+t)^-(m-1) (beta+t)^-(s+1); A2: 2F1(1, s; k+1; z) (alpha+T)^-m (beta+T)^-s
+        power_a, power_b = (m, s) if second else (m - 1, s + 1)
+        f, g_b, g_c, g_z, ok = series_1bc(power_b, k + 1, z)
+        d_r, d_s = -log_a + g_c, -log_b + g_b + g_c
+    d_alpha = -power_a / (alpha + t) + g_z * dz_alpha
+    d_beta = -power_b / (beta + t) + g_z * dz_beta
+    value = -power_a * log_a - power_b * log_b + f - math.log(k)
+    if second:  # weight m/k
+        value += math.log(m)
+        d_r += 1.0 / m - 1.0 / k
+        d_s -= 1.0 / k
+    else:       # weight s/k
+        value += math.log(s)
+        d_r -= 1.0 / k
+        d_s += 1.0 / s - 1.0 / k
+    out[0], out[1], out[2], out[3], out[4] = value, d_r, d_alpha, d_s, d_beta
+    out[5] = 0.0 if ok else 1.0
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _part(r, alpha, s, beta, x, t, second, out):  # pragma: no cover - compiled
-    """out[i] = (log of (s/k) A1 at t = t_x, or of (m/k) A2 at t = T; its gradient in
-    (r, alpha, s, beta); 1 if the series did not converge)."""
+    """``_part_one`` for every row at one set of parameters."""
     for i in range(x.size):
-        m = r + x[i]
-        k = m + s
-        log_a, log_b = math.log(alpha + t[i]), math.log(beta + t[i])
-        if alpha >= beta:
-            z = (alpha - beta) / (alpha + t[i])
-            dz_alpha, dz_beta = (beta + t[i]) / (alpha + t[i]) ** 2, -1.0 / (alpha + t[i])
-            # A1: 2F1(1, m; k+1; z) (alpha+t)^-m (beta+t)^-s; A2: 2F1(1, m+1; k+1; z) (alpha+T)^-(m+1) (beta+T)^-(s-1)
-            power_a, power_b = (m + 1, s - 1) if second else (m, s)
-            f, g_b, g_c, g_z, ok = series_1bc(power_a, k + 1, z)
-            d_r, d_s = -log_a + g_b + g_c, -log_b + g_c
-        else:
-            z = (beta - alpha) / (beta + t[i])
-            dz_alpha, dz_beta = -1.0 / (beta + t[i]), (alpha + t[i]) / (beta + t[i]) ** 2
-            # A1: 2F1(1, s+1; k+1; z) (alpha+t)^-(m-1) (beta+t)^-(s+1); A2: 2F1(1, s; k+1; z) (alpha+T)^-m (beta+T)^-s
-            power_a, power_b = (m, s) if second else (m - 1, s + 1)
-            f, g_b, g_c, g_z, ok = series_1bc(power_b, k + 1, z)
-            d_r, d_s = -log_a + g_c, -log_b + g_b + g_c
-        d_alpha = -power_a / (alpha + t[i]) + g_z * dz_alpha
-        d_beta = -power_b / (beta + t[i]) + g_z * dz_beta
-        value = -power_a * log_a - power_b * log_b + f - math.log(k)
-        if second:  # weight m/k
-            value += math.log(m)
-            d_r += 1.0 / m - 1.0 / k
-            d_s -= 1.0 / k
-        else:       # weight s/k
-            value += math.log(s)
-            d_r -= 1.0 / k
-            d_s += 1.0 / s - 1.0 / k
-        out[i, 0], out[i, 1], out[i, 2], out[i, 3], out[i, 4] = value, d_r, d_alpha, d_s, d_beta
-        out[i, 5] = 0.0 if ok else 1.0
+        _part_one(r, alpha, s, beta, x[i], t[i], second, out[i])
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _part_rows(r, alpha, s, beta, x, t, second, out):  # pragma: no cover - compiled
+    """``_part_one`` for every row at that row's own parameters (arrays like x)."""
+    for i in range(x.size):
+        _part_one(r[i], alpha[i], s[i], beta[i], x[i], t[i], second, out[i])
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -89,6 +102,8 @@ def log_bracket(r, alpha, s, beta, x, t_x, T, fallback, pairs: tuple | None = No
     rows are their own pairs. ``fallback(x, t_x, T)`` recomputes flagged rows.
     """
     # copies: numba warns on the read-only views that broadcast_arrays returns
+    if any(np.ndim(v) for v in (r, alpha, s, beta)):  # each row at its own parameters
+        return _log_bracket_rows(r, alpha, s, beta, x, t_x, T, fallback)
     x, t_x, T = (np.array(v, dtype=np.float64).ravel() for v in np.broadcast_arrays(x, t_x, T))
     if pairs is None:
         rows = np.arange(x.size)
@@ -106,6 +121,25 @@ def log_bracket(r, alpha, s, beta, x, t_x, T, fallback, pairs: tuple | None = No
         # optimisers and samplers reject such points, so no warning for each
         with np.errstate(invalid="ignore"):
             out[slow, :5] = fallback(x[slow], t_x[slow], T[slow])
+    return out[:, :5]
+
+
+def _log_bracket_rows(r, alpha, s, beta, x, t_x, T, fallback) -> np.ndarray:
+    """``log_bracket`` with parameters that differ by row (a model with covariates predicting
+    every customer at their own parameters): no pairs to share, one compiled pass.
+    ``fallback(x, t_x, T, rows)`` recomputes flagged rows at those rows' parameters."""
+    r, alpha, s, beta, x, t_x, T = (np.array(v, dtype=np.float64).ravel() for v in
+                                    np.broadcast_arrays(r, alpha, s, beta, x, t_x, T))
+    first, second = np.empty((x.size, 6)), np.empty((x.size, 6))
+    _part_rows(r, alpha, s, beta, x, t_x, False, first)
+    _part_rows(r, alpha, s, beta, x, T, True, second)
+    rows = np.arange(x.size)
+    out = np.empty((x.size, 6))
+    _combine(first, rows, second, rows, out)
+    slow = np.flatnonzero(out[:, 5])
+    if slow.size:
+        with np.errstate(invalid="ignore"):
+            out[slow, :5] = fallback(x[slow], t_x[slow], T[slow], slow)
     return out[:, :5]
 
 

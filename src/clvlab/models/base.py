@@ -333,7 +333,11 @@ class BaseModel(BaseEstimator):
     # --- results ----------------------------------------------------------------------------
     def _check_fitted(self) -> np.ndarray:
         """The model's own parameters (with covariates: those of a customer whose covariates
-        are all 0, the baseline; predictions use each customer's own)."""
+        are all 0, the baseline; predictions use each customer's own). A row model
+        (``customer_params.row_model``) returns a k x rows array: each row's own."""
+        rows = self.__dict__.get("_row_params")
+        if rows is not None:
+            return rows
         if not hasattr(self, "params_"):
             raise ClvlabError(f"this {type(self).__name__} is not fitted; call fit() or "
                               "from_params() first")
@@ -377,7 +381,7 @@ class BaseModel(BaseEstimator):
             raise ClvlabError(f"for_attributes takes one customer's attributes, got {len(row)} rows")
         return next(customer_params.plain_models(self, row))[1]
 
-    @customer_params.by_covariate_group
+    @customer_params.by_covariate_group(rows=False)  # the kernels take one value per parameter
     def _log_likelihood_rows(self, rfm: pd.DataFrame) -> pd.Series:
         mask = self._rows_used(rfm)
         used = rfm if mask is None else rfm[mask]

@@ -95,6 +95,13 @@ def _rows(alpha, beta, gamma, delta, x, t_x, n, out):  # pragma: no cover - comp
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def _rows_own(alpha, beta, gamma, delta, x, t_x, n, out):  # pragma: no cover - compiled
+    """``_rows`` with each row at its own parameters (arrays like x)."""
+    for i in range(x.size):
+        _row(alpha[i], beta[i], gamma[i], delta[i], x[i], t_x[i], n[i], out[i])
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _weighted_total(params, x, t_x, n, weights):  # pragma: no cover - compiled
     """[sum w loglik, its gradient (4), 0 (no fallback)]: the sampler's kernel."""
     row = np.empty(5)
@@ -112,6 +119,9 @@ class BetaGeoBetaBinom(PurchaseDistribution, BaseModel):
     ``fit(summary, weights=None)`` takes ``frequency``, ``recency`` and ``periods`` per row;
     ``weights`` counts the customers a row stands for (the donation data come that way).
     """
+
+    #: predictions take parameters with one value per row (``customer_params``)
+    row_predictions = True
 
     param_names = ("alpha", "beta", "gamma", "delta")
     columns = ("frequency", "recency", "periods")
@@ -145,10 +155,16 @@ class BetaGeoBetaBinom(PurchaseDistribution, BaseModel):
 
     @staticmethod
     def _loglik(params: np.ndarray, data: list[np.ndarray]):
-        alpha, beta, gamma, delta = (float(v) for v in params)
+        """Per-row log-likelihood and gradient; ``params`` holds one value per parameter, or
+        (a row model's) one array per parameter with a value per row."""
         x, t_x, n = (np.ascontiguousarray(a, dtype=np.float64) for a in data[:3])
         out = np.empty((x.size, 5))
-        _rows(alpha, beta, gamma, delta, x, t_x, n, out)
+        if np.ndim(params) == 2:
+            own = [np.ascontiguousarray(np.broadcast_to(v, x.shape), dtype=np.float64) for v in params]
+            _rows_own(*own, x, t_x, n, out)
+        else:
+            alpha, beta, gamma, delta = (float(v) for v in params)
+            _rows(alpha, beta, gamma, delta, x, t_x, n, out)
         return out[:, 0], out[:, 1:]
 
     @staticmethod
@@ -165,8 +181,9 @@ class BetaGeoBetaBinom(PurchaseDistribution, BaseModel):
 
     def _log_alive_at_n(self, x, t_x, n) -> np.ndarray:
         """log P(alive at opportunity n | history)."""
-        alpha, beta, gamma, delta = self._check_fitted()
-        log_lik, _ = self._loglik(self.params_.to_numpy(), [x, t_x, n])
+        params = self._check_fitted()
+        alpha, beta, gamma, delta = params
+        log_lik, _ = self._loglik(params, [x, t_x, n])
         return (log_beta_ratio(alpha, beta, x, n - x) + log_beta_ratio(gamma, delta, 0.0, n)
                 - log_lik)
 
@@ -244,9 +261,12 @@ def _expected_alive(gamma: float, d, t):
     d = np.asarray(d, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     g = log_gamma_ratio(d + 1, t) - log_gamma_ratio(gamma + d, t)
-    if abs(gamma - 1.0) < 1e-7:
-        return d * (special.digamma(d + 1 + t) - special.digamma(d + 1))
-    return d / (gamma - 1.0) * -np.expm1(g)
+    near_one = np.abs(gamma - 1.0) < 1e-7
+    with np.errstate(divide="ignore", invalid="ignore"):  # the limit takes those rows
+        closed = d / (gamma - 1.0) * -np.expm1(g)
+    if not np.any(near_one):
+        return closed
+    return np.where(near_one, d * (special.digamma(d + 1 + t) - special.digamma(d + 1)), closed)
 
 
 def _new_pmf(alpha, beta, gamma, delta, k: int, t: int):

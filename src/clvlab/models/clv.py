@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import special
 
 from clvlab.core.errors import ClvlabError
-from clvlab.models.customer_params import plain_models
+from clvlab.models.customer_params import customer_parameters, row_model
 from clvlab.models.gamma_gamma import GammaGamma
 from clvlab.models.pareto_nbd import ParetoNBD
 from clvlab.core.numbers import number
@@ -110,13 +110,13 @@ def check_rates(discount_rate: Any, margin: Any) -> None:
 def _discrete_discounted(model, rfm, horizon, rate, period) -> np.ndarray:
     n_periods = int(math.ceil(horizon / period - 1e-12))
     edges = np.minimum(np.arange(1, n_periods + 1) * period, horizon)
-    total = np.zeros(len(rfm))
-    previous = np.zeros(len(rfm))
-    for k, edge in enumerate(edges, start=1):
-        cumulative = model.expected_purchases(rfm, edge).to_numpy()
-        total += (cumulative - previous) / (1 + rate) ** k
-        previous = cumulative
-    return total
+    if hasattr(model, "expected_purchases_by_horizon"):  # P(alive) once, every edge at once
+        cumulative = model.expected_purchases_by_horizon(rfm, edges).to_numpy()
+    else:
+        cumulative = np.column_stack([model.expected_purchases(rfm, edge).to_numpy()
+                                      for edge in edges])
+    in_period = np.diff(cumulative, axis=1, prepend=0.0)
+    return in_period @ (1.0 + rate) ** -np.arange(1.0, len(edges) + 1)
 
 
 def dert(model: ParetoNBD, rfm: pd.DataFrame, delta: float, horizon: float | None = None) -> np.ndarray:
@@ -131,18 +131,14 @@ def dert(model: ParetoNBD, rfm: pd.DataFrame, delta: float, horizon: float | Non
     """
     if not (np.isfinite(delta) and delta >= 0):
         raise ClvlabError(f"delta must be >= 0, got {delta!r}")
-    if hasattr(model, "covariates_"):
-        model._check_fitted()
-        out = np.empty(len(rfm))
-        for positions, plain in plain_models(model, rfm):
-            out[positions] = dert(plain, rfm.iloc[positions], delta, horizon)
-        return out
+    if hasattr(model, "covariates_"):  # each customer at their own parameters, in one pass
+        model = row_model(model, customer_parameters(model, rfm))
     r, alpha, s, beta = model._check_fitted()
     x, t_x, T = model._arrays(rfm)
     rate = (r + x) / (alpha + T)
     scale = beta + T
     if horizon is None:
-        if delta == 0 and s <= 1:
+        if delta == 0 and np.any(s <= 1):
             raise ClvlabError("undiscounted lifetime transactions are infinite when s <= 1")
         if delta == 0:
             integral = scale / (s - 1)
@@ -151,6 +147,6 @@ def dert(model: ParetoNBD, rfm: pd.DataFrame, delta: float, horizon: float | Non
     else:
         nodes, weights = np.polynomial.legendre.leggauss(64)
         t = (nodes[None, :] + 1) * horizon / 2
-        values = np.exp(-delta * t - s * np.log1p(t / scale[:, None]))
+        values = np.exp(-delta * t - np.reshape(s, (-1, 1)) * np.log1p(t / scale[:, None]))
         integral = values @ weights * horizon / 2
     return model._p_alive(x, t_x, T) * rate * integral

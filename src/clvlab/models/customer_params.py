@@ -2,10 +2,20 @@
 
 ``by_covariate_group`` wraps each per-customer prediction; ``population_level`` marks the
 predictions that exist only for a model without covariates.
+
+A model class with ``row_predictions = True`` writes its predictions over NumPy arrays so
+that each parameter may be an array with one value per row. Its predictions with covariates
+then run once over all customers: the rows are reduced to their distinct (history, own
+parameters) rows, a *row model* (``row_model``: the plain model whose ``_check_fitted()``
+returns a k x rows array) predicts them in one vectorised pass, and the values are spread
+back. No Python loop over covariate groups: a continuous covariate, which makes every customer
+a group, costs what a model without covariates costs. Other classes are predicted group by
+group, each group with the plain model at its parameters (``plain_models``).
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 from typing import Any, Callable, Iterator
@@ -17,7 +27,48 @@ from clvlab.core.errors import ClvlabError
 from clvlab.inference.mle import group_rows
 from clvlab.models.covariates import CovariateDesign
 
-__all__ = ["plain_models", "by_covariate_group", "population_level"]
+__all__ = ["plain_models", "by_covariate_group", "population_level", "customer_parameters",
+           "row_model", "rows_are_distinct"]
+
+#: set while a row model predicts: its rows are already distinct in history and parameters
+#: (or must not be shared: random draws), and its parameters are one per row, so the
+#: predictions must not reduce the rows again (``transaction._per_distinct``)
+_DISTINCT_ROWS = contextvars.ContextVar("clvlab_distinct_rows", default=False)
+
+
+def rows_are_distinct() -> bool:
+    """Whether a row model is predicting (its rows must not be reduced again)."""
+    return _DISTINCT_ROWS.get()
+
+
+def customer_parameters(model, table: pd.DataFrame) -> np.ndarray:
+    """Each customer's own parameters (rows x k, in ``param_names`` order): the baseline
+    parameters moved by the customer's covariates. A model without covariates gives every
+    row its parameters."""
+    k = len(model.param_names)
+    values = model.params_.to_numpy()
+    if not hasattr(model, "covariates_"):
+        return np.broadcast_to(values[:k], (len(table), k))
+    design: CovariateDesign = model.covariates_
+    covariates = design.encoder.transform(table, model=type(model).__name__)
+    if covariates.shape[1] == 0:
+        return np.broadcast_to(values[:k], (len(table), k))
+    # exponents once per distinct covariate row: a handful for categorical attributes
+    distinct, group = group_rows(list(covariates.T))
+    params, _ = design.exponents(values[:k], values[k:], np.column_stack(distinct))
+    return params[group]
+
+
+def row_model(model, params: np.ndarray):
+    """The plain model whose parameters differ by row: ``_check_fitted()`` returns the k x
+    rows array ``params.T``, so every vectorised formula sees one value per row. Its
+    ``params_`` are NaN: code that read them in place of ``_check_fitted()`` would give NaN,
+    which the finiteness checks of the predictions refuse, rather than row 0's values."""
+    params = np.ascontiguousarray(np.asarray(params, dtype=np.float64).T)
+    plain = model.plain_at(params[:, 0])
+    plain.params_ = pd.Series(np.nan, index=plain.params_.index, name=plain.params_.name)
+    plain._row_params = params
+    return plain
 
 
 # --- predictions, one covariate group at a time ---------------------------------------------
@@ -38,10 +89,18 @@ def plain_models(model, table: pd.DataFrame) -> Iterator[tuple[np.ndarray, Any]]
         yield positions, model.plain_at(params[group[positions[0]]])
 
 
-def by_covariate_group(method: Callable) -> Callable:
-    """Run a per-customer prediction group by group, each with the plain model at that group's
-    parameters; a model without covariates runs it as written. The table is the argument named
-    ``rfm`` or ``table``; an array argument with one value per row is split with the rows."""
+def by_covariate_group(method: Callable | None = None, *, distinct: bool = True,
+                       rows: bool = True) -> Callable:
+    """Run a per-customer prediction of a model with covariates at each customer's own
+    parameters: over all rows at once for a ``row_predictions`` model (see the module), group
+    by group otherwise; a model without covariates runs it as written. The table is the
+    argument named ``rfm`` or ``table``; an array argument with one value per row goes with
+    the rows. ``distinct=False`` for a prediction that must not be shared between customers
+    with the same history and parameters (random draws): the rows are then not reduced.
+    ``rows=False``: group by group even for a ``row_predictions`` model (a method whose code
+    needs one value per parameter)."""
+    if method is None:
+        return functools.partial(by_covariate_group, distinct=distinct, rows=rows)
     signature = inspect.signature(method)
     table_name = "rfm" if "rfm" in signature.parameters else "table"
 
@@ -58,6 +117,8 @@ def by_covariate_group(method: Callable) -> Callable:
             self.covariates_.encoder.transform(table, model=type(self).__name__)
             return getattr(self.plain_at(self._check_fitted()), method.__name__)(
                 *args, **kwargs)
+        if rows and getattr(type(self), "row_predictions", False):
+            return _predict_rows(self, method, bound, table_name, table, distinct)
         results = []
         for positions, plain in plain_models(self, table):
             arguments = {name: _rows_of(value, positions, len(table))
@@ -68,6 +129,54 @@ def by_covariate_group(method: Callable) -> Callable:
 
     wrapper.by_covariate_group = True
     return wrapper
+
+
+def _predict_rows(model, method: Callable, bound, table_name: str, table: pd.DataFrame,
+                  distinct: bool):
+    """``method`` over every row at that row's own parameters, once per distinct (columns the
+    model reads, per-row arguments, parameters) row."""
+    params = customer_parameters(model, table)
+    n = len(table)
+    arguments = {name: value for name, value in bound.arguments.items() if name != "self"}
+    if not distinct:
+        arguments[table_name] = table
+        token = _DISTINCT_ROWS.set(True)
+        try:
+            return getattr(row_model(model, params), method.__name__)(**arguments)
+        finally:
+            _DISTINCT_ROWS.reset(token)
+    per_row = [name for name, value in arguments.items()
+               if name != table_name and _rows_of(value, np.arange(1), n) is not value]
+    read = [c for c in (*model.columns, "monetary_value") if c in table.columns]
+    key = [*(table[c].to_numpy() for c in dict.fromkeys(read)),
+           *(np.asarray(arguments[name]) for name in per_row), *params.T]
+    try:
+        distinct_rows, inverse = group_rows([np.asarray(c, dtype=np.float64) for c in key])
+    except (TypeError, ValueError):  # text in a column the model reads: let its checks say so
+        distinct_rows, inverse = None, np.arange(n)
+    firsts = np.arange(n) if distinct_rows is None else _first_positions(inverse, n)
+    for name in per_row:
+        arguments[name] = np.asarray(arguments[name])[firsts]
+    arguments[table_name] = table if distinct_rows is None else table.iloc[firsts]
+    token = _DISTINCT_ROWS.set(True)
+    try:
+        result = getattr(row_model(model, params[firsts]), method.__name__)(**arguments)
+    finally:
+        _DISTINCT_ROWS.reset(token)
+    if distinct_rows is None:
+        return result
+    if isinstance(result, (pd.Series, pd.DataFrame)):
+        spread = result.iloc[inverse]
+        spread.index = table.index
+        return spread
+    return np.asarray(result)[inverse]
+
+
+def _first_positions(inverse: np.ndarray, n: int) -> np.ndarray:
+    """The first row of each distinct row, in the order of the distinct rows."""
+    firsts = np.full(inverse.max() + 1, n, dtype=np.int64)
+    np.minimum.at(firsts, inverse, np.arange(n))
+    return firsts
 
 
 def population_level(method: Callable) -> Callable:

@@ -180,9 +180,20 @@ def _log_bracket(r, alpha, s, beta, x, t_x, T, gradient: bool = True, pairs=None
     """log[(s/k) A1 + ((r+x)/k) A2] and its gradient in (r, alpha, s, beta): the compiled loop."""
     shape = np.broadcast_shapes(np.shape(x), np.shape(t_x), np.shape(T))
 
-    def fallback(x, t_x, T):
-        bracket, grads = _log_bracket_numpy(r, alpha, s, beta, x, t_x, T)
-        return np.column_stack([bracket, *grads])
+    def fallback(x, t_x, T, rows=None):
+        if rows is None:
+            bracket, grads = _log_bracket_numpy(r, alpha, s, beta, x, t_x, T)
+            return np.column_stack([bracket, *grads])
+        # parameters by row: the NumPy reference branches on alpha >= beta, so row by row
+        # (only rows whose compiled series did not converge come here: a handful)
+        own = [np.broadcast_to(np.asarray(v, dtype=np.float64), shape).ravel()[rows]
+               for v in (r, alpha, s, beta)]
+        out = np.empty((len(rows), 5))
+        for i in range(len(rows)):
+            bracket, grads = _log_bracket_numpy(*(v[i] for v in own), x[i:i + 1], t_x[i:i + 1],
+                                                T[i:i + 1])
+            out[i] = np.concatenate([bracket, *grads])
+        return out
 
     rows = log_bracket(r, alpha, s, beta, x, t_x, T, fallback, pairs)
     bracket = rows[:, 0].reshape(shape)

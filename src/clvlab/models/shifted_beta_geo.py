@@ -70,6 +70,9 @@ class ShiftedBetaGeo(BaseModel):
     ``fit(durations, weights=None)`` takes ``duration`` and ``churned`` per row.
     """
 
+    #: predictions take parameters with one value per row (``customer_params``)
+    row_predictions = True
+
     param_names = ("alpha", "beta")
     columns = ("duration", "churned")
 

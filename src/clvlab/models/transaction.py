@@ -16,7 +16,7 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError
 from clvlab.data.validation import validate_rfm
 from clvlab.core.numbers import numbers
-from clvlab.models.customer_params import by_covariate_group, population_level
+from clvlab.models.customer_params import by_covariate_group, population_level, rows_are_distinct
 from clvlab.models.predictive import PurchaseDistribution
 from clvlab.models.table_units import checks_time_unit
 
@@ -25,6 +25,10 @@ __all__ = ["TransactionModel", "check_horizon"]
 
 class TransactionModel(PurchaseDistribution):
     """Mixin: conditional and unconditional predictions, vectorised over customers."""
+
+    #: every prediction is written over arrays and takes parameters with one value per row
+    #: (``customer_params``: a model with covariates predicts all customers in one pass)
+    row_predictions = True
 
     requires_time_unit = True  # recency, T and horizons are durations
 
@@ -54,6 +58,23 @@ class TransactionModel(PurchaseDistribution):
                                     *self._posterior(x, t_x, T), t)
         values = self._finite(alive * given_alive, "expected_purchases", rfm)
         return pd.Series(values, index=rfm.index, name="expected_purchases")
+
+    @checks_time_unit
+    @by_covariate_group
+    def expected_purchases_by_horizon(self, rfm: pd.DataFrame, horizons: Any) -> pd.DataFrame:
+        """Expected purchases in (T, T + h] for each horizon h in ``horizons`` (columns, in
+        their order): ``expected_purchases`` at several horizons, with P(alive) and the
+        posterior computed once (CLV's discounting periods, tracking curves)."""
+        horizons = np.atleast_1d(check_horizon(horizons)).astype(np.float64)
+        if horizons.ndim != 1:
+            raise ClvlabError("horizons must be one list of horizons, shared by all customers")
+        x, t_x, T = self._arrays(rfm)
+        alive = _per_distinct(self._p_alive, x, t_x, T)
+        posterior = [np.asarray(p, dtype=np.float64) for p in self._posterior(x, t_x, T)]
+        values = np.column_stack([alive * _per_distinct(lambda *p: self._new_expected(p, h),
+                                                        *posterior) for h in horizons])
+        self._finite(values, "expected_purchases", rfm)
+        return pd.DataFrame(values, index=rfm.index, columns=list(horizons))
 
     @population_level
     def expected_purchases_new_customer(self, t: Any) -> np.ndarray | float:
@@ -103,7 +124,10 @@ class TransactionModel(PurchaseDistribution):
         if np.ndim(t):
             raise ClvlabError("scores takes one horizon for all customers")
         x, t_x, T = self._arrays(rfm)
-        (dx, dt_x, dT), inverse = group_rows([x, t_x, T])
+        if rows_are_distinct():  # a row model: parameters by row, rows already distinct
+            (dx, dt_x, dT), inverse = (x, t_x, T), np.arange(len(x))
+        else:
+            (dx, dt_x, dT), inverse = group_rows([x, t_x, T])
         alive = self._p_alive(dx, dt_x, dT)
         posterior = self._posterior(dx, dt_x, dT)  # often fewer distinct values still: (x, T)
         expected = alive * _per_distinct(lambda *p: self._new_expected(p, t), *posterior)
@@ -120,7 +144,9 @@ class TransactionModel(PurchaseDistribution):
         values = np.asarray(values, dtype=np.float64)
         bad = ~np.isfinite(values)
         if bad.any():
-            position = int(np.flatnonzero(bad.ravel())[0]) % len(rfm)
+            # one value per customer per column (n x horizons), or per horizon per customer
+            position = (int(np.argwhere(bad)[0][0]) if bad.ndim == 2 and bad.shape[0] == len(rfm)
+                        else int(np.flatnonzero(bad.ravel())[0]) % len(rfm))
             params = ", ".join(f"{k}={v:.4g}" for k, v in zip(self.param_names, self._check_fitted()))
             raise ClvlabError(
                 f"{type(self).__name__} cannot compute {what} for customer {rfm.index[position]!r} "
@@ -143,7 +169,8 @@ def _per_distinct(function, *arrays) -> np.ndarray:
     from clvlab.inference.mle import group_rows
 
     columns = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in arrays))
-    if columns[0].ndim == 0 or columns[0].size < 1_000:  # not worth the hashing
+    # rows already distinct in history and parameters (a row model's) have nothing to share
+    if columns[0].ndim == 0 or columns[0].size < 1_000 or rows_are_distinct():
         return np.asarray(function(*columns), dtype=np.float64)
     distinct, inverse = group_rows([c.ravel() for c in columns])
     return np.asarray(function(*distinct), dtype=np.float64)[inverse].reshape(columns[0].shape)
