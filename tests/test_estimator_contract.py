@@ -24,7 +24,8 @@ from clvlab.models import (BetaGeo, BetaGeoBetaBinom, GammaGamma, ModifiedBetaGe
 from clvlab.models.base import FIT_BLOCK, model_from_dict
 from clvlab.models.settings import check_settings
 
-MODELS = [BetaGeo, ModifiedBetaGeo, ParetoNBD, GammaGamma, BetaGeoBetaBinom, ShiftedBetaGeo]
+MODELS = [BetaGeo, ModifiedBetaGeo, ParetoNBD, GammaGamma, clvlab.LogNormalSpend, BetaGeoBetaBinom,
+          ShiftedBetaGeo]
 SETTINGS = ["chains", "draws", "max_restarts", "method", "nuts_sampler", "penalty", "priors",
             "progressbar", "random_seed", "target_accept", "tune"]
 # issue 22's covariate settings, which every model has; the BG/NBD family also has dropout_form

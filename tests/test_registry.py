@@ -18,7 +18,7 @@ from clvlab.ops import experiments
 
 def test_every_public_model_is_registered_once_with_its_columns():
     public = {clvlab.BetaGeo, clvlab.ModifiedBetaGeo, clvlab.ParetoNBD, clvlab.GammaGamma,
-              clvlab.BetaGeoBetaBinom, clvlab.ShiftedBetaGeo}
+              clvlab.LogNormalSpend, clvlab.BetaGeoBetaBinom, clvlab.ShiftedBetaGeo}
     assert {entry.model_class for entry in registry.MODELS} == public
     assert len(registry.names()) == len(set(registry.names())) == len(public)
     for entry in registry.MODELS:

@@ -56,6 +56,9 @@ from clvlab.models.clv import customer_lifetime_value
 from clvlab.models.comparison import lr_test
 from clvlab.models.cumulative import expected_cumulative_purchases
 from clvlab.models.customer_scores import score_customers
+from clvlab.models.lognormal_spend import LogNormalSpend
+from clvlab.models.spend_checks import SpendFrequencyCheck, spend_frequency_check
+from clvlab.models.value_distribution import spend_moments, value_distribution
 from clvlab import churn, evaluation as backtesting, plotting
 from clvlab.evaluation import backtest
 from clvlab.ops import experiments, scoring, serving, tracking
@@ -86,6 +89,7 @@ __all__ = [
     "validate_rfm",
     "BetaGeo",
     "GammaGamma",
+    "LogNormalSpend",
     "ParetoNBD",
     "ModifiedBetaGeo",
     "BetaGeoBetaBinom",
@@ -95,6 +99,10 @@ __all__ = [
     "durations_from_survivors",
     "load_model",
     "customer_lifetime_value",
+    "value_distribution",
+    "spend_moments",
+    "spend_frequency_check",
+    "SpendFrequencyCheck",
     "lr_test",
     "score_customers",
     "expected_cumulative_purchases",

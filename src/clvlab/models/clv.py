@@ -11,7 +11,6 @@ from scipy import special
 
 from clvlab.core.errors import ClvlabError
 from clvlab.models.customer_params import customer_parameters, row_model
-from clvlab.models.gamma_gamma import GammaGamma
 from clvlab.models.pareto_nbd import ParetoNBD
 from clvlab.core.numbers import number
 from clvlab.models.table_units import checked, table_in_model_unit
@@ -19,7 +18,7 @@ from clvlab.models.table_units import checked, table_in_model_unit
 __all__ = ["customer_lifetime_value", "check_rates", "check_model_kinds"]
 
 
-def customer_lifetime_value(transaction_model, spend_model: GammaGamma, rfm: pd.DataFrame,
+def customer_lifetime_value(transaction_model, spend_model, rfm: pd.DataFrame,
                             horizon: float | None, discount_rate: float, margin: float = 1.0, *,
                             period: float = 1.0, method: str = "discrete",
                             time_unit: str | None = None, unvalued: str = "raise",
@@ -29,7 +28,8 @@ def customer_lifetime_value(transaction_model, spend_model: GammaGamma, rfm: pd.
     Parameters
     ----------
     transaction_model : a fitted BetaGeo, ParetoNBD (or other transaction model).
-    spend_model : a fitted GammaGamma; its conditional expected spend values each purchase.
+    spend_model : a fitted spend model (GammaGamma, LogNormalSpend: any model of kind "spend"
+        in ``clvlab.models.registry``); its conditional expected spend values each purchase.
     rfm : calibration summary (frequency, recency, T, monetary_value) in the model's time unit.
     horizon : length of the future window in the model's time unit (``None`` with
         ``method="continuous"``: the whole lifetime).
@@ -49,6 +49,9 @@ def customer_lifetime_value(transaction_model, spend_model: GammaGamma, rfm: pd.
         ``clvlab.models.table_units``).
     unvalued : customers whose repeat purchases were all of value 0: ``"raise"`` or
         ``"population"`` (see :meth:`GammaGamma.expected_spend`).
+
+    This is the mean; ``clvlab.value_distribution`` gives the distribution of the same value
+    (quantiles, with the purchase process's and the spend's randomness).
 
     Models with covariates value each customer at their own parameters: ``rfm`` then holds
     the covariate columns of both models too.

@@ -5,6 +5,11 @@ literature's gamma). The likelihood is the density of a customer's mean repeat s
 transactions: f(z | x) = G(px+q) / (G(px) G(q)) v^q z^(px-1) x^(px) / (v + x z)^(px+q),
 the form whose CDNOW log-likelihood the literature reports (about -4055.9). The total-spend form
 differs by sum(ln x).
+
+Given a customer's history, nu | x, z ~ Gamma(p x + q, v + x z) (rate), so a future purchase's
+expected value is p (v + x z) / (p x + q - 1), and the posterior predictive of future spends
+draws one nu per customer and each spend ~ Gamma(p, nu). The fit checks the model's assumption
+that spend is independent of frequency (``clvlab.models.spend_checks``).
 """
 
 from __future__ import annotations
@@ -13,15 +18,10 @@ import math
 
 import numba
 import numpy as np
-import pandas as pd
 
-from clvlab.core.errors import ClvlabError, DataValidationError, example_row
-from clvlab.data.validation import validate_rfm
+from clvlab.core.errors import ClvlabError
 from clvlab.models._special import digamma_scalar, log_gamma_ratio_scalar
-from clvlab.models.base import BaseModel
-from clvlab.models.covariates import has_covariates
-from clvlab.models.customer_params import by_covariate_group, population_level
-from clvlab.models.table_units import checks_time_unit
+from clvlab.models.spend_checks import SpendModel
 
 __all__ = ["GammaGamma"]
 
@@ -64,17 +64,24 @@ def _weighted_total(params, x, z, weights):  # pragma: no cover - compiled
     return out
 
 
-class GammaGamma(BaseModel):
+class GammaGamma(SpendModel):
     """Gamma-Gamma model of spend per transaction, fitted on customers with repeat purchases.
+
+    Expected spend given a customer's history: p (v + x z) / (p x + q - 1), a weighted mean of
+    the population mean p v / (q - 1) and the customer's own mean spend z over x purchases.
 
     Parameters
     ----------
     penalty : L2 penalty on the parameters (0 = plain maximum likelihood).
     max_restarts : restarts from perturbed starting points when the optimiser fails.
+
+    References
+    ----------
+    Fader, Hardie & Lee (2005), "RFM and CLV: using iso-value curves for customer base
+    analysis"; Fader & Hardie (2013), "The Gamma-Gamma model of monetary value".
     """
 
     param_names = ("p", "q", "v")
-    columns = ("frequency", "monetary_value")
     scale_params = {"v": 1}  # currency: centred on the mean spend
 
     def covariate_links(self) -> dict[str, tuple[str, int]]:
@@ -85,43 +92,6 @@ class GammaGamma(BaseModel):
         covariates on the scale (rate) parameter of a Gamma mixing distribution; it keeps the
         model conjugate, so ``expected_spend`` stays p (v_i + x z) / (p x + q - 1)."""
         return {"v": ("spend", 1)}
-
-    def _rows_used(self, rfm: pd.DataFrame) -> np.ndarray:
-        return rfm["frequency"].to_numpy() > 0
-
-    def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:
-        x, z = self._spend_arrays(rfm)
-        repeat = x > 0
-        return [x[repeat], z[repeat]]
-
-    def fit(self, rfm: pd.DataFrame, weights=None, *, time_unit: str | None = None) -> "GammaGamma":
-        """Fit on the customers with repeat purchases (the others carry no spend information)."""
-        if weights is not None:
-            weights = np.asarray(weights, dtype=np.float64)
-            if weights.shape != (len(rfm),):
-                raise ClvlabError("weights must be one number per row of the RFM table")
-            weights = weights[rfm["frequency"].to_numpy() > 0]
-            rfm = rfm[rfm["frequency"] > 0]
-        elif has_covariates(self) and "frequency" in getattr(rfm, "columns", ()):
-            # the covariates are read from the same rows as the spend (``_data`` keeps those)
-            rfm = rfm[rfm["frequency"] > 0]
-        return super().fit(rfm, weights, time_unit=time_unit)
-
-    def _spend_arrays(self, rfm: pd.DataFrame):
-        validate_rfm(rfm, require_monetary=True)
-        x = rfm["frequency"].to_numpy(np.float64)
-        z = rfm["monetary_value"].to_numpy(np.float64)
-        bad = (x > 0) & (z <= 0)
-        if np.any(bad):
-            raise DataValidationError(
-                "monetary_value", "must be > 0 for a customer with repeat purchases (the "
-                "Gamma-Gamma model has no zero spend); drop those customers or model them apart",
-                example_row(rfm, int(np.flatnonzero(bad)[0])))
-        return x, z
-
-    def _check_identifiable(self, data, counts) -> None:
-        if counts.sum() < 2:
-            raise ClvlabError("GammaGamma needs at least two customers with repeat purchases")
 
     def _start(self, data, weights) -> np.ndarray:
         x, z = data
@@ -142,38 +112,55 @@ class GammaGamma(BaseModel):
 
     _total_kernel = staticmethod(_weighted_total)
 
-    @population_level
-    def population_mean_spend(self) -> float:
-        """Mean spend per transaction across customers, p v / (q - 1) (needs q > 1)."""
-        p, q, v = self._check_fitted()
-        if q <= 1:
-            raise ClvlabError(f"the population mean spend is infinite when q <= 1 (q = {q:.4g})")
-        return float(p * v / (q - 1))
+    # --- predictions: every hook broadcasts over per-customer parameter arrays ---------------
+    @staticmethod
+    def _posterior(params, x, z):
+        """The Gamma posterior of nu given the history: (p, shape p x + q, rate v + x z)."""
+        p, q, v = (np.asarray(a, dtype=np.float64) for a in params)
+        return p, p * x + q, v + x * z
 
-    @checks_time_unit
-    @by_covariate_group
-    def expected_spend(self, rfm: pd.DataFrame, unvalued: str = "raise") -> pd.Series:
-        """Expected spend per transaction given each customer's history (calibration data).
+    @staticmethod
+    def _check_finite_mean(q) -> None:
+        q = np.asarray(q, dtype=np.float64)
+        if np.any(q <= 1):
+            raise ClvlabError(f"the expected spend is infinite when q <= 1 "
+                              f"(q = {float(np.min(q)):.4g}): nu's Gamma(q, v) puts too much "
+                              "weight near 0 for the mean of p / nu to exist")
 
-        A weighted mean of the population mean and the customer's own mean spend:
-        p (v + x z) / (p x + q - 1). Customers without repeats get the population mean.
-        ``unvalued``: what to do with customers whose repeat purchases were all of value 0 (the
-        model has no zero spend): ``"raise"`` (default) a DataValidationError naming one, or
-        ``"population"``: treat them as customers without spend information (the population
-        mean), as scoring jobs and backtests do.
-        """
-        p, q, v = self._check_fitted()
-        self._check_time_unit(rfm)
-        if unvalued not in ("raise", "population"):
-            raise ClvlabError(f"unvalued must be 'raise' or 'population', got {unvalued!r}")
-        if unvalued == "population":
-            validate_rfm(rfm, require_monetary=True)
-            zero = (rfm["frequency"].to_numpy() > 0) & (rfm["monetary_value"].to_numpy() <= 0)
-            rfm = rfm.assign(frequency=np.where(zero, 0, rfm["frequency"]),
-                             recency=np.where(zero, 0.0, rfm["recency"]))
-        x, z = self._spend_arrays(rfm)
-        z = np.where(x > 0, z, 0.0)
-        values = p * (v + x * z) / (p * x + q - 1)
-        if q <= 1:
-            raise ClvlabError(f"expected spend is infinite when q <= 1 (q = {q:.4g})")
-        return pd.Series(values, index=rfm.index, name="expected_spend")
+    def _population_mean_spend(self, params):
+        """p v / (q - 1) (needs q > 1)."""
+        p, q, v = (np.asarray(a, dtype=np.float64) for a in params)
+        self._check_finite_mean(q)
+        return p * v / (q - 1)
+
+    def _expected_spend(self, params, x, z):
+        """p (v + x z) / (p x + q - 1) = p E[1 / nu | history]."""
+        self._check_finite_mean(params[1])
+        p, shape, rate = self._posterior(params, x, z)
+        return p * rate / (shape - 1)
+
+    def _spend_moments(self, params, x, z):
+        """E[z] = p V / (Q - 1), E[z^2] = p (p + 1) V^2 / ((Q - 1)(Q - 2)) and
+        E[z z'] = p^2 V^2 / ((Q - 1)(Q - 2)), with Q = p x + q, V = v + x z the posterior's
+        shape and rate (E[1 / nu^2] = V^2 / ((Q - 1)(Q - 2))); the second moments are infinite
+        where Q <= 2."""
+        self._check_finite_mean(params[1])
+        p, shape, rate = self._posterior(params, x, z)
+        mean = p * rate / (shape - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inverse_square = np.where(shape > 2, rate ** 2 / ((shape - 1) * (shape - 2)), np.inf)
+        return mean, p * (p + 1) * inverse_square, p * p * inverse_square
+
+    def _draw_spends(self, params, x, z, counts, rng):
+        """nu ~ Gamma(p x + q, rate v + x z) per customer and draw; each spend ~ Gamma(p, nu).
+        Refused where q <= 1, as expected_spend is: the draws would be finite, their mean not."""
+        self._check_finite_mean(params[1])
+        counts = np.asarray(counts)
+        n, d = counts.shape
+        p, shape, rate = (np.broadcast_to(a, (n,)) for a in self._posterior(params, x, z))
+        flat = counts.ravel()
+        buying = np.flatnonzero(flat)
+        customer = buying // d
+        nu = rng.gamma(shape[customer], 1.0 / rate[customer])
+        k = flat[buying]
+        return rng.gamma(np.repeat(p[customer], k), 1.0 / np.repeat(nu, k))

@@ -20,6 +20,7 @@ from clvlab.models.base import BaseModel
 from clvlab.models.bg_bb import BetaGeoBetaBinom
 from clvlab.models.bg_nbd import BetaGeo
 from clvlab.models.gamma_gamma import GammaGamma
+from clvlab.models.lognormal_spend import LogNormalSpend
 from clvlab.models.modified_bg_nbd import ModifiedBetaGeo
 from clvlab.models.pareto_nbd import ParetoNBD
 from clvlab.models.shifted_beta_geo import ShiftedBetaGeo
@@ -62,6 +63,7 @@ MODELS: tuple[RegisteredModel, ...] = (
     RegisteredModel("mbg-nbd", ModifiedBetaGeo, "transaction", simulate.mbg_nbd),
     RegisteredModel("pareto-nbd", ParetoNBD, "transaction", simulate.pareto_nbd),
     RegisteredModel("gamma-gamma", GammaGamma, "spend"),
+    RegisteredModel("lognormal", LogNormalSpend, "spend"),
     RegisteredModel("bg-bb", BetaGeoBetaBinom, "discrete"),
     RegisteredModel("sbg", ShiftedBetaGeo, "durations"),
 )
