@@ -461,13 +461,22 @@ PREDICTION_ARGUMENTS = {
     "expected_residual_lifetime": dict(discount_rate=0.1),
     "discounted_expected_transactions": dict(discount_rate=0.1),
     "expected_purchases_by_horizon": dict(horizons=[2.0, 10.0]),
+    "purchase_pmf": dict(t=10.0, max_n=6, tail=0.0), "purchase_cdf": dict(n=2, t=10.0),
+    "purchase_quantiles": dict(t=10.0), "prediction_interval": dict(t=10.0),
+    "purchase_moments": dict(t=10.0),
 }
-DISCRETE_ARGUMENTS = {"expected_purchases": dict(t=3), "purchase_probability": dict(k=1, t=3)}
+DISCRETE_ARGUMENTS = {"expected_purchases": dict(t=3), "purchase_probability": dict(k=1, t=3),
+                      "purchase_pmf": dict(t=3, max_n=3, tail=0.0),
+                      "purchase_cdf": dict(n=1, t=3), "purchase_quantiles": dict(t=3),
+                      "prediction_interval": dict(t=3), "purchase_moments": dict(t=3)}
 #: public methods that read a table but are not predictions of a customer: fitting, the total
 #: log-likelihood (it delegates to a decorated private method), posterior_predict (it calls a
 #: named prediction, which is decorated), and scikit-learn's metadata routing (set_fit_request,
 #: whose keyword ``rfm`` is fit's argument name)
-NOT_PREDICTIONS = {"fit", "log_likelihood", "posterior_predict", "set_fit_request"}
+NOT_PREDICTIONS = {"fit", "log_likelihood", "posterior_predict", "set_fit_request",
+                   # random draws (not a Series or DataFrame): tests/test_predictive.py checks
+                   # that each customer draws at their own parameters
+                   "draw_future_purchases"}
 
 
 def table_methods(cls):

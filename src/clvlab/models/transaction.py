@@ -104,12 +104,9 @@ class TransactionModel(PurchaseDistribution):
         t = check_horizon(t)
         if rfm is None:
             return float(self._new_customer_pmf(int(n), t))
-        x, t_x, T = self._arrays(rfm)
-        alive = _per_distinct(self._p_alive, x, t_x, T)
-        values = alive * _per_distinct(lambda *p: self._new_pmf(p[:-1], int(n), p[-1]),
-                                       *self._posterior(x, t_x, T), t)
-        if n == 0:
-            values = values + (1 - alive)
+        # the column of the conditional PMF (predictive.py): one exact implementation, whose
+        # Pareto/NBD quadrature follows heavy buyers' narrow integrands
+        values = self.purchase_pmf(rfm, t, max_n=int(n), tail=0.0)[int(n)].to_numpy()
         return pd.Series(self._finite(values, f"P(X={n})", rfm), index=rfm.index, name=f"P(X={n})")
 
     @checks_time_unit
