@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -29,6 +31,11 @@ from clvlab.models.covariates import CovariateDesign
 
 __all__ = ["plain_models", "by_covariate_group", "population_level", "customer_parameters",
            "row_model", "rows_are_distinct"]
+
+#: from how many distinct rows a row model's prediction runs in parts on several threads
+PARALLEL_FROM_ROWS = 200_000
+#: how many threads (the work releases the GIL; at most 4, as the test suite's workers)
+PREDICTION_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 #: set while a row model predicts: its rows are already distinct in history and parameters
 #: (or must not be shared: random draws), and its parameters are one per row, so the
@@ -157,12 +164,9 @@ def _predict_rows(model, method: Callable, bound, table_name: str, table: pd.Dat
     firsts = np.arange(n) if distinct_rows is None else _first_positions(inverse, n)
     for name in per_row:
         arguments[name] = np.asarray(arguments[name])[firsts]
-    arguments[table_name] = table if distinct_rows is None else table.iloc[firsts]
-    token = _DISTINCT_ROWS.set(True)
-    try:
-        result = getattr(row_model(model, params[firsts]), method.__name__)(**arguments)
-    finally:
-        _DISTINCT_ROWS.reset(token)
+    rows = table if distinct_rows is None else table.iloc[firsts]
+    result = _in_parts(model, method.__name__, params[firsts], arguments, table_name, rows,
+                       per_row)
     if distinct_rows is None:
         return result
     if isinstance(result, (pd.Series, pd.DataFrame)):
@@ -172,10 +176,39 @@ def _predict_rows(model, method: Callable, bound, table_name: str, table: pd.Dat
     return np.asarray(result)[inverse]
 
 
+def _in_parts(model, name: str, params: np.ndarray, arguments: dict, table_name: str,
+              rows: pd.DataFrame, per_row: list[str]):
+    """The row model's prediction over ``rows``; from ``PARALLEL_FROM_ROWS`` rows on, in
+    ``PREDICTION_THREADS`` parts at once (the work is NumPy, SciPy and numba loops, which
+    release the GIL: two parts took xx of one's time on 2 cores). Each part runs in a copy
+    of the caller's context, so the time-unit check already made (``checked``) holds there."""
+    def run(part: slice):
+        own = dict(arguments)
+        own[table_name] = rows.iloc[part]
+        for key in per_row:
+            own[key] = np.asarray(arguments[key])[part]
+        token = _DISTINCT_ROWS.set(True)
+        try:
+            return getattr(row_model(model, params[part]), name)(**own)
+        finally:
+            _DISTINCT_ROWS.reset(token)
+
+    n, threads = len(rows), PREDICTION_THREADS
+    if threads < 2 or n < PARALLEL_FROM_ROWS:
+        return run(slice(0, n))
+    bounds = np.linspace(0, n, threads + 1).astype(int)
+    parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(lambda part: contextvars.copy_context().run(run, part), parts))
+    if all(isinstance(r, (pd.Series, pd.DataFrame)) for r in results):
+        return pd.concat(results)
+    return np.concatenate([np.asarray(r) for r in results])
+
+
 def _first_positions(inverse: np.ndarray, n: int) -> np.ndarray:
     """The first row of each distinct row, in the order of the distinct rows."""
-    firsts = np.full(inverse.max() + 1, n, dtype=np.int64)
-    np.minimum.at(firsts, inverse, np.arange(n))
+    firsts = np.empty(inverse.max() + 1, dtype=np.int64)
+    firsts[inverse[::-1]] = np.arange(n - 1, -1, -1)  # the last write, the first row, wins
     return firsts
 
 
