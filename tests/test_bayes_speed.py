@@ -18,7 +18,10 @@ import clvlab
 from clvlab import bayes
 from clvlab.data import simulate
 from clvlab.inference import uncertainty
+from clvlab.models import customer_params
 from clvlab.models.covariate_encoding import CovariateEncoder
+from clvlab.models.gamma_gamma import GammaGamma
+from clvlab.models.transaction import TransactionModel
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,33 @@ def expected(model, chunk):
     return model.expected_purchases(chunk, t=52)
 
 
-def test_group_by_group_equals_draw_by_draw(rfm, models):
+@pytest.fixture
+def by_group(monkeypatch):
+    """The path of a model class whose predictions need one value per parameter: covariate
+    group by covariate group (every clvlab model now predicts in one pass: issue 30)."""
+    monkeypatch.setattr(TransactionModel, "row_predictions", False)
+    monkeypatch.setattr(GammaGamma, "row_predictions", False)
+
+
+def test_one_pass_per_draw_equals_group_by_group(rfm, models, monkeypatch):
+    """Issue 30: each draw's model predicts the whole chunk at once, each customer at their own
+    parameters; the numbers are the group-by-group path's."""
+    calls = []
+    original = customer_params.row_model
+
+    def counting(model, params):
+        calls.append(len(params))
+        return original(model, params)
+
+    monkeypatch.setattr(customer_params, "row_model", counting)
+    one_pass = bayes.posterior_summary(models[0], expected, rfm, n_draws=20, rowwise=True)
+    assert calls == [60] * 20  # one vectorised call a draw, not one per covariate group
+    monkeypatch.setattr(TransactionModel, "row_predictions", False)
+    grouped = bayes.posterior_summary(models[0], expected, rfm, n_draws=20, rowwise=True)
+    pd.testing.assert_frame_equal(one_pass, grouped, rtol=1e-12)
+
+
+def test_group_by_group_equals_draw_by_draw(rfm, models, by_group):
     transaction, spend = models
     a = bayes.posterior_summary(transaction, expected, rfm, n_draws=12, rowwise=True)
     b = bayes.posterior_summary(transaction, expected, rfm, n_draws=12, rowwise=False)
@@ -72,7 +101,7 @@ def test_group_by_group_equals_draw_by_draw(rfm, models):
         transaction, expected, rfm, n_draws=5, return_draws=True).to_numpy(), rtol=1e-12)
 
 
-def test_covariates_are_encoded_once_not_once_per_draw(rfm, models, monkeypatch):
+def test_covariates_are_encoded_once_not_once_per_draw(rfm, models, monkeypatch, by_group):
     """Draw by draw, each draw's model splits the table into its covariate groups again (the
     encoding, the grouping, a plain model and a table slice per group); group by group, the
     groups are found once for all the draws."""
@@ -88,7 +117,8 @@ def test_covariates_are_encoded_once_not_once_per_draw(rfm, models, monkeypatch)
     assert len(calls) <= 2, len(calls)  # finding identical customers; none per draw
 
 
-def test_the_cost_is_estimated_up_front_and_from_the_first_draw(rfm, models, monkeypatch, caplog):
+def test_the_cost_is_estimated_up_front_and_from_the_first_draw(rfm, models, monkeypatch, caplog,
+                                                               by_group):
     monkeypatch.setattr(uncertainty, "ESTIMATE_WARN_SECONDS", 0.0)
     with caplog.at_level("INFO", logger="clvlab"), \
             pytest.warns(clvlab.ClvlabWarning, match=r"the parameter draws will take about .* "
@@ -108,7 +138,7 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_many_model_evaluations_show_a_bar_by_default(rfm, models, monkeypatch):
+def test_many_model_evaluations_show_a_bar_by_default(rfm, models, monkeypatch, by_group):
     """A bar by default (someone watching) once the evaluations are many, not only the values:
     60 customers x 40 draws is 2,400 values, but 2,400 evaluations of a model."""
     monkeypatch.setattr(sys, "stderr", _Terminal())

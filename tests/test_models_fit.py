@@ -170,3 +170,20 @@ def test_non_convergence_warns_with_advice():
         BetaGeo(max_restarts=0).fit(rfm)
     messages = [str(w.message) for w in caught if issubclass(w.category, ClvlabWarning)]
     assert messages and any("penalty" in m for m in messages)
+
+
+def test_start_params_start_a_fit_without_covariates_too():
+    """start_params is documented for every model; the path without covariates ignored it."""
+    from clvlab.datasets import load_cdnow_summary
+
+    rfm = load_cdnow_summary()
+    fitted = clvlab.BetaGeo().fit(rfm)
+    seen = []
+    model = clvlab.BetaGeo(start_params=dict(fitted.params_), max_restarts=0)
+    original = model._start_values
+    model._start_values = lambda *a: seen.append(original(*a)) or seen[-1]
+    model.fit(rfm)
+    np.testing.assert_allclose(seen[0], fitted.params_.to_numpy())
+    np.testing.assert_allclose(model.params_, fitted.params_, rtol=1e-6)
+    with pytest.raises(clvlab.ClvlabError, match="start_params names 'rr'"):
+        clvlab.BetaGeo(start_params={"rr": 1.0}).fit(rfm)

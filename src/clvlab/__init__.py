@@ -10,6 +10,7 @@ datasets           bundled reference data (CDNOW, donations, sBG survival)
 simulate           customer bases (every model, with covariates) and transaction logs
 BetaGeo            the BG/NBD model (maximum likelihood)
 GammaGamma         the Gamma-Gamma spend model
+LogNormalSpend     a log-normal spend model, for heavy-tailed spend
 ParetoNBD          the Pareto/NBD model (maximum likelihood, exact gradients)
 ModifiedBetaGeo    the MBG/NBD model (BG/NBD with a dropout chance after the first purchase)
 BetaGeoBetaBinom   the BG/BB model for discrete purchase opportunities
@@ -19,6 +20,11 @@ contract_durations        subscriptions (start, end) to the sBG input
 durations_from_survivors  cohort survivor counts to the sBG input
 load_model         read any model saved with ``model.save(path)`` (JSON)
 customer_lifetime_value   discounted CLV from a transaction model and a spend model
+value_distribution        the distribution of each customer's spend and CLV over a horizon
+spend_moments             mean and variance of each customer's total spend over a horizon
+spend_frequency_check     Gamma-Gamma's assumption: is spend independent of frequency?
+purchase_totals, revenue_totals   totals of any group with intervals (process + parameters)
+cumulative_purchase_fan   a cohort's cumulative purchases over time with intervals (fan chart)
 lr_test            likelihood-ratio test between nested maximum-likelihood fits (covariates)
 score_customers    the one scoring function (clvlab predict, the served model, scoring, Spark)
 expected_cumulative_purchases   a cohort's expected cumulative repeat purchases over time
@@ -33,7 +39,10 @@ plotting           diagnostic plots (matplotlib): calibration, tracking, P(alive
 scoring            the batch scoring job: a registered model scores a log as of a date
 experiments        declarative TOML experiments into MLflow, and their leaderboard
 clvlab.spark       (import it; pip install clvlab[spark]) RFM, fits and scoring on Spark
-bayes              Bayesian fits (method="nuts"|"advi"|"map") and predictions with intervals
+bayes              Bayesian fits (method="nuts"|"advi"|"map"), parameter draws (posterior,
+                   normal, bootstrap_fit) and predictions with intervals
+(every transaction model: purchase_pmf, purchase_quantiles, prediction_interval,
+purchase_moments, draw_future_purchases: the predictive distribution of each customer's counts)
 ClvlabError, DataValidationError, ClvlabWarning
 """
 
@@ -59,6 +68,7 @@ from clvlab.models.customer_scores import score_customers
 from clvlab.models.lognormal_spend import LogNormalSpend
 from clvlab.models.spend_checks import SpendFrequencyCheck, spend_frequency_check
 from clvlab.models.value_distribution import spend_moments, value_distribution
+from clvlab.models.totals import cumulative_purchase_fan, purchase_totals, revenue_totals
 from clvlab import churn, evaluation as backtesting, plotting
 from clvlab.evaluation import backtest
 from clvlab.ops import experiments, scoring, serving, tracking
@@ -101,6 +111,9 @@ __all__ = [
     "customer_lifetime_value",
     "value_distribution",
     "spend_moments",
+    "purchase_totals",
+    "revenue_totals",
+    "cumulative_purchase_fan",
     "spend_frequency_check",
     "SpendFrequencyCheck",
     "lr_test",

@@ -46,11 +46,14 @@ from clvlab.inference.likelihood_op import CompiledLikelihood, compiled_graph, m
 from clvlab.inference.likelihood_op import likelihood_graph  # noqa: F401 (public here as before)
 from clvlab.core.errors import ClvlabError, ClvlabWarning
 # predictions with intervals work after any fit, so they live apart; public here as before
-from clvlab.inference.uncertainty import parameter_draws, posterior_summary, summary_columns  # noqa: F401
+from clvlab.inference.uncertainty import (DRAW_METHODS, parameter_draws, posterior_summary,  # noqa: F401
+                                          summary_columns)
+from clvlab.inference.bootstrap import BootstrapResult, bootstrap_fit  # noqa: F401
 
 __all__ = ["METHODS", "NUTS_SAMPLERS", "Target", "plain_target", "coefficient_sigmas",
            "default_nuts_sampler", "fit_bayes", "parameter_draws", "posterior_summary",
-           "summary_columns", "AdviConvergence", "map_point", "default_log_posterior", "newton_polish"]
+           "summary_columns", "DRAW_METHODS", "bootstrap_fit", "BootstrapResult",
+           "AdviConvergence", "map_point", "default_log_posterior", "newton_polish"]
 
 METHODS = ("mle", "map", "nuts", "advi")
 NUTS_SAMPLERS = ("nutpie", "pymc")

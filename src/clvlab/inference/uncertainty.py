@@ -1,7 +1,8 @@
 """Parameter uncertainty and what it does to predictions, after any fit.
 
-``parameter_draws``: posterior draws after a Bayesian fit, or draws from the asymptotic normal of
-the log-parameters (covariate coefficients as they are) after a maximum-likelihood one.
+``parameter_draws``: posterior draws after a Bayesian fit, draws from the asymptotic normal of
+the log-parameters (covariate coefficients as they are) after a maximum-likelihood one, or the
+refits of a bootstrap (``clvlab.inference.bootstrap``), as the user chooses.
 ``posterior_summary``: the parameter uncertainty of a prediction per customer (its mean over
 those draws, its sd and central interval over them: the uncertainty of an expected value, not a
 prediction interval for the customer's counts), in bounded memory, each draw's model made by
@@ -21,30 +22,112 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError, ClvlabWarning
 from clvlab.core.progress import progress_bar
 
-__all__ = ["parameter_draws", "posterior_summary", "summary_columns"]
+__all__ = ["DRAW_METHODS", "parameter_draws", "posterior_summary", "summary_columns"]
 
 _log = logging.getLogger("clvlab")
 
 
-def parameter_draws(model, n_draws: int, seed: Any = 0) -> np.ndarray:
-    """Parameter draws (n_draws x n_params, in ``params_``'s order: own parameters, then any
-    covariate coefficients): posterior draws after a Bayesian fit; after a maximum-likelihood
-    fit, draws from the asymptotic normal of log(theta) (the delta method), which keeps the
-    model's own parameters positive, and of the coefficients as they are (``model._positive``
-    says which is which)."""
+#: where parameter draws come from (``parameter_draws``'s ``method``)
+DRAW_METHODS = ("auto", "posterior", "normal", "bootstrap")
+
+
+def parameter_draws(model, n_draws: int, seed: Any = 0, method: str = "auto", *,
+                    table: pd.DataFrame | None = None) -> np.ndarray:
+    """Draws of a fitted model's parameters, from the source the user chooses.
+
+    Parameters
+    ----------
+    model : BaseModel
+        A fitted clvlab model.
+    n_draws : int
+        How many draws (fewer when a posterior or a stored bootstrap holds fewer).
+    seed : int or numpy seed
+        For the choice of posterior or bootstrap draws, or the normal draws.
+    method : {"auto", "posterior", "normal", "bootstrap"}
+        - ``"posterior"``: draws of the posterior after a Bayesian fit (NUTS or ADVI).
+        - ``"normal"``: the asymptotic normal of the maximum-likelihood estimate, on the log
+          scale of the model's own (positive) parameters and as they are for covariate
+          coefficients (``model._positive`` says which is which), with the fit's covariance by
+          the delta method; so draws stay positive.
+        - ``"bootstrap"``: refits on resampled customers (``clvlab.bayes.bootstrap_fit``):
+          the result that call stored as ``model.bootstrap_``, or, given ``table``, a new
+          bootstrap of ``n_draws`` resamples of it (stored the same way).
+        - ``"auto"`` (default): ``"posterior"`` after a Bayesian fit, else ``"normal"``.
+    table : pandas.DataFrame, optional
+        The fit's table, for ``method="bootstrap"`` without a stored result.
+
+    Returns
+    -------
+    ndarray, shape (n, n_params)
+        In ``params_``'s order: own parameters, then any covariate coefficients.
+
+    Raises
+    ------
+    ClvlabError
+        When ``method`` is unknown or does not apply to this fit (a posterior without a
+        Bayesian fit, a MAP fit's single point, a normal without a finite covariance, a
+        bootstrap without a stored result or a table, a stored bootstrap of another fit).
+    """
+    if method not in DRAW_METHODS:
+        raise ClvlabError(f"method must be one of {list(DRAW_METHODS)}, got {method!r}")
+    if not (isinstance(n_draws, (int, np.integer)) and n_draws >= 1):
+        raise ClvlabError(f"n_draws must be a whole number >= 1, got {n_draws!r}")
     rng = np.random.default_rng(seed)
     names = list(model.params_.index) if hasattr(model, "params_") else list(model.param_names)
     idata = getattr(model, "idata_", None)
-    if idata is not None:
-        stacked = np.column_stack([idata.posterior[n].to_numpy().ravel() for n in names])
-        if len(stacked) <= 1:
-            raise ClvlabError("a MAP fit has no posterior draws; fit with method='nuts' or 'advi'")
-        take = rng.choice(len(stacked), size=min(n_draws, len(stacked)), replace=False)
-        return stacked[np.sort(take)]
+    if method == "auto":
+        method = "posterior" if idata is not None else "normal"
+    if method == "posterior":
+        return _posterior_draws(model, idata, names, n_draws, rng)
+    if method == "bootstrap":
+        return _bootstrap_draws(model, n_draws, seed, table, rng)
+    return _normal_draws(model, n_draws, rng)
+
+
+def _posterior_draws(model, idata, names, n_draws, rng) -> np.ndarray:
+    name = type(model).__name__
+    if idata is None:
+        raise ClvlabError(f"method='posterior' needs a Bayesian fit (method='nuts' or 'advi'); "
+                          f"this {name} was fitted by maximum likelihood: use method='normal' "
+                          "(its asymptotic normal) or 'bootstrap'")
+    stacked = np.column_stack([idata.posterior[n].to_numpy().ravel() for n in names])
+    if len(stacked) <= 1:
+        raise ClvlabError("a MAP fit has no posterior draws; fit with method='nuts' or 'advi', or "
+                          "take method='normal' (draws from its Laplace approximation)")
+    take = rng.choice(len(stacked), size=min(n_draws, len(stacked)), replace=False)
+    return stacked[np.sort(take)]
+
+
+def _bootstrap_draws(model, n_draws, seed, table, rng) -> np.ndarray:
+    from clvlab.inference.bootstrap import bootstrap_fit
+
+    name = type(model).__name__
+    model._check_fitted()
+    if table is not None:
+        return bootstrap_fit(model, table, n_boot=max(int(n_draws), 2), seed=seed).draws[:n_draws]
+    stored = getattr(model, "bootstrap_", None)
+    if stored is None:
+        raise ClvlabError(f"method='bootstrap' needs a bootstrap of this {name}: run "
+                          "clvlab.bayes.bootstrap_fit(model, rfm) once (it keeps the result as "
+                          "model.bootstrap_), or pass table=rfm to run one now")
+    current = model.params_.to_numpy(np.float64)
+    if (list(stored.names) != list(model.params_.index) or stored.estimate.shape != current.shape
+            or not np.allclose(stored.estimate, current, rtol=1e-12, atol=0.0)):
+        raise ClvlabError(f"model.bootstrap_ was made for other estimates than this {name}'s "
+                          "current ones (it was refitted since); rerun clvlab.bayes.bootstrap_fit")
+    draws = stored.draws
+    take = rng.choice(len(draws), size=min(n_draws, len(draws)), replace=False)
+    return draws[np.sort(take)]
+
+
+def _normal_draws(model, n_draws, rng) -> np.ndarray:
     covariance = getattr(model, "covariance_", None)
     if covariance is None or not np.all(np.isfinite(covariance.to_numpy())):
-        raise ClvlabError(f"this {type(model).__name__} has neither posterior draws nor a finite "
-                          "covariance, so its predictions have no interval")
+        raise ClvlabError(f"method='normal' needs a finite covariance, and this "
+                          f"{type(model).__name__} has none (made by from_params, or its fit's "
+                          "information was singular), so its predictions have no interval from "
+                          "it; fit it, or take method='bootstrap' or a Bayesian fit's "
+                          "'posterior'")
     model._check_fitted()
     params = model.params_.to_numpy()
     positive = model._positive()
@@ -71,7 +154,7 @@ BAR_FROM_VALUES = 2_000_000
 def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFrame, *,
                       n_draws: int = 200, level: float = 0.94, chunk_size: int = 20_000,
                       return_draws: bool = False, seed: Any = 0, progress: bool | None = None,
-                      rowwise: bool = False):
+                      rowwise: bool = False, method: str = "auto"):
     """The parameter uncertainty of a prediction, per customer: the mean of ``predict`` over
     parameter draws, its sd over the draws, and the central interval of its values at the draws.
 
@@ -96,20 +179,24 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
     method decorated with ``customer_params.by_covariate_group`` does): the customers' covariate
     groups and each group's rows are then found once, the parameters of every group at every
     draw computed at once, and ``predict`` called with each group's plain model on that group's
-    rows, the same numbers without splitting the table again at every draw. A continuous
-    covariate makes every customer a group, so the cost is draws x customers evaluations either
-    way (about a millisecond each); it is estimated up front, and from the first draw's pace a
+    rows. Models whose predictions take a parameter value per row (``row_predictions``: every
+    clvlab model) skip the split: each draw's model predicts the whole chunk in one vectorised
+    pass, each customer at their own parameters, so a continuous covariate costs what a
+    categorical one does (200 draws of 5,000 customers with one: about 21 minutes by group,
+    seconds in one pass). The cost is estimated up front, and from the first draw's pace a
     ``ClvlabWarning`` says how long the whole will take when over ``ESTIMATE_WARN_SECONDS``.
 
     ``progress``: a bar over the draws (None: when someone is watching and there are over
-    ``BAR_FROM_CALLS`` model evaluations or ``BAR_FROM_VALUES`` customer-draws).
+    ``BAR_FROM_CALLS`` model evaluations or ``BAR_FROM_VALUES`` customer-draws). ``method``:
+    where each model's draws come from (``parameter_draws``: "auto", "posterior", "normal" or
+    "bootstrap", the last from each model's stored ``bootstrap_``).
     """
     from clvlab.inference.mle import group_rows
 
     models = [models] if not isinstance(models, (list, tuple)) else list(models)
     if not 0 < level < 1:
         raise ClvlabError(f"level must be between 0 and 1, got {level!r}")
-    draws = [parameter_draws(m, n_draws, seed) for m in models]
+    draws = [parameter_draws(m, n_draws, seed, method) for m in models]
     n = min(len(d) for d in draws)
     draws = [d[:n] for d in draws]
     # the columns any of the models reads (each model class lists its own), and the covariates
@@ -131,17 +218,20 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
         raise ClvlabError(f"{n} draws x {len(rfm):,} customers is too many values to return; "
                           "use the summary (return_draws=False) or fewer customers")
     chunks = range(0, len(unique_rfm), chunk_size)
-    groups = _group_count(unique_encoded, chunks, chunk_size)
-    calls = n * groups
-    _log.info("parameter draws: %d draws x %s distinct customers in %s covariate group%s: "
-              "%s model evaluations", n, f"{len(unique_rfm):,}", f"{groups:,}",
-              "" if groups == 1 else "s", f"{calls:,}")
+    # models that predict every customer at their own parameters in one vectorised pass
+    # (``row_predictions``: clvlab.models.customer_params) need no split into groups: each
+    # draw's model predicts the whole chunk at once
+    one_pass = all(getattr(type(m), "row_predictions", False) for m in models)
+    groups = 0 if one_pass else _group_count(unique_encoded, chunks, chunk_size)
+    calls = n * max(groups, len(chunks))
+    _log.info("parameter draws: %d draws x %s distinct customers %s: %s model evaluations", n,
+              f"{len(unique_rfm):,}", _split_words(groups), f"{calls:,}")
     if progress is None and calls < BAR_FROM_CALLS and n * len(unique_rfm) < BAR_FROM_VALUES:
         progress = False
     low_q, high_q = (1 - level) / 2, (1 + level) / 2
     stats = np.empty((len(unique_rfm), 4))
     all_draws = np.empty((n, len(unique_rfm))) if return_draws else None
-    draw_models = None if rowwise and encoded else \
+    draw_models = None if rowwise and encoded and not one_pass else \
         [[m.at_params(d[i]) for i in range(n)] for m, d in zip(models, draws)]
     clock = _Pace(n * len(chunks), calls, n, len(unique_rfm), groups)
     with progress_bar(n * len(chunks), "parameter draws", progress, unit="draw") as bar:
@@ -266,10 +356,17 @@ class _Pace:
             warnings.warn(
                 f"the parameter draws will take about {_duration(estimate)} (the first of "
                 f"{self.n} took {elapsed:.1f} s): {self.n} draws x {self.customers:,} distinct "
-                f"customers in {self.groups:,} covariate group{'s' if self.groups != 1 else ''}, "
-                f"{self.calls:,} evaluations of the model. A continuous covariate makes every "
-                "customer a group of its own; fewer draws (n_draws) or customers cost "
-                "proportionally less", ClvlabWarning, stacklevel=4)
+                f"customers {_split_words(self.groups)}, {self.calls:,} evaluations of the "
+                "model." + ("" if self.groups == 0 else " A continuous covariate makes every "
+                            "customer a group of its own.") + " Fewer draws (n_draws) or "
+                "customers cost proportionally less", ClvlabWarning, stacklevel=4)
+
+
+def _split_words(groups: int) -> str:
+    """How each draw is predicted: in one vectorised pass (0) or by covariate group."""
+    if groups == 0:
+        return "in one pass per draw (every customer at their own parameters)"
+    return f"in {groups:,} covariate group{'s' if groups != 1 else ''}"
 
 
 def _duration(seconds: float) -> str:

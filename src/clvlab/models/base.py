@@ -162,7 +162,7 @@ class BaseModel(BaseEstimator):
             weights = np.asarray(weights, dtype=np.float64)
             if weights.shape != (len(rfm),) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
                 raise ClvlabError("weights must be one finite number >= 0 per row of the RFM table")
-        for name in ("idata_", "covariates_", "median_T_"):  # a refit replaces them all
+        for name in ("idata_", "covariates_", "median_T_", "bootstrap_"):  # a refit replaces them all
             self.__dict__.pop(name, None)
         if self.requires_time_unit and "T" in getattr(rfm, "columns", ()):
             # what the unit check compares a table's ages with (clvlab.models.table_units)
@@ -176,11 +176,21 @@ class BaseModel(BaseEstimator):
         if self.method != "mle":
             return self._fit_bayes(prepared, distinct, counts, unit)
         result = fit_mle(lambda p: self._loglik(p, prepared), counts,
-                         self._start(distinct, counts), names=self.param_names,
+                         self._start_values(distinct, counts), names=self.param_names,
                          penalty=float(self.penalty), max_restarts=self.max_restarts,
                          total=lambda p: self._loglik_total(p, prepared, counts))
         self._store(result, model_files.fit_block(result, float(counts.sum()), len(counts)), unit)
         return self
+
+    def _start_values(self, distinct, counts) -> np.ndarray:
+        """The optimiser's start: the model's own, with any ``start_params`` put in."""
+        start = np.asarray(self._start(distinct, counts), dtype=np.float64).copy()
+        for name, value in (self.start_params or {}).items():
+            if name not in self.param_names:
+                raise ClvlabError(f"start_params names {name!r}, which is not a parameter of this "
+                                  f"{type(self).__name__} (it has {list(self.param_names)})")
+            start[list(self.param_names).index(name)] = float(value)
+        return start
 
     def _fit_covariates(self, rfm, weights, unit) -> "BaseModel":
         """Maximum likelihood over the own parameters and the coefficients; a Bayesian method
@@ -478,7 +488,8 @@ class BaseModel(BaseEstimator):
     @checks_time_unit
     def posterior_predict(self, prediction: str, rfm: pd.DataFrame, *, level: float = 0.94,
                           n_draws: int = 200, return_draws: bool = False, seed: Any = 0,
-                          progress: bool | None = None, **kwargs: Any) -> pd.DataFrame:
+                          progress: bool | None = None, method: str = "auto",
+                          **kwargs: Any) -> pd.DataFrame:
         """A prediction per customer with its parameter uncertainty: ``mean``, ``parameter_sd``
         and a ``level`` central interval ``parameter_<low>%`` / ``parameter_<high>%`` of the
         predicted value over parameter draws. These are intervals of an expected value (how
@@ -490,7 +501,10 @@ class BaseModel(BaseEstimator):
         ``prediction`` names a method (``"p_alive"``, ``"expected_purchases"``,
         ``"probability_of_purchase"``, ``"expected_spend"``, ...); ``kwargs`` go to it (e.g.
         ``t=52``). Draws come from the posterior after a Bayesian fit, and from the asymptotic
-        normal of the log-parameters after a maximum-likelihood one. Memory is bounded by
+        normal of the log-parameters after a maximum-likelihood one (``method``: "auto",
+        "posterior", "normal" or "bootstrap", as ``clvlab.bayes.parameter_draws``; for the
+        predictive distribution of what a customer will do, see ``prediction_interval``).
+        Memory is bounded by
         chunking (see ``clvlab.bayes.posterior_summary``); for CLV with uncertainty use
         ``clvlab.bayes.posterior_summary`` with ``customer_lifetime_value``.
         """
@@ -499,6 +513,7 @@ class BaseModel(BaseEstimator):
         return bayes.posterior_summary(
             self, lambda model, chunk: getattr(model, prediction)(chunk, **kwargs), rfm,
             n_draws=n_draws, level=level, return_draws=return_draws, seed=seed, progress=progress,
+            method=method,
             # per-customer group predictions: groups found once, parameters of every draw at once
             rowwise=getattr(getattr(type(self), prediction), "by_covariate_group", False))
 
