@@ -275,3 +275,31 @@ def test_log_normal_predictive_quantiles_cover_heavy_tailed_spend_where_gamma_ga
     np.testing.assert_allclose(coverage["LogNormalSpend"], [0.05, 0.95, 0.99], atol=0.012)
     assert coverage["GammaGamma"][1] < 0.94 and coverage["GammaGamma"][2] < 0.98
     assert coverage["GammaGamma"][0] < 0.03
+
+
+def test_the_command_line_predicts_clv_with_a_lognormal_spend_model(tmp_path, capsys):
+    """`clvlab predict --spend-model` takes any spend model (it read Gamma-Gamma files only),
+    and refuses a transaction model in that place by name."""
+    from clvlab.cli import main
+    from clvlab.datasets import load_cdnow_summary
+
+    rfm = load_cdnow_summary()
+    rfm.attrs["time_unit"] = "W"
+    clvlab.BetaGeo().fit(rfm).save(tmp_path / "bg.json")
+    spend = clvlab.LogNormalSpend().fit(rfm[rfm["frequency"] > 0])
+    spend.save(tmp_path / "ln.json")
+    rfm.to_parquet(tmp_path / "rfm.parquet")
+    assert main(["predict", str(tmp_path / "bg.json"), str(tmp_path / "rfm.parquet"),
+                 "--time-unit", "W", "--horizon", "52", "--spend-model", str(tmp_path / "ln.json"),
+                 "--discount-rate", "0.0015", "-o", str(tmp_path / "out.csv")]) == 0
+    out = pd.read_csv(tmp_path / "out.csv", index_col="customer_id")
+    expected = clvlab.customer_lifetime_value(clvlab.load_model(tmp_path / "bg.json"), spend, rfm,
+                                              horizon=52, discount_rate=0.0015,
+                                              unvalued="population")
+    np.testing.assert_allclose(out["clv"].to_numpy(), expected.to_numpy(), rtol=1e-9)
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "bg.json"), str(tmp_path / "rfm.parquet"),
+                 "--time-unit", "W", "--horizon", "52", "--spend-model", str(tmp_path / "bg.json"),
+                 "-o", str(tmp_path / "bad.csv")]) != 0
+    assert "--spend-model must be a spend model" in capsys.readouterr().err
+    assert not (tmp_path / "bad.csv").exists()

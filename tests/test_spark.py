@@ -126,6 +126,57 @@ def test_scoring_job_on_spark_matches_duckdb(spark, cdnow_sample, tracking, tmp_
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".spark_scores")]
 
 
+@pytest.mark.slow
+def test_spark_job_adds_the_same_quantiles_and_totals_as_duckdb(spark, cdnow_sample, tracking,
+                                                                tmp_path, monkeypatch):
+    """Issue 30: --quantiles, --interval-level and --totals-by on Spark give the DuckDB job's
+    columns and totals (sums per group and draw on the workers; small groups exact on one
+    worker each); no customer row is collected."""
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    log = cdnow_sample[cdnow_sample["customer_id"] <= 1200]
+    source = tmp_path / "log.parquet"
+    log.to_parquet(source)
+    ids = np.sort(log["customer_id"].unique())
+    pd.DataFrame({"customer_id": ids, "channel": np.where(ids % 4 == 0, "web", "store")}).to_csv(
+        tmp_path / "channel.csv", index=False)
+    rfm = clvlab.rfm_summary(log, amount_col="amount", time_unit="W")
+    transaction = clvlab.ParetoNBD().fit(rfm)
+    clvlab.serving.log_clv_model(transaction, clvlab.GammaGamma().fit(rfm[rfm["frequency"] > 0]),
+                                 registered_model_name="spark-intervals")
+    options = dict(horizon=13, quantiles="0.1,0.9", interval_level=0.8, totals_by="channel,all",
+                   attributes=str(tmp_path / "channel.csv"), parameter_draws=8, seed=1,
+                   progress=False)
+    duck = clvlab.scoring.score("models:/spark-intervals@challenger", str(source), "1998-06-30",
+                                tmp_path / "duck.parquet", **options)
+    job = clvlab.scoring.score("models:/spark-intervals@challenger", str(source), "1998-06-30",
+                               tmp_path / "spark_scores", engine="spark", spark=spark, **options)
+    got = pd.read_parquet(tmp_path / "spark_scores").set_index("customer_id").sort_index()
+    want = duck.read()
+    assert list(got.columns) == list(want.columns)
+    assert got["purchases_q0.9"].dtype == np.int64 and "clv_q0.9" in got
+    exact = [c for c in want.columns if c.startswith("purchases_")]
+    np.testing.assert_array_equal(got[exact].to_numpy(), want[exact].to_numpy())
+    simulated = ["clv_q0.1", "clv_q0.9"]  # Monte Carlo: Spark's batches draw other futures
+    np.testing.assert_allclose(got.drop(columns=exact + simulated).to_numpy(),
+                               want.drop(columns=exact + simulated).to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(got[simulated].mean(), want[simulated].mean(), rtol=0.05, atol=0.1)
+    assert job.totals_output == tmp_path / "spark_scores.totals.parquet"
+    spark_totals, duck_totals = job.read_totals(), duck.read_totals()
+    assert set(duck_totals["distribution"]) == {"exact", "normal", "gamma"}
+    pd.testing.assert_frame_equal(spark_totals, duck_totals, check_exact=False, rtol=1e-9)
+    # the same on any Spark table of customers: clv_spark.totals
+    from clvlab.inference.uncertainty import parameter_draws
+    from clvlab.models.totals import purchase_totals
+
+    table = rfm.assign(tier=np.where(rfm["frequency"] > 2, "high", "low")).reset_index()
+    got = clv_spark.totals(spark.createDataFrame(table), transaction, horizon=13.0, by="tier",
+                           parameter_draws=8, seed=1).set_index("group")
+    want = purchase_totals(transaction, rfm.assign(tier=table["tier"].to_numpy()), 13.0,
+                           by="tier", parameter_draws=parameter_draws(transaction, 8, 1))
+    np.testing.assert_allclose(got[["expected", "total_sd", "lower 90%", "upper 90%"]],
+                               want[["expected", "total_sd", "lower 90%", "upper 90%"]], rtol=1e-9)
+
+
 # --- dates as the pandas engine reads them, whatever the Spark session's settings --------------
 
 @contextlib.contextmanager

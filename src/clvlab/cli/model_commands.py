@@ -25,6 +25,9 @@ COLUMN_NOTES = {
     "expected_spend_per_purchase": "expected spend per purchase (not a total)",
     "clv": "customer lifetime value over the horizon (expected purchases x spend per purchase "
            "x margin, discounted)",
+    "purchases_lower": "lower end of the central prediction interval of purchases within the "
+                       "horizon (a count: it holds at least the level's share)",
+    "purchases_upper": "upper end of that interval",
 }
 
 
@@ -36,7 +39,14 @@ def horizon_text(horizon: float, unit: str | None) -> str:
 
 
 def column_notes(columns) -> list[str]:
-    return [f"  {name}: {COLUMN_NOTES[name]}" for name in columns if name in COLUMN_NOTES]
+    notes = [f"  {name}: {COLUMN_NOTES[name]}" for name in columns if name in COLUMN_NOTES]
+    if any(str(c).startswith("purchases_q") for c in columns):
+        notes.append("  purchases_q<q>: the q-quantile of purchases within the horizon (the "
+                     "smallest count n with P(X <= n) >= q)")
+    if any(str(c).startswith("clv_q") for c in columns):
+        notes.append("  clv_q<q>: the q-quantile of CLV over the horizon (Monte Carlo: "
+                     "--clv-draws simulated futures a customer)")
+    return notes
 
 
 def add_commands(commands, default_candidates) -> None:
@@ -119,6 +129,16 @@ def add_commands(commands, default_candidates) -> None:
                          help="customer attributes for a model with covariates (.parquet or "
                               ".csv with the customer id column), joined to the table by "
                               "customer id; columns the table already holds are refused")
+    predict.add_argument("--quantiles", default=None, metavar="LEVELS",
+                         help="comma-separated levels in (0, 1), e.g. 0.05,0.5,0.95: each "
+                              "customer's quantiles of purchases over the horizon and, with "
+                              "--spend-model, of CLV (Monte Carlo), as `clvlab score` adds them")
+    predict.add_argument("--interval-level", type=float, default=None, metavar="LEVEL",
+                         help="each customer's central prediction interval of purchases at this "
+                              "level (purchases_lower, purchases_upper), e.g. 0.9")
+    predict.add_argument("--clv-draws", type=int, default=200,
+                         help="simulated futures per customer for the CLV quantiles")
+    predict.add_argument("--seed", type=int, default=0, help="seed of the CLV simulation")
     predict.add_argument("--overwrite", action="store_true")
     predict.set_defaults(run=run_predict)
 
@@ -151,6 +171,14 @@ def add_commands(commands, default_candidates) -> None:
     backtest.add_argument("--cohort-freq", default="M", help="acquisition cohorts: M, Q or Y")
     backtest.add_argument("--acquisition-cost", type=float, default=None,
                           help="cost of acquiring a customer; adds LTV:CAC to the cohort table")
+    backtest.add_argument("--no-intervals", action="store_true",
+                          help="do not score the candidates' predictive distributions (by "
+                               "default: coverage of each customer's 50/80/90/95 %% interval, "
+                               "log score and ranked probability score of holdout purchases, and "
+                               "the coverage of the cohort total's 90 %% interval)")
+    backtest.add_argument("--interval-draws", type=int, default=50,
+                          help="parameter draws behind the cohort total's interval (default 50; "
+                               "0 leaves it out)")
     backtest.add_argument("--overwrite", action="store_true")
     backtest.add_argument("--no-progress", action="store_true",
                           help="no progress bar (there is none unless standard error is a terminal)")
@@ -211,20 +239,23 @@ def _covariate_settings(args: argparse.Namespace) -> dict:
 
 def run_predict(args: argparse.Namespace) -> int:
     from clvlab.core.atomic import atomic_output
-    from clvlab.models import GammaGamma, load_model
+    from clvlab.models import load_model, registry
     from clvlab.models.customer_scores import score_customers
     from clvlab.models.transaction import TransactionModel
 
     model = load_model(args.model)
-    if isinstance(model, GammaGamma):
+    if registry.kind_of(model) == "spend":
         raise ClvlabError(f"{args.model} is a spend model; pass it with --spend-model and give a "
                           "transaction model first")
     if not isinstance(model, TransactionModel):
         raise ClvlabError(f"{args.model} holds a {type(model).__name__}; `clvlab predict` scores "
                           "the continuous-time models (BG/NBD, MBG/NBD, Pareto/NBD); use the "
                           "Python API for it")
-    spend = GammaGamma.load(args.spend_model) if args.spend_model else None
+    spend = load_model(args.spend_model) if args.spend_model else None
+    if spend is not None:  # any spend model (Gamma-Gamma, log-normal), never another kind
+        registry.check_kind(spend, "spend", "--spend-model")
     output = output_format(args.output)  # a bad name is refused before the work
+    distribution = _distribution_options(args)
     rfm = read_rfm_table(args.rfm, args.customer_col, args.time_unit, needs_ids=True)
     if args.attributes:
         rfm = join_attribute_file(rfm, args.attributes, args.customer_col)
@@ -232,6 +263,19 @@ def run_predict(args: argparse.Namespace) -> int:
     out = score_customers(model, spend, None, rfm, horizon=args.horizon,
                           discount_rate=args.discount_rate, margin=args.margin, time_unit=unit,
                           check_durations=not args.no_duration_check)
+    if distribution["quantiles"] or distribution["interval_level"] is not None:
+        import pandas as pd
+
+        from clvlab.models.table_units import checked
+        from clvlab.ops.scoring_intervals import distribution_columns
+
+        with checked():  # score_customers checked the table's unit
+            extra = distribution_columns(model, spend, rfm, args.horizon,
+                                         discount_rate=args.discount_rate, margin=args.margin,
+                                         **distribution)
+        attrs = out.attrs
+        out = pd.concat([out, extra], axis=1)
+        out.attrs = attrs
     inputs = [args.rfm, args.model] + [p for p in (args.spend_model, args.attributes) if p]
     with atomic_output(args.output, overwrite=args.overwrite, inputs=inputs) as temporary:
         write_customer_table(out, temporary, output,
@@ -244,6 +288,16 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"{unvalued:,} customers whose repeat purchases were all free were valued at the "
               "population's mean spend")
     return 0
+
+
+def _distribution_options(args: argparse.Namespace) -> dict:
+    """``clvlab predict``'s distribution options, checked before the work."""
+    from clvlab.ops.scoring_intervals import (check_clv_draws, check_interval_level, check_seed,
+                                              parse_quantiles)
+
+    return {"quantiles": parse_quantiles(args.quantiles),
+            "interval_level": check_interval_level(args.interval_level),
+            "clv_draws": check_clv_draws(args.clv_draws), "seed": check_seed(args.seed)}
 
 
 def run_backtest(args: argparse.Namespace) -> int:
@@ -275,7 +329,8 @@ def run_backtest(args: argparse.Namespace) -> int:
                       customer_attributes=attributes,
                       keep_predictions=False, progress=False if args.no_progress else None,
                       consent_col=args.consent_col, withdrawn=args.withdrawn,
-                      delimiter=args.delimiter, decimal=args.decimal)
+                      delimiter=args.delimiter, decimal=args.decimal,
+                      intervals=not args.no_intervals, interval_draws=args.interval_draws)
     if args.consent_col or args.withdrawn:
         print(f"left out {result.settings['customers_excluded']:,} customers who withdrew consent")
     inputs = files + ([args.attributes] if args.attributes else [])
@@ -292,5 +347,11 @@ def run_backtest(args: argparse.Namespace) -> int:
         print(f"{len(failures)} fit(s) failed and are not in the table:")
         for failure in failures:
             print(f"  {failure['candidate']} at cutoff {failure['cutoff']}: {failure['error']}")
+    if not args.no_intervals:
+        print("cov90: share of customers whose holdout purchases fell in their 90 % prediction "
+              "interval (at least 0.9 for a calibrated count model: the ends count whole); log "
+              "score: mean natural log of the predicted probability of the realised count "
+              "(higher is better); total cov90: share of cutoffs whose total purchases fell in "
+              "the 90 % interval of the total; n/a: a candidate without a distribution")
     print(f"wrote {len(result.metrics):,} metric rows to {args.output}")
     return 0

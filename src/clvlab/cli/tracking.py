@@ -81,6 +81,31 @@ def add_commands(commands) -> None:
     score.add_argument("--missing-attributes", default="raise", choices=["raise", "skip"],
                        help="customers without attributes: fail with their number (raise, the "
                             "default) or leave them out and print their number (skip)")
+    score.add_argument("--quantiles", default=None, metavar="LEVELS",
+                       help="comma-separated levels in (0, 1), e.g. 0.05,0.5,0.95: adds each "
+                            "customer's quantiles of purchases over the horizon (purchases_q0.05"
+                            "...) and, with a spend model, of CLV (clv_q0.05..., Monte Carlo)")
+    score.add_argument("--interval-level", type=float, default=None, metavar="LEVEL",
+                       help="adds each customer's central prediction interval of purchases at "
+                            "this level (purchases_lower, purchases_upper), e.g. 0.9; also the "
+                            "level of the totals' intervals (default 0.9)")
+    score.add_argument("--totals-by", action="append", default=None, metavar="COLUMNS",
+                       help="writes the total purchases (and revenue with a spend model) per "
+                            "group, with intervals, to <output stem>.totals.parquet (.csv "
+                            "beside a CSV): a column of the attributes, the log or the RFM "
+                            "table, one value per customer; repeat it or give a comma list; "
+                            "'all' for the whole base")
+    score.add_argument("--parameter-uncertainty", default="auto",
+                       choices=["auto", "posterior", "normal", "bootstrap", "none"],
+                       help="the totals' parameter uncertainty: auto (posterior draws after a "
+                            "Bayesian fit, else the asymptotic normal), posterior, normal, "
+                            "bootstrap (a bootstrap stored with the model) or none")
+    score.add_argument("--parameter-draws", type=int, default=200,
+                       help="parameter draws for the totals' intervals (default 200)")
+    score.add_argument("--clv-draws", type=int, default=200,
+                       help="simulated futures per customer for the CLV quantiles (default 200)")
+    score.add_argument("--seed", type=int, default=0,
+                       help="seed of the parameter draws and of the CLV simulation")
     score.add_argument("--overwrite", action="store_true")
     score.add_argument("--no-progress", action="store_true",
                        help="no progress bar (there is none unless standard error is a terminal)")
@@ -101,7 +126,14 @@ def add_commands(commands) -> None:
         description="Read every clvlab backtest run of the experiment back from MLflow and print "
                     "one row per run and candidate, best first.")
     compare.add_argument("experiment", help="MLflow experiment name")
-    compare.add_argument("--sort-by", default="activity_auc")
+    compare.add_argument("--sort-by", default="activity_auc",
+                         help="the metric the rows are ordered by, best first (e.g. "
+                              "purchases_coverage_90: closest to 0.9 first)")
+    compare.add_argument("--metrics", default=None, metavar="METRICS",
+                         help="comma-separated metric columns, e.g. purchases_coverage_90,"
+                              "purchases_pit_coverage_90,purchases_log_score,purchases_rps,"
+                              "purchases_total_coverage_90 (default: the AUC, Brier score, "
+                              "errors, Gini, 90 %% coverage and log score)")
     compare.set_defaults(run=_run_compare)
 
 
@@ -153,7 +185,10 @@ def _run_score(args: argparse.Namespace) -> int:
                 delimiter=args.delimiter, decimal=args.decimal,
                 memory_limit=args.memory_limit, chunk_rows=args.chunk_rows,
                 progress=False if args.no_progress else None, attributes=args.attributes,
-                missing_attributes=args.missing_attributes)
+                missing_attributes=args.missing_attributes, quantiles=args.quantiles,
+                interval_level=args.interval_level, totals_by=args.totals_by,
+                parameter_uncertainty=args.parameter_uncertainty,
+                parameter_draws=args.parameter_draws, clv_draws=args.clv_draws, seed=args.seed)
     where = f"{args.output}/" if args.engine == "spark" else str(args.output)
     print(f"scored {job.customers_scored:,} customers as of {args.as_of} over a horizon of "
           f"{job.horizon_text} with {args.model} in {job.seconds:.1f} s; wrote {where}")
@@ -166,10 +201,34 @@ def _run_score(args: argparse.Namespace) -> int:
            f"purchase {job.stats['expected_spend_per_purchase.mean']:.2f} (not a total)"
            if "clv.mean" in job.stats else "no CLV (the model has no spend model)")
     print(f"{clv}, mean P(alive) {job.stats['p_alive.mean']:.3f}")
+    if args.quantiles or args.interval_level is not None:
+        clv_note = (f"; CLV quantiles by Monte Carlo, {args.clv_draws} futures per customer, seed "
+                    f"{args.seed}" if "clv.mean" in job.stats and args.quantiles else "")
+        print(f"added each customer's distribution of purchases over the horizon (quantiles "
+              f"{args.quantiles or 'none'}, interval level {args.interval_level or 'none'})"
+              f"{clv_note}")
+    if job.totals_output is not None:
+        _print_totals(job, args)
     if job.stats.get("customers_unvalued"):
         print(f"{int(job.stats['customers_unvalued']):,} customers whose repeat purchases were all "
               "free were valued at the population's mean spend")
     return 0
+
+
+def _print_totals(job, args: argparse.Namespace) -> None:
+    """The totals table (up to 30 rows), where it was written and the draws behind it."""
+    import pandas as pd
+
+    table = job.read_totals()
+    draws = ("no parameter uncertainty" if args.parameter_uncertainty == "none" else
+             f"parameter uncertainty {args.parameter_uncertainty}, {args.parameter_draws} draws, "
+             f"seed {args.seed}")
+    print(f"totals per group over the horizon ({draws}) -> {job.totals_output}:")
+    shown = table.drop(columns=["parameter_share"]).head(30)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(shown.to_string(index=False, na_rep="n/a", float_format="{:.2f}".format))
+    if len(table) > 30:
+        print(f"... {len(table) - 30:,} more rows in {job.totals_output}")
 
 
 def _run_experiment(args: argparse.Namespace) -> int:
@@ -190,12 +249,13 @@ def _run_compare(args: argparse.Namespace) -> int:
 
     from clvlab.evaluation.metrics import describe_better
 
-    board = compare(args.experiment, sort_by=args.sort_by)
+    board = compare(args.experiment, sort_by=args.sort_by, metrics=args.metrics)
     board["started"] = pd.to_datetime(board["started"]).dt.strftime("%Y-%m-%d %H:%M")
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         # unknown metrics (NaN) print as n/a, never as 0 or None
         print(board.drop(columns=["run_id"]).to_string(
             index=False, na_rep="n/a", float_format="{:.4f}".format))
     print(f"sorted by {args.sort_by} ({describe_better(args.sort_by)}); n/a: not computable "
-          "for that run (e.g. spend metrics of a log without amounts)")
+          "for that run (e.g. spend metrics of a log without amounts, interval metrics of a "
+          "candidate without a distribution)")
     return 0

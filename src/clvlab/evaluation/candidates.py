@@ -60,6 +60,13 @@ class Candidate:
         return np.array([float(self.predict(calibration, h)["expected_purchases"].sum())
                          for h in horizons])
 
+    def purchase_distribution(self, calibration: Calibration):
+        """(a fitted model with ``purchase_pmf``, the table it predicts from) when the
+        candidate's predictions of purchases have a distribution, else None (the default: the
+        baselines). The backtest scores its intervals and PMF
+        (:mod:`clvlab.evaluation.interval_metrics`); call it after ``fit``."""
+        return None
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
 
@@ -182,6 +189,17 @@ class ModelCandidate(Candidate):
             out["expected_spend"] = (out["expected_purchases"]
                                      * self.spend_model_.expected_spend(rfm, unvalued="population"))
         return out
+
+    def purchase_distribution(self, calibration: Calibration):
+        """The fitted transaction model and its table, when the model has ``purchase_pmf`` and
+        the candidate predicts with it unchanged (a subclass that corrects the predictions,
+        the churn adjuster, has no distribution of its own: None)."""
+        if type(self).predict is not ModelCandidate.predict:
+            return None
+        model = getattr(self, "transaction_model_", None)
+        if not callable(getattr(model, "purchase_pmf", None)):
+            return None
+        return model, self._table(calibration)
 
     def total_expected_purchases(self, calibration: Calibration, horizons: np.ndarray) -> np.ndarray:
         """The tracking curve in one call of the model: each distinct history once per horizon

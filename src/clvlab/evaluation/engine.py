@@ -18,7 +18,8 @@ from clvlab.data.calibration import (CutoffView, check_cutoffs,
                                      checked_horizon, load_log)
 from clvlab.data.rfm import rfm_summary
 from clvlab.data.rfm_rules import make_settings
-from clvlab.evaluation import metrics
+from clvlab.evaluation import interval_metrics, metrics
+from clvlab.evaluation.interval_metrics import INTERVAL_DRAWS
 from clvlab.evaluation.candidate_names import default_candidates, make_candidate
 from clvlab.evaluation.candidates import Candidate
 from clvlab.evaluation.result import BacktestResult
@@ -34,7 +35,8 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
              customer_attributes: pd.DataFrame | None = None, tracking_points: int = 13,
              keep_predictions: bool = True, progress: bool | None = None,
              consent_col: str | None = None, withdrawn: Any = None,
-             delimiter: str | None = None, decimal: str = ".") -> BacktestResult:
+             delimiter: str | None = None, decimal: str = ".", intervals: bool = True,
+             interval_draws: int = INTERVAL_DRAWS) -> BacktestResult:
     """Backtest candidates against held-out data at several calibration cutoffs.
 
     At each cutoff the calibration summary is built from the log up to the cutoff, with only
@@ -79,6 +81,13 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
         their number is ``result.settings["customers_excluded"]``.
     delimiter, decimal : the dialect of CSV files (e.g. ``";"`` and ``","``), as in
         :func:`clvlab.rfm_summary`.
+    intervals : score the predictive distributions of the candidates that have one (the BTYD
+        models): per cutoff, the coverage of each customer's 50/80/90/95 % prediction
+        interval of holdout purchases (and its PIT form), the mean log score (nats) and the
+        ranked probability score of the PMF at the realised count, and whether the cohort
+        total's 90 % interval held it (:mod:`clvlab.evaluation.interval_metrics`; target
+        ``purchases``). Baselines have none of them (absent in the tables, n/a in summaries).
+    interval_draws : parameter draws behind the total's interval (0: leave it out).
 
     Returns
     -------
@@ -106,6 +115,11 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
         raise ClvlabError(f"tracking_points must be a whole number >= 1 (points of the tracking "
                           f"curve, e.g. 13), got {tracking_points!r}")
     _check_cohort_freq(cohort_freq)
+    if (isinstance(interval_draws, bool) or not isinstance(interval_draws, (int, np.integer))
+            or interval_draws < 0):
+        raise ClvlabError(f"interval_draws must be a whole number >= 0 (parameter draws behind "
+                          f"the total's interval, e.g. 50; 0 leaves it out), got {interval_draws!r}")
+    draws = int(interval_draws) if intervals else None
     frame, ids, ts, amount = load_log(transactions, settings)
     unit = UNIT_SECONDS[settings.time_unit]
     cutoffs = check_cutoffs(cutoffs, ts, horizon * unit, settings)
@@ -127,7 +141,7 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
                 started = time.perf_counter()
                 try:
                     parts = _run_candidate(template, window, rfm, name, label, horizon,
-                                           tracking_points, amount_col, keep_predictions)
+                                           tracking_points, amount_col, keep_predictions, draws)
                 except ClvlabError as exc:  # a refusal: recorded, and the others go on
                     failures.append({"cutoff": label, "candidate": name, "error": str(exc)})
                     warnings.warn(f"backtest: candidate {name!r} failed at cutoff {label} and "
@@ -158,19 +172,22 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
                   "cutoffs": [c.isoformat() for c in cutoffs], "cohort_freq": cohort_freq,
                   "candidates": list(named), "amount_col": amount_col,
                   "customers_excluded": int(frame.attrs.get("customers_excluded", 0)),
-                  "failures": failures})
+                  "failures": failures, "intervals": bool(intervals),
+                  "interval_draws": int(interval_draws) if intervals else 0})
 
 
 def _run_candidate(template: Candidate, window: "_Window", rfm: pd.DataFrame, name: str,
                    label: str, horizon: float, tracking_points: int, amount_col: str | None,
-                   keep_predictions: bool) -> dict[str, pd.DataFrame]:
+                   keep_predictions: bool, interval_draws: int | None = None) -> dict[str, pd.DataFrame]:
     """One candidate at one cutoff: a fresh copy fitted, its predictions checked and scored.
     Returns the result's pieces (all or, when it fails, none: nothing half-done is kept)."""
     candidate = copy.deepcopy(template).fit(window.calibration, horizon)
     predicted = _checked(candidate.predict(window.calibration, horizon), rfm, name, label)
     if amount_col is None:
         predicted = predicted.drop(columns="expected_spend", errors="ignore")
-    parts = {"metrics": window.metrics(predicted, name, label),
+    scored = [window.metrics(predicted, name, label),
+              window.distribution_metrics(candidate, name, label, horizon, interval_draws)]
+    parts = {"metrics": pd.concat([t for t in scored if t is not None], ignore_index=True),
              "frequency": metrics.by_frequency(
                  rfm["frequency"].to_numpy(), predicted["expected_purchases"].to_numpy(),
                  window.actual_purchases).reset_index().assign(cutoff=label, candidate=name),
@@ -291,6 +308,30 @@ class _Window(CutoffView):
                      for t, k, v in values if not math.isnan(v)]
         return pd.DataFrame(rows, columns=["cutoff", "cohort", "customers", "candidate", "target",
                                            "metric", "value"])
+
+    def distribution_metrics(self, candidate, name, cutoff, horizon, draws) -> pd.DataFrame | None:
+        """The interval metrics of a candidate with a distribution of purchases (None without
+        one, or with ``draws`` None); a model that cannot give it here is warned of, and the
+        candidate's other metrics stand."""
+        columns = ["cutoff", "cohort", "customers", "candidate", "target", "metric", "value"]
+        distribution = None if draws is None else candidate.purchase_distribution(self.calibration)
+        if distribution is None:
+            return None
+        groups = [("all", np.ones(len(self.cohort), dtype=bool))]
+        groups += [(c, (self.cohort == c).to_numpy()) for c in sorted(self.cohort.unique())]
+        model, table = distribution
+        try:
+            rows = interval_metrics.metric_rows(model, table, horizon, self.actual_purchases,
+                                                groups, draws=draws,
+                                                label=f"{name!r} at cutoff {cutoff}")
+        except ClvlabError as exc:
+            warnings.warn(f"backtest: the predictive distribution of {name!r} at cutoff {cutoff} "
+                          f"could not be scored, its interval metrics are left out: {exc}",
+                          ClvlabWarning, stacklevel=3)
+            return None
+        return pd.DataFrame([(cutoff, cohort, n, name, "purchases", metric, value)
+                             for cohort, n, metric, value in rows if not math.isnan(value)],
+                            columns=columns)
 
     def tracking(self, candidate, name, cutoff, horizon, points) -> pd.DataFrame:
         times = horizon * np.arange(1, points + 1) / points

@@ -26,16 +26,27 @@ __all__ = ["error_metrics", "ranking_metrics", "activity_metrics", "normalized_g
            "TARGETS"]
 
 NAN = float("nan")
+#: the metrics of a predictive distribution of purchases (target "purchases" only)
+_DISTRIBUTION_METRICS = {"log_score", "rps", "interval_width_90", "total_coverage_90",
+                         *(f"{kind}coverage_{level}" for kind in ("", "pit_")
+                           for level in (50, 80, 90, 95))}
 
 # the direction of every metric the backtest writes; "zero": a signed error, best at 0, ranked
-# by its absolute value (a -30 % error is as bad as a +30 % one, and better than a +40 % one)
+# by its absolute value (a -30 % error is as bad as a +30 % one, and better than a +40 % one);
+# "nominal": a coverage, best at its interval's level (coverage_90: 0.9), ranked by the distance
 METRICS = {"mae": "lower", "rmse": "lower", "brier": "lower",
            "bias": "zero", "aggregate_pct_error": "zero",
            "normalized_gini": "higher", "top_decile_capture": "higher", "spearman": "higher",
-           "auc": "higher"}
+           "auc": "higher",
+           # the predictive distribution's (clvlab.evaluation.interval_metrics)
+           "log_score": "higher", "rps": "lower", "interval_width_90": "lower",
+           "total_coverage_90": "nominal",
+           **{f"{kind}coverage_{level}": "nominal" for kind in ("", "pit_")
+              for level in (50, 80, 90, 95)}}
 TARGETS = ("purchases", "spend", "activity")
 _DESCRIPTIONS = {"lower": "lower is better", "higher": "higher is better",
-                 "zero": "closest to 0 is best"}
+                 "zero": "closest to 0 is best",
+                 "nominal": "closest to its nominal level is best"}
 
 
 def _direction(metric: str) -> str:
@@ -54,7 +65,8 @@ def _direction(metric: str) -> str:
     if name.endswith("pct_error"):  # any signed percentage error: best at 0
         return "zero"
     known = ", ".join(f"{t}_{m}" for t in TARGETS for m in METRICS
-                      if (t == "activity") == (m in ("auc", "brier")))
+                      if (t == "activity") == (m in ("auc", "brier"))
+                      and (t == "purchases" or m not in _DISTRIBUTION_METRICS))
     raise ClvlabError(f"unknown metric {metric!r}: cannot tell which way is better; known "
                       f"metrics are {known} (or the bare names {', '.join(METRICS)})")
 
@@ -72,8 +84,9 @@ def ranking_key(metric: str) -> Callable[[pd.Series], pd.Series]:
     -------
     callable
         ``key(values: pd.Series) -> pd.Series`` of floats, smaller = better: the values
-        themselves where lower is better, their negation where higher is, and their absolute
-        value for signed errors (bias, ``*_pct_error``). Missing values (None, NaN) stay NaN,
+        themselves where lower is better, their negation where higher is, their absolute
+        value for signed errors (bias, ``*_pct_error``), and their distance from the level
+        for coverages (``coverage_90``: |value - 0.9|). Missing values (None, NaN) stay NaN,
         so ``sort_values(key=ranking_key(m), na_position="last")`` puts unknowns last.
 
     Raises
@@ -82,14 +95,20 @@ def ranking_key(metric: str) -> Callable[[pd.Series], pd.Series]:
         for a metric this module does not know, listing the known ones.
     """
     direction = _direction(metric)
+    nominal = _nominal_level(metric) if direction == "nominal" else 0.0
 
     def key(values: pd.Series) -> pd.Series:
         numbers = pd.to_numeric(pd.Series(values), errors="coerce").astype(np.float64)
-        if direction == "zero":
-            return numbers.abs()
+        if direction in ("zero", "nominal"):
+            return (numbers - nominal).abs()
         return numbers if direction == "lower" else -numbers
 
     return key
+
+
+def _nominal_level(metric: str) -> float:
+    """The level of a coverage metric: ``"purchases_coverage_90"`` -> 0.9."""
+    return float(metric.strip().rsplit("_", 1)[1]) / 100
 
 
 def describe_better(metric: str) -> str:

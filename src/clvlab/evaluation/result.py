@@ -17,7 +17,10 @@ __all__ = ["BacktestResult"]
 HEADLINE = [("purchases", "mae"), ("purchases", "rmse"), ("purchases", "bias"),
             ("purchases", "aggregate_pct_error"), ("spend", "mae"), ("spend", "aggregate_pct_error"),
             ("spend", "normalized_gini"), ("spend", "top_decile_capture"), ("spend", "spearman"),
-            ("activity", "auc"), ("activity", "brier")]
+            ("activity", "auc"), ("activity", "brier"),
+            # the predictive distribution's (candidates with one; n/a for the baselines)
+            ("purchases", "coverage_90"), ("purchases", "log_score"),
+            ("purchases", "total_coverage_90")]
 
 
 @dataclass
@@ -126,6 +129,8 @@ class BacktestResult:
         table = table[[c for c in HEADLINE if c in table.columns]]
         table.columns = [f"{target} {metric}".replace("aggregate_pct_error", "agg %err")
                          .replace("normalized_gini", "gini").replace("top_decile_capture", "top10%")
+                         .replace("total_coverage_90", "total cov90").replace("coverage_90", "cov90")
+                         .replace("log_score", "log score")
                          for target, metric in table.columns]
         return table
 

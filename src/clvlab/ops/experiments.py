@@ -13,6 +13,8 @@ run of an experiment back into one leaderboard.
     horizon = 13
     candidates = ["pareto-nbd+gamma-gamma", "historical-average"]
     churn_adjuster = true               # also every model candidate with its churn adjuster
+    intervals = true                    # score predictive distributions (the default)
+    interval_draws = 50                 # parameter draws behind the cohort total's interval
 
 A candidate with covariates names its attribute columns in brackets,
 ``"pareto-nbd[gender,channel]+gamma-gamma"``; the attributes come from ``attributes`` in
@@ -40,9 +42,34 @@ __all__ = ["load_experiment", "run_experiment", "compare"]
 DATA_KEYS = {"source", "customer_col", "date_col", "amount_col", "date_format", "timezone",
              "time_unit", "delimiter", "decimal", "attributes"}
 BACKTEST_KEYS = {"cutoffs", "horizon", "candidates", "churn_adjuster", "cohort_freq",
-                 "acquisition_cost"}
+                 "acquisition_cost", "intervals", "interval_draws"}
+#: the leaderboard's default columns; ``compare(metrics=...)`` picks others, any metric a
+#: backtest logs (``purchases_coverage_95``, ``purchases_rps``, ...)
 LEADERBOARD = ["activity_auc", "activity_brier", "purchases_mae", "purchases_aggregate_pct_error",
-               "spend_mae", "spend_normalized_gini"]
+               "spend_mae", "spend_normalized_gini", "purchases_coverage_90",
+               "purchases_log_score"]
+
+
+def _metric_columns(metrics: list[str] | str | None, sort_by: str) -> list[str]:
+    """The leaderboard's columns, each a metric whose direction is known (checked by
+    ``ranking_key``, which names the known ones), ``sort_by`` among them."""
+    if metrics is None:
+        columns = list(LEADERBOARD)
+    else:
+        items = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+        columns = list(dict.fromkeys(m.strip() for m in items if isinstance(m, str) and m.strip()))
+        if not columns or len(columns) != len([m for m in items if not isinstance(m, str)
+                                               or m.strip()]):
+            raise ClvlabError(f"metrics (--metrics) must be metric names, comma-separated, e.g. "
+                              f"purchases_coverage_90,purchases_log_score; got {metrics!r}")
+    if sort_by not in columns:
+        columns.append(sort_by)
+    for metric in columns:
+        if "_" not in metric:
+            raise ClvlabError(f"metric {metric!r} names no target: write <target>_<metric>, e.g. "
+                              "purchases_log_score or activity_auc")
+        ranking_key(metric)  # an unknown metric: an error listing the known ones
+    return columns
 
 
 def load_experiment(path: str | Path) -> dict[str, Any]:
@@ -104,6 +131,13 @@ def _check_values(path: Path, config: dict[str, Any]) -> None:
     if "attributes" in data and not isinstance(data["attributes"], str):
         raise ClvlabError(f"{path}: [data] attributes must be a file name (CSV or Parquet), got "
                           f"{data['attributes']!r}")
+    if "intervals" in settings and not isinstance(settings["intervals"], bool):
+        raise ClvlabError(f"{path}: [backtest] intervals must be true or false, got "
+                          f"{settings['intervals']!r}")
+    draws = settings.get("interval_draws")
+    if draws is not None and (isinstance(draws, bool) or not isinstance(draws, int) or draws < 0):
+        raise ClvlabError(f"{path}: [backtest] interval_draws must be a whole number >= 0 (e.g. "
+                          f"interval_draws = 50; 0 leaves the total's interval out), got {draws!r}")
     cost = settings.get("acquisition_cost")
     if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float))
                              or not cost > 0):
@@ -159,7 +193,8 @@ def run_experiment(path: str | Path, *, progress: bool | None = None):
     if "attributes" in data:
         data["customer_attributes"] = _attributes(data.pop("attributes"), path.parent,
                                                   data.get("customer_col", "customer_id"))
-    options = {k: settings[k] for k in ("cohort_freq", "acquisition_cost") if k in settings}
+    options = {k: settings[k] for k in ("cohort_freq", "acquisition_cost", "intervals",
+                                        "interval_draws") if k in settings}
     result = backtest(transactions, _candidates(settings), settings["cutoffs"],
                       float(settings["horizon"]), keep_predictions=False, progress=progress,
                       **data, **options)
@@ -171,12 +206,34 @@ def run_experiment(path: str | Path, *, progress: bool | None = None):
     return run_id, result
 
 
-def compare(experiment: str, *, sort_by: str = "activity_auc") -> pd.DataFrame:
-    """Leaderboard of every backtest run of an MLflow experiment: one row per run and
-    candidate with the mean metrics over the cutoffs, best ``sort_by`` first (as
-    :func:`clvlab.backtesting.metrics.ranking_key` defines best; unknown values, NaN, last)."""
+def compare(experiment: str, *, sort_by: str = "activity_auc",
+            metrics: list[str] | str | None = None) -> pd.DataFrame:
+    """Leaderboard of every backtest run of an MLflow experiment.
+
+    Parameters
+    ----------
+    experiment : the MLflow experiment's name.
+    sort_by : the metric the rows are ordered by, best first (as
+        :func:`clvlab.backtesting.metrics.ranking_key` defines best: coverages by their
+        distance from the level; unknown values, NaN, last).
+    metrics : the metric columns (a list or a comma string, each ``<target>_<metric>`` as the
+        backtest logs them, e.g. ``purchases_coverage_95``); default :data:`LEADERBOARD`.
+        ``sort_by`` is added when it is not among them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run and candidate with the mean metrics over the cutoffs; a metric a run
+        did not log (the interval metrics of a baseline, spend without amounts) is NaN.
+
+    Raises
+    ------
+    ClvlabError
+        For an unknown experiment or metric (naming the known ones).
+    """
     from clvlab.ops.tracking import connect
 
+    columns = _metric_columns(metrics, sort_by)
     mlflow = connect()
     if mlflow.get_experiment_by_name(experiment) is None:
         raise ClvlabError(f"no MLflow experiment named {experiment!r}")
@@ -200,11 +257,9 @@ def compare(experiment: str, *, sort_by: str = "activity_auc") -> pd.DataFrame:
             row = {"run": run.get("tags.mlflow.runName", run["run_id"]), "run_id": run["run_id"],
                    "started": run["start_time"], "candidate": names.get(candidate, candidate)}
             # a metric the run could not compute (no amounts: no spend metrics) is NaN, not 0
-            row.update({m: values.get((candidate, m), float("nan")) for m in LEADERBOARD})
+            row.update({m: values.get((candidate, m), float("nan")) for m in columns})
             rows.append(row)
     board = pd.DataFrame(rows)
-    if sort_by not in LEADERBOARD:
-        raise ClvlabError(f"cannot sort by {sort_by!r}; use one of {LEADERBOARD}")
     # which way is better is defined once, with the metrics (signed errors by absolute value)
     return board.sort_values(sort_by, key=ranking_key(sort_by), na_position="last",
                              ignore_index=True)

@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,10 @@ from clvlab.core.progress import progress_bar
 from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import UNIT_NAMES
 from clvlab.data.rfm_rules import past_the_log_metrics
+from clvlab.models.totals_moments import DEFAULT_DRAWS
+from clvlab.ops.scoring_distributions import JobDistributions
+from clvlab.ops.scoring_inputs import attribute_join, input_chunks
+from clvlab.ops.scoring_intervals import DEFAULT_CLV_DRAWS
 
 __all__ = ["score", "ScoringResult"]
 
@@ -56,6 +60,7 @@ class ScoringResult:
     stats: dict[str, float] = field(repr=False, default_factory=dict)
     horizon: float | None = None      # the scoring window, in time_unit
     time_unit: str | None = None
+    totals_output: Path | None = None  # the totals per group (totals_by), when asked for
 
     @property
     def horizon_text(self) -> str:
@@ -67,9 +72,18 @@ class ScoringResult:
     def __repr__(self) -> str:
         left_out = f", {self.customers_excluded:,} left out for consent" if self.customers_excluded else ""
         run = f", MLflow run {self.run_id}" if self.run_id else ""
+        totals = f" (totals -> {self.totals_output})" if self.totals_output else ""
         return (f"<ScoringResult: {self.customers_scored:,} customers scored over a horizon of "
                 f"{self.horizon_text}{left_out} by model version {self.model_version} in "
-                f"{self.seconds:.1f} s -> {self.output}{run}>")
+                f"{self.seconds:.1f} s -> {self.output}{totals}{run}>")
+
+    def read_totals(self) -> pd.DataFrame:
+        """The totals per group (``totals_by``); an error when none were asked for."""
+        if self.totals_output is None:
+            raise ClvlabError("this scoring job wrote no totals; pass totals_by (--totals-by)")
+        if self.totals_output.suffix.lower() == ".csv":
+            return pd.read_csv(self.totals_output)
+        return pd.read_parquet(self.totals_output)
 
     def read(self) -> pd.DataFrame:
         """The scores, indexed by customer id (loads the whole file)."""
@@ -88,7 +102,10 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
           delimiter: str | None = None, decimal: str = ".", chunk_rows: int = CHUNK_ROWS, memory_limit: str = "2GB",
           allow_pickle: bool = False, engine: str = "duckdb", spark: Any = None,
           progress: bool | None = None, attributes: Any = None,
-          missing_attributes: str = "raise") -> ScoringResult:
+          missing_attributes: str = "raise", quantiles: Any = None,
+          interval_level: float | None = None, totals_by: Any = None,
+          parameter_uncertainty: str = "auto", parameter_draws: int = DEFAULT_DRAWS,
+          clv_draws: int = DEFAULT_CLV_DRAWS, seed: int = 0) -> ScoringResult:
     """Score every customer seen up to ``as_of`` and write ``output`` (.parquet or .csv).
 
     ``model_uri`` is an MLflow model URI such as ``models:/cdnow-clv@champion``. The RFM is
@@ -107,6 +124,15 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     the job when scored customers have none, with their number and an example; "skip" leaves
     them out and logs their number (``customers_without_attributes``). Both are ignored for a
     model without covariates, as ``amount_col`` is without a spend model.
+
+    Distributions (:mod:`clvlab.ops.scoring_distributions`): ``quantiles`` (levels, e.g.
+    ``"0.05,0.5,0.95"``) adds ``purchases_q<q>`` per customer and, with a spend model,
+    ``clv_q<q>`` (Monte Carlo: ``clv_draws`` futures per customer, ``seed``);
+    ``interval_level`` adds ``purchases_lower``/``purchases_upper``; ``totals_by`` (columns of
+    the attributes, the log or the RFM table, or ``"all"``) writes the totals per group with
+    their interval at ``interval_level`` (0.9 by default) to ``<output stem>.totals.parquet``
+    (``.csv`` beside a CSV), with ``parameter_uncertainty`` ("auto", "posterior", "normal",
+    "bootstrap" or "none") from ``parameter_draws`` draws. All of it is logged to the run.
     """
     from clvlab.ops.serving import CLVModel, download_clv_model
     from clvlab.ops.tracking import connect, tracking_errors
@@ -123,6 +149,10 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     from clvlab.ops.scoring_attributes import check_missing_policy
 
     check_missing_policy(missing_attributes)
+    extras = JobDistributions.check(output, overwrite, quantiles=quantiles,
+                                    interval_level=interval_level, totals_by=totals_by,
+                                    parameter_uncertainty=parameter_uncertainty,
+                                    parameter_draws=parameter_draws, clv_draws=clv_draws, seed=seed)
     started = time.perf_counter()
     from clvlab.models.customer_scores import scoring_horizon
     from clvlab.models.clv import check_rates
@@ -143,6 +173,10 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
         model = CLVModel.load(model_dir)
         time_unit = _model_time_unit(model_uri, (info.metadata or {}).get("time_unit"), model)
         log_options = _amount_option(model, log_options)
+        extras.prepare(model, transactions, attributes, log_options["amount_col"], customer_col,
+                       csv_options)
+        params.update(extras.predict_params())
+        run_params = extras.run_params(model.spend is not None)
         if engine == "spark":
             from clvlab.ops import spark as clv_spark
 
@@ -151,21 +185,24 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
                                         str(output), params=params, time_unit=time_unit,
                                         overwrite=overwrite, attributes=attributes,
                                         missing_attributes=missing_attributes,
-                                        **log_options, **csv_options)
-            run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output,
-                              time.perf_counter() - started, engine)
+                                        totals=extras, **log_options, **csv_options)
+            with extras.written(stats.pop("totals", None), overwrite, []) as artifact:
+                run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of,
+                                  output, time.perf_counter() - started, engine, run_params,
+                                  artifact)
             return ScoringResult(output, int(stats["customers_scored"]),
                                  int(stats.get("customers_excluded", 0)), version, run_id,
                                  time.perf_counter() - started, stats, params["horizon"],
-                                 time_unit)
-        summary, customers, chunks = _input_chunks(model, transactions, as_of, time_unit, engine,
-                                                   int(chunk_rows), memory_limit, log_options,
-                                                   csv_options, attributes)
+                                 time_unit, extras.totals_file)
+        summary, customers, chunks = input_chunks(model, transactions, as_of, time_unit, engine,
+                                                  int(chunk_rows), memory_limit, log_options,
+                                                  csv_options, attributes)
         excluded = summary.get("customers_excluded", 0)
-        join = _attribute_join(model, attributes, missing_attributes, transactions,
-                               customer_col, csv_options)
+        join = attribute_join(model, attributes, missing_attributes, transactions,
+                              customer_col, csv_options, extras.group_columns)
         if join is not None:
             chunks = join.chunks(chunks)
+        chunks = extras.tap(model, chunks, params["horizon"], time_unit)
         inputs = [transactions] if isinstance(transactions, (str, Path)) else []
         if isinstance(attributes, (str, Path)) and join is not None:
             inputs.append(attributes)
@@ -178,11 +215,14 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
                 counts["customers_without_attributes"] = float(join.missing)
             stats = {**counts, "customers_excluded": float(excluded),
                      **past_the_log_metrics(summary, time_unit), **_score_stats(tmp, output)}
-            # logged before the rename: a store that fails here leaves the old output in place
-            run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output,
-                              time.perf_counter() - started, engine)
+            # logged before the renames: a store that fails here leaves the old outputs in place
+            with extras.written(extras.totals_table(), overwrite, inputs) as artifact:
+                run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of,
+                                  output, time.perf_counter() - started, engine, run_params,
+                                  artifact)
     return ScoringResult(output, int(counts["customers_scored"]), int(excluded), version, run_id,
-                         time.perf_counter() - started, stats, params["horizon"], time_unit)
+                         time.perf_counter() - started, stats, params["horizon"], time_unit,
+                         extras.totals_file)
 
 
 @contextlib.contextmanager
@@ -198,78 +238,6 @@ def _pickle_setting(allow_pickle: bool):
             os.environ.pop("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", None)
         else:
             os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = before
-
-
-def _input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, memory_limit,
-                  options, csv_options, attributes=None) -> tuple[dict, int, Iterator[pd.DataFrame]]:
-    """(the summary's ``attrs["clvlab"]``: customers excluded for consent, the window..., the
-    customers to score, an iterator of model inputs indexed by customer id)."""
-    from clvlab.data.rfm import resolve_engine, rfm_summary
-    from clvlab.data.rfm_rules import make_settings
-
-    if model.adjuster is not None:  # behaviour features need the log in pandas
-        from clvlab.churn import churn_training_data
-
-        from clvlab.data.privacy import consented_log
-        from clvlab.data.rfm_io import read_files
-
-        frame = transactions if isinstance(transactions, pd.DataFrame) else \
-            read_files(transactions, **csv_options)
-        frame = consented_log(frame, options["customer_col"], options["consent_col"],
-                              options["withdrawn"])
-        # an adjuster trained with customer attributes reads them from ``attributes``
-        from clvlab.ops.scoring_attributes import read_attribute_table
-
-        joined = None if attributes is None else read_attribute_table(attributes, csv_options)
-        features = churn_training_data(frame, as_of, time_unit=time_unit,
-                                       customer_attributes=joined, **{
-            k: v for k, v in options.items() if k not in ("consent_col", "withdrawn")})
-        money = ["monetary_value"] if model.spend is not None else []
-        from clvlab.churn.features import BEHAVIOUR_FEATURES
-        wanted = list(dict.fromkeys(["frequency", "recency", "T", *money,
-                                     *model.adjuster.feature_names_in_]))
-        missing = [c for c in wanted if c not in features.columns]
-        if missing:
-            hint = ("give the log's amount column (amount_col=..., --amount-col)"
-                    if set(missing) <= set(BEHAVIOUR_FEATURES) else
-                    "give the customers' attributes (attributes=..., --attributes FILE)")
-            raise ClvlabError(f"the model needs the input columns {missing}, which the scoring "
-                              f"job cannot build from this log: {hint}")
-        inputs = features[wanted].astype(np.float64)
-        summary = {**(features.attrs.get("clvlab") or {}),
-                   "customers_excluded": frame.attrs.get("customers_excluded", 0)}
-        return summary, len(inputs), _slices(inputs, chunk_rows)
-    resolved = "pandas" if engine == "pandas" else resolve_engine("auto", transactions)
-    if resolved == "duckdb":
-        from clvlab.data import rfm_duckdb
-
-        settings = make_settings(time_unit=time_unit, merge_period=None, **options, **csv_options)
-        info, chunks = rfm_duckdb.iter_summary(transactions, settings, None, as_of, chunk_rows,
-                                               rfm_duckdb.new_connection(memory_limit))
-        return info, info["customers"], (_model_input(c) for c in chunks)
-    rfm = rfm_summary(transactions, time_unit=time_unit, observation_end=as_of, engine="pandas",
-                      **options, **csv_options)
-    return rfm.attrs["clvlab"], len(rfm), _slices(_model_input(rfm), chunk_rows)
-
-
-
-def _attribute_join(model, attributes, policy, transactions, customer_col, csv_options):
-    """The join of the customers' attributes for a model with covariates; None without."""
-    columns = model.covariate_columns
-    if not columns:
-        return None
-    from clvlab.ops.scoring_attributes import AttributeJoin, attribute_source
-
-    table, source = attribute_source(attributes, columns, customer_col=customer_col,
-                                     transactions=transactions, csv_options=csv_options)
-    return AttributeJoin(table, source, policy)
-
-
-def _model_input(rfm: pd.DataFrame) -> pd.DataFrame:
-    """The columns the scoring function reads; monetary_value only where the log had amounts
-    (a spend model without it is an error there, never a spend of 0)."""
-    columns = ["frequency", "recency", "T"] + (["monetary_value"] if "monetary_value" in rfm else [])
-    return rfm[columns].astype(np.float64)
 
 
 def _model_time_unit(model_uri: str, logged: str | None, model) -> str:
@@ -299,11 +267,6 @@ def _amount_option(model, options: dict) -> dict:
         raise ClvlabError(f"the model has {needs}: give the log's amount column "
                           "(amount_col=..., --amount-col)")
     return options
-
-
-def _slices(frame: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
-    for start in range(0, len(frame), rows):
-        yield frame.iloc[start:start + rows]
 
 
 def _write_scores(model, chunks, params, path: str, csv: bool, bar) -> dict[str, float]:
@@ -377,7 +340,7 @@ def _model_info(mlflow, model_uri: str):
 
 
 def _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output, seconds,
-             engine) -> str:
+             engine, params=None, artifact=None) -> str:
     from clvlab.ops.tracking import tracking_errors
 
     undone = "the scores were not written and the previous output is unchanged"
@@ -389,6 +352,10 @@ def _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output,
                              "model_id": str(getattr(info, "model_id", "")),
                              "model_version": version, "as_of": str(as_of), "output": str(output)})
             mlflow.log_metrics({**stats, "seconds": seconds})
+            if params:  # the distribution options and the draws behind them
+                mlflow.log_params(params)
+            if artifact is not None:  # the totals table
+                mlflow.log_artifact(str(artifact), artifact_path="totals")
         except BaseException:
             with contextlib.suppress(Exception):
                 mlflow.end_run("FAILED")

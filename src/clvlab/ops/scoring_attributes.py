@@ -48,9 +48,11 @@ class AttributeJoin:
     chunk is scored any more (the rest are only counted) and :meth:`finish` raises with the
     total; with ``"skip"`` they are left out of the chunks."""
 
-    def __init__(self, table: pd.DataFrame, source: str, policy: str = "raise"):
+    def __init__(self, table: pd.DataFrame, source: str, policy: str = "raise",
+                 needed_by: str = "the model's covariates"):
         self.table = table
         self.source = source
+        self.needed_by = needed_by
         self.policy = check_missing_policy(policy)
         self.customers = 0
         self.missing = 0
@@ -100,19 +102,22 @@ class AttributeJoin:
         if self.policy == "raise" and self.missing:
             raise missing_error(self.missing, self.customers, self.example, self.source,
                                 none_matched=self.missing == self.customers and len(self.table) > 0,
-                                table_example=_plain(self.table.index[0]) if len(self.table) else None)
+                                table_example=_plain(self.table.index[0]) if len(self.table) else None,
+                                needed_by=self.needed_by)
 
 
 def missing_error(missing: int, customers: int, example: Any, source: str, *,
-                  none_matched: bool = False, table_example: Any = None) -> ClvlabError:
-    """The scoring job's refusal of customers without attributes (every engine's words)."""
+                  none_matched: bool = False, table_example: Any = None,
+                  needed_by: str = "the model's covariates") -> ClvlabError:
+    """The scoring job's refusal of customers without attributes (every engine's words);
+    ``needed_by`` says what reads them (the model's covariates, the totals' groupings)."""
     hint = ""
     if none_matched:
         hint = (f"; no customer matched: are the ids of {source} of the log's type (the log's "
                 f"ids look like {example!r}, the table's like {table_example!r})?")
     return ClvlabError(
         f"{missing:,} of the {customers:,} customers to score have no attributes in {source} "
-        f"(e.g. customer {example!r}), and the model's covariates need them; nothing was "
+        f"(e.g. customer {example!r}), and {needed_by} need them; nothing was "
         "written. Give them attributes, or pass missing_attributes='skip' "
         f"(--missing-attributes skip) to leave them out{hint}")
 

@@ -33,6 +33,8 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError
 from clvlab.models.customer_scores import SPEND_OUTPUTS, TRANSACTION_OUTPUTS
+from clvlab.ops.scoring_intervals import (DISTRIBUTION_PARAMS, distribution_columns,
+                                          distribution_settings, refuse_adjuster)
 from clvlab.ops.signature import DEFAULT_PARAMS, as_numbers, numeric_inputs
 from clvlab.ops.signature import covariate_types  # noqa: F401 (its home before issue 29)
 from clvlab.ops.signature import signature as _signature
@@ -191,12 +193,18 @@ def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict 
     default; time_unit, the unit of the rows' durations, is needed when ``frame`` does not
     record it, as no pyfunc payload does, and must be the model's).
 
+    With ``quantiles`` (a list of levels, or a comma string when called directly) and/or
+    ``interval_level``, the columns of :mod:`clvlab.ops.scoring_intervals` follow the scores
+    (``purchases_q0.05``..., ``purchases_lower``/``purchases_upper``, and with a spend model
+    ``clv_q0.05``... by Monte Carlo with ``clv_draws`` futures and ``seed``): the scoring job
+    and Spark add the same columns, through this function.
+
     With covariates, ``frame`` also holds the attribute columns the models read
     (:func:`covariate_columns`): each customer is scored at their own parameters, as the
     in-memory models score them."""
     from clvlab.core.timeunits import unit_name
     from clvlab.models.customer_scores import score_customers
-    from clvlab.models.table_units import recorded_unit
+    from clvlab.models.table_units import checked, recorded_unit
     from clvlab.ops.registration import check_parts
 
     check_parts(transaction, spend, adjuster)
@@ -218,7 +226,36 @@ def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict 
             f"the input lacks (it has {list(frame.columns)}); join each customer's attributes to "
             "the RFM rows (the scoring job: --attributes FILE, or those columns in the log)")
     frame = as_numbers(frame, numeric_inputs(transaction, spend, adjuster))
-    return score_customers(transaction, spend, adjuster, frame, **settings)
+    distribution = distribution_settings(settings)
+    wanted = bool(distribution["quantiles"]) or distribution["interval_level"] is not None
+    if wanted:
+        refuse_adjuster(adjuster)
+    scores = score_customers(transaction, spend, adjuster, frame,
+                             **{k: v for k, v in settings.items() if k not in DISTRIBUTION_PARAMS})
+    if not wanted:
+        return scores
+    with checked():  # score_customers checked the table's unit (and durations, unless told not to)
+        extra = distribution_columns(transaction, spend,
+                                     _scored_table(transaction, spend, frame, scores),
+                                     scores.attrs["clvlab"]["horizon"],
+                                     discount_rate=float(settings["discount_rate"]),
+                                     margin=float(settings["margin"]), **distribution)
+    out = pd.concat([scores, extra.set_axis(scores.index)], axis=1)
+    out.attrs = scores.attrs
+    out.attrs["clvlab"] = {**scores.attrs["clvlab"], **distribution}
+    return out
+
+
+def _scored_table(transaction, spend, frame: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """The rows ``score_customers`` scored, as the models read them (RFM columns as numbers,
+    covariates as given), labelled with the model's unit (score_customers checked it)."""
+    columns = ["frequency", "recency", "T"] + (["monetary_value"] if spend is not None else [])
+    table = frame[columns].astype("float64")
+    covariates = [c for c in covariate_columns(transaction, spend) if c not in columns]
+    if covariates:
+        table = pd.concat([table, frame[covariates]], axis=1)
+    table.attrs = {"clvlab": {"time_unit": scores.attrs["clvlab"]["time_unit"]}}
+    return table
 
 
 def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,

@@ -6,7 +6,10 @@ so every numeric input (the RFM columns, the churn adjuster's features, covariat
 numbers) is of MLflow's type "any" and :func:`as_numbers` makes sure, when scoring, that it
 holds numbers. Text covariates are "string", boolean ones "boolean". The parameters are the
 scoring window, the rates and the time unit of the rows' durations, which a payload cannot
-otherwise carry.
+otherwise carry, and the distribution options of :mod:`clvlab.ops.scoring_intervals`:
+``quantiles`` (a list of levels: MLflow's schema takes a list, not a comma string, through the
+pyfunc; :func:`clvlab.ops.serving.score_frame` called directly takes both), ``interval_level``,
+``clv_draws`` and ``seed``.
 """
 
 from __future__ import annotations
@@ -14,16 +17,20 @@ from __future__ import annotations
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError
+from clvlab.ops.scoring_intervals import DISTRIBUTION_PARAMS
 
-__all__ = ["DEFAULT_PARAMS", "PARAM_TYPES", "signature", "numeric_inputs", "covariate_types",
+__all__ = ["DEFAULT_PARAMS", "PARAM_TYPES", "LIST_PARAMS", "signature", "numeric_inputs", "covariate_types",
            "as_numbers"]
 
 #: the pyfunc's parameters; the horizon has no default (it is in the model's time unit), and
 #: time_unit is the unit of the rows' durations, which a payload cannot otherwise say
 DEFAULT_PARAMS = {"horizon": None, "discount_rate": 0.0, "margin": 1.0, "time_unit": None,
-                  "check_durations": True}
+                  "check_durations": True, **DISTRIBUTION_PARAMS}
 PARAM_TYPES = {"horizon": "double", "discount_rate": "double", "margin": "double",
-               "time_unit": "string", "check_durations": "boolean"}
+               "time_unit": "string", "check_durations": "boolean", "quantiles": "double",
+               "interval_level": "double", "clv_draws": "long", "seed": "long"}
+#: parameters that are lists (MLflow: a 1-D array of their type)
+LIST_PARAMS = {"quantiles"}
 
 
 def numeric_inputs(transaction, spend, adjuster, attributes: pd.DataFrame | None = None) -> list[str]:
@@ -80,7 +87,8 @@ def signature(transaction, spend, adjuster, attributes: pd.DataFrame | None = No
     return ModelSignature(
         inputs=Schema(inputs),
         outputs=Schema([ColSpec("double", c) for c in output_columns(spend)]),
-        params=ParamSchema([ParamSpec(k, PARAM_TYPES[k], v) for k, v in DEFAULT_PARAMS.items()]))
+        params=ParamSchema([ParamSpec(k, PARAM_TYPES[k], v, shape=(-1,) if k in LIST_PARAMS else None)
+                            for k, v in DEFAULT_PARAMS.items()]))
 
 
 def covariate_types(transaction, spend, attributes: pd.DataFrame | None = None) -> dict[str, str]:

@@ -17,8 +17,9 @@ import numpy as np
 from clvlab.core.errors import ClvlabError, DataValidationError
 from clvlab.data.rfm_rules import past_the_log_metrics
 from clvlab.data.rfm_spark import SparkSummary, local_session, read_log, rfm_summary
+from clvlab.ops.scoring_intervals import DEFAULT_CLV_DRAWS
 
-__all__ = ["local_session", "rfm_summary", "SparkSummary", "fit", "score", "read_log"]
+__all__ = ["local_session", "rfm_summary", "SparkSummary", "fit", "score", "totals", "read_log"]
 
 
 def fit(model, summary, weights_col: str | None = None):
@@ -44,7 +45,8 @@ def fit(model, summary, weights_col: str | None = None):
 
 def score(customers, transaction_model, spend_model=None, *, horizon: float,
           discount_rate: float = 0.0, margin: float = 1.0, customer_col: str = "customer_id",
-          time_unit: str | None = None):
+          time_unit: str | None = None, quantiles: Any = None, interval_level: float | None = None,
+          clv_draws: int = DEFAULT_CLV_DRAWS, seed: int = 0):
     """Score a Spark DataFrame of RFM rows with ``mapInPandas``: the models travel to the
     workers as their JSON payloads and are rebuilt there (no pickled model objects). Returns a
     Spark DataFrame with the customer id and the columns of
@@ -53,10 +55,14 @@ def score(customers, transaction_model, spend_model=None, *, horizon: float,
     ``horizon`` is in the model's time unit and has no default. Models with covariates read
     their attribute columns from ``customers`` too (see :func:`clvlab.serving.score_frame`).
     ``time_unit``: the unit of the table's durations (a Spark batch carries none); it must be
-    the model's, which it defaults to: a summary built by clvlab in the model's unit."""
+    the model's, which it defaults to: a summary built by clvlab in the model's unit.
+    ``quantiles``, ``interval_level``, ``clv_draws`` and ``seed`` add the per-customer
+    distribution columns of :mod:`clvlab.ops.scoring_intervals` (quantiles and intervals of
+    purchases as bigint, CLV quantiles as double), as the pyfunc and the scoring job do."""
     from clvlab.models.clv import check_rates
     from clvlab.models.customer_scores import scoring_horizon, output_columns
     from clvlab.models.base import model_from_dict
+    from clvlab.ops.scoring_intervals import distribution_column_types, distribution_settings
     from clvlab.ops.serving import covariate_columns, score_frame
 
     if customer_col not in customers.columns:
@@ -71,11 +77,17 @@ def score(customers, transaction_model, spend_model=None, *, horizon: float,
     check_rates(discount_rate, margin)  # on the driver, before any task starts
     payloads = (transaction_model.to_dict(), None if spend_model is None else spend_model.to_dict())
     unit = time_unit or getattr(transaction_model, "time_unit_", None)
+    distribution = distribution_settings({"quantiles": quantiles, "interval_level": interval_level,
+                                          "clv_draws": clv_draws, "seed": seed})
     settings = {"horizon": horizon, "discount_rate": float(discount_rate), "margin": float(margin),
-                "time_unit": unit}
+                "time_unit": unit, **{k: (list(v) if k == "quantiles" else v)
+                                      for k, v in distribution.items()}}
     key_type = dict(customers.dtypes)[customer_col]
+    extra = distribution_column_types(distribution["quantiles"], distribution["interval_level"],
+                                      spend_model is not None)
     schema = f"`{customer_col}` {key_type}, " + ", ".join(
-        f"{c} double" for c in output_columns(spend_model))
+        [f"{c} double" for c in output_columns(spend_model)]
+        + [f"`{c}` {'bigint' if kind == 'long' else 'double'}" for c, kind in extra.items()])
 
     def predict(batches):
         transaction = model_from_dict(payloads[0], source="transaction model")
@@ -89,20 +101,63 @@ def score(customers, transaction_model, spend_model=None, *, horizon: float,
     return customers.mapInPandas(predict, schema)
 
 
+def totals(customers, transaction_model, spend_model=None, *, horizon: float, by: Any = "all",
+           level: float = 0.9, parameter_uncertainty: str = "auto", parameter_draws: int = 200,
+           seed: int = 0, time_unit: str | None = None):
+    """Total purchases (and revenue, with a spend model) per group of a Spark table of
+    customers, with intervals: the scoring job's ``--totals-by`` on any Spark DataFrame.
+
+    Parameters
+    ----------
+    customers : Spark DataFrame
+        One row per customer: the RFM columns (``monetary_value`` with a spend model), the
+        models' covariates and the ``by`` columns.
+    transaction_model, spend_model : the fitted models.
+    horizon : in the model's time unit.
+    by, level, parameter_uncertainty, parameter_draws, seed : as
+        :func:`clvlab.ops.scoring_totals.totals_settings` takes them (``"all"``: the whole table).
+    time_unit : the table's unit (default the model's).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per grouping, group and quantity (:mod:`clvlab.ops.scoring_totals`), equal to
+        ``purchase_totals``/``revenue_totals`` on the same customers and draws. The moments are
+        summed on the workers; only groups x draws rows reach the driver.
+    """
+    from clvlab.models.customer_scores import scoring_horizon
+    from clvlab.ops.scoring_totals import check_group_columns, draws_for, totals_settings
+    from clvlab.ops.spark_totals import spark_totals
+
+    settings = totals_settings(by, level=level, parameter_uncertainty=parameter_uncertainty,
+                               parameter_draws=parameter_draws, seed=seed)
+    if settings is None:
+        raise ClvlabError("by must name a column (or 'all' for the whole table), e.g. by='channel'")
+    check_group_columns(settings, list(customers.columns), "the customer table")
+    models = [transaction_model] + ([spend_model] if spend_model is not None else [])
+    return spark_totals(customers, transaction_model, spend_model, scoring_horizon(horizon),
+                        settings, draws_for(models, settings),
+                        time_unit or getattr(transaction_model, "time_unit_", None))
+
+
 def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str, *,
               params: dict[str, float], time_unit: str, customer_col: str = "customer_id",
               date_col: str = "date", amount_col: str | None = "amount",
               date_format: str | None = None, timezone: str = "UTC", overwrite: bool = False,
               consent_col: str | None = None, withdrawn: Any = None,
               delimiter: str | None = None, decimal: str | None = None, attributes: Any = None,
-              missing_attributes: str = "raise"):
+              missing_attributes: str = "raise", totals: Any = None):
     """The scoring job on Spark: RFM as of ``as_of``, scores by :func:`score` with the models in
     ``model_dir`` (the CLV model's downloaded artifacts), written as a Parquet folder beside
     ``output`` and renamed into place (a failed job leaves the previous output intact).
     Models with covariates get each customer's attributes joined in Spark, from ``attributes``
     (a file, a pandas or a Spark DataFrame) or from the log's columns, by the rules of
     :mod:`clvlab.ops.scoring_attributes` (customers without them: ``missing_attributes``).
-    Returns a dict of row counts and score statistics for the scoring run."""
+    ``totals`` (the job's :class:`~clvlab.ops.scoring_distributions.JobDistributions`, with
+    totals asked for) adds the totals per group, summed on the workers
+    (:mod:`clvlab.ops.spark_totals`): no customer is collected to the driver.
+    Returns a dict of row counts and score statistics for the scoring run (and the totals
+    table under ``"totals"``)."""
     import shutil
     import tempfile
     from pathlib import Path
@@ -128,15 +183,22 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
                           consent_col=consent_col, withdrawn=withdrawn)
     frame, without = summary.frame, None
     covariates = covariate_columns(transaction, spend)
-    if covariates:
-        frame, without = _with_attributes(spark, frame, log, attributes, covariates, customer_col,
+    groups = [] if totals is None else [c for c in totals.group_columns if c not in frame.columns]
+    if covariates or groups:
+        frame, without = _with_attributes(spark, frame, log, attributes,
+                                          list(dict.fromkeys(covariates + groups)), customer_col,
                                           missing_attributes, dict(delimiter=delimiter,
-                                                                   decimal=decimal))
-    scores = score(frame, transaction, spend, customer_col=customer_col, time_unit=time_unit,
-                   **params)
+                                                                   decimal=decimal),
+                                          "the model's covariates" if covariates else
+                                          "the totals (--totals-by)")
+    wants_totals = totals is not None and totals.totals is not None
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    if wants_totals:  # scored, then totalled: the summary is computed once
+        frame = frame.persist()
     try:
+        scores = score(frame, transaction, spend, customer_col=customer_col,
+                       time_unit=time_unit, **params)
         scores.write.mode("overwrite").parquet(str(staging / "scores"))
         written = spark.read.parquet(str(staging / "scores"))  # summarise what was written
         summarised = ["p_alive"] + (["clv"] if spend is not None else [])  # no spend: no CLV
@@ -146,6 +208,12 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
                                                       (f"avg({c}) AS `{c}.mean`",
                                                        f"sum({c}) AS `{c}.sum`")],
                                    *[f"avg({c}) AS `{c}.mean`" for c in per_purchase]).collect()[0]
+        table = None
+        if wants_totals:  # before the scores are renamed into place: both, or neither
+            from clvlab.ops.spark_totals import spark_totals
+
+            table = spark_totals(frame, transaction, spend, params["horizon"], totals.totals,
+                                 totals.draws, time_unit)
         if target.exists():
             backup = target.with_name(f".{target.name}.old")
             target.rename(backup)
@@ -155,7 +223,10 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
             (staging / "scores").rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if wants_totals:
+            frame.unpersist()
     return {"customers_scored": float(stats["n"]),
+            **({} if table is None else {"totals": table}),
             "customers_excluded": float(summary.info.get("customers_excluded", 0)),
             **({} if without is None else {"customers_without_attributes": float(without)}),
             **{f"{c}.{k}": float(stats[f"{c}.{k}"]) for c in summarised for k in ("mean", "sum")},
@@ -163,7 +234,8 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
             **past_the_log_metrics(summary.info, time_unit)}
 
 
-def _with_attributes(spark, frame, log, attributes, columns, customer_col, policy, csv_options):
+def _with_attributes(spark, frame, log, attributes, columns, customer_col, policy, csv_options,
+                     needed_by="the model's covariates"):
     """(the summary with the attribute ``columns`` joined in Spark, the number of customers
     without attributes); the rules and words of the pandas job's
     :mod:`clvlab.ops.scoring_attributes`, with only counts and one example collected."""
@@ -219,7 +291,7 @@ def _with_attributes(spark, frame, log, attributes, columns, customer_col, polic
     missing = without.count()
     if missing and policy == "raise":
         raise rules.missing_error(missing, frame.count(), without.orderBy(by_id).limit(1)
-                                  .collect()[0][0], source)
+                                  .collect()[0][0], source, needed_by=needed_by)
     if missing:
         frame = frame.join(ids, on=customer_col, how="left_semi")
     joined, _, _ = join_spark_attributes(frame, table, customer_col=customer_col)

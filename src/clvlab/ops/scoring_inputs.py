@@ -1,0 +1,136 @@
+"""The scoring job's inputs: the customers to score, chunk by chunk, with their attributes.
+
+:func:`input_chunks` builds the RFM summary as of the date (DuckDB for files, in chunks; pandas
+for a DataFrame; the whole log in pandas for a churn adjuster's behaviour features) and
+:func:`attribute_join` joins each customer's attributes (a model's covariates, the totals'
+groupings) from an attributes table or the log's columns (:mod:`clvlab.ops.scoring_attributes`).
+:func:`available_columns` lists the columns a chunk can hold, for the checks made before the work.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+
+from clvlab.core.errors import ClvlabError
+
+__all__ = ["input_chunks", "attribute_join", "model_input", "slices", "available_columns",
+           "RFM_OUTPUTS"]
+
+#: the columns of the job's RFM summary (monetary_value with an amount column)
+RFM_OUTPUTS = ("frequency", "recency", "T", "monetary_value")
+
+
+def input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, memory_limit,
+                 options, csv_options, attributes=None) -> tuple[dict, int, Iterator[pd.DataFrame]]:
+    """(the summary's ``attrs["clvlab"]``: customers excluded for consent, the window..., the
+    customers to score, an iterator of model inputs indexed by customer id)."""
+    from clvlab.data.rfm import resolve_engine, rfm_summary
+    from clvlab.data.rfm_rules import make_settings
+
+    if model.adjuster is not None:  # behaviour features need the log in pandas
+        from clvlab.churn import churn_training_data
+
+        from clvlab.data.privacy import consented_log
+        from clvlab.data.rfm_io import read_files
+
+        frame = transactions if isinstance(transactions, pd.DataFrame) else \
+            read_files(transactions, **csv_options)
+        frame = consented_log(frame, options["customer_col"], options["consent_col"],
+                              options["withdrawn"])
+        # an adjuster trained with customer attributes reads them from ``attributes``
+        from clvlab.ops.scoring_attributes import read_attribute_table
+
+        joined = None if attributes is None else read_attribute_table(attributes, csv_options)
+        features = churn_training_data(frame, as_of, time_unit=time_unit,
+                                       customer_attributes=joined, **{
+            k: v for k, v in options.items() if k not in ("consent_col", "withdrawn")})
+        money = ["monetary_value"] if model.spend is not None else []
+        from clvlab.churn.features import BEHAVIOUR_FEATURES
+        wanted = list(dict.fromkeys(["frequency", "recency", "T", *money,
+                                     *model.adjuster.feature_names_in_]))
+        missing = [c for c in wanted if c not in features.columns]
+        if missing:
+            hint = ("give the log's amount column (amount_col=..., --amount-col)"
+                    if set(missing) <= set(BEHAVIOUR_FEATURES) else
+                    "give the customers' attributes (attributes=..., --attributes FILE)")
+            raise ClvlabError(f"the model needs the input columns {missing}, which the scoring "
+                              f"job cannot build from this log: {hint}")
+        inputs = features[wanted].astype(np.float64)
+        summary = {**(features.attrs.get("clvlab") or {}),
+                   "customers_excluded": frame.attrs.get("customers_excluded", 0)}
+        return summary, len(inputs), slices(inputs, chunk_rows)
+    resolved = "pandas" if engine == "pandas" else resolve_engine("auto", transactions)
+    if resolved == "duckdb":
+        from clvlab.data import rfm_duckdb
+
+        settings = make_settings(time_unit=time_unit, merge_period=None, **options, **csv_options)
+        info, chunks = rfm_duckdb.iter_summary(transactions, settings, None, as_of, chunk_rows,
+                                               rfm_duckdb.new_connection(memory_limit))
+        return info, info["customers"], (model_input(c) for c in chunks)
+    rfm = rfm_summary(transactions, time_unit=time_unit, observation_end=as_of, engine="pandas",
+                      **options, **csv_options)
+    return rfm.attrs["clvlab"], len(rfm), slices(model_input(rfm), chunk_rows)
+
+
+
+def attribute_join(model, attributes, policy, transactions, customer_col, csv_options,
+                   extra: list[str] | None = None):
+    """The join of the customers' attributes for a model with covariates, and of the ``extra``
+    columns (the totals' groupings) that the RFM table lacks; None when there are none."""
+    columns = list(dict.fromkeys([*model.covariate_columns,
+                                  *[c for c in extra or [] if c not in RFM_OUTPUTS]]))
+    if not columns:
+        return None
+    from clvlab.ops.scoring_attributes import AttributeJoin, attribute_source
+
+    table, source = attribute_source(attributes, columns, customer_col=customer_col,
+                                     transactions=transactions, csv_options=csv_options)
+    needed_by = "the model's covariates" if model.covariate_columns else "the totals (--totals-by)"
+    return AttributeJoin(table, source, policy, needed_by=needed_by)
+
+
+def model_input(rfm: pd.DataFrame) -> pd.DataFrame:
+    """The columns the scoring function reads; monetary_value only where the log had amounts
+    (a spend model without it is an error there, never a spend of 0)."""
+    columns = ["frequency", "recency", "T"] + (["monetary_value"] if "monetary_value" in rfm else [])
+    return rfm[columns].astype(np.float64)
+
+
+
+
+def slices(frame: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(frame), rows):
+        yield frame.iloc[start:start + rows]
+
+
+def available_columns(model, transactions: Any, attributes: Any, amount_col: str | None,
+                      customer_col: str, csv_options: dict[str, Any]) -> tuple[list[str], str]:
+    """(the columns a chunk of the job can hold, a name for where they come from): the RFM
+    summary's and the attributes table's (or, without one, the log's: read from its first
+    file's header, not its rows)."""
+    rfm = ["frequency", "recency", "T"] + (["monetary_value"] if amount_col else [])
+    if attributes is not None:
+        from clvlab.data.attributes import attribute_table
+        from clvlab.ops.scoring_attributes import read_attribute_table
+
+        table = attribute_table(read_attribute_table(attributes, csv_options),
+                                customer_col=customer_col)
+        return rfm + list(map(str, table.columns)), "the RFM table or the attributes table"
+    if isinstance(transactions, pd.DataFrame):
+        names = list(map(str, transactions.columns))
+    else:
+        from clvlab.data.rfm_io import expand_paths, file_format
+
+        files = expand_paths(transactions)
+        if file_format(files) == "parquet":
+            import pyarrow.parquet as pq
+
+            names = list(pq.read_schema(files[0]).names)
+        else:
+            delimiter = csv_options.get("delimiter")
+            names = list(pd.read_csv(files[0], nrows=0, sep=delimiter,
+                                     engine="python" if delimiter is None else "c").columns)
+    return rfm + [n for n in names if n != customer_col], "the RFM table or the log"
