@@ -7,7 +7,9 @@
 Each prints one JSON line. ``predict`` times ``bayes.posterior_summary`` of expected purchases
 over 52 weeks, draw by draw (rowwise=False, what posterior_predict did) and group by group
 (rowwise=True), on simulated Pareto/NBD customers with a continuous covariate on both
-processes (a covariate group per customer), and extrapolates to 200 draws. Timings exclude
+processes (a covariate group per customer), and extrapolates to 200 draws; then
+``posterior_predict`` with 200 draws on issue 30's path (each draw one vectorised pass),
+measured. Timings exclude
 importing PyMC (done first) but include PyTensor compilation.
 """
 
@@ -71,16 +73,26 @@ def bench_predict(args) -> dict:
     rfm = table[["frequency", "recency", "T", "income"]].copy()
     rfm.attrs["clvlab"] = {"time_unit": "W"}
     model = clvlab.ParetoNBD(purchase_covariates=["income"], dropout_covariates=["income"]).fit(rfm)
+    from clvlab.models.transaction import TransactionModel
+
     out = {"customers": n, "draws": args.draws}
     for rowwise in (False, True):
-        start = time.perf_counter()
-        bayes.posterior_summary(model, lambda m, chunk: m.expected_purchases(chunk, t=52), rfm,
-                                n_draws=args.draws, rowwise=rowwise, progress=False)
-        seconds = time.perf_counter() - start
+        TransactionModel.row_predictions = False  # the paths before issue 30
+        try:
+            start = time.perf_counter()
+            bayes.posterior_summary(model, lambda m, chunk: m.expected_purchases(chunk, t=52), rfm,
+                                    n_draws=args.draws, rowwise=rowwise, progress=False)
+            seconds = time.perf_counter() - start
+        finally:
+            TransactionModel.row_predictions = True
         key = "group by group" if rowwise else "draw by draw"
         out[f"{key} s"] = round(seconds, 1)
         out[f"{key} ms per evaluation"] = round(1000 * seconds / (args.draws * n), 3)
         out[f"{key} 200 draws min (extrapolated)"] = round(seconds / args.draws * 200 / 60, 1)
+    # issue 30: each draw's model predicts every customer at their own parameters in one pass
+    start = time.perf_counter()
+    model.posterior_predict("expected_purchases", rfm, t=52, n_draws=200, progress=False)
+    out["one pass 200 draws s (measured)"] = round(time.perf_counter() - start, 1)
     return out
 
 

@@ -182,8 +182,8 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
     rows. Models whose predictions take a parameter value per row (``row_predictions``: every
     clvlab model) skip the split: each draw's model predicts the whole chunk in one vectorised
     pass, each customer at their own parameters, so a continuous covariate costs what a
-    categorical one does (200 draws of 5,000 customers with one: about 21 minutes by group,
-    seconds in one pass). The cost is estimated up front, and from the first draw's pace a
+    categorical one does (200 draws of 5,000 customers with one: 20 minutes by group, 1.7 s
+    in one pass: benchmarks/bench_bayes_speed.py predict). The cost is estimated up front, and from the first draw's pace a
     ``ClvlabWarning`` says how long the whole will take when over ``ESTIMATE_WARN_SECONDS``.
 
     ``progress``: a bar over the draws (None: when someone is watching and there are over
