@@ -391,15 +391,23 @@ class BaseModel(BaseEstimator):
             raise ClvlabError(f"for_attributes takes one customer's attributes, got {len(row)} rows")
         return next(customer_params.plain_models(self, row))[1]
 
-    @customer_params.by_covariate_group(rows=False)  # the kernels take one value per parameter
+    @customer_params.by_covariate_group
     def _log_likelihood_rows(self, rfm: pd.DataFrame) -> pd.Series:
         mask = self._rows_used(rfm)
         used = rfm if mask is None else rfm[mask]
         out = pd.Series(np.nan, index=rfm.index, name="log_likelihood")
         if len(used):
             data = self._data(used)
+            params = self._check_fitted()
+            if np.ndim(params) == 2:  # a row model: each (distinct) row at its own parameters
+                from clvlab.models.row_kernels import row_log_likelihood
+
+                own = params.T if mask is None else params.T[mask]
+                values = row_log_likelihood(self, own, data)[0]
+                out[np.ones(len(rfm), bool) if mask is None else mask] = values
+                return out
             (distinct), inverse = group_rows(data)
-            values, _ = self._loglik(self._check_fitted(), self._prepare(distinct))
+            values, _ = self._loglik(params, self._prepare(distinct))
             out[np.ones(len(rfm), bool) if mask is None else mask] = values[inverse]
         return out
 

@@ -3,16 +3,18 @@
 A model with covariates is the same model at each customer's own parameters,
 ``theta_ij = theta_j * exp(sign_j * x_i' g_process(j))``, where the model class names which
 parameter each process moves and in which direction (``covariate_links``). So the likelihood is
-the no-covariate likelihood, with its compiled kernel and exact gradient, evaluated once per
-*covariate group* (customers with the same encoded covariates), and the gradient in the
-coefficients follows by the chain rule:
+the no-covariate likelihood at each *covariate group*'s parameters (customers with the same
+encoded covariates), with its exact gradient, and the gradient in the coefficients follows by
+the chain rule:
 
     d LL / d theta_j = sum_g G_gj e_gj,   d LL / d g = sum_g sum_j G_gj theta_gj sign_j x_g,
 
 with G_gj the gradient of group g's log-likelihood in its own parameter j and
-e_gj = exp(sign_j x_g' g). Predictions likewise: each group is predicted by the plain model at
-its parameters. The cost grows with the number of distinct covariate rows: categorical
-attributes (channel, region, gender) give a handful; a continuous one gives one per customer.
+e_gj = exp(sign_j x_g' g). Every clvlab model evaluates all rows in one compiled pass, each row
+at its group's parameters (``clvlab.models.row_kernels``, ``covariate_likelihood``), so a
+continuous covariate, which makes a group of every customer, costs about what the rows cost; a
+model class without per-row kernels (a user's own) evaluates the plain model once per group.
+Predictions (``customer_params``) run per group.
 
 Sign convention (every model): a positive purchase coefficient means more purchasing, a
 positive dropout coefficient faster dropout, a positive spend coefficient more spend.
@@ -21,7 +23,7 @@ positive dropout coefficient faster dropout, a positive spend coefficient more s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,15 +31,13 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError
 from clvlab.inference import bayes
 from clvlab.inference.likelihood_op import CompiledLikelihood
-from clvlab.inference.mle import compress, fit_mle, group_rows
+from clvlab.inference.mle import compress, fit_mle
 from clvlab.models.covariate_encoding import CovariateEncoder
-from clvlab.models.covariate_kernel import concatenate_groups, grouped_kernel
+from clvlab.models.covariate_kernel import grouped_kernel
+from clvlab.models.covariate_likelihood import GroupedData, group_likelihood
 
 __all__ = ["CovariateDesign", "PROCESS_SETTINGS", "has_covariates", "design_for",
-           "group_likelihood"]
-
-#: the number of covariate groups from which a fit runs its groups in compiled code
-COMPILED_FROM_GROUPS = 200
+           "GroupedData", "group_likelihood", "fit_with_covariates", "sampler_target"]
 
 #: constructor setting -> the process its columns move
 PROCESS_SETTINGS = {"purchase_covariates": "purchase", "dropout_covariates": "dropout",
@@ -146,95 +146,6 @@ def design_from_dict(model, payload: dict[str, Any]) -> CovariateDesign:
                            processes={k: list(v) for k, v in payload["processes"].items()},
                            shared=list(payload.get("shared", [])), links=model.covariate_links(),
                            base_names=tuple(model.param_names))
-
-
-# --- the likelihood over covariate groups --------------------------------------------------
-class GroupedData:
-    """The compressed rows of a fit, ordered by covariate group, each group's prepared data."""
-
-    def __init__(self, model, distinct: list[np.ndarray], counts: np.ndarray, n_base: int):
-        base, covariates = distinct[:n_base], np.column_stack(distinct[n_base:])
-        _, group = group_rows(list(covariates.T))
-        order = np.argsort(group, kind="stable")
-        self.group = group[order]
-        self.weights = counts[order]
-        self.base = [column[order] for column in base]
-        self.covariates_of_group = covariates[order][np.unique(self.group, return_index=True)[1]]
-        bounds = np.flatnonzero(np.diff(self.group)) + 1
-        self.slices = [slice(a, b) for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(self.group)])]
-        self.prepared = [model._prepare([column[s] for column in self.base]) for s in self.slices]
-        self._model = model
-
-    def compiled(self, design: "CovariateDesign") -> tuple[Callable, tuple] | None:
-        """The compiled loop over the groups (``covariate_kernel``) and its arguments after the
-        parameters, or None where the plain model has no compiled kernel."""
-        kernel = type(self._model)._total_kernel
-        arrays = [self._model._kernel_arrays(prepared, self.weights[s])
-                  for prepared, s in zip(self.prepared, self.slices)]
-        if kernel is None or any(a is None for a in arrays):
-            return None
-        compiled = grouped_kernel(kernel, len(arrays[0]))
-        processes = list(dict.fromkeys(process for process, _ in design.links.values()))
-        maps = design.maps()
-        zp = np.stack([self.covariates_of_group @ maps[p] if p in maps else
-                       np.zeros((len(self.covariates_of_group), len(design.coefficient_names)))
-                       for p in processes])
-        proc = np.array([processes.index(design.links[n][0]) if n in design.links else -1
-                         for n in design.base_names], dtype=np.int64)
-        sign = np.array([float(design.links.get(n, (None, 0))[1]) for n in design.base_names])
-        return compiled, (np.ascontiguousarray(zp), proc, sign, *concatenate_groups(arrays))
-
-
-def group_likelihood(model, design: CovariateDesign, grouped: GroupedData, scales: np.ndarray):
-    """(per-row log-likelihood function, total function) of the free parameters
-    (base parameters, then coefficients on the optimiser's scale: coefficient x scale)."""
-    k = len(model.param_names)
-    covariates = grouped.covariates_of_group
-
-    def split(free):
-        free = np.asarray(free, dtype=np.float64)
-        return free[:k], free[k:] / scales
-
-    def rows(free):
-        base, coefficients = split(free)
-        params, multipliers = design.exponents(base, coefficients, covariates)
-        values, gradients = [], []
-        for g, s in enumerate(grouped.slices):
-            v, grad = model._loglik(params[g], grouped.prepared[g])
-            n = len(v)
-            values.append(v)
-            gradients.append(design.chain(grad, np.repeat(params[g:g + 1], n, 0),
-                                          np.repeat(multipliers[g:g + 1], n, 0),
-                                          np.repeat(covariates[g:g + 1], n, 0)))
-        gradient = np.vstack(gradients)
-        gradient[:, k:] /= scales
-        return np.concatenate(values), gradient
-
-    # the compiled loop over groups where there are many: it is compiled on first use in each
-    # process (about 4 s), while a few groups cost little in Python around the plain kernels,
-    # which are compiled once and cached on disk
-    found = grouped.compiled(design) if len(grouped.slices) > COMPILED_FROM_GROUPS else None
-    compiled, arrays = found if found is not None else (None, None)
-
-    def total(free):
-        base, coefficients = split(free)
-        if compiled is not None:
-            out = compiled(np.concatenate([base, coefficients]), *arrays)
-            if out[-1] == 0.0:
-                gradient = out[1:-1].copy()
-                gradient[k:] /= scales
-                return float(out[0]), gradient
-        params, multipliers = design.exponents(base, coefficients, covariates)
-        value, own = 0.0, np.empty_like(params)
-        for g, s in enumerate(grouped.slices):
-            v, grad = model._loglik_total(params[g], grouped.prepared[g], grouped.weights[s])
-            value += v
-            own[g] = grad
-        gradient = design.chain(own, params, multipliers, covariates).sum(axis=0)
-        gradient[k:] /= scales
-        return value, gradient
-
-    return rows, total
 
 
 # --- fitting -------------------------------------------------------------------------------
@@ -346,21 +257,25 @@ def design_from_coefficients(model, coefficients: dict[str, dict[str, float]],
 
 
 def sampler_target(model, design: CovariateDesign, grouped: GroupedData):
-    """What a Bayesian fit samples (``clvlab.bayes.Target``): the compiled loop over the
-    covariate groups with its exact Python total as fallback, the base parameters' priors and
-    the coefficients' Normal(0, 1 / sd) priors."""
+    """What a Bayesian fit samples (``clvlab.bayes.Target``): the compiled likelihood over
+    every row (``GroupedData.compiled``) with its exact Python total as fallback, the base
+    parameters' priors and the coefficients' Normal(0, 1 / sd) priors."""
     k = len(model.param_names)
     names = [*model.param_names, *design.coefficient_names]
     rows, total = group_likelihood(model, design, grouped, np.ones(len(names) - k))
     found = grouped.compiled(design)
     if found is None:  # pragma: no cover - every model has a compiled kernel
         raise ClvlabError(f"{type(model).__name__} has no compiled likelihood kernel")
-    plain = type(model)._total_kernel
-    likelihood = CompiledLikelihood(
-        found[0], found[1], total, len(names), k,
-        sources=(plain.__module__, grouped_kernel.__module__),
-        name=f"{plain.__module__}_{plain.__name__}_grouped{(len(found[1]) - 3) // 2}")
+    if grouped.family is not None:
+        kernel = found[0]
+        sources, name = grouped.family.sources, f"{kernel.__module__}_{kernel.__name__}"
+    else:
+        plain = type(model)._total_kernel
+        sources = (plain.__module__, grouped_kernel.__module__)
+        name = f"{plain.__module__}_{plain.__name__}_grouped{(len(found[1]) - 3) // 2}"
+    likelihood = CompiledLikelihood(found[0], found[1], total, len(names), k, sources=sources,
+                                    name=name)
     return bayes.Target(type(model).__name__, names, likelihood,
                         bayes.default_priors(model, grouped.base, grouped.weights),
                         bayes.coefficient_sigmas(design.coefficient_names, design.scales()),
-                        rows, grouped.weights, row_calls=len(grouped.slices))
+                        rows, grouped.weights, row_calls=grouped.row_calls)
