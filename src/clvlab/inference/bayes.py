@@ -602,9 +602,9 @@ def add_log_likelihood(idata, target: Target, max_values: int = 20_000_000,
                        max_calls: int = 25_000) -> None:
     """The log-likelihood of each distinct row at each draw (ArviZ's log_likelihood group), with
     the rows' weights (customers per row) in constant_data; skipped when it would exceed
-    ``max_values`` numbers or, for a model with covariates, ``max_calls`` Python evaluations:
-    one per covariate group and draw, about 1 ms each (Pareto/NBD, 2 groups x 600 draws: 1.0 s),
-    and a continuous covariate makes a group of every customer."""
+    ``max_values`` numbers or ``max_calls`` Python evaluations (``target.row_calls`` per draw:
+    one for every model since issue 30's per-row kernels, which evaluate all rows at their own
+    parameters in one call)."""
     import xarray as xr
 
     weights = target.weights
