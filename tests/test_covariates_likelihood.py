@@ -590,14 +590,23 @@ def test_lr_test_refuses_what_it_cannot_compare(pareto_fits):
         lr_test(ParetoNBD.from_params(time_unit="W", **case.base), full)
 
 
-def test_lr_test_refuses_different_dropout_forms():
+def test_lr_test_refuses_different_dropout_forms_only_where_they_differ():
+    """A smaller fit without dropout covariates is the same model in either form, so it nests
+    the larger one (a new user was refused); with dropout covariates in another form it does
+    not."""
     case = BY_ID["bg_b"]
     table = simulated(case, 800, seed=4)
     b_form = fitted(case, ("flag",)).fit(table)
     plain_other_form = BetaGeo(dropout_form="a_and_b").fit(table)
-    with pytest.raises(ClvlabError, match="dropout_form"):
-        lr_test(plain_other_form, b_form)
-    assert lr_test(BetaGeo(dropout_form="b").fit(table), b_form).df == 2
+    plain_b = BetaGeo(dropout_form="b").fit(table)
+    other = lr_test(plain_other_form, b_form)
+    assert other.df == 2 and other.statistic == pytest.approx(lr_test(plain_b, b_form).statistic,
+                                                              rel=1e-6, abs=1e-6)
+    smaller = fitted(case, ("flag",)).fit(table)
+    assert smaller.dropout_covariates
+    smaller.set_params(dropout_form="a_and_b")  # its dropout covariates in the other form
+    with pytest.raises(ClvlabError, match="fit the smaller model with dropout_form='b'"):
+        lr_test(smaller, b_form)
 
 
 def test_shared_covariates_give_one_coefficient_between_the_two_fits(pareto_fits):

@@ -110,7 +110,7 @@ def add_commands(commands, default_candidates) -> None:
     predict.add_argument("rfm", help="RFM table (.parquet or .csv)")
     predict.add_argument("--horizon", type=float, required=True, help="in the model's time unit")
     predict.add_argument("-o", "--output", required=True, help="output file (.parquet or .csv)")
-    predict.add_argument("--spend-model", default=None, help="Gamma-Gamma model file, for CLV")
+    predict.add_argument("--spend-model", default=None, help="spend model file (gamma-gamma or lognormal), for CLV")
     predict.add_argument("--discount-rate", type=float, default=0.0,
                          help="per time unit, as a fraction (0.0015 a week is about 8%% a year)")
     predict.add_argument("--margin", type=float, default=1.0,

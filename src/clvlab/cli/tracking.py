@@ -20,7 +20,7 @@ def add_commands(commands) -> None:
                     "divergences and ESS after NUTS, ...): the diagnostics are printed and "
                     "recorded on the version, and an unconverged fit is refused unless --force.")
     register.add_argument("transaction_model", help="BG/NBD, MBG/NBD or Pareto/NBD model (.json)")
-    register.add_argument("--spend-model", default=None, help="Gamma-Gamma model (.json)")
+    register.add_argument("--spend-model", default=None, help="spend model (.json: gamma-gamma or lognormal)")
     register.add_argument("--churn-adjuster", default=None, help="churn adjuster (.json)")
     register.add_argument("--name", required=True, help="registered model name")
     register.add_argument("--alias", default="challenger")

@@ -40,9 +40,14 @@ def lr_test(smaller, larger) -> "LikelihoodRatioTest":
     if type(smaller) is not type(larger):
         raise ClvlabError(f"lr_test compares fits of one model: got {type(smaller).__name__} and "
                           f"{type(larger).__name__}")
-    if getattr(smaller, "dropout_form", None) != getattr(larger, "dropout_form", None):
-        raise ClvlabError("lr_test: the two fits use different dropout_form settings, so neither "
-                          "nests the other")
+    # the form says how dropout covariates move the dropout distribution: a smaller fit
+    # without dropout covariates is the same model in either form (all coefficients 0)
+    if (getattr(smaller, "dropout_form", None) != getattr(larger, "dropout_form", None)
+            and getattr(smaller, "dropout_covariates", None)):
+        raise ClvlabError(
+            f"lr_test: the two fits move dropout by their covariates in different forms "
+            f"(dropout_form={smaller.dropout_form!r} and {larger.dropout_form!r}), so neither "
+            f"nests the other; fit the smaller model with dropout_form={larger.dropout_form!r}")
     if smaller.n_customers_ != larger.n_customers_:
         raise ClvlabError(f"lr_test: the fits saw different customers ({smaller.n_customers_:,.0f} "
                           f"and {larger.n_customers_:,.0f}); fit both on the same table")
