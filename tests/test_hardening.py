@@ -275,7 +275,11 @@ def test_no_customer_rows_in_mlflow_unless_asked_and_then_hashed(tracking, tmp_p
     result = clvlab.backtest(log, ["pareto-nbd+gamma-gamma"], ["2024-06-30"], 13,
                              amount_col="amount")
     run_id = clvlab.tracking.log_backtest(result, experiment="privacy")
-    clvlab.serving.log_clv_model(transaction, spend, registered_model_name="privacy")
+    # these 400 customers' spends barely differ between customers, so Gamma-Gamma's p runs
+    # towards its boundary (p -> infinity, v -> 0) and whether the optimiser calls that
+    # converged turns on the last bits of the arithmetic (it did on one numba build of the
+    # kernel and not on another); what this test checks is privacy, so register it anyway
+    clvlab.serving.log_clv_model(transaction, spend, registered_model_name="privacy", force=True)
     source = tmp_path / "log.parquet"
     log.to_parquet(source)
     clvlab.scoring.score("models:/privacy@challenger", str(source), "2024-12-30",
