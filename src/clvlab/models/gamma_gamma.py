@@ -98,18 +98,7 @@ class GammaGamma(SpendModel):
         mean = float(np.average(z, weights=weights))
         return np.array([2.0, 3.0, mean])  # p v / (q - 1) = mean spend
 
-    @staticmethod
-    def _loglik(params: np.ndarray, data: list[np.ndarray]):
-        p, q, v = (float(value) for value in params)
-        x, z = (np.ascontiguousarray(a, dtype=np.float64) for a in data[:2])
-        out = np.empty((x.size, 4))
-        _rows(p, q, v, x, z, out)
-        return out[:, 0], out[:, 1:]
-
-    @staticmethod
-    def _kernel_arrays(data: list[np.ndarray], weights: np.ndarray):
-        return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in (*data[:2], weights))
-
+    _row_kernel = staticmethod(_rows)  # SpendModel._loglik's
     _total_kernel = staticmethod(_weighted_total)
 
     # --- predictions: every hook broadcasts over per-customer parameter arrays ---------------
@@ -155,12 +144,7 @@ class GammaGamma(SpendModel):
         """nu ~ Gamma(p x + q, rate v + x z) per customer and draw; each spend ~ Gamma(p, nu).
         Refused where q <= 1, as expected_spend is: the draws would be finite, their mean not."""
         self._check_finite_mean(params[1])
-        counts = np.asarray(counts)
-        n, d = counts.shape
+        customer, k, n = self._future_buyers(counts)
         p, shape, rate = (np.broadcast_to(a, (n,)) for a in self._posterior(params, x, z))
-        flat = counts.ravel()
-        buying = np.flatnonzero(flat)
-        customer = buying // d
         nu = rng.gamma(shape[customer], 1.0 / rate[customer])
-        k = flat[buying]
         return rng.gamma(np.repeat(p[customer], k), 1.0 / np.repeat(nu, k))

@@ -168,18 +168,7 @@ class LogNormalSpend(SpendModel):
         spread = math.sqrt(max(float(np.average((log_z - centre) ** 2, weights=weights)), 1e-4))
         return np.array([math.exp(centre), spread, spread])
 
-    @staticmethod
-    def _loglik(params: np.ndarray, data: list[np.ndarray]):
-        median, sigma, tau = (float(value) for value in params)
-        x, z = (np.ascontiguousarray(a, dtype=np.float64) for a in data[:2])
-        out = np.empty((x.size, 4))
-        _rows(median, sigma, tau, x, z, out)
-        return out[:, 0], out[:, 1:]
-
-    @staticmethod
-    def _kernel_arrays(data: list[np.ndarray], weights: np.ndarray):
-        return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in (*data[:2], weights))
-
+    _row_kernel = staticmethod(_rows)  # SpendModel._loglik's
     _total_kernel = staticmethod(_weighted_total)
 
     # --- predictions: every hook broadcasts over per-customer parameter arrays ---------------
@@ -217,13 +206,8 @@ class LogNormalSpend(SpendModel):
 
     def _draw_spends(self, params, x, z, counts, rng):
         """mu ~ its normal posterior per customer and draw; each spend ~ LogNormal(mu, sigma^2)."""
-        counts = np.asarray(counts)
-        n, d = counts.shape
+        customer, k, n = self._future_buyers(counts)
         s2, mean, variance = (np.broadcast_to(a, (n,)) for a in self._posterior(params, x, z))
-        flat = counts.ravel()
-        buying = np.flatnonzero(flat)
-        customer = buying // d
-        mu = mean[customer] + np.sqrt(variance[customer]) * rng.standard_normal(buying.size)
-        k = flat[buying]
+        mu = mean[customer] + np.sqrt(variance[customer]) * rng.standard_normal(customer.size)
         sigma = np.sqrt(np.repeat(s2[customer], k))
         return np.exp(np.repeat(mu, k) + sigma * rng.standard_normal(int(k.sum())))

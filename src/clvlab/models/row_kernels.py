@@ -139,8 +139,9 @@ def family_of(model) -> RowFamily | None:
         family = _FAMILIES.get((cls.__module__, cls.__name__))
         if family is None:
             continue
-        for attribute in ("_loglik", "_data", "_prepare"):
-            owner = next(i for i, c in enumerate(mro) if attribute in c.__dict__)
+        # (_row_kernel: a spend model's per-row likelihood, which SpendModel._loglik calls)
+        for attribute in ("_loglik", "_data", "_prepare", "_row_kernel"):
+            owner = next((i for i, c in enumerate(mro) if attribute in c.__dict__), len(mro))
             if owner < position:
                 return None
         return family

@@ -210,6 +210,31 @@ class SpendModel(BaseModel):
     #: arrays (``customer_params.row_model``): the hooks broadcast
     row_predictions = True
 
+    #: the compiled per-row log-likelihood of the model's three parameters over (x, z), into
+    #: out[rows, 4] (value, gradient): each spend model's own
+    _row_kernel: Any = None
+
+    @classmethod
+    def _loglik(cls, params: np.ndarray, data: list[np.ndarray]):
+        a, b, c = (float(value) for value in params)
+        x, z = (np.ascontiguousarray(v, dtype=np.float64) for v in data[:2])
+        out = np.empty((x.size, 4))
+        cls._row_kernel(a, b, c, x, z, out)
+        return out[:, 0], out[:, 1:]
+
+    @staticmethod
+    def _kernel_arrays(data: list[np.ndarray], weights: np.ndarray):
+        return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in (*data[:2], weights))
+
+    @staticmethod
+    def _future_buyers(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """For ``_draw_spends``: each (customer, draw) with future purchases, as the customer's
+        row and the number of purchases, in ``counts``' C order, and the number of customers."""
+        counts = np.asarray(counts)
+        flat = counts.ravel()
+        buying = np.flatnonzero(flat)
+        return buying // counts.shape[1], flat[buying], counts.shape[0]
+
     def _rows_used(self, rfm: pd.DataFrame) -> np.ndarray:
         return rfm["frequency"].to_numpy() > 0
 
