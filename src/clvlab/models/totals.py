@@ -30,7 +30,7 @@ from clvlab.models import totals_moments
 from clvlab.models.totals_moments import DEFAULT_DRAWS
 from clvlab.models.totals_rows import (distinct_histories, distinct_rows, group_codes,
                                        history_index, row_weights)
-from clvlab.models.totals_distribution import (convolve_pmfs, mixture_quantiles, pmf_quantiles,
+from clvlab.models.totals_distribution import (convolve_pmfs, mixture_summary, pmf_quantiles,
                                                support_length)
 from clvlab.models.table_units import checked, table_in_model_unit
 from clvlab.models.transaction import check_horizon
@@ -346,28 +346,14 @@ def _frame(result: dict, k: int, levels: list[float]) -> pd.DataFrame:
         if not (isinstance(level, (float, int)) and 0 < level < 1):
             raise ClvlabError(f"level must be between 0 and 1 (e.g. 0.9), got {level!r}")
     means, variances = result["means"][:, :, k], result["variances"][:, :, k]
-    expected = means.mean(axis=0)
-    process = variances.mean(axis=0)
-    parameter = means.var(axis=0)  # ddof 0: the mixture's own variance decomposition
-    total = process + parameter
-    probabilities = [p for level in levels for p in ((1 - level) / 2, (1 + level) / 2)]
-    bounds = mixture_quantiles(means, variances, probabilities, result["family"])
-    distribution = np.where(result["exact"], "exact", result["family"]).astype(object)
-    if result["pmfs"] is not None:
-        for g in np.flatnonzero(result["exact"]):
-            bounds[:, g] = pmf_quantiles(result["pmfs"][(int(g), k)], probabilities)[:, 0]
-    frame = pd.DataFrame({"customers": result["customers"].astype(np.int64), "expected": expected,
-                          "process_sd": np.sqrt(process), "parameter_sd": np.sqrt(parameter),
-                          "total_sd": np.sqrt(total)},
+    frame = pd.DataFrame({"customers": result["customers"].astype(np.int64),
+                          **mixture_summary(means, variances, levels, result["family"])},
                          index=pd.Index(result["labels"], name=result["name"]))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frame["parameter_share"] = np.where(total > 0, parameter / np.where(total > 0, total, 1.0),
-                                            0.0)
-    unknown = ~np.isfinite(total)
-    for i, level in enumerate(levels):
-        pct = f"{100 * level:g}%"
-        frame[f"lower {pct}"] = np.where(unknown, np.nan, bounds[2 * i])
-        frame[f"upper {pct}"] = np.where(unknown, np.nan, bounds[2 * i + 1])
-    frame.loc[unknown, ["process_sd", "total_sd", "parameter_share"]] = np.nan
-    frame["distribution"] = distribution
+    if result["pmfs"] is not None:  # small groups: the exact distribution's quantiles
+        probabilities = [p for level in levels for p in ((1 - level) / 2, (1 + level) / 2)]
+        bounds = [c for level in levels for c in (f"lower {100 * level:g}%", f"upper {100 * level:g}%")]
+        for g in np.flatnonzero(result["exact"]):
+            frame.iloc[g, [frame.columns.get_loc(c) for c in bounds]] = pmf_quantiles(
+                result["pmfs"][(int(g), k)], probabilities)[:, 0]
+    frame["distribution"] = np.where(result["exact"], "exact", result["family"]).astype(object)
     return frame

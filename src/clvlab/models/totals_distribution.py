@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-__all__ = ["convolve_pmfs", "pmf_quantiles", "mixture_quantiles", "support_length",
-           "FAMILIES"]
+__all__ = ["convolve_pmfs", "pmf_quantiles", "mixture_quantiles", "mixture_summary",
+           "support_length", "FAMILIES"]
 
 #: the continuous families ``mixture_quantiles`` matches to a mean and a variance
 FAMILIES = ("normal", "gamma")
@@ -124,3 +124,30 @@ def mixture_quantiles(means: np.ndarray, variances: np.ndarray, probabilities,
         out.append(np.where(finite, (low + high) / 2, np.nan))
     return np.stack(out)
 
+
+
+def mixture_summary(means: np.ndarray, variances: np.ndarray, levels, family: str) -> dict:
+    """The totals' columns from each parameter draw's means and variances (draws x groups):
+    ``expected`` (the mean over draws), ``process_sd`` (from the mean variance given the
+    parameters), ``parameter_sd`` (over the draws; ddof 0, the mixture's own decomposition),
+    ``total_sd``, ``parameter_share`` and, per level, the mixture's central interval
+    (``lower 90%``, ``upper 90%``). A total whose variance is not finite (an infinite spend
+    variance) has NaN where it is unknown, never a number."""
+    expected = means.mean(axis=0)
+    process = variances.mean(axis=0)
+    parameter = means.var(axis=0)
+    total = process + parameter
+    probabilities = [p for level in levels for p in ((1 - level) / 2, (1 + level) / 2)]
+    bounds = mixture_quantiles(means, variances, probabilities, family)
+    unknown = ~np.isfinite(total)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, parameter / np.where(total > 0, total, 1.0), 0.0)
+    known = lambda values: np.where(unknown, np.nan, values)  # noqa: E731
+    out = {"expected": expected, "process_sd": known(np.sqrt(process)),
+           "parameter_sd": np.sqrt(parameter), "total_sd": known(np.sqrt(total)),
+           "parameter_share": known(share)}
+    for i, level in enumerate(levels):
+        pct = f"{100 * level:g}%"
+        out[f"lower {pct}"] = known(bounds[2 * i])
+        out[f"upper {pct}"] = known(bounds[2 * i + 1])
+    return out

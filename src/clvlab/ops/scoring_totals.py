@@ -36,7 +36,7 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError, DataValidationError, example_row
 from clvlab.models.totals import EXACT_MAX_CUSTOMERS, purchase_totals, revenue_totals
-from clvlab.models.totals_distribution import mixture_quantiles
+from clvlab.models.totals_distribution import mixture_summary
 from clvlab.models.totals_moments import (DEFAULT_DRAWS, purchase_moments,
                                           revenue_given_purchases)
 
@@ -253,22 +253,10 @@ def _row_codes(key: pd.DataFrame) -> np.ndarray:
 
 def summary_rows(means: np.ndarray, variances: np.ndarray, level: float, family: str) -> dict:
     """The totals' columns from each draw's means and variances (draws x groups), as
-    ``purchase_totals`` makes them: the mean over draws, the process sd (the mean variance
-    given the parameters), the parameter sd (over the draws) and the mixture's interval."""
-    expected = means.mean(axis=0)
-    process = variances.mean(axis=0)
-    parameter = means.var(axis=0)
-    total = process + parameter
-    bounds = mixture_quantiles(means, variances, [(1 - level) / 2, (1 + level) / 2], family)
-    unknown = ~np.isfinite(total)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(total > 0, parameter / np.where(total > 0, total, 1.0), 0.0)
-    pct = f"{100 * level:g}%"
-    nan = lambda values: np.where(unknown, np.nan, values)  # noqa: E731
-    return {"expected": expected, "process_sd": nan(np.sqrt(process)),
-            "parameter_sd": np.sqrt(parameter), "total_sd": nan(np.sqrt(total)),
-            "parameter_share": nan(share), f"lower {pct}": nan(bounds[0]),
-            f"upper {pct}": nan(bounds[1]), "distribution": np.full(len(expected), family, object)}
+    ``purchase_totals`` makes them (``totals_distribution.mixture_summary``)."""
+    out = mixture_summary(means, variances, [level], family)
+    out["distribution"] = np.full(len(out["expected"]), family, object)
+    return out
 
 
 def exact_rows(transaction, spend, rows: pd.DataFrame, labels: np.ndarray, horizon: float,
