@@ -149,12 +149,16 @@ class BaseModel(BaseEstimator):
 
     # --- fitting ----------------------------------------------------------------------------
     def fit(self, rfm: pd.DataFrame, weights: Sequence[float] | None = None, *,
-            time_unit: str | None = None) -> "BaseModel":
+            time_unit: str | None = None, covariate_paths: Any = None) -> "BaseModel":
         """Fit by ``method`` (maximum likelihood by default); identical rows are compressed first.
 
         ``time_unit``: the unit of the table's durations when the table does not record it
         (``rfm_summary`` and ``read_rfm`` record it in ``rfm.attrs``); it must agree with a unit
         the table records. A model of durations without a known unit cannot be saved.
+        ``covariate_paths``: each customer's time-varying covariates
+        (:func:`clvlab.covariate_paths`); the covariates named in the settings that the paths
+        hold then vary over time (ParetoNBD: purchase and dropout; BGNBD: purchase), the others
+        come from the table as static covariates (``clvlab.models.time_varying``).
         """
         check_settings(self)
         unit = model_files.given_time_unit(rfm, time_unit)
@@ -167,6 +171,8 @@ class BaseModel(BaseEstimator):
         if self.requires_time_unit and "T" in getattr(rfm, "columns", ()):
             # what the unit check compares a table's ages with (clvlab.models.table_units)
             self.median_T_ = weighted_median(rfm["T"], weights)
+        if covariate_paths is not None:
+            return self._fit_time_varying(rfm, covariate_paths, weights, unit)
         if covariates.has_covariates(self):
             return self._fit_covariates(rfm, weights, unit)
         data = self._data(rfm)
@@ -212,6 +218,26 @@ class BaseModel(BaseEstimator):
             raise ClvlabError(problem)
         self.covariates_ = design
         self._store(result, model_files.fit_block(result, float(grouped.weights.sum()), len(grouped.weights)), unit)
+        return self
+
+    def _fit_time_varying(self, rfm, paths, weights, unit) -> "BaseModel":
+        """Maximum likelihood along covariate paths; a Bayesian method samples the same
+        likelihood from there (``clvlab.models.time_varying``)."""
+        from clvlab.models import time_varying
+
+        with warnings.catch_warnings():
+            if self.method != "mle":
+                warnings.simplefilter("ignore")
+            result, design, likelihood = time_varying.fit_time_varying(self, rfm, paths, weights)
+        n = float(likelihood.weights.sum())
+        if self.method != "mle":
+            self.covariates_ = design
+            target = time_varying.sampler_target(self, design, likelihood)
+            usable = result.converged and np.all(np.isfinite(result.covariance))
+            return self._fit_bayes(None, None, likelihood.weights, unit, target=target,
+                                   start=(result.params, result.covariance) if usable else None)
+        self.covariates_ = design
+        self._store(result, model_files.fit_block(result, n, len(rfm)), unit)
         return self
 
     def _fit_bayes(self, prepared, distinct, counts, time_unit, *, target=None,

@@ -22,7 +22,7 @@ def customer_lifetime_value(transaction_model, spend_model, rfm: pd.DataFrame,
                             horizon: float | None, discount_rate: float, margin: float = 1.0, *,
                             period: float = 1.0, method: str = "discrete",
                             time_unit: str | None = None, unvalued: str = "raise",
-                            check_durations: bool = True) -> pd.Series:
+                            check_durations: bool = True, covariate_paths: Any = None) -> pd.Series:
     """Discounted expected value of each customer's future purchases.
 
     Parameters
@@ -54,7 +54,10 @@ def customer_lifetime_value(transaction_model, spend_model, rfm: pd.DataFrame,
     (quantiles, with the purchase process's and the spend's randomness).
 
     Models with covariates value each customer at their own parameters: ``rfm`` then holds
-    the covariate columns of both models too.
+    the covariate columns of both models too. A transaction model fitted with time-varying
+    covariates needs ``covariate_paths`` reaching the horizon (``clvlab.covariate_paths``); with
+    ``method="continuous"`` that is DECT, the discounted expected transactions along the path
+    (Bachmann, Meierer & Naef 2021), over a finite horizon.
     """
     check_model_kinds(transaction_model, spend_model)
     if horizon is not None:
@@ -74,10 +77,12 @@ def customer_lifetime_value(transaction_model, spend_model, rfm: pd.DataFrame,
         spend = spend_model.expected_spend(rfm, unvalued=unvalued).to_numpy()
         if method == "discrete":
             transactions = _discrete_discounted(transaction_model, rfm, horizon, discount_rate,
-                                                period)
+                                                period, covariate_paths)
         else:
             delta = math.log1p(discount_rate) / period
-            transactions = dert(transaction_model, rfm, delta, horizon)
+            along = getattr(getattr(transaction_model, "covariates_", None), "time_varying", ())
+            transactions = (_dect(transaction_model, rfm, delta, horizon, covariate_paths) if along
+                            else dert(transaction_model, rfm, delta, horizon))
     return pd.Series(margin * spend * transactions, index=rfm.index, name="clv")
 
 
@@ -110,16 +115,30 @@ def check_rates(discount_rate: Any, margin: Any) -> None:
                           f"in (0, 1] (a fraction, not a percentage){hint}")
 
 
-def _discrete_discounted(model, rfm, horizon, rate, period) -> np.ndarray:
+def _discrete_discounted(model, rfm, horizon, rate, period, paths=None) -> np.ndarray:
     n_periods = int(math.ceil(horizon / period - 1e-12))
     edges = np.minimum(np.arange(1, n_periods + 1) * period, horizon)
+    along = {} if paths is None else {"covariate_paths": paths}
     if hasattr(model, "expected_purchases_by_horizon"):  # P(alive) once, every edge at once
-        cumulative = model.expected_purchases_by_horizon(rfm, edges).to_numpy()
+        cumulative = model.expected_purchases_by_horizon(rfm, edges, **along).to_numpy()
     else:
-        cumulative = np.column_stack([model.expected_purchases(rfm, edge).to_numpy()
+        cumulative = np.column_stack([model.expected_purchases(rfm, edge, **along).to_numpy()
                                       for edge in edges])
     in_period = np.diff(cumulative, axis=1, prepend=0.0)
     return in_period @ (1.0 + rate) ** -np.arange(1.0, len(edges) + 1)
+
+
+def _dect(model, rfm, delta: float, horizon, paths) -> np.ndarray:
+    """Discounted expected transactions along each customer's covariate path (a Pareto/NBD
+    fitted with time-varying covariates, ``clvlab.models.tv_pareto_predict``)."""
+    from clvlab.models.time_varying_predict import PathPredictor
+
+    if horizon is None:
+        raise ClvlabError("method='continuous' along covariate paths needs a finite horizon: the "
+                          "paths end (give horizon=, at most the paths' reach)")
+    predictor = PathPredictor(model, rfm, paths)
+    h = predictor.check_reach(horizon)
+    return predictor.pnbd("pnbd_tv_dect", h, float(delta))
 
 
 def dert(model: ParetoNBD, rfm: pd.DataFrame, delta: float, horizon: float | None = None) -> np.ndarray:

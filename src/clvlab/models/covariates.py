@@ -57,6 +57,8 @@ class CovariateDesign:
     processes: dict[str, list[str]]          # process -> encoded covariate names
     shared: list[str] = field(default_factory=list)  # encoded names with one coefficient
     links: dict[str, tuple[str, int]] = field(default_factory=dict)  # parameter -> (process, sign)
+    #: the columns that come from covariate paths (time-varying; ``clvlab.models.time_varying``)
+    time_varying: tuple[str, ...] = ()
 
     @property
     def coefficient_names(self) -> list[str]:
@@ -110,8 +112,11 @@ class CovariateDesign:
     base_names: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"encoder": self.encoder.to_dict(), "processes": {k: list(v) for k, v in self.processes.items()},
-                "shared": list(self.shared)}
+        out = {"encoder": self.encoder.to_dict(), "processes": {k: list(v) for k, v in self.processes.items()},
+               "shared": list(self.shared)}
+        if self.time_varying:
+            out["time_varying"] = list(self.time_varying)
+        return out
 
 
 def design_for(model, table: pd.DataFrame) -> CovariateDesign:
@@ -145,7 +150,8 @@ def design_from_dict(model, payload: dict[str, Any]) -> CovariateDesign:
     return CovariateDesign(encoder=CovariateEncoder.from_dict(payload["encoder"]),
                            processes={k: list(v) for k, v in payload["processes"].items()},
                            shared=list(payload.get("shared", [])), links=model.covariate_links(),
-                           base_names=tuple(model.param_names))
+                           base_names=tuple(model.param_names),
+                           time_varying=tuple(payload.get("time_varying", ())))
 
 
 # --- fitting -------------------------------------------------------------------------------

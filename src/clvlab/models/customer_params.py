@@ -30,7 +30,7 @@ from clvlab.inference.mle import group_rows
 from clvlab.models.covariates import CovariateDesign
 
 __all__ = ["plain_models", "by_covariate_group", "population_level", "customer_parameters",
-           "row_model", "rows_are_distinct"]
+           "row_model", "rows_are_distinct", "along_paths"]
 
 #: from how many distinct rows a row model's prediction runs in parts on several threads
 PARALLEL_FROM_ROWS = 200_000
@@ -112,8 +112,11 @@ def by_covariate_group(method: Callable | None = None, *, distinct: bool = True,
     table_name = "rfm" if "rfm" in signature.parameters else "table"
 
     @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        if not hasattr(self, "covariates_"):
+    def wrapper(self, *args, covariate_paths=None, **kwargs):
+        design = getattr(self, "covariates_", None)
+        if design is not None and getattr(design, "time_varying", ()) or covariate_paths is not None:
+            return _along_paths(self, method, signature, table_name, args, kwargs, covariate_paths)
+        if design is None:
             return method(self, *args, **kwargs)
         bound = signature.bind(self, *args, **kwargs)
         bound.apply_defaults()
@@ -135,6 +138,47 @@ def by_covariate_group(method: Callable | None = None, *, distinct: bool = True,
         return _assemble(results, table)
 
     wrapper.by_covariate_group = True
+    wrapper.__signature__ = _with_paths(signature)
+    return wrapper
+
+
+def _with_paths(signature: inspect.Signature) -> inspect.Signature:
+    """The signature with the keyword ``covariate_paths`` (before any ``**kwargs``)."""
+    parameters = list(signature.parameters.values())
+    extra = inspect.Parameter("covariate_paths", inspect.Parameter.KEYWORD_ONLY, default=None)
+    body = [p for p in parameters if p.kind != inspect.Parameter.VAR_KEYWORD]
+    tail = [p for p in parameters if p.kind == inspect.Parameter.VAR_KEYWORD]
+    return signature.replace(parameters=body + [extra] + tail)
+
+
+def _along_paths(model, method, signature, table_name, args, kwargs, paths):
+    """A prediction of a model fitted along covariate paths (``time_varying_predict``); the
+    paths given to a model without them are an error, not ignored."""
+    design = getattr(model, "covariates_", None)
+    if design is None or not getattr(design, "time_varying", ()):
+        raise ClvlabError(
+            f"{type(model).__name__}.{method.__name__}: covariate_paths are for a model fitted "
+            "with time-varying covariates (fit(rfm, covariate_paths=...)); this one was not")
+    from clvlab.models.time_varying_predict import predict_along_paths
+
+    return predict_along_paths(model, method, signature, table_name, args, kwargs, paths)
+
+
+def along_paths(method: Callable) -> Callable:
+    """Give a per-customer prediction that runs its own covariate handling the keyword
+    ``covariate_paths``: a model fitted along paths predicts through ``time_varying_predict``;
+    other models run the method as written."""
+    signature = inspect.signature(method)
+    table_name = "rfm" if "rfm" in signature.parameters else "table"
+
+    @functools.wraps(method)
+    def wrapper(self, *args, covariate_paths=None, **kwargs):
+        design = getattr(self, "covariates_", None)
+        if design is not None and getattr(design, "time_varying", ()) or covariate_paths is not None:
+            return _along_paths(self, method, signature, table_name, args, kwargs, covariate_paths)
+        return method(self, *args, **kwargs)
+
+    wrapper.__signature__ = _with_paths(signature)
     return wrapper
 
 

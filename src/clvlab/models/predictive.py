@@ -30,7 +30,7 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError
 from clvlab.core.numbers import numbers
-from clvlab.models.customer_params import by_covariate_group
+from clvlab.models.customer_params import along_paths, by_covariate_group
 from clvlab.models.predictive_draws import CHUNK_UNITS, FuturePurchases, simulate_units
 from clvlab.models.predictive_kernels import customer_state
 from clvlab.models.predictive_plan import (MAX_COUNT, PurchasePlan, cdf_of, moments_of,
@@ -43,9 +43,11 @@ __all__ = ["PurchaseDistribution", "FuturePurchases", "MAX_COUNT"]
 
 def _each_customer(method):
     """Mark a prediction computed from each customer's own row at their own parameters (the
-    state comes from ``_purchase_state``, which runs ``by_covariate_group``)."""
-    method.by_covariate_group = True
-    return method
+    state comes from ``_purchase_state``, which runs ``by_covariate_group``); along covariate
+    paths it runs through ``time_varying_predict`` (``along_paths``)."""
+    wrapper = along_paths(method)
+    wrapper.by_covariate_group = True
+    return wrapper
 
 
 class PurchaseDistribution:

@@ -1,0 +1,361 @@
+"""Time-varying covariates: fitting the Pareto/NBD and the BG/NBD along covariate paths.
+
+The model (Bachmann, Meierer & Naef 2021, "The Role of Time-Varying Contextual Factors in Latent
+Attrition Models for Customer Base Analysis", Marketing Science): each customer's purchase rate
+is ``lambda_i exp(x(t)' g_purchase)`` and, in the Pareto/NBD, the dropout rate
+``mu_i exp(x(t)' g_dropout)``, with x(t) piecewise constant over calendar periods (the
+customer's *path*, ``clvlab.covariate_paths``) and gamma heterogeneity on both baselines. Static
+covariates go alongside as constant paths, which is exactly clvlab's static-covariate model
+(alpha_i = alpha exp(-x'g)). The BG/NBD takes time-varying purchase covariates (it is the plain
+BG/NBD in the purchase clock A(t)); its dropout covariates stay static (``tv_bgnbd``).
+
+The likelihoods (``tv_pareto_kernel``, ``tv_bgnbd``) return each customer's log-likelihood and
+its exact derivatives in the customer's own parameters and in every segment's linear predictor
+eta; here the chain rule takes them to the coefficients, d LL / d g = X_seg' d eta, and the
+optimiser sees each covariate divided by its standard deviation, as for static covariates.
+Customers are evaluated in parts on threads (the kernels release the GIL).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from clvlab.core.errors import ClvlabError
+from clvlab.inference.mle import fit_mle
+from clvlab.models.covariate_encoding import CovariateEncoder
+from clvlab.models.covariates import PROCESS_SETTINGS, CovariateDesign
+from clvlab.models.time_varying_segments import Segments, path_segments
+
+__all__ = ["TIME_VARYING_MODELS", "is_time_varying", "design_for_paths", "segments_for",
+           "PathLikelihood", "fit_time_varying"]
+
+#: the model classes that take covariate paths, and the processes a path may move
+TIME_VARYING_MODELS = {"ParetoNBD": ("purchase", "dropout"), "BetaGeo": ("purchase",)}
+#: from how many customers a likelihood evaluation runs in parts on threads
+PARALLEL_FROM_CUSTOMERS = 20_000
+THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def is_time_varying(model) -> bool:
+    design = getattr(model, "covariates_", None)
+    return bool(design is not None and getattr(design, "time_varying", ()))
+
+
+def _check_model(model) -> tuple[str, ...]:
+    name = type(model).__name__
+    if name not in TIME_VARYING_MODELS:
+        raise ClvlabError(
+            f"{name} does not take time-varying covariates (covariate_paths); the models that do "
+            f"are {sorted(TIME_VARYING_MODELS)}. Static covariates from the RFM table work in "
+            "every model.")
+    return TIME_VARYING_MODELS[name]
+
+
+def design_for_paths(model, rfm: pd.DataFrame, paths) -> CovariateDesign:
+    """The covariate encoding of a fit along ``paths``: learned on the calibration pieces (a
+    path column) and the RFM table (a static column); ``time_varying`` names the path columns."""
+    varying_processes = _check_model(model)
+    name = type(model).__name__
+    links = model.covariate_links()
+    requested = {process: list(getattr(model, setting) or [])
+                 for setting, process in PROCESS_SETTINGS.items() if getattr(model, setting, None)}
+    offered = {process for process, _ in links.values()}
+    for process in requested:
+        if process not in offered:
+            raise ClvlabError(f"{name} has no {process} process to move")
+    every = list(dict.fromkeys(c for columns in requested.values() for c in columns))
+    if not every:
+        raise ClvlabError(
+            f"{name} was given covariate_paths but no covariates: name the columns to use, e.g. "
+            f"{name}(purchase_covariates={list(paths.covariates)[:3]})")
+    in_paths = [c for c in every if c in paths.covariates]
+    if not in_paths:
+        raise ClvlabError(f"{name}: none of the covariates {every} is in the covariate paths "
+                          f"(they have {list(paths.covariates)}); without one the fit is the "
+                          "static-covariate fit: drop covariate_paths")
+    calibration = paths.table.loc[_calibration_rows(paths, rfm), in_paths].reset_index(drop=True)
+    static = [c for c in every if c not in paths.covariates]
+    frame = calibration
+    if static:
+        missing = [c for c in static if c not in rfm.columns]
+        if missing:
+            raise ClvlabError(f"{name}: the covariates {missing} are neither in the covariate "
+                              f"paths ({list(paths.covariates)}) nor columns of the RFM table")
+        frame = pd.concat([calibration, rfm[static].reset_index(drop=True)], axis=1)
+    # a static column is encoded over customers, a path column over the calibration pieces
+    encoder = CovariateEncoder.fit(frame, every, model=name)
+    if static:  # its scale over customers, not over the pieces' rows (NaN-padded above)
+        by_customer = CovariateEncoder.fit(rfm[static], static, model=name)
+        encoder.scales.update(by_customer.scales)
+        encoder.seen.update(by_customer.seen)
+    for process, columns in requested.items():
+        varying = [c for c in columns if c in paths.covariates and c not in _constant_columns(paths, [c])]
+        if varying and process not in varying_processes:
+            raise ClvlabError(
+                f"{name}: the {process} covariates {varying} vary over time within customers, but "
+                f"{name} takes time-varying covariates only in {list(varying_processes)}: dropout "
+                "in the BG/NBD happens at purchases, and a dropout probability that changes "
+                "with each purchase's covariates has no closed-form Beta mixture. Use ParetoNBD, "
+                "or give the BG/NBD static dropout covariates (constant along each path).")
+    processes = {process: encoder.names_for(columns) for process, columns in requested.items()}
+    shared = []
+    for column in model.shared_covariates or []:
+        if not all(column in requested.get(p, []) for p in ("purchase", "dropout")):
+            raise ClvlabError(f"shared_covariates: {column!r} must be among both purchase_covariates "
+                              "and dropout_covariates to share one coefficient")
+        shared.extend(encoder.names_for([column]))
+    design = CovariateDesign(encoder=encoder, processes=processes, shared=shared, links=links,
+                             base_names=tuple(model.param_names))
+    design.time_varying = tuple(in_paths)
+    return design
+
+
+def _calibration_rows(paths, rfm) -> np.ndarray:
+    """The pieces before the calibration end (their start lies before the customer's T)."""
+    table = paths.table
+    ages = pd.Series(rfm["T"].to_numpy(np.float64), index=rfm.index)
+    T = ages.reindex(table["customer"]).to_numpy()
+    return np.asarray(table["start"].to_numpy(np.float64) < T, bool) & np.isfinite(T)
+
+
+def _constant_columns(paths, columns: list[str]) -> list[str]:
+    """The columns constant along every customer's path."""
+    table = paths.table
+    out = []
+    for column in columns:
+        distinct = table.groupby("customer", sort=False)[column].nunique(dropna=False)
+        if (distinct <= 1).all():
+            out.append(column)
+    return out
+
+
+def segments_for(model, rfm: pd.DataFrame, paths, *, calibration_only: bool) -> Segments:
+    """The model's encoded segments of the RFM table's customers (``time_varying_segments``)."""
+    design: CovariateDesign = model.covariates_
+    _check_paths(model, rfm, paths)
+    segments = path_segments(paths, rfm, list(design.encoder.columns), design.encoder,
+                             model=type(model).__name__)
+    return segments.calibration_part() if calibration_only else segments
+
+
+def _check_paths(model, rfm, paths) -> None:
+    name = type(model).__name__
+    unit = getattr(model, "time_unit_", None) or (rfm.attrs.get("clvlab", {}) or {}).get("time_unit")
+    if unit is not None and paths.time_unit != unit:
+        raise ClvlabError(f"{name}: the covariate paths are in the time unit {paths.time_unit!r} "
+                          f"but the model/table in {unit!r}; build the paths from the same RFM table")
+
+
+@dataclass
+class PathLikelihood:
+    """The weighted log-likelihood along paths as a function of (own parameters, internal
+    coefficients): ``total`` for the optimiser, ``rows`` per customer."""
+
+    model_name: str
+    k: int                     # own parameters
+    x: np.ndarray
+    t_x: np.ndarray
+    T: np.ndarray
+    weights: np.ndarray
+    segments: Segments
+    scaled: np.ndarray         # segment covariates / scales (n_seg, encoded)
+    maps: dict                 # process -> (encoded x coefficients) map
+    static_links: list         # (own parameter index, sign) moved by static dropout covariates
+
+    def _etas(self, coefficients):
+        eta = {}
+        for process in ("purchase", "dropout"):
+            if process in self.maps and self.maps[process].shape[1]:
+                eta[process] = self.scaled @ (self.maps[process] @ coefficients)
+            else:
+                eta[process] = np.zeros(len(self.segments.seg_end))
+        return eta
+
+    def _own(self, base, coefficients):
+        """Per-customer own parameters (N x k); a BG/NBD's a and b move with its static
+        dropout covariates (their value on the first segment)."""
+        own = np.repeat(base[None, :], len(self.x), axis=0)
+        multipliers = np.ones_like(own)
+        if self.static_links:
+            first = self.scaled[self.segments.offsets[:-1]]
+            predictor = first @ (self.maps["dropout"] @ coefficients)
+            for j, sign in self.static_links:
+                multipliers[:, j] = np.exp(sign * predictor)
+        return own * multipliers, multipliers
+
+    def _kernel(self, own, eta):
+        from clvlab.models import tv_bgnbd, tv_pareto_kernel
+
+        seg = self.segments
+        n = len(self.x)
+        parts = [(0, n)]
+        if n >= PARALLEL_FROM_CUSTOMERS and THREADS > 1:
+            bounds = np.linspace(0, n, THREADS * 2 + 1).astype(int)
+            parts = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+
+        def run(part):
+            lo, hi = part
+            s0, s1 = seg.offsets[lo], seg.offsets[hi]
+            offsets = seg.offsets[lo:hi + 1] - s0
+            args = [np.ascontiguousarray(own[lo:hi, j]) for j in range(self.k)]
+            common = (self.x[lo:hi], self.t_x[lo:hi], self.T[lo:hi], offsets,
+                      seg.seg_end[s0:s1], eta["purchase"][s0:s1])
+            if self.model_name == "ParetoNBD":
+                return tv_pareto_kernel.pnbd_tv_loglik(*args, *common, eta["dropout"][s0:s1],
+                                                       seg.counts[s0:s1])
+            ll, d_own, d_p = tv_bgnbd.bgnbd_tv_loglik(*args, *common, seg.counts[s0:s1])
+            return ll, d_own, d_p, np.zeros_like(d_p)
+
+        if len(parts) == 1:
+            results = [run(parts[0])]
+        else:
+            with ThreadPoolExecutor(len(parts)) as pool:
+                results = list(pool.map(run, parts))
+        return tuple(np.concatenate([r[i] for r in results]) for i in range(4))
+
+    def evaluate(self, params: np.ndarray, per_customer: bool = False):
+        base, coefficients = params[:self.k], params[self.k:]
+        eta = self._etas(coefficients)
+        own, multipliers = self._own(base, coefficients)
+        ll, d_own, d_p, d_d = self._kernel(own, eta)
+        d_base_rows = d_own * multipliers
+        if per_customer:
+            g = np.zeros((len(self.x), len(params)))
+            g[:, :self.k] = d_base_rows
+            for process, d_eta in (("purchase", d_p), ("dropout", d_d)):
+                if process in self.maps:
+                    per = np.add.reduceat(d_eta[:, None] * self.scaled, self.segments.offsets[:-1],
+                                          axis=0)
+                    g[:, self.k:] += per @ self.maps[process]
+            g[:, self.k:] += self._static_rows(d_own, own)
+            return ll, g
+        w = self.weights
+        w_seg = w[self.segments.customer_of_segment()]
+        gradient = np.zeros(len(params))
+        gradient[:self.k] = w @ d_base_rows
+        for process, d_eta in (("purchase", d_p), ("dropout", d_d)):
+            if process in self.maps:
+                gradient[self.k:] += self.maps[process].T @ (self.scaled.T @ (w_seg * d_eta))
+        gradient[self.k:] += w @ self._static_rows(d_own, own)
+        return float(w @ ll), gradient
+
+    def _static_rows(self, d_own, own) -> np.ndarray:
+        """Per customer, the derivative in the coefficients through the static links."""
+        m = next(iter(self.maps.values())).shape[1] if self.maps else 0
+        out = np.zeros((len(self.x), m))
+        if self.static_links:
+            first = self.scaled[self.segments.offsets[:-1]] @ self.maps["dropout"]
+            for j, sign in self.static_links:
+                out += (sign * d_own[:, j] * own[:, j])[:, None] * first
+        return out
+
+
+def path_likelihood(model, design: CovariateDesign, rfm: pd.DataFrame, segments: Segments,
+                    weights: np.ndarray, scales: np.ndarray) -> PathLikelihood:
+    name = type(model).__name__
+    encoded_scales = np.array([design.encoder.scales[n] for n in design.encoder.names])
+    scaled = segments.covariates / encoded_scales
+    maps = {p: m for p, m in design.maps().items()}
+    static_links = []
+    if name == "BetaGeo" and "dropout" in maps:
+        for j, param in enumerate(model.param_names):
+            process, sign = design.links.get(param, (None, 0))
+            if process == "dropout":
+                static_links.append((j, sign))
+    return PathLikelihood(name, len(model.param_names),
+                          rfm["frequency"].to_numpy(np.float64),
+                          rfm["recency"].to_numpy(np.float64), rfm["T"].to_numpy(np.float64),
+                          weights, segments, scaled, maps, static_links)
+
+
+def fit_time_varying(model, rfm: pd.DataFrame, paths, weights: np.ndarray | None):
+    """Maximum likelihood along the paths. Returns (FitResult on the user's scale, design,
+    PathLikelihood on the internal scale)."""
+    from clvlab.data.validation import validate_rfm
+
+    validate_rfm(rfm)
+    name = type(model).__name__
+    design = design_for_paths(model, rfm, paths)
+    model.covariates_ = design  # segments_for reads the encoder
+    segments = segments_for(model, rfm, paths, calibration_only=True)
+    if not segments.has_counts:
+        raise ClvlabError(
+            f"{name}: the covariate paths carry no repeat purchases, which the likelihood needs "
+            "(the covariates in force at each purchase): build them with the transaction log, "
+            "clvlab.covariate_paths(panel, rfm, transactions=log)")
+    counted = np.add.reduceat(segments.counts, segments.offsets[:-1])
+    frequency = rfm["frequency"].to_numpy(np.float64)
+    if not np.allclose(counted, frequency):
+        position = int(np.flatnonzero(~np.isclose(counted, frequency))[0])
+        raise ClvlabError(
+            f"{name}: customer {rfm.index[position]!r} has frequency {frequency[position]:g} in the "
+            f"RFM table but {counted[position]:g} repeat purchases on their covariate path: the "
+            "paths were built from another log or window")
+    weights = np.ones(len(rfm)) if weights is None else np.asarray(weights, np.float64)
+    scales = design.scales()
+    likelihood = path_likelihood(model, design, rfm, segments, weights, scales)
+    k = len(model.param_names)
+    names = [*model.param_names, *design.coefficient_names]
+    start = np.concatenate([_plain_start(model, rfm, weights), np.zeros(len(scales))])
+    for key, value in (model.start_params or {}).items():
+        if key not in names:
+            raise ClvlabError(f"start_params names {key!r}, which is not a parameter of this "
+                              f"{name} (it has {names})")
+        position = names.index(key)
+        start[position] = float(value) * (scales[position - k] if position >= k else 1.0)
+    penalty = np.concatenate([np.full(k, float(model.penalty)),
+                              float(model.covariate_penalty) / scales ** 2])
+    positive = np.r_[np.ones(k, bool), np.zeros(len(scales), bool)]
+    result = fit_mle(lambda p: likelihood.evaluate(p, per_customer=True), weights, start,
+                     names=names, penalty=penalty, max_restarts=model.max_restarts,
+                     total=likelihood.evaluate, positive=positive, exact_total=True)
+    to_user = np.r_[np.ones(k), 1.0 / scales]
+    result.params = result.params * to_user
+    result.covariance = result.covariance * np.outer(to_user, to_user)
+    return result, design, likelihood
+
+
+def _plain_start(model, rfm: pd.DataFrame, weights: np.ndarray) -> np.ndarray:
+    """The no-covariate fit's estimates: a start near the optimum's baseline."""
+    from sklearn.base import clone
+
+    plain = clone(model).set_params(purchase_covariates=None, dropout_covariates=None,
+                                    shared_covariates=None, method="mle", start_params=None)
+    try:
+        plain.fit(rfm[["frequency", "recency", "T"]].copy(), weights=weights,
+                  time_unit=(rfm.attrs.get("clvlab", {}) or {}).get("time_unit"))
+        return plain.params_[list(model.param_names)].to_numpy(np.float64)
+    except ClvlabError:
+        return np.asarray(model._start(model._data(rfm), weights), np.float64)
+
+
+def sampler_target(model, design: CovariateDesign, likelihood: PathLikelihood):
+    """What a Bayesian fit along paths samples (``clvlab.bayes.Target``): the compiled
+    likelihood (``time_varying_total.path_total``) with the exact Python total as fallback,
+    the own parameters' priors and the coefficients' Normal(0, 1 / sd) priors. The sampler
+    works with the coefficients on the user's scale."""
+    import dataclasses
+
+    from clvlab.inference import bayes
+    from clvlab.inference.likelihood_op import CompiledLikelihood
+    from clvlab.models.time_varying_total import kernel_rows, path_total
+
+    user = dataclasses.replace(likelihood, scaled=np.ascontiguousarray(likelihood.segments.covariates,
+                                                                       dtype=np.float64))
+    k = len(model.param_names)
+    names = [*model.param_names, *design.coefficient_names]
+    compiled = CompiledLikelihood(
+        path_total, kernel_rows(user), user.evaluate, len(names), k,
+        sources=("clvlab.models.time_varying_total", "clvlab.models.tv_pareto_kernel",
+                 "clvlab.models.tv_bgnbd"),
+        name="clvlab_models_time_varying_total_path_total")
+    data = [user.x, user.t_x, user.T]
+    return bayes.Target(type(model).__name__, names, compiled,
+                        bayes.default_priors(model, data, user.weights),
+                        bayes.coefficient_sigmas(design.coefficient_names, design.scales()),
+                        lambda p: user.evaluate(p, per_customer=True), user.weights)
