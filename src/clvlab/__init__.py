@@ -6,6 +6,10 @@ rfm_summary        transaction log (DataFrame or CSV/Parquet files) to one row p
 read_rfm           read an RFM table back (Parquet keeps its time unit; a CSV needs time_unit)
 parse_option_date  a date option by the date column's rule (ISO 8601 or the given date_format)
 validate_rfm       check an RFM table against the rules every model relies on
+covariate_paths    each customer's time-varying covariates (a panel and/or a calendar) for fits
+                   and predictions along the path: ParetoNBD/BetaGeo.fit(rfm, covariate_paths=)
+CovariatePaths     what covariate_paths returns
+seasonal_covariates  calendar covariates shared by all customers: month, quarter, holidays, Fourier
 datasets           bundled reference data (CDNOW, donations, sBG survival)
 simulate           customer bases (every model, with covariates) and transaction logs
 BetaGeo            the BG/NBD model (maximum likelihood)
@@ -54,6 +58,8 @@ from clvlab.churn import ChurnAdjuster
 from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
 from clvlab.core.version import __version__
 from clvlab.data import datasets, privacy, simulate
+from clvlab.data.covariate_panel import seasonal_covariates
+from clvlab.data.covariate_paths import CovariatePaths, covariate_paths
 from clvlab.data.discrete import contract_durations, discrete_rfm_summary
 from clvlab.data.rfm import parse_option_date, read_rfm, rfm_summary
 from clvlab.data.validation import validate_rfm
@@ -97,6 +103,9 @@ __all__ = [
     "read_rfm",
     "parse_option_date",
     "validate_rfm",
+    "covariate_paths",
+    "CovariatePaths",
+    "seasonal_covariates",
     "BetaGeo",
     "GammaGamma",
     "LogNormalSpend",

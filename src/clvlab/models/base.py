@@ -240,6 +240,13 @@ class BaseModel(BaseEstimator):
         self._store(result, model_files.fit_block(result, n, len(rfm)), unit)
         return self
 
+    def _predict_along_paths(self, method, signature, table_name, args, kwargs, paths):
+        """A per-customer prediction of a model fitted along covariate paths
+        (``clvlab.models.time_varying_predict``; ``customer_params`` routes here)."""
+        from clvlab.models.time_varying_predict import predict_along_paths
+
+        return predict_along_paths(self, method, signature, table_name, args, kwargs, paths)
+
     def _fit_bayes(self, prepared, distinct, counts, time_unit, *, target=None,
                    start=None) -> "BaseModel":
         """The posterior of ``target`` (``bayes.Target``; a model with covariates passes its

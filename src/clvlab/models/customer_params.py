@@ -15,6 +15,7 @@ group, each group with the plain model at its parameters (``plain_models``).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -30,7 +31,7 @@ from clvlab.inference.mle import group_rows
 from clvlab.models.covariates import CovariateDesign
 
 __all__ = ["plain_models", "by_covariate_group", "population_level", "customer_parameters",
-           "row_model", "rows_are_distinct", "along_paths"]
+           "row_model", "rows_are_distinct", "along_paths", "distinct_rows"]
 
 #: from how many distinct rows a row model's prediction runs in parts on several threads
 PARALLEL_FROM_ROWS = 200_000
@@ -46,6 +47,17 @@ _DISTINCT_ROWS = contextvars.ContextVar("clvlab_distinct_rows", default=False)
 def rows_are_distinct() -> bool:
     """Whether a row model is predicting (its rows must not be reduced again)."""
     return _DISTINCT_ROWS.get()
+
+
+@contextlib.contextmanager
+def distinct_rows():
+    """Within it, a row model's rows count as distinct (a caller that built the row model
+    itself, e.g. the predictions along covariate paths)."""
+    token = _DISTINCT_ROWS.set(True)
+    try:
+        yield
+    finally:
+        _DISTINCT_ROWS.reset(token)
 
 
 def customer_parameters(model, table: pd.DataFrame) -> np.ndarray:
@@ -159,9 +171,9 @@ def _along_paths(model, method, signature, table_name, args, kwargs, paths):
         raise ClvlabError(
             f"{type(model).__name__}.{method.__name__}: covariate_paths are for a model fitted "
             "with time-varying covariates (fit(rfm, covariate_paths=...)); this one was not")
-    from clvlab.models.time_varying_predict import predict_along_paths
-
-    return predict_along_paths(model, method, signature, table_name, args, kwargs, paths)
+    # through the model (``BaseModel._predict_along_paths``): the path predictions build on
+    # this module's row models, so this module does not import them
+    return model._predict_along_paths(method, signature, table_name, args, kwargs, paths)
 
 
 def along_paths(method: Callable) -> Callable:

@@ -80,19 +80,22 @@ def design_for_paths(model, rfm: pd.DataFrame, paths) -> CovariateDesign:
                           "static-covariate fit: drop covariate_paths")
     calibration = paths.table.loc[_calibration_rows(paths, rfm), in_paths].reset_index(drop=True)
     static = [c for c in every if c not in paths.covariates]
-    frame = calibration
-    if static:
-        missing = [c for c in static if c not in rfm.columns]
-        if missing:
-            raise ClvlabError(f"{name}: the covariates {missing} are neither in the covariate "
-                              f"paths ({list(paths.covariates)}) nor columns of the RFM table")
-        frame = pd.concat([calibration, rfm[static].reset_index(drop=True)], axis=1)
-    # a static column is encoded over customers, a path column over the calibration pieces
-    encoder = CovariateEncoder.fit(frame, every, model=name)
-    if static:  # its scale over customers, not over the pieces' rows (NaN-padded above)
-        by_customer = CovariateEncoder.fit(rfm[static], static, model=name)
-        encoder.scales.update(by_customer.scales)
-        encoder.seen.update(by_customer.seen)
+    missing = [c for c in static if c not in rfm.columns]
+    if missing:
+        raise ClvlabError(f"{name}: the covariates {missing} are neither in the covariate "
+                          f"paths ({list(paths.covariates)}) nor columns of the RFM table")
+    # a path column is learned over the calibration pieces, a static column over customers
+    along = CovariateEncoder.fit(calibration, in_paths, model=name)
+    fixed = CovariateEncoder.fit(rfm, static, model=name) if static else None
+    encoder = CovariateEncoder(columns=every, levels={}, scales={}, seen={})
+    for column in every:
+        part = along if column in in_paths else fixed
+        if column in part.levels:
+            encoder.levels[column] = part.levels[column]
+        for encoded in part.names_for([column]):
+            encoder.scales[encoded] = part.scales[encoded]
+        if column in part.seen:
+            encoder.seen[column] = part.seen[column]
     for process, columns in requested.items():
         varying = [c for c in columns if c in paths.covariates and c not in _constant_columns(paths, [c])]
         if varying and process not in varying_processes:

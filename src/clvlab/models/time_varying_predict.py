@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError
+from clvlab.models.customer_params import distinct_rows, row_model
 from clvlab.models.table_units import checked
 
 __all__ = ["predict_along_paths", "PathPredictor"]
@@ -109,7 +110,6 @@ class PathPredictor:
         """(row model at each customer's own parameters, the table in clock times, the
         horizon in clock units)."""
         from clvlab.models import tv_bgnbd
-        from clvlab.models.customer_params import row_model
 
         h = np.zeros_like(self.x) if horizon is None else horizon
         s = self.segments
@@ -124,8 +124,6 @@ class PathPredictor:
 
 def predict_along_paths(model, method, signature, table_name: str, args, kwargs, paths):
     """A prediction method of a model fitted along paths (see the module)."""
-    from clvlab.models.customer_params import _DISTINCT_ROWS
-
     bound = signature.bind(model, *args, **kwargs)
     bound.apply_defaults()
     name = method.__name__
@@ -153,12 +151,8 @@ def predict_along_paths(model, method, signature, table_name: str, args, kwargs,
         arguments[table_name] = clock_table
         if h is not None:
             arguments["t"] = np.maximum(a_h, 1e-300)
-        token = _DISTINCT_ROWS.set(True)
-        try:
-            with checked():
-                out = getattr(rows, name)(**arguments)
-        finally:
-            _DISTINCT_ROWS.reset(token)
+        with distinct_rows(), checked():
+            out = getattr(rows, name)(**arguments)
         return _relabel(out, table)
     if name not in _PARETO_METHODS:
         raise ClvlabError(f"{type(model).__name__}.{name} is not available along covariate paths "
@@ -189,14 +183,8 @@ def _bgnbd_by_horizon(predictor: PathPredictor, horizons) -> pd.DataFrame:
 
 
 def _rows_call(rows, name, table, t):
-    from clvlab.models.customer_params import _DISTINCT_ROWS
-
-    token = _DISTINCT_ROWS.set(True)
-    try:
-        with checked():
-            return getattr(rows, name)(table, t).to_numpy()
-    finally:
-        _DISTINCT_ROWS.reset(token)
+    with distinct_rows(), checked():
+        return getattr(rows, name)(table, t).to_numpy()
 
 
 def _bgnbd_scores(predictor: PathPredictor, t) -> pd.DataFrame:
@@ -204,16 +192,10 @@ def _bgnbd_scores(predictor: PathPredictor, t) -> pd.DataFrame:
     h = predictor.check_reach(t)
     rows, table, a_h = predictor.clock_model(h)
     a_h = np.maximum(a_h, 1e-300)
-    from clvlab.models.customer_params import _DISTINCT_ROWS
-
-    token = _DISTINCT_ROWS.set(True)
-    try:
-        with checked():
-            alive = rows.p_alive(table).to_numpy()
-            expected = rows.expected_purchases(table, a_h).to_numpy()
-            none = rows.purchase_pmf(table, a_h, max_n=0, tail=0.0)[0].to_numpy()
-    finally:
-        _DISTINCT_ROWS.reset(token)
+    with distinct_rows(), checked():
+        alive = rows.p_alive(table).to_numpy()
+        expected = rows.expected_purchases(table, a_h).to_numpy()
+        none = rows.purchase_pmf(table, a_h, max_n=0, tail=0.0)[0].to_numpy()
     return pd.DataFrame({"p_alive": alive, "expected_purchases": expected,
                          "probability_of_purchase": 1.0 - none}, index=predictor.rfm.index)
 

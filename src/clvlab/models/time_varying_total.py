@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from clvlab.models.tv_bgnbd import bgnbd_tv_loglik
+from clvlab.models.tv_bgnbd import bgnbd_tv_fill
 from clvlab.models.tv_pareto_kernel import pnbd_tv_loglik
 
 __all__ = ["path_total", "kernel_rows"]
@@ -47,8 +47,11 @@ def path_total(params, model_code, x, t_x, T, w, offsets, seg_end, scaled, count
                                              own[3].copy(), x, t_x, T, offsets, seg_end, eta_p,
                                              eta_d, counts)
     else:
-        ll, d_own, d_p = bgnbd_tv_loglik(own[0].copy(), own[1].copy(), own[2].copy(),
-                                         own[3].copy(), x, t_x, T, offsets, seg_end, eta_p, counts)
+        ll, d_own, d_p = np.empty(n), np.empty((n, k)), np.empty(n_seg)
+        code, _ = bgnbd_tv_fill(own[0].copy(), own[1].copy(), own[2].copy(), own[3].copy(), x,
+                                t_x, T, offsets, seg_end, eta_p, counts, ll, d_own, d_p)
+        if code != 0:
+            ll[:] = np.nan
         d_d = np.zeros(n_seg)
     out = np.zeros(len(params) + 2)
     flag = 0.0
