@@ -240,6 +240,10 @@ CASES: list[tuple[str, str, str, tuple[str, ...]]] = [
     ('Backtests and jobs', 'A cutoff whose holdout runs past the data',
      "clvlab.backtest(log, ['bg-nbd'], ['2024-02-15'], 52)",
      ('cutoff', '2024-02-15', 'horizon', 'after the data')),
+    ('Backtests and jobs', 'A covariate panel for a model without time-varying covariates',
+     "clvlab.serving.score_frame(model, None, None, rfm, {'horizon': 10, 'time_unit': 'W', "
+     "'covariates': 'panel.parquet'})",
+     ("'covariates'", 'is for a model fitted with time-varying covariates', 'BetaGeo')),
     ('Backtests and jobs', 'Hashing customer ids with a short salt',
      "clvlab.privacy.hash_ids(log['customer_id'], salt='pepper')",
      ('salt', '16 characters')),

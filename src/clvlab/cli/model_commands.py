@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from clvlab.cli import time_varying
 from clvlab.cli.options import add_log_options
 from clvlab.cli.tables import (join_attribute_file, output_format, read_attributes,
                                read_rfm_table, write_customer_table)
@@ -98,6 +99,7 @@ def add_commands(commands, default_candidates) -> None:
                           "with the customer id column or indexed by it), joined to the table "
                           "by clvlab.rfm_summary's rules before the fit; columns the table "
                           "already holds are refused (use the table's)")
+    time_varying.add_fit_options(fit)
     fit.add_argument("--overwrite", action="store_true")
     fit.set_defaults(run=run_fit)
 
@@ -139,6 +141,10 @@ def add_commands(commands, default_candidates) -> None:
     predict.add_argument("--clv-draws", type=int, default=200,
                          help="simulated futures per customer for the CLV quantiles")
     predict.add_argument("--seed", type=int, default=0, help="seed of the CLV simulation")
+    time_varying.add_panel_options(predict, scoring=True)
+    predict.add_argument("--as-of", default=None,
+                         help="with --covariates: the date the table's T is measured to (a "
+                              "Parquet table of `clvlab rfm` records it; needed for a CSV table)")
     predict.add_argument("--overwrite", action="store_true")
     predict.set_defaults(run=run_predict)
 
@@ -191,10 +197,11 @@ def run_fit(args: argparse.Namespace) -> int:
     model_class = registry.by_name(args.model).model_class
     rfm = read_rfm_table(args.rfm, args.customer_col, args.time_unit,
                          needs_unit=model_class.requires_time_unit,
-                         needs_ids=args.attributes is not None)
+                         needs_ids=args.attributes is not None or args.covariates is not None)
     if args.attributes:
         rfm = join_attribute_file(rfm, args.attributes, args.customer_col)
     settings = _covariate_settings(args)
+    paths = time_varying.fit_paths(args, rfm, settings)
     if args.dropout_form is not None:
         if not hasattr(model_class, "DROPOUT_FORMS"):
             raise ClvlabError(f"--dropout-form is a setting of bg-nbd and mbg-nbd, not of "
@@ -205,7 +212,8 @@ def run_fit(args: argparse.Namespace) -> int:
         chains=args.chains, random_seed=args.seed, progressbar=sys.stderr.isatty(), **settings)
     if args.weights_col is not None and args.weights_col not in rfm.columns:
         raise ClvlabError(f"--weights-col {args.weights_col!r} is not a column of {args.rfm}")
-    model.fit(rfm, weights=None if args.weights_col is None else rfm[args.weights_col])
+    model.fit(rfm, weights=None if args.weights_col is None else rfm[args.weights_col],
+              **({} if paths is None else {"covariate_paths": paths}))
     model.save(args.output, overwrite=args.overwrite)
     print(repr(model))
     with pd.option_context("display.float_format", "{:.6g}".format):
@@ -260,10 +268,11 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.attributes:
         rfm = join_attribute_file(rfm, args.attributes, args.customer_col)
     unit = rfm.attrs["clvlab"]["time_unit"]
-    out = score_customers(model, spend, None, rfm, horizon=args.horizon,
-                          discount_rate=args.discount_rate, margin=args.margin, time_unit=unit,
-                          check_durations=not args.no_duration_check)
-    if distribution["quantiles"] or distribution["interval_level"] is not None:
+    along = time_varying.predict_frame(args, model, spend, rfm, unit, distribution)
+    out = along if along is not None else score_customers(
+        model, spend, None, rfm, horizon=args.horizon, discount_rate=args.discount_rate,
+        margin=args.margin, time_unit=unit, check_durations=not args.no_duration_check)
+    if along is None and (distribution["quantiles"] or distribution["interval_level"] is not None):
         import pandas as pd
 
         from clvlab.models.table_units import checked
@@ -276,7 +285,8 @@ def run_predict(args: argparse.Namespace) -> int:
         attrs = out.attrs
         out = pd.concat([out, extra], axis=1)
         out.attrs = attrs
-    inputs = [args.rfm, args.model] + [p for p in (args.spend_model, args.attributes) if p]
+    inputs = [args.rfm, args.model] + [p for p in (args.spend_model, args.attributes,
+                                                   args.covariates, args.calendar) if p]
     with atomic_output(args.output, overwrite=args.overwrite, inputs=inputs) as temporary:
         write_customer_table(out, temporary, output,
                              {"time_unit": unit, "horizon": float(args.horizon)})

@@ -29,6 +29,10 @@ def add_commands(commands) -> None:
                                "attribute columns, e.g. the one they were fitted on; its boolean "
                                "columns become boolean inputs of the model's signature (else "
                                "booleans are sent as 0/1 numbers)")
+    register.add_argument("--customer-col", default=None,
+                          help="for a model fitted with time-varying covariates: the customer id "
+                               "column of the served model's input (default customer_id), which "
+                               "joins each row to its covariate path")
     register.add_argument("--force", action="store_true",
                           help="register a fit whose convergence checks failed (the diagnostics "
                                "are recorded on the version, with clvlab.forced=true)")
@@ -106,6 +110,9 @@ def add_commands(commands) -> None:
                        help="simulated futures per customer for the CLV quantiles (default 200)")
     score.add_argument("--seed", type=int, default=0,
                        help="seed of the parameter draws and of the CLV simulation")
+    from clvlab.cli.time_varying import add_panel_options
+
+    add_panel_options(score, scoring=True)
     score.add_argument("--overwrite", action="store_true")
     score.add_argument("--no-progress", action="store_true",
                        help="no progress bar (there is none unless standard error is a terminal)")
@@ -152,7 +159,7 @@ def _run_register(args: argparse.Namespace) -> int:
                          ChurnAdjuster.load(args.churn_adjuster) if args.churn_adjuster else None,
                          registered_model_name=args.name, alias=args.alias,
                          attributes=read_attribute_file(args.attributes) if args.attributes else None,
-                         force=args.force)
+                         force=args.force, customer_col=args.customer_col)
     print(f"registered {args.name} version {info.registered_model_version} "
           f"(models:/{args.name}@{args.alias})")
     report = (info.metadata or {}).get("convergence", {})
@@ -172,6 +179,7 @@ def _run_promote(args: argparse.Namespace) -> int:
 
 
 def _run_score(args: argparse.Namespace) -> int:
+    from clvlab.cli.time_varying import panel_options
     from clvlab.data.rfm_io import expand_paths
     from clvlab.ops.scoring import score
 
@@ -188,7 +196,8 @@ def _run_score(args: argparse.Namespace) -> int:
                 missing_attributes=args.missing_attributes, quantiles=args.quantiles,
                 interval_level=args.interval_level, totals_by=args.totals_by,
                 parameter_uncertainty=args.parameter_uncertainty,
-                parameter_draws=args.parameter_draws, clv_draws=args.clv_draws, seed=args.seed)
+                parameter_draws=args.parameter_draws, clv_draws=args.clv_draws, seed=args.seed,
+                **panel_options(args))
     where = f"{args.output}/" if args.engine == "spark" else str(args.output)
     print(f"scored {job.customers_scored:,} customers as of {args.as_of} over a horizon of "
           f"{job.horizon_text} with {args.model} in {job.seconds:.1f} s; wrote {where}")

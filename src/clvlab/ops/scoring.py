@@ -40,6 +40,7 @@ from clvlab.models.totals_moments import DEFAULT_DRAWS
 from clvlab.ops.scoring_distributions import JobDistributions
 from clvlab.ops.scoring_inputs import attribute_join, input_chunks
 from clvlab.ops.scoring_intervals import DEFAULT_CLV_DRAWS
+from clvlab.ops.scoring_time_varying import job_panel, job_params
 
 __all__ = ["score", "ScoringResult"]
 
@@ -105,7 +106,9 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
           missing_attributes: str = "raise", quantiles: Any = None,
           interval_level: float | None = None, totals_by: Any = None,
           parameter_uncertainty: str = "auto", parameter_draws: int = DEFAULT_DRAWS,
-          clv_draws: int = DEFAULT_CLV_DRAWS, seed: int = 0) -> ScoringResult:
+          clv_draws: int = DEFAULT_CLV_DRAWS, seed: int = 0, covariates: Any = None,
+          calendar: Any = None, panel_customer_col: str | None = None,
+          period_col: str = "period") -> ScoringResult:
     """Score every customer seen up to ``as_of`` and write ``output`` (.parquet or .csv).
 
     ``model_uri`` is an MLflow model URI such as ``models:/cdnow-clv@champion``. The RFM is
@@ -133,6 +136,12 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     their interval at ``interval_level`` (0.9 by default) to ``<output stem>.totals.parquet``
     (``.csv`` beside a CSV), with ``parameter_uncertainty`` ("auto", "posterior", "normal",
     "bootstrap" or "none") from ``parameter_draws`` draws. All of it is logged to the run.
+
+    A transaction model fitted with time-varying covariates needs ``covariates``: the panel
+    (Parquet/CSV files or a DataFrame; columns ``panel_customer_col``, default the log's
+    ``customer_col``, and ``period_col``) reaching ``as_of + horizon``, optionally a
+    ``calendar`` (a file or DataFrame); each chunk is scored along its customers' paths
+    (:mod:`clvlab.ops.scoring_time_varying`). Another model refuses a panel.
     """
     from clvlab.ops.serving import CLVModel, download_clv_model
     from clvlab.ops.tracking import connect, tracking_errors
@@ -173,10 +182,15 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
         model = CLVModel.load(model_dir)
         time_unit = _model_time_unit(model_uri, (info.metadata or {}).get("time_unit"), model)
         log_options = _amount_option(model, log_options)
+        source = job_panel(model, covariates, calendar, customer_col=panel_customer_col,
+                           period_col=period_col, quantiles=extras.quantiles,
+                           totals=extras.totals is not None, engine=engine)
         extras.prepare(model, transactions, attributes, log_options["amount_col"], customer_col,
                        csv_options)
         params.update(extras.predict_params())
         run_params = extras.run_params(model.spend is not None)
+        if isinstance(covariates, (str, Path)):  # the panel the paths came from
+            run_params["covariates"] = str(covariates)
         if engine == "spark":
             from clvlab.ops import spark as clv_spark
 
@@ -198,12 +212,13 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
                                                   int(chunk_rows), memory_limit, log_options,
                                                   csv_options, attributes)
         excluded = summary.get("customers_excluded", 0)
+        params.update(job_params(source, summary, customer_col))
         join = attribute_join(model, attributes, missing_attributes, transactions,
                               customer_col, csv_options, extras.group_columns)
         if join is not None:
             chunks = join.chunks(chunks)
         chunks = extras.tap(model, chunks, params["horizon"], time_unit)
-        inputs = [transactions] if isinstance(transactions, (str, Path)) else []
+        inputs = [t for t in (transactions, covariates) if isinstance(t, (str, Path))]
         if isinstance(attributes, (str, Path)) and join is not None:
             inputs.append(attributes)
         with atomic_output(output, overwrite=overwrite, inputs=inputs) as tmp:

@@ -178,7 +178,8 @@ def distribution_column_types(quantiles: Sequence[float], interval_level: float 
 def distribution_columns(transaction, spend, rfm: pd.DataFrame, horizon: float, *,
                          quantiles: Sequence[float] = (), interval_level: float | None = None,
                          discount_rate: float = 0.0, margin: float = 1.0,
-                         clv_draws: int = DEFAULT_CLV_DRAWS, seed: int = 0) -> pd.DataFrame:
+                         clv_draws: int = DEFAULT_CLV_DRAWS, seed: int = 0,
+                         covariate_paths: Any = None) -> pd.DataFrame:
     """The distribution columns of ``rfm``'s customers (see the module docstring).
 
     Parameters
@@ -189,6 +190,9 @@ def distribution_columns(transaction, spend, rfm: pd.DataFrame, horizon: float, 
     horizon : in the model's time unit.
     quantiles, interval_level, discount_rate, margin, clv_draws, seed : as checked by
         :func:`distribution_settings`.
+    covariate_paths : the customers' covariate paths over the horizon, for a transaction
+        model fitted with time-varying covariates (its PMF along the path); the CLV quantiles
+        are not available along paths yet (an error).
 
     Returns
     -------
@@ -202,12 +206,16 @@ def distribution_columns(transaction, spend, rfm: pd.DataFrame, horizon: float, 
         if not callable(getattr(transaction, method, None)):
             raise ClvlabError(f"the {type(transaction).__name__} has no {method}: it gives no "
                               "distribution of purchases, so no quantiles or intervals")
+    along = {} if covariate_paths is None else {"covariate_paths": covariate_paths}
+    if along and spend is not None and quantiles:
+        raise ClvlabError("CLV quantiles (quantiles with a spend model) are simulated futures, "
+                          "which are not available along covariate paths yet")
     if quantiles:
-        q = transaction.purchase_quantiles(rfm, horizon, q=list(quantiles))
+        q = transaction.purchase_quantiles(rfm, horizon, q=list(quantiles), **along)
         for level, column in zip(quantiles, q.columns):
             out[quantile_column("purchases", level)] = q[column].to_numpy(np.int64)
     if interval_level is not None:
-        interval = transaction.prediction_interval(rfm, horizon, level=interval_level)
+        interval = transaction.prediction_interval(rfm, horizon, level=interval_level, **along)
         out["purchases_lower"] = interval["lower"].to_numpy(np.int64)
         out["purchases_upper"] = interval["upper"].to_numpy(np.int64)
     if spend is not None and quantiles:

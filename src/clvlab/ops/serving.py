@@ -20,7 +20,9 @@ that is not a number is an error that names the column. A pyfunc payload carries
 Models with covariates (static customer attributes such as channel or gender) read those
 columns beside the RFM columns: the pyfunc's input signature lists them (text as string, numbers
 as any number type, booleans as boolean: :mod:`clvlab.ops.signature`), and each customer is scored by the plain models at their own
-parameters (:func:`score_frame`), as the in-memory models score them.
+parameters (:func:`score_frame`), as the in-memory models score them. A model fitted with
+time-varying covariates reads them from a covariate panel named in ``params`` (and each row's
+customer id): :mod:`clvlab.ops.scoring_time_varying`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from clvlab.core.errors import ClvlabError
 from clvlab.models.customer_scores import SPEND_OUTPUTS, TRANSACTION_OUTPUTS
 from clvlab.ops.scoring_intervals import (DISTRIBUTION_PARAMS, distribution_columns,
                                           distribution_settings, refuse_adjuster)
+from clvlab.ops.scoring_time_varying import (PATH_PARAMS, check_panel_given, panel_source,
+                                             path_metadata, refuse_along_paths, rows_with_paths,
+                                             scores_along_paths, static_columns, with_path_params)
 from clvlab.ops.signature import DEFAULT_PARAMS, as_numbers, numeric_inputs
 from clvlab.ops.signature import covariate_types  # noqa: F401 (its home before issue 29)
 from clvlab.ops.signature import signature as _signature
@@ -177,13 +182,12 @@ def load_clv_model(model_uri: str) -> CLVModel:
 
 
 def covariate_columns(*models) -> list[str]:
-    """The attribute columns that the fitted ``models`` (None allowed) read as covariates, in
-    the order the models name them, each once."""
+    """The attribute columns that the fitted ``models`` (None allowed) read as covariates from
+    each customer's row, in the order the models name them, each once (not the time-varying
+    ones, which come from a covariate panel: :mod:`clvlab.ops.scoring_time_varying`)."""
     columns: list[str] = []
     for model in models:
-        design = getattr(model, "covariates_", None)
-        if design is not None:
-            columns += [c for c in design.encoder.columns if c not in columns]
+        columns += [c for c in static_columns(model) if c not in columns]
     return columns
 
 
@@ -201,18 +205,26 @@ def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict 
 
     With covariates, ``frame`` also holds the attribute columns the models read
     (:func:`covariate_columns`): each customer is scored at their own parameters, as the
-    in-memory models score them."""
+    in-memory models score them.
+
+    A model fitted with time-varying covariates also needs ``params["covariates"]`` (the
+    panel: a file where the model runs, or a DataFrame), ``as_of`` and the id column
+    ``customer_col`` in ``frame`` (:mod:`clvlab.ops.scoring_time_varying`)."""
     from clvlab.core.timeunits import unit_name
     from clvlab.models.customer_scores import score_customers
     from clvlab.models.table_units import checked, recorded_unit
     from clvlab.ops.registration import check_parts
 
     check_parts(transaction, spend, adjuster)
-    settings = {**DEFAULT_PARAMS, **{k: v for k, v in (params or {}).items()
-                                     if k in DEFAULT_PARAMS and v is not None}}
-    unknown = sorted(set(params or {}) - set(DEFAULT_PARAMS))
+    allowed = {**DEFAULT_PARAMS, **PATH_PARAMS}
+    unknown = sorted(set(params or {}) - set(allowed))
     if unknown:
-        raise ClvlabError(f"unknown scoring parameter(s) {unknown}; expected {sorted(DEFAULT_PARAMS)}")
+        raise ClvlabError(f"unknown scoring parameter(s) {unknown}; expected {sorted(allowed)}")
+    settings = {**allowed, **{k: v for k, v in (params or {}).items() if v is not None}}
+    source = panel_source(settings["covariates"], settings["calendar"],
+                          customer_col=settings["panel_customer_col"],
+                          period_col=settings["period_col"])
+    check_panel_given(transaction, source, option="params={'covariates': '<panel file>'}")
     unit = getattr(transaction, "time_unit_", None)
     if settings["time_unit"] is None and unit is not None and recorded_unit(frame) is None:
         # score_customers would refuse it too; this says how, in a pyfunc's terms
@@ -230,20 +242,31 @@ def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict 
     wanted = bool(distribution["quantiles"]) or distribution["interval_level"] is not None
     if wanted:
         refuse_adjuster(adjuster)
-    scores = score_customers(transaction, spend, adjuster, frame,
-                             **{k: v for k, v in settings.items() if k not in DISTRIBUTION_PARAMS})
-    if not wanted:
-        return scores
-    with checked():  # score_customers checked the table's unit (and durations, unless told not to)
-        extra = distribution_columns(transaction, spend,
-                                     _scored_table(transaction, spend, frame, scores),
-                                     scores.attrs["clvlab"]["horizon"],
-                                     discount_rate=float(settings["discount_rate"]),
-                                     margin=float(settings["margin"]), **distribution)
-    out = pd.concat([scores, extra.set_axis(scores.index)], axis=1)
-    out.attrs = scores.attrs
-    out.attrs["clvlab"] = {**scores.attrs["clvlab"], **distribution}
-    return out
+    rates = {k: v for k, v in settings.items()
+             if k in DEFAULT_PARAMS and k not in DISTRIBUTION_PARAMS}
+    paths, table = None, frame
+    if source is not None:
+        refuse_along_paths(transaction, adjuster=adjuster, spend=spend,
+                           quantiles=distribution["quantiles"])
+        table, paths = rows_with_paths(transaction, frame, settings, source)
+        scores = scores_along_paths(transaction, spend, table, paths, **rates)
+    else:
+        scores = score_customers(transaction, spend, adjuster, frame, **rates)
+    if wanted:
+        with checked():  # the scoring checked the table's unit (and durations, unless told not to)
+            extra = distribution_columns(transaction, spend,
+                                         _scored_table(transaction, spend, table, scores),
+                                         scores.attrs["clvlab"]["horizon"],
+                                         discount_rate=float(settings["discount_rate"]),
+                                         margin=float(settings["margin"]),
+                                         covariate_paths=paths, **distribution)
+        attrs = scores.attrs
+        scores = pd.concat([scores, extra.set_axis(scores.index)], axis=1)
+        scores.attrs = attrs
+        scores.attrs["clvlab"] = {**attrs["clvlab"], **distribution}
+    if paths is not None:  # in the rows' order and index, as for any model
+        scores = scores.set_axis(frame.index)
+    return scores
 
 
 def _scored_table(transaction, spend, frame: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
@@ -261,7 +284,8 @@ def _scored_table(transaction, spend, frame: pd.DataFrame, scores: pd.DataFrame)
 def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
                   registered_model_name: str | None = None, name: str = "clv_model",
                   alias: str | None = "challenger", tags: dict[str, str] | None = None,
-                  attributes: pd.DataFrame | None = None, force: bool = False):
+                  attributes: pd.DataFrame | None = None, force: bool = False,
+                  customer_col: str | None = None):
     """Log the CLV model into the active run (one is started if none is) and, with
     ``registered_model_name``, register it and point ``alias`` at the new version.
     Returns MLflow's ModelInfo (``registered_model_version`` set when registered; its
@@ -278,6 +302,8 @@ def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
     (optional): a table holding those columns, e.g. the one the models were fitted on; a
     column that is boolean there is a boolean input (else booleans must be sent as 0/1
     numbers, as the model files cannot tell a boolean from a number). Nothing of it is stored.
+    A model fitted with time-varying covariates takes the customer id column ``customer_col``
+    (default ``customer_id``) instead of them: :func:`~clvlab.ops.scoring_time_varying.with_path_params`.
 
     The model's files are the JSON models (population-level parameters only), the posterior of
     a Bayesian fit (netCDF) and the churn adjuster's skops file; MLflow loads them through this
@@ -314,14 +340,16 @@ def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
                     warnings.filterwarnings("ignore", message=".*input example.*")
                     info = mlflow.pyfunc.log_model(
                         name=name, loader_module=LOADER_MODULE, data_path=str(data),
-                        signature=_signature(transaction_model, spend_model, churn_adjuster,
-                                              attributes),
+                        signature=with_path_params(
+                            _signature(transaction_model, spend_model, churn_adjuster,
+                                       attributes), transaction_model, customer_col),
                         pip_requirements=[f"clvlab=={__version__}"],
                         registered_model_name=registered_model_name,
                         metadata={"time_unit": getattr(transaction_model, "time_unit_", None),
                                   "transaction_model": type(transaction_model).__name__,
                                   "candidate": candidate, "convergence": report,
                                   **({"covariates": covariates} if covariates else {}),
+                                  **path_metadata(transaction_model, customer_col),
                                   "clvlab_version": __version__})
                 mlflow.set_tags({"clvlab.kind": "clv-model", **model_tags, **(tags or {})})
             finally:
