@@ -58,6 +58,7 @@ from clvlab.churn import ChurnAdjuster
 from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
 from clvlab.core.version import __version__
 from clvlab.data import datasets, privacy, simulate
+from clvlab.data import simulate_tv as _simulate_tv
 from clvlab.data.covariate_panel import seasonal_covariates
 from clvlab.data.covariate_paths import CovariatePaths, covariate_paths
 from clvlab.data.discrete import contract_durations, discrete_rfm_summary
@@ -85,6 +86,11 @@ churn.ChurnAdjustedCandidate = backtesting.ChurnAdjustedCandidate
 # Likewise the posterior predictive check asks the model registry for a simulator, so it lives in
 # clvlab.models.checks, above the samplers; clvlab.bayes.frequency_ppc stays its public name.
 bayes.frequency_ppc = frequency_ppc
+# Customer bases under time-varying covariates live in their own module (it reads simulate's
+# constants); their public names are simulate's, beside the other simulators.
+simulate.pareto_nbd_time_varying = _simulate_tv.pareto_nbd_time_varying
+simulate.bg_nbd_time_varying = _simulate_tv.bg_nbd_time_varying
+simulate.TimeVaryingSample = _simulate_tv.TimeVaryingSample
 
 
 def __getattr__(name: str):

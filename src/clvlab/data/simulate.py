@@ -36,8 +36,7 @@ Parameter = ArrayLike
 
 __all__ = ["LOG_MODEL_EXAMPLES", "bg_nbd", "mbg_nbd", "pareto_nbd", "bg_bb", "shifted_beta_geometric",
            "gamma_gamma_spend", "COVARIATE_LINKS", "BG_DROPOUT_FORMS", "covariate_links",
-           "with_covariates", "transaction_log", "segmented_transaction_log",
-           "pareto_nbd_time_varying", "bg_nbd_time_varying", "TimeVaryingSample"]
+           "with_covariates", "transaction_log", "segmented_transaction_log"]
 
 #: the processes ``transaction_log`` draws from, each with CDNOW-like example parameters (the
 #: command line's defaults); these names are the model registry's names for the same models
@@ -430,9 +429,3 @@ def _rfm_frame(frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> pd.
     frame = pd.DataFrame({"frequency": frequency.astype(np.int64), "recency": recency, "T": T})
     frame.index.name = "customer_id"
     return frame
-
-
-# customer bases under time-varying covariates (issue 31) live in their own module; the public
-# names are here, with the other simulators
-from clvlab.data.simulate_tv import (TimeVaryingSample, bg_nbd_time_varying,  # noqa: E402
-                                     pareto_nbd_time_varying)
