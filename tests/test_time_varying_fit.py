@@ -96,3 +96,19 @@ def test_clv_along_paths(apparel):
     assert (discounted < dect).all()
     with pytest.raises(ClvlabError, match="covariate_paths"):
         clvlab.customer_lifetime_value(model, spend, valued, 52, 0.01)
+
+
+def test_a_coefficient_that_runs_off_is_named(apparel):
+    """On the apparel data no dropout is seen in the high season: its dropout coefficient runs
+    towards -infinity. The fit says so (and a penalty gives it an interior maximum)."""
+    rfm, paths, _ = apparel
+    every = ["High.Season", "Gender", "Channel"]
+    settings = dict(purchase_covariates=every, dropout_covariates=every)
+    with pytest.warns(clvlab.ClvlabWarning, match="dropout.High.Season = .* ran off|boundary for dropout.High.Season"):
+        clvlab.ParetoNBD(**settings).fit(rfm, covariate_paths=paths)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", clvlab.ClvlabWarning)
+        penalised = clvlab.ParetoNBD(covariate_penalty=0.1, **settings).fit(rfm, covariate_paths=paths)
+    assert np.isfinite(penalised.standard_errors_).all()

@@ -277,7 +277,7 @@ def summary_frame(names: Sequence[str], params: np.ndarray, covariance: np.ndarr
     positive = np.ones(len(params), bool) if positive is None else np.asarray(positive, bool)
     se = np.sqrt(np.diag(covariance))
     z = stats.norm.ppf(0.5 + level / 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         log_se = se / params  # delta method
         low = np.where(positive, params * np.exp(-z * log_se), params - z * se)
         high = np.where(positive, params * np.exp(z * log_se), params + z * se)

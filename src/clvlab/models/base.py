@@ -238,6 +238,7 @@ class BaseModel(BaseEstimator):
                                    start=(result.params, result.covariance) if usable else None)
         self.covariates_ = design
         self._store(result, model_files.fit_block(result, n, len(rfm)), unit)
+        time_varying.warn_if_unbounded(self, likelihood)
         return self
 
     def _predict_along_paths(self, method, signature, table_name, args, kwargs, paths):

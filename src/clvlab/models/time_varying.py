@@ -323,6 +323,44 @@ def fit_time_varying(model, rfm: pd.DataFrame, paths, weights: np.ndarray | None
     return result, design, likelihood
 
 
+#: a coefficient that moves a rate by more than exp(this) between the covariate's values seen in
+#: the fit has run off towards a boundary (no interior maximum in that direction)
+UNBOUNDED_LOG_RATIO = 15.0
+
+
+def warn_if_unbounded(model, likelihood: PathLikelihood) -> None:
+    """Warn when a coefficient ran off towards infinity: the likelihood keeps rising in its
+    direction (e.g. no customer drops out in the high season, so the dropout rate there is
+    driven to 0), the optimiser stops where the slope fades, and the estimate and its standard
+    error mean nothing. A penalty (``covariate_penalty``) gives it an interior maximum."""
+    import warnings
+
+    from clvlab.core.errors import ClvlabWarning
+
+    design = model.covariates_
+    k = len(model.param_names)
+    values = model.params_.to_numpy()[k:]
+    covariates = likelihood.segments.covariates
+    spread = covariates.max(axis=0) - covariates.min(axis=0) if len(covariates) else 0 * values
+    reach = {}
+    for process, matrix in design.maps().items():
+        moved = np.abs(matrix * values[None, :]) * spread[:, None]
+        for j, name in enumerate(design.coefficient_names):
+            if moved[:, j].max(initial=0.0) > UNBOUNDED_LOG_RATIO:
+                reach[name] = float(values[j])
+    if reach:
+        names = ", ".join(f"{n} = {v:.3g} (standard error {model.standard_errors_[n]:.3g})"
+                          for n, v in reach.items())
+        warnings.warn(
+            f"{type(model).__name__}: the estimate ran off towards a boundary for {names}: it moves "
+            f"a rate by more than exp({UNBOUNDED_LOG_RATIO:g}) between the covariate's values, "
+            "because the log-likelihood keeps rising in that direction (e.g. no dropout is seen "
+            "where the covariate is on). The data do not identify that coefficient; the other "
+            "estimates are those of the limit. Give it an interior maximum with covariate_penalty "
+            "(e.g. covariate_penalty=0.1), or drop the covariate from that process.",
+            ClvlabWarning, stacklevel=4)
+
+
 def _plain_start(model, rfm: pd.DataFrame, weights: np.ndarray) -> np.ndarray:
     """The no-covariate fit's estimates: a start near the optimum's baseline."""
     from sklearn.base import clone
