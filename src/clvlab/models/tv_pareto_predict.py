@@ -54,7 +54,7 @@ _MAX_PANELS = 1_000_000        # a bound on loops, never reached by the panel ru
 _REACH_TOLERANCE = 1e-9
 
 
-# --- the dead-by-T integral ---------------------------------------------------------------------
+# --- the dead-by-T integral ----------------------------------------------------------------------
 
 @numba.njit(cache=True, nogil=True)
 def _log_dead_piece_quadrature(m, s, P0, Q0, a, d, L):  # pragma: no cover - compiled
@@ -96,7 +96,8 @@ def _log_tail(m, s, w, P, c, kappa):  # pragma: no cover - compiled
     else:
         z = -kappa / (c * w)
         log_f, _, _, _, converged = series_1bc(s + 1.0, s + m + 1.0, z)
-        value = (1.0 - m) * math.log(P) - (s + 1.0) * math.log(w) - math.log(c) - math.log(s + m) + log_f
+        value = ((1.0 - m) * math.log(P) - (s + 1.0) * math.log(w) - math.log(c)
+                 - math.log(s + m) + log_f)
     return value, converged and z <= _SLOW_SERIES_Z
 
 
@@ -106,7 +107,7 @@ def _log_dead_piece(m, s, P0, Q0, a, d, L, force_quadrature):  # pragma: no cove
     integrand falls by more than e over the piece (so the difference loses at most a few
     digits), else quadrature."""
     change = (s + 1.0) * math.log1p(d * L / Q0) + m * math.log1p(a * L / P0)
-    if change > 0.0 and not force_quadrature:
+    if change > 1.0 and not force_quadrature:
         c = a / d
         kappa = P0 - c * Q0
         log_f0, fast0 = _log_tail(m, s, Q0, P0, c, kappa)
@@ -145,7 +146,7 @@ def _alive_rows(r, alpha, s, beta, x, t_x, T, offsets, seg_end, eta_p, eta_d, sk
         out[i, 1], out[i, 2] = A_T, B_T
 
 
-# --- expected purchases ---------------------------------------------------------------------------
+# --- expected purchases --------------------------------------------------------------------------
 
 @numba.njit(cache=True, nogil=True)
 def _survival_piece(a, d, s, Q_T, Q0, L):  # pragma: no cover - compiled
@@ -218,11 +219,12 @@ def _exposure_rows(s, beta, T, horizons, delta, offsets, seg_end, eta_p, eta_d, 
                                                           - lo, delta, lo - T[i], total)
                     j += 1
                 if j < H:
-                    total += _discounted_piece(a, d, s[i], Q_T, Q0, end - lo, delta, lo - T[i], total)
+                    total += _discounted_piece(a, d, s[i], Q_T, Q0, end - lo, delta, lo - T[i],
+                                               total)
             B, start = B + d * (end - start), end
 
 
-# --- the purchase distribution --------------------------------------------------------------------
+# --- the purchase distribution -------------------------------------------------------------------
 
 @numba.njit(cache=True, nogil=True)
 def _add_negative_binomial(row, log_weight, m, P_T, E, ratios):  # pragma: no cover - compiled
@@ -289,7 +291,8 @@ def _pmf_rows(r, s, alpha, beta, x, T, horizon, alive, p_alive, p_dead, offsets,
                     # the panel's exact dropout mass S(lo) - S(lo + step), shared by its nodes
                     mass = survival * -math.expm1(-s_i * math.log1p(d * step / Q))
                     for j in range(_NODES.size):
-                        density[j] = _WEIGHTS[j] * math.exp(-(s_i + 1.0) * math.log1p(d * step * _NODES[j] / Q))
+                        density[j] = _WEIGHTS[j] * math.exp(
+                            -(s_i + 1.0) * math.log1p(d * step * _NODES[j] / Q))
                     log_share = math.log(mass / density.sum())
                     for j in range(_NODES.size):
                         _add_negative_binomial(row, log_share + math.log(density[j]), m, P_T,
@@ -308,7 +311,7 @@ def _pmf_rows(r, s, alpha, beta, x, T, horizon, alive, p_alive, p_dead, offsets,
         row[0] += p_dead[i]
 
 
-# --- the public functions --------------------------------------------------------------------------
+# --- the public functions ------------------------------------------------------------------------
 
 def pnbd_tv_p_alive(r, alpha, s, beta, x, t_x, T, offsets, seg_end, eta_p, eta_d) -> np.ndarray:
     """P(alive at T | history) per customer (N,): L_alive / (L_alive + s I) (module docstring);
@@ -427,7 +430,8 @@ def _inputs(r, alpha, s, beta, x, t_x, T, horizon, offsets, seg_end, eta_p, eta_
                               ("s", s <= 0, "s > 0"), ("beta", beta <= 0, "beta > 0"),
                               ("x", x < 0, "x >= 0"), ("T", T < 0, "T >= 0"),
                               ("t_x", (t_x < 0) | (t_x > T), "0 <= t_x <= T"),
-                              ("horizon", own["horizon"] <= (-1 if horizon is None else 0), "horizon > 0")]:
+                              ("horizon", own["horizon"] <= (-1 if horizon is None else 0),
+                               "horizon > 0")]:
         if (bad & ~skip).any():
             i = int(np.flatnonzero(bad & ~skip)[0])
             raise ClvlabError(f"{column} breaks the rule {rule}: the customer at position {i} has "
