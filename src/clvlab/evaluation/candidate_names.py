@@ -17,6 +17,10 @@ A model name may carry covariates in brackets: customer attributes (``backtest``
 - ``"bg-nbd[channel;dropout_form=b]"``: BG/NBD and MBG/NBD take ``dropout_form=b`` (the
   dropout covariates move the mean dropout probability; ``clvlab fit --dropout-form b``) as
   one more item; the default is ``a_and_b``.
+- Time-varying covariates: when the backtest has a ``covariate_panel`` or ``calendar``, the
+  bracket columns of a Pareto/NBD or BG/NBD that they hold are read along each customer's path
+  (``"pareto-nbd[High.Season,Gender]"``), the others from ``customer_attributes``
+  (:mod:`clvlab.evaluation.time_varying_cutoffs`). The name is the same; the backtest decides.
 - On the command line, ``--candidates`` splits at the commas outside brackets
   (:func:`split_candidates`): ``"pareto-nbd[gender,channel],bg-nbd"`` is two candidates.
 

@@ -63,8 +63,10 @@ class Candidate:
     def purchase_distribution(self, calibration: Calibration):
         """(a fitted model with ``purchase_pmf``, the table it predicts from) when the
         candidate's predictions of purchases have a distribution, else None (the default: the
-        baselines). The backtest scores its intervals and PMF
-        (:mod:`clvlab.evaluation.interval_metrics`); call it after ``fit``."""
+        baselines); a third item, when present, is a dict of keyword arguments for
+        ``purchase_pmf`` (``covariate_paths`` of a time-varying candidate). The backtest
+        scores its intervals and PMF (:mod:`clvlab.evaluation.interval_metrics`); call it
+        after ``fit``."""
         return None
 
     def __repr__(self) -> str:

@@ -22,7 +22,11 @@ from clvlab.evaluation import interval_metrics, metrics
 from clvlab.evaluation.interval_metrics import INTERVAL_DRAWS
 from clvlab.evaluation.candidate_names import default_candidates, make_candidate
 from clvlab.evaluation.candidates import Candidate
+from clvlab.evaluation.cohort_value import cohort_ltv
 from clvlab.evaluation.result import BacktestResult
+from clvlab.evaluation.time_varying_candidate import TimeVaryingCandidate
+from clvlab.evaluation.time_varying_cutoffs import (CutoffPaths, covariate_source,
+                                                    time_varying_candidates, with_paths)
 
 __all__ = ["backtest"]
 
@@ -36,7 +40,9 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
              keep_predictions: bool = True, progress: bool | None = None,
              consent_col: str | None = None, withdrawn: Any = None,
              delimiter: str | None = None, decimal: str = ".", intervals: bool = True,
-             interval_draws: int = INTERVAL_DRAWS) -> BacktestResult:
+             interval_draws: int = INTERVAL_DRAWS, covariate_panel: Any = None,
+             calendar: pd.DataFrame | None = None, covariate_customer_col: str | None = None,
+             covariate_period_col: str = "period") -> BacktestResult:
     """Backtest candidates against held-out data at several calibration cutoffs.
 
     At each cutoff the calibration summary is built from the log up to the cutoff, with only
@@ -88,6 +94,20 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
         total's 90 % interval held it (:mod:`clvlab.evaluation.interval_metrics`; target
         ``purchases``). Baselines have none of them (absent in the tables, n/a in summaries).
     interval_draws : parameter draws behind the total's interval (0: leave it out).
+    covariate_panel, calendar : time-varying covariates (:mod:`clvlab.evaluation.time_varying_cutoffs`).
+        The panel: one row per customer and period (``covariate_customer_col``, by default
+        ``customer_col``; ``covariate_period_col``, the period's start; covariate columns), a
+        DataFrame or Parquet/CSV files (:func:`clvlab.covariate_paths`'s rules); the calendar:
+        covariates shared by every customer, one row per period (e.g.
+        :func:`clvlab.seasonal_covariates`). A bracket column of a Pareto/NBD or BG/NBD
+        candidate that the panel or calendar holds is read along each customer's path
+        (``"pareto-nbd[High.Season,Gender]"``: High.Season from the panel, Gender from
+        ``customer_attributes`` unless the panel holds it too); at each cutoff the paths come
+        from the calibration summary and the log up to the cutoff, and reach the holdout's
+        end with the covariates as supplied (the realised path, or a calendar known in
+        advance: an oracle of the future covariates). Spend covariates stay static. Such a
+        candidate has every metric but ``total_coverage_90`` (no parameter draws along paths).
+        A candidate column in neither the attributes nor the panel/calendar is an error.
 
     Returns
     -------
@@ -103,7 +123,12 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
                              merge_period=None, consent_col=consent_col, withdrawn=withdrawn,
                              delimiter=delimiter, decimal=decimal)
     named = _named_candidates(candidates)
-    _check_candidate_attributes(named, customer_attributes)
+    source = covariate_source(covariate_panel, calendar, customer_col=covariate_customer_col,
+                              period_col=covariate_period_col, log_customer_col=customer_col)
+    if source is None:
+        _check_candidate_attributes(named, customer_attributes)
+    else:
+        named = time_varying_candidates(named, source, customer_attributes)
     if amount_col is None:
         _refuse_spend_candidates(named)
         if acquisition_cost is not None:
@@ -135,6 +160,10 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
                               timezone=timezone, engine="pandas")
             window = _Window(rfm, ids, ts, amount, cutoff, end, settings, cohort_freq,
                              customer_attributes)
+            if source is not None:  # the cutoff's covariate paths, built once per column set
+                window.calibration = with_paths(window.calibration, CutoffPaths(
+                    source, window.calibration.rfm, frame, horizon, date_col=date_col,
+                    amount_col=amount_col, date_format=date_format))
             label = cutoff.isoformat(sep=" ").removesuffix(" 00:00:00")
             cohort_rows = [window.cohort_table()]
             for name, template in named.items():
@@ -158,7 +187,7 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
                             pieces[key].append(value)
                 bar.set_postfix_str(f"cutoff {label}: {name} {time.perf_counter() - started:.1f} s")
                 bar.update()
-            pieces["cohorts"].append(_cohort_ltv(cohort_rows, label, acquisition_cost))
+            pieces["cohorts"].append(cohort_ltv(cohort_rows, label, acquisition_cost))
     if not pieces["metrics"]:
         raise ClvlabError("every candidate failed at every cutoff: " + "; ".join(
             f"{f['candidate']!r} at {f['cutoff']}: {f['error']}" for f in failures))
@@ -173,7 +202,10 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
                   "candidates": list(named), "amount_col": amount_col,
                   "customers_excluded": int(frame.attrs.get("customers_excluded", 0)),
                   "failures": failures, "intervals": bool(intervals),
-                  "interval_draws": int(interval_draws) if intervals else 0})
+                  "interval_draws": int(interval_draws) if intervals else 0,
+                  **({} if source is None else {"covariates": source.describe(), "time_varying": {
+                      name: list(c.path_columns) for name, c in named.items()
+                      if isinstance(c, TimeVaryingCandidate)}})})
 
 
 def _run_candidate(template: Candidate, window: "_Window", rfm: pd.DataFrame, name: str,
@@ -319,11 +351,12 @@ class _Window(CutoffView):
             return None
         groups = [("all", np.ones(len(self.cohort), dtype=bool))]
         groups += [(c, (self.cohort == c).to_numpy()) for c in sorted(self.cohort.unique())]
-        model, table = distribution
+        model, table, *options = distribution  # (model, table[, purchase_pmf options])
         try:
             rows = interval_metrics.metric_rows(model, table, horizon, self.actual_purchases,
                                                 groups, draws=draws,
-                                                label=f"{name!r} at cutoff {cutoff}")
+                                                label=f"{name!r} at cutoff {cutoff}",
+                                                options=options[0] if options else None)
         except ClvlabError as exc:
             warnings.warn(f"backtest: the predictive distribution of {name!r} at cutoff {cutoff} "
                           f"could not be scored, its interval metrics are left out: {exc}",
@@ -359,33 +392,3 @@ class _Window(CutoffView):
 
     def cohort_predicted(self, spend: pd.Series, name: str) -> pd.DataFrame:
         return spend.groupby(self.cohort).sum().rename(f"predicted_holdout_revenue[{name}]").to_frame()
-
-
-def _cohort_ltv(parts: list[pd.DataFrame], cutoff: str, acquisition_cost) -> pd.DataFrame:
-    """Realised and predicted value per acquisition cohort; LTV:CAC where costs are known."""
-    table = pd.concat(parts, axis=1)
-    table.index.name = "cohort"
-    customers = table["customers"].to_numpy(np.float64)
-    if "calibration_revenue" not in table:  # no amounts: no value, no LTV:CAC
-        return table.reset_index().assign(cutoff=cutoff)
-    table["realised_value_per_customer"] = (table["calibration_revenue"]
-                                            + table["holdout_revenue"]) / customers
-    predicted = [c for c in table.columns if c.startswith("predicted_holdout_revenue[")]
-    for column in predicted:
-        name = column[len("predicted_holdout_revenue["):-1]
-        table[f"predicted_value_per_customer[{name}]"] = (table["calibration_revenue"]
-                                                          + table[column]) / customers
-    if acquisition_cost is not None:
-        if isinstance(acquisition_cost, Mapping):
-            missing = [c for c in table.index if c not in acquisition_cost]
-            if missing:
-                raise ClvlabError(f"acquisition_cost has no cost for cohort {missing[0]!r}")
-            cost = np.array([float(acquisition_cost[c]) for c in table.index])
-        else:
-            cost = np.full(len(table), float(acquisition_cost))
-        if np.any(~np.isfinite(cost)) or np.any(cost <= 0):
-            raise ClvlabError("acquisition costs must be finite and > 0")
-        table["acquisition_cost"] = cost
-        for column in [c for c in table.columns if "value_per_customer" in c]:
-            table[column.replace("value_per_customer", "ltv_to_cac")] = table[column] / cost
-    return table.reset_index().assign(cutoff=cutoff)

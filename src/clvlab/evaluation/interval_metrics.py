@@ -26,7 +26,9 @@ For the whole cohort of a cutoff, ``total_coverage_90`` is 1 when the realised t
 holdout purchases lies in the 90 % interval of ``clvlab.models.totals.purchase_totals`` (with
 parameter draws: the total's uncertainty is mostly the parameters') and 0 otherwise: its mean
 over the cutoffs is the coverage of the total's interval. Candidates without a distribution
-(the baselines) have none of these metrics: absent, never 0.
+(the baselines) have none of these metrics: absent, never 0. Candidates with time-varying
+covariates have the per-customer metrics (their PMF along each customer's covariate path) but
+not ``total_coverage_90``: parameter draws are not taken along paths yet.
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ INTERVAL_DRAWS = 50
 LOG_FLOOR = 1e-300
 
 
-def customer_scores(model, table: pd.DataFrame, horizon: float,
-                    actual: np.ndarray) -> dict[str, np.ndarray]:
+def customer_scores(model, table: pd.DataFrame, horizon: float, actual: np.ndarray,
+                    options: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
     """Per customer: whether each interval covers the count, the PIT coverage, the log of the
     PMF at the count, the ranked probability score and the 90 % interval's width.
 
@@ -64,6 +66,8 @@ def customer_scores(model, table: pd.DataFrame, horizon: float,
     table : the calibration summary the model predicts from (one row per customer).
     horizon : the holdout window, in the model's time unit.
     actual : the realised holdout purchases, one per row of ``table``.
+    options : keyword arguments of the model's ``purchase_pmf`` (a model fitted with
+        time-varying covariates: ``{"covariate_paths": paths}``).
 
     Returns
     -------
@@ -74,10 +78,12 @@ def customer_scores(model, table: pd.DataFrame, horizon: float,
     if counts.shape != (len(table),) or np.any(counts < 0) or np.any(counts != np.floor(counts)):
         raise ClvlabError("the realised counts must be whole numbers >= 0, one per customer")
     counts = counts.astype(np.int64)
-    pmf = model.purchase_pmf(table, horizon).to_numpy(np.float64)
+    options = options or {}
+    pmf = model.purchase_pmf(table, horizon, **options).to_numpy(np.float64)
     top = int(counts.max(initial=0))
     if top >= pmf.shape[1]:  # a count beyond the PMF's negligible tail: the PMF up to it
-        pmf = model.purchase_pmf(table, horizon, max_n=top, tail=0.0).to_numpy(np.float64)
+        pmf = model.purchase_pmf(table, horizon, max_n=top, tail=0.0,
+                                 **options).to_numpy(np.float64)
     cdf = np.cumsum(pmf, axis=1)  # sequential sums, as prediction_interval accumulates them
     rows = np.arange(len(counts))
     p = pmf[rows, counts]
@@ -134,13 +140,17 @@ def total_coverage(model, table: pd.DataFrame, horizon: float, actual_total: flo
 
 def metric_rows(model, table: pd.DataFrame, horizon: float, actual: np.ndarray,
                 groups: list[tuple[str, np.ndarray]], *, draws: int = INTERVAL_DRAWS,
-                seed: Any = 0, label: str = "the model") -> list[tuple[str, int, str, float]]:
+                seed: Any = 0, label: str = "the model",
+                options: dict[str, Any] | None = None) -> list[tuple[str, int, str, float]]:
     """(cohort, customers, metric, value) for each group (``"all"`` first, then the acquisition
     cohorts), the total's coverage for ``"all"`` only; ``draws=0`` leaves the total out. A
     model without parameter draws (made by ``from_params``, a singular fit) has no total
     interval with parameter uncertainty: a ClvlabWarning naming ``label`` says so, and the
-    per-customer metrics stand."""
-    scores = customer_scores(model, table, horizon, actual)
+    per-customer metrics stand. ``options`` go to the model's ``purchase_pmf``; with covariate
+    paths the total's interval is left out (parameter draws are not taken along paths yet)."""
+    scores = customer_scores(model, table, horizon, actual, options)
+    if options and options.get("covariate_paths") is not None:
+        draws = 0
     rows = []
     for cohort, mask in groups:
         rows += [(cohort, int(mask.sum()), metric, value)

@@ -22,6 +22,16 @@ A candidate with covariates names its attribute columns in brackets,
 (or indexed by id), one row per customer, known at acquisition (see
 :mod:`clvlab.data.attributes`). ``churn_adjuster = true`` adds adjusted copies of the candidates
 without covariates only (the adjuster's features are behaviour, not attributes).
+
+Time-varying covariates (:mod:`clvlab.evaluation.time_varying_cutoffs`): ``covariate_panel``
+in ``[data]`` names a CSV (also ``.csv.gz``) or Parquet file, relative to the experiment file,
+with one row per customer and period (``covariate_customer_col``, by default the log's
+customer column; ``covariate_period_col``, by default ``"period"``, the period's start; the
+covariate columns), and ``calendar`` a file of covariates shared by all customers (one row per
+period). ``covariate_columns = ["High.Season"]`` keeps only those covariates of the panel and
+calendar (the others may then be static attributes). A bracket column of a Pareto/NBD or
+BG/NBD candidate that they hold is read along each customer's path:
+``"pareto-nbd[High.Season,Gender]"``. Both files are read into memory.
 """
 
 from __future__ import annotations
@@ -40,7 +50,10 @@ from clvlab.models import registry
 __all__ = ["load_experiment", "run_experiment", "compare"]
 
 DATA_KEYS = {"source", "customer_col", "date_col", "amount_col", "date_format", "timezone",
-             "time_unit", "delimiter", "decimal", "attributes"}
+             "time_unit", "delimiter", "decimal", "attributes", "covariate_panel", "calendar",
+             "covariate_customer_col", "covariate_period_col", "covariate_columns"}
+#: the [data] keys of time-varying covariates, files or names, as backtest takes them
+COVARIATE_FILES = ("covariate_panel", "calendar")
 BACKTEST_KEYS = {"cutoffs", "horizon", "candidates", "churn_adjuster", "cohort_freq",
                  "acquisition_cost", "intervals", "interval_draws"}
 #: the leaderboard's default columns; ``compare(metrics=...)`` picks others, any metric a
@@ -124,13 +137,23 @@ def _check_values(path: Path, config: dict[str, Any]) -> None:
             raise ClvlabError(f"{path}: [backtest] {key} must be a non-empty list of strings, "
                               f"e.g. {key} = {example}; got {value!r}")
     with_covariates = [c for c in settings["candidates"] if "[" in c]
-    if with_covariates and not data.get("attributes"):
+    if with_covariates and not any(data.get(k) for k in ("attributes", *COVARIATE_FILES)):
         raise ClvlabError(f"{path}: the candidate(s) {with_covariates} read customer attributes "
                           "(the columns in brackets); name their file in [data], e.g. "
-                          'attributes = "attributes.parquet"')
-    if "attributes" in data and not isinstance(data["attributes"], str):
-        raise ClvlabError(f"{path}: [data] attributes must be a file name (CSV or Parquet), got "
-                          f"{data['attributes']!r}")
+                          'attributes = "attributes.parquet" (static), or covariate_panel = '
+                          '"panel.parquet" / calendar = "calendar.csv" (time-varying)')
+    for key in ("attributes", *COVARIATE_FILES, "covariate_customer_col", "covariate_period_col"):
+        if key in data and not isinstance(data[key], str):
+            what = "a column name" if key.endswith("_col") else "a file name (CSV or Parquet)"
+            raise ClvlabError(f"{path}: [data] {key} must be {what}, got {data[key]!r}")
+    columns = data.get("covariate_columns")
+    if columns is not None and not (isinstance(columns, list) and columns
+                                    and all(isinstance(c, str) for c in columns)):
+        raise ClvlabError(f"{path}: [data] covariate_columns must be a non-empty list of column "
+                          f'names, e.g. covariate_columns = ["High.Season"]; got {columns!r}')
+    if columns is not None and not any(data.get(k) for k in COVARIATE_FILES):
+        raise ClvlabError(f"{path}: [data] covariate_columns selects columns of a covariate_panel "
+                          "or calendar file; name one")
     if "intervals" in settings and not isinstance(settings["intervals"], bool):
         raise ClvlabError(f"{path}: [backtest] intervals must be true or false, got "
                           f"{settings['intervals']!r}")
@@ -178,6 +201,16 @@ def _attributes(name: str, base: Path, customer_col: str) -> pd.DataFrame:
     return table.set_index(customer_col) if customer_col in table.columns else table
 
 
+def _covariate_file(name: str, base: Path, key: str) -> pd.DataFrame:
+    """A [data] covariate_panel or calendar file (CSV, CSV.gz or Parquet) as a DataFrame."""
+    file = Path(name) if Path(name).is_absolute() else base / name
+    if not file.is_file():
+        raise ClvlabError(f"the {key} file {file} named in [data] does not exist")
+    if file.name.lower().endswith(".parquet"):
+        return pd.read_parquet(file)
+    return pd.read_csv(file)
+
+
 def run_experiment(path: str | Path, *, progress: bool | None = None):
     """Run the experiment's backtest and log it (parent run named after the file, the file as
     an artifact). Returns (parent run id, BacktestResult)."""
@@ -193,6 +226,15 @@ def run_experiment(path: str | Path, *, progress: bool | None = None):
     if "attributes" in data:
         data["customer_attributes"] = _attributes(data.pop("attributes"), path.parent,
                                                   data.get("customer_col", "customer_id"))
+    keep = data.pop("covariate_columns", None)
+    ids = data.get("covariate_customer_col") or data.get("customer_col", "customer_id")
+    for key in COVARIATE_FILES:
+        if key in data:
+            frame = _covariate_file(data[key], path.parent, key)
+            if keep is not None:
+                fixed = [ids, data.get("covariate_period_col", "period"), "period"]
+                frame = frame[[c for c in frame.columns if c in fixed or c in keep]]
+            data[key] = frame
     options = {k: settings[k] for k in ("cohort_freq", "acquisition_cost", "intervals",
                                         "interval_draws") if k in settings}
     result = backtest(transactions, _candidates(settings), settings["cutoffs"],
