@@ -308,3 +308,22 @@ def test_seasonal_refuses_bad_input():
         seasonal_covariates("2024-01-01", "2024-02-01", "D")
     with pytest.raises(ClvlabError, match="fourier"):
         seasonal_covariates("2024-01-01", "2024-02-01", "D", fourier=1.5)
+
+
+def test_names_stay_importable_where_they_were_first_defined():
+    """The split modules' public names are the same objects from covariate_panel and
+    covariate_paths, which other code imports them from."""
+    from clvlab.data import (covariate_engines, covariate_grid, covariate_panel, covariate_paths,
+                             covariate_pieces, seasonal)
+
+    assert covariate_panel.seasonal_covariates is seasonal.seasonal_covariates
+    for name in ("floor_period", "next_period", "weekday_of", "grid_rule", "as_micros",
+                 "WEEKDAYS", "RESERVED", "US"):
+        assert getattr(covariate_panel, name) is getattr(covariate_grid, name), name
+    for name in ("PieceSpec", "build_pieces", "repeat_counts"):
+        assert getattr(covariate_paths, name) is getattr(covariate_pieces, name), name
+    for module in (covariate_panel, covariate_paths, covariate_engines, covariate_grid,
+                   covariate_pieces, seasonal):
+        assert all(hasattr(module, name) for name in module.__all__), module.__name__
+    assert clvlab.seasonal_covariates is seasonal.seasonal_covariates
+    assert clvlab.covariate_paths is covariate_paths.covariate_paths

@@ -98,9 +98,13 @@ def test_hand_computed_pieces_to_a_horizon(rfm, panel):
 
 
 def test_repeat_purchases_must_match_frequency(rfm, panel):
-    """Without amount_col the refund-only day counts as a purchase: a has 4, the table 3."""
+    """Without amount_col (a table that does not record it: written by hand, or by an older
+    clvlab) the refund-only day counts as a purchase: a has 4, the table 3."""
+    unrecorded = rfm.copy()
+    unrecorded.attrs = {"clvlab": {k: v for k, v in rfm.attrs["clvlab"].items()
+                                   if k != "amount_col"}}
     with pytest.raises(DataValidationError, match="do not match the RFM table") as info:
-        covariate_paths(panel, rfm, transactions=LOG)
+        covariate_paths(panel, unrecorded, transactions=LOG)
     assert info.value.row == {"customer_id": "a", "frequency": 3}
     assert "amount_col" in info.value.hint
     with pytest.raises(DataValidationError, match="no purchase for customer 'c'"):
@@ -113,6 +117,41 @@ def test_transactions_from_a_file(rfm, panel, tmp_path):
     from_file = covariate_paths(panel, rfm, transactions=tmp_path / "log.csv",
                                 amount_col="amount").table
     pd.testing.assert_frame_equal(from_file, paths_of(panel, rfm).table)
+
+
+def test_the_log_is_read_with_the_settings_the_table_records(rfm, panel, tmp_path):
+    """rfm_summary records date_col, amount_col and date_format in attrs["clvlab"] (every
+    engine, and a Parquet file through read_rfm), and covariate_paths reads the log with them:
+    the same pieces as with the options repeated; a table without them reads rfm_summary's
+    defaults (date_col "date"), which this log does not have."""
+    from clvlab.data.rfm_io import read_rfm
+
+    log = LOG.rename(columns={"customer_id": "Id", "date": "When", "amount": "Price"})
+    log["When"] = pd.to_datetime(log["When"]).dt.strftime("%d/%m/%Y")
+    options = dict(date_col="When", amount_col="Price", date_format="%d/%m/%Y")
+    with pytest.warns(ClvlabWarning, match="held only refunds"):
+        table = clvlab.rfm_summary(log, customer_col="Id", time_unit="W", calibration_end=CAL,
+                                   **options)
+    with pytest.warns(ClvlabWarning, match="held only refunds"):
+        duckdb_table = clvlab.rfm_summary(log, customer_col="Id", time_unit="W",
+                                          calibration_end=CAL, engine="duckdb", **options)
+    info = table.attrs["clvlab"]
+    assert {k: info[k] for k in options} == options and duckdb_table.attrs == table.attrs
+    table.to_parquet(tmp_path / "rfm.parquet")
+    from_file = read_rfm(tmp_path / "rfm.parquet")
+    assert from_file.attrs == table.attrs
+    want = paths_of(panel, rfm).table
+    for summary in (table, from_file):
+        got = covariate_paths(panel, summary, transactions=log, customer_col="customer_id").table
+        pd.testing.assert_frame_equal(got, want)
+        repeated = covariate_paths(panel, summary, transactions=log, customer_col="customer_id",
+                                   **options).table
+        pd.testing.assert_frame_equal(repeated, want)
+    unrecorded = table.copy()
+    unrecorded.attrs = {"clvlab": {k: v for k, v in info.items() if k not in options}}
+    with pytest.raises(DataValidationError, match="missing from the transaction log") as error:
+        covariate_paths(panel, unrecorded, transactions=log, customer_col="customer_id")
+    assert error.value.column == "date"
 
 
 def test_purchase_at_calibration_end_is_in_the_piece_ending_there():

@@ -1,5 +1,5 @@
-"""Time-varying covariates: the calendar grid, the rules a covariate panel obeys, and
-:func:`seasonal_covariates`.
+"""Time-varying covariates: the rules a covariate panel obeys, each customer's path window, and
+the rows of a panel or calendar a path may use.
 
 A **panel** is a long table with one row per customer and calendar period: the customer id, the
 period's start and the covariate values that hold through that period. A **calendar** is the same
@@ -23,6 +23,10 @@ same in every engine of :func:`clvlab.data.covariate_paths.covariate_paths`:
 
 Each broken rule raises a :class:`~clvlab.core.errors.DataValidationError` naming the column,
 the rule and an example row (customer, period, value).
+
+The grid's arithmetic is :mod:`clvlab.data.covariate_grid`'s and the calendar generator
+:mod:`clvlab.data.seasonal`'s; both are re-exported here (``seasonal_covariates``,
+``floor_period``, ...), where they were first defined.
 """
 
 from __future__ import annotations
@@ -34,78 +38,29 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError, DataValidationError
-from clvlab.core.timeunits import UNIT_SECONDS, normalize_time_unit
+from clvlab.core.timeunits import normalize_time_unit
 from clvlab.data.attributes import matching_ids
-from clvlab.data.rfm_io import parse_option_date
+from clvlab.data.covariate_grid import (DAY_US, RESERVED, US, WEEKDAYS, as_micros, floor_period,
+                                        grid_rule, next_period, timestamp, weekday_of)
 from clvlab.data.rfm_pandas import parse_dates
 from clvlab.data.rfm_rules import epoch_seconds, make_settings
+from clvlab.data.seasonal import seasonal_covariates
 
 __all__ = ["PathWindow", "path_window", "floor_period", "next_period", "weekday_of", "grid_rule",
            "as_micros", "example", "check_rows", "window_bounds", "panel_frame_rows",
-           "calendar_rows", "check_coverage", "seasonal_covariates", "WEEKDAYS", "RESERVED", "US"]
+           "calendar_rows", "check_coverage", "seasonal_covariates", "WEEKDAYS", "RESERVED", "US",
+           "DAY_US", "timestamp", "ACCEPTED"]
 
-US = 1_000_000  # microseconds per second: every period start is whole microseconds since 1970
-DAY_US = 86_400 * US
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-#: names no covariate may take: the paths table's own columns and those of the rows engines pass
-RESERVED = ("customer", "start", "end", "repeat_purchases", "pos", "cid", "p", "f", "T", "n",
-            "error")
 ACCEPTED = "numbers, booleans, text or categories"
 MISSING_RULE = "covariate value is missing (NaN, None or NA); every row needs a value"
 INFINITE_RULE = "covariate value is infinite"
 DUPLICATE_RULE = "two rows for the same customer and period; each (customer, period) is one row"
 
 
-def grid_rule(unit: str, weekday: int | None = None) -> str:
-    """The alignment rule of ``unit``'s periods, in words, for messages."""
-    return {"h": "periods of time_unit 'h' start on the hour (minutes and seconds 0)",
-            "D": "periods of time_unit 'D' start at midnight",
-            "W": "periods of time_unit 'W' start at midnight on one weekday, the same for every "
-                 f"row (here {WEEKDAYS[weekday or 0]}, the weekday of the first row)",
-            "M": "periods of time_unit 'M' start at midnight on the 1st of a calendar month"}[unit]
-
-
 def gap_rule(unit: str) -> str:
     step = {"h": "one hour", "D": "one day", "W": "one week", "M": "one calendar month"}[unit]
     return (f"a gap: a customer's consecutive periods must start exactly {step} apart "
             "(no period may be left out)")
-
-
-def floor_period(us: np.ndarray, unit: str, weekday: int | None = None) -> np.ndarray:
-    """Start (int64 microseconds since 1970) of the period holding each instant ``us``."""
-    us = np.asarray(us, dtype=np.int64)
-    if unit == "M":
-        return us.astype("datetime64[us]").astype("datetime64[M]").astype("datetime64[us]") \
-            .astype(np.int64)
-    if unit == "W":
-        days = us // DAY_US  # floor division: right before 1970 too
-        return (days - (days + 3 - (weekday or 0)) % 7) * DAY_US  # 1970-01-01 was a Thursday
-    step = UNIT_SECONDS[unit] * US
-    return us - us % step
-
-
-def next_period(us: np.ndarray, unit: str) -> np.ndarray:
-    """Start of the period after the one starting at ``us`` (int64 microseconds)."""
-    us = np.asarray(us, dtype=np.int64)
-    if unit == "M":
-        months = us.astype("datetime64[us]").astype("datetime64[M]") + np.timedelta64(1, "M")
-        return months.astype("datetime64[us]").astype(np.int64)
-    return us + UNIT_SECONDS[unit] * US
-
-
-def weekday_of(us: np.ndarray) -> np.ndarray:
-    """Weekday of each instant, Monday 0 ... Sunday 6."""
-    return (np.asarray(us, dtype=np.int64) // DAY_US + 3) % 7
-
-
-def as_micros(ts: Any) -> np.ndarray:
-    """Naive timestamps (a Series, Index or scalar) as int64 microseconds since 1970."""
-    values = ts.to_numpy() if hasattr(ts, "to_numpy") else np.asarray(ts)
-    return values.astype("datetime64[us]").astype(np.int64)
-
-
-def timestamp(us: Any) -> pd.Timestamp:
-    return pd.Timestamp(int(us), unit="us")
 
 
 @dataclass(frozen=True)
@@ -351,108 +306,3 @@ def check_coverage(first: np.ndarray, last: np.ndarray, have_first: np.ndarray,
                   f"({timestamp(window.first_us[i])}) to the one holding the path's end ({end})",
         example((names[0] or window.customer_col, names[1]), window.customers[i], period),
         hint=hint)
-
-
-def seasonal_covariates(start: Any, end: Any, time_unit: str, *, month: bool = False,
-                        quarter: bool = False, holidays: dict[str, Any] | None = None,
-                        fourier: int = 0, year_length: float | None = None) -> pd.DataFrame:
-    """Calendar covariates shared by all customers, one row per period: a ``calendar`` for
-    :func:`clvlab.data.covariate_paths.covariate_paths`.
-
-    Parameters
-    ----------
-    start, end
-        The first period's start (a period start of ``time_unit``: on the hour, at midnight,
-        a month's 1st; for weeks, its weekday sets the weeks' first day) and the last instant to
-        cover: periods run from ``start`` to the one holding ``end``. Timestamps or ISO 8601.
-    time_unit
-        ``"h"``, ``"D"``, ``"W"`` or ``"M"`` (calendar months), as the RFM table's.
-    month, quarter
-        A column ``month`` ("01" ... "12") or ``quarter`` ("Q1" ... "Q4"): the month (quarter)
-        holding the period's midpoint, i.e. most of the period; a Categorical with all 12 (4)
-        categories, so that a model's one-hot encoding has a fixed set of columns.
-    holidays
-        ``{name: [dates]}`` or ``{name: "MM-DD"}`` (every year). Column ``name`` is 1 for the
-        periods that overlap the holiday's day, else 0 (int64; hourly periods: the 24 hours of
-        the day).
-    fourier
-        K: columns ``fourier_sin_k`` and ``fourier_cos_k`` for k = 1..K, sin and cos of
-        ``2 pi k t / year_length`` with ``t`` the period's midpoint in time units since
-        1970-01-01 00:00 (so the phase is about 0 at New Year).
-    year_length
-        The year in time units; by default 365.2425 days (52.1775 weeks, 12 months).
-
-    Example
-    -------
-    >>> cal = seasonal_covariates("2005-01-02", "2006-12-31", "W", month=True,
-    ...                           holidays={"christmas": "12-25"}, fourier=1)
-    >>> list(cal.columns)
-    ['period', 'month', 'christmas', 'fourier_sin_1', 'fourier_cos_1']
-    >>> cal.loc[cal["christmas"] == 1, "period"].dt.date.astype(str).tolist()
-    ['2005-12-25', '2006-12-24']
-    """
-    unit = normalize_time_unit(time_unit)
-    first, last = (parse_option_date(value, name) for value, name in
-                   ((start, "start"), (end, "end")))
-    first_us, last_us = int(as_micros(first)), int(as_micros(last))
-    weekday = int(weekday_of(first_us))
-    if floor_period(first_us, unit, weekday) != first_us or (unit != "h" and first_us % DAY_US):
-        raise ClvlabError(f"start={start!r} is not a period start: {grid_rule(unit, weekday)}")
-    if last_us < first_us:
-        raise ClvlabError(f"end={end!r} is before start={start!r}")
-    if unit == "M":
-        one = np.timedelta64(1, "M")
-        months = np.arange(np.datetime64(first, "M"), np.datetime64(last, "M") + one)
-        us = months.astype("datetime64[us]").astype(np.int64)
-    else:
-        us = np.arange(first_us, last_us + 1, UNIT_SECONDS[unit] * US, dtype=np.int64)
-    after = next_period(us, unit)
-    middle = pd.to_datetime((us + (after - us) // 2).astype("datetime64[us]"))
-    out = pd.DataFrame({"period": pd.to_datetime(us.astype("datetime64[us]"))})
-    if month:
-        out["month"] = pd.Categorical([f"{m:02d}" for m in middle.month],
-                                      categories=[f"{m:02d}" for m in range(1, 13)])
-    if quarter:
-        out["quarter"] = pd.Categorical([f"Q{q}" for q in middle.quarter],
-                                        categories=["Q1", "Q2", "Q3", "Q4"])
-    for name, dates in (holidays or {}).items():
-        if name in out.columns or name in RESERVED:
-            raise ClvlabError(f"holidays: the name {name!r} is taken; name the holiday otherwise")
-        days = _holiday_days(name, dates, middle.year.min() - 1, middle.year.max() + 1)
-        # the day [d, d + 1 day) overlaps [us, after) when d < after and d + 1 day > us
-        hits = np.zeros(len(us), np.int64)
-        for day in days:
-            hits[np.searchsorted(after, day, "right"):np.searchsorted(us, day + DAY_US, "left")] = 1
-        out[name] = hits
-    if fourier:
-        if isinstance(fourier, bool) or not isinstance(fourier, (int, np.integer)) or fourier < 0:
-            raise ClvlabError(f"fourier must be a whole number of terms >= 0, not {fourier!r}")
-        length = year_length or 365.2425 * 86_400 / UNIT_SECONDS[unit]
-        t = (us + (after - us) / 2) / (UNIT_SECONDS[unit] * US)
-        for k in range(1, int(fourier) + 1):
-            out[f"fourier_sin_{k}"] = np.sin(2 * np.pi * k * t / length)
-            out[f"fourier_cos_{k}"] = np.cos(2 * np.pi * k * t / length)
-    if len(out.columns) == 1:
-        raise ClvlabError("seasonal_covariates: choose at least one of month, quarter, holidays "
-                          "or fourier")
-    return out
-
-
-def _holiday_days(name: str, dates: Any, first_year: int, last_year: int) -> list[int]:
-    """Midnights (microseconds) of a holiday: a list of dates, or "MM-DD" in every year."""
-    if isinstance(dates, str):
-        try:
-            month, day = (int(part) for part in dates.split("-"))
-            pd.Timestamp(2000, month, day)  # a leap year: 02-29 is a valid recurring day
-        except (ValueError, TypeError):
-            raise ClvlabError(f"holidays[{name!r}]={dates!r} is not 'MM-DD' (e.g. '12-25') or "
-                              "a list of dates") from None
-        days = []
-        for year in range(first_year, last_year + 1):
-            try:
-                days.append(pd.Timestamp(year, month, day))
-            except ValueError:  # 02-29 outside leap years
-                continue
-    else:
-        days = [parse_option_date(value, f"holidays[{name!r}]") for value in dates]
-    return sorted(int(as_micros(d.normalize())) for d in days)

@@ -206,9 +206,14 @@ def window_constants(settings: Settings, window: Window) -> dict[str, float]:
 
 
 def describe(settings: Settings, window: Window, counts: dict[str, int]) -> dict[str, Any]:
-    """The metadata both engines attach as ``attrs["clvlab"]``."""
+    """The metadata every engine attaches as ``attrs["clvlab"]`` (and a Parquet file keeps).
+
+    The log's columns and date format (``date_col``, ``amount_col``, ``date_format``; None when
+    not given) are recorded with the merge period and time zone, so that whatever reads the log
+    again for this table (``covariate_paths(..., transactions=log)``) reads it the same way."""
     return {"time_unit": settings.time_unit, "customer_col": settings.customer_col,
-            "merge_period": settings.merge_period,
+            "date_col": settings.date_col, "amount_col": settings.amount_col,
+            "date_format": settings.date_format, "merge_period": settings.merge_period,
             "timezone": settings.timezone, "calibration_end": window.calibration_end.isoformat(),
             "observation_end": window.observation_end.isoformat(),
             **({} if window.last_transaction is None else {
