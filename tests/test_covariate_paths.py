@@ -95,6 +95,9 @@ def test_hand_computed_pieces_to_a_horizon(rfm, panel):
         ("b", 0, 2, 1, 5), ("b", 2, t_b, 0, 6), ("b", t_b, t_b + 1, 0, 6),
         ("c", 0, 1, 0, 7)]))
     assert paths.horizon == 1.0 and paths.path_end == pd.Timestamp("2024-02-07")
+    # a repr one reads (the dataclass's printed the whole table)
+    assert repr(paths).startswith("<CovariatePaths: 8 pieces for 3 customers; covariates [")
+    assert "path end 2024-02-07 00:00 (horizon 1)>" in repr(paths)
 
 
 def test_repeat_purchases_must_match_frequency(rfm, panel):

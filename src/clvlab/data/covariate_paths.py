@@ -58,6 +58,12 @@ class CovariatePaths:
     path_end: pd.Timestamp      # every customer's path reaches it (>= calibration_end)
     customers: pd.Index         # the RFM table's index, in its order
 
+    def __repr__(self) -> str:  # the dataclass's would print the whole table and index
+        return (f"<CovariatePaths: {len(self.table):,} pieces for {len(self.customers):,} "
+                f"customers; covariates {list(self.covariates)}; time unit {self.time_unit}; "
+                f"calibration end {self.calibration_end:%Y-%m-%d %H:%M}, path end "
+                f"{self.path_end:%Y-%m-%d %H:%M} (horizon {self.horizon:g})>")
+
     @property
     def horizon(self) -> float:
         """(path_end - calibration_end) in time units; 0.0 for a fit's paths."""
