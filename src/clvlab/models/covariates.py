@@ -171,10 +171,21 @@ def fit_with_covariates(model, table: pd.DataFrame, weights: np.ndarray | None):
     grouped = GroupedData(model, distinct, counts, len(base))
     scales = design.scales()
     rows, total = group_likelihood(model, design, grouped, scales)
+    result = fit_scaled(model, design, scales, model._start(grouped.base, grouped.weights),
+                        rows, grouped.weights, total)
+    return result, design, grouped
+
+
+def fit_scaled(model, design: CovariateDesign, scales: np.ndarray, own_start: np.ndarray,
+               rows, weights: np.ndarray, total):
+    """Maximum likelihood over the model's own parameters and the coefficients, which the
+    likelihood sees divided by their columns' ``scales`` (so that a coefficient of a column in
+    thousands and one of a 0/1 flag are found on one footing): the start (coefficients 0, the
+    user's ``start_params`` scaled in), the penalties (``covariate_penalty`` on the user's scale)
+    and the result back on the user's scale. Static and time-varying fits share it."""
     k = len(model.param_names)
     names = [*model.param_names, *design.coefficient_names]
-    start = np.concatenate([model._start(grouped.base, grouped.weights),
-                            np.zeros(len(design.coefficient_names))])
+    start = np.concatenate([own_start, np.zeros(len(scales))])
     for name, value in (model.start_params or {}).items():
         if name not in names:
             raise ClvlabError(f"start_params names {name!r}, which is not a parameter of this "
@@ -184,13 +195,13 @@ def fit_with_covariates(model, table: pd.DataFrame, weights: np.ndarray | None):
     penalty = np.concatenate([np.full(k, float(model.penalty)),
                               float(model.covariate_penalty) / scales ** 2])
     positive = np.r_[np.ones(k, bool), np.zeros(len(scales), bool)]
-    result = fit_mle(rows, grouped.weights, start, names=names, penalty=penalty,
+    result = fit_mle(rows, weights, start, names=names, penalty=penalty,
                      max_restarts=model.max_restarts, total=total, positive=positive,
                      exact_total=True)
     to_user = np.r_[np.ones(k), 1.0 / scales]
     result.params = result.params * to_user
     result.covariance = result.covariance * np.outer(to_user, to_user)
-    return result, design, grouped
+    return result
 
 
 def no_interior_maximum(model, design: CovariateDesign, grouped: GroupedData,

@@ -123,12 +123,8 @@ def by_covariate_group(method: Callable | None = None, *, distinct: bool = True,
     signature = inspect.signature(method)
     table_name = "rfm" if "rfm" in signature.parameters else "table"
 
-    @functools.wraps(method)
-    def wrapper(self, *args, covariate_paths=None, **kwargs):
-        design = getattr(self, "covariates_", None)
-        if design is not None and getattr(design, "time_varying", ()) or covariate_paths is not None:
-            return _along_paths(self, method, signature, table_name, args, kwargs, covariate_paths)
-        if design is None:
+    def by_group(self, *args, **kwargs):
+        if getattr(self, "covariates_", None) is None:
             return method(self, *args, **kwargs)
         bound = signature.bind(self, *args, **kwargs)
         bound.apply_defaults()
@@ -149,8 +145,8 @@ def by_covariate_group(method: Callable | None = None, *, distinct: bool = True,
             results.append((positions, getattr(plain, method.__name__)(**arguments)))
         return _assemble(results, table)
 
+    wrapper = _paths_or(method, by_group)
     wrapper.by_covariate_group = True
-    wrapper.__signature__ = _with_paths(signature)
     return wrapper
 
 
@@ -180,6 +176,12 @@ def along_paths(method: Callable) -> Callable:
     """Give a per-customer prediction that runs its own covariate handling the keyword
     ``covariate_paths``: a model fitted along paths predicts through ``time_varying_predict``;
     other models run the method as written."""
+    return _paths_or(method, method)
+
+
+def _paths_or(method: Callable, otherwise: Callable) -> Callable:
+    """``method`` with the keyword ``covariate_paths``: a model fitted along paths (or any model
+    given paths) goes through ``_along_paths``; the others run ``otherwise``."""
     signature = inspect.signature(method)
     table_name = "rfm" if "rfm" in signature.parameters else "table"
 
@@ -188,7 +190,7 @@ def along_paths(method: Callable) -> Callable:
         design = getattr(self, "covariates_", None)
         if design is not None and getattr(design, "time_varying", ()) or covariate_paths is not None:
             return _along_paths(self, method, signature, table_name, args, kwargs, covariate_paths)
-        return method(self, *args, **kwargs)
+        return otherwise(self, *args, **kwargs)
 
     wrapper.__signature__ = _with_paths(signature)
     return wrapper

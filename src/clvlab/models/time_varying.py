@@ -26,9 +26,8 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError
-from clvlab.inference.mle import fit_mle
 from clvlab.models.covariate_encoding import CovariateEncoder
-from clvlab.models.covariates import PROCESS_SETTINGS, CovariateDesign
+from clvlab.models.covariates import PROCESS_SETTINGS, CovariateDesign, fit_scaled
 from clvlab.models.time_varying_segments import Segments, path_segments
 
 __all__ = ["TIME_VARYING_MODELS", "is_time_varying", "design_for_paths", "segments_for",
@@ -302,24 +301,9 @@ def fit_time_varying(model, rfm: pd.DataFrame, paths, weights: np.ndarray | None
     weights = np.ones(len(rfm)) if weights is None else np.asarray(weights, np.float64)
     scales = design.scales()
     likelihood = path_likelihood(model, design, rfm, segments, weights, scales)
-    k = len(model.param_names)
-    names = [*model.param_names, *design.coefficient_names]
-    start = np.concatenate([_plain_start(model, rfm, weights), np.zeros(len(scales))])
-    for key, value in (model.start_params or {}).items():
-        if key not in names:
-            raise ClvlabError(f"start_params names {key!r}, which is not a parameter of this "
-                              f"{name} (it has {names})")
-        position = names.index(key)
-        start[position] = float(value) * (scales[position - k] if position >= k else 1.0)
-    penalty = np.concatenate([np.full(k, float(model.penalty)),
-                              float(model.covariate_penalty) / scales ** 2])
-    positive = np.r_[np.ones(k, bool), np.zeros(len(scales), bool)]
-    result = fit_mle(lambda p: likelihood.evaluate(p, per_customer=True), weights, start,
-                     names=names, penalty=penalty, max_restarts=model.max_restarts,
-                     total=likelihood.evaluate, positive=positive, exact_total=True)
-    to_user = np.r_[np.ones(k), 1.0 / scales]
-    result.params = result.params * to_user
-    result.covariance = result.covariance * np.outer(to_user, to_user)
+    result = fit_scaled(model, design, scales, _plain_start(model, rfm, weights),
+                        lambda p: likelihood.evaluate(p, per_customer=True), weights,
+                        likelihood.evaluate)
     return result, design, likelihood
 
 
