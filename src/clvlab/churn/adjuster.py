@@ -48,7 +48,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from clvlab.core.atomic import atomic_output
-from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, shown
 from clvlab.churn.gain import GainCheck
 
 __all__ = ["ChurnAdjuster", "BASE_FEATURES", "UncheckedAdjustmentWarning",
@@ -567,7 +567,7 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
             if not np.all(np.isfinite(values)):
                 position = int(np.flatnonzero(~np.isfinite(values))[0])
                 raise DataValidationError(column, f"feature is missing or infinite "
-                                                  f"(customer {X.index[position]!r})")
+                                                  f"(customer {shown(X.index[position])})")
         return X
 
     def _threads(self):

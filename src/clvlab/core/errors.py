@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ClvlabError", "DataValidationError", "ClvlabWarning", "example_row"]
+__all__ = ["ClvlabError", "DataValidationError", "ClvlabWarning", "example_row", "shown"]
 
 
 class ClvlabError(ValueError):
@@ -44,6 +44,12 @@ class DataValidationError(ClvlabError):
         if hint:
             parts.append(hint)
         super().__init__("; ".join(parts))
+
+
+def shown(value: Any) -> str:
+    """A value from a user's table as they wrote it: ``1001``, not ``np.int64(1001)`` (NumPy 2's
+    repr of its scalars)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _format_row(row: dict[str, Any]) -> str:

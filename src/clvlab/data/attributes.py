@@ -37,7 +37,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, shown
 from clvlab.data.rfm_columns import SPEC
 
 __all__ = ["RESERVED_NAMES", "attribute_table", "check_attributes", "check_attribute_columns",
@@ -351,7 +351,7 @@ def join_spark_attributes(frame, attributes: Any, *, customer_col: str):
             .orderBy(by_id).limit(1).collect()[0][0]
         raise DataValidationError(
             customer_col, f"{WHERE} has no row for {counts['__missing']} of the {counts['__n']} "
-                          f"customers, e.g. customer {first!r}")
+                          f"customers, e.g. customer {shown(first)}")
     for n in names:
         if counts[n]:
             row = joined.where(bad[n]).select(by_id, F.col(f"`{n}`")).orderBy(by_id) \

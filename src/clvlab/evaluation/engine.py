@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning
+from clvlab.core.errors import ClvlabError, ClvlabWarning, shown
 from clvlab.core.progress import progress_bar
 from clvlab.core.timeunits import UNIT_SECONDS
 from clvlab.data.calibration import (CutoffView, check_cutoffs,
@@ -304,7 +304,7 @@ def _checked(predicted: Any, rfm: pd.DataFrame, name: str, cutoff: str) -> pd.Da
             if bad.any():
                 where = predicted.index[np.flatnonzero(bad)[0]]
                 raise ClvlabError(f"candidate {name!r} predicted {column} = {values[bad][0]!r} for "
-                                  f"customer {where!r} at cutoff {cutoff}")
+                                  f"customer {shown(where)} at cutoff {cutoff}")
     return predicted
 
 

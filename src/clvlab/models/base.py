@@ -450,14 +450,17 @@ class BaseModel(BaseEstimator):
         return None
 
     @checks_time_unit
-    def log_likelihood(self, rfm: pd.DataFrame, per_customer: bool = False):
+    def log_likelihood(self, rfm: pd.DataFrame, per_customer: bool = False, *,
+                       covariate_paths=None):
         """The log-likelihood of ``rfm`` at the model's current parameters (fitted or from
         ``from_params``; with covariates, each customer at their own): the total, or one value
         per customer with ``per_customer=True`` (NaN for customers the model does not read, as
-        Gamma-Gamma's customers without repeat purchases). To compare models on a holdout."""
+        Gamma-Gamma's customers without repeat purchases). To compare models on a holdout.
+        A model fitted along covariate paths needs the table's paths built with its
+        transactions (``clvlab.covariate_paths(panel, rfm, transactions=log)``)."""
         self._check_fitted()
         self._check_time_unit(rfm)
-        rows = self._log_likelihood_rows(rfm)
+        rows = self._log_likelihood_rows(rfm, covariate_paths=covariate_paths)
         return rows if per_customer else float(rows.sum())
 
     def summary(self, level: float = 0.95) -> pd.DataFrame:

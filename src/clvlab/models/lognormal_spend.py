@@ -136,11 +136,12 @@ class LogNormalSpend(SpendModel):
         and tau stay the population's, so the model stays conjugate."""
         return {"median": ("spend", 1)}
 
-    def fit(self, rfm, weights=None, *, time_unit: str | None = None) -> "LogNormalSpend":
+    def fit(self, rfm, weights=None, *, time_unit: str | None = None,
+            covariate_paths=None) -> "LogNormalSpend":
         """Fit on the customers with repeat purchases; see :meth:`SpendModel.fit`. Warns
         (ClvlabWarning) where the fitted sigma exceeds :data:`SIGMA_WARN`, beyond which the
         Fenton-Wilkinson likelihood is biased."""
-        super().fit(rfm, weights, time_unit=time_unit)
+        super().fit(rfm, weights, time_unit=time_unit, covariate_paths=covariate_paths)
         sigma = float(self.params_["sigma"])
         if sigma > SIGMA_WARN:
             warnings.warn(

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError
+from clvlab.core.errors import ClvlabError, shown
 from clvlab.core.numbers import numbers
 from clvlab.models.customer_params import along_paths, by_covariate_group
 from clvlab.models.predictive_draws import CHUNK_UNITS, FuturePurchases, simulate_units
@@ -70,7 +70,7 @@ class PurchaseDistribution:
                                   (len(rfm), len(self.param_names)))[row]
             raise ClvlabError(
                 f"{type(self).__name__} cannot compute the purchase distribution of customer "
-                f"{rfm.index[row]!r} ({dict(rfm.iloc[row])}) at parameters "
+                f"{shown(rfm.index[row])} ({dict(rfm.iloc[row])}) at parameters "
                 f"{dict(zip(self.param_names, np.round(own, 6)))}: P(alive) is not a "
                 "probability or the posterior is not finite; parameters this extreme mean the data do not identify the "
                 "model (refit with penalty > 0)")

@@ -243,10 +243,19 @@ class SpendModel(BaseModel):
         repeat = x > 0
         return [x[repeat], z[repeat]]
 
-    def fit(self, rfm: pd.DataFrame, weights=None, *, time_unit: str | None = None):
+    def fit(self, rfm: pd.DataFrame, weights=None, *, time_unit: str | None = None,
+            covariate_paths=None):
         """Fit on the customers with repeat purchases (the others carry no spend information),
         then check that spend does not depend on frequency: ``spend_frequency_check_`` keeps
-        the result, and a material dependence warns (``clvlab.spend_frequency_check``)."""
+        the result, and a material dependence warns (``clvlab.spend_frequency_check``).
+        ``covariate_paths`` is refused: a spend model's covariates are static columns."""
+        if covariate_paths is not None:
+            raise ClvlabError(
+                f"{type(self).__name__} does not take time-varying covariates (covariate_paths): "
+                "a customer's average spend is one number over their whole history, so its "
+                "covariates are static columns of the RFM table (spend_covariates=[...]). "
+                "Time-varying covariates move the purchase and dropout rates of ParetoNBD and "
+                "BetaGeo.")
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float64)
             if weights.shape != (len(rfm),):

@@ -25,13 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError
+from clvlab.core.errors import ClvlabError, shown
 from clvlab.models.covariate_encoding import CovariateEncoder
 from clvlab.models.covariates import PROCESS_SETTINGS, CovariateDesign, fit_scaled
 from clvlab.models.time_varying_segments import Segments, path_segments
 
 __all__ = ["TIME_VARYING_MODELS", "is_time_varying", "design_for_paths", "segments_for",
-           "PathLikelihood", "fit_time_varying"]
+           "PathLikelihood", "fit_time_varying", "path_log_likelihood",
+           "refuse_along_paths"]
 
 #: the model classes that take covariate paths, and the processes a path may move
 TIME_VARYING_MODELS = {"ParetoNBD": ("purchase", "dropout"), "BetaGeo": ("purchase",)}
@@ -43,6 +44,20 @@ THREADS = max(1, min(4, os.cpu_count() or 1))
 def is_time_varying(model) -> bool:
     design = getattr(model, "covariates_", None)
     return bool(design is not None and getattr(design, "time_varying", ()))
+
+
+def refuse_along_paths(model, what: str) -> None:
+    """The cohort-level predictions (totals with intervals, simulated value distributions, fan
+    charts) are not taken along paths yet: say so, and what does work, rather than let the
+    model ask for covariate columns the table was never meant to have."""
+    if is_time_varying(model):
+        raise ClvlabError(
+            f"{what} is not available yet for a model fitted along covariate paths "
+            f"({type(model).__name__} with time-varying {list(model.covariates_.time_varying)}): "
+            "each customer's future would have to be drawn along their path. The per-customer "
+            "predictions take covariate_paths= (expected_purchases, prediction_interval, "
+            "purchase_pmf, customer_lifetime_value), and their sum is the expected total; see "
+            "the README's limits of time-varying covariates")
 
 
 def _check_model(model) -> tuple[str, ...]:
@@ -140,8 +155,10 @@ def segments_for(model, rfm: pd.DataFrame, paths, *, calibration_only: bool) -> 
     """The model's encoded segments of the RFM table's customers (``time_varying_segments``)."""
     design: CovariateDesign = model.covariates_
     _check_paths(model, rfm, paths)
+    # the columns the fit took from its paths come from the paths, the others from the table
+    # (design_for_paths sets time_varying to the paths' columns before a fit reads them here)
     segments = path_segments(paths, rfm, list(design.encoder.columns), design.encoder,
-                             model=type(model).__name__)
+                             model=type(model).__name__, varying=list(design.time_varying))
     return segments.calibration_part() if calibration_only else segments
 
 
@@ -275,15 +292,10 @@ def path_likelihood(model, design: CovariateDesign, rfm: pd.DataFrame, segments:
                           weights, segments, scaled, maps, static_links)
 
 
-def fit_time_varying(model, rfm: pd.DataFrame, paths, weights: np.ndarray | None):
-    """Maximum likelihood along the paths. Returns (FitResult on the user's scale, design,
-    PathLikelihood on the internal scale)."""
-    from clvlab.data.validation import validate_rfm
-
-    validate_rfm(rfm)
+def counted_segments(model, rfm: pd.DataFrame, paths) -> Segments:
+    """The calibration segments with the repeat purchases inside each, which the likelihood
+    needs (the covariates in force at each purchase), checked against the table's frequency."""
     name = type(model).__name__
-    design = design_for_paths(model, rfm, paths)
-    model.covariates_ = design  # segments_for reads the encoder
     segments = segments_for(model, rfm, paths, calibration_only=True)
     if not segments.has_counts:
         raise ClvlabError(
@@ -295,9 +307,35 @@ def fit_time_varying(model, rfm: pd.DataFrame, paths, weights: np.ndarray | None
     if not np.allclose(counted, frequency):
         position = int(np.flatnonzero(~np.isclose(counted, frequency))[0])
         raise ClvlabError(
-            f"{name}: customer {rfm.index[position]!r} has frequency {frequency[position]:g} in the "
+            f"{name}: customer {shown(rfm.index[position])} has frequency {frequency[position]:g} in the "
             f"RFM table but {counted[position]:g} repeat purchases on their covariate path: the "
             "paths were built from another log or window")
+    return segments
+
+
+def path_log_likelihood(model, rfm: pd.DataFrame, paths) -> np.ndarray:
+    """Each customer's log-likelihood at the fitted parameters along ``paths`` (a holdout's
+    paths with its transactions, or the calibration's)."""
+    segments = counted_segments(model, rfm, paths)
+    design = model.covariates_
+    likelihood = path_likelihood(model, design, rfm, segments, np.ones(len(rfm)),
+                                 design.scales())
+    k = len(model.param_names)
+    params = model.params_.to_numpy(np.float64)
+    # the coefficients on the user's scale times the scales: the likelihood's internal scale
+    return likelihood.evaluate(np.concatenate([params[:k], params[k:] * design.scales()]),
+                               per_customer=True)[0]
+
+
+def fit_time_varying(model, rfm: pd.DataFrame, paths, weights: np.ndarray | None):
+    """Maximum likelihood along the paths. Returns (FitResult on the user's scale, design,
+    PathLikelihood on the internal scale)."""
+    from clvlab.data.validation import validate_rfm
+
+    validate_rfm(rfm)
+    design = design_for_paths(model, rfm, paths)
+    model.covariates_ = design  # segments_for reads the encoder
+    segments = counted_segments(model, rfm, paths)
     weights = np.ones(len(rfm)) if weights is None else np.asarray(weights, np.float64)
     scales = design.scales()
     likelihood = path_likelihood(model, design, rfm, segments, weights, scales)

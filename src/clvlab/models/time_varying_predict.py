@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError
+from clvlab.core.errors import ClvlabError, shown
 from clvlab.models.customer_params import distinct_rows, row_model
 from clvlab.models.table_units import checked
 
@@ -39,12 +39,9 @@ class PathPredictor:
     def __init__(self, model, rfm: pd.DataFrame, paths):
         from clvlab.models.time_varying import path_likelihood, segments_for
 
-        if paths is None:
-            raise ClvlabError(
-                f"{type(model).__name__} was fitted with time-varying covariates "
-                f"{list(model.covariates_.time_varying)}: its predictions need each customer's "
-                "covariate path over the horizon, covariate_paths=clvlab.covariate_paths(panel, "
-                "rfm, horizon=...)")
+        _require_paths(model, paths, "its predictions need each customer's covariate path "
+                       "over the horizon, covariate_paths=clvlab.covariate_paths(panel, rfm, "
+                       "horizon=...)")
         self.model, self.rfm, self.paths = model, rfm, paths
         self.name = type(model).__name__
         segments = segments_for(model, rfm, paths, calibration_only=False)
@@ -71,7 +68,7 @@ class PathPredictor:
         if short.any():
             i = int(np.flatnonzero(short)[0])
             raise ClvlabError(
-                f"{self.name}: the covariate path of customer {self.rfm.index[i]!r} reaches "
+                f"{self.name}: the covariate path of customer {shown(self.rfm.index[i])} reaches "
                 f"{reach[i] - self.T[i]:g} time units past the calibration end, but the horizon "
                 f"is {horizon[i]:g}: the future path must cover the horizon (build the paths "
                 f"with horizon >= {float(np.max(horizon)):g}: a panel or calendar that reaches "
@@ -122,6 +119,12 @@ class PathPredictor:
         return row_model(plain, self.own), table, a_h
 
 
+def _require_paths(model, paths, need: str) -> None:
+    if paths is None:
+        raise ClvlabError(f"{type(model).__name__} was fitted with time-varying covariates "
+                          f"{list(model.covariates_.time_varying)}: {need}")
+
+
 def predict_along_paths(model, method, signature, table_name: str, args, kwargs, paths):
     """A prediction method of a model fitted along paths (see the module)."""
     bound = signature.bind(model, *args, **kwargs)
@@ -136,6 +139,14 @@ def predict_along_paths(model, method, signature, table_name: str, args, kwargs,
     if arguments.get("parameter_draws") is not None:
         raise ClvlabError(f"{type(model).__name__}.{name}: parameter_draws are not available "
                           "along covariate paths yet; predict at the estimate")
+    if name == "_log_likelihood_rows":
+        from clvlab.models.time_varying import path_log_likelihood
+
+        _require_paths(model, paths, "its log-likelihood needs each customer's covariate path "
+                       "with the purchases in it, covariate_paths=clvlab.covariate_paths(panel, "
+                       "rfm, transactions=log)")
+        return pd.Series(path_log_likelihood(model, table, paths), index=table.index,
+                         name="log_likelihood")
     predictor = PathPredictor(model, table, paths)
     if type(model).__name__ == "BetaGeo":
         horizon = None

@@ -13,12 +13,14 @@ the calibration end, so the fit's part of a path is a prefix of the prediction's
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, shown
+from clvlab.core.timeunits import UNIT_SECONDS
 
 __all__ = ["Segments", "path_segments", "static_rows"]
 
@@ -68,28 +70,61 @@ def _customer_runs(customer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, customer[starts]
 
 
-def static_rows(rfm: pd.DataFrame, columns: list[str], model: str) -> pd.DataFrame:
+def static_rows(rfm: pd.DataFrame, columns: list[str], model: str,
+                paths_hold: tuple[str, ...] = ()) -> pd.DataFrame:
     """The static covariates the RFM table gives (one row per customer)."""
     missing = [c for c in columns if c not in rfm.columns]
     if missing:
         raise ClvlabError(
-            f"{model}: the covariates {missing} are neither in the covariate paths nor columns of "
-            f"the RFM table; the paths have the covariates named in their `covariates`, the table "
-            f"has {[c for c in rfm.columns][:12]}")
+            f"{model}: the covariates {missing} are neither in the covariate paths (they hold "
+            f"{list(paths_hold)}) nor columns of the RFM table (it has "
+            f"{[c for c in rfm.columns][:12]}): join them to the table (rfm_summary(..., "
+            "customer_attributes=frame)) or build the paths from a panel that holds them")
     return rfm[columns]
 
 
+def _split_columns(paths, columns: list[str], varying: list[str] | None, model: str):
+    """(path columns, static columns). A fitted model says which columns varied along its paths
+    (``varying``): those must come from the paths, the others from the RFM table, whatever else
+    the paths hold, so that a prediction treats every column as the fit did (a time-varying
+    column read from the table would be a constant, a static one read from a path would vary:
+    either changes the model without a word)."""
+    if varying is None:  # a fit: the paths decide
+        return ([c for c in columns if c in paths.covariates],
+                [c for c in columns if c not in paths.covariates])
+    absent = [c for c in varying if c not in paths.covariates]
+    if absent:
+        raise ClvlabError(
+            f"{model} was fitted with {absent} varying along the covariate paths, but these paths "
+            f"do not hold {'it' if len(absent) == 1 else 'them'} (they hold "
+            f"{list(paths.covariates)}): build them from the panel or calendar the fit used "
+            "(clvlab.covariate_paths(panel, rfm, calendar=..., horizon=...)); a column of the "
+            "RFM table would hold it constant, which is another model")
+    static = [c for c in columns if c not in varying]
+    table = paths.table
+    moving = [c for c in static if c in paths.covariates
+              and (table.groupby("customer", sort=False)[c].nunique(dropna=False) > 1).any()]
+    if moving:
+        warnings.warn(
+            f"{model} was fitted with {moving} static (a column of the RFM table), so it reads "
+            f"{'it' if len(moving) == 1 else 'them'} from the table; the values changing along "
+            "these covariate paths are not used. To let them vary, refit with paths that hold "
+            "them", ClvlabWarning, stacklevel=2)
+    return list(varying), static
+
+
 def path_segments(paths, rfm: pd.DataFrame, columns: list[str], encoder, *,
-                  model: str, merge: bool = True) -> Segments:
+                  model: str, merge: bool = True, varying: list[str] | None = None) -> Segments:
     """The encoded segments of the RFM table's customers, in its order.
 
-    ``columns``: the raw covariate columns the model uses; those in ``paths.covariates`` come
-    from the path, the others from the RFM table (static). ``encoder``: the model's
-    ``CovariateEncoder`` (its ``transform`` runs once per distinct covariate row)."""
+    ``columns``: the raw covariate columns the model uses. For a fit (``varying=None``) those in
+    ``paths.covariates`` come from the path, the others from the RFM table (static); a fitted
+    model gives ``varying``, the columns that came from its paths (see ``_split_columns``).
+    ``encoder``: the model's ``CovariateEncoder`` (its ``transform`` runs once per distinct
+    covariate row)."""
     table = paths.table
     T = rfm["T"].to_numpy(np.float64)
-    path_columns = [c for c in columns if c in paths.covariates]
-    static_columns = [c for c in columns if c not in paths.covariates]
+    path_columns, static_columns = _split_columns(paths, columns, varying, model)
     ids = table["customer"].to_numpy()
     starts, run_ids = _customer_runs(ids)
     lengths = np.diff(np.append(starts, len(ids)))
@@ -97,7 +132,7 @@ def path_segments(paths, rfm: pd.DataFrame, columns: list[str], encoder, *,
     if (where < 0).any():
         position = int(np.flatnonzero(where < 0)[0])
         raise ClvlabError(
-            f"{model}: customer {rfm.index[position]!r} of the RFM table has no covariate path "
+            f"{model}: customer {shown(rfm.index[position])} of the RFM table has no covariate path "
             f"({(where < 0).sum():,} customers have none); build the paths from this table: "
             "clvlab.covariate_paths(panel, rfm, ...)")
     # gather each customer's rows in the table's order (rows of one customer are contiguous)
@@ -109,7 +144,7 @@ def path_segments(paths, rfm: pd.DataFrame, columns: list[str], encoder, *,
     customer = np.repeat(np.arange(len(rfm)), count)
     raw = table.iloc[rows][path_columns].reset_index(drop=True) if path_columns else pd.DataFrame(index=range(len(rows)))
     if static_columns:
-        static = static_rows(rfm, static_columns, model)
+        static = static_rows(rfm, static_columns, model, tuple(paths.covariates))
         for name in static_columns:
             raw[name] = static[name].to_numpy()[customer]
     raw = raw[columns] if columns else raw
@@ -128,11 +163,14 @@ def path_segments(paths, rfm: pd.DataFrame, columns: list[str], encoder, *,
         position = int(np.flatnonzero(bad)[0])
         reached = seg_end[last_calibration[position]] if last_calibration[position] >= 0 else 0.0
         raise ClvlabError(
-            f"{model}: the covariate path of customer {rfm.index[position]!r} does not end its "
+            f"{model}: the covariate path of customer {shown(rfm.index[position])} does not end its "
             f"calibration part at the customer's age T = {T[position]:g} (it reaches "
             f"{reached:g}); the paths and the RFM table must share the calibration end and the "
             "time unit: build the paths from this table (clvlab.covariate_paths(panel, rfm, ...))")
-    encoded = _encode(raw, encoder, model)
+    try:
+        encoded = _encode(raw, encoder, model)
+    except DataValidationError as error:
+        raise _where(error, paths, rfm, customer, offsets, seg_end) from None
     segments = Segments(offsets, seg_end, encoded, counts, calibration, has_counts)
     return _merged(segments) if merge else segments
 
@@ -148,7 +186,8 @@ def _last_true_per_customer(flags: np.ndarray, offsets: np.ndarray) -> np.ndarra
 
 
 def _encode(raw: pd.DataFrame, encoder, model: str) -> np.ndarray:
-    """``encoder.transform`` once per distinct covariate row, spread back."""
+    """``encoder.transform`` once per distinct covariate row, spread back. An encoder's error
+    names the segment (its position in ``raw``) under "<row>"."""
     if raw.shape[1] == 0:
         return np.empty((len(raw), 0))
     codes = raw.groupby(list(raw.columns), sort=False, dropna=False).ngroup().to_numpy()
@@ -158,7 +197,30 @@ def _encode(raw: pd.DataFrame, encoder, model: str) -> np.ndarray:
     order = np.arange(len(codes))[::-1]
     first[codes[order]] = order
     distinct = raw.iloc[first].reset_index(drop=True)
-    return encoder.transform(distinct, model=model)[codes]
+    try:
+        return encoder.transform(distinct, model=model)[codes]
+    except DataValidationError as error:
+        if error.row is not None and isinstance(error.row.get("<row>"), (int, np.integer)):
+            error.row["<row>"] = int(first[error.row["<row>"]])
+        raise
+
+
+def _where(error: DataValidationError, paths, rfm, customer, offsets, seg_end):
+    """The encoder's error with the customer and the calendar period of the segment at fault
+    in place of a position in an internal table."""
+    row = dict(error.row or {})
+    position = row.pop("<row>", None)
+    if not isinstance(position, (int, np.integer)) or not 0 <= position < len(customer):
+        return error
+    i = int(customer[position])
+    start = seg_end[position - 1] if position > offsets[i] else 0.0
+    unit = pd.Timedelta(seconds=UNIT_SECONDS[paths.time_unit])
+    first_purchase = paths.calibration_end - float(rfm["T"].iloc[i]) * unit
+    label = rfm.index[i]
+    where = {"customer": label.item() if isinstance(label, np.generic) else label,
+             "from": (first_purchase + float(start) * unit).round("s"),
+             "to": (first_purchase + float(seg_end[position]) * unit).round("s")}
+    return DataValidationError(error.column, error.rule, {**where, **row}, error.hint)
 
 
 def _merged(segments: Segments) -> Segments:

@@ -234,6 +234,10 @@ def _totals(models: list, rfm: pd.DataFrame, horizons: list[float], *, by, param
             time_unit: str | None, check_durations: bool, weights: Any) -> dict:
     """Per (draw, group, horizon): the mean and variance of the total, and for exact groups
     the PMF of the total mixed over the draws."""
+    from clvlab.models.time_varying import refuse_along_paths
+
+    refuse_along_paths(models[0], "Totals with intervals (purchase_totals, revenue_totals, "
+                                  "cumulative_purchase_fan)")
     if not isinstance(rfm, pd.DataFrame) or len(rfm) == 0:
         raise ClvlabError("rfm must be a non-empty DataFrame of customers (one row each)")
     # the unit and the durations checked once here, not at every draw and chunk below

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError
+from clvlab.core.errors import ClvlabError, shown
 from clvlab.data.validation import validate_rfm
 from clvlab.core.numbers import numbers
 from clvlab.models.customer_params import by_covariate_group, population_level, rows_are_distinct
@@ -146,7 +146,7 @@ class TransactionModel(PurchaseDistribution):
                         else int(np.flatnonzero(bad.ravel())[0]) % len(rfm))
             params = ", ".join(f"{k}={v:.4g}" for k, v in zip(self.param_names, self._check_fitted()))
             raise ClvlabError(
-                f"{type(self).__name__} cannot compute {what} for customer {rfm.index[position]!r} "
+                f"{type(self).__name__} cannot compute {what} for customer {shown(rfm.index[position])} "
                 f"({dict(rfm.iloc[position])}) at the fitted parameters ({params}); parameters this "
                 "extreme mean the data do not identify the model: refit with penalty > 0")
         return values

@@ -82,6 +82,9 @@ def value_distribution(transaction_model, spend_model, rfm: pd.DataFrame, horizo
         or bad settings (each named).
     """
     check_model_kinds(transaction_model, spend_model)
+    from clvlab.models.time_varying import refuse_along_paths
+
+    refuse_along_paths(transaction_model, "value_distribution")
     horizon = _positive(horizon, "horizon", "of the model's time units")
     period = _positive(period, "period", "of the model's time units")
     check_rates(discount_rate, margin)
