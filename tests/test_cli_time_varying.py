@@ -180,3 +180,90 @@ def test_predict_refuses_a_missing_short_or_misplaced_panel(fitted, files, capsy
            "a covariate panel (--covariates PANEL) is for a model fitted with time-varying "
            "covariates", "this ParetoNBD was not")
     assert not (files / "refused.parquet").exists()
+
+
+def test_fit_reads_the_log_columns_the_table_records(files, capsys):
+    """The table of `clvlab rfm --date-col Date --amount-col Price` records both columns:
+    `clvlab fit --transactions` takes them without the options, as the API does, refunds
+    included (a log with refund-only days fits only with its amount column)."""
+    log = pd.read_csv(LOG)
+    refunds = log.groupby("Id").head(1).iloc[::4].copy()  # a refund two days after a purchase
+    refunds["Date"] = (pd.to_datetime(refunds["Date"]) + pd.Timedelta(days=2)).dt.strftime(
+        "%Y-%m-%d")
+    refunds["Price"] = -refunds["Price"]
+    refunds = refunds[~refunds.set_index(["Id", "Date"]).index.isin(
+        log.set_index(["Id", "Date"]).index)]
+    log = pd.concat([log, refunds[refunds["Date"] <= "2006-12-31"]], ignore_index=True)
+    log.to_csv(files / "refunds.csv", index=False)
+    with pytest.warns(clvlab.ClvlabWarning, match="held only refunds"):
+        assert main(["rfm", str(files / "refunds.csv"), "-o", str(files / "rfm_refunds.parquet"),
+                     "--customer-col", "Id", "--time-unit", "W", "--calibration-end",
+                     "2006-12-31", "--no-progress", *LOG_OPTIONS]) == 0
+    rfm = clvlab.read_rfm(files / "rfm_refunds.parquet")
+    assert rfm.attrs["clvlab"]["refund_only_periods"] > 20  # the amount column matters:
+    no_amount = rfm.copy()
+    no_amount.attrs = {"clvlab": {**rfm.attrs["clvlab"], "amount_col": None}}
+    with pytest.raises(clvlab.ClvlabError, match="do not match the RFM table"):
+        paths_of(no_amount, transactions=log, date_col="Date", covariates=["High.Season"])
+    argv = ["fit", str(files / "rfm_refunds.parquet"), "--model", "pareto-nbd", "-o",
+            str(files / "recorded.json"), "--purchase-covariates", "High.Season",
+            *PANEL_OPTIONS, "--transactions"]
+    assert main(argv + [str(files / "refunds.csv")]) == 0  # no --date-col, no --amount-col
+    paths = paths_of(rfm, transactions=log, date_col="Date", amount_col="Price",
+                     covariates=["High.Season"])
+    api = clvlab.ParetoNBD(purchase_covariates=["High.Season"]).fit(rfm, covariate_paths=paths)
+    np.testing.assert_array_equal(clvlab.load_model(files / "recorded.json").params_.to_numpy(),
+                                  api.params_.to_numpy())
+    # a log that lacks the recorded column: the message says where the name came from
+    log.rename(columns={"Date": "When"}).to_csv(files / "renamed.csv", index=False)
+    _fails(capsys, argv + [str(files / "renamed.csv")], "column 'Date': is missing from the "
+           "transaction log", "the RFM table records it as the date column of the log it was "
+           "built from", "--date-col")
+    assert main(argv + [str(files / "renamed.csv"), "--date-col", "When", "--overwrite"]) == 0
+
+
+def test_fit_refuses_a_panel_for_a_model_without_time_varying_covariates(files, capsys):
+    """Before any work: the table is not even read (here it does not exist)."""
+    fit = ["fit", str(files / "no_table.parquet"), "-o", str(files / "refused.json"),
+           *PANEL_OPTIONS, "--transactions", str(LOG)]
+    _fails(capsys, fit + ["--model", "gamma-gamma", "--spend-covariates", "High.Season"],
+           "gamma-gamma is a spend model, and spend models do not take time-varying covariates "
+           "(--covariates PANEL): spend covariates are static", "--spend-covariates",
+           "fitted by bg-nbd or pareto-nbd", "--model pareto-nbd")
+    _fails(capsys, fit + ["--model", "lognormal"], "lognormal is a spend model")
+    _fails(capsys, ["fit", str(files / "no_table.parquet"), "-o", str(files / "refused.json"),
+                    "--calendar", str(files / "calendar.parquet"), "--model", "mbg-nbd"],
+           "mbg-nbd (ModifiedBetaGeo) does not take time-varying covariates (--calendar FILE)",
+           "its covariates are static", "fitted by bg-nbd or pareto-nbd")
+    assert not (files / "refused.json").exists()
+
+
+def test_a_csv_table_names_the_as_of_option_on_the_command_line(fitted, files, capsys):
+    """A CSV table records no calibration end: `clvlab predict` asks for --as-of (no example
+    date taken for the user's), `clvlab fit --covariates` for the Parquet table; the pyfunc keeps
+    its params= wording. With --as-of, the scores are those of the Parquet table."""
+    fitted["rfm"].reset_index().to_csv(files / "rfm.csv", index=False)
+    predict = ["predict", str(files / "pnbd.json"), str(files / "rfm.csv"), "--time-unit", "W",
+               "--customer-col", "Id", "--horizon", "26", *PANEL_OPTIONS]
+    error = _fails(capsys, predict + ["-o", str(files / "refused.parquet")],
+                   "rfm.csv does not record it (a CSV table never does", "--as-of DATE",
+                   "(e.g. --as-of YYYY-MM-DD)")
+    assert "2006-12-31" not in error and "params=" not in error
+    assert main(predict + ["--as-of", "2006-12-31", "-o", str(files / "from_csv.parquet")]) == 0
+    assert main(["predict", str(files / "pnbd.json"), str(files / "rfm.parquet"), "--horizon",
+                 "26", *PANEL_OPTIONS, "-o", str(files / "from_parquet.parquet")]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(files / "from_csv.parquet"),
+                                  pd.read_parquet(files / "from_parquet.parquet"))
+    _fails(capsys, ["fit", str(files / "rfm.csv"), "--time-unit", "W", "--customer-col", "Id",
+                    "--model", "pareto-nbd", "-o", str(files / "refused.json"),
+                    "--purchase-covariates", "High.Season", *PANEL_OPTIONS, "--transactions",
+                    str(LOG)], "--covariates (or --calendar) needs the RFM table written by "
+           "`clvlab rfm` as Parquet", "rfm.csv records no calibration end",
+           "--calibration-end YYYY-MM-DD")
+    from clvlab.ops.serving import score_frame
+
+    with pytest.raises(clvlab.ClvlabError, match=r"params=\{'as_of'"):
+        score_frame(fitted["cli"], None, None, pd.read_csv(files / "rfm.csv"),
+                    {"horizon": 26, "time_unit": "W", "customer_col": "Id",
+                     "covariates": str(PANEL), "panel_customer_col": "Id",
+                     "period_col": "Cov.Date"})

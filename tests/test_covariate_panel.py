@@ -198,10 +198,119 @@ def test_calendar_rules(rfm):
         covariate_paths(weekly_panel(), rfm, calendar=calendar.iloc[1:])
     assert info.value.row == {"customer_id": "a", "period": pd.Timestamp("2024-01-01")}
     sunday = calendar.assign(period=calendar["period"] - pd.Timedelta(days=1))
-    with pytest.raises(DataValidationError, match="Monday, the weekday of the first row"):
+    with pytest.raises(DataValidationError, match="the calendar's weeks start on Sunday"):
         covariate_paths(weekly_panel(), rfm, calendar=sunday)
     with pytest.raises(DataValidationError, match="gap"):
         covariate_paths(weekly_panel(), rfm, calendar=calendar.drop(index=2))
+
+
+def test_calendar_joins_on_its_own_period_column(rfm):
+    """A panel whose period column is named like a calendar covariate (``month``): the calendar
+    of seasonal_covariates is joined on its own ``period``, and its ``month`` is a covariate;
+    only a calendar without ``period`` is joined on period_col; both holding dates: refused."""
+    panel = weekly_panel().rename(columns={"period": "month"})
+    calendar = seasonal_covariates("2024-01-01", "2024-02-11", "W", month=True)
+    paths = covariate_paths(panel, rfm, period_col="month", calendar=calendar, merge=False)
+    assert paths.covariates == ("x", "channel", "month")
+    a = paths.table[paths.table["customer"] == "a"]
+    assert a["month"].astype(str).tolist() == ["01", "01", "01", "01", "02"]  # 01-29: mostly Feb
+    own = calendar[["period"]].rename(columns={"period": "month"}).assign(promo=1)
+    assert covariate_paths(panel, rfm, period_col="month", calendar=own).covariates == (
+        "x", "channel", "promo")
+    both = calendar.assign(month=calendar["period"])
+    err = error_of(panel, rfm, period_col="month", calendar=both)
+    assert err.column == "month" and "two period columns holding dates" in err.rule
+    assert "joined on its own 'period'" in err.rule
+    assert err.row["month"] == pd.Timestamp("2024-01-01")
+    err = error_of(panel, rfm, period_col="month", calendar=own.rename(columns={"month": "p0"}))
+    assert "the calendar has no period column" in err.rule and "'p0'" in err.hint
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_period_layout_error_gives_a_fix_that_works(rfm, engine):
+    """Periods that are no ISO dates: date_format is the log's, so the message says to convert
+    the panel's (calendar's) column first, and that fix works."""
+    panel = weekly_panel()
+    panel["period"] = panel["period"].dt.strftime("%d/%m/%Y")
+    err = error_of(panel, rfm, engine, transactions=None, date_format="%d/%m/%Y")
+    assert err.column == "period" and "not a parseable date" in err.rule
+    assert "pass date_format" not in err.rule
+    assert "transaction log only" in err.rule
+    assert "panel['period'] = pd.to_datetime(panel['period'], format='%d/%m/%Y')" in err.rule
+    assert err.row["customer_id"] == "a" and err.row["period"] == "01/01/2024"
+    panel["period"] = pd.to_datetime(panel["period"], format="%d/%m/%Y")
+    covariate_paths(panel, rfm, engine=engine)
+    numbers = weekly_panel()
+    numbers["period"] = numbers["period"].dt.strftime("%Y%m%d").astype(np.int64)
+    err = error_of(numbers, rfm, engine)
+    assert "numbers are not dates" in err.rule and "pass date_format" not in err.rule
+    assert "pd.to_datetime(panel['period'].astype(str), format='%Y%m%d')" in err.rule
+    numbers["period"] = pd.to_datetime(numbers["period"].astype(str), format="%Y%m%d")
+    covariate_paths(numbers, rfm, engine=engine)
+    calendar = pd.DataFrame({"period": pd.date_range("2024-01-01", periods=6, freq="7D")
+                             .strftime("%d/%m/%Y"), "promo": 1})
+    err = error_of(weekly_panel(), rfm, engine, calendar=calendar)
+    assert "calendar['period'] = pd.to_datetime(calendar['period']" in err.rule
+
+
+def test_weekday_messages_name_the_table_and_its_first_row(rfm):
+    """A Friday calendar with a Monday panel: each table's weekday, the panel's first row, the
+    calendar's row as the example and a calendar start that fits."""
+    friday = seasonal_covariates("2023-12-29", "2024-02-29", "W", month=True)
+    err = error_of(weekly_panel(), rfm, calendar=friday)
+    assert err.column == "period" and "the calendar's weeks start on Friday" in err.rule
+    assert ("the panel's weeks start on Monday, the weekday of its first row (customer_id=a, "
+            "period=2024-01-01 00:00:00)") in err.rule
+    assert err.row == {"period": pd.Timestamp("2023-12-29")}
+    assert "seasonal_covariates('2023-12-25', ..., 'W') (a Monday)" in err.hint
+    calendar = seasonal_covariates("2024-01-01", "2024-02-29", "W", month=True)
+    calendar.loc[3, "period"] = pd.Timestamp("2024-01-23")  # a Tuesday
+    err = error_of(None, rfm, calendar=calendar)
+    assert ("the calendar's weeks start on Monday, the weekday of its first row "
+            "(period=2024-01-01 00:00:00)") in err.rule
+    assert err.row == {"period": pd.Timestamp("2024-01-23")}
+    panel = weekly_panel()
+    panel.loc[8, "period"] = pd.Timestamp("2024-01-16")
+    assert "the panel's weeks start on Monday, the weekday of its first row (customer_id=a" in \
+        error_of(panel, rfm).rule
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_zoned_periods_name_their_conversion_to_the_tables_zone(rfm, engine):
+    """Monday midnights in Berlin are Sunday 23:00 in the table's UTC: the message says so."""
+    panel = weekly_panel()
+    panel["period"] = panel["period"].dt.tz_localize("Europe/Berlin")
+    err = error_of(panel, rfm, engine)
+    assert err.column == "period" and "at midnight on one weekday" in err.rule
+    assert err.row == {"customer_id": "a", "period": pd.Timestamp("2023-12-31 23:00")}
+    assert "converted to the RFM table's time zone 'UTC'" in err.hint
+    if engine == "pandas":
+        assert ("(Monday 2024-01-01 00:00 in Europe/Berlin is Sunday 2023-12-31 23:00 in UTC)"
+                in err.hint)
+        assert "panel['period'].dt.tz_localize(None)" in err.hint
+        assert "timezone='Europe/Berlin'" in err.hint
+    else:
+        assert "TIMESTAMP WITH TIME ZONE" in err.hint
+    panel["period"] = panel["period"].dt.tz_localize(None)
+    covariate_paths(panel, rfm, engine=engine)
+
+
+def test_panel_indexed_by_customer_and_period(rfm):
+    want = covariate_paths(weekly_panel(), rfm).table
+    for levels in (["customer_id", "period"], "customer_id", "period"):
+        got = covariate_paths(weekly_panel().set_index(levels), rfm).table
+        pd.testing.assert_frame_equal(got, want)
+
+
+def test_whole_number_ids_print_plainly():
+    log = pd.DataFrame({"customer_id": [1001, 1002, 1002],
+                        "date": ["2024-01-03", "2024-01-10", "2024-02-10"]})
+    rfm = clvlab.rfm_summary(log, time_unit="W", calibration_end=CAL)
+    err = error_of(weekly_panel(customers=(1001,)), rfm)
+    assert "does not cover customer 1002:" in err.rule and "np." not in str(err)
+    err = error_of(weekly_panel(customers=(1001, 1002)), rfm,
+                   calendar=seasonal_covariates("2023-12-29", "2024-02-29", "W", month=True))
+    assert "(customer_id=1001, period=2024-01-01 00:00:00)" in err.rule and "np." not in str(err)
 
 
 def test_rfm_table_without_its_settings_or_with_a_rounded_T(rfm):
@@ -313,8 +422,8 @@ def test_seasonal_refuses_bad_input():
 def test_names_stay_importable_where_they_were_first_defined():
     """The split modules' public names are the same objects from covariate_panel and
     covariate_paths, which other code imports them from."""
-    from clvlab.data import (covariate_engines, covariate_grid, covariate_panel, covariate_paths,
-                             covariate_pieces, seasonal)
+    from clvlab.data import (covariate_engines, covariate_grid, covariate_inputs,
+                             covariate_panel, covariate_paths, covariate_pieces, seasonal)
 
     assert covariate_panel.seasonal_covariates is seasonal.seasonal_covariates
     for name in ("floor_period", "next_period", "weekday_of", "grid_rule", "as_micros",
@@ -323,7 +432,7 @@ def test_names_stay_importable_where_they_were_first_defined():
     for name in ("PieceSpec", "build_pieces", "repeat_counts"):
         assert getattr(covariate_paths, name) is getattr(covariate_pieces, name), name
     for module in (covariate_panel, covariate_paths, covariate_engines, covariate_grid,
-                   covariate_pieces, seasonal):
+                   covariate_pieces, covariate_inputs, seasonal):
         assert all(hasattr(module, name) for name in module.__all__), module.__name__
     assert clvlab.seasonal_covariates is seasonal.seasonal_covariates
     assert clvlab.covariate_paths is covariate_paths.covariate_paths

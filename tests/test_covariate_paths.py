@@ -264,6 +264,41 @@ def test_engines_agree_on_apparel(apparel_paths_inputs, tmp_path):
         covariate_paths(relation, rfm, **kwargs, connection=duckdb.connect())
 
 
+def test_calendar_from_a_file(rfm, panel, tmp_path):
+    """A calendar given as a Parquet or CSV file (CSV periods are text, parsed as dates) gives
+    the pieces of the DataFrame; anything else is refused with a ClvlabError."""
+    calendar = pd.DataFrame({"period": pd.date_range("2024-01-01", periods=6, freq="7D"),
+                             "promo": [0, 1, 0, 0, 1, 0]})
+    want = paths_of(panel, rfm, calendar=calendar).table
+    calendar.to_parquet(tmp_path / "cal.parquet")
+    calendar.to_csv(tmp_path / "cal.csv", index=False)
+    for path in (tmp_path / "cal.parquet", str(tmp_path / "cal.csv")):
+        assert_table(paths_of(panel, rfm, calendar=path).table, want)
+    with pytest.raises(ClvlabError, match="not an existing Parquet"):
+        paths_of(panel, rfm, calendar=str(tmp_path / "nope.parquet"))
+    with pytest.raises(ClvlabError, match="calendar must be a pandas DataFrame .* not dict"):
+        paths_of(panel, rfm, calendar={"period": []})
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_panel_files_with_different_columns_name_the_file(rfm, panel, tmp_path, suffix):
+    def write(frame, name):
+        path = tmp_path / f"{name}.{suffix}"
+        frame.to_parquet(path) if suffix == "parquet" else frame.to_csv(path, index=False)
+
+    write(panel, "panel_1")
+    write(panel.rename(columns={"period": "week"}), "panel_2")
+    with pytest.raises(DataValidationError) as info:
+        paths_of(str(tmp_path / f"panel_*.{suffix}"), rfm)
+    assert info.value.column == "period"
+    assert f"is missing from 1 of the 2 covariate panel files (1 have it), e.g. " \
+           f"{tmp_path / f'panel_2.{suffix}'}" in info.value.rule
+    assert "narrow the glob" in info.value.hint
+    write(panel.drop(columns="segment"), "panel_2")
+    with pytest.raises(DataValidationError, match="'segment': is missing from 1 of the 2"):
+        paths_of(str(tmp_path / f"panel_*.{suffix}"), rfm)
+
+
 def test_calendar_alone_and_text_ids_against_numbers(apparel_paths_inputs):
     dyncov, rfm, _ = apparel_paths_inputs
     calendar = seasonal_covariates("2005-01-02", "2006-12-31", "W", month=True)

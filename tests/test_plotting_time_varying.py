@@ -151,9 +151,40 @@ def test_a_customers_path_is_placed_in_calendar_time_with_the_calendars_multipli
         matched = pd.merge_asof(mine[["start"]].assign(start=mine["start"].dt.round("s")),
                                 theirs[["start", "multiplier"]], on="start", direction="backward")
         np.testing.assert_allclose(mine["multiplier"], matched["multiplier"], rtol=1e-12)
-    # by default the longest path: a customer acquired first
-    default = time_varying_multipliers(model, covariate_paths=paths)
-    assert default["start"].min() <= along["start"].min()
+    assert along.attrs["customer"] == customer
+
+
+def test_a_path_plot_names_its_customer_and_refuses_to_pick_one(setting):
+    """Paths of many customers need customer= (the error names an id plainly); the paths of one
+    customer are drawn as theirs, the title naming them and fitting the figure."""
+    model, paths, calibration = setting["model"], setting["paths"], setting["calibration"]
+    with pytest.raises(ClvlabError, match=r"hold 2,000 customers: name the one to draw with "
+                                          r"customer=, e.g. customer=\d+ \(the longest path\)"):
+        time_varying_multipliers(model, covariate_paths=paths)
+    with pytest.raises(ClvlabError, match=r"customer 99999 is not in the covariate paths; they "
+                                          r"hold e.g. \[\d+, \d+, \d+\]"):
+        time_varying_multipliers(model, covariate_paths=paths, customer=np.int64(99999))
+    one = calibration.iloc[[7]].copy()
+    one.attrs = calibration.attrs
+    own = covariate_paths(None, one, transactions=setting["log"], calendar=setting["calendar"],
+                          horizon=HOLDOUT)
+    who = one.index[0]
+    table = time_varying_multipliers(model, covariate_paths=own)
+    pd.testing.assert_frame_equal(table, time_varying_multipliers(model, covariate_paths=paths,
+                                                                  customer=who))
+    assert table.attrs["customer"] == who and type(table.attrs["customer"]) is int
+    ax = plot_time_varying_multipliers(model, covariate_paths=own)
+    title = ax.get_title()
+    assert f"along customer {who}'s path" in title and "np.int64" not in title
+    assert "promo, season" in title and "95% pointwise bands" in title
+    # the title fits the figure: its own figure, and the width of a narrow one given
+    narrow = plot_time_varying_multipliers(model, covariate_paths=own,
+                                           ax=plt.subplots(figsize=(6, 3))[1])
+    for ax, top in ((ax, True), (narrow, False)):
+        ax.figure.canvas.draw()
+        box, page = ax.title.get_window_extent(), ax.figure.bbox
+        assert page.x0 <= box.x0 and box.x1 <= page.x1, (box, page)
+        assert box.y1 <= page.y1 or not top, (box, page)
 
 
 def test_the_multiplier_plot_draws_the_table(setting):
@@ -176,8 +207,29 @@ def test_the_multipliers_refuse_what_they_cannot_show(setting):
     with pytest.raises(ClvlabError, match="either calendar="):
         time_varying_multipliers(setting["model"], setting["calendar"],
                                  covariate_paths=setting["paths"])
-    with pytest.raises(ClvlabError, match=r"none of the model's time-varying covariates"):
+    with pytest.raises(ClvlabError, match=r"the calendar lacks the time-varying covariate\(s\) "
+                                          r"\['promo', 'season'\] \(columns: \['period'\]\)"):
         time_varying_multipliers(setting["model"], setting["calendar"][["period"]])
+
+
+def test_a_calendar_without_one_of_the_covariates_is_refused_unless_asked_for_a_part(setting):
+    model, calendar = setting["model"], setting["calendar"]
+    for plot in (time_varying_multipliers, plot_time_varying_multipliers):
+        with pytest.raises(ClvlabError) as caught:
+            plot(model, calendar.drop(columns="season"))
+        message = str(caught.value)
+        assert "the calendar lacks the time-varying covariate(s) ['season']" in message
+        assert "['period', 'promo']" in message and "covariates=['promo']" in message
+    part = time_varying_multipliers(model, calendar.drop(columns="season"), covariates=["promo"])
+    assert part.attrs["covariates"] == ["promo"]
+    purchase = part[part["process"] == "purchase"]
+    np.testing.assert_allclose(purchase["multiplier"], np.exp(
+        model.params_["purchase.promo"] * calendar["promo"].to_numpy(float)), rtol=1e-12)
+    ax = plot_time_varying_multipliers(model, calendar, covariates="promo")
+    assert "multipliers of promo\n" in ax.get_title()
+    with pytest.raises(ClvlabError, match=r"covariates= must name some of the model's "
+                                          r"time-varying covariates \['promo', 'season'\]"):
+        time_varying_multipliers(model, calendar, covariates=["weather"])
 
 
 # --- tracking ---------------------------------------------------------------------------------------
@@ -243,6 +295,43 @@ def test_the_tracking_plot_draws_the_table(setting):
     np.testing.assert_allclose(lines[2].get_ydata(), table["expected[static]"])
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert labels == ["actual", "tv", "static", "calibration end"]
+
+
+def test_tracking_reads_the_log_columns_the_table_records(setting):
+    """A log with its own column names and refunds: the summary records date_col and
+    amount_col, and the tracking takes them as covariate_paths does (refund-only days are no
+    purchases: the actual counts are the summary's frequencies)."""
+    log = setting["log"].rename(columns={"customer_id": "cust", "date": "ts"})
+    log["revenue"] = 20.0
+    refunds = log.groupby("cust").head(1).iloc[::5].copy()  # a refund two days after a purchase
+    refunds["ts"] += pd.Timedelta(days=2)
+    refunds["revenue"] = -20.0
+    log = pd.concat([log, refunds[refunds["ts"] < CUTOFF]], ignore_index=True)
+    with pytest.warns(clvlab.ClvlabWarning, match="held only refunds"):
+        rfm = clvlab.rfm_summary(log, customer_col="cust", date_col="ts", amount_col="revenue",
+                                 calibration_end=CUTOFF, time_unit="W",
+                                 observation_end=CUTOFF + pd.Timedelta(weeks=HOLDOUT))
+    assert rfm.attrs["clvlab"]["refund_only_periods"] > 50  # the amount column matters
+    calibration = rfm[["frequency", "recency", "T"]].copy()
+    calibration.attrs = rfm.attrs
+    paths = covariate_paths(None, calibration, transactions=log, calendar=setting["calendar"],
+                            horizon=HOLDOUT)
+    table = time_varying_tracking(setting["model"], calibration, log, paths)
+    fit, held = (table[table["part"] == part] for part in ("calibration", "holdout"))
+    assert fit["actual"].sum() == calibration["frequency"].sum()
+    assert held["actual"].sum() == rfm["frequency_holdout"].sum()
+    unrecorded = calibration.copy()
+    unrecorded.attrs = {"clvlab": {k: v for k, v in rfm.attrs["clvlab"].items()
+                                   if k != "date_col"}}
+    with pytest.raises(ClvlabError) as caught:
+        plot_time_varying_tracking(setting["model"], unrecorded, log, paths)
+    assert "column 'date': is missing from the transaction log" in str(caught.value)
+    assert "records no date column" in str(caught.value)
+    assert "date_col='order_date'" in str(caught.value)
+    with pytest.raises(ClvlabError, match=r"column 'ts': is missing.*records it as the date "
+                                          r"column of the log it was built from.*date_col="):
+        time_varying_tracking(setting["model"], calibration, log.rename(columns={"ts": "t"}),
+                              paths)
 
 
 def test_a_time_varying_bg_nbd_tracks_the_plain_bg_nbd_in_its_purchase_clock(setting):

@@ -194,7 +194,9 @@ def add_commands(commands, default_candidates) -> None:
 def run_fit(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    model_class = registry.by_name(args.model).model_class
+    entry = registry.by_name(args.model)
+    time_varying.check_fit_model(args, entry)  # a panel for a model that takes none
+    model_class = entry.model_class
     rfm = read_rfm_table(args.rfm, args.customer_col, args.time_unit,
                          needs_unit=model_class.requires_time_unit,
                          needs_ids=args.attributes is not None or args.covariates is not None)

@@ -16,9 +16,10 @@ import argparse
 
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError
+from clvlab.core.errors import ClvlabError, DataValidationError
 
-__all__ = ["add_fit_options", "add_panel_options", "fit_paths", "panel_options", "predict_frame"]
+__all__ = ["add_fit_options", "add_panel_options", "check_fit_model", "fit_paths",
+           "panel_options", "predict_frame"]
 
 _PANEL_HELP = ("covariate panel (.parquet or .csv, also gzipped), one row per customer and "
                "calendar period of the time unit (customer id, period start, covariate values) ")
@@ -50,17 +51,47 @@ def add_fit_options(fit: argparse.ArgumentParser) -> None:
                      help="with --covariates: the transaction log the RFM table was built from "
                           "(CSV or Parquet; quoted globs), whose customer column is the table's: "
                           "the likelihood needs the covariates in force at each repeat purchase")
-    fit.add_argument("--date-col", default="date", help="the log's date column (default date)")
+    fit.add_argument("--date-col", default=None,
+                     help="the log's date column (default: the one the RFM table records, as "
+                          "a Parquet table of `clvlab rfm` does, else date)")
     fit.add_argument("--amount-col", default=None,
-                     help="the log's amount column, if the table was built with one (refunds "
-                          "are no purchases)")
-    fit.add_argument("--date-format", default=None, help="the log's strptime format")
+                     help="the log's amount column (default: the one the RFM table records; "
+                          "refund-only periods are no purchases)")
+    fit.add_argument("--date-format", default=None,
+                     help="the log's strptime format (default: the one the table records)")
+
+
+def check_fit_model(args: argparse.Namespace, entry) -> None:
+    """A panel or calendar is for the models fitted along covariate paths: any other model is
+    refused before any work, saying where its covariates go."""
+    from clvlab.models.registry import MODELS
+    from clvlab.models.time_varying import TIME_VARYING_MODELS
+
+    if (args.covariates is None and args.calendar is None) or \
+            entry.model_class.__name__ in TIME_VARYING_MODELS:
+        return
+    models = " or ".join(e.name for e in MODELS if e.model_class.__name__ in TIME_VARYING_MODELS)
+    given = "--covariates PANEL" if args.covariates is not None else "--calendar FILE"
+    if entry.kind == "spend":
+        why = (f"{entry.name} is a spend model, and spend models do not take time-varying "
+               f"covariates ({given}): spend covariates are static, columns of the RFM table or "
+               "of --attributes named by --spend-covariates (e.g. --spend-covariates channel) "
+               "and fitted without --covariates/--calendar/--transactions")
+    else:
+        why = (f"{entry.name} ({entry.model_class.__name__}) does not take time-varying "
+               f"covariates ({given}); its covariates are static, columns of the RFM table or of "
+               "--attributes, fitted without --covariates/--calendar/--transactions")
+    raise ClvlabError(f"{why}. Time-varying covariates are fitted by {models}, e.g. clvlab fit "
+                      "RFM --model pareto-nbd --purchase-covariates COLUMN --covariates PANEL "
+                      "--transactions LOG")
 
 
 def fit_paths(args: argparse.Namespace, rfm: pd.DataFrame, settings: dict):
     """The covariate paths of ``clvlab fit`` (None without --covariates or --calendar)."""
     from clvlab.data.covariate_paths import covariate_paths
     from clvlab.data.rfm_io import expand_paths
+    from clvlab.data.covariate_inputs import calendar_period_column
+    from clvlab.data.log_columns import log_column_hint, log_columns
     from clvlab.ops.scoring_time_varying import panel_columns, panel_source
 
     source = panel_source(args.covariates, args.calendar, customer_col=args.panel_customer_col,
@@ -74,13 +105,22 @@ def fit_paths(args: argparse.Namespace, rfm: pd.DataFrame, settings: dict):
         raise ClvlabError("--covariates needs --transactions: the log the RFM table was built "
                           "from, whose repeat purchases the likelihood places on each "
                           "customer's covariate path")
+    recorded = dict((rfm.attrs or {}).get("clvlab") or {})
+    if not recorded.get("calibration_end"):
+        raise ClvlabError(
+            f"--covariates (or --calendar) needs the RFM table written by `clvlab rfm` as "
+            f"Parquet: it records the calibration end and time unit that place each customer's "
+            f"path on the calendar, and {args.rfm} records no calibration end (a CSV table never "
+            f"does). Build it with e.g. clvlab rfm LOG -o rfm.parquet --calibration-end "
+            f"YYYY-MM-DD --time-unit W, and fit that file")
     source.check()
     named = list(dict.fromkeys(c for key in ("purchase_covariates", "dropout_covariates")
                                for c in settings.get(key) or []))
     ids = {source.customer_col or rfm.index.name, source.period_col}
     held = [] if source.panel is None else [c for c in panel_columns(source.panel) if c not in ids]
     if source.calendar is not None:
-        held += [str(c) for c in source.calendar.columns if c != source.period_col]
+        when = calendar_period_column(source.calendar, source.period_col)  # the data layer's rule
+        held += [str(c) for c in source.calendar.columns if c != when]
     varying = [c for c in named if c in held]
     if not varying:
         raise ClvlabError(
@@ -88,11 +128,16 @@ def fit_paths(args: argparse.Namespace, rfm: pd.DataFrame, settings: dict):
             f"column of the panel or calendar (they hold {held}); name the time-varying columns "
             "there, or fit without --covariates")
     files = expand_paths(args.transactions)
-    return covariate_paths(source.panel, rfm, transactions=files if len(files) > 1 else files[0],
-                           calendar=source.calendar, customer_col=source.customer_col,
-                           period_col=source.period_col, covariates=varying,
-                           date_col=args.date_col, amount_col=args.amount_col,
-                           date_format=args.date_format)
+    given = {key: getattr(args, key) for key in ("date_col", "amount_col", "date_format")}
+    chosen = log_columns(rfm, **given)
+    try:
+        return covariate_paths(source.panel, rfm,
+                               transactions=files if len(files) > 1 else files[0],
+                               calendar=source.calendar, customer_col=source.customer_col,
+                               period_col=source.period_col, covariates=varying, **chosen)
+    except DataValidationError as exc:
+        raise log_column_hint(exc, rfm, given, chosen,
+                              lambda key, name: f"--{key.replace('_', '-')} {name}") from None
 
 
 def panel_options(args: argparse.Namespace) -> dict:
@@ -115,6 +160,13 @@ def predict_frame(args: argparse.Namespace, model, spend, rfm: pd.DataFrame, uni
     check_panel_given(model, source, option="--covariates PANEL")
     if not is_time_varying(model):
         return None
+    if args.as_of is None and not ((rfm.attrs or {}).get("clvlab") or {}).get("calibration_end"):
+        raise ClvlabError(
+            f"the date the RFM table's T is measured to (its calibration end) is unknown: "
+            f"{args.rfm} does not record it (a CSV table never does; a Parquet table written by "
+            "`clvlab rfm` does), and the covariate paths need it to place each customer's first "
+            "purchase on the calendar. Give it with --as-of DATE, the calibration end the table "
+            "was built at (e.g. --as-of YYYY-MM-DD)")
     source.check()
     params = {"horizon": args.horizon, "discount_rate": args.discount_rate,
               "margin": args.margin, "time_unit": unit,

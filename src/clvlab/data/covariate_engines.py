@@ -26,6 +26,7 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError, DataValidationError
 from clvlab.data.covariate_grid import US
+from clvlab.data.covariate_inputs import files_lacking, period_rule
 from clvlab.data.covariate_panel import ACCEPTED, PathWindow, window_bounds
 from clvlab.data.covariate_pieces import PieceSpec, checked_pieces, customer_span
 
@@ -57,11 +58,10 @@ def customer_keys(window: PathWindow, panel_ids_are_text: bool) -> pd.DataFrame:
 
 
 def _bad_period(row, names) -> None:
-    from clvlab.data.rfm_pandas import date_rule
-
     if row is not None:
         raise DataValidationError(names[1], "date is missing" if row[1] is None else
-                                  date_rule(None), {names[0]: row[0], names[1]: row[1]})
+                                  period_rule(names[1], "panel"),
+                                  {names[0]: row[0], names[1]: row[1]})
 
 
 class DuckDBRows:
@@ -73,7 +73,7 @@ class DuckDBRows:
         from clvlab.data.rfm_duckdb import new_connection
         from clvlab.data.rfm_io import expand_paths, file_format
 
-        self.window, self.names = window, names
+        self.window, self.names, self.files, self.reader, self.zone = window, names, [], "", None
         relation = type(panel).__name__ == "DuckDBPyRelation"
         self.base = connection or (duckdb.default_connection() if relation else new_connection())
         self.own = None if connection is not None or relation else self.base  # closed when done
@@ -87,11 +87,12 @@ class DuckDBRows:
                                   "relation needs the connection it belongs to "
                                   "(connection=...)") from None
         else:
-            files = expand_paths(panel)
+            self.files = files = expand_paths(panel)
             listed = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
-            self.source = (f"read_parquet({listed}, union_by_name = true)"
+            self.reader = ("read_parquet({}, union_by_name = true)"
                            if file_format(files) == "parquet" else
-                           f"read_csv({listed}, union_by_name = true, dateformat = '%Y-%m-%d')")
+                           "read_csv({}, union_by_name = true, dateformat = '%Y-%m-%d')")
+            self.source = self.reader.format(listed)
         try:
             self.types = {r[0]: r[1] for r in
                           self.con.execute(f"DESCRIBE SELECT * FROM {self.source}").fetchall()}
@@ -100,26 +101,27 @@ class DuckDBRows:
         self.columns = list(self.types)
 
     def select(self, covariates: list[str]) -> None:
-        from clvlab.data.rfm_pandas import NUMBERS_ARE_NOT_DATES, OFFSET_PATTERN
+        from clvlab.data.rfm_pandas import OFFSET_PATTERN
 
         customer, period = self.names
         for column in [customer, period, *covariates]:
             if column not in self.types:
                 raise DataValidationError(column, "is missing from the covariate panel",
                                           hint=f"columns present: {self.columns}")
+        files_lacking(self.con, self.files, self.reader, [customer, period, *covariates])
         text = self.types[customer] == "VARCHAR"
         keys = customer_keys(self.window, text)
         self.con.register("clvlab_covariate_customers", keys)
         kind, tz = self.types[period], self.window.timezone.replace("'", "''")
         if kind.startswith("TIMESTAMP WITH TIME ZONE"):
-            p = f"epoch_us(timezone('{tz}', d))"
+            p, self.zone = f"epoch_us(timezone('{tz}', d))", "TIMESTAMP WITH TIME ZONE"
         elif kind.startswith(("TIMESTAMP", "DATE")):
             p = "epoch_us(CAST(d AS TIMESTAMP))"
         elif kind == "VARCHAR":
             p = (f"epoch_us(CASE WHEN regexp_matches(d, '{OFFSET_PATTERN}') THEN timezone('{tz}', "
                  "TRY_CAST(trim(d) AS TIMESTAMPTZ)) ELSE TRY_CAST(trim(d) AS TIMESTAMP) END)")
         else:
-            raise DataValidationError(period, NUMBERS_ARE_NOT_DATES)
+            raise DataValidationError(period, period_rule(period, "panel", numbers=True))
         cid = _ident(customer) if text or keys["cid"].dtype != object else \
             f"CAST({_ident(customer)} AS VARCHAR)"
         covs = "".join(f", {_ident(c)}" for c in covariates)
@@ -166,7 +168,7 @@ class SparkRows:
     executors (partitioned by customer, sorted by period), the pieces collected."""
 
     def __init__(self, panel: Any, window: PathWindow, names: tuple[str, str]):
-        self.panel, self.window, self.names = panel, window, names
+        self.panel, self.window, self.names, self.zone = panel, window, names, None
         self.columns = list(panel.columns)
 
     def select(self, covariates: list[str]) -> None:
@@ -259,8 +261,9 @@ def raise_pickled(error: bytes) -> None:
 
 def spark_purchases(log: Any, window: PathWindow, date_col: str, amount_col: str | None,
                     date_format: str | None) -> pd.DataFrame:
-    """:func:`clvlab.data.covariate_paths.purchase_periods` of a Spark log, merged in Spark (only the customer-periods with
-    a purchase are collected). Dates are read by the RFM Spark engine's rules."""
+    """:func:`clvlab.data.covariate_paths.purchase_periods` of a Spark log, merged in Spark
+    (only the customer-periods with a purchase are collected). Dates are read by the RFM Spark
+    engine's rules."""
     from pyspark.sql import functions as F
 
     from clvlab.data.rfm_rules import MERGE_PERIODS

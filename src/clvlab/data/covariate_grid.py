@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clvlab.core.errors import DataValidationError
 from clvlab.core.timeunits import UNIT_SECONDS
 
-__all__ = ["US", "DAY_US", "WEEKDAYS", "RESERVED", "grid_rule", "floor_period", "next_period",
-           "weekday_of", "as_micros", "timestamp"]
+__all__ = ["US", "DAY_US", "WEEKDAYS", "RESERVED", "grid_rule", "week_anchor", "weekday_mismatch",
+           "floor_period", "next_period", "weekday_of", "as_micros", "timestamp"]
 
 US = 1_000_000  # microseconds per second: every period start is whole microseconds since 1970
 DAY_US = 86_400 * US
@@ -32,13 +33,38 @@ RESERVED = ("customer", "start", "end", "repeat_purchases", "pos", "cid", "p", "
             "error")
 
 
-def grid_rule(unit: str, weekday: int | None = None) -> str:
-    """The alignment rule of ``unit``'s periods, in words, for messages."""
+def grid_rule(unit: str, weekday: int | None = None, anchor: str | None = None) -> str:
+    """The alignment rule of ``unit``'s periods, in words, for messages; ``anchor`` says where
+    the weekly grid's weekday comes from (e.g. :func:`week_anchor`)."""
+    anchor = anchor or f"here {WEEKDAYS[weekday or 0]}, the weekday of the first row"
     return {"h": "periods of time_unit 'h' start on the hour (minutes and seconds 0)",
             "D": "periods of time_unit 'D' start at midnight",
             "W": "periods of time_unit 'W' start at midnight on one weekday, the same for every "
-                 f"row (here {WEEKDAYS[weekday or 0]}, the weekday of the first row)",
+                 f"row of the panel and the calendar ({anchor})",
             "M": "periods of time_unit 'M' start at midnight on the 1st of a calendar month"}[unit]
+
+
+def week_anchor(where: str, weekday: int, row: dict[str, Any]) -> str:
+    """Where the weekly grid's weekday comes from, for messages: the ``where``'s first row
+    (``row``: its customer and period as the user knows them)."""
+    shown = ", ".join(f"{k}={v}" for k, v in row.items())
+    return (f"the {where}'s weeks start on {WEEKDAYS[weekday]}, the weekday of its first row "
+            f"({shown})")
+
+
+def weekday_mismatch(period_col: str, first_us: int, weekday: int,
+                     anchor: str | None) -> DataValidationError:
+    """The error of a calendar whose weeks (its first row ``first_us``, at midnight) start on
+    another weekday than the panel's ``weekday`` (``anchor``: the panel's first row, in words)."""
+    own = WEEKDAYS[int(weekday_of(first_us))]
+    start = timestamp(floor_period(first_us, "W", weekday))
+    panel = anchor or f"the panel's weeks start on {WEEKDAYS[weekday]}"
+    return DataValidationError(
+        period_col, f"the calendar's weeks start on {own} (its first row, the example) but "
+                    f"{panel}; periods of time_unit 'W' start on the same weekday in the panel "
+                    "and the calendar", {period_col: timestamp(first_us)},
+        hint=f"make the calendar's weeks start on {WEEKDAYS[weekday]}, e.g. "
+             f"seasonal_covariates('{start:%Y-%m-%d}', ..., 'W') (a {WEEKDAYS[weekday]})")
 
 
 def floor_period(us: np.ndarray, unit: str, weekday: int | None = None) -> np.ndarray:

@@ -41,8 +41,9 @@ from clvlab.core.errors import ClvlabError, DataValidationError
 from clvlab.core.timeunits import normalize_time_unit
 from clvlab.data.attributes import matching_ids
 from clvlab.data.covariate_grid import (DAY_US, RESERVED, US, WEEKDAYS, as_micros, floor_period,
-                                        grid_rule, next_period, timestamp, weekday_of)
-from clvlab.data.rfm_pandas import parse_dates
+                                        grid_rule, next_period, timestamp, week_anchor,
+                                        weekday_mismatch, weekday_of)
+from clvlab.data.covariate_inputs import parse_periods, zone_hint, zone_of
 from clvlab.data.rfm_rules import epoch_seconds, make_settings
 from clvlab.data.seasonal import seasonal_covariates
 
@@ -179,9 +180,12 @@ def covariate_problem(series: pd.Series) -> str | None:
 
 
 def check_rows(rows: pd.DataFrame, covariates: list[str], names: tuple[str | None, str],
-               time_unit: str, weekday: int) -> None:
+               time_unit: str, weekday: int, anchor: str | None = None,
+               hint: str | None = None) -> None:
     """The value and grid rules on rows ``cid`` (or none, for a calendar), ``p`` (period start,
-    int64 microseconds) and the covariates, sorted by (customer, period), whole customers only."""
+    int64 microseconds) and the covariates, sorted by (customer, period), whole customers only.
+    A grid message says where the weekday comes from (``anchor``) and adds ``hint`` (a zone's
+    conversion, :func:`~clvlab.data.covariate_inputs.zone_hint`)."""
     us = rows["p"].to_numpy(np.int64)
     ids = rows["cid"].to_numpy() if "cid" in rows else np.zeros(len(rows))
     for column in covariates:
@@ -199,8 +203,8 @@ def check_rows(rows: pd.DataFrame, covariates: list[str], names: tuple[str | Non
     aligned = floor_period(us, time_unit, weekday) == us
     if not aligned.all():
         i = int(np.flatnonzero(~aligned)[0])
-        raise DataValidationError(names[1], grid_rule(time_unit, weekday),
-                                  example(names, ids[i], us[i]))
+        raise DataValidationError(names[1], grid_rule(time_unit, weekday, anchor),
+                                  example(names, ids[i], us[i]), hint=hint)
     pos = rows["pos"].to_numpy() if "pos" in rows else np.zeros(len(rows))
     same = np.concatenate([[False], pos[1:] == pos[:-1]])
     previous = np.concatenate([[0], us[:-1]])
@@ -229,7 +233,8 @@ def panel_frame_rows(panel: pd.DataFrame, window: PathWindow, *, customer_col: s
     customers, sorted by (pos, p), as batches of ``batch_rows``: DataFrames of ``pos`` (the
     customer's position in the table), ``cid``, ``p`` (period start, microseconds) and the
     covariates (gathered batch by batch: a copy of the whole panel is never made). Periods are
-    parsed, and refused when missing or no date, first. Returns (pos, p, batches)."""
+    parsed, and refused when missing or no date, first. Returns (pos, p, batches, zone): the
+    zone of zoned periods (:func:`~clvlab.data.covariate_inputs.zone_of`) or None."""
     for column in [customer_col, period_col, *covariates]:
         if column not in panel.columns:
             raise DataValidationError(column, "is missing from the covariate panel",
@@ -242,7 +247,7 @@ def panel_frame_rows(panel: pd.DataFrame, window: PathWindow, *, customer_col: s
     rows = present[pos >= 0]
     pos = pos[pos >= 0].astype(np.int64)
     at = [panel.columns.get_loc(c) for c in (customer_col, period_col)]
-    us = as_micros(parse_dates(panel.iloc[rows, at], period_col, None, window.timezone))
+    us = as_micros(parse_periods(panel.iloc[rows, at], period_col, window.timezone, "panel"))
     low, high = window_bounds(window)
     inside = np.flatnonzero((us > low[pos]) & (us < high))
     rows, pos, us = rows[inside], pos[inside], us[inside]
@@ -260,25 +265,34 @@ def panel_frame_rows(panel: pd.DataFrame, window: PathWindow, *, customer_col: s
             batch.insert(0, "pos", pos[i:i + batch_rows])
             yield batch
 
-    return pos, us, batches()
+    return pos, us, batches(), zone_of(panel[period_col])
 
 
 def calendar_rows(calendar: pd.DataFrame, window: PathWindow, *, period_col: str,
-                  covariates: list[str], weekday: int | None) -> tuple[pd.DataFrame, int]:
+                  covariates: list[str], weekday: int | None,
+                  anchor: str | None = None) -> tuple[pd.DataFrame, int]:
     """The calendar's rows ``p`` and covariates, sorted by period and checked by the panel's
-    rules; its first row sets the weekly anchor when ``weekday`` is None (no panel)."""
+    rules; its first row sets the weekly anchor when ``weekday`` is None (no panel), else its
+    weeks must start on the panel's ``weekday`` (``anchor``: the panel's first row, in words)."""
     for column in [period_col, *covariates]:
         if column not in calendar.columns:
             raise DataValidationError(column, "is missing from the calendar",
                                       hint=f"columns present: {list(calendar.columns)}")
     frame = calendar[[period_col, *covariates]].reset_index(drop=True)
-    us = as_micros(parse_dates(frame, period_col, None, window.timezone))
+    us = as_micros(parse_periods(frame, period_col, window.timezone, "calendar"))
     order = np.argsort(us, kind="stable")
     out = frame.iloc[order, 1:].reset_index(drop=True)
     out.insert(0, "p", us[order])
-    if weekday is None:
-        weekday = int(weekday_of(us[order[:1]])[0]) if len(us) else 6
-    check_rows(out, covariates, (None, period_col), window.time_unit, weekday)
+    first = int(us[order[0]]) if len(us) else None
+    hint = zone_hint("calendar", period_col, zone_of(frame[period_col]), window.timezone, first)
+    own = None if first is None else int(weekday_of(first))
+    if weekday is None or first is None:
+        weekday = 6 if own is None else own
+        anchor = week_anchor("calendar", weekday, {period_col: timestamp(first)}) \
+            if first is not None else None
+    elif window.time_unit == "W" and own != weekday and first % DAY_US == 0:
+        raise weekday_mismatch(period_col, first, weekday, anchor)
+    check_rows(out, covariates, (None, period_col), window.time_unit, weekday, anchor, hint)
     return out, weekday
 
 

@@ -28,10 +28,12 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError, DataValidationError
 from clvlab.core.timeunits import UNIT_SECONDS
 from clvlab.data.covariate_engines import DuckDBRows, SparkRows, spark_purchases
+from clvlab.data.covariate_inputs import (calendar_period_column, index_as_columns, read_calendar,
+                                          zone_hint)
 from clvlab.data.covariate_panel import (RESERVED, US, PathWindow, calendar_rows, check_coverage,
                                          panel_frame_rows, path_window)
 from clvlab.data.covariate_pieces import (INT_MAX, INT_MIN, PieceSpec, build_pieces,
-                                          checked_pieces, customer_span, first_weekday,
+                                          checked_pieces, customer_span, panel_anchor,
                                           repeat_counts)
 
 __all__ = ["CovariatePaths", "covariate_paths", "PieceSpec", "build_pieces", "repeat_counts"]
@@ -78,7 +80,7 @@ class CovariatePaths:
 
 
 def covariate_paths(panel: Any, rfm: pd.DataFrame, *, transactions: Any = None,
-                    calendar: pd.DataFrame | None = None, horizon: float | None = None,
+                    calendar: Any = None, horizon: float | None = None,
                     customer_col: str | None = None, period_col: str = "period",
                     covariates: Iterable[str] | None = None, merge: bool = True,
                     date_col: str | None = None, amount_col: str | None = None,
@@ -90,8 +92,10 @@ def covariate_paths(panel: Any, rfm: pd.DataFrame, *, transactions: Any = None,
     ----------
     panel
         One row per (customer, period) (rules: :mod:`clvlab.data.covariate_panel`): a pandas
-        DataFrame; a path, glob or list of Parquet or CSV files, or a DuckDB relation (DuckDB
-        engine); a Spark DataFrame (Spark engine). None with a ``calendar``: only its covariates.
+        DataFrame (its customer and period columns may be index levels, e.g. a panel indexed
+        by (customer, period)); a path, glob or list of Parquet or CSV files with the same
+        columns, or a DuckDB relation (DuckDB engine); a Spark DataFrame (Spark engine). None
+        with a ``calendar``: only its covariates.
     rfm
         The RFM table of :func:`clvlab.rfm_summary` with its ``attrs["clvlab"]`` (time unit,
         calibration_end, merge period, time zone, customer column). A customer's first
@@ -103,9 +107,13 @@ def covariate_paths(panel: Any, rfm: pd.DataFrame, *, transactions: Any = None,
         Gives ``repeat_purchases``: merged purchase periods after the first, up to
         calibration_end, as ``frequency`` counts them; each customer's total must equal it.
     calendar
-        Covariates shared by all customers (pandas, e.g. :func:`seasonal_covariates`), one row
-        per period, joined on the period (its column ``period_col`` if it has one, else
-        ``"period"``); same rules, and it must cover every needed period.
+        Covariates shared by all customers, one row per period: a pandas DataFrame (e.g.
+        :func:`seasonal_covariates`) or a Parquet/CSV file (a path, glob or list), joined on
+        the period: its own column ``"period"`` (which seasonal_covariates makes), or, in a
+        calendar without one, ``period_col`` (a calendar with both holding dates is refused);
+        same rules, and it must cover every needed period. Its weeks start on the panel's
+        weekday. Periods, the panel's too, are datetimes or ISO 8601 text (``date_format`` is
+        the log's only: convert others with ``pd.to_datetime(..., format=...)`` first).
     horizon
         Extend every path to ``calibration_end + horizon`` (time units), for predictions; the
         panel and calendar must cover it.
@@ -138,8 +146,9 @@ def covariate_paths(panel: Any, rfm: pd.DataFrame, *, transactions: Any = None,
     window = path_window(rfm, horizon, need_frequency=transactions is not None)
     names = (customer_col or window.customer_col, period_col)
     kind = _engine(engine, panel)
-    cal_period = period_col if calendar is not None and period_col in calendar.columns \
-        else "period"
+    panel = index_as_columns(panel, names)
+    calendar = read_calendar(calendar)
+    cal_period = None if calendar is None else calendar_period_column(calendar, period_col)
     cal_columns = [] if calendar is None else [c for c in calendar.columns if c != cal_period]
     source: Any = None
     if kind == "duckdb":
@@ -156,11 +165,14 @@ def covariate_paths(panel: Any, rfm: pd.DataFrame, *, transactions: Any = None,
                                 len(window.T))
         elif source is not None:
             source.select(panel_covs)
-        weekday = None if source is None else first_weekday(*source.span)
+        weekday, anchor, hint = None, None, None
+        if source is not None:
+            weekday, anchor, first_us = panel_anchor(*source.span, window, names)
+            hint = zone_hint("panel", period_col, source.zone, window.timezone, first_us)
         cal = None
         if calendar is not None:
             cal, weekday = calendar_rows(calendar, window, period_col=cal_period,
-                                         covariates=cal_covs, weekday=weekday)
+                                         covariates=cal_covs, weekday=weekday, anchor=anchor)
         first, last = window.needed(weekday)
         if cal is not None:
             p = cal["p"].to_numpy()
@@ -171,7 +183,7 @@ def covariate_paths(panel: Any, rfm: pd.DataFrame, *, transactions: Any = None,
             purchase_periods(transactions, window, date_col, amount_col, date_format,
                              rfm.attrs.get("clvlab", {})), window, weekday)
         spec = PieceSpec(window.time_unit, window.cal_us, window.end_us, window.horizon, merge,
-                         counts is not None, cal, weekday, names, tuple(panel_covs))
+                         counts is not None, cal, weekday, names, tuple(panel_covs), anchor, hint)
         if source is None:
             pieces = build_pieces(_calendar_only(cal, first, last), window, counts, spec)
         else:
@@ -249,8 +261,9 @@ def _finish(pieces, window: PathWindow, covariates, calendar, has_counts) -> Cov
 class PandasRows:
     """The pandas engine: the selected rows of a DataFrame panel, in batches."""
 
-    def __init__(self, pos: np.ndarray, p: np.ndarray, batches: Iterator[pd.DataFrame], n: int):
-        self.batches, self.span = batches, customer_span(n, pos, p)
+    def __init__(self, pos: np.ndarray, p: np.ndarray, batches: Iterator[pd.DataFrame],
+                 zone: str | None, n: int):
+        self.batches, self.span, self.zone = batches, customer_span(n, pos, p), zone
 
     def pieces(self, window, counts, spec):
         return list(checked_pieces(self.batches, window, counts, spec))

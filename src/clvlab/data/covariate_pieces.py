@@ -19,11 +19,11 @@ import pandas as pd
 
 from clvlab.core.errors import DataValidationError
 from clvlab.core.timeunits import UNIT_SECONDS
-from clvlab.data.covariate_grid import US, floor_period, next_period, weekday_of
+from clvlab.data.covariate_grid import US, floor_period, next_period, week_anchor, weekday_of
 from clvlab.data.covariate_panel import PathWindow, check_rows
 
 __all__ = ["PieceSpec", "build_pieces", "checked_pieces", "customer_span", "first_weekday",
-           "repeat_counts", "INT_MAX", "INT_MIN"]
+           "panel_anchor", "repeat_counts", "INT_MAX", "INT_MIN"]
 
 INT_MAX, INT_MIN = np.iinfo(np.int64).max, np.iinfo(np.int64).min
 
@@ -42,6 +42,8 @@ class PieceSpec:
     weekday: int | None            # the weekly grid's anchor (Monday 0)
     names: tuple[str, str]         # the panel's customer and period columns
     covariates: tuple[str, ...]    # the panel's covariates (the calendar's are in calendar)
+    anchor: str | None = None      # where the weekday comes from, in words (grid messages)
+    zone_hint: str | None = None   # zoned periods converted to the table's zone (grid messages)
 
 
 def build_pieces(rows: pd.DataFrame, window: PathWindow | None, counts: pd.DataFrame | None,
@@ -133,7 +135,8 @@ def checked_pieces(batches: Iterable[pd.DataFrame], window: PathWindow | None,
 
 
 def _checked(rows, window, counts, spec) -> pd.DataFrame:
-    check_rows(rows, list(spec.covariates), spec.names, spec.time_unit, spec.weekday)
+    check_rows(rows, list(spec.covariates), spec.names, spec.time_unit, spec.weekday,
+               spec.anchor, spec.zone_hint)
     return build_pieces(rows, window, counts, spec)
 
 
@@ -157,6 +160,21 @@ def first_weekday(low: np.ndarray, high: np.ndarray) -> int | None:
     """The weekly anchor: the weekday of the first row in (customer, period) order."""
     seen = np.flatnonzero(low != INT_MAX)
     return int(weekday_of(low[seen[0]])) if len(seen) else None
+
+
+def panel_anchor(low: np.ndarray, high: np.ndarray, window: PathWindow,
+                 names: tuple[str, str]) -> tuple[int | None, str | None, int | None]:
+    """The weekly anchor, where it comes from in words (the panel's first row in (customer,
+    period) order, as the user knows it) and that row's period start (None: no rows)."""
+    seen = np.flatnonzero(low != INT_MAX)
+    if not len(seen):
+        return None, None, None
+    first = int(low[seen[0]])
+    weekday = int(weekday_of(first))
+    customer = window.customers[seen[0]]
+    row = {names[0]: customer.item() if isinstance(customer, np.generic) else customer,
+           names[1]: pd.Timestamp(first, unit="us")}
+    return weekday, week_anchor("panel", weekday, row), first
 
 
 def repeat_counts(purchases: pd.DataFrame, window: PathWindow, weekday: int | None) -> pd.DataFrame:

@@ -14,8 +14,8 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import UNIT_SECONDS, normalize_time_unit
-from clvlab.data.covariate_grid import (DAY_US, RESERVED, US, as_micros, floor_period, grid_rule,
-                                        next_period, weekday_of)
+from clvlab.data.covariate_grid import (DAY_US, RESERVED, US, WEEKDAYS, as_micros, floor_period,
+                                        grid_rule, next_period, weekday_of)
 from clvlab.data.rfm_io import parse_option_date
 
 __all__ = ["seasonal_covariates"]
@@ -65,7 +65,9 @@ def seasonal_covariates(start: Any, end: Any, time_unit: str, *, month: bool = F
     first_us, last_us = int(as_micros(first)), int(as_micros(last))
     weekday = int(weekday_of(first_us))
     if floor_period(first_us, unit, weekday) != first_us or (unit != "h" and first_us % DAY_US):
-        raise ClvlabError(f"start={start!r} is not a period start: {grid_rule(unit, weekday)}")
+        anchor = f"here {WEEKDAYS[weekday]}, the weekday of start"
+        raise ClvlabError(f"start={start!r} is not a period start: "
+                          f"{grid_rule(unit, weekday, anchor)}")
     if last_us < first_us:
         raise ClvlabError(f"end={end!r} is before start={start!r}")
     if unit == "M":

@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError
+from clvlab.data.covariate_inputs import calendar_period_column
 from clvlab.data.calibration import Calibration
 from clvlab.evaluation.candidates import Candidate, ModelCandidate, covariate_columns
 from clvlab.evaluation.time_varying_candidate import TimeVaryingCandidate
@@ -82,10 +83,7 @@ def covariate_source(panel: Any, calendar: Any, *, customer_col: str | None, per
         if not isinstance(calendar, pd.DataFrame):
             raise ClvlabError(f"calendar must be a pandas DataFrame (one row per period, e.g. "
                               f"clvlab.seasonal_covariates(...)), not {type(calendar).__name__}")
-        when = period_col if period_col in calendar.columns else "period"
-        if when not in calendar.columns:
-            raise ClvlabError(f"the calendar has no period column ({period_col!r} or 'period'); "
-                              f"its columns are {list(calendar.columns)}")
+        when = calendar_period_column(calendar, period_col)  # the data layer's rule
         calendar_columns = tuple(c for c in calendar.columns if c != when)
     both = sorted(set(panel_columns) & set(calendar_columns))
     if both:

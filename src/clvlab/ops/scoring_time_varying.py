@@ -360,3 +360,4 @@ def job_params(source: PanelSource | None, summary: dict[str, Any],
             "panel_customer_col": source.customer_col, "period_col": source.period_col,
             "as_of": summary["calibration_end"], "timezone": summary.get("timezone"),
             "customer_col": customer_col}
+
