@@ -159,6 +159,10 @@ def test_fit_refuses_a_panel_without_the_log_or_the_covariates(files, capsys):
                     str(files / "refused.json"), "--purchase-covariates", "Weather",
                     *PANEL_OPTIONS, "--transactions", str(LOG)],
            "none of the covariates ['Weather']", "High.Season")
+    _fails(capsys, ["fit", str(files / "rfm.parquet"), "--model", "pareto-nbd", "-o",
+                    str(files / "refused.json"), "--purchase-covariates", "High.season",
+                    *PANEL_OPTIONS, "--transactions", str(LOG)],
+           "did you mean 'High.season' -> 'High.Season'?")
     _fails(capsys, fit + ["--transactions", str(LOG)], "--transactions is read with --covariates")
     _fails(capsys, fit + ["--covariates", str(files / "nowhere.parquet"), "--transactions",
                           str(LOG)], "--covariates", "does not exist")
@@ -173,7 +177,7 @@ def test_predict_refuses_a_missing_short_or_misplaced_panel(fitted, files, capsy
     # the panel ends 2010-12-26, 208 weeks after the calibration end: the data layer's message
     # (the option's column, the customer, the first period missing) reaches the user unchanged
     _fails(capsys, predict + ["--horizon", "300", *PANEL_OPTIONS], "Cov.Date",
-           "does not cover customer 1", "2011-01-02")
+           "ends with the period starting 2010-12-26", "for every customer", "2011-01-02")
     clvlab.ParetoNBD().fit(fitted["rfm"]).save(files / "plain.json", overwrite=True)
     _fails(capsys, ["predict", str(files / "plain.json"), *predict[2:], "--horizon", "52",
                     *PANEL_OPTIONS],

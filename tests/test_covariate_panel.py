@@ -156,8 +156,13 @@ def test_customer_not_covered_to_the_horizon(rfm, engine):
     panel = weekly_panel()  # to the week of 2024-02-05: enough for horizon 1, not 2
     covariate_paths(panel, rfm, horizon=1, engine=engine)
     err = error_of(panel, rfm, engine, horizon=2)
-    assert "does not cover customer 'a'" in err.rule and "calibration_end + horizon" in err.rule
+    # the whole panel stops short: said of the panel, not of its first customer
+    assert "ends with the period starting 2024-02-05 00:00:00 for every customer" in err.rule
+    assert "calibration_end + horizon" in err.rule and "extend the covariate panel" in err.hint
     assert err.row["period"] == pd.Timestamp("2024-02-12")
+    one_short = panel[(panel["customer_id"] != "b") | (panel["period"] < "2024-02-05")]
+    err = error_of(one_short, rfm, engine, horizon=1)
+    assert "does not cover customer 'b'" in err.rule
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -194,9 +199,16 @@ def test_calendar_rules(rfm):
     calendar = pd.DataFrame({"period": pd.date_range("2024-01-01", periods=6, freq="7D"),
                              "promo": [0, 1, 0, 0, 1, 0]})
     covariate_paths(weekly_panel(), rfm, calendar=calendar)
-    with pytest.raises(DataValidationError, match="the calendar does not cover") as info:
+    with pytest.raises(DataValidationError, match="the calendar starts with the period "
+                                                  "2024-01-08 00:00:00, after the one holding "
+                                                  "the first purchase of customer 'a'") as info:
         covariate_paths(weekly_panel(), rfm, calendar=calendar.iloc[1:])
-    assert info.value.row == {"customer_id": "a", "period": pd.Timestamp("2024-01-01")}
+    assert info.value.row == {"period": pd.Timestamp("2024-01-01")}  # a calendar has no customer
+    with pytest.raises(DataValidationError, match="the calendar ends with the period starting "
+                                                  "2024-02-05 00:00:00, but the paths need") as info:
+        covariate_paths(weekly_panel(), rfm, calendar=calendar, horizon=3)
+    assert info.value.row == {"period": pd.Timestamp("2024-02-12")}
+    assert "seasonal_covariates" in info.value.hint
     sunday = calendar.assign(period=calendar["period"] - pd.Timedelta(days=1))
     with pytest.raises(DataValidationError, match="the calendar's weeks start on Sunday"):
         covariate_paths(weekly_panel(), rfm, calendar=sunday)

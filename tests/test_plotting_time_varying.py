@@ -175,7 +175,8 @@ def test_a_path_plot_names_its_customer_and_refuses_to_pick_one(setting):
     assert table.attrs["customer"] == who and type(table.attrs["customer"]) is int
     ax = plot_time_varying_multipliers(model, covariate_paths=own)
     title = ax.get_title()
-    assert f"along customer {who}'s path" in title and "np.int64" not in title
+    assert f"along the path of customer {who} " in title.replace("\n", " ")
+    assert "np.int64" not in title and "'" not in title  # ids as written, text ids unquoted
     assert "promo, season" in title and "95% pointwise bands" in title
     # the title fits the figure: its own figure, and the width of a narrow one given
     narrow = plot_time_varying_multipliers(model, covariate_paths=own,
@@ -358,3 +359,38 @@ def test_a_time_varying_bg_nbd_tracks_the_plain_bg_nbd_in_its_purchase_clock(set
             clock = np.sum(rate * np.clip(np.minimum(ends, age) - starts, 0.0, None))
             total[j] += plain.expected_purchases_new_customer(clock) if clock > 0 else 0.0
     np.testing.assert_allclose(fit, np.diff(total), rtol=1e-9, atol=1e-12)
+
+
+def test_each_purchase_is_counted_in_the_bin_that_starts_on_its_day():
+    """Daily unit, times of day in the log: a day's purchases go to the bin that starts that
+    day (they were counted in the day before: their merged time stands at a bin's start); a
+    purchase at the calibration end itself stays in the last calibration bin."""
+    cutoff = pd.Timestamp("2024-03-01")
+    rows = [("a", "2024-02-01 10:00"), ("a", "2024-02-10 09:00"), ("a", "2024-02-10 18:00"),
+            ("a", "2024-02-29 23:00"), ("a", "2024-03-01 00:00"), ("a", "2024-03-01 15:00"),
+            ("a", "2024-03-04 08:00"), ("b", "2024-02-05 12:00"), ("b", "2024-02-20 07:00"),
+            ("b", "2024-03-02 11:00"), ("c", "2024-02-07 00:00"), ("c", "2024-02-08 00:00")]
+    log = pd.DataFrame(rows, columns=["customer_id", "date"]).assign(
+        date=lambda f: pd.to_datetime(f["date"]))
+    rfm = clvlab.rfm_summary(log, calibration_end=cutoff, time_unit="D",
+                             observation_end=cutoff + pd.Timedelta(days=5))
+    calibration = rfm[["frequency", "recency", "T"]].copy()
+    calibration.attrs = rfm.attrs
+    calendar = clvlab.seasonal_covariates("2024-01-01", "2024-03-31", "D", fourier=1)
+    paths = covariate_paths(None, calibration, transactions=log, calendar=calendar, horizon=5)
+    static = clvlab.ParetoNBD().from_params(r=1.0, alpha=5.0, s=1.0, beta=10.0)
+    table = time_varying_tracking(static, calibration, log, paths).set_index("start")
+    actual = table.loc[table["actual"] > 0, "actual"]
+    want = {"2024-02-08": 1.0,  # c's second day
+            "2024-02-10": 1.0,  # two of a's purchases that day, merged
+            "2024-02-20": 1.0, "2024-02-29": 1.0,
+            # a's purchase at 2024-03-01 00:00 is the calibration end itself: counted in
+            # calibration by rfm_summary, so in the last calibration bin (starting 02-29)
+            "2024-03-01": 1.0,  # a, 15:00 on the cutoff's day: the first holdout bin
+            "2024-03-02": 1.0, "2024-03-04": 1.0}
+    want["2024-02-29"] += 1.0
+    pd.testing.assert_series_equal(actual, pd.Series(want, name="actual").rename_axis("start")
+                                   .set_axis(pd.to_datetime(list(want)), axis=0)
+                                   .rename_axis("start"), check_freq=False)
+    assert table.loc[table["part"] == "calibration", "actual"].sum() == calibration["frequency"].sum()
+    assert table.loc[table["part"] == "holdout", "actual"].sum() == rfm["frequency_holdout"].sum()

@@ -194,6 +194,10 @@ def test_the_scoring_job_refuses_before_any_work(fitted, store, tmp_path, capsys
             assert part in error, (part, error)
 
     fails(_score(tmp_path), "fitted with time-varying covariates", "--covariates PANEL")
+    fitted["model"].save(tmp_path / "tv.json")  # clvlab fit's file is not a scoring job's model
+    fails([*_score(tmp_path)[:1], "--model", str(tmp_path / "tv.json"), *_score(tmp_path)[3:]],
+          "cannot load the model", "is a model file", "clvlab predict MODEL.json TABLE",
+          "clvlab register MODEL.json")
     panel = ["--covariates", str(PANEL), "--period-col", "Cov.Date"]
     fails(_score(tmp_path, *panel, "--totals-by", "all"), "--totals-by",
           "not available along covariate paths")
@@ -202,5 +206,5 @@ def test_the_scoring_job_refuses_before_any_work(fitted, store, tmp_path, capsys
     fails(_score(tmp_path, "--covariates", str(tmp_path / "none.parquet")), "--covariates",
           "does not exist")
     # the panel ends 2010-12-26: the data layer's message reaches the user unchanged
-    fails(_score(tmp_path, *panel, "--horizon", "300"), "Cov.Date", "does not cover customer")
+    fails(_score(tmp_path, *panel, "--horizon", "300"), "Cov.Date", "for every customer")
     assert not (tmp_path / "scores.parquet").exists()

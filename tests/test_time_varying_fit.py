@@ -76,6 +76,9 @@ def test_season_fit_saved_and_refusals(apparel, tmp_path):
         clvlab.BetaGeo(dropout_covariates=["High.Season"]).fit(rfm, covariate_paths=paths)
     with pytest.raises(ClvlabError, match="neither in the covariate paths"):
         clvlab.ParetoNBD(purchase_covariates=["High.Season", "Nope"]).fit(rfm, covariate_paths=paths)
+    with pytest.raises(ClvlabError, match=r"neither in the covariate paths .* did you mean "
+                                          r"'High.Sesaon' -> 'High.Season'\?"):
+        clvlab.ParetoNBD(purchase_covariates=["High.Sesaon"]).fit(rfm, covariate_paths=paths)
     with pytest.raises(ClvlabError, match="does not take time-varying covariates"):
         clvlab.ModifiedBetaGeo(purchase_covariates=["High.Season"]).fit(rfm, covariate_paths=paths)
     for spend in (clvlab.GammaGamma(spend_covariates=["High.Season"]), clvlab.LogNormalSpend()):

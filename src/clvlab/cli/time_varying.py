@@ -16,7 +16,7 @@ import argparse
 
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, DataValidationError
+from clvlab.core.errors import ClvlabError, DataValidationError, did_you_mean
 
 __all__ = ["add_fit_options", "add_panel_options", "check_fit_model", "fit_paths",
            "panel_options", "predict_frame"]
@@ -126,7 +126,7 @@ def fit_paths(args: argparse.Namespace, rfm: pd.DataFrame, settings: dict):
         raise ClvlabError(
             f"none of the covariates {named} (--purchase-covariates, --dropout-covariates) is a "
             f"column of the panel or calendar (they hold {held}); name the time-varying columns "
-            "there, or fit without --covariates")
+            "there, or fit without --covariates" + did_you_mean(named, held))
     files = expand_paths(args.transactions)
     given = {key: getattr(args, key) for key in ("date_col", "amount_col", "date_format")}
     chosen = log_columns(rfm, **given)

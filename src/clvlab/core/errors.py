@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ClvlabError", "DataValidationError", "ClvlabWarning", "example_row", "shown"]
+__all__ = ["ClvlabError", "DataValidationError", "ClvlabWarning", "example_row", "shown",
+           "did_you_mean"]
 
 
 class ClvlabError(ValueError):
@@ -50,6 +51,16 @@ def shown(value: Any) -> str:
     """A value from a user's table as they wrote it: ``1001``, not ``np.int64(1001)`` (NumPy 2's
     repr of its scalars)."""
     return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def did_you_mean(names: list[str], options: list[str]) -> str:
+    """"; did you mean 'x' -> 'y'?" for the names with a close match among the options (a
+    misspelt column), else ""."""
+    import difflib
+
+    close = {n: difflib.get_close_matches(n, options, n=1, cutoff=0.75) for n in names}
+    hints = [f"{n!r} -> {c[0]!r}" for n, c in close.items() if c]
+    return f"; did you mean {', '.join(hints)}?" if hints else ""
 
 
 def _format_row(row: dict[str, Any]) -> str:

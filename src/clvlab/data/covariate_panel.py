@@ -310,6 +310,26 @@ def check_coverage(first: np.ndarray, last: np.ndarray, have_first: np.ndarray,
     period = first[i] if missing_start[i] else next_period(have_last[i:i + 1], window.time_unit)[0]
     end = ("calibration_end " if window.horizon == 0 else "calibration_end + horizon ") + \
         str(window.path_end)
+    if names[0] is None and (have_first != np.iinfo(np.int64).max).all():  # a calendar: one table for all
+        early = bool(missing_start.any())
+        at = first[missing_start].min() if early else \
+            next_period(np.array([have_last.max()]), window.time_unit)[0]
+        rule = (f"{where} starts with the period {timestamp(have_first.max())}, after the one "
+                f"holding the first purchase of customer {_plain(window.customers[i])!r} "
+                f"({timestamp(at)})") if early else (
+                f"{where} ends with the period starting {timestamp(have_last.max())}, but the "
+                f"paths need every period up to the one holding {end}")
+        raise DataValidationError(names[1], rule, {names[1]: timestamp(at)}, hint=(
+            f"a calendar covers every period from {timestamp(first.min())} to the one holding "
+            f"{window.path_end}, e.g. clvlab.seasonal_covariates(start, end, ...) over that span"))
+    if (have_last < last).all() and not missing_start.any() and have_last.max() == have_last.min():
+        raise DataValidationError(  # the whole panel stops short, not one customer
+            names[1], f"{where} ends with the period starting {timestamp(have_last.max())} for "
+                      f"every customer, but the paths need every period up to the one holding "
+                      f"{end}", example((names[0] or window.customer_col, names[1]),
+                                        window.customers[i], period),
+            hint=f"extend {where} to {window.path_end} (the covariates expected over the "
+                 "horizon), or build the paths with a shorter horizon")
     hint = None if (have_first != np.iinfo(np.int64).max).any() else (
         f"no row of {where} is in the window of a customer of the RFM table: are they the same "
         f"ids (the table's look like {_plain(window.customers[0])!r}) and periods?")

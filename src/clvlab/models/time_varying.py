@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, shown
+from clvlab.core.errors import ClvlabError, did_you_mean, shown
 from clvlab.models.covariate_encoding import CovariateEncoder
 from clvlab.models.covariates import PROCESS_SETTINGS, CovariateDesign, fit_scaled
 from clvlab.models.time_varying_segments import Segments, path_segments
@@ -87,17 +87,20 @@ def design_for_paths(model, rfm: pd.DataFrame, paths) -> CovariateDesign:
         raise ClvlabError(
             f"{name} was given covariate_paths but no covariates: name the columns to use, e.g. "
             f"{name}(purchase_covariates={list(paths.covariates)[:3]})")
+    nowhere = [c for c in every if c not in paths.covariates and c not in rfm.columns]
+    if nowhere:  # a misspelt name first: the advice below would not help
+        raise ClvlabError(
+            f"{name}: the covariates {nowhere} are neither in the covariate paths (they hold "
+            f"{list(paths.covariates)}) nor columns of the RFM table"
+            + did_you_mean(nowhere, [*paths.covariates, *map(str, rfm.columns)]))
     in_paths = [c for c in every if c in paths.covariates]
     if not in_paths:
         raise ClvlabError(f"{name}: none of the covariates {every} is in the covariate paths "
-                          f"(they have {list(paths.covariates)}); without one the fit is the "
-                          "static-covariate fit: drop covariate_paths")
+                          f"(they hold {list(paths.covariates)}); without one the fit is the "
+                          "static-covariate fit: drop covariate_paths, or name a column of "
+                          "the paths")
     calibration = paths.table.loc[_calibration_rows(paths, rfm), in_paths].reset_index(drop=True)
     static = [c for c in every if c not in paths.covariates]
-    missing = [c for c in static if c not in rfm.columns]
-    if missing:
-        raise ClvlabError(f"{name}: the covariates {missing} are neither in the covariate "
-                          f"paths ({list(paths.covariates)}) nor columns of the RFM table")
     # a path column is learned over the calibration pieces, a static column over customers
     along = CovariateEncoder.fit(calibration, in_paths, model=name)
     fixed = CovariateEncoder.fit(rfm, static, model=name) if static else None

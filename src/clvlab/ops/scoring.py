@@ -351,7 +351,13 @@ def _model_info(mlflow, model_uri: str):
         return mlflow.models.get_model_info(model_uri)
     except (mlflow.exceptions.MlflowException, OSError, ValueError) as exc:
         # a missing model or alias, or a store that does not answer: MLflow's message says which
-        raise ClvlabError(f"cannot load the model {model_uri}: {exc}") from None
+        hint = ""
+        if str(model_uri).endswith(".json") and Path(model_uri).is_file():
+            hint = ("; this is a model file (clvlab fit's JSON), and the scoring job scores a "
+                    "logged or registered CLV model (models:/NAME@ALIAS, runs:/RUN_ID/clv-model): "
+                    "score the file with `clvlab predict MODEL.json TABLE`, or log and register "
+                    "it first (`clvlab register MODEL.json --name NAME`)")
+        raise ClvlabError(f"cannot load the model {model_uri}: {exc}{hint}") from None
 
 
 def _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output, seconds,

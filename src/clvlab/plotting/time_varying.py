@@ -205,7 +205,7 @@ def plot_time_varying_multipliers(model, calendar: pd.DataFrame | None = None, *
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
     ax.set_yscale("log")  # a multiplier's band is symmetric on the log scale
     who = table.attrs["customer"]
-    where = "the calendar" if who is None else f"customer {who!r}'s path"
+    where = "the calendar" if who is None else f"the path of customer {_plain(who)}"
     lines = (f"{model_label(model)}: multipliers of {', '.join(table.attrs['covariates'])}",
              f"along {where} ({100 * level:g}% pointwise bands)")
     width = max(30, int(0.85 * ax.figure.get_figwidth() * 72 / 7.2))  # chars of a 12pt title

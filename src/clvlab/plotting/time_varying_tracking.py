@@ -76,8 +76,9 @@ def time_varying_tracking(models, rfm: pd.DataFrame, transactions: pd.DataFrame,
     """The cohort's repeat purchases per time unit, actual and expected by each model.
 
     Time is cut into bins ``(j, j + 1]`` time units from the calibration end (the RFM table's
-    ``calibration_end``), j < 0 in the calibration period, j >= 0 in the holdout. For each
-    bin: ``actual``, the cohort's repeat purchases in the log (merged per day or hour as
+    ``calibration_end``), j < 0 in the calibration period, j >= 0 in the holdout; a purchase
+    is counted in the bin that starts at or before it (a day's merged purchases in the bin
+    that starts that day). For each bin: ``actual``, the cohort's repeat purchases in the log (merged per day or hour as
     :func:`clvlab.rfm_summary` counts them); for each model, ``expected[label]``:
 
     - calibration bins: the fit, each customer's expected repeat purchases as a new customer
@@ -134,10 +135,14 @@ def time_varying_tracking(models, rfm: pd.DataFrame, transactions: pd.DataFrame,
     T = rfm["T"].to_numpy(np.float64)
     first_bin = -int(np.ceil(T.max() - 1e-9))
     bins = np.arange(first_bin, holdout)
-    # bin (j, j + 1] holds time x at j = ceil(x) - 1; a holdout purchase on the cutoff's own
-    # day has time 0 (its day starts there) and belongs to the first holdout bin
-    calibration = np.ceil(-repeat_ages.to_numpy(np.float64) - 1e-9) - 1
-    after = np.maximum(np.ceil(view.holdout_times - 1e-9) - 1, 0)
+    # a purchase at time x (units from the calibration end; a merged purchase stands at the
+    # start of its day or hour and stands for all of it) is in bin j = floor(x), the bin that
+    # starts at or before it: a day's purchases go to the bin that starts that day, where
+    # ceil(x) - 1 put a purchase standing at a bin's start into the bin before. A calibration
+    # purchase at the calibration end itself (x = 0: a log of dates at midnight) is in the
+    # last calibration bin, as the RFM table counts it.
+    calibration = np.minimum(np.floor(-repeat_ages.to_numpy(np.float64) + 1e-9), -1)
+    after = np.maximum(np.floor(view.holdout_times + 1e-9), 0)
     index = np.r_[calibration, after].astype(np.int64) - first_bin
     table = pd.DataFrame({
         "start": cutoff + pd.to_timedelta(bins * seconds, unit="s"), "t": bins + 1.0,
