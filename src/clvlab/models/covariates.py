@@ -135,6 +135,13 @@ def design_for(model, table: pd.DataFrame) -> CovariateDesign:
         requested[process] = list(columns)
     every = list(dict.fromkeys(c for columns in requested.values() for c in columns))
     encoder = CovariateEncoder.fit(table, every, model=name)
+    return design_of(model, encoder, requested, links)
+
+
+def design_of(model, encoder: CovariateEncoder, requested: dict[str, list[str]],
+              links) -> CovariateDesign:
+    """The design of the columns each process takes (``requested``), encoded by ``encoder``,
+    with the model's ``shared_covariates`` (static and time-varying fits alike)."""
     processes = {process: encoder.names_for(columns) for process, columns in requested.items()}
     shared = []
     for column in model.shared_covariates or []:

@@ -27,7 +27,8 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError, did_you_mean, shown
 from clvlab.models.covariate_encoding import CovariateEncoder
-from clvlab.models.covariates import PROCESS_SETTINGS, CovariateDesign, fit_scaled
+from clvlab.models.covariates import (PROCESS_SETTINGS, CovariateDesign, design_of,
+                                      fit_scaled)
 from clvlab.models.time_varying_segments import Segments, path_segments
 
 __all__ = ["TIME_VARYING_MODELS", "is_time_varying", "design_for_paths", "segments_for",
@@ -122,15 +123,7 @@ def design_for_paths(model, rfm: pd.DataFrame, paths) -> CovariateDesign:
                 "in the BG/NBD happens at purchases, and a dropout probability that changes "
                 "with each purchase's covariates has no closed-form Beta mixture. Use ParetoNBD, "
                 "or give the BG/NBD static dropout covariates (constant along each path).")
-    processes = {process: encoder.names_for(columns) for process, columns in requested.items()}
-    shared = []
-    for column in model.shared_covariates or []:
-        if not all(column in requested.get(p, []) for p in ("purchase", "dropout")):
-            raise ClvlabError(f"shared_covariates: {column!r} must be among both purchase_covariates "
-                              "and dropout_covariates to share one coefficient")
-        shared.extend(encoder.names_for([column]))
-    design = CovariateDesign(encoder=encoder, processes=processes, shared=shared, links=links,
-                             base_names=tuple(model.param_names))
+    design = design_of(model, encoder, requested, links)
     design.time_varying = tuple(in_paths)
     return design
 
