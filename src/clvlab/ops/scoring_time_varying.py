@@ -28,6 +28,7 @@ group (their parameter draws), CLV quantiles (Monte Carlo over the path), churn 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError
+from clvlab.data import covariate_inputs
 
 __all__ = ["PATH_PARAMS", "PATH_PARAM_TYPES", "is_time_varying", "path_columns",
            "static_columns", "PanelSource", "panel_source", "check_panel_given",
@@ -121,17 +123,11 @@ def _exists(path: str, option: str) -> None:
 
 
 def read_calendar(calendar: Any) -> pd.DataFrame | None:
-    """A calendar as a DataFrame: as given, or read from a Parquet or CSV file."""
-    if calendar is None or isinstance(calendar, pd.DataFrame):
-        return calendar
-    path = str(calendar)
-    _exists(path, "calendar (--calendar)")
-    lower = path.lower()
-    if lower.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
-    if lower.endswith((".csv", ".csv.gz")):
-        return pd.read_csv(path)
-    raise ClvlabError(f"calendar (--calendar) {path} must be a .parquet or .csv file")
+    """A calendar as a DataFrame: the data layer's reader (a DataFrame, or Parquet/CSV files by
+    path, glob or list), with a missing file named as the option the scoring job was given."""
+    if isinstance(calendar, (str, os.PathLike)):
+        _exists(str(calendar), "calendar (--calendar)")
+    return covariate_inputs.read_calendar(calendar)
 
 
 def panel_columns(panel: Any) -> list[str]:
