@@ -1,4 +1,5 @@
-"""The ``clvlab`` subcommands that talk to MLflow: register, promote, score, experiment, compare."""
+"""The ``clvlab`` subcommands that talk to MLflow: register, promote, score, experiment, retrain,
+compare."""
 
 from __future__ import annotations
 
@@ -128,6 +129,19 @@ def add_commands(commands) -> None:
                             help="no progress bar (there is none unless standard error is a terminal)")
     experiment.set_defaults(run=_run_experiment)
 
+    retrain = commands.add_parser(
+        "retrain", help="run an experiment with its [selection] rule: refit, register, promote",
+        description="Run the experiment file's backtest (with the current @champion's candidate "
+                    "among the candidates), refit the winner of its [selection] rule on the whole "
+                    "log, register it (@challenger) and move @champion only as the rule says. "
+                    "For a schedule: with rolling_cutoffs in [backtest] each run backtests the "
+                    "latest windows. Exit status 0 whether or not it promoted; the decision is "
+                    "printed and recorded on the model version and the backtest run.")
+    retrain.add_argument("file", help="experiment file (.toml) with a [selection] table")
+    retrain.add_argument("--no-progress", action="store_true",
+                         help="no progress bars (e.g. in a scheduler's log)")
+    retrain.set_defaults(run=_run_retrain)
+
     compare = commands.add_parser(
         "compare", help="print the leaderboard of an MLflow experiment's backtests",
         description="Read every clvlab backtest run of the experiment back from MLflow and print "
@@ -244,11 +258,24 @@ def _run_experiment(args: argparse.Namespace) -> int:
     from clvlab.ops.experiments import load_experiment, run_experiment
 
     name = load_experiment(args.file)["name"]
-    run_id, result = run_experiment(args.file, progress=False if args.no_progress else None)
-    print(repr(result))
-    print(f"logged run {run_id} into the MLflow experiment {name!r}; "
+    run = run_experiment(args.file, progress=False if args.no_progress else None)
+    print(repr(run.result))
+    print(f"logged run {run.run_id} into the MLflow experiment {name!r}; "
           f"see the leaderboard with `clvlab compare {name}`")
+    if run.selection is not None:
+        print(repr(run.selection))
     return 0
+
+
+def _run_retrain(args: argparse.Namespace) -> int:
+    from clvlab.core.errors import ClvlabError
+    from clvlab.ops.experiments import load_experiment
+
+    if load_experiment(args.file).get("selection") is None:
+        raise ClvlabError(f"{args.file} has no [selection] table, so there is no rule to retrain "
+                          "by; add one (registered_model, target, metric, margin) or run it with "
+                          "`clvlab experiment run`")
+    return _run_experiment(args)
 
 
 def _run_compare(args: argparse.Namespace) -> int:
@@ -267,4 +294,13 @@ def _run_compare(args: argparse.Namespace) -> int:
     print(f"sorted by {args.sort_by} ({describe_better(args.sort_by)}); n/a: not computable "
           "for that run (e.g. spend metrics of a log without amounts, interval metrics of a "
           "candidate without a distribution)")
+    from clvlab.ops.selection import decisions
+
+    made = decisions(args.experiment)
+    if len(made):
+        print("\nselections (the [selection] rule of each run that had one, newest first):")
+        for row in made.itertuples(index=False):
+            print(f"  {row.run} ({pd.Timestamp(row.started).strftime('%Y-%m-%d %H:%M')}): "
+                  f"rule {row.rule}; {row.decision}"
+                  + (f", version {row.version}" if row.version else "") + f"\n    {row.reason}")
     return 0

@@ -43,19 +43,21 @@ from typing import Any
 
 import pandas as pd
 
+from clvlab.data.rfm_io import read_files
+from clvlab.evaluation.candidate_names import make_candidate
 from clvlab.evaluation.metrics import ranking_key
 from clvlab.core.errors import ClvlabError
 from clvlab.models import registry
 
-__all__ = ["load_experiment", "run_experiment", "compare"]
+__all__ = ["load_experiment", "run_experiment", "compare", "ExperimentRun"]
 
 DATA_KEYS = {"source", "customer_col", "date_col", "amount_col", "date_format", "timezone",
              "time_unit", "delimiter", "decimal", "attributes", "covariate_panel", "calendar",
              "covariate_customer_col", "covariate_period_col", "covariate_columns"}
 #: the [data] keys of time-varying covariates, files or names, as backtest takes them
 COVARIATE_FILES = ("covariate_panel", "calendar")
-BACKTEST_KEYS = {"cutoffs", "horizon", "candidates", "churn_adjuster", "cohort_freq",
-                 "acquisition_cost", "intervals", "interval_draws"}
+BACKTEST_KEYS = {"cutoffs", "rolling_cutoffs", "horizon", "candidates", "churn_adjuster",
+                 "cohort_freq", "acquisition_cost", "intervals", "interval_draws"}
 #: the leaderboard's default columns; ``compare(metrics=...)`` picks others, any metric a
 #: backtest logs (``purchases_coverage_95``, ``purchases_rps``, ...)
 LEADERBOARD = ["activity_auc", "activity_brier", "purchases_mae", "purchases_aggregate_pct_error",
@@ -101,9 +103,23 @@ def load_experiment(path: str | Path) -> dict[str, Any]:
         if unknown:
             raise ClvlabError(f"{path}: unknown key(s) {sorted(unknown)} in [{section}]; "
                               f"expected some of {sorted(keys)}")
-    for key in ("cutoffs", "horizon", "candidates"):
+    for key in ("horizon", "candidates"):
         if key not in config["backtest"]:
             raise ClvlabError(f"{path}: [backtest] needs {key!r}")
+    given = [k for k in ("cutoffs", "rolling_cutoffs") if k in config["backtest"]]
+    if len(given) != 1:
+        raise ClvlabError(f"{path}: [backtest] needs either cutoffs (dates, e.g. cutoffs = "
+                          '["1997-09-30", "1997-12-31"]) or rolling_cutoffs (how many cutoffs, one '
+                          "horizon apart, ending one horizon before the log's last date: what a "
+                          f"weekly retraining wants), not {'both' if given else 'neither'}")
+    if "selection" in config:
+        from clvlab.ops.selection import parse_rule
+
+        config["selection"] = parse_rule(path, config["selection"])
+    unknown = set(config) - {"name", "data", "backtest", "selection"}
+    if unknown:
+        raise ClvlabError(f"{path}: unknown table(s) or key(s) {sorted(unknown)}; an experiment "
+                          "has name, [data], [backtest] and optionally [selection]")
     if "source" not in config["data"]:
         raise ClvlabError(f"{path}: [data] needs 'source'")
     _check_values(path, config)
@@ -129,7 +145,14 @@ def _check_values(path: Path, config: dict[str, Any]) -> None:
             f"{path}: [backtest] horizon must be a number > 0 of time units (the [data] "
             f"time_unit, {unit or 'W'!r} by default: e.g. horizon = 13 for 13 weeks), got "
             f"{horizon!r}")
+    rolling = settings.get("rolling_cutoffs")
+    if rolling is not None and (isinstance(rolling, bool) or not isinstance(rolling, int)
+                                or rolling < 1):
+        raise ClvlabError(f"{path}: [backtest] rolling_cutoffs must be a whole number >= 1 (e.g. "
+                          f"rolling_cutoffs = 3), got {rolling!r}")
     for key in ("cutoffs", "candidates"):
+        if key not in settings:
+            continue
         value = settings[key]
         if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
             example = '["1997-09-30", "1997-12-31"]' if key == "cutoffs" else \
@@ -211,10 +234,28 @@ def _covariate_file(name: str, base: Path, key: str) -> pd.DataFrame:
     return pd.read_csv(file)
 
 
-def run_experiment(path: str | Path, *, progress: bool | None = None):
+class ExperimentRun(tuple):
+    """What :func:`run_experiment` did: unpacks as the pair ``(run_id, result)`` (the backtest's
+    parent run and its :class:`~clvlab.evaluation.BacktestResult`), and holds ``selection``, the
+    :class:`~clvlab.ops.selection.SelectionDecision` of a file with a ``[selection]`` rule
+    (else None)."""
+
+    def __new__(cls, run_id: str, result, selection=None):
+        self = super().__new__(cls, (run_id, result))
+        self.selection = selection
+        return self
+
+    run_id = property(lambda self: self[0])
+    result = property(lambda self: self[1])
+
+
+def run_experiment(path: str | Path, *, progress: bool | None = None) -> ExperimentRun:
     """Run the experiment's backtest and log it (parent run named after the file, the file as
-    an artifact). Returns (parent run id, BacktestResult)."""
+    an artifact). With a ``[selection]`` rule (:mod:`clvlab.ops.selection`) the champion's
+    candidate joins the backtest, and the winner is refitted on the whole log, registered and
+    promoted as the rule decides. Returns an :class:`ExperimentRun` (``run_id, result = ...``)."""
     from clvlab.evaluation import backtest
+    from clvlab.ops import selection
     from clvlab.ops.tracking import connect, log_backtest
 
     path = Path(path)
@@ -235,17 +276,55 @@ def run_experiment(path: str | Path, *, progress: bool | None = None):
                 fixed = [ids, data.get("covariate_period_col", "period"), "period"]
                 frame = frame[[c for c in frame.columns if c in fixed or c in keep]]
             data[key] = frame
+    rule = config.get("selection")
+    candidates = _candidates(settings)
+    champion = selection.champion_candidate(rule.registered_model) if rule else None
+    if champion is not None and not any(selection.same_candidate(champion[1], make_candidate(c).name)
+                                        for c in candidates):
+        # scored on the same cutoffs and customers as the challengers, or not compared at all
+        candidates.append(selection.spec_of(champion[1]))
+    if rule is not None and not isinstance(transactions, pd.DataFrame):
+        # read once: the backtest and the winner's refit see the same rows
+        transactions = read_files(transactions, data.get("delimiter"), data.get("decimal", "."))
+    cutoffs = settings.get("cutoffs") or _rolling_cutoffs(transactions, data, settings)
     options = {k: settings[k] for k in ("cohort_freq", "acquisition_cost", "intervals",
                                         "interval_draws") if k in settings}
-    result = backtest(transactions, _candidates(settings), settings["cutoffs"],
-                      float(settings["horizon"]), keep_predictions=False, progress=progress,
-                      **data, **options)
+    result = backtest(transactions, candidates, cutoffs, float(settings["horizon"]),
+                      keep_predictions=False, progress=progress, **data, **options)
     run_id = log_backtest(result, experiment=config["name"], run_name=path.stem,
                           tags={"clvlab.experiment_file": path.name})
     import mlflow
 
     mlflow.MlflowClient().log_artifact(run_id, str(path), artifact_path="experiment")
-    return run_id, result
+    decision = None
+    if rule is not None:
+        decision = selection.decide(selection.candidate_scores(result, rule), rule, champion)
+        decision.backtest_run = run_id
+        fit_options = {k: data[k] for k in ("customer_col", "date_col", "amount_col", "time_unit",
+                                            "date_format", "timezone", "customer_attributes")
+                       if k in data}
+        decision = selection.refit_and_register(decision, transactions, float(settings["horizon"]),
+                                                fit_options, experiment_file=str(path))
+    return ExperimentRun(run_id, result, decision)
+
+
+def _rolling_cutoffs(transactions: Any, data: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """``rolling_cutoffs = n``: n cutoffs one horizon apart, the last one horizon before the
+    log's last day, so that each has a whole holdout window and a weekly rerun moves them on."""
+    from clvlab.core.timeunits import UNIT_SECONDS
+    from clvlab.data.calibration import load_log
+    from clvlab.data.rfm_rules import make_settings
+
+    defaults = {"customer_col": "customer_id", "date_col": "date", "amount_col": None,
+                "time_unit": "W", "date_format": None, "timezone": "UTC"}
+    log_settings = make_settings(**{k: data.get(k, v) for k, v in defaults.items()},
+                                 delimiter=data.get("delimiter"), decimal=data.get("decimal", "."),
+                                 merge_period=None)
+    _, _, ts, _ = load_log(transactions, log_settings)
+    step = pd.Timedelta(seconds=float(settings["horizon"]) * UNIT_SECONDS[log_settings.time_unit])
+    last = ts.max().normalize()
+    return [str((last - k * step).floor("D").date())
+            for k in range(int(settings["rolling_cutoffs"]), 0, -1)]
 
 
 def compare(experiment: str, *, sort_by: str = "activity_auc",

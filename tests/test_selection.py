@@ -1,0 +1,157 @@
+"""Selection and promotion by an experiment's [selection] rule (clvlab.ops.selection)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvlab.core.errors import ClvlabError
+from clvlab.ops import selection
+from clvlab.ops.experiments import load_experiment, run_experiment
+from clvlab.ops.selection import SelectionRule, decide, parse_rule
+
+RULE = SelectionRule("m", "activity", "auc", margin=0.01)
+
+
+def scores(**values) -> pd.DataFrame:
+    names = list(values)
+    frame = pd.DataFrame({"score": [values[n] for n in names], "cutoffs": 2, "complete": True,
+                          "registrable": [not n.startswith("historical") for n in names]},
+                         index=[n.replace("_", " + ").replace("pnbd", "pareto-nbd")
+                                .replace("bgnbd", "bg-nbd") for n in names])
+    return frame.sort_values("score", ascending=False)
+
+
+def test_the_first_champion_is_the_best_registrable_candidate_not_a_baseline():
+    table = scores(historical=0.9, pnbd=0.85, bgnbd=0.84)
+    table.index = ["historical-average", "pareto-nbd", "bg-nbd"]
+    made = decide(table, RULE, None)
+    assert made.decision == "first champion" and made.promoted
+    assert made.winner == "pareto-nbd" and made.leader == "historical-average"
+    assert "cannot be registered" in made.reason
+
+
+@pytest.mark.parametrize("challenger, decision", [(0.86, "kept"), (0.87, "promoted"),
+                                                  (0.8699, "kept")])
+def test_a_challenger_must_beat_the_champion_by_the_margin(challenger, decision):
+    table = pd.DataFrame({"score": [challenger, 0.86], "cutoffs": 2, "complete": True,
+                          "registrable": True}, index=["bg-nbd", "pareto-nbd"])
+    table = table.sort_values("score", ascending=False, kind="stable")
+    made = decide(table, RULE, ("3", "pareto-nbd"))
+    if table.index[0] == "pareto-nbd":  # a tie: the champion's own candidate leads
+        assert made.decision == "refreshed"
+        return
+    assert made.decision == decision, made.reason
+    assert made.champion_score == 0.86 and made.champion_version == "3"
+
+
+def test_lower_is_better_metrics_and_signed_errors_count_by_their_direction():
+    mae = SelectionRule("m", "purchases", "mae", margin=0.05)
+    assert mae.improvement(0.20, 0.30) == pytest.approx(0.10)
+    bias = SelectionRule("m", "purchases", "aggregate_pct_error", margin=1.0)
+    assert bias.improvement(-2.0, 5.0) == pytest.approx(3.0)  # |-2| is 3 better than |5|
+    coverage = SelectionRule("m", "purchases", "coverage_90")
+    assert coverage.improvement(0.89, 0.80) == pytest.approx(0.09)
+
+
+def test_the_champions_own_candidate_is_refreshed_or_kept_as_the_rule_says():
+    table = pd.DataFrame({"score": [0.9, 0.8], "cutoffs": 2, "complete": True,
+                          "registrable": True}, index=["pareto-nbd + gamma-gamma", "bg-nbd"])
+    assert decide(table, RULE, ("1", "pareto-nbd + gamma-gamma")).decision == "refreshed"
+    no_refresh = SelectionRule("m", "activity", "auc", refresh=False)
+    assert decide(table, no_refresh, ("1", "pareto-nbd + gamma-gamma")).decision == "kept"
+
+
+def test_a_candidate_missing_a_cutoff_cannot_win():
+    table = pd.DataFrame({"score": [0.95, 0.8], "cutoffs": [1, 2], "complete": [False, True],
+                          "registrable": True}, index=["bg-nbd", "pareto-nbd"])
+    assert decide(table, RULE, None).winner == "pareto-nbd"
+    table["complete"] = False
+    assert decide(table, RULE, None).decision == "nothing to register"
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"target": "spend", "metric": "auc"}, "needs registered_model"),
+    ({"registered_model": "m", "target": "revenue", "metric": "mae"}, "target must be one of"),
+    ({"registered_model": "m", "target": "spend", "metric": "accuracy"}, "metric 'accuracy'"),
+    ({"registered_model": "m", "target": "spend", "metric": "mae", "margin": -1}, "margin must"),
+    ({"registered_model": "m", "target": "spend", "metric": "mae", "refresh": "yes"}, "refresh"),
+    ({"registered_model": "m", "target": "spend", "metric": "mae", "alias": "x"}, "unknown key"),
+])
+def test_a_bad_rule_is_refused_naming_the_file_and_key(table, message):
+    with pytest.raises(ClvlabError, match=message) as caught:
+        parse_rule("exp.toml", table)
+    assert "exp.toml: [selection]" in str(caught.value)
+
+
+def experiment(folder: Path, candidates: list[str], **selection_keys) -> Path:
+    rule = "\n".join(f"{k} = {v!r}".replace("'", '"').replace("True", "true")
+                     .replace("False", "false") for k, v in selection_keys.items())
+    path = folder / "exp.toml"
+    path.write_text(f"""name = "selection-test"
+[data]
+source = "cdnow:sample"
+amount_col = "amount"
+time_unit = "W"
+[backtest]
+rolling_cutoffs = 1
+horizon = 13
+candidates = {candidates!r}
+intervals = false
+[selection]
+registered_model = "selection-clv"
+{rule}
+""".replace("'", '"'))
+    return path
+
+
+def test_rolling_cutoffs_end_one_horizon_before_the_log_and_exclude_fixed_ones(tmp_path):
+    path = experiment(tmp_path, ["bg-nbd"], target="activity", metric="auc")
+    config = load_experiment(path)
+    assert config["selection"].column == "activity_auc"
+    path.write_text(path.read_text().replace("rolling_cutoffs = 1",
+                                             'rolling_cutoffs = 1\ncutoffs = ["1997-09-30"]'))
+    with pytest.raises(ClvlabError, match="not both"):
+        load_experiment(path)
+
+
+def test_an_experiment_promotes_under_its_rule_and_refuses_a_worse_challenger(scratch_store):
+    # 1: no champion yet: the best registrable candidate is registered and promoted
+    path = experiment(scratch_store, ["bg-nbd+gamma-gamma", "historical-average"],
+                      target="activity", metric="auc", margin=0.01)
+    first = run_experiment(path, progress=False)
+    assert first.selection.decision == "first champion"
+    assert first.selection.winner == "bg-nbd + gamma-gamma"
+    assert first.result.settings["cutoffs"][0].startswith("1998-03-")  # 13 weeks before the end
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    champion = client.get_model_version_by_alias("selection-clv", "champion")
+    assert str(champion.version) == "1"
+    assert champion.tags["clvlab.selection.decision"] == "first champion"
+    assert champion.tags["clvlab.selection.backtest_run"] == first.run_id
+    assert champion.tags["clvlab.selection.fitted_to"] == "1998-06-30"
+    # 2: a challenger that cannot beat the champion by the margin is registered, not promoted;
+    # the champion's candidate joined the backtest although the file does not list it
+    path = experiment(scratch_store, ["pareto-nbd+gamma-gamma"], target="activity",
+                      metric="auc", margin=0.5, refresh=False)
+    second = run_experiment(path, progress=False)
+    assert "bg-nbd + gamma-gamma" in second.result.settings["candidates"]
+    assert second.selection.decision == "kept", second.selection.reason
+    assert str(client.get_model_version_by_alias("selection-clv", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("selection-clv", "challenger").version) == "2"
+    made = selection.decisions("selection-test")
+    assert list(made["decision"]) == ["kept", "first champion"]
+    assert np.isfinite(made["champion_score"].iloc[0])
+    # the command line shows the rule and the decision under the leaderboard
+    shown = subprocess.run([sys.executable, "-m", "clvlab.cli", "compare", "selection-test"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "rule activity_auc (margin 0.5) -> selection-clv; kept, version 2" in shown
+    refused = subprocess.run([sys.executable, "-m", "clvlab.cli", "retrain", str(path).replace(
+        "exp.toml", "missing.toml")], capture_output=True, text=True)
+    assert refused.returncode != 0 and "does not exist" in refused.stderr
