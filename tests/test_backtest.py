@@ -92,7 +92,7 @@ def test_not_computable_metrics_are_nan_and_have_no_row():
            **metrics.activity_metrics(np.full(3, 0.5), np.zeros(3))}
     undefined = {k for k, v in got.items() if v is None or math.isnan(v)}
     assert undefined == {"aggregate_pct_error", "normalized_gini", "top_decile_capture",
-                         "spearman", "auc"}
+                         "spearman", "auc", "decile_mape"}
     assert all(isinstance(v, float) for v in got.values())  # NaN, never None
 
 

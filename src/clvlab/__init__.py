@@ -35,6 +35,11 @@ expected_cumulative_purchases   a cohort's expected cumulative repeat purchases 
 backtest           fit at calibration cutoffs, predict held-out windows, compare with baselines
 backtesting        its result, candidates, baselines and metrics
 ChurnAdjuster      a scikit-learn churn classifier that corrects a BTYD model's predictions
+ZILNChallenger     the zero-inflated log-normal challenger (gradient boosting, Wang et al. 2019)
+GBMPoissonChallenger  Poisson gradient boosting of holdout purchases on a BTYD model's offset
+event_features     features of an event log (visits, e-mails, returns...) at a cutoff, in pandas,
+                   DuckDB or Spark; basket_features: the basket size of a quantity column;
+                   check_events: an event log validated and normalised
 churn              its features, training data and backtest candidate
 tracking           MLflow runs of fits and backtests (MLflow imported only when used)
 serving            the MLflow CLV model (loader-module pyfunc, JSON files only), register, promote
@@ -54,7 +59,7 @@ from clvlab import _old_paths
 
 _old_paths.install()  # before anything can ask for an old module path
 
-from clvlab.churn import ChurnAdjuster
+from clvlab.churn import ChurnAdjuster, GBMPoissonChallenger, ZILNChallenger
 from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
 from clvlab.core.version import __version__
 from clvlab.data import datasets, privacy, simulate
@@ -62,6 +67,8 @@ from clvlab.data import simulate_tv as _simulate_tv
 from clvlab.data.covariate_panel import seasonal_covariates
 from clvlab.data.covariate_paths import CovariatePaths, covariate_paths
 from clvlab.data.discrete import contract_durations, discrete_rfm_summary
+from clvlab.data.events import basket_features, check_events, event_features
+from clvlab.data import simulate_events as _simulate_events
 from clvlab.data.rfm import parse_option_date, read_rfm, rfm_summary
 from clvlab.data.validation import validate_rfm
 from clvlab.inference import bayes
@@ -91,6 +98,7 @@ bayes.frequency_ppc = frequency_ppc
 simulate.pareto_nbd_time_varying = _simulate_tv.pareto_nbd_time_varying
 simulate.bg_nbd_time_varying = _simulate_tv.bg_nbd_time_varying
 simulate.TimeVaryingSample = _simulate_tv.TimeVaryingSample
+simulate.engagement = _simulate_events.simulate_engagement
 
 
 def __getattr__(name: str):
@@ -137,6 +145,11 @@ __all__ = [
     "backtest",
     "backtesting",
     "ChurnAdjuster",
+    "ZILNChallenger",
+    "GBMPoissonChallenger",
+    "event_features",
+    "basket_features",
+    "check_events",
     "churn",
     "tracking",
     "serving",

@@ -1,7 +1,9 @@
 """A scikit-learn churn classifier that adjusts a BTYD model's predictions.
 
 ``ChurnAdjuster`` (the estimator, formula and assumptions in :mod:`clvlab.churn.adjuster`),
-``feature_frame`` and ``behaviour_features`` (what it sees at a cutoff), ``churn_training_data``
+``feature_frame``, ``behaviour_features`` and ``event_frame`` (what it sees at a cutoff),
+``ZILNChallenger`` and ``GBMPoissonChallenger`` (the machine-learning challengers, backtested as
+``"ziln"`` and ``"gbm"``: :mod:`clvlab.evaluation.challenger_candidate`), ``churn_training_data``
 (X and y from a log, a cutoff and a horizon), ``ChurnAdjustedCandidate`` (its backtest
 candidate, in :mod:`clvlab.evaluation`), ``check_gain`` and ``GainCheck`` (whether the adjustment helps on a window with a
 known outcome, and how much of it to apply: :mod:`clvlab.churn.gain`).
@@ -19,10 +21,14 @@ from clvlab.churn.adjuster import (BASE_FEATURES, AdjustmentFallbackWarning, Chu
 from clvlab.core.errors import ClvlabError
 from clvlab.data.calibration import calibration_data
 from clvlab.churn.features import (BEHAVIOUR_FEATURES, SPEND_FEATURES, behaviour_features,
-                                   feature_frame, shift_back, window_purchases)
+                                   event_frame, feature_frame, shift_back, window_purchases,
+                                   window_spend)
+from clvlab.churn.gbm_poisson import BASE_COLUMN, GBMPoissonChallenger
+from clvlab.churn.ziln import ZILNChallenger
 from clvlab.churn.gain import GainCheck, check_gain
 
-__all__ = ["ChurnAdjuster", "feature_frame", "behaviour_features",
+__all__ = ["ChurnAdjuster", "ZILNChallenger", "GBMPoissonChallenger", "BASE_COLUMN",
+           "feature_frame", "behaviour_features", "event_frame", "window_spend",
            "churn_training_data", "default_classifier", "shift_back", "window_purchases",
            "check_gain", "GainCheck", "BASE_FEATURES", "BEHAVIOUR_FEATURES", "SPEND_FEATURES",
            "AdjustmentFallbackWarning", "UncheckedAdjustmentWarning"]

@@ -49,6 +49,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from clvlab.core.atomic import atomic_output
 from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, shown
+from clvlab.churn.features import BEHAVIOUR_FEATURES
 from clvlab.churn.gain import GainCheck
 
 __all__ = ["ChurnAdjuster", "BASE_FEATURES", "UncheckedAdjustmentWarning",
@@ -121,7 +122,10 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         it sees only the RFM columns, never the labels).
 
     ``X`` is a DataFrame with ``frequency``, ``recency``, ``T`` and any other feature columns
-    (numbers, booleans or pandas categoricals): see :func:`clvlab.churn.feature_frame`. ``y`` is
+    (numbers, booleans or pandas categoricals): see :func:`clvlab.churn.feature_frame`. A
+    feature may be NaN where it is unknown (the time since the last visit of a customer who
+    never visited); the default classifier reads NaN as such, another classifier may need an
+    imputer in a Pipeline. ``y`` is
     1 for a customer who made no purchase in the horizon after the cutoff (churned), else 0.
     The classifier sees the base model's p_alive, P(any purchase) and expected purchases over
     the horizon next to every column of ``X``.
@@ -564,8 +568,14 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
                 raise DataValidationError(column, f"features must be numbers, booleans or pandas "
                                                   f"categoricals (dtype is {dtype})")
             values = X[column].to_numpy(np.float64)
-            if not np.all(np.isfinite(values)):
-                position = int(np.flatnonzero(~np.isfinite(values))[0])
+            # NaN is "unknown" (the time since a customer's last visit when there was none:
+            # clvlab.churn.event_frame), which the default trees read as a branch of its own;
+            # in the RFM and behaviour columns (finite by construction), and as infinity
+            # anywhere, it is an error
+            finite_only = column in RFM or column in BEHAVIOUR_FEATURES
+            bad = np.isinf(values) | (np.isnan(values) if finite_only else False)
+            if np.any(bad):
+                position = int(np.flatnonzero(bad)[0])
                 raise DataValidationError(column, f"feature is missing or infinite "
                                                   f"(customer {shown(X.index[position])})")
         return X

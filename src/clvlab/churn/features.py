@@ -17,7 +17,7 @@ from clvlab.data.rfm_columns import columns_for, evaluate
 from clvlab.core.errors import ClvlabError
 
 __all__ = ["BEHAVIOUR_FEATURES", "SPEND_FEATURES", "behaviour_features", "feature_frame",
-           "shift_back", "window_purchases"]
+           "event_frame", "shift_back", "window_purchases", "window_spend"]
 
 TOLERANCE = 1e-9  # time units
 
@@ -96,10 +96,13 @@ def _has_amounts(calibration: Calibration) -> bool:
 
 
 def feature_frame(calibration: Calibration) -> pd.DataFrame:
-    """The classifier's input at a cutoff: frequency, recency, T, the behaviour features and
-    the user's attributes, one row per customer (the ``X`` of :class:`ChurnAdjuster`)."""
+    """The classifier's input at a cutoff: frequency, recency, T, the behaviour features, the
+    event log's features (:func:`event_frame`) and the user's attributes, one row per customer
+    (the ``X`` of :class:`ChurnAdjuster` and of the challengers)."""
     rfm = calibration.rfm
     parts = [rfm[["frequency", "recency", "T"]].astype(np.float64), behaviour_features(calibration)]
+    if calibration.events is not None:
+        parts.append(event_frame(calibration))
     if calibration.attributes is not None:
         clash = set(calibration.attributes.columns) & set(BEHAVIOUR_FEATURES + ("frequency", "recency", "T"))
         if clash:
@@ -115,6 +118,30 @@ def feature_frame(calibration: Calibration) -> pd.DataFrame:
     frame = pd.concat(parts, axis=1)
     frame.attrs = dict(rfm.attrs)
     return frame
+
+
+def event_frame(calibration: Calibration) -> pd.DataFrame:
+    """The event log's features at the cutoff (:func:`clvlab.data.events.event_features`: per
+    event type, counts in the last 7, 30 and 90 days and in all, the time since the last one
+    in the summary's unit, NaN without any: unknown, which the trees read as such, and sums
+    of values), one row per customer of the summary, with the columns of every event type of
+    the log. An event log that shares no customer with the purchase log is refused: its ids
+    are of another kind (text against numbers) or of another system, and all-zero features
+    would look like customers who never visited."""
+    from clvlab.data.events import event_features
+
+    events, rfm = calibration.events, calibration.rfm
+    if len(events) and not rfm.index.isin(events["cid"]).any():
+        raise ClvlabError(
+            f"the event log's customer ids match none of the purchase log's at "
+            f"{calibration.cutoff.date()} (event ids like {events['cid'].iloc[0]!r}, "
+            f"{events['cid'].dtype}; purchase ids like {rfm.index[0]!r}, {rfm.index.dtype}); "
+            "give both logs the same ids, of the same type")
+    features = event_features(events, calibration.cutoff, customers=rfm.index,
+                              time_unit=calibration.time_unit, event_types=calibration.event_types,
+                              customer_col="cid", date_col="ts", event_col="event",
+                              value_col="value" if "value" in events.columns else None)
+    return features.rename_axis(rfm.index.name)
 
 
 def shift_back(calibration: Calibration, shift: float) -> tuple[Calibration, pd.Series]:
@@ -143,9 +170,10 @@ def shift_back(calibration: Calibration, shift: float) -> tuple[Calibration, pd.
     later = periods.loc[periods["age"] < shift - TOLERANCE, "cid"]
     active = pd.Series(rfm.index.isin(later.unique()), index=rfm.index, name="active")
     attributes = None if calibration.attributes is None else calibration.attributes.loc[rfm.index]
-    earlier = Calibration(rfm=rfm, periods=before,
-                          cutoff=calibration.cutoff - pd.Timedelta(days=shift / calibration.days_to_units(1)),
-                          time_unit=calibration.time_unit, attributes=attributes)
+    cutoff = calibration.cutoff - pd.Timedelta(days=shift / calibration.days_to_units(1))
+    earlier = Calibration(rfm=rfm, periods=before, cutoff=cutoff, time_unit=calibration.time_unit,
+                          attributes=attributes, events=calibration.events_until(cutoff),
+                          event_types=calibration.event_types)
     return earlier, active
 
 
@@ -158,3 +186,16 @@ def window_purchases(calibration: Calibration, shift: float) -> pd.Series:
     later = periods.loc[periods["age"] < shift - TOLERANCE, "cid"]
     counts = later.value_counts().reindex(np.sort(acquired), fill_value=0)
     return counts.rename_axis(calibration.rfm.index.name).rename("purchases").astype(np.float64)
+
+
+def window_spend(calibration: Calibration, shift: float) -> pd.Series:
+    """Each customer's spend in the last ``shift`` time units before the cutoff, for the rows
+    of :func:`window_purchases` (the challengers' spend target); NaN without amounts."""
+    periods = calibration.periods
+    acquired = np.sort(periods.loc[periods["age"] >= shift - TOLERANCE, "cid"].unique())
+    later = periods[periods["age"] < shift - TOLERANCE]
+    if not _has_amounts(calibration):
+        return pd.Series(np.nan, index=pd.Index(acquired, name=calibration.rfm.index.name),
+                         name="spend")
+    totals = later.groupby("cid")["value"].sum().reindex(acquired, fill_value=0.0)
+    return totals.rename_axis(calibration.rfm.index.name).rename("spend").astype(np.float64)

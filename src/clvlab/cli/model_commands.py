@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from clvlab.cli import time_varying
-from clvlab.cli.options import add_log_options
+from clvlab.cli.options import add_event_options, add_log_options
 from clvlab.cli.tables import (join_attribute_file, output_format, read_attributes,
                                read_rfm_table, write_customer_table)
 from clvlab.core.errors import ClvlabError
@@ -173,6 +173,7 @@ def add_commands(commands, default_candidates) -> None:
                           help="static customer attributes known at acquisition (.parquet or "
                                ".csv with a --customer-col column) that candidates with "
                                "covariates read, e.g. 'pareto-nbd[Gender,Channel]'")
+    add_event_options(backtest)
     backtest.add_argument("--time-unit", default="W", help="h, D, W (default) or M")
     backtest.add_argument("--cohort-freq", default="M", help="acquisition cohorts: M, Q or Y")
     backtest.add_argument("--acquisition-cost", type=float, default=None,
@@ -342,10 +343,12 @@ def run_backtest(args: argparse.Namespace) -> int:
                       keep_predictions=False, progress=False if args.no_progress else None,
                       consent_col=args.consent_col, withdrawn=args.withdrawn,
                       delimiter=args.delimiter, decimal=args.decimal,
-                      intervals=not args.no_intervals, interval_draws=args.interval_draws)
+                      intervals=not args.no_intervals, interval_draws=args.interval_draws,
+                      events=args.events, event_col=args.event_col,
+                      event_value_col=args.event_value_col)
     if args.consent_col or args.withdrawn:
         print(f"left out {result.settings['customers_excluded']:,} customers who withdrew consent")
-    inputs = files + ([args.attributes] if args.attributes else [])
+    inputs = files + ([args.attributes] if args.attributes else []) + list(args.events or [])
     for (path, table), fmt in zip(outputs, formats):
         frame: pd.DataFrame = getattr(result, table)
         with atomic_output(path, overwrite=args.overwrite, inputs=inputs) as temporary:

@@ -23,3 +23,17 @@ def add_log_options(parser: argparse.ArgumentParser, *, amount_default: str | No
                         help="consent column: customers with any row saying no are left out")
     parser.add_argument("--withdrawn", default=None,
                         help="file of customer ids (one per line) who withdrew consent; left out")
+
+
+def add_event_options(parser) -> None:
+    """--events FILE[,...] and its columns: an event log beside the purchases, whose windowed
+    counts, sums and recencies the feature-learning candidates see (clvlab.data.events)."""
+    parser.add_argument("--events", default=None, nargs="+", metavar="FILE",
+                        help="event log(s) beside the purchases (visits, e-mails opened, returns, "
+                             "support contacts: CSV or Parquet with --customer-col, --date-col "
+                             "and --event-col): the churn adjuster, ziln and gbm learn from its "
+                             "counts and recencies up to each cutoff")
+    parser.add_argument("--event-col", default="event",
+                        help="the event log's event name column (default event)")
+    parser.add_argument("--event-value-col", default=None,
+                        help="the event log's optional value column (a duration, an amount...)")

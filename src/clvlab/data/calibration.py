@@ -24,7 +24,7 @@ from clvlab.data.rfm_rules import epoch_seconds, make_settings
 from clvlab.data.rfm_pandas import merge_periods, validated_columns
 
 __all__ = ["Calibration", "CutoffView", "calibration_data", "load_log", "check_cutoffs",
-           "checked_horizon", "parse_cutoff"]
+           "checked_horizon", "parse_cutoff", "read_events"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,11 @@ class Calibration:
     transactions after merging, one row per customer and day with ``cid``, ``age`` (time units
     from the transaction to the cutoff) and ``value`` (NaN when the log has no amounts: unknown,
     not 0). ``attributes``: static customer attributes the user supplied (channel, region...),
-    indexed like ``rfm``, or None. Nothing after the cutoff is in any of them.
+    indexed like ``rfm``, or None. ``events``: the user's event log (visits, e-mails opened...)
+    as :func:`clvlab.data.events.check_events` normalises it (``cid``, ``ts``, ``event``,
+    ``value`` when it has values), up to the cutoff only, or None; ``event_types``: the event
+    names of the whole log, so that every cutoff's features have the same columns. Nothing
+    after the cutoff is in any of them.
     """
 
     rfm: pd.DataFrame
@@ -44,6 +48,12 @@ class Calibration:
     cutoff: pd.Timestamp
     time_unit: str
     attributes: pd.DataFrame | None = None
+    events: pd.DataFrame | None = None
+    event_types: tuple[str, ...] | None = None
+
+    def events_until(self, cutoff: pd.Timestamp) -> pd.DataFrame | None:
+        """The events at or before ``cutoff`` (an earlier view's), or None without events."""
+        return None if self.events is None else self.events[self.events["ts"] <= cutoff]
 
     @property
     def has_amounts(self) -> bool:
@@ -70,11 +80,14 @@ def calibration_data(transactions: Any, cutoff: Any, horizon: float | None = Non
                      customer_col: str = "customer_id", date_col: str = "date",
                      amount_col: str | None = None, time_unit: str = "W",
                      date_format: str | None = None, timezone: str = "UTC",
-                     customer_attributes: pd.DataFrame | None = None
+                     customer_attributes: pd.DataFrame | None = None, events: Any = None,
+                     event_col: str = "event", event_value_col: str | None = None
                      ) -> tuple[Calibration, pd.Series | None]:
     """What a candidate sees at ``cutoff`` (a :class:`Calibration`) and, with ``horizon``, each
     customer's purchases in the window after it (else None): the backtest's view of one cutoff,
-    for training or scoring outside a backtest (e.g. the churn adjuster's features)."""
+    for training or scoring outside a backtest (e.g. the churn adjuster's features).
+    ``events``: an event log (:func:`clvlab.data.events.check_events`: the log's customer and
+    date columns, ``event_col`` and optionally ``event_value_col``), kept up to the cutoff."""
     settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                              time_unit=time_unit, date_format=date_format, timezone=timezone,
                              merge_period=None)
@@ -92,7 +105,8 @@ def calibration_data(transactions: Any, cutoff: Any, horizon: float | None = Non
                       time_unit=settings.time_unit, calibration_end=None if horizon is None else cutoff,
                       observation_end=end if holdout_end is not None else cutoff,
                       date_format=date_format, timezone=timezone, engine="pandas")
-    window = CutoffView(rfm, ids, ts, amount, cutoff, end, settings, customer_attributes)
+    window = CutoffView(rfm, ids, ts, amount, cutoff, end, settings, customer_attributes,
+                        events=read_events(events, settings, event_col, event_value_col))
     outcome = None if horizon is None else pd.Series(window.actual_purchases, index=rfm.index,
                                                      name="holdout_purchases")
     return window.calibration, outcome
@@ -101,7 +115,7 @@ def calibration_data(transactions: Any, cutoff: Any, horizon: float | None = Non
 class CutoffView:
     """One cutoff's data: the calibration view candidates see, and the outcomes they don't."""
 
-    def __init__(self, rfm, ids, ts, amount, cutoff, end, settings, attributes=None):
+    def __init__(self, rfm, ids, ts, amount, cutoff, end, settings, attributes=None, events=None):
         keep = (ts <= end).to_numpy() & (rfm.index.get_indexer(ids) >= 0)
         holdout = (ts[keep] > cutoff).to_numpy()
         periods, _ = merge_periods(ids.to_numpy()[keep], ts[keep],
@@ -121,7 +135,9 @@ class CutoffView:
         self.calibration = Calibration(
             rfm=calibration_rfm, cutoff=cutoff, time_unit=settings.time_unit,
             periods=periods.loc[~periods["holdout"], ["cid", "age", "value"]].reset_index(drop=True),
-            attributes=attributes_for(attributes, rfm.index))
+            attributes=attributes_for(attributes, rfm.index),
+            events=None if events is None else events[events["ts"] <= cutoff],
+            event_types=None if events is None else tuple(sorted(events["event"].unique())))
         # outcomes: None where unknown (no holdout window: calibration_data without a horizon;
         # no amounts: no spend), never zeros
         self.actual_purchases = self.actual_spend = None
@@ -130,6 +146,19 @@ class CutoffView:
             if self.has_amounts:
                 self.actual_spend = (self.actual_purchases
                                      * rfm["monetary_value_holdout"].to_numpy(np.float64))
+
+
+def read_events(events: Any, settings, event_col: str = "event",
+                value_col: str | None = None) -> pd.DataFrame | None:
+    """An event log, validated and normalised once (:func:`clvlab.data.events.check_events`)
+    with the purchase log's customer and date columns and date rules; None stays None."""
+    if events is None:
+        return None
+    from clvlab.data.events import check_events
+
+    return check_events(events, customer_col=settings.customer_col, date_col=settings.date_col,
+                        event_col=event_col, value_col=value_col, timezone=settings.timezone,
+                        date_format=settings.date_format)
 
 
 def attributes_for(attributes: pd.DataFrame | None, index: pd.Index) -> pd.DataFrame | None:

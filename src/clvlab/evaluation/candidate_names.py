@@ -28,6 +28,11 @@ Model names are read in any case, column names exactly as written (spaces around
 dropped). A column whose name holds one of ``+ [ ] , ; =`` cannot be named this way: pass the
 model object instead (``ParetoNBD(purchase_covariates=[...])``), which is a candidate too.
 Covariates and the churn adjuster do not combine yet.
+
+The machine-learning challengers (:mod:`clvlab.evaluation.challenger_candidate`): ``"ziln"``
+(zero-inflated log-normal gradient boosting) and ``"gbm"`` (Poisson gradient boosting on a
+Pareto/NBD offset; ``"bg-nbd+gbm"`` on another model's), trained one horizon back on the
+features of :func:`clvlab.churn.feature_frame` (with ``events=``, the event log's too).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ CANDIDATE_NAMES = (*registry.names("transaction"), "<model>+gamma-gamma",
                    "<model>[+gamma-gamma]+churn-adjuster", "<model>[col,...]",
                    "<model>[purchase=col,...;dropout=col,...]",
                    "bg-nbd[col,...;dropout_form=b]", "gamma-gamma[col,...]",
+                   "ziln", "gbm", "<model>+gbm",
                    "historical-average", "historical-ltv", "arpu-churn",
                    "aov-frequency-lifespan", "active-<N>d (or -<N>w)")
 
@@ -99,6 +105,11 @@ def make_candidate(spec: Any) -> Candidate:
     simple = {"historical-average": baselines.HistoricalAverage,
               "historical-ltv": baselines.HistoricalLTV, "arpu-churn": baselines.ArpuChurn,
               "aov-frequency-lifespan": baselines.AovFrequencyLifespan}
+    if name in ("ziln", "gbm") or (name.endswith("+gbm") and name[:-4] in transaction):
+        from clvlab.evaluation.challenger_candidate import ChallengerCandidate
+
+        base = registry.by_name(name[:-4]).model_class() if name.endswith("+gbm") else None
+        return ChallengerCandidate(name.rpartition("+")[2], base)
     model, *rest = name.split("+")
     adjusted = rest[-1:] == ["churn-adjuster"]
     rest = rest[:-1] if adjusted else rest

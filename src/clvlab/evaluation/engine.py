@@ -15,7 +15,7 @@ from clvlab.core.errors import ClvlabError, ClvlabWarning, shown
 from clvlab.core.progress import progress_bar
 from clvlab.core.timeunits import UNIT_SECONDS
 from clvlab.data.calibration import (CutoffView, check_cutoffs,
-                                     checked_horizon, load_log)
+                                     checked_horizon, load_log, read_events)
 from clvlab.data.rfm import rfm_summary
 from clvlab.data.rfm_rules import make_settings
 from clvlab.evaluation import interval_metrics, metrics
@@ -42,7 +42,8 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
              delimiter: str | None = None, decimal: str = ".", intervals: bool = True,
              interval_draws: int = INTERVAL_DRAWS, covariate_panel: Any = None,
              calendar: pd.DataFrame | None = None, covariate_customer_col: str | None = None,
-             covariate_period_col: str = "period") -> BacktestResult:
+             covariate_period_col: str = "period", events: Any = None, event_col: str = "event",
+             event_value_col: str | None = None) -> BacktestResult:
     """Backtest candidates against held-out data at several calibration cutoffs.
 
     At each cutoff the calibration summary is built from the log up to the cutoff, with only
@@ -107,6 +108,12 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
         end with the covariates as supplied (the realised path, or a calendar known in
         advance: an oracle of the future covariates). Spend covariates stay static. Such a
         candidate has every metric but ``total_coverage_90`` (no parameter draws along paths).
+    events, event_col, event_value_col : an event log beside the purchases (visits, e-mails
+        opened, returns, support contacts: ``customer_col``, ``date_col``, ``event_col`` and
+        optionally ``event_value_col``; a DataFrame or CSV/Parquet files), validated once by
+        :func:`clvlab.data.events.check_events`. At each cutoff the candidates that learn from
+        features (the churn adjuster, ``"ziln"``, ``"gbm"``) see its windowed counts, sums and
+        recencies up to the cutoff (:func:`clvlab.churn.event_frame`); the BTYD models do not.
         A candidate column in neither the attributes nor the panel/calendar is an error.
 
     Returns
@@ -146,6 +153,8 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
                           f"the total's interval, e.g. 50; 0 leaves it out), got {interval_draws!r}")
     draws = int(interval_draws) if intervals else None
     frame, ids, ts, amount = load_log(transactions, settings)
+    # validated once; each cutoff's view keeps the events up to it (read_events' rules)
+    event_log = read_events(events, settings, event_col, event_value_col)
     unit = UNIT_SECONDS[settings.time_unit]
     cutoffs = check_cutoffs(cutoffs, ts, horizon * unit, settings)
     pieces: dict[str, list[pd.DataFrame]] = {k: [] for k in
@@ -159,7 +168,7 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
                               calibration_end=cutoff, observation_end=end, date_format=date_format,
                               timezone=timezone, engine="pandas")
             window = _Window(rfm, ids, ts, amount, cutoff, end, settings, cohort_freq,
-                             customer_attributes)
+                             customer_attributes, event_log)
             if source is not None:  # the cutoff's covariate paths, built once per column set
                 window.calibration = with_paths(window.calibration, CutoffPaths(
                     source, window.calibration.rfm, frame, horizon, date_col=date_col,
@@ -311,8 +320,9 @@ def _checked(predicted: Any, rfm: pd.DataFrame, name: str, cutoff: str) -> pd.Da
 class _Window(CutoffView):
     """One cutoff's view, scored: candidates' metrics, tracking curves and cohort tables."""
 
-    def __init__(self, rfm, ids, ts, amount, cutoff, end, settings, cohort_freq, attributes=None):
-        super().__init__(rfm, ids, ts, amount, cutoff, end, settings, attributes)
+    def __init__(self, rfm, ids, ts, amount, cutoff, end, settings, cohort_freq, attributes=None,
+                 events=None):
+        super().__init__(rfm, ids, ts, amount, cutoff, end, settings, attributes, events)
         # each customer's acquisition cohort: the period of the first purchase
         unit = float(UNIT_SECONDS[settings.time_unit])
         first = cutoff - pd.to_timedelta(rfm["T"].to_numpy() * unit, unit="s")

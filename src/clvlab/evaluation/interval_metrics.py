@@ -126,8 +126,14 @@ def summarise(scores: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, floa
 def total_coverage(model, table: pd.DataFrame, horizon: float, actual_total: float, *,
                    draws: int = INTERVAL_DRAWS, seed: Any = 0) -> float:
     """1.0 when ``actual_total`` lies in the cohort total's ``TOTAL_LEVEL`` interval of
-    ``purchase_totals`` (``draws`` parameter draws), else 0.0."""
+    ``purchase_totals`` (``draws`` parameter draws), else 0.0. A distribution that gives its
+    total's interval itself (``total_interval``: the challengers', without parameter draws)
+    gives it."""
     from clvlab.models.totals import purchase_totals
+
+    if callable(getattr(model, "total_interval", None)):
+        lower, upper = model.total_interval(TOTAL_LEVEL, seed=seed)
+        return float(lower <= actual_total <= upper)
 
     totals = purchase_totals(model, table, horizon, level=TOTAL_LEVEL, parameter_draws=draws,
                              seed=seed)

@@ -32,6 +32,17 @@ period). ``covariate_columns = ["High.Season"]`` keeps only those covariates of 
 calendar (the others may then be static attributes). A bracket column of a Pareto/NBD or
 BG/NBD candidate that they hold is read along each customer's path:
 ``"pareto-nbd[High.Season,Gender]"``. Both files are read into memory.
+
+An event log beside the purchases (visits, e-mails opened, returns...: :mod:`clvlab.data.events`):
+``events`` in ``[data]`` names its CSV or Parquet file(s), relative to the experiment file,
+with the log's customer and date columns, ``event_col`` (default ``"event"``) and optionally
+``event_value_col``; the candidates that learn from features (``"ziln"``, ``"gbm"``, the churn
+adjuster) see its windowed counts and recencies at each cutoff.
+
+Selection and promotion (:mod:`clvlab.ops.selection`): a ``[selection]`` table declares the
+rule (``registered_model``, ``target``, ``metric``, ``margin``, ``refresh``) by which the run
+refits, registers and promotes the winner; ``rolling_cutoffs = n`` in ``[backtest]`` (instead
+of ``cutoffs``) backtests the latest n windows of the log, for scheduled retraining.
 """
 
 from __future__ import annotations
@@ -53,7 +64,8 @@ __all__ = ["load_experiment", "run_experiment", "compare", "ExperimentRun"]
 
 DATA_KEYS = {"source", "customer_col", "date_col", "amount_col", "date_format", "timezone",
              "time_unit", "delimiter", "decimal", "attributes", "covariate_panel", "calendar",
-             "covariate_customer_col", "covariate_period_col", "covariate_columns"}
+             "covariate_customer_col", "covariate_period_col", "covariate_columns",
+             "events", "event_col", "event_value_col"}
 #: the [data] keys of time-varying covariates, files or names, as backtest takes them
 COVARIATE_FILES = ("covariate_panel", "calendar")
 BACKTEST_KEYS = {"cutoffs", "rolling_cutoffs", "horizon", "candidates", "churn_adjuster",
@@ -165,7 +177,8 @@ def _check_values(path: Path, config: dict[str, Any]) -> None:
                           "(the columns in brackets); name their file in [data], e.g. "
                           'attributes = "attributes.parquet" (static), or covariate_panel = '
                           '"panel.parquet" / calendar = "calendar.csv" (time-varying)')
-    for key in ("attributes", *COVARIATE_FILES, "covariate_customer_col", "covariate_period_col"):
+    for key in ("attributes", *COVARIATE_FILES, "covariate_customer_col", "covariate_period_col",
+                "events", "event_col", "event_value_col"):
         if key in data and not isinstance(data[key], str):
             what = "a column name" if key.endswith("_col") else "a file name (CSV or Parquet)"
             raise ClvlabError(f"{path}: [data] {key} must be {what}, got {data[key]!r}")
@@ -276,6 +289,9 @@ def run_experiment(path: str | Path, *, progress: bool | None = None) -> Experim
                 fixed = [ids, data.get("covariate_period_col", "period"), "period"]
                 frame = frame[[c for c in frame.columns if c in fixed or c in keep]]
             data[key] = frame
+    if "events" in data:  # a file (or glob) beside the experiment file; read with its rules
+        events = Path(data["events"])
+        data["events"] = str(events if events.is_absolute() else path.parent / events)
     rule = config.get("selection")
     candidates = _candidates(settings)
     champion = selection.champion_candidate(rule.registered_model) if rule else None
@@ -301,7 +317,8 @@ def run_experiment(path: str | Path, *, progress: bool | None = None) -> Experim
         decision = selection.decide(selection.candidate_scores(result, rule), rule, champion)
         decision.backtest_run = run_id
         fit_options = {k: data[k] for k in ("customer_col", "date_col", "amount_col", "time_unit",
-                                            "date_format", "timezone", "customer_attributes")
+                                            "date_format", "timezone", "customer_attributes",
+                                            "events", "event_col", "event_value_col")
                        if k in data}
         decision = selection.refit_and_register(decision, transactions, float(settings["horizon"]),
                                                 fit_options, experiment_file=str(path))
