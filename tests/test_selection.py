@@ -155,3 +155,12 @@ def test_an_experiment_promotes_under_its_rule_and_refuses_a_worse_challenger(sc
     refused = subprocess.run([sys.executable, "-m", "clvlab.cli", "retrain", str(path).replace(
         "exp.toml", "missing.toml")], capture_output=True, text=True)
     assert refused.returncode != 0 and "does not exist" in refused.stderr
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "experiments")
+                                        .glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_experiment_file_loads(path):
+    config = load_experiment(path)
+    if path.name == "cdnow_champion.toml":
+        assert config["selection"].column == "spend_normalized_gini"
+        assert config["backtest"]["rolling_cutoffs"] == 3

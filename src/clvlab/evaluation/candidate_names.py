@@ -54,7 +54,7 @@ CANDIDATE_NAMES = (*registry.names("transaction"), "<model>+gamma-gamma",
                    "<model>[+gamma-gamma]+churn-adjuster", "<model>[col,...]",
                    "<model>[purchase=col,...;dropout=col,...]",
                    "bg-nbd[col,...;dropout_form=b]", "gamma-gamma[col,...]",
-                   "ziln", "gbm", "<model>+gbm",
+                   "ziln", "gbm", "<model>+gbm", "ziln-handover-<k>",
                    "historical-average", "historical-ltv", "arpu-churn",
                    "aov-frequency-lifespan", "active-<N>d (or -<N>w)")
 
@@ -105,6 +105,11 @@ def make_candidate(spec: Any) -> Candidate:
     simple = {"historical-average": baselines.HistoricalAverage,
               "historical-ltv": baselines.HistoricalLTV, "arpu-churn": baselines.ArpuChurn,
               "aov-frequency-lifespan": baselines.AovFrequencyLifespan}
+    handover = re.fullmatch(r"ziln-handover-(\d+)", name)
+    if handover:
+        from clvlab.evaluation.challenger_candidate import HandoverCandidate
+
+        return HandoverCandidate(min_purchases=int(handover.group(1)))
     if name in ("ziln", "gbm") or (name.endswith("+gbm") and name[:-4] in transaction):
         from clvlab.evaluation.challenger_candidate import ChallengerCandidate
 

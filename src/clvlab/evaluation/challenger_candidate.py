@@ -16,9 +16,15 @@ predictive distribution of purchases over h, scored by the backtest's interval m
 Poisson(mu) for ``"gbm"``; for ``"ziln"`` the mixture of no purchase and a log-normal count
 C floored at 1, discretised as N = round(C) (whole purchases whose mean is close to C's, the
 challenger's ``expected_purchases``).
+
+New customers, ``"ziln-handover-<k>"`` (:class:`HandoverCandidate`): the ZILN challenger for
+the customers with fewer than k repeat purchases, a BTYD model (Pareto/NBD + Gamma-Gamma) for
+the others.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pandas as pd
@@ -31,7 +37,7 @@ from clvlab.churn.ziln import ZILNChallenger
 from clvlab.core.errors import ClvlabError
 from clvlab.evaluation.candidates import Calibration, Candidate, model_name
 
-__all__ = ["ChallengerCandidate", "KINDS"]
+__all__ = ["ChallengerCandidate", "HandoverCandidate", "KINDS"]
 
 KINDS = ("ziln", "gbm")
 
@@ -165,3 +171,47 @@ class _Distribution:
             return float(stats.poisson.ppf(low, mu)), float(stats.poisson.ppf(high, mu))
         draws = np.round(self.challenger.sample(self.X, n_draws, seed=seed)["purchases"]).sum(axis=0)
         return float(np.quantile(draws, low)), float(np.quantile(draws, high))
+
+
+class HandoverCandidate(Candidate):
+    """New customers by the ZILN challenger, the others by a BTYD model: customers with fewer
+    than ``min_purchases`` repeat purchases (one purchase, or a few) get the challenger's
+    predictions, which learn from first-purchase features (order value, basket, attributes,
+    events) what a BTYD model can only give them from its population prior; from
+    ``min_purchases`` on, the BTYD model's (it has seen enough of their own history).
+    ``benchmarks/new_customers.py`` measures where the BTYD model starts to win.
+
+    Parameters
+    ----------
+    mature : the candidate of customers with history (default Pareto/NBD + Gamma-Gamma).
+    min_purchases : repeat purchases from which ``mature`` predicts (>= 1).
+    """
+
+    def __init__(self, mature=None, min_purchases: int = 1, random_seed: int = 0,
+                 name: str | None = None):
+        if isinstance(min_purchases, bool) or not isinstance(min_purchases, int) or min_purchases < 1:
+            raise ClvlabError(f"min_purchases must be a whole number >= 1 (repeat purchases from "
+                              f"which the BTYD model takes over), got {min_purchases!r}")
+        if mature is None:
+            from clvlab.evaluation.candidates import ModelCandidate
+            from clvlab.models.gamma_gamma import GammaGamma
+            from clvlab.models.pareto_nbd import ParetoNBD
+
+            mature = ModelCandidate(ParetoNBD(), GammaGamma())
+        self.mature, self.min_purchases = mature, min_purchases
+        self.young = ChallengerCandidate("ziln", random_seed=random_seed)
+        self.name = name or f"ziln-handover-{min_purchases}"
+
+    def fit(self, calibration: Calibration, horizon: float) -> "HandoverCandidate":
+        self.young_ = copy.deepcopy(self.young).fit(calibration, horizon)
+        self.mature_ = copy.deepcopy(self.mature).fit(calibration, horizon)
+        return self
+
+    def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
+        young = self.young_.predict(calibration, horizon)
+        mature = self.mature_.predict(calibration, horizon)
+        columns = [c for c in mature.columns if c in young.columns]
+        new = (calibration.rfm["frequency"] < self.min_purchases).to_numpy()
+        out = mature[columns].copy()
+        out.loc[new, columns] = young.loc[new, columns].to_numpy()
+        return out
