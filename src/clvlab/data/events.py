@@ -2,12 +2,14 @@
 contacts: any table of ``customer_id, date, event[, value]``) and from the basket size (a
 quantity column) of the purchase log. Nothing after the cutoff is used.
 
-This module is the front door, the rules and the pandas engine (DuckDB's is
-:mod:`clvlab.data.events_duckdb`, Spark's :mod:`clvlab.data.events_spark`). Every engine
-validates the log by the same rules and wording and aggregates it per customer and event type;
-the feature table is built from those aggregates here, once, so that no two engines can define
-a column differently. The rules reach the engines on a :class:`LogPlan`, so that they never
-import this module (which imports them). Conventions, in every engine:
+This module is the front door (``check_events``, ``event_features``, ``basket_features``) and
+the pandas engine (DuckDB's is :mod:`clvlab.data.events_duckdb`, Spark's
+:mod:`clvlab.data.events_spark`). The rules are in :mod:`clvlab.data.events_rules`: the
+constants, the rules' wording, :func:`feature_name` and the :class:`LogPlan` on which they reach
+the engines, so that no engine imports this module (which imports them). Every engine validates
+the log by the same rules and wording and aggregates it per customer and event type; the feature
+table is built from those aggregates here, once, so that no two engines can define a column
+differently. Conventions, in every engine:
 
 - Dates are read as :func:`clvlab.rfm_summary` reads them (ISO 8601 or ``date_format``, zoned
   values converted to ``timezone``, naive ones taken as wall-clock times there), and so is the
@@ -25,118 +27,21 @@ import this module (which imports them). Conventions, in every engine:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, DataValidationError, did_you_mean, example_row
-from clvlab.core.numbers import number
+from clvlab.core.errors import ClvlabError, DataValidationError, example_row
 from clvlab.core.timeunits import UNIT_SECONDS, normalize_time_unit
-from clvlab.data.rfm_io import parse_option_date, read_files
+from clvlab.data.events_rules import BASKET_TREND_DAYS, BLANK_PATTERN, ENGINES, TREND_DAYS, \
+    LogPlan, customer_ids, feature_name, feature_rows, resolve_event_types, resolve_plan, \
+    resolve_windows
+from clvlab.data.rfm_io import read_files
 from clvlab.data.rfm_pandas import check_ids, header_hint, parse_dates
 
 __all__ = ["check_events", "event_features", "basket_features", "feature_name", "LogPlan",
            "ENGINES", "TREND_DAYS", "BASKET_TREND_DAYS", "BLANK_PATTERN"]
-
-ENGINES = ("pandas", "duckdb", "spark")
-TREND_DAYS = (30, 90)      # E_trend compares the pace of these two windows
-BASKET_TREND_DAYS = 90     # quantity_trend: the mean of this window over the overall mean
-DAY_US = 86_400_000_000
-BLANK_PATTERN = r"[ \t\r\n]*"  # an event name of blanks only is empty (in every engine's regex)
-
-_RULES = {
-    "empty": "the {log} is empty",
-    "no_id": "customer id is missing",
-    "no_date": "date is missing",
-    "mixed_zones": "timestamps mix naive values and values with a UTC offset; the naive ones "
-                   "are ambiguous",
-    "event_type": "event name must be text or a whole number ({kind} is {dtype})",
-    "no_event": "event name is missing or empty",
-    "value_type": "{value} must be numeric ({kind} is {dtype})",
-    "value_nan": "{value} is missing or NaN",
-    "value_inf": "{value} is infinite",
-    "value_negative": "quantity is negative (an order holds 0 or more items; leave returns out "
-                      "of the quantity column, or log them as events)",
-}
-
-
-def feature_name(event: str) -> str:
-    """The name an event type takes in feature columns.
-
-    Parameters
-    ----------
-    event : str
-        An event type as the log writes it.
-
-    Returns
-    -------
-    str
-        ``event`` with every character outside ``[A-Za-z0-9_]`` replaced by ``_``
-        (``"e-mail open"`` -> ``"e_mail_open"``).
-    """
-    return re.sub(r"[^A-Za-z0-9_]", "_", str(event))
-
-
-@dataclass(frozen=True)
-class LogPlan:
-    """What an engine needs to read a log and aggregate it, with the rules' wording.
-
-    ``event_col`` None means a purchase log (basket features), whose ``value_col`` is the
-    quantity. ``cutoff_us`` is the cutoff's wall-clock microseconds since 1970, ``windows`` the
-    windows (days) in which the engines count events, ``event_types`` the types to aggregate
-    (None: all)."""
-
-    customer_col: str
-    date_col: str
-    event_col: str | None
-    value_col: str | None
-    timezone: str = "UTC"
-    date_format: str | None = None
-    cutoff_us: int = 0
-    windows: tuple[int, ...] = ()
-    event_types: tuple[str, ...] | None = None
-
-    @property
-    def log(self) -> str:
-        return "event log" if self.event_col is not None else "transaction log"
-
-    @property
-    def value(self) -> str:
-        return "value" if self.event_col is not None else "quantity"
-
-    def since(self, days: int) -> int:
-        """Events with microseconds above this are within ``days`` of the cutoff."""
-        return self.cutoff_us - int(days) * DAY_US
-
-    def rule(self, key: str, dtype: Any = None, kind: str = "dtype") -> str:
-        """The wording of a rule, the same in every engine."""
-        return _RULES[key].format(log=self.log, value=self.value, dtype=dtype, kind=kind)
-
-    def require_columns(self, present: list[str]) -> None:
-        """Raise a DataValidationError for the first of the plan's columns missing from
-        ``present`` (the log's columns), with the columns present and a close match."""
-        present = [str(c) for c in present]
-        for column in (self.customer_col, self.date_col, self.event_col, self.value_col):
-            if column is not None and column not in present:
-                raise DataValidationError(
-                    column, f"is missing from the {self.log}",
-                    hint=f"columns present: {present}{did_you_mean([column], present)}")
-
-    def check_names(self, names: list[str], example: Callable[[str], Any] | None = None) -> None:
-        """Raise a DataValidationError for two event names that give one feature name;
-        ``example(name)`` is a row of the log with that name, for the message."""
-        seen: dict[str, str] = {}
-        for name in sorted(names):
-            clean = feature_name(name)
-            if clean in seen:
-                raise DataValidationError(
-                    self.event_col, f"event names {seen[clean]!r} and {name!r} both become the "
-                    f"feature name {clean!r} (feature names keep A-Z, a-z, 0-9 and _)",
-                    example(name) if example is not None else None,
-                    hint="rename one of them (or merge them, if they are one event)")
-            seen[clean] = name
 
 
 def check_events(events: Any, *, customer_col: str = "customer_id", date_col: str = "date",
@@ -169,8 +74,8 @@ def check_events(events: Any, *, customer_col: str = "customer_id", date_col: st
     ClvlabError
         For an unknown time zone.
     """
-    return _normalised(events, _plan(customer_col, date_col, event_col, value_col, timezone,
-                                     date_format))
+    return _normalised(events, resolve_plan(customer_col, date_col, event_col, value_col,
+                                            timezone, date_format))
 
 
 def _normalised(log: Any, plan: LogPlan) -> pd.DataFrame:
@@ -251,33 +156,6 @@ def _micros(ts: pd.Series) -> np.ndarray:
     return ts.to_numpy().astype("datetime64[us]").astype(np.int64)
 
 
-def _plan(customer_col, date_col, event_col, value_col, timezone, date_format, cutoff=None,
-          windows=(), event_types=None) -> LogPlan:
-    try:
-        pd.Timestamp("2000-01-01", tz=timezone)
-    except Exception:  # pytz/zoneinfo raise various types for unknown zones
-        raise ClvlabError(f"timezone {timezone!r} is not a known time zone (e.g. 'UTC', "
-                          "'Europe/Berlin')") from None
-    cutoff_us = 0
-    if cutoff is not None or windows:
-        if cutoff is None:
-            raise ClvlabError("cutoff=None is not a date; give the cutoff, e.g. '2024-03-31'")
-        ts = parse_option_date(cutoff, "cutoff", date_format=date_format, timezone=timezone)
-        cutoff_us = (ts - pd.Timestamp(0)) // pd.Timedelta(microseconds=1)
-    return LogPlan(customer_col, date_col, event_col, value_col, timezone, date_format,
-                   int(cutoff_us), tuple(windows), event_types)
-
-
-def _windows(windows_days: Any) -> tuple[int, ...]:
-    days = []
-    for value in ([windows_days] if np.ndim(windows_days) == 0 else list(windows_days)):
-        d = number(value, "windows_days", "whole days")
-        if not (d.is_integer() and d >= 1):
-            raise ClvlabError(f"windows_days must be whole numbers of days >= 1, got {value!r}")
-        days.append(int(d))
-    return tuple(sorted(set(days)))
-
-
 def _aggregate(log: Any, plan: LogPlan, engine: Any, connection: Any) -> pd.DataFrame:
     """The log's aggregates by ``engine`` (per customer and event type, or per customer)."""
     if engine not in ENGINES:
@@ -345,19 +223,19 @@ def event_features(events: Any, cutoff: Any, *, customers: Any = None, time_unit
         another kind (text, numbers) than the log's.
     """
     unit = normalize_time_unit(time_unit)
-    windows = _windows(windows_days)
-    types = _event_types(event_types, event_col)
-    plan = _plan(customer_col, date_col, event_col, value_col, timezone, date_format, cutoff,
-                 sorted(set(windows) | set(TREND_DAYS)), types)
+    windows = resolve_windows(windows_days)
+    types = resolve_event_types(event_types, event_col)
+    plan = resolve_plan(customer_col, date_col, event_col, value_col, timezone, date_format,
+                        cutoff, sorted(set(windows) | set(TREND_DAYS)), types)
     agg = _aggregate(events, plan, engine, connection)
     if types is None:
         types = tuple(sorted(set(agg["event"])))
-    index = _rows(agg["cid"], customers, customer_col)
+    index = feature_rows(agg["cid"], customers, customer_col)
     unit_us = UNIT_SECONDS[unit] * 1_000_000
     columns: dict[str, np.ndarray] = {}
     for name, kind in sorted((feature_name(t), t) for t in types):
         part = agg[agg["event"] == kind].set_index("cid")
-        part.index = _ids(part.index)
+        part.index = customer_ids(part.index)
 
         def count(column: str) -> np.ndarray:
             return part[column].reindex(index, fill_value=0).to_numpy(dtype=np.int64)
@@ -376,17 +254,6 @@ def event_features(events: Any, cutoff: Any, *, customers: Any = None, time_unit
                 columns[f"{name}_value{suffix}"] = part[column].reindex(
                     index, fill_value=0.0).to_numpy(dtype=np.float64)
     return pd.DataFrame(columns, index=index)
-
-
-def _event_types(event_types: Any, event_col: str) -> tuple[str, ...] | None:
-    if event_types is None:
-        return None
-    types = [event_types] if isinstance(event_types, str) else list(event_types)
-    if not all(isinstance(t, str) and re.fullmatch(BLANK_PATTERN, t) is None for t in types) \
-            or len(set(types)) != len(types):
-        raise ClvlabError(f"event_types must be distinct, non-empty texts, got {event_types!r}")
-    LogPlan("", "", event_col, None).check_names(types)
-    return tuple(types)
 
 
 def _pandas_events(log: pd.DataFrame, plan: LogPlan) -> pd.DataFrame:
@@ -411,30 +278,6 @@ def _pandas_events(log: pd.DataFrame, plan: LogPlan) -> pd.DataFrame:
             rows[f"v_{d}"] = np.where(inside, value, 0.0)
             spec[f"v_{d}"] = (f"v_{d}", "sum")
     return rows.groupby(["cid", "event"], sort=False).agg(**spec).reset_index()
-
-
-def _ids(values: Any) -> pd.Index:
-    """Customer ids as one index type whatever the engine returned (text as pandas' string
-    type, not object)."""
-    index = pd.Index(values)
-    if index.dtype == object and pd.api.types.infer_dtype(index, skipna=False) == "string":
-        index = index.astype(str)
-    return index
-
-
-def _rows(log_ids: Any, customers: Any, name: str) -> pd.Index:
-    """The rows of a feature table: ``customers`` in their order, else the log's ids sorted."""
-    found = _ids(pd.unique(np.asarray(log_ids)) if len(log_ids) else log_ids)
-    if customers is None:
-        return found.sort_values().rename(name)
-    index = _ids(customers)
-    if index.has_duplicates:
-        raise ClvlabError(f"customers holds repeated ids, e.g. {index[index.duplicated()][0]!r}")
-    if len(found) and len(index) and \
-            pd.api.types.is_numeric_dtype(found.dtype) != pd.api.types.is_numeric_dtype(index.dtype):
-        raise ClvlabError(f"customers holds ids of dtype {index.dtype}, the log's customer ids "
-                          f"are of dtype {found.dtype}: no customer would match; convert one")
-    return index.rename(name)
 
 
 def basket_features(transactions: Any, cutoff: Any, *, customer_col: str = "customer_id",
@@ -474,11 +317,11 @@ def basket_features(transactions: Any, cutoff: Any, *, customer_col: str = "cust
         As :func:`event_features`.
     """
     normalize_time_unit(time_unit)
-    plan = _plan(customer_col, date_col, None, quantity_col, timezone, date_format, cutoff,
-                 (BASKET_TREND_DAYS,))
+    plan = resolve_plan(customer_col, date_col, None, quantity_col, timezone, date_format,
+                        cutoff, (BASKET_TREND_DAYS,))
     agg = _aggregate(transactions, plan, engine, connection)
-    index = _rows(agg["cid"], customers, customer_col)
-    agg = agg.set_index(_ids(agg["cid"])).reindex(index)
+    index = feature_rows(agg["cid"], customers, customer_col)
+    agg = agg.set_index(customer_ids(agg["cid"])).reindex(index)
     n, total, last, most, n90, total90 = (agg[c].to_numpy(dtype=np.float64) for c in (
         "n", "q_sum", "q_last", "q_max", f"n_{BASKET_TREND_DAYS}", f"q_sum_{BASKET_TREND_DAYS}"))
     with np.errstate(divide="ignore", invalid="ignore"):  # NaN rows: customers without orders

@@ -2,9 +2,10 @@
 :func:`~clvlab.data.events.basket_features` (the rules are documented there).
 
 Call those with ``engine="duckdb"``; the functions here take their resolved
-:class:`~clvlab.data.events.LogPlan` (which carries the rules' wording, so that this module
-never imports the front door that imports it) and return the per-customer aggregates from which
-the front door builds the feature table, as it does for the pandas engine.
+:class:`~clvlab.data.events_rules.LogPlan` (which carries the rules' wording; this module
+imports :mod:`clvlab.data.events_rules`, never the front door that imports it) and return the
+per-customer aggregates from which the front door builds the feature table, as it does for the
+pandas engine.
 
 Files (Parquet, CSV) are scanned in place, never read into pandas: one scan counts the rows that
 break a rule, and only when one does is an example row fetched for the message. A DataFrame is
@@ -21,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError, DataValidationError
+from clvlab.data.events_rules import BLANK_PATTERN
 from clvlab.data.rfm_io import expand_paths, file_format
 from clvlab.data.rfm_pandas import NUMBERS_ARE_NOT_DATES, OFFSET_PATTERN, check_ids, date_rule, \
     header_hint
@@ -41,7 +43,7 @@ def event_aggregates(events: Any, plan: Any, connection: Any = None) -> pd.DataF
     ----------
     events : DataFrame, path, glob or list of paths
         The event log (CSV or Parquet files are scanned by DuckDB).
-    plan : clvlab.data.events.LogPlan
+    plan : clvlab.data.events_rules.LogPlan
         The columns, date rules, cutoff, windows and event types.
     connection : duckdb.DuckDBPyConnection, optional
         A database to work in (e.g. with a ``memory_limit``); a private in-memory one by default.
@@ -82,7 +84,7 @@ def basket_aggregates(transactions: Any, plan: Any, connection: Any = None) -> p
     ----------
     transactions : DataFrame, path, glob or list of paths
         The purchase log.
-    plan : clvlab.data.events.LogPlan
+    plan : clvlab.data.events_rules.LogPlan
         With ``event_col`` None and the quantity column as ``value_col``.
     connection : duckdb.DuckDBPyConnection, optional
         As in :func:`event_aggregates`.
@@ -199,7 +201,7 @@ def _register(con: Any, log: Any, plan: Any) -> None:
               (plan.date_col, date_rule(plan.date_format), "us IS NULL")]
     if plan.event_col is not None:
         checks.append((plan.event_col, plan.rule("no_event"),
-                       r"ev IS NULL OR regexp_full_match(ev, '[ \t\r\n]*')"))
+                       f"ev IS NULL OR regexp_full_match(ev, '{BLANK_PATTERN}')"))
     if plan.value_col is not None:
         checks += [(plan.value_col, plan.rule("value_nan"), "val IS NULL OR isnan(val)"),
                    (plan.value_col, plan.rule("value_inf"), "isinf(val)")]

@@ -2,12 +2,13 @@
 :func:`~clvlab.data.events.basket_features` (the rules are documented there).
 
 Call those with ``engine="spark"``; the functions here take their resolved
-:class:`~clvlab.data.events.LogPlan` (which carries the rules' wording, so that this module
-never imports the front door that imports it). The log is validated and aggregated in Spark;
-only the aggregates come to the driver, as a pandas DataFrame of one row per customer and event
-type (per customer for baskets), from which the front door builds the feature table as it does
-for the other engines. **The result is therefore always a pandas DataFrame**, even for a Spark
-input: it has one row per customer, the size of an RFM table, and feeds pandas models.
+:class:`~clvlab.data.events_rules.LogPlan` (which carries the rules' wording; this module
+imports :mod:`clvlab.data.events_rules`, never the front door that imports it). The log is
+validated and aggregated in Spark; only the aggregates come to the driver, as a pandas DataFrame
+of one row per customer and event type (per customer for baskets), from which the front door
+builds the feature table as it does for the other engines. **The result is therefore always a
+pandas DataFrame**, even for a Spark input: it has one row per customer, the size of an RFM
+table, and feeds pandas models.
 
 Dates are read by :mod:`clvlab.data.spark_dates` (the pandas engine's rules whatever the
 session's time zone), to the microsecond. A pandas log or files are read with
@@ -22,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError, DataValidationError
+from clvlab.data.events_rules import BLANK_PATTERN
 from clvlab.data.rfm_pandas import NUMBERS_ARE_NOT_DATES, date_rule, header_hint
 
 __all__ = ["event_aggregates", "basket_aggregates"]
@@ -37,7 +39,7 @@ def event_aggregates(events: Any, plan: Any, spark: Any = None) -> pd.DataFrame:
     ----------
     events : pyspark.sql.DataFrame, pandas.DataFrame, path, glob or list of paths
         The event log.
-    plan : clvlab.data.events.LogPlan
+    plan : clvlab.data.events_rules.LogPlan
         The columns, date rules, cutoff, windows and event types.
     spark : pyspark.sql.SparkSession, optional
         The session that reads a pandas log or files; by default the active one.
@@ -80,7 +82,7 @@ def basket_aggregates(transactions: Any, plan: Any, spark: Any = None) -> pd.Dat
     ----------
     transactions : pyspark.sql.DataFrame, pandas.DataFrame, path, glob or list of paths
         The purchase log.
-    plan : clvlab.data.events.LogPlan
+    plan : clvlab.data.events_rules.LogPlan
         With ``event_col`` None and the quantity column as ``value_col``.
     spark : pyspark.sql.SparkSession, optional
         As in :func:`event_aggregates`.
@@ -180,7 +182,7 @@ def _parsed(frame, plan: Any):
               (plan.date_col, date_rule(plan.date_format), us.isNull())]
     if plan.event_col is not None:
         checks.append((plan.event_col, plan.rule("no_event"),
-                       F.col("ev").isNull() | F.col("ev").rlike(r"^[ \t\r\n]*\z")))
+                       F.col("ev").isNull() | F.col("ev").rlike("^" + BLANK_PATTERN + r"\z")))
     if plan.value_col is not None:
         v = F.col("val")
         checks += [(plan.value_col, plan.rule("value_nan"), v.isNull() | F.isnan(v)),
