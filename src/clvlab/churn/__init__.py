@@ -23,11 +23,13 @@ from clvlab.data.calibration import calibration_data
 from clvlab.churn.features import (BEHAVIOUR_FEATURES, SPEND_FEATURES, behaviour_features,
                                    event_frame, feature_frame, shift_back, window_purchases,
                                    window_spend)
+from clvlab.churn.challenger_adjustment import ChallengerAdjustment
 from clvlab.churn.gbm_poisson import BASE_COLUMN, GBMPoissonChallenger
 from clvlab.churn.ziln import ZILNChallenger
 from clvlab.churn.gain import GainCheck, check_gain
 
-__all__ = ["ChurnAdjuster", "ZILNChallenger", "GBMPoissonChallenger", "BASE_COLUMN",
+__all__ = ["ChurnAdjuster", "ZILNChallenger", "GBMPoissonChallenger", "ChallengerAdjustment",
+           "BASE_COLUMN",
            "feature_frame", "behaviour_features", "event_frame", "window_spend",
            "churn_training_data", "default_classifier", "shift_back", "window_purchases",
            "check_gain", "GainCheck", "BASE_FEATURES", "BEHAVIOUR_FEATURES", "SPEND_FEATURES",

@@ -23,6 +23,11 @@ def add_commands(commands) -> None:
     register.add_argument("transaction_model", help="BG/NBD, MBG/NBD or Pareto/NBD model (.json)")
     register.add_argument("--spend-model", default=None, help="spend model (.json: gamma-gamma or lognormal)")
     register.add_argument("--churn-adjuster", default=None, help="churn adjuster (.json)")
+    register.add_argument("--challenger", default=None,
+                          help="a ZILN or GBM-Poisson challenger (.json, ZILNChallenger.save) "
+                               "whose predictions replace the transaction model's over its "
+                               "horizon; the transaction model serves it (p_alive, and for a "
+                               "GBM its offset)")
     register.add_argument("--name", required=True, help="registered model name")
     register.add_argument("--alias", default="challenger")
     register.add_argument("--attributes", default=None,
@@ -168,9 +173,19 @@ def _run_register(args: argparse.Namespace) -> int:
 
     if args.attributes and not Path(args.attributes).is_file():
         raise ClvlabError(f"--attributes {args.attributes} does not exist")
-    info = log_clv_model(load_model(args.transaction_model),
+    if args.churn_adjuster and args.challenger:
+        raise ClvlabError("a CLV model takes a churn adjuster or a challenger, not both: each "
+                          "replaces the transaction model's P(any purchase) and purchases")
+    transaction = load_model(args.transaction_model)
+    part = ChurnAdjuster.load(args.churn_adjuster) if args.churn_adjuster else None
+    if args.challenger:
+        from clvlab.churn import ChallengerAdjustment
+
+        part = ChallengerAdjustment.load(args.challenger)
+        part.base_model_ = transaction
+    info = log_clv_model(transaction,
                          load_model(args.spend_model) if args.spend_model else None,
-                         ChurnAdjuster.load(args.churn_adjuster) if args.churn_adjuster else None,
+                         part,
                          registered_model_name=args.name, alias=args.alias,
                          attributes=read_attribute_file(args.attributes) if args.attributes else None,
                          force=args.force, customer_col=args.customer_col)

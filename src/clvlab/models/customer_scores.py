@@ -61,8 +61,10 @@ def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.Da
     ----------
     transaction_model : a fitted BG/NBD, MBG/NBD or Pareto/NBD model.
     spend_model : a fitted Gamma-Gamma model, or None (no spend columns).
-    churn_adjuster : a fitted :class:`clvlab.churn.ChurnAdjuster`, or None; its features must be
-        columns of ``table``.
+    churn_adjuster : a fitted :class:`clvlab.churn.ChurnAdjuster`, or a challenger in its place
+        (:class:`clvlab.churn.ChallengerAdjustment`: its P(any purchase), purchases and spend
+        replace the model's over its horizon), or None; its features must be columns of
+        ``table``.
     table : frequency, recency, T (and monetary_value with a spend model) per customer, and
         the covariate columns of models with covariates.
     horizon, discount_rate, margin : the scoring window in the model's time unit, the discount
@@ -81,7 +83,8 @@ def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.Da
         check_kind(spend_model, "spend", "spend_model")
     if churn_adjuster is not None and not all(
             hasattr(churn_adjuster, a) for a in ("adjusted_activity", "horizon", "feature_names_in_")):
-        raise ClvlabError(f"churn_adjuster must be a fitted clvlab.ChurnAdjuster, got "
+        raise ClvlabError(f"churn_adjuster must be a fitted clvlab.ChurnAdjuster (or "
+                          f"ChallengerAdjustment), got "
                           f"{type(churn_adjuster).__name__}")
     horizon = scoring_horizon(horizon)
     check_rates(discount_rate, margin)
@@ -133,8 +136,14 @@ def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.Da
             adjusted = churn_adjuster.adjusted_activity(features)
             factor = adjusted["adjustment_factor"].to_numpy()
             out["probability_of_purchase"] = adjusted["probability_of_purchase"].to_numpy()
+            base_purchases = out["expected_purchases"].to_numpy()
             out["expected_purchases"] *= factor
-            if spend_model is not None:
+            if spend_model is not None and "expected_spend" in adjusted:
+                # a challenger's own spend (clvlab.churn.ChallengerAdjustment): the BTYD
+                # model's discounted CLV scaled to it, keeping the model's timing of purchases
+                base_spend = base_purchases * out["expected_spend_per_purchase"].to_numpy()
+                out["clv"] *= adjusted["expected_spend"].to_numpy() / np.maximum(base_spend, 1e-300)
+            elif spend_model is not None:
                 out["clv"] *= factor
     out = out[output_columns(spend_model)]
     out.attrs = {"clvlab": {"time_unit": model_unit, "horizon": horizon,

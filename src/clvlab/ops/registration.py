@@ -35,7 +35,8 @@ __all__ = ["PARTS", "check_parts", "convergence_report", "check_converged",
 PARTS = {"transaction": ("transaction model", "transaction", "the first argument (command line: "
                                                              "the model file)"),
          "spend": ("spend model", "spend", "spend_model= (--spend-model)"),
-         "adjuster": ("churn adjuster", None, "churn_adjuster= (--churn-adjuster)")}
+         "adjuster": ("churn adjuster", None, "churn_adjuster= (--churn-adjuster; a challenger: "
+                                              "--challenger)")}
 #: the diagnostics kept in the report and as tags, when a fit recorded them
 _NUMBERS = ("max_r_hat", "divergences", "min_ess_bulk", "min_ess_tail", "chains", "draws",
             "steps", "loss_drop_last_tenth", "newton_steps", "newton_gain", "gradient_norm",
@@ -52,7 +53,7 @@ _REMEDY = {"nuts": "sample longer (tune=2000, more draws, chains >= 2) or with t
 
 def check_parts(transaction: Any, spend: Any = None, adjuster: Any = None) -> None:
     """Refuse a part that is not of its kind, naming what was given and what is expected."""
-    from clvlab.churn import ChurnAdjuster
+    from clvlab.churn import ChallengerAdjustment, ChurnAdjuster
     from clvlab.models import registry
     from clvlab.models.registry import kind_of
 
@@ -61,9 +62,9 @@ def check_parts(transaction: Any, spend: Any = None, adjuster: Any = None) -> No
             continue
         role, kind, where = PARTS[part]
         if kind is None:
-            if isinstance(model, ChurnAdjuster):
+            if isinstance(model, (ChurnAdjuster, ChallengerAdjustment)):
                 continue
-            expected = "a fitted clvlab.ChurnAdjuster"
+            expected = "a fitted clvlab.ChurnAdjuster or a challenger (ChallengerAdjustment)"
         else:
             if kind_of(model) == kind:
                 continue
@@ -182,9 +183,13 @@ def describe_convergence(report: dict[str, dict[str, Any]], forced: list[str] = 
 # --- the evidence of a promotion -------------------------------------------------------------
 def candidate_name(transaction: Any, spend: Any = None, adjuster: Any = None) -> str:
     """The name a backtest gives the candidate that these models make
-    (``"pareto-nbd[channel] + gamma-gamma"``, ``"bg-nbd + churn adjuster"``)."""
+    (``"pareto-nbd[channel] + gamma-gamma"``, ``"bg-nbd + churn adjuster"``; a challenger's,
+    ``"ziln"`` or ``"gbm"``, whatever BTYD model serves it)."""
     from clvlab.evaluation.candidates import model_name
 
+    challenger = getattr(adjuster, "candidate_name_", None)
+    if challenger is not None:  # the challenger is the candidate; its BTYD model serves it
+        return challenger
     parts = [model_name(m) for m in (transaction, spend) if m is not None]
     return " + ".join(parts + (["churn adjuster"] if adjuster is not None else []))
 

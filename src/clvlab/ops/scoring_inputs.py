@@ -24,9 +24,12 @@ RFM_OUTPUTS = ("frequency", "recency", "T", "monetary_value")
 
 
 def input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, memory_limit,
-                 options, csv_options, attributes=None) -> tuple[dict, int, Iterator[pd.DataFrame]]:
+                 options, csv_options, attributes=None, events=None,
+                 event_options=None) -> tuple[dict, int, Iterator[pd.DataFrame]]:
     """(the summary's ``attrs["clvlab"]``: customers excluded for consent, the window..., the
-    customers to score, an iterator of model inputs indexed by customer id)."""
+    customers to score, an iterator of model inputs indexed by customer id). ``events``: an
+    event log for a churn adjuster or challenger trained on its features (``event_options``:
+    ``event_col``, ``event_value_col``)."""
     from clvlab.data.rfm import resolve_engine, rfm_summary
     from clvlab.data.rfm_rules import make_settings
 
@@ -45,7 +48,8 @@ def input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, memo
 
         joined = None if attributes is None else read_attribute_table(attributes, csv_options)
         features = churn_training_data(frame, as_of, time_unit=time_unit,
-                                       customer_attributes=joined, **{
+                                       customer_attributes=joined, events=events,
+                                       **(event_options or {}), **{
             k: v for k, v in options.items() if k not in ("consent_col", "withdrawn")})
         money = ["monetary_value"] if model.spend is not None else []
         from clvlab.churn.features import BEHAVIOUR_FEATURES
@@ -53,8 +57,15 @@ def input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, memo
                                      *model.adjuster.feature_names_in_]))
         missing = [c for c in wanted if c not in features.columns]
         if missing:
+            event_like = [c for c in missing if c.endswith(("_count", "_since_last", "_trend",
+                                                            "_value"))
+                          or "_count_" in c or "_value_" in c]
             hint = ("give the log's amount column (amount_col=..., --amount-col)"
                     if set(missing) <= set(BEHAVIOUR_FEATURES) else
+                    "give the event log it was trained with (events=..., --events FILE)"
+                    if event_like and events is None else
+                    "give an event log with the event names it was trained on"
+                    if event_like else
                     "give the customers' attributes (attributes=..., --attributes FILE)")
             raise ClvlabError(f"the model needs the input columns {missing}, which the scoring "
                               f"job cannot build from this log: {hint}")

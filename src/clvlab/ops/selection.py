@@ -17,7 +17,8 @@ Running it (``clvlab experiment run`` or ``clvlab retrain``) then:
 2. runs and logs the backtest, and ranks the candidates by the metric's mean over the cutoffs.
    Only candidates scored at every cutoff count, and only those that can be registered (the
    BTYD models, with their spend model or churn adjuster): a baseline can win the table but
-   not the registry, and the decision says so;
+   not the registry, and the decision says so. The challengers ``"ziln"`` and ``"gbm"`` register
+   beside a BTYD model that serves them (:class:`clvlab.churn.ChallengerAdjustment`);
 3. refits the best registrable candidate on the whole log (up to its last transaction),
    registers it as a new version with ``@challenger`` and promotes it to ``@champion`` when:
    there is no champion yet; or it is another candidate that beats the champion's score by at
@@ -127,12 +128,15 @@ def registrable(name: str) -> bool:
     model with time-varying covariates (its scoring needs a panel the rule cannot supply)."""
     from clvlab.evaluation.candidate_names import make_candidate
     from clvlab.evaluation.candidates import ModelCandidate
+    from clvlab.evaluation.challenger_candidate import ChallengerCandidate
     from clvlab.evaluation.time_varying_candidate import TimeVaryingCandidate
 
     try:
         candidate = make_candidate(spec_of(name))
     except ClvlabError:
         return False
+    if isinstance(candidate, ChallengerCandidate):
+        return True
     return isinstance(candidate, ModelCandidate) and not isinstance(candidate, TimeVaryingCandidate)
 
 
@@ -285,9 +289,12 @@ def refit_and_register(decision: SelectionDecision, transactions: Any, horizon: 
     last = ts.max()
     calibration, _ = calibration_data(transactions, last, **options)
     candidate = make_candidate(spec_of(decision.winner)).fit(calibration, horizon)
-    transaction, spend = candidate.transaction_model_, candidate.spend_model_
-    adjuster = getattr(candidate, "adjuster_", None)
-    if adjuster is not None:
+    if hasattr(candidate, "challenger_"):
+        transaction, spend, adjuster = _challenger_parts(candidate, calibration)
+    else:
+        transaction, spend = candidate.transaction_model_, candidate.spend_model_
+        adjuster = getattr(candidate, "adjuster_", None)
+    if adjuster is not None and not hasattr(adjuster, "candidate_name_"):
         # the deployed adjuster corrects the refitted model, as the candidate's predictions did
         adjuster = copy.copy(adjuster)
         adjuster.base_model_ = transaction
@@ -310,6 +317,25 @@ def refit_and_register(decision: SelectionDecision, transactions: Any, horizon: 
                                          "clvlab.promoted_on_candidate", decision.winner)
     _tag_run(decision)
     return decision
+
+
+def _challenger_parts(candidate, calibration):
+    """A challenger's CLV model: its BTYD model (``"gbm"``'s offset model, refitted on the whole
+    log; for ``"ziln"`` a Pareto/NBD fitted there, which gives p_alive and the purchases'
+    timing), Gamma-Gamma when the log has amounts (the spend per purchase), and the challenger
+    in the adjuster's place (:class:`clvlab.churn.ChallengerAdjustment`)."""
+    from clvlab.churn import ChallengerAdjustment
+    from clvlab.models.gamma_gamma import GammaGamma
+    from clvlab.models.pareto_nbd import ParetoNBD
+
+    rfm = calibration.rfm
+    transaction = candidate.base_model_ or ParetoNBD().fit(rfm)
+    spend = None
+    if calibration.has_amounts:
+        valued = (rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)
+        spend = GammaGamma().fit(rfm[valued])
+    return transaction, spend, ChallengerAdjustment(candidate.challenger_, transaction,
+                                                    candidate.name)
 
 
 def _tag_run(decision: SelectionDecision) -> None:

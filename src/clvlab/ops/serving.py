@@ -60,6 +60,9 @@ OUTPUT_COLUMNS = TRANSACTION_OUTPUTS + SPEND_OUTPUTS
 DATA_FOLDER = "clv_model"  # the model's data folder (MLmodel's pyfunc "data": data/clv_model)
 MODEL_FILES = {"transaction_model.json", "spend_model.json", "churn_adjuster.json",
                "churn_adjuster.classifier.skops",
+               # a challenger in the adjuster's place (clvlab.churn.ChallengerAdjustment)
+               "challenger.json", "challenger.activity.skops", "challenger.purchases.skops",
+               "challenger.spend.skops",
                # the posterior of a Bayesian fit, named in its JSON (netCDF: data, no code)
                "transaction_model.posterior.nc", "spend_model.posterior.nc"}
 POSTERIOR_FILES = {"transaction_model.json": "transaction_model.posterior.nc",
@@ -84,7 +87,7 @@ class CLVModel:
     @classmethod
     def load(cls, folder: str | Path) -> "CLVModel":
         """Read the model's data folder (JSON and skops files only)."""
-        from clvlab.churn import ChurnAdjuster
+        from clvlab.churn import ChallengerAdjustment, ChurnAdjuster
         from clvlab.models import load_model
 
         folder = Path(folder)
@@ -92,9 +95,12 @@ class CLVModel:
             raise ClvlabError(f"{folder} is not a clvlab CLV model folder: transaction_model.json "
                               "is missing")
         spend, adjuster = folder / "spend_model.json", folder / "churn_adjuster.json"
-        return cls(load_model(folder / "transaction_model.json"),
-                   load_model(spend) if spend.exists() else None,
-                   ChurnAdjuster.load(adjuster) if adjuster.exists() else None)
+        transaction = load_model(folder / "transaction_model.json")
+        part = ChurnAdjuster.load(adjuster) if adjuster.exists() else None
+        if (folder / "challenger.json").exists():
+            part = ChallengerAdjustment.load(folder / "challenger.json")
+            part.base_model_ = transaction  # the BTYD model it replaces is the CLV model's own
+        return cls(transaction, load_model(spend) if spend.exists() else None, part)
 
     @property
     def covariate_columns(self) -> list[str]:
@@ -331,7 +337,8 @@ def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
         if spend_model is not None:
             spend_model.save(data / "spend_model.json")
         if churn_adjuster is not None:
-            churn_adjuster.save(data / "churn_adjuster.json")
+            challenger = hasattr(churn_adjuster, "candidate_name_")
+            churn_adjuster.save(data / ("challenger.json" if challenger else "churn_adjuster.json"))
         with tracking_errors("logging the CLV model"):
             active = mlflow.active_run()
             run = active or mlflow.start_run(run_name="clv-model")

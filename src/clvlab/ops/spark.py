@@ -169,8 +169,9 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
     if target.exists() and not overwrite:
         raise ClvlabError(f"output {output} exists; pass overwrite=True (--overwrite) to replace it")
     artifacts = Path(model_dir)
-    if (artifacts / "churn_adjuster.json").exists():
-        raise ClvlabError("the Spark scoring job does not apply churn adjusters yet; score this "
+    if (artifacts / "churn_adjuster.json").exists() or (artifacts / "challenger.json").exists():
+        raise ClvlabError("the Spark scoring job does not apply churn adjusters or challengers "
+                          "yet (their features are built from the log in pandas); score this "
                           "model with engine='duckdb'")
     transaction = load_model(artifacts / "transaction_model.json")
     spend_path = artifacts / "spend_model.json"
