@@ -95,3 +95,32 @@ def test_a_registered_challenger_is_scored_by_the_job_and_promoted_on_its_backte
     other = log_backtest(result, experiment="evidence")
     with pytest.raises(ClvlabError, match="did not test .*'ziln'"):
         promote("ziln-clv", backtest_run=other)
+
+
+def test_the_scoring_job_reads_the_event_log_a_model_was_trained_on(scratch_store):
+    from clvlab.churn import ChurnAdjuster, churn_training_data
+    from clvlab.data.simulate_events import simulate_engagement
+    from clvlab.models.pareto_nbd import ParetoNBD
+    from clvlab.ops.serving import log_clv_model
+
+    log, events, _ = simulate_engagement(1500, "2020-01-01", "2022-01-01", r=0.55, alpha=10.6,
+                                         s=0.6, beta=11.7, visit_rate=4.0, seed=5)
+    X, y = churn_training_data(log, "2021-06-30", 13, amount_col="amount", events=events)
+    adjuster = ChurnAdjuster(ParetoNBD(), horizon=13, gain_check=False).fit(X, y)
+    assert "visit_since_last" in adjuster.feature_names_in_
+    log_clv_model(adjuster.base_model_, None, adjuster, registered_model_name="events-clv")
+    log.to_csv(scratch_store / "log.csv", index=False)
+    events.to_csv(scratch_store / "events.csv", index=False)
+    command = [sys.executable, "-m", "clvlab.cli", "score", "--model", "models:/events-clv@challenger",
+               "--transactions", "log.csv", "--as-of", "2021-09-30", "-o", "scores.csv",
+               "--horizon", "13", "--amount-col", "amount", "--engine", "pandas"]
+    missing = subprocess.run(command, capture_output=True, text=True, cwd=scratch_store)
+    assert missing.returncode != 0 and "--events FILE" in missing.stderr
+    run = subprocess.run(command + ["--events", "events.csv"], capture_output=True, text=True,
+                         cwd=scratch_store)
+    assert run.returncode == 0, run.stderr
+    scores = pd.read_csv(scratch_store / "scores.csv").set_index("customer_id")
+    X_now = churn_training_data(log, "2021-09-30", amount_col="amount", events=events)
+    expected = adjuster.probability_of_purchase(X_now)
+    np.testing.assert_allclose(scores.loc[X_now.index, "probability_of_purchase"], expected,
+                               rtol=1e-9)

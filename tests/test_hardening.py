@@ -313,7 +313,15 @@ def test_saved_models_hold_population_parameters_only(tmp_path, cdnow):
     path = _saved(transaction, tmp_path)
     payload = json.loads(path.read_text())
     assert set(payload) <= {"schema_version", "model", "clvlab_version", "time_unit", "settings",
-                            "params", "covariance", "fit", "durations"}
+                            "params", "covariance", "fit", "durations", "training_profile"}
     assert set(payload["durations"]) == {"median_T"}  # the fit's median age, for the unit check
     assert set(payload["params"]) == {"r", "alpha", "a", "b"}
-    assert len(path.read_text()) < 5_000  # a handful of numbers, whatever the number of customers
+    # the drift check's reference (clvlab.ops.monitoring): interior deciles and the shares of
+    # the bins between them, never a minimum, a maximum or a row
+    profile = payload["training_profile"]
+    assert set(profile) == {"customers", "bins", "columns"}
+    for column, bins in profile["columns"].items():
+        assert len(bins["edges"]) <= 9 and len(bins["shares"]) == len(bins["edges"]) + 1
+        assert rfm[column].min() < min(bins["edges"]) or rfm[column].min() == min(bins["edges"])
+        assert max(bins["edges"]) < rfm[column].max()
+    assert len(path.read_text()) < 8_000  # a handful of numbers, whatever the number of customers

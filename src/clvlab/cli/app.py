@@ -107,6 +107,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_commands(commands)
 
+    from clvlab.cli.monitor import add_command as add_monitor
+
+    add_monitor(commands)
+
     demo = commands.add_parser(
         "demo", help="run the main job on the bundled CDNOW data",
         description="The whole job on the bundled CDNOW sample log, in weeks: summarise it "

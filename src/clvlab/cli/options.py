@@ -31,8 +31,9 @@ def add_event_options(parser) -> None:
     parser.add_argument("--events", default=None, nargs="+", metavar="FILE",
                         help="event log(s) beside the purchases (visits, e-mails opened, returns, "
                              "support contacts: CSV or Parquet with --customer-col, --date-col "
-                             "and --event-col): the churn adjuster, ziln and gbm learn from its "
-                             "counts and recencies up to each cutoff")
+                             "and --event-col): the churn adjuster and the challengers (ziln, gbm) "
+                             "learn from, and are scored with, its counts and recencies up to "
+                             "each cutoff or --as-of")
     parser.add_argument("--event-col", default="event",
                         help="the event log's event name column (default event)")
     parser.add_argument("--event-value-col", default=None,

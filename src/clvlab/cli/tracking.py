@@ -10,7 +10,7 @@ __all__ = ["add_commands"]
 
 
 def add_commands(commands) -> None:
-    from clvlab.cli.options import add_log_options
+    from clvlab.cli.options import add_event_options, add_log_options
 
     register = commands.add_parser(
         "register", help="log saved models as one MLflow CLV model and register it (@challenger)",
@@ -88,6 +88,7 @@ def add_commands(commands) -> None:
                        help="for a model with covariates: customer attributes (.parquet or .csv "
                             "with a --customer-col column), one row per customer; without it the "
                             "covariate columns are read from the log (one value per customer)")
+    add_event_options(score)
     score.add_argument("--missing-attributes", default="raise", choices=["raise", "skip"],
                        help="customers without attributes: fail with their number (raise, the "
                             "default) or leave them out and print their number (skip)")
@@ -222,6 +223,8 @@ def _run_score(args: argparse.Namespace) -> int:
                 delimiter=args.delimiter, decimal=args.decimal,
                 memory_limit=args.memory_limit, chunk_rows=args.chunk_rows,
                 progress=False if args.no_progress else None, attributes=args.attributes,
+                events=args.events, event_col=args.event_col,
+                event_value_col=args.event_value_col,
                 missing_attributes=args.missing_attributes, quantiles=args.quantiles,
                 interval_level=args.interval_level, totals_by=args.totals_by,
                 parameter_uncertainty=args.parameter_uncertainty,

@@ -166,11 +166,15 @@ class BaseModel(BaseEstimator):
             weights = np.asarray(weights, dtype=np.float64)
             if weights.shape != (len(rfm),) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
                 raise ClvlabError("weights must be one finite number >= 0 per row of the RFM table")
-        for name in ("idata_", "covariates_", "median_T_", "bootstrap_"):  # a refit replaces them all
-            self.__dict__.pop(name, None)
+        for name in ("idata_", "covariates_", "median_T_", "bootstrap_", "training_profile_"):
+            self.__dict__.pop(name, None)  # a refit replaces them all
         if self.requires_time_unit and "T" in getattr(rfm, "columns", ()):
             # what the unit check compares a table's ages with (clvlab.models.table_units)
             self.median_T_ = weighted_median(rfm["T"], weights)
+            # the fit table's deciles, for input-drift checks (clvlab.ops.monitoring)
+            profile = model_files.training_profile(rfm, weights)
+            if profile is not None:
+                self.training_profile_ = profile
         if covariate_paths is not None:
             return self._fit_time_varying(rfm, covariate_paths, weights, unit)
         if covariates.has_covariates(self):

@@ -22,8 +22,9 @@ from clvlab.inference.mle import FitResult
 from clvlab.models import covariates
 from clvlab.models.table_units import recorded_unit
 
-__all__ = ["SCHEMA_VERSION", "POPULATION_GROUPS", "FIT_BLOCK", "payload", "write", "read",
-           "restore", "fit_block", "given_time_unit"]
+__all__ = ["SCHEMA_VERSION", "POPULATION_GROUPS", "FIT_BLOCK", "PROFILE_COLUMNS",
+           "PROFILE_MIN_CUSTOMERS", "payload", "write", "read", "restore", "fit_block",
+           "given_time_unit", "training_profile", "profile_bins"]
 
 SCHEMA_VERSION = 1
 POPULATION_GROUPS = ("posterior", "sample_stats")  # what a saved posterior keeps
@@ -35,6 +36,16 @@ POPULATION_GROUPS = ("posterior", "sample_stats")  # what a saved posterior keep
 #: (a Bayesian fit has none), the others read back as written.
 FIT_BLOCK = ("log_likelihood", "n_customers", "n_distinct_rows", "aic", "bic", "convergence")
 _NAN_WHEN_NULL = ("aic", "bic")
+
+#: The training profile (``training_profile_``, optional "training_profile" block of a file):
+#: for each of these columns of the fit's RFM table, the distinct decile edges and the share
+#: of customers in each bin, which input-drift checks compare later tables with
+#: (``clvlab.ops.monitoring``). Aggregates only: no customer row. Bins are right-closed,
+#: (-inf, e1], (e1, e2], ..., (ek, inf) (:func:`profile_bins`), so a column with many ties
+#: (frequency 0) keeps its point mass in one bin. A fit on fewer than
+#: ``PROFILE_MIN_CUSTOMERS`` customers gets none (its deciles would be single customers' values).
+PROFILE_COLUMNS = ("frequency", "recency", "T", "monetary_value")
+PROFILE_MIN_CUSTOMERS = 100
 
 
 def payload(model) -> dict[str, Any]:
@@ -61,6 +72,8 @@ def payload(model) -> dict[str, Any]:
         out["durations"] = {"median_T": float(model.median_T_)}
     if hasattr(model, "log_likelihood_"):
         out["fit"] = _jsonable({key: getattr(model, key + "_") for key in FIT_BLOCK})
+    if getattr(model, "training_profile_", None) is not None:
+        out["training_profile"] = model.training_profile_
     return out
 
 
@@ -145,6 +158,8 @@ def restore(cls, content: dict[str, Any], path: str):
             model.idata_ = _load_posterior(Path(path).parent / content["posterior_file"])
         if content.get("durations"):
             model.median_T_ = float(content["durations"]["median_T"])
+        if content.get("training_profile"):  # optional: files written before it load without
+            model.training_profile_ = _checked_profile(content["training_profile"])
         fit = content.get("fit")
         if fit:
             for key in FIT_BLOCK:
@@ -163,6 +178,70 @@ def fit_block(result: FitResult, n_customers: float, n_distinct: int) -> dict[st
             "n_distinct_rows": n_distinct, "aic": 2 * k - 2 * result.log_likelihood,
             "bic": k * math.log(n_customers) - 2 * result.log_likelihood,
             "convergence": result.convergence()}
+
+
+def training_profile(rfm: Any, weights: Any = None) -> dict[str, Any] | None:
+    """The aggregate profile of a fit's RFM table (see ``PROFILE_COLUMNS``), or None when the
+    table has fewer than ``PROFILE_MIN_CUSTOMERS`` customers.
+
+    Parameters
+    ----------
+    rfm : pandas.DataFrame
+        The table the model is fitted on; the columns of ``PROFILE_COLUMNS`` it has are profiled.
+    weights : array-like, optional
+        Customers per row (a compressed table), as ``fit`` takes them.
+
+    Returns
+    -------
+    dict or None
+        ``{"customers": n, "bins": "deciles, right-closed", "columns": {column: {"edges":
+        [...], "shares": [...]}}}``: up to 9 increasing edges (the deciles) and one
+        share more than edges, summing to 1 (6 decimals); non-finite values are left out.
+    """
+    columns = [c for c in PROFILE_COLUMNS if c in getattr(rfm, "columns", ())]
+    weights = np.ones(len(rfm)) if weights is None else np.asarray(weights, np.float64)
+    if not columns or float(weights.sum()) < PROFILE_MIN_CUSTOMERS:
+        return None
+    out: dict[str, Any] = {}
+    for column in columns:
+        values = np.asarray(rfm[column], dtype=np.float64)
+        keep = np.isfinite(values) & (weights > 0)
+        values, w = values[keep], weights[keep]
+        if w.sum() < PROFILE_MIN_CUSTOMERS:
+            continue
+        order = np.argsort(values, kind="stable")
+        cumulative = np.cumsum(w[order])
+        at = np.searchsorted(cumulative, np.arange(1, 10) / 10 * cumulative[-1], side="left")
+        edges = np.unique(values[order][np.minimum(at, len(values) - 1)])
+        shares = np.bincount(profile_bins(values, edges), weights=w, minlength=len(edges) + 1)
+        out[column] = {"edges": [float(e) for e in edges],
+                       "shares": [round(float(s), 6) for s in shares / shares.sum()]}
+    if not out:
+        return None
+    return {"customers": float(weights.sum()), "bins": "deciles, right-closed", "columns": out}
+
+
+def profile_bins(values: Any, edges: Any) -> np.ndarray:
+    """Each value's bin among ``edges`` (right-closed: bin i holds edges[i-1] < v <= edges[i],
+    bin 0 everything up to edges[0], the last everything above the last edge)."""
+    return np.searchsorted(np.asarray(edges, np.float64), np.asarray(values, np.float64),
+                           side="left")
+
+
+def _checked_profile(profile: Any) -> dict[str, Any]:
+    """A file's training profile, or a ValueError saying what is malformed about it."""
+    if not isinstance(profile, dict) or not isinstance(profile.get("columns"), dict):
+        raise TypeError("training_profile must be an object with a 'columns' object")
+    for column, entry in profile["columns"].items():
+        edges, shares = np.asarray(entry["edges"], float), np.asarray(entry["shares"], float)
+        if (len(shares) != len(edges) + 1 or np.any(np.diff(edges) <= 0) or np.any(shares < 0)
+                or not np.isclose(shares.sum(), 1.0, atol=1e-4)):
+            raise ValueError(f"training_profile column {column!r}: edges must increase and "
+                             "shares (one more than edges, >= 0) sum to 1")
+    return {"customers": float(profile["customers"]), "bins": profile.get("bins", ""),
+            "columns": {c: {"edges": list(map(float, e["edges"])),
+                            "shares": list(map(float, e["shares"]))}
+                        for c, e in profile["columns"].items()}}
 
 
 def _posterior_path(path: str | Path) -> Path:

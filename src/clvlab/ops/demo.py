@@ -6,7 +6,10 @@ Gamma-Gamma, prints expected against actual holdout purchases by calibration fre
 writes the models (JSON) and each customer's 52-week CLV (Parquet), all atomically. Then the
 MLflow path: the fits are logged, a backtest (experiments/cdnow_quick.toml's settings) is
 logged, the CLV model is registered (@challenger) and promoted on that backtest (@champion),
-and the scoring job scores every customer as of 1998-06-30 from the registered model.
+and the scoring job scores every customer as of 1998-06-30 from the registered model. Last, one
+monitoring run: the champion scores every customer as of 1997-09-30 (39 weeks, 90 % intervals)
+and ``clvlab.ops.monitoring.monitor`` compares that forecast with what they did up to 1998-06-30
+(verdict, tables and plots in ``<output>/monitoring/``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from clvlab.data.datasets import load_cdnow
 from clvlab.models.clv import customer_lifetime_value
 from clvlab.models import BetaGeo, GammaGamma, ParetoNBD
 from clvlab.data.rfm import rfm_summary
+
+__all__ = ["run_demo", "mlflow_ui_command", "CALIBRATION_END", "OBSERVATION_END"]
 
 CALIBRATION_END = "1997-09-30"
 OBSERVATION_END = "1998-06-30"
@@ -116,8 +121,33 @@ def _mlflow_path(transaction, spend, rfm, log_path: Path, output: Path) -> None:
     print(f"  scored {job.customers_scored:,} customers as of 1998-06-30 with "
           f"models:/cdnow-clv@champion (version {version}): mean 52-week CLV "
           f"{job.stats['clv.mean']:.2f}; wrote {scores_path}")
+    _monitoring_step(log_path, output)
     print(f"  MLflow part in {time.perf_counter() - started:.1f} s. To browse the runs and the "
           f"registered model (from any folder):\n    {mlflow_ui_command(tracking_uri())}")
+
+
+def _monitoring_step(log_path: Path, output: Path) -> None:
+    """Score as of the calibration end and monitor that forecast at the observation end."""
+    from clvlab.ops.monitoring import monitor
+    from clvlab.ops.monitoring_runs import write_outputs
+    from clvlab.ops.scoring import score
+
+    scores_path = output / "cdnow_scores_1997-09-30.parquet"
+    score("models:/cdnow-clv@champion", str(log_path), CALIBRATION_END, scores_path,
+          amount_col="amount", horizon=39, interval_level=0.9, overwrite=True,
+          experiment="clvlab-demo")
+    result = monitor(scores_path, str(log_path), OBSERVATION_END, experiment="clvlab-demo",
+                     band_points=3)
+    write_outputs(result, output / "monitoring")
+    m, level = result.metrics, f"{100 * result.thresholds.band_retrain:g}"
+    print(f"  monitored the forecast of {CALIBRATION_END} at {OBSERVATION_END} (39 weeks): "
+          f"verdict {result.verdict}; repeat purchases {m['purchases_realised']:,.0f} realised, "
+          f"{m['purchases_expected']:,.0f} expected ({level}% band {m[f'purchases_lower_{level}']:,.0f}-"
+          f"{m[f'purchases_upper_{level}']:,.0f}); AUC {m['activity_auc']:.3f}, calibration error "
+          f"{m['calibration_error']:.3f}, 90% interval coverage {m['interval_coverage']:.1%}; "
+          f"run {result.run_id}; tables and plots in {output / 'monitoring'}/")
+    for reason in result.reasons:
+        print(f"    {reason}")
 
 
 def mlflow_ui_command(uri: str) -> str:

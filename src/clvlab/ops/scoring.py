@@ -15,15 +15,23 @@
    left out and counted with ``missing_attributes="skip"`` (see
    :mod:`clvlab.ops.scoring_attributes`);
 4. logs the scoring run (counts, score quantiles from the written file, the model version) and
-   only then renames the file into place. A failure anywhere, a tracking server that dies, or a
-   SIGKILL leaves the previous output intact and no partial one; the job fails with one message.
+   only then renames the file into place. A Parquet output records what produced it under the
+   key ``clvlab.scoring`` of its metadata (``SCORING_METADATA_KEY``: a scoring id, the model URI
+   and version, the as-of date, horizon and time unit, the interval options), and the run
+   carries the same id as the tag ``clvlab.scoring_id`` (with ``clvlab.horizon`` and
+   ``clvlab.time_unit``), so that a later job (:mod:`clvlab.ops.monitoring`) finds the run of
+   a file; a CSV has no metadata and is found by the run's ``output`` tag. A failure anywhere,
+   a tracking server that dies, or a SIGKILL leaves the previous output intact and no partial
+   one; the job fails with one message.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +50,10 @@ from clvlab.ops.scoring_inputs import attribute_join, input_chunks
 from clvlab.ops.scoring_intervals import DEFAULT_CLV_DRAWS
 from clvlab.ops.scoring_time_varying import job_panel, job_params
 
-__all__ = ["score", "ScoringResult"]
+__all__ = ["score", "ScoringResult", "SCORING_METADATA_KEY"]
+
+#: the Parquet metadata key of a scoring output's record (read by clvlab.ops.monitoring)
+SCORING_METADATA_KEY = "clvlab.scoring"
 
 CHUNK_ROWS = 200_000
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
@@ -108,7 +119,8 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
           parameter_uncertainty: str = "auto", parameter_draws: int = DEFAULT_DRAWS,
           clv_draws: int = DEFAULT_CLV_DRAWS, seed: int = 0, covariates: Any = None,
           calendar: Any = None, panel_customer_col: str | None = None,
-          period_col: str = "period") -> ScoringResult:
+          period_col: str = "period", events: Any = None, event_col: str = "event",
+          event_value_col: str | None = None) -> ScoringResult:
     """Score every customer seen up to ``as_of`` and write ``output`` (.parquet or .csv).
 
     ``model_uri`` is an MLflow model URI such as ``models:/cdnow-clv@champion``. The RFM is
@@ -127,6 +139,11 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     the job when scored customers have none, with their number and an example; "skip" leaves
     them out and logs their number (``customers_without_attributes``). Both are ignored for a
     model without covariates, as ``amount_col`` is without a spend model.
+
+    A churn adjuster or a challenger (:class:`clvlab.churn.ChallengerAdjustment`) trained on an
+    event log's features reads them from ``events`` (a file, glob or DataFrame with the log's
+    customer and date columns, ``event_col`` and optionally ``event_value_col``), up to
+    ``as_of``; a model without one ignores it.
 
     Distributions (:mod:`clvlab.ops.scoring_distributions`): ``quantiles`` (levels, e.g.
     ``"0.05,0.5,0.95"``) adds ``purchases_q<q>`` per customer and, with a spend model,
@@ -173,6 +190,8 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
                        date_format=date_format, timezone=timezone, consent_col=consent_col,
                        withdrawn=withdrawn)
     csv_options = dict(delimiter=delimiter, decimal=decimal)
+    # an event log for a churn adjuster or challenger trained on its features
+    event_options = dict(event_col=event_col, event_value_col=event_value_col)
     with _pickle_setting(allow_pickle):
         mlflow = connect()
         with tracking_errors("reading the model", "nothing was written"):
@@ -189,6 +208,12 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
                        csv_options)
         params.update(extras.predict_params())
         run_params = extras.run_params(model.spend is not None)
+        record = {"scoring_id": uuid.uuid4().hex, "model_uri": model_uri, "model_version": version,
+                  "as_of": str(as_of), "horizon": params["horizon"], "time_unit": time_unit,
+                  "customer_col": customer_col, "interval_level": extras.interval_level,
+                  "quantiles": list(extras.quantiles)}
+        run_tags = {"clvlab.scoring_id": record["scoring_id"],
+                    "clvlab.horizon": f"{params['horizon']:g}", "clvlab.time_unit": time_unit}
         if isinstance(covariates, (str, Path)):  # the panel the paths came from
             run_params["covariates"] = str(covariates)
         if engine == "spark":
@@ -199,18 +224,19 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
                                         str(output), params=params, time_unit=time_unit,
                                         overwrite=overwrite, attributes=attributes,
                                         missing_attributes=missing_attributes,
-                                        totals=extras, **log_options, **csv_options)
+                                        totals=extras, events=events, **event_options,
+                                        **log_options, **csv_options)
             with extras.written(stats.pop("totals", None), overwrite, []) as artifact:
                 run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of,
                                   output, time.perf_counter() - started, engine, run_params,
-                                  artifact)
+                                  artifact, run_tags)
             return ScoringResult(output, int(stats["customers_scored"]),
                                  int(stats.get("customers_excluded", 0)), version, run_id,
                                  time.perf_counter() - started, stats, params["horizon"],
                                  time_unit, extras.totals_file)
         summary, customers, chunks = input_chunks(model, transactions, as_of, time_unit, engine,
                                                   int(chunk_rows), memory_limit, log_options,
-                                                  csv_options, attributes)
+                                                  csv_options, attributes, events, event_options)
         excluded = summary.get("customers_excluded", 0)
         params.update(job_params(source, summary, customer_col))
         join = attribute_join(model, attributes, missing_attributes, transactions,
@@ -225,7 +251,7 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
             with progress_bar(customers, "scoring", progress, unit="customer") as bar:
                 # the chunks carry no unit (a DuckDB batch, an attribute join): it is stated
                 counts = _write_scores(model, chunks, {**params, "time_unit": time_unit}, tmp,
-                                       output.suffix.lower() == ".csv", bar)
+                                       output.suffix.lower() == ".csv", bar, record)
             if join is not None:
                 counts["customers_without_attributes"] = float(join.missing)
             stats = {**counts, "customers_excluded": float(excluded),
@@ -234,7 +260,7 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
             with extras.written(extras.totals_table(), overwrite, inputs) as artifact:
                 run_id = _log_run(mlflow, experiment, model_uri, info, version, stats, as_of,
                                   output, time.perf_counter() - started, engine, run_params,
-                                  artifact)
+                                  artifact, run_tags)
     return ScoringResult(output, int(counts["customers_scored"]), int(excluded), version, run_id,
                          time.perf_counter() - started, stats, params["horizon"], time_unit,
                          extras.totals_file)
@@ -284,8 +310,10 @@ def _amount_option(model, options: dict) -> dict:
     return options
 
 
-def _write_scores(model, chunks, params, path: str, csv: bool, bar) -> dict[str, float]:
-    """Score each chunk and append it to ``path``; returns the counts."""
+def _write_scores(model, chunks, params, path: str, csv: bool, bar,
+                  record: dict[str, Any] | None = None) -> dict[str, float]:
+    """Score each chunk and append it to ``path``; returns the counts. A Parquet file records
+    ``record`` under ``SCORING_METADATA_KEY``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -305,6 +333,10 @@ def _write_scores(model, chunks, params, path: str, csv: bool, bar) -> dict[str,
             else:
                 # the customer id a first column, as every table clvlab writes has it
                 table = pa.Table.from_pandas(scores.reset_index(), preserve_index=False)
+                if record is not None:
+                    table = table.replace_schema_metadata(
+                        {**(table.schema.metadata or {}),
+                         SCORING_METADATA_KEY.encode(): json.dumps(record).encode()})
                 parquet = parquet or pq.ParquetWriter(path, table.schema)
                 parquet.write_table(table)
             scored += len(scores)
@@ -361,7 +393,7 @@ def _model_info(mlflow, model_uri: str):
 
 
 def _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output, seconds,
-             engine, params=None, artifact=None) -> str:
+             engine, params=None, artifact=None, tags=None) -> str:
     from clvlab.ops.tracking import tracking_errors
 
     undone = "the scores were not written and the previous output is unchanged"
@@ -371,7 +403,8 @@ def _log_run(mlflow, experiment, model_uri, info, version, stats, as_of, output,
         try:
             mlflow.set_tags({"clvlab.kind": "scoring", "model_uri": model_uri, "engine": engine,
                              "model_id": str(getattr(info, "model_id", "")),
-                             "model_version": version, "as_of": str(as_of), "output": str(output)})
+                             "model_version": version, "as_of": str(as_of), "output": str(output),
+                             **(tags or {})})
             mlflow.log_metrics({**stats, "seconds": seconds})
             if params:  # the distribution options and the draws behind them
                 mlflow.log_params(params)

@@ -10,6 +10,8 @@ names are re-exported here: :func:`rfm_summary`, :func:`read_log`, :func:`local_
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,7 +45,7 @@ def fit(model, summary, weights_col: str | None = None):
     return model.fit(rfm, weights=grouped["_n"].to_numpy(np.float64))
 
 
-def score(customers, transaction_model, spend_model=None, *, horizon: float,
+def score(customers, transaction_model, spend_model=None, churn_adjuster=None, *, horizon: float,
           discount_rate: float = 0.0, margin: float = 1.0, customer_col: str = "customer_id",
           time_unit: str | None = None, quantiles: Any = None, interval_level: float | None = None,
           clv_draws: int = DEFAULT_CLV_DRAWS, seed: int = 0):
@@ -58,7 +60,11 @@ def score(customers, transaction_model, spend_model=None, *, horizon: float,
     the model's, which it defaults to: a summary built by clvlab in the model's unit.
     ``quantiles``, ``interval_level``, ``clv_draws`` and ``seed`` add the per-customer
     distribution columns of :mod:`clvlab.ops.scoring_intervals` (quantiles and intervals of
-    purchases as bigint, CLV quantiles as double), as the pyfunc and the scoring job do."""
+    purchases as bigint, CLV quantiles as double), as the pyfunc and the scoring job do.
+    ``churn_adjuster``: a fitted churn adjuster or challenger (``ChallengerAdjustment``) whose
+    features (``feature_names_in_``) ``customers`` holds (:func:`score_job` builds them from a
+    log); it travels to the workers as its JSON and skops files, loaded there by its class's
+    loader (nothing pickled). It takes no quantiles or intervals."""
     from clvlab.models.clv import check_rates
     from clvlab.models.customer_scores import scoring_horizon, output_columns
     from clvlab.models.base import model_from_dict
@@ -79,6 +85,10 @@ def score(customers, transaction_model, spend_model=None, *, horizon: float,
     unit = time_unit or getattr(transaction_model, "time_unit_", None)
     distribution = distribution_settings({"quantiles": quantiles, "interval_level": interval_level,
                                           "clv_draws": clv_draws, "seed": seed})
+    files = None
+    if churn_adjuster is not None:
+        _check_adjuster(churn_adjuster, horizon, distribution, customers.columns)
+        files = _adjuster_files(churn_adjuster)
     settings = {"horizon": horizon, "discount_rate": float(discount_rate), "margin": float(margin),
                 "time_unit": unit, **{k: (list(v) if k == "quantiles" else v)
                                       for k, v in distribution.items()}}
@@ -92,9 +102,12 @@ def score(customers, transaction_model, spend_model=None, *, horizon: float,
     def predict(batches):
         transaction = model_from_dict(payloads[0], source="transaction model")
         spend = None if payloads[1] is None else model_from_dict(payloads[1], source="spend model")
+        adjuster = None
+        if files is not None:
+            adjuster = _load_adjuster(files, transaction)
         for batch in batches:
-            out = score_frame(transaction, spend, None, batch.set_index(customer_col, drop=False),
-                              settings)
+            out = score_frame(transaction, spend, adjuster,
+                              batch.set_index(customer_col, drop=False), settings)
             out.insert(0, customer_col, batch[customer_col].to_numpy())
             yield out.reset_index(drop=True)
 
@@ -146,7 +159,9 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
               date_format: str | None = None, timezone: str = "UTC", overwrite: bool = False,
               consent_col: str | None = None, withdrawn: Any = None,
               delimiter: str | None = None, decimal: str | None = None, attributes: Any = None,
-              missing_attributes: str = "raise", totals: Any = None):
+              missing_attributes: str = "raise", totals: Any = None, events: Any = None,
+              event_col: str = "event", event_value_col: str | None = None,
+              buckets: int | None = None):
     """The scoring job on Spark: RFM as of ``as_of``, scores by :func:`score` with the models in
     ``model_dir`` (the CLV model's downloaded artifacts), written as a Parquet folder beside
     ``output`` and renamed into place (a failed job leaves the previous output intact).
@@ -156,51 +171,69 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
     ``totals`` (the job's :class:`~clvlab.ops.scoring_distributions.JobDistributions`, with
     totals asked for) adds the totals per group, summed on the workers
     (:mod:`clvlab.ops.spark_totals`): no customer is collected to the driver.
-    Returns a dict of row counts and score statistics for the scoring run (and the totals
-    table under ``"totals"``)."""
+    A model with a churn adjuster or challenger gets its features (behaviour, ``events``'
+    features, attributes) from the pandas code run on the workers, the customers split into
+    ``buckets`` by a hash of their id, each bucket with its customers' whole sub-log
+    (:mod:`clvlab.ops.spark_features`): the pandas job's inputs, without collecting the log.
+    ``events`` (a file, glob, pandas or Spark DataFrame with the log's customer and date
+    columns, ``event_col`` and optionally ``event_value_col``) is the event log such a model
+    was trained with; other models ignore it. Such a model takes no quantiles, intervals or
+    totals. Returns a dict of row counts and score statistics for the scoring run (and the
+    totals table under ``"totals"``)."""
     import shutil
-    import tempfile
-    from pathlib import Path
 
     from clvlab.models import load_model
     from clvlab.ops.serving import covariate_columns
+    from clvlab.ops.spark_features import worker_errors
 
     target = Path(output)
     if target.exists() and not overwrite:
         raise ClvlabError(f"output {output} exists; pass overwrite=True (--overwrite) to replace it")
     artifacts = Path(model_dir)
-    if (artifacts / "churn_adjuster.json").exists() or (artifacts / "challenger.json").exists():
-        raise ClvlabError("the Spark scoring job does not apply churn adjusters or challengers "
-                          "yet (their features are built from the log in pandas); score this "
-                          "model with engine='duckdb'")
     transaction = load_model(artifacts / "transaction_model.json")
     spend_path = artifacts / "spend_model.json"
     spend = load_model(spend_path) if spend_path.exists() else None
+    adjuster = _adjuster(artifacts, params, totals)
     log = read_log(spark, transactions, date_col, amount_col=amount_col, delimiter=delimiter,
                    decimal=decimal)
     summary = rfm_summary(log, customer_col=customer_col,
                           date_col=date_col, amount_col=amount_col, time_unit=time_unit,
                           observation_end=as_of, date_format=date_format, timezone=timezone,
                           consent_col=consent_col, withdrawn=withdrawn)
-    frame, without = summary.frame, None
+    frame, without, check_events = summary.frame, None, None
     covariates = covariate_columns(transaction, spend)
+    csv_options = dict(delimiter=delimiter, decimal=decimal)
+    if adjuster is not None:
+        from clvlab.ops.spark_features import adjuster_inputs
+
+        frame, check_events = adjuster_inputs(
+            spark, log, summary, adjuster, spend=spend is not None, as_of=as_of,
+            time_unit=time_unit, customer_col=customer_col, date_col=date_col,
+            amount_col=amount_col, date_format=date_format, timezone=timezone, events=events,
+            event_col=event_col, event_value_col=event_value_col, attributes=attributes,
+            csv_options=csv_options, buckets=buckets)
     groups = [] if totals is None else [c for c in totals.group_columns if c not in frame.columns]
-    if covariates or groups:
-        frame, without = _with_attributes(spark, frame, log, attributes,
-                                          list(dict.fromkeys(covariates + groups)), customer_col,
-                                          missing_attributes, dict(delimiter=delimiter,
-                                                                   decimal=decimal),
-                                          "the model's covariates" if covariates else
-                                          "the totals (--totals-by)")
     wants_totals = totals is not None and totals.totals is not None
+    # scored and totalled, or joined to attributes and scored: the summary (or the buckets'
+    # features) is computed once
+    kept = wants_totals or (adjuster is not None and bool(covariates))
+    if kept:
+        frame = frame.persist()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    if wants_totals:  # scored, then totalled: the summary is computed once
-        frame = frame.persist()
     try:
-        scores = score(frame, transaction, spend, customer_col=customer_col,
-                       time_unit=time_unit, **params)
-        scores.write.mode("overwrite").parquet(str(staging / "scores"))
+        with worker_errors():
+            if covariates or groups:
+                frame, without = _with_attributes(spark, frame, log, attributes,
+                                                  list(dict.fromkeys(covariates + groups)),
+                                                  customer_col, missing_attributes, csv_options,
+                                                  "the model's covariates" if covariates else
+                                                  "the totals (--totals-by)")
+            scores = score(frame, transaction, spend, adjuster, customer_col=customer_col,
+                           time_unit=time_unit, **params)
+            scores.write.mode("overwrite").parquet(str(staging / "scores"))
+        if check_events is not None:  # the whole event log's checks, after the buckets' own
+            check_events()
         written = spark.read.parquet(str(staging / "scores"))  # summarise what was written
         summarised = ["p_alive"] + (["clv"] if spend is not None else [])  # no spend: no CLV
         # spend per purchase: a mean only (a sum of per-purchase values means nothing)
@@ -224,7 +257,7 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
             (staging / "scores").rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        if wants_totals:
+        if kept:
             frame.unpersist()
     return {"customers_scored": float(stats["n"]),
             **({} if table is None else {"totals": table}),
@@ -233,6 +266,66 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
             **{f"{c}.{k}": float(stats[f"{c}.{k}"]) for c in summarised for k in ("mean", "sum")},
             **{f"{c}.mean": float(stats[f"{c}.mean"]) for c in per_purchase},
             **past_the_log_metrics(summary.info, time_unit)}
+
+
+def _adjuster(artifacts, params, totals):
+    """The CLV model's churn adjuster or challenger (None without one), checked against the
+    job's settings before any work: its horizon, and no quantiles, intervals or totals, as in
+    the pandas job (:func:`clvlab.ops.scoring_intervals.refuse_adjuster`)."""
+    if not ((artifacts / "churn_adjuster.json").exists()
+            or (artifacts / "challenger.json").exists()):
+        return None
+    from clvlab.ops.scoring_intervals import refuse_adjuster
+    from clvlab.ops.serving import CLVModel
+
+    adjuster = CLVModel.load(artifacts).adjuster
+    if totals is not None and totals.totals is not None:
+        refuse_adjuster(adjuster, "quantiles, prediction intervals and totals")
+    _check_adjuster(adjuster, params["horizon"], params)
+    return adjuster
+
+
+def _check_adjuster(adjuster, horizon: float, distribution: dict,
+                    columns: list[str] | None = None) -> None:
+    """The checks of a churn adjuster's scoring that can be made before any task starts: the
+    horizon it was trained for, no distribution columns (:func:`refuse_adjuster`), and its
+    features among ``columns``."""
+    from clvlab.ops.scoring_intervals import refuse_adjuster
+
+    if distribution.get("quantiles") or distribution.get("interval_level") is not None:
+        refuse_adjuster(adjuster)
+    if not np.isclose(horizon, adjuster.horizon):
+        raise ClvlabError(f"the churn adjuster was trained for a horizon of "
+                          f"{adjuster.horizon:g}; score with horizon={adjuster.horizon:g}")
+    absent = [c for c in adjuster.feature_names_in_ if columns is not None and c not in columns]
+    if absent:
+        raise ClvlabError(f"the churn adjuster needs the column(s) {absent}, which the customer "
+                          "table lacks (build them with clvlab.churn.feature_frame, or let the "
+                          "scoring job build them: clvlab.ops.spark.score_job)")
+
+
+def _adjuster_files(adjuster) -> dict[str, bytes]:
+    """A fitted churn adjuster or challenger as the files a CLV model holds for it
+    (``churn_adjuster.json`` or ``challenger.json`` and their skops parts), by name."""
+    name = "challenger.json" if hasattr(adjuster, "candidate_name_") else "churn_adjuster.json"
+    with tempfile.TemporaryDirectory() as folder:
+        adjuster.save(Path(folder) / name)
+        return {path.name: path.read_bytes() for path in Path(folder).iterdir()}
+
+
+def _load_adjuster(files: dict[str, bytes], transaction):
+    """The adjuster of :func:`_adjuster_files` loaded again (JSON and skops, with the trusted
+    types of its class); a challenger's BTYD model is the CLV model's ``transaction``."""
+    from clvlab.churn import ChallengerAdjustment, ChurnAdjuster
+
+    with tempfile.TemporaryDirectory() as folder:
+        for name, data in files.items():
+            (Path(folder) / Path(name).name).write_bytes(data)
+        if "challenger.json" in files:
+            part = ChallengerAdjustment.load(Path(folder) / "challenger.json")
+            part.base_model_ = transaction
+            return part
+        return ChurnAdjuster.load(Path(folder) / "churn_adjuster.json")
 
 
 def _with_attributes(spark, frame, log, attributes, columns, customer_col, policy, csv_options,
