@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from clvlab.data.datasets import load_cdnow
+from clvlab.ops.selection import decisions
 
 from conftest import mlflow_server
 
@@ -48,7 +49,7 @@ margin = {margin}
     return path
 
 
-def test_experiment_promotion_refusal_scoring_monitoring_and_retraining(tmp_path):
+def test_experiment_promotion_refusal_scoring_monitoring_and_retraining(tmp_path, monkeypatch):
     log = load_cdnow(sample=True)
     log[log["date"] <= "1997-09-30"].to_csv(tmp_path / "log_1997-09.csv", index=False)
     log[log["date"] <= "1998-03-31"].to_csv(tmp_path / "log_1998-03.csv", index=False)
@@ -69,6 +70,10 @@ def test_experiment_promotion_refusal_scoring_monitoring_and_retraining(tmp_path
         assert "decision: kept" in second.stdout, second.stdout
         shown = clvlab("compare", "loop", env=env, cwd=tmp_path)
         assert "kept, version 2" in shown.stdout and "first champion, version 1" in shown.stdout
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # the API reads the same server
+        made = decisions("loop")
+        assert list(made["decision"]) == ["kept", "first champion"]
+        assert made["champion_score"].notna().iloc[0] and made["winner_score"].notna().all()
         # 3. the champion (version 1) scores every customer as of the end of the first log
         scored = clvlab("score", "--model", f"models:/{MODEL}@champion", "--transactions",
                         "log_1997-09.csv", "--as-of", "1997-09-30", "-o", "scores.parquet",
@@ -101,5 +106,7 @@ def test_experiment_promotion_refusal_scoring_monitoring_and_retraining(tmp_path
         assert "decision: refreshed" in third.stdout, third.stdout
         champion = client.get_model_version_by_alias(MODEL, "champion")
         assert str(champion.version) == "3"
+        backtest_run = champion.tags["clvlab.selection.backtest_run"]
+        assert client.get_run(backtest_run).data.tags["clvlab.selection.decision"] == "refreshed"
         assert champion.tags["clvlab.selection.fitted_to"] == "1998-03-31"
         assert champion.tags["clvlab.selection.champion_version"] == "1"
