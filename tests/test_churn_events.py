@@ -85,6 +85,9 @@ def test_event_ids_of_another_kind_are_refused_not_read_as_no_visits(engagement)
     calibration, _ = calibration_data(tx, CUTOFF, HORIZON, amount_col="amount", events=text_ids)
     with pytest.raises(ClvlabError, match="match none of the purchase log's"):
         feature_frame(calibration)
+    with pytest.raises(ClvlabError, match="events: the event log's customer ids match none"):
+        backtest(tx, ["gbm"], [CUTOFF], HORIZON, amount_col="amount", events=text_ids,
+                 progress=False)  # refused up front, not a candidate's failure at a cutoff
 
 
 def test_the_challengers_backtest_beside_the_models_on_the_command_line(engagement, tmp_path):

@@ -123,3 +123,19 @@ def test_every_shipped_experiment_file_loads(path):
     if path.name == "cdnow_champion.toml":
         assert config["selection"].column == "spend_normalized_gini"
         assert config["backtest"]["rolling_cutoffs"] == 3
+
+
+@pytest.mark.parametrize("target, metric", [("spend", "auc"), ("activity", "mae"),
+                                            ("spend", "log_score")])
+def test_a_metric_the_target_does_not_write_is_refused_before_the_backtest(target, metric):
+    with pytest.raises(ClvlabError, match=f"writes no {target}_{metric}"):
+        parse_rule("exp.toml", {"registered_model": "m", "target": target, "metric": metric})
+
+
+def test_too_many_rolling_cutoffs_name_the_option_and_the_most_the_log_holds(tmp_path):
+    from clvlab.ops.experiments import _rolling_cutoffs
+    from clvlab.data.datasets import load_cdnow
+
+    with pytest.raises(ClvlabError, match=r"rolling_cutoffs = 50: .* use rolling_cutoffs = \d"):
+        _rolling_cutoffs(load_cdnow(sample=True), {"amount_col": "amount"},
+                         {"horizon": 13, "rolling_cutoffs": 50})

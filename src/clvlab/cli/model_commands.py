@@ -348,7 +348,8 @@ def run_backtest(args: argparse.Namespace) -> int:
                       event_value_col=args.event_value_col)
     if args.consent_col or args.withdrawn:
         print(f"left out {result.settings['customers_excluded']:,} customers who withdrew consent")
-    inputs = files + ([args.attributes] if args.attributes else []) + list(args.events or [])
+    inputs = files + ([args.attributes] if args.attributes else []) + \
+        ([args.events] if args.events else [])
     for (path, table), fmt in zip(outputs, formats):
         frame: pd.DataFrame = getattr(result, table)
         with atomic_output(path, overwrite=args.overwrite, inputs=inputs) as temporary:

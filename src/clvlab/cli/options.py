@@ -28,8 +28,9 @@ def add_log_options(parser: argparse.ArgumentParser, *, amount_default: str | No
 def add_event_options(parser) -> None:
     """--events FILE[,...] and its columns: an event log beside the purchases, whose windowed
     counts, sums and recencies the feature-learning candidates see (clvlab.data.events)."""
-    parser.add_argument("--events", default=None, nargs="+", metavar="FILE",
-                        help="event log(s) beside the purchases (visits, e-mails opened, returns, "
+    parser.add_argument("--events", default=None, metavar="FILE",
+                        help="event log beside the purchases, a file or a quoted glob (visits, "
+                             "e-mails opened, returns, "
                              "support contacts: CSV or Parquet with --customer-col, --date-col "
                              "and --event-col): the churn adjuster and the challengers (ziln, gbm) "
                              "learn from, and are scored with, its counts and recencies up to "

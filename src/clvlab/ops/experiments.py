@@ -290,8 +290,14 @@ def run_experiment(path: str | Path, *, progress: bool | None = None) -> Experim
                 frame = frame[[c for c in frame.columns if c in fixed or c in keep]]
             data[key] = frame
     if "events" in data:  # a file (or glob) beside the experiment file; read with its rules
+        import glob
+
         events = Path(data["events"])
         data["events"] = str(events if events.is_absolute() else path.parent / events)
+        if not glob.glob(data["events"]):
+            raise ClvlabError(f"{path}: [data] events: no event log file matches "
+                              f"{data['events']} (a CSV or Parquet file or glob, relative to the "
+                              "experiment file)")
     rule = config.get("selection")
     candidates = _candidates(settings)
     champion = selection.champion_candidate(rule.registered_model) if rule else None
@@ -340,8 +346,16 @@ def _rolling_cutoffs(transactions: Any, data: dict[str, Any], settings: dict[str
     _, _, ts, _ = load_log(transactions, log_settings)
     step = pd.Timedelta(seconds=float(settings["horizon"]) * UNIT_SECONDS[log_settings.time_unit])
     last = ts.max().normalize()
-    return [str((last - k * step).floor("D").date())
-            for k in range(int(settings["rolling_cutoffs"]), 0, -1)]
+    wanted = int(settings["rolling_cutoffs"])
+    cutoffs = [(last - k * step).floor("D") for k in range(wanted, 0, -1)]
+    possible = sum(c > ts.min() for c in cutoffs)
+    if possible < wanted:
+        raise ClvlabError(f"[backtest] rolling_cutoffs = {wanted}: the log ({ts.min().date()} to "
+                          f"{ts.max().date()}) holds {possible} whole horizon(s) of "
+                          f"{settings['horizon']:g} before its last day after its first "
+                          f"transaction; use rolling_cutoffs = {max(possible, 1)} or less, or a "
+                          "shorter horizon")
+    return [str(c.date()) for c in cutoffs]
 
 
 def compare(experiment: str, *, sort_by: str = "activity_auc",

@@ -80,7 +80,7 @@ class Thresholds:
     band_watch: float = 0.99
     band_retrain: float = 0.999
     auc_watch: float = 0.60
-    calibration_watch: float = 0.08
+    calibration_watch: float = 0.05
     coverage_shortfall: float = 0.05
     psi_watch: float = 0.25
     psi_columns: tuple[str, ...] = ("frequency", "monetary_value")

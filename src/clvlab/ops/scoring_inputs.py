@@ -64,6 +64,9 @@ def input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, memo
                     if set(missing) <= set(BEHAVIOUR_FEATURES) else
                     "give the event log it was trained with (events=..., --events FILE)"
                     if event_like and events is None else
+                    "name the event log's value column it was trained with (event_value_col=..., "
+                    "--event-value-col)" if event_like and not (event_options or {}).get(
+                        "event_value_col") and any("_value" in c for c in event_like) else
                     "give an event log with the event names it was trained on"
                     if event_like else
                     "give the customers' attributes (attributes=..., --attributes FILE)")

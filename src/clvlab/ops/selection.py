@@ -45,6 +45,11 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError
 from clvlab.evaluation.metrics import TARGETS, describe_better, ranking_key
 
+#: the metrics of a predictive distribution, written for purchases only
+DISTRIBUTION_METRICS = {"log_score", "rps", "interval_width_90", "total_coverage_90",
+                        *(f"{kind}coverage_{level}" for kind in ("", "pit_")
+                          for level in (50, 80, 90, 95))}
+
 __all__ = ["SelectionRule", "SelectionDecision", "parse_rule", "candidate_scores",
            "champion_candidate", "decide", "refit_and_register", "decisions", "SELECTION_KEYS"]
 
@@ -101,6 +106,15 @@ def parse_rule(path: Path | str, table: Any) -> SelectionRule:
         ranking_key(f"{target}_{metric}")
     except ClvlabError as exc:
         raise ClvlabError(f"{where}: metric {metric!r}: {exc}") from None
+    # which target writes which metric (clvlab.evaluation.metrics): found before the backtest
+    activity = {"auc", "brier"}
+    if (target == "activity") != (metric in activity) or (
+            target == "spend" and metric in DISTRIBUTION_METRICS):
+        fits = sorted(activity) if target == "activity" else "mae, rmse, bias, " \
+            "aggregate_pct_error, normalized_gini, top_decile_capture, spearman, decile_mape" + \
+            (" and the distribution's (log_score, coverage_90...)" if target == "purchases" else "")
+        raise ClvlabError(f"{where}: the backtest writes no {target}_{metric}; the {target} "
+                          f"metrics are {fits}")
     margin = table.get("margin", 0.0)
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
         raise ClvlabError(f"{where}: margin must be a number >= 0 in the metric's units (e.g. "
