@@ -91,6 +91,7 @@ def test_clone_of_an_unfitted_model_is_its_deep_copy(model_class):
 def test_clone_of_a_fitted_model_is_unfitted_with_the_same_settings(rfm, fitted):
     learned = {name for name in vars(fitted) if name.endswith("_")}
     assert learned == {"params_", "covariance_", "standard_errors_", "time_unit_", "median_T_",
+                       "training_profile_",
                        *(key + "_" for key in FIT_BLOCK)}
     assert not any(name.endswith("_") for name in vars(BetaGeo()))
     check_is_fitted(fitted)
