@@ -49,6 +49,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from clvlab.core.atomic import atomic_output
 from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, shown
+from clvlab.churn.challenger_files import load_skops
 from clvlab.churn.features import BEHAVIOUR_FEATURES
 from clvlab.churn.gain import GainCheck
 
@@ -500,8 +501,6 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
     def load(cls, path: str | Path, trusted: list[str] | None = None) -> "ChurnAdjuster":
         """Read a saved adjuster. The classifier file may hold only the types skops trusts by
         default, the ones clvlab's default classifier uses, and those named in ``trusted``."""
-        import skops.io as sio
-
         from clvlab.models.base import model_from_dict
 
         path = Path(path)
@@ -517,24 +516,11 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         if not classifier_path.is_file():
             raise ClvlabError(f"{path}: its classifier file {classifier_path} is missing (it is "
                               "saved beside the JSON)")
-        try:
-            untrusted = sio.get_untrusted_types(file=classifier_path)
-        except Exception as exc:  # skops reads a zip archive: BadZipFile, KeyError, JSON errors
-            raise ClvlabError(f"{classifier_path} is not a readable skops file (corrupt or "
-                              f"truncated?): {type(exc).__name__}: {exc}") from None
-        allowed = set(TRUSTED_TYPES) | set(trusted or ())
-        refused = [t for t in untrusted if t not in allowed]
-        if refused:
-            raise ClvlabError(f"{classifier_path} holds types clvlab does not trust: {refused}; "
-                              "if you trust the file, pass them as trusted=[...]")
+        classifier = load_skops(classifier_path, trusted)
         adjuster = cls(horizon=payload["horizon"])
         adjuster.base_model_ = model_from_dict(payload["base_model"], source=str(path))
         adjuster.base_model = adjuster.base_model_
-        try:
-            adjuster.classifier_ = sio.load(classifier_path, trusted=list(untrusted))
-        except Exception as exc:
-            raise ClvlabError(f"{classifier_path} could not be loaded (corrupt?): "
-                              f"{type(exc).__name__}: {exc}") from None
+        adjuster.classifier_ = classifier
         adjuster.feature_names_in_ = np.array(payload["feature_names"], dtype=object)
         adjuster.classes_ = np.array([0, 1])
         # version 1 files predate the weights: they applied the full adjustment
@@ -608,17 +594,3 @@ def _classifier_path(path: Path) -> Path:
     name = path.name[:-5] if path.name.endswith(".json") else path.name
     return path.with_name(name + ".classifier.skops")
 
-
-# what the default classifier's skops file holds beyond skops's own trusted defaults (read off
-# skops.io.get_untrusted_types for it); nothing here can run code on load
-TRUSTED_TYPES = (
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.model_selection._split.StratifiedKFold",
-    # with categorical features the gradient boosting keeps a preprocessor holding
-    # functools.partial(check_array, ...): skops loads a partial only of a function it trusts,
-    # here sklearn's input check (an adjuster with a text attribute could not be loaded again)
-    "functools.partial",
-    "sklearn.utils.validation.check_array",
-)

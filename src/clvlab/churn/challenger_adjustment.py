@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clvlab.churn.challenger_files import load_challenger
+from clvlab.churn.challenger_files import load_challenger, save_challenger
 from clvlab.churn.gbm_poisson import BASE_COLUMN, GBMPoissonChallenger
 from clvlab.churn.ziln import ZILNChallenger
 from clvlab.core.errors import ClvlabError
@@ -98,14 +98,7 @@ class ChallengerAdjustment:
 
     def save(self, path: str | Path, overwrite: bool = True) -> None:
         """The challenger's files (JSON + skops parts) with this wrapper's candidate name."""
-        path = Path(path)
-        self.challenger.save(path, overwrite=overwrite)
-        payload = json.loads(path.read_text())
-        payload["candidate"] = self.candidate_name_
-        from clvlab.core.atomic import atomic_output
-
-        with atomic_output(path, overwrite=True) as temporary:
-            Path(temporary).write_text(json.dumps(payload, indent=2))
+        save_challenger(self.challenger, path, overwrite, extra={"candidate": self.candidate_name_})
 
     @classmethod
     def load(cls, path: str | Path, trusted: list[str] | None = None) -> "ChallengerAdjustment":

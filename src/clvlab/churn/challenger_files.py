@@ -33,16 +33,17 @@ from clvlab.core.errors import ClvlabError, DataValidationError, example_row
 
 __all__ = ["ChallengerBase", "TRUSTED_TYPES", "SCHEMA_VERSION", "save_challenger",
            "load_challenger", "check_features", "check_counts", "check_spend", "check_levels",
-           "whole_setting", "positive_setting"]
+           "whole_setting", "positive_setting", "load_skops"]
 
 SCHEMA_VERSION = 1
 READABLE_VERSIONS = (1,)
 
-# what the default challengers' skops files hold beyond skops's own trusted defaults, read off
-# skops.io.get_untrusted_types for them (tests/test_challengers.py checks the list against it):
-# the calibrated classifier's parts and the trees of every gradient boosting model; with
-# categorical features the boosting keeps functools.partial(check_array, ...), and skops loads
-# a partial only of a function it trusts, here scikit-learn's input check. None runs code.
+# what the default classifiers' and challengers' skops files hold beyond skops's own trusted
+# defaults, read off skops.io.get_untrusted_types for them (tests/test_challengers.py checks
+# the list against it): the calibrated classifier's parts and the trees of every gradient
+# boosting model; with categorical features the boosting keeps functools.partial(check_array,
+# ...), and skops loads a partial only of a function it trusts, here scikit-learn's input
+# check (without it an adjuster with a text attribute could not be loaded again). None runs code.
 TRUSTED_TYPES = (
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
@@ -51,6 +52,28 @@ TRUSTED_TYPES = (
     "functools.partial",
     "sklearn.utils.validation.check_array",
 )
+
+
+def load_skops(path: Path, trusted: list[str] | None = None):
+    """A scikit-learn part from a skops file that holds only the types skops trusts by
+    default, ``TRUSTED_TYPES`` and those named in ``trusted`` (the churn adjuster's classifier,
+    a challenger's parts); anything else, or an unreadable file, is a ClvlabError."""
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # skops reads a zip archive: BadZipFile, KeyError, JSON errors
+        raise ClvlabError(f"{path} is not a readable skops file (corrupt or truncated?): "
+                          f"{type(exc).__name__}: {exc}") from None
+    refused = [t for t in untrusted if t not in set(TRUSTED_TYPES) | set(trusted or ())]
+    if refused:
+        raise ClvlabError(f"{path} holds types clvlab does not trust: {refused}; if you trust "
+                          "the file, pass them as trusted=[...]")
+    try:
+        return sio.load(path, trusted=list(untrusted))
+    except Exception as exc:
+        raise ClvlabError(f"{path} could not be loaded (corrupt?): "
+                          f"{type(exc).__name__}: {exc}") from None
 
 
 def check_features(X: Any, names: list[str] | None = None,
@@ -244,8 +267,10 @@ def _json_safe(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def save_challenger(estimator: ChallengerBase, path: str | Path, overwrite: bool = True) -> None:
-    """Save a fitted challenger: JSON at ``path``, ``<name>.<part>.skops`` beside it.
+def save_challenger(estimator: ChallengerBase, path: str | Path, overwrite: bool = True,
+                    extra: dict[str, Any] | None = None) -> None:
+    """Save a fitted challenger: JSON at ``path``, ``<name>.<part>.skops`` beside it. ``extra``:
+    more JSON keys (a registered challenger's candidate name), read back from the file.
 
     Raises
     ------
@@ -277,7 +302,7 @@ def save_challenger(estimator: ChallengerBase, path: str | Path, overwrite: bool
                "feature_names": [str(c) for c in estimator.feature_names_in_],
                "categorical": list(estimator.categorical_),
                "training": _json_safe(estimator.training_), "learned": _json_safe(state["learned"]),
-               "parts": parts}
+               "parts": parts, **(extra or {})}
     with atomic_output(path, overwrite=overwrite) as temporary:
         Path(temporary).write_text(json.dumps(payload, indent=2, allow_nan=False))
 
@@ -291,8 +316,6 @@ def load_challenger(path: str | Path, cls: type, trusted: list[str] | None = Non
         for an unreadable file, one of another kind or schema version, a missing or altered
         part file, and a part holding types that are not trusted (named in the message).
     """
-    import skops.io as sio
-
     path = Path(path)
     try:
         payload = json.loads(path.read_text())
@@ -307,7 +330,6 @@ def load_challenger(path: str | Path, cls: type, trusted: list[str] | None = Non
         raise ClvlabError(f"{path}: schema version {payload.get('schema_version')!r}; this clvlab "
                           f"reads {cls.__name__} files of version "
                           f"{', '.join(map(str, READABLE_VERSIONS))}")
-    allowed = set(TRUSTED_TYPES) | set(trusted or ())
     parts = {}
     for name, entry in payload["parts"].items():
         part_path = path.with_name(str(entry["file"]))
@@ -316,19 +338,7 @@ def load_challenger(path: str | Path, cls: type, trusted: list[str] | None = Non
         if _digest(part_path) != entry["sha256"]:
             raise ClvlabError(f"{part_path} is not the file saved with {path} (its SHA-256 "
                               "differs): save the challenger again")
-        try:
-            untrusted = sio.get_untrusted_types(file=part_path)
-        except Exception as exc:  # skops reads a zip archive: BadZipFile, KeyError, JSON errors
-            raise ClvlabError(f"{part_path} is not a readable skops file: "
-                              f"{type(exc).__name__}: {exc}") from None
-        refused = [t for t in untrusted if t not in allowed]
-        if refused:
-            raise ClvlabError(f"{part_path} holds types clvlab does not trust: {refused}; if you "
-                              "trust the file, pass them as trusted=[...]")
-        try:
-            parts[name] = sio.load(part_path, trusted=list(untrusted))
-        except Exception as exc:
-            raise ClvlabError(f"{part_path} could not be loaded: {type(exc).__name__}: {exc}") from None
+        parts[name] = load_skops(part_path, trusted)
     estimator = cls(**payload["settings"])
     estimator.feature_names_in_ = np.array(payload["feature_names"], dtype=object)
     estimator.n_features_in_ = len(estimator.feature_names_in_)

@@ -181,21 +181,24 @@ def window_purchases(calibration: Calibration, shift: float) -> pd.Series:
     """Each customer's purchases (merged periods) in the last ``shift`` time units before the
     cutoff, for the customers acquired by ``cutoff - shift`` (the rows of
     ``shift_back(calibration, shift)``): the outcome that the view ``shift`` back did not see."""
-    periods = calibration.periods
-    acquired = periods.loc[periods["age"] >= shift - TOLERANCE, "cid"].unique()
-    later = periods.loc[periods["age"] < shift - TOLERANCE, "cid"]
-    counts = later.value_counts().reindex(np.sort(acquired), fill_value=0)
+    acquired, later = _window(calibration, shift)
+    counts = later["cid"].value_counts().reindex(acquired, fill_value=0)
     return counts.rename_axis(calibration.rfm.index.name).rename("purchases").astype(np.float64)
 
 
 def window_spend(calibration: Calibration, shift: float) -> pd.Series:
     """Each customer's spend in the last ``shift`` time units before the cutoff, for the rows
     of :func:`window_purchases` (the challengers' spend target); NaN without amounts."""
-    periods = calibration.periods
-    acquired = np.sort(periods.loc[periods["age"] >= shift - TOLERANCE, "cid"].unique())
-    later = periods[periods["age"] < shift - TOLERANCE]
+    acquired, later = _window(calibration, shift)
     if not _has_amounts(calibration):
         return pd.Series(np.nan, index=pd.Index(acquired, name=calibration.rfm.index.name),
                          name="spend")
     totals = later.groupby("cid")["value"].sum().reindex(acquired, fill_value=0.0)
     return totals.rename_axis(calibration.rfm.index.name).rename("spend").astype(np.float64)
+
+
+def _window(calibration: Calibration, shift: float) -> tuple[np.ndarray, pd.DataFrame]:
+    """(the ids acquired by ``cutoff - shift``, sorted; the merged periods after it)."""
+    periods = calibration.periods
+    acquired = np.sort(periods.loc[periods["age"] >= shift - TOLERANCE, "cid"].unique())
+    return acquired, periods[periods["age"] < shift - TOLERANCE]

@@ -16,7 +16,6 @@ microsecond: a pandas column in nanoseconds is floored, as the pandas engine flo
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pandas as pd
@@ -29,7 +28,6 @@ from clvlab.data.rfm_pandas import NUMBERS_ARE_NOT_DATES, OFFSET_PATTERN, check_
 
 __all__ = ["event_aggregates", "basket_aggregates"]
 
-_SHARED: dict[int, Any] = {}  # process id -> in-memory database (DuckDB is not fork-safe)
 
 _INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
              "UINTEGER", "UBIGINT"}
@@ -113,17 +111,9 @@ def basket_aggregates(transactions: Any, plan: Any, connection: Any = None) -> p
 
 
 def _connect(connection: Any, plan: Any):
-    """A fresh cursor (its own temp views) on the user's database or a process-wide one."""
-    from clvlab.data.rfm_duckdb import new_connection
+    from clvlab.data.rfm_duckdb import session_cursor
 
-    if connection is None:
-        connection = _SHARED.get(os.getpid())
-        if connection is None:
-            connection = _SHARED[os.getpid()] = new_connection()
-    cursor = connection.cursor()
-    cursor.execute(f"SET TimeZone = '{_quote(plan.timezone)}'")
-    cursor.execute("SET enable_progress_bar = false")
-    return cursor
+    return session_cursor(connection, plan.timezone)
 
 
 def _quote(text: Any) -> str:

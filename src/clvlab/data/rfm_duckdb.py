@@ -171,16 +171,20 @@ def new_connection(memory_limit: str | None = None):
 
 
 def _connect(connection: Any, settings: Settings, progress: bool):
-    """A fresh cursor (its own temp objects and session settings) on the user's database or on a
-    process-wide in-memory one; reusing the database saves its start-up and keeps its caches."""
-    import duckdb
+    return session_cursor(connection, settings.timezone, progress)
 
+
+def session_cursor(connection: Any, timezone: str, progress: bool = False):
+    """A fresh cursor (its own temp objects and session settings) on the user's database or on a
+    process-wide in-memory one; reusing the database saves its start-up and keeps its caches.
+    Every DuckDB engine of the data layer (the RFM summary, the event features) takes its
+    cursors here, so they share one database per process."""
     if connection is None:
         connection = _SHARED.get(os.getpid())
         if connection is None:
             connection = _SHARED[os.getpid()] = new_connection()
     cursor = connection.cursor()
-    cursor.execute(f"SET TimeZone = '{_quote(settings.timezone)}'")
+    cursor.execute(f"SET TimeZone = '{_quote(timezone)}'")
     cursor.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
     return cursor
 

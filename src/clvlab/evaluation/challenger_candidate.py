@@ -113,9 +113,8 @@ class ChallengerCandidate(Candidate):
         if self.kind == "gbm":
             # the trees' factor at h on the BTYD model's expectation at t: the model's time profile
             at_t = self.base_model_.expected_purchases(calibration.rfm, horizon).to_numpy(np.float64)
-            factor = full["expected_purchases"].to_numpy() / X[BASE_COLUMN].to_numpy()
-            scale = at_t * factor / np.maximum(full["expected_purchases"].to_numpy(), 1e-300)
-            out["expected_purchases"] = at_t * factor
+            scale = at_t / X[BASE_COLUMN].to_numpy()
+            out["expected_purchases"] = full["expected_purchases"] * scale
             out["p_active"] = -np.expm1(-out["expected_purchases"])
         else:  # a steady pace: no model of time to say otherwise
             scale = np.full(len(out), horizon / self.horizon_)
