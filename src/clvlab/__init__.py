@@ -55,61 +55,81 @@ purchase_moments, draw_future_purchases: the predictive distribution of each cus
 ClvlabError, DataValidationError, ClvlabWarning
 """
 
+from typing import TYPE_CHECKING
+
 from clvlab import _old_paths
 
 _old_paths.install()  # before anything can ask for an old module path
 
-from clvlab.churn import ChurnAdjuster, GBMPoissonChallenger, ZILNChallenger
-from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
-from clvlab.core.version import __version__
-from clvlab.data import datasets, privacy, simulate
-from clvlab.data import simulate_tv as _simulate_tv
-from clvlab.data.covariate_panel import seasonal_covariates
-from clvlab.data.covariate_paths import CovariatePaths, covariate_paths
-from clvlab.data.discrete import contract_durations, discrete_rfm_summary
-from clvlab.data.events import basket_features, check_events, event_features
-from clvlab.data import simulate_events as _simulate_events
-from clvlab.data.rfm import parse_option_date, read_rfm, rfm_summary
-from clvlab.data.validation import validate_rfm
-from clvlab.inference import bayes
-from clvlab.models import (BetaGeo, BetaGeoBetaBinom, GammaGamma, ModifiedBetaGeo, ParetoNBD,
-                           ShiftedBetaGeo, durations_from_survivors, load_model)
-from clvlab.models.checks import frequency_ppc
-from clvlab.models.clv import customer_lifetime_value
-from clvlab.models.comparison import lr_test
-from clvlab.models.cumulative import expected_cumulative_purchases
-from clvlab.models.customer_scores import score_customers
-from clvlab.models.lognormal_spend import LogNormalSpend
-from clvlab.models.spend_checks import SpendFrequencyCheck, spend_frequency_check
-from clvlab.models.value_distribution import spend_moments, value_distribution
-from clvlab.models.totals import cumulative_purchase_fan, purchase_totals, revenue_totals
-from clvlab import churn, evaluation as backtesting, plotting
-from clvlab.evaluation import backtest
-from clvlab.ops import experiments, scoring, serving, tracking
+from clvlab.core import lazy
 
-# The churn package sits below the backtests, so its backtest candidate lives in clvlab.evaluation;
-# the name stays where it was documented.
-churn.ChurnAdjustedCandidate = backtesting.ChurnAdjustedCandidate
-# Likewise the posterior predictive check asks the model registry for a simulator, so it lives in
-# clvlab.models.checks, above the samplers; clvlab.bayes.frequency_ppc stays its public name.
-bayes.frequency_ppc = frequency_ppc
-# Customer bases under time-varying covariates live in their own module (it reads simulate's
-# constants); their public names are simulate's, beside the other simulators.
-simulate.pareto_nbd_time_varying = _simulate_tv.pareto_nbd_time_varying
-simulate.bg_nbd_time_varying = _simulate_tv.bg_nbd_time_varying
-simulate.TimeVaryingSample = _simulate_tv.TimeVaryingSample
-simulate.engagement = _simulate_events.simulate_engagement
+# Every public name is imported on first use (PEP 562), so that `import clvlab` and the command
+# line's --help stay fast: the models import scikit-learn, numba and PyMC, the churn challengers
+# scikit-learn, the operations MLflow. The table says where each name is defined; the
+# TYPE_CHECKING imports below say the same to type checkers and IDEs (tests/test_fast_start.py
+# checks that the two agree). Old module paths (clvlab.rfm, clvlab.spark ...) and the
+# subpackages (clvlab.models ...) are found as attributes too, imported when first asked for.
+__getattr__, __dir__ = lazy.attach(__name__, attributes={
+    "clvlab.churn": ["ChurnAdjuster", "GBMPoissonChallenger", "ZILNChallenger"],
+    "clvlab.core.errors": ["ClvlabError", "ClvlabWarning", "DataValidationError"],
+    "clvlab.core.version": ["__version__"],
+    "clvlab.data.covariate_panel": ["seasonal_covariates"],
+    "clvlab.data.covariate_paths": ["CovariatePaths", "covariate_paths"],
+    "clvlab.data.discrete": ["contract_durations", "discrete_rfm_summary"],
+    "clvlab.data.events": ["basket_features", "check_events", "event_features"],
+    "clvlab.data.rfm": ["parse_option_date", "read_rfm", "rfm_summary"],
+    "clvlab.data.validation": ["validate_rfm"],
+    "clvlab.models": ["BetaGeo", "BetaGeoBetaBinom", "GammaGamma", "ModifiedBetaGeo", "ParetoNBD",
+                      "ShiftedBetaGeo", "durations_from_survivors", "load_model"],
+    "clvlab.models.checks": ["frequency_ppc"],  # not in __all__: clvlab.bayes.frequency_ppc
+    "clvlab.models.clv": ["customer_lifetime_value"],
+    "clvlab.models.comparison": ["lr_test"],
+    "clvlab.models.cumulative": ["expected_cumulative_purchases"],
+    "clvlab.models.customer_scores": ["score_customers"],
+    "clvlab.models.lognormal_spend": ["LogNormalSpend"],
+    "clvlab.models.spend_checks": ["SpendFrequencyCheck", "spend_frequency_check"],
+    "clvlab.models.value_distribution": ["spend_moments", "value_distribution"],
+    "clvlab.models.totals": ["cumulative_purchase_fan", "purchase_totals", "revenue_totals"],
+    "clvlab.evaluation": ["backtest"],
+}, modules={
+    "datasets": "clvlab.data.datasets",
+    "privacy": "clvlab.data.privacy",
+    "simulate": "clvlab.data.simulate",
+    "bayes": "clvlab.inference.bayes",
+    "churn": "clvlab.churn",
+    "backtesting": "clvlab.evaluation",
+    "plotting": "clvlab.plotting",
+    "experiments": "clvlab.ops.experiments",
+    "scoring": "clvlab.ops.scoring",
+    "serving": "clvlab.ops.serving",
+    "tracking": "clvlab.ops.tracking",
+})
 
-
-def __getattr__(name: str):
-    # clvlab.<old module name> (clvlab.timeunits, clvlab.rfm, clvlab.spark ...) as an attribute,
-    # imported on first use like the submodule it used to be
-    if f"clvlab.{name}" in _old_paths.OLD_PATHS:
-        import importlib
-
-        return importlib.import_module(f"clvlab.{name}")
-    raise AttributeError(f"module 'clvlab' has no attribute {name!r}")
-
+if TYPE_CHECKING:
+    from clvlab import churn, evaluation as backtesting, plotting
+    from clvlab.churn import ChurnAdjuster, GBMPoissonChallenger, ZILNChallenger
+    from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
+    from clvlab.core.version import __version__
+    from clvlab.data import datasets, privacy, simulate
+    from clvlab.data.covariate_panel import seasonal_covariates
+    from clvlab.data.covariate_paths import CovariatePaths, covariate_paths
+    from clvlab.data.discrete import contract_durations, discrete_rfm_summary
+    from clvlab.data.events import basket_features, check_events, event_features
+    from clvlab.data.rfm import parse_option_date, read_rfm, rfm_summary
+    from clvlab.data.validation import validate_rfm
+    from clvlab.evaluation import backtest
+    from clvlab.inference import bayes
+    from clvlab.models import (BetaGeo, BetaGeoBetaBinom, GammaGamma, ModifiedBetaGeo, ParetoNBD,
+                               ShiftedBetaGeo, durations_from_survivors, load_model)
+    from clvlab.models.clv import customer_lifetime_value
+    from clvlab.models.comparison import lr_test
+    from clvlab.models.cumulative import expected_cumulative_purchases
+    from clvlab.models.customer_scores import score_customers
+    from clvlab.models.lognormal_spend import LogNormalSpend
+    from clvlab.models.spend_checks import SpendFrequencyCheck, spend_frequency_check
+    from clvlab.models.totals import cumulative_purchase_fan, purchase_totals, revenue_totals
+    from clvlab.models.value_distribution import spend_moments, value_distribution
+    from clvlab.ops import experiments, scoring, serving, tracking
 
 
 __all__ = [

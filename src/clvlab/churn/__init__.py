@@ -11,22 +11,36 @@ known outcome, and how much of it to apply: :mod:`clvlab.churn.gain`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+from clvlab.core import lazy
 
-from clvlab.churn.adjuster import (BASE_FEATURES, AdjustmentFallbackWarning, ChurnAdjuster,
-                                   UncheckedAdjustmentWarning, default_classifier)
-from clvlab.core.errors import ClvlabError
-from clvlab.data.calibration import calibration_data
-from clvlab.churn.features import (BEHAVIOUR_FEATURES, SPEND_FEATURES, behaviour_features,
-                                   event_frame, feature_frame, shift_back, window_purchases,
-                                   window_spend)
-from clvlab.churn.challenger_adjustment import ChallengerAdjustment
-from clvlab.churn.gbm_poisson import BASE_COLUMN, GBMPoissonChallenger
-from clvlab.churn.ziln import ZILNChallenger
-from clvlab.churn.gain import GainCheck, check_gain
+# The names are imported on first use (clvlab.core.lazy): the adjuster and the challengers
+# import scikit-learn, which the features (read by the backtests) do not need.
+__getattr__, __dir__ = lazy.attach(__name__, attributes={
+    "clvlab.churn.adjuster": ["BASE_FEATURES", "AdjustmentFallbackWarning", "ChurnAdjuster",
+                              "UncheckedAdjustmentWarning", "default_classifier"],
+    "clvlab.churn.features": ["BEHAVIOUR_FEATURES", "SPEND_FEATURES", "behaviour_features",
+                              "event_frame", "feature_frame", "shift_back", "window_purchases",
+                              "window_spend"],
+    "clvlab.churn.challenger_adjustment": ["ChallengerAdjustment"],
+    "clvlab.churn.gbm_poisson": ["BASE_COLUMN", "GBMPoissonChallenger"],
+    "clvlab.churn.ziln": ["ZILNChallenger"],
+    "clvlab.churn.gain": ["GainCheck", "check_gain"],
+})
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from clvlab.churn.adjuster import (BASE_FEATURES, AdjustmentFallbackWarning, ChurnAdjuster,
+                                       UncheckedAdjustmentWarning, default_classifier)
+    from clvlab.churn.features import (BEHAVIOUR_FEATURES, SPEND_FEATURES, behaviour_features,
+                                       event_frame, feature_frame, shift_back, window_purchases,
+                                       window_spend)
+    from clvlab.churn.challenger_adjustment import ChallengerAdjustment
+    from clvlab.churn.gbm_poisson import BASE_COLUMN, GBMPoissonChallenger
+    from clvlab.churn.ziln import ZILNChallenger
+    from clvlab.churn.gain import GainCheck, check_gain
 
 __all__ = ["ChurnAdjuster", "ZILNChallenger", "GBMPoissonChallenger", "ChallengerAdjustment",
            "BASE_COLUMN",
@@ -46,6 +60,12 @@ def churn_training_data(transactions: Any, cutoff: Any, horizon: float | None = 
     adjusted expected purchases on them). ``options`` are
     :func:`clvlab.backtesting.calibration_data`'s (columns, time unit, customer_attributes...).
     Without ``horizon`` it returns ``X`` alone, to score customers as of ``cutoff``."""
+    import numpy as np
+    import pandas as pd
+
+    from clvlab.churn.features import feature_frame
+    from clvlab.core.errors import ClvlabError
+    from clvlab.data.calibration import calibration_data
 
     if with_purchases and horizon is None:
         raise ClvlabError("with_purchases=True needs a horizon (the window of the purchases)")

@@ -10,15 +10,14 @@ import time
 from typing import Sequence
 
 from clvlab.cli.options import add_log_options
-from clvlab.cli.tables import output_format, read_attributes, write_customer_table
 from clvlab.core.errors import ClvlabError
-from clvlab.data.simulate import LOG_MODEL_EXAMPLES
 
 __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser(argv)
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
         parser.print_help()
@@ -56,8 +55,16 @@ def _one_line_warnings():
         warnings.formatwarning = previous
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser. Every subcommand is listed, but with ``argv`` only the one it
+    names gets all its options: the help and choices of some (fit's models, backtest's
+    candidates, monitor's thresholds) come from modules that import scikit-learn, numba, PyMC
+    or MLflow, which `clvlab --help` and the other subcommands do not need. Without ``argv``
+    every subcommand is complete."""
     from clvlab.core.version import __version__
+
+    def complete(command: str) -> bool:
+        return argv is None or command == _command(argv)
 
     parser = argparse.ArgumentParser(
         prog="clvlab", description="Probabilistic customer-lifetime-value modelling.")
@@ -90,18 +97,12 @@ def _parser() -> argparse.ArgumentParser:
         "simulate", help="write a simulated transaction log",
         description="Draw a transaction log from the BG/NBD or Pareto/NBD process with "
                     "Gamma-Gamma spend (see clvlab.simulate.transaction_log).")
-    simulate.add_argument("-o", "--output", required=True, help="output file (.parquet or .csv)")
-    simulate.add_argument("--customers", type=int, default=10_000)
-    simulate.add_argument("--model", default="pareto-nbd", choices=list(LOG_MODEL_EXAMPLES))
-    simulate.add_argument("--params", default=None,
-                          help="comma-separated name=value, e.g. r=0.55,alpha=10.6,s=0.61,beta=11.7")
-    simulate.add_argument("--seed", type=int, default=0)
-    simulate.add_argument("--overwrite", action="store_true")
-    simulate.set_defaults(run=_run_simulate)
+    if complete("simulate"):
+        _add_simulate_options(simulate)
 
     from clvlab.cli import model_commands
 
-    model_commands.add_commands(commands, _default_candidates)
+    model_commands.add_commands(commands, _default_candidates, complete)
 
     from clvlab.cli.tracking import add_commands
 
@@ -109,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
 
     from clvlab.cli.monitor import add_command as add_monitor
 
-    add_monitor(commands)
+    add_monitor(commands, with_options=complete("monitor"))
 
     demo = commands.add_parser(
         "demo", help="run the main job on the bundled CDNOW data",
@@ -123,6 +124,25 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--output-dir", default="demo-output")
     demo.set_defaults(run=_run_demo)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names: its first word that is no option (the options before it,
+    --help and --version, take no value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _add_simulate_options(simulate: argparse.ArgumentParser) -> None:
+    from clvlab.data.simulate import LOG_MODEL_EXAMPLES
+
+    simulate.add_argument("-o", "--output", required=True, help="output file (.parquet or .csv)")
+    simulate.add_argument("--customers", type=int, default=10_000)
+    simulate.add_argument("--model", default="pareto-nbd", choices=list(LOG_MODEL_EXAMPLES))
+    simulate.add_argument("--params", default=None,
+                          help="comma-separated name=value, e.g. r=0.55,alpha=10.6,s=0.61,beta=11.7")
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--overwrite", action="store_true")
+    simulate.set_defaults(run=_run_simulate)
 
 
 def _default_candidates(has_amounts: bool) -> list[str]:
@@ -139,6 +159,7 @@ def _settings_kwargs(args: argparse.Namespace) -> dict:
 
 
 def _run_rfm(args: argparse.Namespace) -> int:
+    from clvlab.cli.tables import output_format
     from clvlab.data import rfm_duckdb
     from clvlab.data.rfm_io import expand_paths
     from clvlab.data.rfm_rules import make_settings, report_set_aside
@@ -171,6 +192,7 @@ def _write_rfm_with_attributes(args: argparse.Namespace, files: list[str], path:
     """The summary with the attributes joined (in memory: they are joined in pandas), written
     to ``path`` in write_table's layout (the id a column, the metadata recorded); rfm_summary
     warns of set-asides."""
+    from clvlab.cli.tables import read_attributes, write_customer_table
     from clvlab.data.rfm import rfm_summary
 
     table = rfm_summary(files, engine="duckdb", connection=connection,
@@ -186,8 +208,9 @@ def _write_rfm_with_attributes(args: argparse.Namespace, files: list[str], path:
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
+    from clvlab.cli.tables import output_format
     from clvlab.core.atomic import atomic_output
-    from clvlab.data.simulate import transaction_log
+    from clvlab.data.simulate import LOG_MODEL_EXAMPLES, transaction_log
 
     defaults = LOG_MODEL_EXAMPLES[args.model]
     params = dict(defaults)

@@ -1,4 +1,7 @@
-"""The ``fit``, ``predict`` and ``backtest`` commands: their options and their bodies."""
+"""The ``fit``, ``predict`` and ``backtest`` commands: their options and their bodies.
+
+The models and the backtests are imported when a command runs (or its options are added: fit's
+help lists the registered models), never for `clvlab --help` (app._parser)."""
 
 from __future__ import annotations
 
@@ -8,10 +11,7 @@ from pathlib import Path
 
 from clvlab.cli import time_varying
 from clvlab.cli.options import add_event_options, add_log_options
-from clvlab.cli.tables import (join_attribute_file, output_format, read_attributes,
-                               read_rfm_table, write_customer_table)
 from clvlab.core.errors import ClvlabError
-from clvlab.models import registry
 
 __all__ = ["add_commands", "column_notes", "horizon_text"]
 
@@ -50,14 +50,25 @@ def column_notes(columns) -> list[str]:
     return notes
 
 
-def add_commands(commands, default_candidates) -> None:
-    """The fit, predict and backtest subcommands on the parser's ``commands``."""
+def add_commands(commands, default_candidates, complete=lambda command: True) -> None:
+    """The fit, predict and backtest subcommands on the parser's ``commands``; fit and backtest
+    get their options when ``complete(name)`` says so (app._parser)."""
+    _add_fit(commands, complete("fit"))
+    _add_predict(commands)
+    _add_backtest(commands, default_candidates, complete("backtest"))
+
+
+def _add_fit(commands, with_options: bool) -> None:
     fit = commands.add_parser(
         "fit", help="fit a model to an RFM table and save it as JSON",
         description="Fit a model by maximum likelihood (or Bayesian inference) to its table "
                     "(Parquet or CSV): an RFM table (e.g. from `clvlab rfm`) for BG/NBD, MBG/NBD, "
                     "Pareto/NBD and Gamma-Gamma; frequency, recency, periods for BG/BB; duration, "
                     "churned for sBG. Print the summary and save the model as JSON.")
+    if not with_options:
+        return  # listed by `clvlab --help`; --model's choices and help read every model
+    from clvlab.models import registry
+
     fit.add_argument("rfm", help="RFM table (.parquet or .csv)")
     fit.add_argument("--model", required=True, choices=sorted(registry.names()),
                      help="; ".join(f"{entry.name}: {entry.model_class.__name__} on "
@@ -103,6 +114,8 @@ def add_commands(commands, default_candidates) -> None:
     fit.add_argument("--overwrite", action="store_true")
     fit.set_defaults(run=run_fit)
 
+
+def _add_predict(commands) -> None:
     predict = commands.add_parser(
         "predict", help="score an RFM table with a saved model",
         description="Write p_alive, expected purchases and P(any purchase) over the horizon for "
@@ -148,6 +161,8 @@ def add_commands(commands, default_candidates) -> None:
     predict.add_argument("--overwrite", action="store_true")
     predict.set_defaults(run=run_predict)
 
+
+def _add_backtest(commands, default_candidates, with_options: bool) -> None:
     backtest = commands.add_parser(
         "backtest", help="backtest models and baselines against held-out windows",
         description="At each cutoff, summarise the log up to it (customers acquired by then), fit "
@@ -155,6 +170,8 @@ def add_commands(commands, default_candidates) -> None:
                     "happened (see clvlab.backtest). Prints the mean metrics over the cutoffs and "
                     "writes the tidy metrics table. A candidate that fails at a cutoff is "
                     "reported with the reason; the others go on.")
+    if not with_options:
+        return  # listed by `clvlab --help`; --candidates' help reads the backtests' defaults
     backtest.add_argument("transactions", nargs="+", help="CSV or Parquet files, or quoted globs")
     backtest.add_argument("--cutoffs", required=True, help="comma-separated dates, e.g. "
                                                            "1997-09-30,1997-12-31")
@@ -194,6 +211,9 @@ def add_commands(commands, default_candidates) -> None:
 
 def run_fit(args: argparse.Namespace) -> int:
     import pandas as pd
+
+    from clvlab.cli.tables import join_attribute_file, read_rfm_table
+    from clvlab.models import registry
 
     entry = registry.by_name(args.model)
     time_varying.check_fit_model(args, entry)  # a panel for a model that takes none
@@ -249,6 +269,8 @@ def _covariate_settings(args: argparse.Namespace) -> dict:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from clvlab.cli.tables import (join_attribute_file, output_format, read_rfm_table,
+                                   write_customer_table)
     from clvlab.core.atomic import atomic_output
     from clvlab.models import load_model, registry
     from clvlab.models.customer_scores import score_customers
@@ -316,6 +338,7 @@ def _distribution_options(args: argparse.Namespace) -> dict:
 def run_backtest(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from clvlab.cli.tables import output_format, read_attributes
     from clvlab.core.atomic import atomic_output
     from clvlab.data.rfm_io import expand_paths
     from clvlab.evaluation import backtest, default_candidates

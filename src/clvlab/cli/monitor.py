@@ -12,11 +12,9 @@ EPILOG = ("exit status: 0 fine, 3 watch, 4 retrain (the verdict, for schedulers)
           "simulation study behind the default thresholds.")
 
 
-def add_command(commands) -> None:
-    """Add the ``monitor`` subcommand to ``commands`` (argparse subparsers)."""
-    from clvlab.cli.options import add_log_options
-    from clvlab.ops.monitoring import BAND_DRAWS, BAND_POINTS, Thresholds
-
+def add_command(commands, with_options: bool = True) -> None:
+    """Add the ``monitor`` subcommand to ``commands`` (argparse subparsers); its options only
+    ``with_options`` (app._parser: their defaults come from clvlab.ops.monitoring)."""
     monitor = commands.add_parser(
         "monitor", help="check a scoring job's forecasts against what happened since, and say "
                         "whether to retrain (exit status 0 fine, 3 watch, 4 retrain)",
@@ -29,6 +27,11 @@ def add_command(commands) -> None:
                     "(fine, watch or retrain) with its reasons and logs a monitoring run to "
                     "MLflow, linked to the scoring run and the model version.",
         epilog=EPILOG)
+    if not with_options:
+        return  # listed by `clvlab --help`; the thresholds' defaults import the monitoring job
+    from clvlab.cli.options import add_log_options
+    from clvlab.ops.monitoring import BAND_DRAWS, BAND_POINTS, Thresholds
+
     monitor.add_argument("--scores", required=True, help="the scores `clvlab score` wrote "
                                                          "(.parquet or .csv)")
     monitor.add_argument("--transactions", required=True, nargs="+",

@@ -13,10 +13,12 @@ static columns of the table (or of ``--attributes``). The fit is the API's
 from __future__ import annotations
 
 import argparse
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from clvlab.core.errors import ClvlabError, DataValidationError, did_you_mean
+
+if TYPE_CHECKING:  # the options are added for `clvlab --help` too, which needs no pandas
+    import pandas as pd
 
 __all__ = ["add_fit_options", "add_panel_options", "check_fit_model", "fit_paths",
            "panel_options", "predict_frame"]

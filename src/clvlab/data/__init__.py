@@ -6,3 +6,8 @@ every engine follows, ``rfm_columns`` the one definition of each RFM column, and
 summaries, validation, privacy, simulation, the bundled datasets and the calibration view that
 backtests and the churn features share. Imports only :mod:`clvlab.core`.
 """
+
+from clvlab.core import lazy
+
+# its modules are found as attributes (clvlab.core.lazy), each imported when first asked for
+__getattr__, __dir__ = lazy.attach(__name__)

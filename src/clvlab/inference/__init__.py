@@ -3,3 +3,8 @@
 
 A model hands its likelihood, parameters and columns in; nothing here names a model.
 """
+
+from clvlab.core import lazy
+
+# its modules are found as attributes (clvlab.core.lazy), each imported when first asked for
+__getattr__, __dir__ = lazy.attach(__name__)
