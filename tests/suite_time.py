@@ -50,6 +50,10 @@ UNKNOWN_SECONDS = 1.0
 SLOWEST_SHOWN = 15
 #: The first line of the over-budget warning (.ci/run looks for it).
 OVER_BUDGET = "WARNING: the suite is over its time budget"
+#: The newest interpreter's run in CI (.ci/run): the whole suite but the tests marked ``once``
+#: (they run no code that differs between the stacks). Its time is held to the budget as a
+#: whole run's is; its durations update the file as a part's do.
+STACK_RUN = "not once"
 #: The key of the groups' folder in each worker's input.
 GROUPS_KEY = "clvlab_groups_folder"
 
@@ -206,17 +210,24 @@ class _Clock:
     def pytest_deselected(self, items):
         self.deselected += len(items)
 
-    def whole_suite(self) -> bool:
+    def whole_suite(self, *, stack_run: bool = False) -> bool:
         """Whether this run is the whole suite: no paths but the configured test paths (or, where
         none are configured, the root folder), nothing deselected (-k, -m, --deselect, --lf,
-        --sw), nothing ignored, not --collect-only."""
+        --sw), nothing ignored, not --collect-only. ``stack_run``: ``-m "not once"``
+        (``STACK_RUN``) counts as whole too."""
+        option = self.config.option
+        if stack_run and option.markexpr == STACK_RUN:  # its deselections are the -m's
+            return self._whole_but_marks()
+        return (not self.deselected and not option.markexpr and self._whole_but_marks())
+
+    def _whole_but_marks(self) -> bool:
+        """The whole suite's paths, no -k, --deselect or ignored paths, not --collect-only."""
         option, here = self.config.option, self.config.invocation_params.dir
         given = {(here / a).resolve() for a in self.config.args}
         testpaths = self.config.getini("testpaths")
         whole = {(self.config.rootpath / p).resolve() for p in testpaths} if testpaths \
             else {self.config.rootpath.resolve()}
-        return (given in (whole, set()) and not self.deselected and not option.keyword
-                and not option.markexpr and not option.collectonly
+        return (given in (whole, set()) and not option.keyword and not option.collectonly
                 and not getattr(option, "ignore", None) and not getattr(option, "ignore_glob", None)
                 and not getattr(option, "deselect", None))
 
@@ -236,12 +247,13 @@ class _Clock:
         budget = _budget(self.config)
         if budget <= 0 or self.config.option.collectonly:
             return
-        if not whole:
+        if not self.whole_suite(stack_run=True):
             terminalreporter.write_line(f"suite time: {wall:,.0f} s; the budget is not checked "
                                         "(a part of the suite)")
             return
         workers = getattr(self.config.option, "numprocesses", None) or 1
-        line = (f"suite time: {wall:,.0f} s for {len(self.seconds)} tests on {workers} "
+        scope = "" if whole else f" (-m \"{STACK_RUN}\")"
+        line = (f"suite time: {wall:,.0f} s for {len(self.seconds)} tests{scope} on {workers} "
                 f"worker(s); budget {budget:,.0f} s (suite_budget_seconds)")
         if wall <= budget:
             terminalreporter.write_line(line)

@@ -274,6 +274,7 @@ def test_a_panel_that_does_not_reach_the_holdout_fails_that_cutoff_with_a_named_
 
 # --- experiments -----------------------------------------------------------------------------------
 
+@pytest.mark.once
 @pytest.mark.slow  # MLflow's store and imports: ~30 s on a loaded 2-core machine
 def test_an_experiment_names_a_covariate_panel_file(data, tmp_path, tracking):
     from clvlab.ops.experiments import load_experiment, run_experiment
@@ -330,6 +331,7 @@ def test_the_apparel_experiment_names_its_files_beside_the_checkout():
 @pytest.mark.slow  # three yearly cutoffs of five candidates, and MLflow: ~35 s
 @pytest.mark.filterwarnings(  # the data do not identify it (see the experiment file)
     "ignore:.*ran off towards a boundary for dropout.High.Season")
+@pytest.mark.once
 def test_on_the_apparel_data_the_high_season_improves_the_holdout_predictions(tracking):
     from clvlab.ops.experiments import run_experiment
 

@@ -159,3 +159,31 @@ def test_columns_say_they_are_the_parameter_uncertainty_of_the_prediction(rfm, m
     assert list(out.columns) == ["mean", "parameter_sd", "parameter_5%", "parameter_95%"]
     assert bayes.summary_columns(0.94) == ["mean", "parameter_sd", "parameter_3%", "parameter_97%"]
     assert "not a prediction interval" in bayes.posterior_summary.__doc__
+
+
+def test_each_chunk_is_checked_at_its_first_draw_not_at_every_draw(monkeypatch):
+    """The RFM rules are checked on a chunk's first draw only (the same table, the same
+    prediction); a table that breaks them is still refused, at that first draw."""
+    from clvlab.data import validation
+
+    fitted_to = simulate.bg_nbd(500, r=0.24, alpha=4.4, a=0.79, b=2.4, T=40.0, seed=2)
+    fitted_to.attrs = {"clvlab": {"time_unit": "W"}}
+    model = clvlab.BetaGeo().fit(fitted_to[["frequency", "recency", "T"]])
+    table = pd.DataFrame({"frequency": [0, 2, 8], "recency": [0.0, 30.0, 38.0],
+                          "T": [40.0, 40.0, 40.0]})
+    table.attrs = {"clvlab": {"time_unit": "W"}}
+    checks = []
+    original = validation._numeric
+
+    def counting(frame, column):
+        checks.append(column)
+        return original(frame, column)
+
+    monkeypatch.setattr(validation, "_numeric", counting)
+    summary = model.posterior_predict("expected_purchases", table, n_draws=30, t=52)
+    assert summary["mean"].notna().all()
+    per_check = 3  # frequency, recency, T
+    assert len(checks) <= 3 * per_check, len(checks)  # the caller's, the chunk's: not 30 times
+    broken = table.assign(recency=[0.0, 45.0, 38.0])
+    with pytest.raises(clvlab.ClvlabError, match="recency must be <= T"):
+        model.posterior_predict("expected_purchases", broken, n_draws=30, t=52)

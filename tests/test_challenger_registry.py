@@ -66,6 +66,7 @@ def test_files_round_trip_without_pickles_and_refuse_another_kind(fitted, tmp_pa
         ChallengerAdjustment.load(tmp_path / "model.json")
 
 
+@pytest.mark.once
 def test_a_registered_challenger_is_scored_by_the_job_and_promoted_on_its_backtest(
         fitted, scratch_store, cdnow_sample):
     from clvlab.ops.serving import load_clv_model, log_clv_model, promote
@@ -97,6 +98,7 @@ def test_a_registered_challenger_is_scored_by_the_job_and_promoted_on_its_backte
         promote("ziln-clv", backtest_run=other)
 
 
+@pytest.mark.once
 def test_the_scoring_job_reads_the_event_log_a_model_was_trained_on(scratch_store):
     from clvlab.churn import ChurnAdjuster, churn_training_data
     from clvlab.data.simulate_events import simulate_engagement

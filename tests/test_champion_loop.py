@@ -18,7 +18,7 @@ from clvlab.ops.selection import decisions
 
 from conftest import mlflow_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once]
 
 MODEL = "loop-clv"
 

@@ -15,7 +15,7 @@ from scipy import stats
 
 from clvlab import BetaGeo, GammaGamma, ParetoNBD, lr_test, simulate
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once]
 
 N = 100_000
 PARETO = dict(r=0.55, alpha=10.6, s=0.61, beta=11.7)

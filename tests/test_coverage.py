@@ -99,6 +99,7 @@ def test_binomial_band_is_the_documented_tolerance():
     assert binomial_band(200, 0.90) == (165, 192)
 
 
+@pytest.mark.once
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(SUMMARY_CASES))
 def test_summary_intervals_cover_the_true_parameters_at_95_percent(name):
@@ -135,6 +136,7 @@ PREDICT_CASES = {
 }
 
 
+@pytest.mark.once
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(PREDICT_CASES))
 def test_posterior_predict_intervals_cover_the_true_expected_purchases(name):

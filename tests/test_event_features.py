@@ -209,6 +209,7 @@ def test_options_are_checked(tiny_log):
         event_features(tiny_log.iloc[:0], CUTOFF, engine="duckdb")
 
 
+@pytest.mark.once
 @pytest.mark.slow
 def test_spark_gives_the_pandas_engines_features(spark, engagement, tmp_path):
     from clvlab.data.rfm_spark import read_log

@@ -28,6 +28,9 @@ FUZZ = settings(max_examples=400 if EXPLORE else 40, derandomize=not EXPLORE,
 TRANSACTION_MODELS = (BetaGeo, ModifiedBetaGeo, ParetoNBD)
 BASE = pd.Timestamp("2024-01-01")
 
+# long, and no code here differs between the two stacks: CI runs it on python3 only
+pytestmark = pytest.mark.once
+
 
 # --- hostile transaction logs ---------------------------------------------------------------
 ID_KINDS = st.sampled_from(["int", "str", "mixed", "float", "category"])

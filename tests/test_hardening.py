@@ -99,6 +99,7 @@ def test_scores_stream_in_chunks_and_equal_the_models_predictions(tracking, tmp_
 
 
 # --- a tracking server that dies during a run ------------------------------------------------
+@pytest.mark.once
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_tracking_server_dying_mid_run_fails_the_job_and_writes_nothing(tmp_path, cdnow,

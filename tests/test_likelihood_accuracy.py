@@ -81,6 +81,7 @@ def cases_digest(cases: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(cases, dtype="<f8").tobytes()).hexdigest()
 
 
+@pytest.mark.once
 @pytest.mark.slow
 def test_pareto_nbd_matches_the_integral_form_on_10000_inputs():
     """clvlab against the mpmath reference (the integral form, 40 digits and up) on 10,000

@@ -229,6 +229,7 @@ def test_the_plots_take_the_tables_or_the_result(tmp_path):
 
 
 # --- the command line, end to end -----------------------------------------------------------
+@pytest.mark.once
 @pytest.mark.slow  # MLflow's store, registration, two scoring jobs, four monitorings: ~25 s
 def test_the_command_line_monitors_a_registered_champion_with_exit_codes(tracking, tmp_path, capsys):
     """register -> score (Parquet and CSV) -> monitor: fine (0), watch (3) by a tighter

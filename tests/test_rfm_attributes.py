@@ -210,6 +210,7 @@ def test_backtests_check_attributes_by_the_same_rules(log, attributes):
 # ---- Spark ----------------------------------------------------------------------------------
 
 
+@pytest.mark.once
 @pytest.mark.slow  # a Spark session and its first jobs: about 25 s
 def test_spark_joins_the_same_table_from_pandas_or_spark_attributes(spark, log, attributes):
     want = expected_table(log, attributes)

@@ -21,7 +21,7 @@ pytest.importorskip("pyspark", reason="pip install clvlab[spark]")
 
 from clvlab.ops.spark import score_job  # noqa: E402
 
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, pytest.mark.once,
               pytest.mark.filterwarnings("ignore::clvlab.churn.UncheckedAdjustmentWarning")]
 
 AS_OF, HORIZON = "1998-06-30", 13.0

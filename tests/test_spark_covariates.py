@@ -60,6 +60,7 @@ def test_spark_fits_and_scores_with_covariates(spark, cdnow_sample, attributes, 
         clv_spark.score(summary.frame.drop("channel", "vip"), transaction, spend, **PARAMS)
 
 
+@pytest.mark.once
 @pytest.mark.slow
 def test_spark_scoring_job_joins_attributes_and_counts_the_missing(spark, tracking, log,
                                                                    attributes, rfm, models,

@@ -45,6 +45,7 @@ def _check(model, truth):
     assert np.all(np.abs(z) < 3), z
 
 
+@pytest.mark.once
 @pytest.mark.slow
 def test_pareto_nbd_recovers_time_varying_coefficients():
     attributes = _attributes()
@@ -60,6 +61,7 @@ def test_pareto_nbd_recovers_time_varying_coefficients():
                                for c, g in cs.items()}})
 
 
+@pytest.mark.once
 @pytest.mark.slow
 def test_bg_nbd_recovers_time_varying_purchase_coefficients():
     attributes = _attributes()

@@ -1,14 +1,8 @@
 """MLflow: tracked fits and backtests, the packaged CLV model without pickles, aliases, the
 scoring job, experiments; one test against a real `mlflow server` on 127.0.0.1."""
 
-import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +217,7 @@ def test_experiment_file_runs_and_compares(tracking, tmp_path, capsys):
         clvlab.experiments.load_experiment(tmp_path / "bad.toml")
 
 
+@pytest.mark.once
 @pytest.mark.slow
 def test_whole_path_against_a_real_server(tmp_path, cdnow, models, monkeypatch):
     """A real `mlflow server` on 127.0.0.1 (its own process group, stopped afterwards): fit,

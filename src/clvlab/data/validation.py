@@ -7,14 +7,32 @@ first offending row.
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from contextvars import ContextVar
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import DataValidationError, example_row as _row
 
-__all__ = ["validate_rfm", "validate_discrete_rfm", "validate_durations"]
+__all__ = ["validate_rfm", "validate_discrete_rfm", "validate_durations", "validated"]
+
+#: The table (the object itself) whose RFM rules have been checked in this context: a loop that
+#: predicts one table at many parameter draws checks it once, not at every draw.
+_VALIDATED: ContextVar[pd.DataFrame | None] = ContextVar("clvlab_validated_rfm", default=None)
+
+
+@contextlib.contextmanager
+def validated(rfm: pd.DataFrame) -> Iterator[None]:
+    """Within this block ``validate_rfm`` passes ``rfm`` (this object, unchanged by the caller)
+    without checking it again. Only for a table a first call has just checked with the same
+    options: ``posterior_summary`` enters it after a chunk's first draw has been predicted."""
+    token = _VALIDATED.set(rfm)
+    try:
+        yield
+    finally:
+        _VALIDATED.reset(token)
 
 
 def validate_rfm(rfm: pd.DataFrame, *, require_monetary: bool = False,
@@ -39,6 +57,8 @@ def validate_rfm(rfm: pd.DataFrame, *, require_monetary: bool = False,
     ``rfm_summary`` reports customers acquired on the last day); monetary_value finite and
     >= 0; frequency_holdout a non-negative integer; duration_holdout > 0.
     """
+    if rfm is _VALIDATED.get():
+        return rfm
     if not isinstance(rfm, pd.DataFrame):
         raise DataValidationError(None, f"an RFM table must be a DataFrame, not {type(rfm).__name__}")
     names = {name: (columns or {}).get(name, name) for name in

@@ -11,6 +11,7 @@ prediction interval for the customer's counts), in bounded memory, each draw's m
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import warnings
@@ -21,6 +22,7 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError, ClvlabWarning
 from clvlab.core.progress import progress_bar
+from clvlab.data.validation import validated
 
 __all__ = ["DRAW_METHODS", "parameter_draws", "posterior_summary", "summary_columns"]
 
@@ -245,8 +247,10 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
             else:
                 values = np.empty((n, len(chunk)))
                 for i in range(n):
-                    values[i] = np.asarray(predict(*(dm[i] for dm in draw_models), chunk),
-                                           dtype=np.float64)
+                    # the first draw checks the chunk's rules; the others need not again
+                    with validated(chunk) if i else contextlib.nullcontext():
+                        values[i] = np.asarray(predict(*(dm[i] for dm in draw_models), chunk),
+                                               dtype=np.float64)
                     bar.update()
                     clock.tick()
             if not np.all(np.isfinite(values)):
