@@ -46,7 +46,7 @@ def test_scores_are_the_candidates_predictions(fitted, spec):
     # CLV: the BTYD model's, scaled to the challenger's spend (undiscounted: equal to it)
     np.testing.assert_allclose(scores["clv"], predicted["expected_spend"], rtol=1e-8)
     np.testing.assert_allclose(scores["p_alive"], transaction.p_alive(calibration.rfm))
-    with pytest.raises(ClvlabError, match="trained for a horizon of 13"):
+    with pytest.raises(ClvlabError, match=f"the challenger '{spec}' was trained for a horizon of 13"):
         score_customers(transaction, spend, adjustment, X, horizon=26)
 
 

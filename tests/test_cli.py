@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from clvlab.cli import main
 from conftest import CDNOW_SPLIT
 
 SUBCOMMANDS = ["rfm", "simulate", "fit", "predict", "backtest", "register", "promote", "score",
-               "experiment", "compare", "demo"]
+               "experiment", "retrain", "compare", "monitor", "demo"]
 
 
 def clvlab_executable() -> str:
@@ -35,6 +36,9 @@ def test_top_level_help_lists_subcommands():
     assert done.returncode == 0
     for subcommand in SUBCOMMANDS:
         assert subcommand in done.stdout
+    listed = re.findall(r"^    (\w+)", done.stdout.split("positional arguments:")[1].split(
+        "options:")[0], flags=re.M)
+    assert listed == SUBCOMMANDS  # a new subcommand is listed here, and so gets its help test
 
 
 @pytest.fixture()
@@ -135,7 +139,9 @@ def test_every_command_runs_its_body_end_to_end(cdnow_parquet, tmp_path, capsys,
 
     capsys.readouterr()
     assert main(["register", str(model_path), "--spend-model", str(spend_path), "--name", "e2e"]) == 0
-    assert "registered e2e version 1" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "registered e2e version 1" in shown
+    assert f"parts: transaction model ParetoNBD; spend model from {spend_path}" in shown
     assert main(["promote", "e2e"]) == 0
     assert "models:/e2e@champion is now version 1" in capsys.readouterr().out
     scores_path = folder / "scores.parquet"

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clvlab.core.errors import ClvlabError, DataValidationError
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
 from clvlab.data.events import basket_features, check_events, event_features, feature_name
 from clvlab.data.simulate_events import simulate_engagement
 
@@ -194,6 +194,14 @@ def test_each_broken_rule_names_the_column_and_shows_a_row(case, engine):
         event_features(log, CUTOFF, value_col="amount", engine=engine)
     assert caught.value.column == column and str(caught.value).startswith(f"column {column!r}")
     assert values is None or "example row: {" in str(caught.value)
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_event_names_that_differ_only_in_case_are_warned_of(tiny_log, engine):
+    log = tiny_log.assign(event=tiny_log["event"].replace({"return": "Visit"}))
+    with pytest.warns(ClvlabWarning, match="event names 'Visit' and 'visit' differ only in case"):
+        got = event_features(log, CUTOFF, engine=engine)
+    assert {"Visit_count", "visit_count"} <= set(got.columns)  # kept apart, as written
 
 
 def test_options_are_checked(tiny_log):

@@ -197,6 +197,63 @@ def test_a_model_without_a_profile_is_measured_against_the_rfm_at_the_scoring_da
         monitor_forecasts(model, scores, log, SCORED, "2024-09-01")
 
 
+def test_a_log_cut_short_is_refused_and_a_quiet_end_is_accepted_when_said():
+    """A log that stops weeks before as_of (an old extract) would count the missing purchases
+    as none: a false "retrain". Refused, unless the user says the log is complete; a log that
+    ends a day before as_of (nobody bought on the last day) is only noted."""
+    warnings.simplefilter("ignore", ClvlabWarning)
+    log = simulated_log(customers=800)
+    model, rfm = fitted(log)
+    scores = model.predict(rfm, params={"horizon": 13, "time_unit": "W"})
+    extract = log[log["date"] <= SCORED + pd.Timedelta(weeks=4)]
+    as_of = SCORED + pd.Timedelta(weeks=8)
+    with pytest.raises(ClvlabError, match=r"looks cut short.*allow_quiet_end=True"):
+        monitor_forecasts(model, scores, extract, SCORED, as_of, band_points=1, band_draws=20)
+    said = monitor_forecasts(model, scores, extract, SCORED, as_of, band_points=1, band_draws=20,
+                             allow_quiet_end=True)
+    assert said.verdict == "retrain"  # what the cut log would have said, as the user asked
+    assert any("purchases after its end are counted as none" in n for n in said.notes)
+    last = extract["date"].max()
+    quiet = monitor_forecasts(model, scores, extract, SCORED, last + pd.Timedelta(days=1),
+                              band_points=1, band_draws=20)
+    assert any("counted as none" in n for n in quiet.notes) and quiet.verdict == "fine"
+
+
+def test_a_champion_with_a_churn_adjuster_is_monitored_through_its_base_and_at_its_horizon():
+    """The adjuster predicts one horizon: before it every figure is the base model's (said so);
+    at it, purchases' MAE, aggregate error, AUC and calibration are the adjusted scores'."""
+    from clvlab.churn import ChurnAdjuster, churn_training_data
+    from clvlab.ops.scoring_inputs import input_chunks
+
+    warnings.simplefilter("ignore", ClvlabWarning)
+    log = simulated_log(customers=800)
+    horizon = 13.0
+    X, y = churn_training_data(log, SCORED, horizon, amount_col=None, time_unit="W")
+    base, rfm = fitted(log)
+    adjuster = ChurnAdjuster(clvlab.ParetoNBD(), horizon=horizon, gain_check=False).fit(X, y)
+    adjuster.base_model_ = base.transaction
+    model = CLVModel(base.transaction, None, adjuster)
+    options = {"customer_col": "customer_id", "date_col": "date", "amount_col": None,
+               "date_format": None, "timezone": "UTC", "consent_col": None, "withdrawn": None}
+    _, _, chunks = input_chunks(model, log, SCORED, "W", "pandas", 10**6, "1GB", options,
+                                {"delimiter": None, "decimal": "."})
+    scores = model.predict(pd.concat(list(chunks)), params={"horizon": horizon, "time_unit": "W"})
+    before = monitor_forecasts(model, scores, log, SCORED, SCORED + pd.Timedelta(weeks=6),
+                               band_points=1, band_draws=20)
+    assert any("over 6 their own forecasts are not defined" in n for n in before.notes)
+    assert before.metrics["purchases_mae"] == before.metrics["base_purchases_mae"]
+    at = monitor_forecasts(model, scores, log, SCORED, SCORED + pd.Timedelta(weeks=13),
+                           band_points=1, band_draws=20)
+    actual = at.metrics["purchases_realised"]
+    assert at.metrics["purchases_expected_adjusted"] == pytest.approx(
+        scores["expected_purchases"].sum(), rel=1e-12)
+    assert at.metrics["purchases_aggregate_pct_error"] == pytest.approx(
+        100 * (scores["expected_purchases"].sum() - actual) / actual, rel=1e-9)
+    assert at.metrics["activity_auc"] != at.metrics["base_activity_auc"]
+    assert at.verdict == "fine", at
+    assert any("come through the churn adjuster" in n for n in at.notes)
+
+
 def test_a_model_without_parameter_uncertainty_gets_a_band_of_process_noise_and_says_so():
     log = simulated_log(customers=500)
     known = clvlab.ParetoNBD.from_params(time_unit="W", **PARAMS)  # no covariance to draw from

@@ -252,3 +252,27 @@ def test_tracking_reads_zoned_dates_in_the_tables_zone(fitted):
         np.testing.assert_allclose(line.get_ydata(), expected.get_ydata())
         np.testing.assert_allclose(line.get_xdata(), expected.get_xdata())
     plt.close("all")
+
+
+def test_jobs_save_their_plots_without_pyplot_and_leave_the_backend_alone(tmp_path):
+    """A tracked fit or backtest in a notebook must not switch matplotlib to Agg: the
+    notebook's next figures would no longer show inline (matplotlib.use before pyplot did)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+import matplotlib
+before = matplotlib.rcParams._get("backend")
+import clvlab
+from clvlab.ops.tracking import _frequency_plot
+rfm = clvlab.datasets.load_cdnow_summary()
+_frequency_plot(clvlab.BetaGeo().fit(rfm), rfm, {str(tmp_path / "f.png")!r})
+assert "matplotlib.pyplot" not in sys.modules, "pyplot was imported"
+assert matplotlib.rcParams._get("backend") == before, matplotlib.rcParams._get("backend")
+"""
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MPLBACKEND"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "f.png").read_bytes().startswith(b"\x89PNG")

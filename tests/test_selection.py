@@ -71,6 +71,25 @@ def test_a_candidate_missing_a_cutoff_cannot_win():
     assert decide(table, RULE, None).decision == "nothing to register"
 
 
+def test_a_selection_that_registers_nothing_fails_the_command(monkeypatch, tmp_path, capsys):
+    """A scheduled retraining that registered nothing exits 1 with the reason, not 0."""
+    from types import SimpleNamespace
+
+    from clvlab.cli import main
+    from clvlab.ops import experiments
+
+    table = pd.DataFrame({"score": [float("nan")], "cutoffs": [1], "complete": [True],
+                          "registrable": True}, index=["bg-nbd"])
+    made = decide(table, RULE, None)
+    monkeypatch.setattr(experiments, "load_experiment",
+                        lambda path: {"name": "x", "selection": {"registered_model": "m"}})
+    monkeypatch.setattr(experiments, "run_experiment", lambda path, progress=None: SimpleNamespace(
+        result="<backtest>", run_id="r1", selection=made))
+    assert main(["retrain", str(tmp_path / "x.toml")]) == 1
+    captured = capsys.readouterr()
+    assert "nothing was registered: no candidate that can be registered" in captured.err
+
+
 @pytest.mark.parametrize("table, message", [
     ({"target": "spend", "metric": "auc"}, "needs registered_model"),
     ({"registered_model": "m", "target": "revenue", "metric": "mae"}, "target must be one of"),

@@ -129,10 +129,10 @@ def test_a_challenger_scores_as_in_pandas_through_the_scoring_job(spark, cdnow_s
     want = pandas_job(cdnow_models[1], cdnow_sample, AS_OF)
     assert_same_scores(job.read().sort_index(), want)
     assert job.customers_scored == cdnow_sample["customer_id"].nunique()
-    with pytest.raises(ClvlabError, match="quantiles and prediction intervals.*churn adjuster"):
+    with pytest.raises(ClvlabError, match="quantiles and prediction intervals.*the challenger 'gbm'"):
         score_job(spark, str(cdnow_models[1]), str(source), "19980630", str(tmp_path / "q"),
                   params={**PARAMS, "quantiles": [0.5]}, time_unit="W", **TEXT_DATES)
-    with pytest.raises(ClvlabError, match="trained for a horizon of 13"):
+    with pytest.raises(ClvlabError, match="the challenger 'gbm' was trained for a horizon of 13"):
         score_job(spark, str(cdnow_models[1]), str(source), "19980630", str(tmp_path / "h"),
                   params={**PARAMS, "horizon": 26.0}, time_unit="W", **TEXT_DATES)
     assert not (tmp_path / "q").exists() and not (tmp_path / "h").exists()

@@ -85,7 +85,20 @@ def test_decile_mape_ties_share_a_bucket_whatever_the_order():
     assert decile_mape(predicted[shuffle], actual[shuffle]) == pytest.approx(value, rel=1e-14)
 
 
-def test_decile_mape_is_nan_where_a_bucket_realised_nothing():
-    assert math.isnan(decile_mape(np.arange(100.0), np.r_[np.zeros(10), np.ones(90)]))
+def test_decile_mape_is_nan_without_customers_or_with_a_nan_prediction():
     assert math.isnan(decile_mape(np.array([np.nan, 1.0]), np.array([1.0, 2.0])))
     assert math.isnan(decile_mape(np.array([]), np.array([])))
+
+
+def test_deciles_that_realised_nothing_are_pooled_upwards_not_nan():
+    """The lowest deciles of a short horizon realise nothing: each is pooled with the deciles
+    above it until the pool realised something (the paper's code gives infinity there)."""
+    predicted = np.arange(20.0)
+    actual = np.r_[np.zeros(4), np.full(14, 10.0), 0.0, 0.0]  # deciles 0, 1 and 9 realise 0
+    pools = [np.arange(0, 6), *[np.arange(i, i + 2) for i in range(6, 16, 2)], np.arange(16, 20)]
+    expected = np.mean([abs(predicted[p].mean() - actual[p].mean()) / actual[p].mean()
+                        for p in pools])
+    assert decile_mape(predicted, actual) == pytest.approx(expected, rel=1e-14)
+    assert np.isfinite(decile_mape(predicted, actual))
+    assert np.isnan(decile_mape(predicted, np.zeros(20)))  # nobody realised anything
+    assert np.isnan(decile_mape(np.r_[np.nan, predicted[1:]], actual))

@@ -47,6 +47,9 @@ privacy            consent and withdrawn customers, salted hashes of customer id
 plotting           diagnostic plots (matplotlib): calibration, tracking, P(alive), CLV, posteriors
 scoring            the batch scoring job: a registered model scores a log as of a date
 experiments        declarative TOML experiments into MLflow, and their leaderboard
+selection          an experiment's [selection] rule: champion, challengers, promotion, decisions
+monitoring         monitor(scores, log, as_of): a scoring job's forecasts against what happened
+                   since, with a verdict (fine, watch, retrain) and a logged run
 clvlab.spark       (import it; pip install clvlab[spark]) RFM, fits and scoring on Spark
 bayes              Bayesian fits (method="nuts"|"advi"|"map"), parameter draws (posterior,
                    normal, bootstrap_fit) and predictions with intervals
@@ -103,6 +106,8 @@ __getattr__, __dir__ = lazy.attach(__name__, attributes={
     "scoring": "clvlab.ops.scoring",
     "serving": "clvlab.ops.serving",
     "tracking": "clvlab.ops.tracking",
+    "selection": "clvlab.ops.selection",
+    "monitoring": "clvlab.ops.monitoring",
 })
 
 if TYPE_CHECKING:
@@ -129,7 +134,7 @@ if TYPE_CHECKING:
     from clvlab.models.spend_checks import SpendFrequencyCheck, spend_frequency_check
     from clvlab.models.totals import cumulative_purchase_fan, purchase_totals, revenue_totals
     from clvlab.models.value_distribution import spend_moments, value_distribution
-    from clvlab.ops import experiments, scoring, serving, tracking
+    from clvlab.ops import experiments, monitoring, scoring, selection, serving, tracking
 
 
 __all__ = [
@@ -177,6 +182,8 @@ __all__ = [
     "plotting",
     "scoring",
     "experiments",
+    "selection",
+    "monitoring",
     "bayes",
     "datasets",
     "simulate",

@@ -128,15 +128,10 @@ def event_frame(calibration: Calibration) -> pd.DataFrame:
     the log. An event log that shares no customer with the purchase log is refused: its ids
     are of another kind (text against numbers) or of another system, and all-zero features
     would look like customers who never visited."""
-    from clvlab.data.events import event_features
+    from clvlab.data.events import check_event_ids, event_features
 
     events, rfm = calibration.events, calibration.rfm
-    if len(events) and not rfm.index.isin(events["cid"]).any():
-        raise ClvlabError(
-            f"the event log's customer ids match none of the purchase log's at "
-            f"{calibration.cutoff.date()} (event ids like {events['cid'].iloc[0]!r}, "
-            f"{events['cid'].dtype}; purchase ids like {rfm.index[0]!r}, {rfm.index.dtype}); "
-            "give both logs the same ids, of the same type")
+    check_event_ids(events["cid"], rfm.index, f"at {calibration.cutoff.date()}: ", warn=False)
     features = event_features(events, calibration.cutoff, customers=rfm.index,
                               time_unit=calibration.time_unit, event_types=calibration.event_types,
                               customer_col="cid", date_col="ts", event_col="event",

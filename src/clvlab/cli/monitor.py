@@ -38,6 +38,10 @@ def add_command(commands, with_options: bool = True) -> None:
                          help="the transaction log up to --as-of (CSV or Parquet files, globs)")
     monitor.add_argument("--as-of", required=True,
                          help="the monitored date: purchases after the scoring date up to it")
+    monitor.add_argument("--allow-quiet-end", action="store_true",
+                         help="accept a log whose last purchase is long before --as-of (it is "
+                              "complete and nobody bought); by default such a log is refused as "
+                              "cut short")
     monitor.add_argument("--model-uri", default=None,
                          help="the model that scored, when nothing records it (else it must be "
                               "the recorded version)")
@@ -111,7 +115,8 @@ def _run_monitor(args: argparse.Namespace) -> int:
                      customer_col=args.customer_col, date_col=args.date_col,
                      amount_col=args.amount_col, date_format=args.date_format,
                      timezone=args.timezone, consent_col=args.consent_col,
-                     withdrawn=args.withdrawn, delimiter=args.delimiter, decimal=args.decimal)
+                     withdrawn=args.withdrawn, delimiter=args.delimiter, decimal=args.decimal,
+                     allow_quiet_end=args.allow_quiet_end)
     info = result.info
     print(f"verdict: {result.verdict} (exit status {result.exit_code})")
     print(f"  {info['model_uri']} (version {info['model_version'] or '?'}) scored "

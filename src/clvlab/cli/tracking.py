@@ -4,6 +4,7 @@ compare."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 __all__ = ["add_commands"]
@@ -192,6 +193,14 @@ def _run_register(args: argparse.Namespace) -> int:
                          force=args.force, customer_col=args.customer_col)
     print(f"registered {args.name} version {info.registered_model_version} "
           f"(models:/{args.name}@{args.alias})")
+    parts = [f"transaction model {type(transaction).__name__}"]
+    parts += [f"spend model from {args.spend_model}"] if args.spend_model else []
+    if part is not None:
+        parts.append(f"{repr(part)} in the churn adjuster's place: its purchases, P(any "
+                     f"purchase) and spend are the scores, for a horizon of {part.horizon:g}"
+                     if args.challenger else
+                     f"churn adjuster for a horizon of {part.horizon:g}")
+    print("  parts: " + "; ".join(parts))
     report = (info.metadata or {}).get("convergence", {})
     forced = [key for key, entry in report.items() if entry.get("converged") is False]
     for line in describe_convergence(report, forced):
@@ -282,6 +291,10 @@ def _run_experiment(args: argparse.Namespace) -> int:
           f"see the leaderboard with `clvlab compare {name}`")
     if run.selection is not None:
         print(repr(run.selection))
+        if run.selection.decision == "nothing to register":  # a scheduler must see it fail
+            print(f"clvlab: error: nothing was registered: {run.selection.reason}",
+                  file=sys.stderr)
+            return 1
     return 0
 
 

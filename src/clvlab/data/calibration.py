@@ -105,8 +105,13 @@ def calibration_data(transactions: Any, cutoff: Any, horizon: float | None = Non
                       time_unit=settings.time_unit, calibration_end=None if horizon is None else cutoff,
                       observation_end=end if holdout_end is not None else cutoff,
                       date_format=date_format, timezone=timezone, engine="pandas")
+    event_log = read_events(events, settings, event_col, event_value_col)
+    if event_log is not None:
+        from clvlab.data.events import check_event_ids
+
+        check_event_ids(event_log["cid"], ids, "events: ")
     window = CutoffView(rfm, ids, ts, amount, cutoff, end, settings, customer_attributes,
-                        events=read_events(events, settings, event_col, event_value_col))
+                        events=event_log)
     outcome = None if horizon is None else pd.Series(window.actual_purchases, index=rfm.index,
                                                      name="holdout_purchases")
     return window.calibration, outcome

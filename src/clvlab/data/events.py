@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, DataValidationError, example_row
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, example_row
 from clvlab.core.timeunits import UNIT_SECONDS, normalize_time_unit
 from clvlab.data.events_rules import BASKET_TREND_DAYS, BLANK_PATTERN, ENGINES, TREND_DAYS, \
     LogPlan, customer_ids, feature_name, feature_rows, resolve_event_types, resolve_plan, \
@@ -41,6 +41,7 @@ from clvlab.data.rfm_io import read_files
 from clvlab.data.rfm_pandas import check_ids, header_hint, parse_dates
 
 __all__ = ["check_events", "event_features", "basket_features", "feature_name", "LogPlan",
+           "check_event_ids",
            "ENGINES", "TREND_DAYS", "BASKET_TREND_DAYS", "BLANK_PATTERN"]
 
 
@@ -76,6 +77,37 @@ def check_events(events: Any, *, customer_col: str = "customer_id", date_col: st
     """
     return _normalised(events, resolve_plan(customer_col, date_col, event_col, value_col,
                                             timezone, date_format))
+
+
+#: Below this share of the purchase log's customers with any event, ``check_event_ids`` warns.
+LOW_EVENT_COVERAGE = 0.10
+
+
+def check_event_ids(event_ids: pd.Series, purchase_ids: Any, where: str = "",
+                    warn: bool = True) -> None:
+    """The event log must speak of the purchase log's customers: refused when no id is shared
+    (ids of another kind, text against numbers, or of another system: all-zero features would
+    read as customers who never visited); a ``ClvlabWarning`` when under
+    ``LOW_EVENT_COVERAGE`` of the purchase log's customers have any event, which is either
+    what the events are (e-mails to a few subscribers) or ids that match only in part (the
+    entry points warn once; ``warn=False`` for each cutoff's view after them)."""
+    customers = pd.Index(pd.unique(np.asarray(purchase_ids)))
+    if len(event_ids) == 0 or len(customers) == 0:
+        return
+    covered = customers.isin(pd.unique(np.asarray(event_ids)))
+    sample = f"event ids like {event_ids.iloc[0]!r}, {event_ids.dtype}; purchase ids like " \
+             f"{customers[0]!r}, {customers.dtype}"
+    if not covered.any():
+        raise ClvlabError(f"{where}the event log's customer ids match none of the purchase "
+                          f"log's ({sample}); give both logs the same ids, of the same type")
+    if warn and covered.mean() < LOW_EVENT_COVERAGE:
+        import warnings
+
+        warnings.warn(f"{where}only {covered.sum():,} of the purchase log's {len(customers):,} "
+                      f"customers ({covered.mean():.1%}) have any event ({sample}); the others "
+                      "get the features of customers without events. If every customer should "
+                      "have events, the ids match only in part: check their format",
+                      ClvlabWarning, stacklevel=3)
 
 
 def _normalised(log: Any, plan: LogPlan) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from clvlab.core.progress import progress_bar
 from clvlab.core.timeunits import UNIT_SECONDS
 from clvlab.data.calibration import (CutoffView, check_cutoffs,
                                      checked_horizon, load_log, read_events)
+from clvlab.data.events import check_event_ids
 from clvlab.data.rfm import rfm_summary
 from clvlab.data.rfm_rules import make_settings
 from clvlab.evaluation import interval_metrics, metrics
@@ -155,11 +156,8 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
     frame, ids, ts, amount = load_log(transactions, settings)
     # validated once; each cutoff's view keeps the events up to it (read_events' rules)
     event_log = read_events(events, settings, event_col, event_value_col)
-    if event_log is not None and len(event_log) and not event_log["cid"].isin(ids.unique()).any():
-        raise ClvlabError(
-            f"events: the event log's customer ids match none of the purchase log's (event ids "
-            f"like {event_log['cid'].iloc[0]!r}, {event_log['cid'].dtype}; purchase ids like "
-            f"{ids.iloc[0]!r}, {ids.dtype}); give both logs the same ids, of the same type")
+    if event_log is not None:
+        check_event_ids(event_log["cid"], ids, "events: ")
     unit = UNIT_SECONDS[settings.time_unit]
     cutoffs = check_cutoffs(cutoffs, ts, horizon * unit, settings)
     pieces: dict[str, list[pd.DataFrame]] = {k: [] for k in

@@ -161,8 +161,12 @@ def decile_mape(predicted: np.ndarray, actual: np.ndarray, groups: int = 10) -> 
 
     Ties always share a bucket (the rule depends on values only); where ties make edges
     coincide (``pandas.qcut`` refuses) the buckets between equal edges are empty and skipped,
-    so such data gets fewer, larger buckets. NaN without customers, with a NaN prediction, or
-    where a bucket's realised mean is 0 (a percentage of 0; the paper's code gives infinity)."""
+    so such data gets fewer, larger buckets. A bucket whose customers realised nothing (a
+    relative error against 0: the paper's code gives infinity, which on a short horizon's
+    lowest deciles is the rule, not the exception) is pooled with the buckets above it until
+    the pool's realised mean is positive (a zero pool at the top joins the one below): every
+    customer still counts, and where no bucket realised 0 this is the paper's metric. NaN
+    without customers, with a NaN prediction, or when nobody realised anything."""
     predicted = np.asarray(predicted, dtype=np.float64)
     actual = np.asarray(actual, dtype=np.float64)
     if len(actual) == 0 or not np.all(np.isfinite(predicted)):
@@ -171,10 +175,21 @@ def decile_mape(predicted: np.ndarray, actual: np.ndarray, groups: int = 10) -> 
     bucket = np.clip(np.searchsorted(edges, predicted, side="left") - 1, 0, groups - 1)
     counts = np.bincount(bucket, minlength=groups)
     used = counts > 0
-    mean_actual = np.bincount(bucket, weights=actual, minlength=groups)[used] / counts[used]
-    mean_predicted = np.bincount(bucket, weights=predicted, minlength=groups)[used] / counts[used]
-    if np.any(mean_actual <= 0):
+    sums = np.column_stack([np.bincount(bucket, weights=predicted, minlength=groups)[used],
+                            np.bincount(bucket, weights=actual, minlength=groups)[used],
+                            counts[used]])
+    pools, pool = [], np.zeros(3)
+    for row in sums:  # lowest prediction first
+        pool = pool + row
+        if pool[1] > 0:
+            pools.append(pool)
+            pool = np.zeros(3)
+    if not pools:
         return NAN
+    if pool[2] > 0:  # buckets at the top that realised nothing join the last pool
+        pools[-1] = pools[-1] + pool
+    pooled = np.array(pools)
+    mean_predicted, mean_actual = pooled[:, 0] / pooled[:, 2], pooled[:, 1] / pooled[:, 2]
     return float(np.mean(np.abs(mean_predicted - mean_actual) / mean_actual))
 
 

@@ -108,7 +108,11 @@ class BacktestResult:
         settings = self.settings
         horizon = settings.get("horizon")
         horizon = "n/a" if horizon is None else f"{horizon:g} {settings.get('time_unit') or ''}".strip()
-        head = (f"Backtest: {len(settings.get('cutoffs', []))} cutoffs, horizon {horizon}, "
+        cutoffs = [str(c)[:10] if str(c).endswith("00:00:00") or len(str(c)) <= 10 else str(c)
+                   for c in settings.get("cutoffs", [])]
+        shown = ", ".join(cutoffs) if len(cutoffs) <= 6 else \
+            f"{', '.join(cutoffs[:3])}, ..., {cutoffs[-1]}"
+        head = (f"Backtest: {len(cutoffs)} cutoffs ({shown}), horizon {horizon}, "
                 f"{len(settings.get('candidates', []))} candidates (means over cutoffs, all customers)")
         with pd.option_context("display.width", 200, "display.max_columns", 20,
                                "display.float_format", "{:.4g}".format):

@@ -47,6 +47,13 @@ TRANSACTION_OUTPUTS = ["p_alive", "probability_of_purchase", "expected_purchases
 SPEND_OUTPUTS = ["expected_spend_per_purchase", "clv"]
 
 
+
+def adjuster_role(adjuster) -> str:
+    """How messages name what adjusts a model's scores: a churn adjuster, or a challenger
+    (``ChallengerAdjustment``, which records its candidate's name) in its place."""
+    name = getattr(adjuster, "candidate_name_", None)
+    return f"the challenger {name!r}" if name else "the churn adjuster"
+
 def output_columns(spend_model: Any) -> list[str]:
     """The score columns for a model with or without a spend model."""
     return TRANSACTION_OUTPUTS + (SPEND_OUTPUTS if spend_model is not None else [])
@@ -123,13 +130,14 @@ def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.Da
                                                  float(discount_rate), float(margin),
                                                  unvalued="population")
         if churn_adjuster is not None:
+            role = adjuster_role(churn_adjuster)
             if not np.isclose(horizon, churn_adjuster.horizon):
-                raise ClvlabError(f"the churn adjuster was trained for a horizon of "
+                raise ClvlabError(f"{role} was trained for a horizon of "
                                   f"{churn_adjuster.horizon:g}; score with horizon="
                                   f"{churn_adjuster.horizon:g}")
             absent = [c for c in churn_adjuster.feature_names_in_ if c not in table.columns]
             if absent:
-                raise ClvlabError(f"the churn adjuster needs the column(s) {absent}, which the table "
+                raise ClvlabError(f"{role} needs the column(s) {absent}, which the table "
                                   "to score lacks")
             features = table[list(churn_adjuster.feature_names_in_)]
             features.attrs = rfm.attrs

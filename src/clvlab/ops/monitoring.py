@@ -23,6 +23,13 @@ pro-rated. Figures (:mod:`clvlab.ops.monitoring_metrics`):
   model saved without one (the result says which); and the share of customers at ``as_of``
   who were not scored (new).
 
+A champion whose scores come through a churn adjuster or a challenger: the adjuster was
+trained for its horizon and predicts no other window, so the purchase process (the tracking
+curve and its bands, coverage, drift) is monitored through the transaction model it adjusts,
+and when the elapsed window is the horizon, purchases' MAE and aggregate error, AUC, Brier
+score and calibration are those of the adjusted scores (the base model's beside them as
+``base_*``); before it, every figure is the base model's, and a note says so.
+
 Verdict (``fine``, ``watch``, ``retrain``; every crossing is a reason, every figure that
 could not be computed is listed as not checked). Defaults (:class:`Thresholds`):
 
@@ -321,7 +328,9 @@ def monitor(scores: Any, transactions: Any, as_of: Any, *, model_uri: str | None
     customer_col : the log's id column (default: the scoring's, else ``customer_id``).
     **log_options : ``date_col``, ``amount_col`` (default "amount", used when the log has it),
         ``date_format``, ``timezone``, ``consent_col``, ``withdrawn``, ``delimiter``, ``decimal``:
-        as in :func:`clvlab.ops.scoring.score`.
+        as in :func:`clvlab.ops.scoring.score`; ``allow_quiet_end``: accept a log whose last
+        purchase is longer before ``as_of`` than any quiet spell since the scoring date (by
+        default refused as cut short: its missing purchases would read as a failed forecast).
 
     Returns
     -------
@@ -331,8 +340,8 @@ def monitor(scores: Any, transactions: Any, as_of: Any, *, model_uri: str | None
     Raises
     ------
     ClvlabError
-        For a file or model that cannot be found or read, dates out of order, a model this job
-        cannot re-predict (a churn adjuster or covariates), and bad options.
+        For a file or model that cannot be found or read, dates out of order, a log that stops
+        before ``as_of``, a model this job cannot re-predict (covariates), and bad options.
     """
     from clvlab.ops import monitoring_runs as runs
     from clvlab.ops.serving import load_clv_model

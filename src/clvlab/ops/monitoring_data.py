@@ -22,7 +22,7 @@ from clvlab.core.errors import ClvlabError, ClvlabWarning
 from clvlab.core.timeunits import UNIT_SECONDS
 from clvlab.ops import monitoring_metrics as figures
 
-__all__ = ["Observed", "observe"]
+__all__ = ["Observed", "observe", "check_log_reaches"]
 
 RFM = ["frequency", "recency", "T"]
 
@@ -39,20 +39,60 @@ class Observed:
     notes: list[str] = field(default_factory=list)
 
 
+def check_log_reaches(ts: pd.Series, start: pd.Timestamp, end: pd.Timestamp,
+                      allow_quiet_end: bool = False) -> str | None:
+    """Refuse a log that stops before ``end`` (an old extract): its missing purchases would
+    count as none, and the forecasts would look far too high (a false "retrain").
+
+    A log may end a little before ``end`` because nobody bought in the last hours or days; it
+    is taken as cut short when the silence at its end is longer than every quiet spell between
+    the purchases of the monitored window (``start`` to its last purchase), the scoring date
+    included. With ``allow_quiet_end`` (nobody bought, and the log is complete) it is only
+    noted. Returns the note to report, or None when the log reaches ``end``."""
+    last = ts.max()
+    if last >= end:
+        return None
+    times = pd.Series(ts)
+    since = np.sort((times[(times > start) & (times <= end)] - start).dt.total_seconds())
+    longest = pd.Timedelta(seconds=float(np.diff(since, prepend=0.0).max()) if len(since) else 0)
+    silence = end - last
+    if silence > longest and not allow_quiet_end:
+        spells = (f"a longer silence than any between purchases since the scoring date "
+                  f"{_when(start)} (the longest: {longest})") if len(since) else \
+            f"no purchase at all after the scoring date {_when(start)}"
+        raise ClvlabError(
+            f"the log ends {_when(last)}, {silence} before as_of {_when(end)}: {spells}, so "
+            "the log looks cut short; its missing purchases would count as none and make the "
+            f"forecasts look wrong. Monitor as of its end (as_of='{_when(last)}'), or, if the "
+            "log is complete and nobody bought, say so: allow_quiet_end=True (--allow-quiet-end)")
+    return (f"the log ends {_when(last)}, {silence} before as_of {_when(end)}: purchases after "
+            "its end are counted as none")
+
+
+def _when(moment: pd.Timestamp) -> str:
+    """A date, or a date and time when it is not midnight (as a user would type it)."""
+    naive = moment.tz_localize(None) if moment.tzinfo else moment
+    return str(naive.date()) if naive == naive.normalize() else str(naive)
+
+
 def observe(model, scores: pd.DataFrame, transactions: Any, scored_as_of: Any, as_of: Any, *,
             time_unit: str | None, horizon: float | None, interval_level: float | None,
             quantiles: Any, levels: tuple[float, ...], band_draws: int, band_points: int,
             seed: int = 0, customer_col: str = "customer_id", date_col: str = "date",
             amount_col: str | None = "amount", date_format: str | None = None,
             timezone: str = "UTC", consent_col: str | None = None, withdrawn: Any = None,
-            delimiter: str | None = None, decimal: str = ".") -> Observed:
-    """Join ``scores`` with the log and compute every figure (see :mod:`clvlab.ops.monitoring`)."""
+            delimiter: str | None = None, decimal: str = ".",
+            allow_quiet_end: bool = False) -> Observed:
+    """Join ``scores`` with the log and compute every figure (see :mod:`clvlab.ops.monitoring`).
+    A log whose last purchase is further before ``as_of`` than any quiet spell inside the
+    monitored window is refused as cut short (``check_log_reaches``), unless
+    ``allow_quiet_end``."""
     from clvlab.data.calibration import CutoffView, load_log
     from clvlab.data.rfm import rfm_summary
     from clvlab.data.rfm_io import parse_option_date, read_files
     from clvlab.data.rfm_rules import make_settings
 
-    transaction, spend = _parts(model)
+    transaction, spend, adjuster = _parts(model)
     unit = time_unit or getattr(transaction, "time_unit_", None)
     if unit is None:
         raise ClvlabError("the model records no time unit and the scores none either; register "
@@ -84,9 +124,9 @@ def observe(model, scores: pd.DataFrame, transactions: Any, scored_as_of: Any, a
         then = rfm_summary(frame, calibration_end=start, observation_end=end, **options)
         now = rfm_summary(frame, observation_end=end, **options)
     notes = []
-    if ts.max() < end:
-        notes.append(f"the log ends {ts.max()}, before as_of {end}: purchases after its end are "
-                     "counted as none")
+    quiet = check_log_reaches(ts, start, end, allow_quiet_end)
+    if quiet:
+        notes.append(quiet)
     scores = scores.copy()
     scored, missing = _matched(scores, then.index)
     if missing:
@@ -108,6 +148,9 @@ def observe(model, scores: pd.DataFrame, transactions: Any, scored_as_of: Any, a
                "horizon": math.nan if horizon is None else float(horizon)}
     metrics.update(_forecast_figures(transaction, spend, table, view, elapsed, levels,
                                      band_draws, seed, notes))
+    if adjuster is not None:
+        metrics.update(_adjusted_figures(adjuster, scores.loc[scored], view, elapsed, horizon,
+                                         metrics, notes))
     activity = figures.calibration_table(metrics.pop("_p_any"), view.actual_purchases > 0)
     metrics["calibration_error"] = figures.calibration_error(activity)
     metrics["calibration_max_error"] = float(activity["difference"].abs().max()) \
@@ -141,18 +184,57 @@ def observe(model, scores: pd.DataFrame, transactions: Any, scored_as_of: Any, a
 
 
 def _parts(model):
-    """The transaction and spend models of a CLV model (or a lone transaction model), refusing
-    what the job cannot re-predict over another window."""
+    """The transaction, spend and adjusting parts of a CLV model (or a lone transaction model),
+    refusing what the job cannot re-predict over another window."""
     transaction = getattr(model, "transaction", model)
     spend = getattr(model, "spend", None)
-    if getattr(model, "adjuster", None) is not None:
-        raise ClvlabError("the model has a churn adjuster, which was trained for its scoring "
-                          "horizon only, so its forecasts cannot be re-predicted over the elapsed "
-                          "window; monitor a model without one")
     if any(hasattr(part, "covariates_") for part in (transaction, spend) if part is not None):
         raise ClvlabError("the model has covariates; monitoring re-predicts from the RFM columns "
                           "alone and does not join customer attributes or covariate panels yet")
-    return transaction, spend
+    return transaction, spend, getattr(model, "adjuster", None)
+
+
+#: The figures a churn adjuster's (or a challenger's) scores replace at their horizon.
+ADJUSTED = ("purchases_mae", "purchases_aggregate_pct_error", "activity_auc", "activity_brier")
+
+
+def _adjusted_figures(adjuster, scores: pd.DataFrame, view, elapsed: float,
+                      horizon: float | None, base: dict, notes: list[str]) -> dict[str, float]:
+    """A champion whose scores come through a churn adjuster or a challenger: the adjuster was
+    trained for one horizon and predicts nothing over another window, so the purchase process
+    (tracking curve, bands, coverage, drift) is monitored through the transaction model it
+    adjusts, and the adjusted forecasts themselves (the scores' expected purchases and P(any
+    purchase)) are compared with what happened when the elapsed window is their horizon. The
+    base model's figures stay beside them (``base_<name>``)."""
+    from clvlab.evaluation.metrics import activity_metrics, error_metrics
+    from clvlab.models.customer_scores import adjuster_role
+
+    role = adjuster_role(adjuster)
+    trained = float(adjuster.horizon)
+    out = {f"base_{name}": base.get(name, math.nan) for name in ADJUSTED}
+    if not math.isclose(elapsed, trained, rel_tol=1e-9, abs_tol=1e-9):
+        notes.append(f"the scores come through {role}, trained for a horizon of {trained:g}: "
+                     f"over {elapsed:.4g} their own forecasts are not defined, so every figure "
+                     "is the transaction model's it adjusts; monitor at the horizon (as_of = "
+                     "the scoring date + the horizon) to check the adjusted forecasts too")
+        return out
+    needed = {"expected_purchases", "probability_of_purchase"}
+    if not needed <= set(scores.columns):
+        notes.append(f"the scores lack {sorted(needed - set(scores.columns))}: {role}'s "
+                     "forecasts are not checked")
+        return out
+    actual = view.actual_purchases
+    errors = error_metrics(scores["expected_purchases"].to_numpy(np.float64), actual)
+    activity = activity_metrics(scores["probability_of_purchase"].to_numpy(np.float64), actual > 0)
+    notes.append(f"the scores come through {role}: at its horizon ({trained:g}) purchases' MAE, "
+                 "aggregate error, AUC and Brier score are its forecasts'; the tracking curve, "
+                 "bands, coverage and drift are the transaction model's it adjusts (base_* "
+                 "figures: that model's forecasts)")
+    out.update(purchases_mae=errors["mae"], purchases_aggregate_pct_error=errors["aggregate_pct_error"],
+               activity_auc=activity["auc"], activity_brier=activity["brier"],
+               purchases_expected_adjusted=float(scores["expected_purchases"].sum()),
+               _p_any=scores["probability_of_purchase"].to_numpy(np.float64))
+    return out
 
 
 def _matched(scores: pd.DataFrame, ids: pd.Index) -> tuple[pd.Index, int]:

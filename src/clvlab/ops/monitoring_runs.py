@@ -202,18 +202,9 @@ def _plots() -> dict:
 
 
 def _save_plot(draw, result, path: str) -> None:
-    import matplotlib
+    from clvlab.plotting.files import save_png
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5))
-    try:
-        draw(result, ax=ax)
-        fig.tight_layout()
-        fig.savefig(path, dpi=90, format="png")
-    finally:
-        plt.close(fig)
+    save_png(lambda ax: draw(result, ax=ax), path)
 
 
 def _jsonable(value: Any) -> Any:

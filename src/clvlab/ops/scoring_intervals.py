@@ -157,11 +157,14 @@ def distribution_settings(params: dict[str, Any]) -> dict[str, Any]:
 def refuse_adjuster(adjuster: Any, what: str = "quantiles and prediction intervals") -> None:
     """A churn adjuster's model gets no distribution columns (see the module docstring)."""
     if adjuster is not None:
+        from clvlab.models.customer_scores import adjuster_role
+
+        role = adjuster_role(adjuster)
         raise ClvlabError(f"{what} are of the transaction model's distribution of purchases; "
-                          "this model has a churn adjuster, which rescales expected purchases "
-                          "by a factor that has no distribution, so they would not describe its "
-                          "scores. Score it without them, or register the model without the "
-                          "adjuster")
+                          f"this model's scores come through {role}, which adjusts expected "
+                          "purchases by values that have no distribution here, so they would "
+                          "not describe its scores. Score it without them, or register the "
+                          f"model without {role}")
 
 
 def distribution_column_types(quantiles: Sequence[float], interval_level: float | None,

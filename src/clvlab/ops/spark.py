@@ -294,12 +294,14 @@ def _check_adjuster(adjuster, horizon: float, distribution: dict,
 
     if distribution.get("quantiles") or distribution.get("interval_level") is not None:
         refuse_adjuster(adjuster)
+    from clvlab.models.customer_scores import adjuster_role
+
     if not np.isclose(horizon, adjuster.horizon):
-        raise ClvlabError(f"the churn adjuster was trained for a horizon of "
+        raise ClvlabError(f"{adjuster_role(adjuster)} was trained for a horizon of "
                           f"{adjuster.horizon:g}; score with horizon={adjuster.horizon:g}")
     absent = [c for c in adjuster.feature_names_in_ if columns is not None and c not in columns]
     if absent:
-        raise ClvlabError(f"the churn adjuster needs the column(s) {absent}, which the customer "
+        raise ClvlabError(f"{adjuster_role(adjuster)} needs the column(s) {absent}, which the customer "
                           "table lacks (build them with clvlab.churn.feature_frame, or let the "
                           "scoring job build them: clvlab.ops.spark.score_job)")
 

@@ -163,20 +163,12 @@ def log_fit(model, rfm: pd.DataFrame | None = None, *, experiment: str | None = 
 
 def _frequency_plot(model, rfm: pd.DataFrame, path: Path) -> None:
     """The frequency histogram (clvlab.plotting) of a transaction model, saved as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     from clvlab.plotting.diagnostics import plot_frequency_histogram
+    from clvlab.plotting.files import save_png
 
     if not hasattr(model, "_new_customer_pmf"):  # a spend model: no purchase distribution
         return
-    fig, ax = plt.subplots(figsize=(7, 4))
-    plot_frequency_histogram(model, rfm, ax=ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_png(lambda ax: plot_frequency_histogram(model, rfm, ax=ax), path, figsize=(7, 4))
 
 
 @tracking_errors("logging the backtest", "the run may be incomplete in the store; nothing local was written")
@@ -242,15 +234,8 @@ def log_backtest(result, *, experiment: str | None = None, run_name: str = "back
 
 
 def _backtest_plots(result, folder: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from clvlab.plotting.files import save_png
 
     for name, draw in (("tracking", result.plot_tracking),
                        ("conditional_expectations", result.plot_conditional_expectations)):
-        fig, ax = plt.subplots(figsize=(8, 5))
-        draw(ax=ax)
-        fig.tight_layout()
-        fig.savefig(folder / f"{name}.png", dpi=90)
-        plt.close(fig)
+        save_png(lambda ax, draw=draw: draw(ax=ax), folder / f"{name}.png")
