@@ -187,3 +187,31 @@ def test_each_chunk_is_checked_at_its_first_draw_not_at_every_draw(monkeypatch):
     broken = table.assign(recency=[0.0, 45.0, 38.0])
     with pytest.raises(clvlab.ClvlabError, match="recency must be <= T"):
         model.posterior_predict("expected_purchases", broken, n_draws=30, t=52)
+
+
+@pytest.mark.parametrize("model_class", ["BetaGeo", "ParetoNBD", "ModifiedBetaGeo"])
+def test_draws_in_blocks_equal_draws_one_by_one(model_class, monkeypatch):
+    """Many draws of a small table in one pass of row models (``_block_values``) give the
+    numbers a model per draw gives: expected purchases, P(alive) and CLV with a spend model."""
+    log = simulate.transaction_log(1500, model="pareto-nbd", params={"r": 0.6, "alpha": 9.0,
+                                   "s": 0.7, "beta": 11.0}, spend={"p": 6.0, "q": 3.7, "v": 15.0},
+                                   observation_period=52, seed=4)
+    rfm = clvlab.rfm_summary(log, amount_col="amount", time_unit="W")
+    model = getattr(clvlab, model_class)().fit(rfm)
+    spend = GammaGamma().fit(rfm[rfm["frequency"] > 0])
+    table = rfm.head(40)
+    clv = lambda m, s, chunk: clvlab.customer_lifetime_value(  # noqa: E731
+        m, s, chunk, horizon=26, discount_rate=0.01)
+    cases = [(model, lambda m, chunk: m.expected_purchases(chunk, 13)),
+             (model, lambda m, chunk: m.p_alive(chunk)), ([model, spend], clv)]
+    for models, predict in cases:
+        blocks = bayes.posterior_summary(models, predict, table, n_draws=60, return_draws=True)
+        monkeypatch.setattr(uncertainty, "_block_values", lambda *a: None)  # one by one
+        single = bayes.posterior_summary(models, predict, table, n_draws=60, return_draws=True)
+        monkeypatch.undo()
+        np.testing.assert_allclose(blocks.to_numpy(), single.to_numpy(), rtol=1e-12)
+    monkeypatch.setattr(uncertainty, "BLOCK_ROWS", 7 * len(table))  # several blocks
+    several = bayes.posterior_summary(model, cases[0][1], table, n_draws=60, return_draws=True)
+    monkeypatch.undo()
+    np.testing.assert_allclose(several.to_numpy(), bayes.posterior_summary(
+        model, cases[0][1], table, n_draws=60, return_draws=True).to_numpy(), rtol=1e-13)

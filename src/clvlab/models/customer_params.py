@@ -15,7 +15,6 @@ group, each group with the plain model at its parameters (``plain_models``).
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
 import inspect
@@ -28,6 +27,7 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError
 from clvlab.inference.mle import group_rows
+from clvlab.inference.row_params import distinct_rows, row_model, rows_are_distinct
 from clvlab.models.covariates import CovariateDesign
 
 __all__ = ["plain_models", "by_covariate_group", "population_level", "customer_parameters",
@@ -37,27 +37,6 @@ __all__ = ["plain_models", "by_covariate_group", "population_level", "customer_p
 PARALLEL_FROM_ROWS = 200_000
 #: how many threads (the work releases the GIL; at most 4, as the test suite's workers)
 PREDICTION_THREADS = max(1, min(4, os.cpu_count() or 1))
-
-#: set while a row model predicts: its rows are already distinct in history and parameters
-#: (or must not be shared: random draws), and its parameters are one per row, so the
-#: predictions must not reduce the rows again (``transaction._per_distinct``)
-_DISTINCT_ROWS = contextvars.ContextVar("clvlab_distinct_rows", default=False)
-
-
-def rows_are_distinct() -> bool:
-    """Whether a row model is predicting (its rows must not be reduced again)."""
-    return _DISTINCT_ROWS.get()
-
-
-@contextlib.contextmanager
-def distinct_rows():
-    """Within it, a row model's rows count as distinct (a caller that built the row model
-    itself, e.g. the predictions along covariate paths)."""
-    token = _DISTINCT_ROWS.set(True)
-    try:
-        yield
-    finally:
-        _DISTINCT_ROWS.reset(token)
 
 
 def customer_parameters(model, table: pd.DataFrame) -> np.ndarray:
@@ -76,18 +55,6 @@ def customer_parameters(model, table: pd.DataFrame) -> np.ndarray:
     distinct, group = group_rows(list(covariates.T))
     params, _ = design.exponents(values[:k], values[k:], np.column_stack(distinct))
     return params[group]
-
-
-def row_model(model, params: np.ndarray):
-    """The plain model whose parameters differ by row: ``_check_fitted()`` returns the k x
-    rows array ``params.T``, so every vectorised formula sees one value per row. Its
-    ``params_`` are NaN: code that read them in place of ``_check_fitted()`` would give NaN,
-    which the finiteness checks of the predictions refuse, rather than row 0's values."""
-    params = np.ascontiguousarray(np.asarray(params, dtype=np.float64).T)
-    plain = model.plain_at(params[:, 0])
-    plain.params_ = pd.Series(np.nan, index=plain.params_.index, name=plain.params_.name)
-    plain._row_params = params
-    return plain
 
 
 # --- predictions, one covariate group at a time ---------------------------------------------
@@ -205,27 +172,24 @@ def _predict_rows(model, method: Callable, bound, table_name: str, table: pd.Dat
     arguments = {name: value for name, value in bound.arguments.items() if name != "self"}
     if not distinct:
         arguments[table_name] = table
-        token = _DISTINCT_ROWS.set(True)
-        try:
+        with distinct_rows():
             return getattr(row_model(model, params), method.__name__)(**arguments)
-        finally:
-            _DISTINCT_ROWS.reset(token)
     per_row = [name for name, value in arguments.items()
                if name != table_name and _rows_of(value, np.arange(1), n) is not value]
     read = [c for c in (*model.columns, "monetary_value") if c in table.columns]
     key = [*(table[c].to_numpy() for c in dict.fromkeys(read)),
            *(np.asarray(arguments[name]) for name in per_row), *params.T]
     try:
-        distinct_rows, inverse = group_rows([np.asarray(c, dtype=np.float64) for c in key])
+        unique, inverse = group_rows([np.asarray(c, dtype=np.float64) for c in key])
     except (TypeError, ValueError):  # text in a column the model reads: let its checks say so
-        distinct_rows, inverse = None, np.arange(n)
-    firsts = np.arange(n) if distinct_rows is None else _first_positions(inverse, n)
+        unique, inverse = None, np.arange(n)
+    firsts = np.arange(n) if unique is None else _first_positions(inverse, n)
     for name in per_row:
         arguments[name] = np.asarray(arguments[name])[firsts]
-    rows = table if distinct_rows is None else table.iloc[firsts]
+    rows = table if unique is None else table.iloc[firsts]
     result = _in_parts(model, method.__name__, params[firsts], arguments, table_name, rows,
                        per_row)
-    if distinct_rows is None:
+    if unique is None:
         return result
     if isinstance(result, (pd.Series, pd.DataFrame)):
         spread = result.iloc[inverse]
@@ -246,11 +210,8 @@ def _in_parts(model, name: str, params: np.ndarray, arguments: dict, table_name:
         own[table_name] = rows.iloc[part]
         for key in per_row:
             own[key] = np.asarray(arguments[key])[part]
-        token = _DISTINCT_ROWS.set(True)
-        try:
+        with distinct_rows():
             return getattr(row_model(model, params[part]), name)(**own)
-        finally:
-            _DISTINCT_ROWS.reset(token)
 
     n, threads = len(rows), PREDICTION_THREADS
     if threads < 2 or n < PARALLEL_FROM_ROWS:
