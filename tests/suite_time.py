@@ -50,10 +50,12 @@ UNKNOWN_SECONDS = 1.0
 SLOWEST_SHOWN = 15
 #: The first line of the over-budget warning (.ci/run looks for it).
 OVER_BUDGET = "WARNING: the suite is over its time budget"
-#: The newest interpreter's run in CI (.ci/run): the whole suite but the tests marked ``once``
-#: (they run no code that differs between the stacks). Its time is held to the budget as a
-#: whole run's is; its durations update the file as a part's do.
-STACK_RUN = "not once"
+#: Where a test marked ``once`` runs in CI (.ci/run's ``--once-on``): long tests that run no
+#: code that differs between the two stacks run on one interpreter, ``python3`` unless the mark
+#: names ``"newest"`` (``@pytest.mark.once("newest")``: some go there to even the two runs'
+#: time). A run with ``--once-on`` is held to the budget as a whole run is; its durations
+#: update the file as a part's do. Without it every test runs.
+ONCE_TARGETS = ("python3", "newest")
 #: The key of the groups' folder in each worker's input.
 GROUPS_KEY = "clvlab_groups_folder"
 
@@ -62,6 +64,9 @@ def pytest_addoption(parser):
     parser.addini("suite_budget_seconds",
                   "wall-clock budget of the whole suite on the CI machine kind (per interpreter)",
                   default="0")
+    parser.addoption("--once-on", choices=ONCE_TARGETS, default=None,
+                     help="run only the tests marked once that belong to this interpreter "
+                          "(CI's split; default: all of them)")
     parser.addoption("--record-durations", action="store_true", default=False,
                      help="write each test's duration (setup + call + teardown) to "
                           "tests/durations.json, for the longest-first order under xdist")
@@ -103,6 +108,7 @@ def pytest_collection_modifyitems(config, items):
     if moving:
         raise pytest.UsageError("test ids hold memory addresses, which differ between xdist's "
                                 f"workers (give parametrize ids=): {moving[:5]}")
+    _split_once(config, items)
     # tryfirst: the marks are there before xdist's own hook reads them (older pytest)
     groups = {}
     for item in items:
@@ -119,6 +125,32 @@ def pytest_collection_modifyitems(config, items):
         partial = target.with_suffix(".partial")
         partial.write_text(json.dumps(groups))
         partial.replace(target)
+
+
+def once_target(item) -> str | None:
+    """The interpreter a test marked ``once`` runs on in CI, or None for a test that runs on
+    both."""
+    mark = item.get_closest_marker("once")
+    if mark is None:
+        return None
+    target = mark.args[0] if mark.args else "python3"
+    if target not in ONCE_TARGETS:
+        raise pytest.UsageError(f"{item.nodeid}: once({target!r}) names no interpreter; "
+                                f"one of {ONCE_TARGETS}")
+    return target
+
+
+def _split_once(config, items) -> None:
+    """With ``--once-on``: deselect the tests marked ``once`` for the other interpreter (the
+    same in every xdist worker: it depends on the marks alone)."""
+    where = config.getoption("once_on", None)
+    kept, dropped = [], []
+    for item in items:
+        target = once_target(item)  # checked on every run, so a bad mark fails locally too
+        (dropped if where is not None and target not in (None, where) else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 class GroupScheduling(LoadScopeScheduling if LoadScopeScheduling else object):
@@ -210,14 +242,14 @@ class _Clock:
     def pytest_deselected(self, items):
         self.deselected += len(items)
 
-    def whole_suite(self, *, stack_run: bool = False) -> bool:
+    def whole_suite(self, *, ci_split: bool = False) -> bool:
         """Whether this run is the whole suite: no paths but the configured test paths (or, where
         none are configured, the root folder), nothing deselected (-k, -m, --deselect, --lf,
-        --sw), nothing ignored, not --collect-only. ``stack_run``: ``-m "not once"``
-        (``STACK_RUN``) counts as whole too."""
+        --sw), nothing ignored, not --collect-only. ``ci_split``: a run with ``--once-on``
+        and nothing else narrowed counts as whole too."""
         option = self.config.option
-        if stack_run and option.markexpr == STACK_RUN:  # its deselections are the -m's
-            return self._whole_but_marks()
+        if ci_split and getattr(option, "once_on", None) and not option.markexpr:
+            return self._whole_but_marks()  # its deselections are the split's
         return (not self.deselected and not option.markexpr and self._whole_but_marks())
 
     def _whole_but_marks(self) -> bool:
@@ -247,12 +279,12 @@ class _Clock:
         budget = _budget(self.config)
         if budget <= 0 or self.config.option.collectonly:
             return
-        if not self.whole_suite(stack_run=True):
+        if not self.whole_suite(ci_split=True):
             terminalreporter.write_line(f"suite time: {wall:,.0f} s; the budget is not checked "
                                         "(a part of the suite)")
             return
         workers = getattr(self.config.option, "numprocesses", None) or 1
-        scope = "" if whole else f" (-m \"{STACK_RUN}\")"
+        scope = "" if whole else f" (--once-on={self.config.option.once_on})"
         line = (f"suite time: {wall:,.0f} s for {len(self.seconds)} tests{scope} on {workers} "
                 f"worker(s); budget {budget:,.0f} s (suite_budget_seconds)")
         if wall <= budget:

@@ -105,7 +105,7 @@ def test_the_scoring_job_reads_the_event_log_a_model_was_trained_on(scratch_stor
     from clvlab.models.pareto_nbd import ParetoNBD
     from clvlab.ops.serving import log_clv_model
 
-    log, events, _ = simulate_engagement(1500, "2020-01-01", "2022-01-01", r=0.55, alpha=10.6,
+    log, events, _ = simulate_engagement(600, "2020-01-01", "2022-01-01", r=0.55, alpha=10.6,
                                          s=0.6, beta=11.7, visit_rate=4.0, seed=5)
     X, y = churn_training_data(log, "2021-06-30", 13, amount_col="amount", events=events)
     adjuster = ChurnAdjuster(ParetoNBD(), horizon=13, gain_check=False).fit(X, y)

@@ -311,7 +311,7 @@ def test_calendar_alone_and_text_ids_against_numbers(apparel_paths_inputs):
     pd.testing.assert_frame_equal(got, covariate_paths(dyncov, rfm, period_col="Cov.Date").table)
 
 
-@pytest.mark.once
+@pytest.mark.once("newest")  # Spark on the newest Python, and an even split of CI's time
 @pytest.mark.slow
 def test_spark_engine_matches_pandas(spark, apparel_paths_inputs):
     """Panel and log as Spark DataFrames: the same pieces, the same error message (a third of

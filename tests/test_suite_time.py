@@ -15,6 +15,10 @@ import suite_time
 # long, and no code here differs between the two stacks: CI runs it on python3 only
 pytestmark = pytest.mark.once
 
+#: Each small suite runs in a pytest of its own: without the plugins it does not use (hypothesis's,
+#: loaded by its own and by zarr's, costs about 2.5 s of a start's 3 s)
+QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:zarr", "-p", "no:anyio")
+
 SUITE = {
     "test_a.py": """
 import pytest
@@ -75,7 +79,8 @@ class Report:
         print("GROUPS=" + json.dumps({k: (v[0] if v else None) for k, v in marks.items()}))
 
 if __name__ == "__main__":
-    pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "test_a.py", "test_b.py"],
+    pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+                 "-p", "no:zarr", "-p", "no:anyio", "test_a.py", "test_b.py"],
                 plugins=[Report()])
 """)
     result = pytester.run(sys.executable, "report_groups.py")
@@ -107,7 +112,7 @@ import pytest
 def test_moving(f):
     pass
 """)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*QUIET)
     assert result.ret != 0
     result.stderr.fnmatch_lines(["*test ids hold memory addresses*"])
     assert "test_moving" in result.stderr.str()
@@ -141,7 +146,7 @@ def test_shared(built, n):
 def test_free(n):
     pass
 """)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--dist",
+    result = pytester.runpytest_subprocess(*QUIET, "-n", "2", "--dist",
                                            "loadgroup", "--no-loadscope-reorder")
     result.assert_outcomes(passed=12)
     lines = log.read_text().split()
@@ -172,29 +177,55 @@ def test_longest_groups_and_tests_start_first_and_groups_stay_whole(monkeypatch,
 
 def test_the_whole_suite_over_budget_warns_and_names_the_slowest_tests(small_suite):
     small_suite.makeini("[pytest]\nsuite_budget_seconds = 0.01\n")
-    result = small_suite.runpytest_subprocess("-p", "no:cacheprovider")
+    result = small_suite.runpytest_subprocess(*QUIET)
     result.assert_outcomes(passed=6)
     text = result.stdout.str()
     assert "WARNING: the suite is over its time budget" in text
     slowest = [line for line in result.outlines if line.strip().endswith("test_b.py::test_slow")]
     assert slowest and float(slowest[0].split()[0]) >= 0.3
     # a part of the suite is not held to the whole suite's budget
-    part = small_suite.runpytest_subprocess("-p", "no:cacheprovider", "test_a.py")
+    part = small_suite.runpytest_subprocess(*QUIET, "test_a.py")
     assert "over its time budget" not in part.stdout.str()
     assert "the budget is not checked (a part of the suite)" in part.stdout.str()
-    # the newest interpreter's run in CI, the whole suite but the tests marked once, is held
-    stack = small_suite.runpytest_subprocess("-p", "no:cacheprovider", "-m", "not once")
-    assert "over its time budget" in stack.stdout.str() and '(-m "not once")' in stack.stdout.str()
+    # CI's split of the tests marked once between the interpreters: each half is held to it
+    small_suite.makepyfile(test_c="""
+import pytest
+
+@pytest.mark.once
+def test_here():
+    pass
+
+@pytest.mark.once("newest")
+def test_there():
+    pass
+""")
+    for where, ran in (("python3", "test_here"), ("newest", "test_there")):
+        split = small_suite.runpytest_subprocess(*QUIET, f"--once-on={where}", "-v")
+        text = split.stdout.str()
+        assert "over its time budget" in text and f"(--once-on={where})" in text, text
+        assert f"test_c.py::{ran} PASSED" in text
+        assert ("test_there" if ran == "test_here" else "test_here") + " PASSED" not in text
+        split.assert_outcomes(passed=7)
+    wrong = small_suite.makepyfile(test_d="""
+import pytest
+
+@pytest.mark.once("python3.13")
+def test_nowhere():
+    pass
+""")
+    assert "once('python3.13') names no interpreter" in \
+        small_suite.runpytest_subprocess(*QUIET).stderr.str()
+    wrong.unlink()
     for narrowed in (["-k", "quick"], ["--deselect", "test_b.py::test_quick[1]"],
                      ["--ignore", "test_a.py"], ["-m", "not slow"]):
-        selected = small_suite.runpytest_subprocess("-p", "no:cacheprovider", *narrowed)
+        selected = small_suite.runpytest_subprocess(*QUIET, *narrowed)
         assert "over its time budget" not in selected.stdout.str(), narrowed
         assert "the budget is not checked" in selected.stdout.str(), narrowed
 
 
 def test_a_budget_that_is_not_a_number_stops_the_run_before_any_test(small_suite):
     small_suite.makeini("[pytest]\nsuite_budget_seconds = 10min\n")
-    result = small_suite.runpytest_subprocess("-p", "no:cacheprovider")
+    result = small_suite.runpytest_subprocess(*QUIET)
     assert result.ret != 0 and "suite_budget_seconds must be a number of seconds" in \
         result.stderr.str()
     assert "passed" not in result.stdout.str()
@@ -203,7 +234,7 @@ def test_a_budget_that_is_not_a_number_stops_the_run_before_any_test(small_suite
 def test_within_budget_the_time_is_reported_and_durations_can_be_recorded(small_suite,
                                                                           monkeypatch):
     small_suite.makeini("[pytest]\nsuite_budget_seconds = 600\n")
-    result = small_suite.runpytest_subprocess("-p", "no:cacheprovider")
+    result = small_suite.runpytest_subprocess(*QUIET)
     text = result.stdout.str()
     assert "over its time budget" not in text and "budget 600 s" in text
     recorded = Path(suite_time.__file__).with_name("durations.json")
@@ -211,7 +242,7 @@ def test_within_budget_the_time_is_reported_and_durations_can_be_recorded(small_
     # --record-durations writes next to the plugin: run a copy of it in the scratch folder
     small_suite.makepyfile(suite_time=Path(suite_time.__file__).read_text())
     small_suite.makeconftest('pytest_plugins = ["suite_time"]\n')
-    small_suite.runpytest_subprocess("-p", "no:cacheprovider", "--record-durations")
+    small_suite.runpytest_subprocess(*QUIET, "--record-durations")
     written = json.loads((small_suite.path / "durations.json").read_text())
     assert written["test_b.py::test_slow"] >= 0.3 and len(written) == 6
     assert (recorded.read_bytes() if recorded.exists() else None) == before
