@@ -206,3 +206,31 @@ def test_what_the_spark_job_refuses_or_cannot_build(spark, engagement, tmp_path)
         score_job(spark, str(folder), tx, "2021-09-30", str(tmp_path / "c"), events=broken,
                   event_value_col="value", buckets=3, **run)
     assert not [p for p in tmp_path.iterdir()]  # nothing written, no staging left behind
+
+
+@pytest.mark.once("newest")  # the module's others run on python3: an even split of CI's time
+def test_an_adjuster_on_basket_sizes_scores_as_in_pandas(spark, tmp_path):
+    """The quantity column travels with the purchase rows to the buckets: the pandas job's
+    basket features, the same refusal without it, and a bad quantity named from a worker."""
+    tx, _, _ = simulate_engagement(300, "2020-01-01", "2022-01-01", r=0.55, alpha=10.6, s=0.6,
+                                   beta=11.7, quantities=True, seed=6)
+    X, y = churn_training_data(tx, "2021-06-30", HORIZON, amount_col="amount",
+                               quantity_col="quantity")
+    as_of = "2021-09-30"
+    rfm = clvlab.rfm_summary(tx, amount_col="amount", time_unit="W", observation_end=as_of)
+    adjuster = ChurnAdjuster(clvlab.ParetoNBD(), horizon=HORIZON, gain_check=False).fit(X, y)
+    adjuster.base_model_ = clvlab.ParetoNBD().fit(rfm)
+    assert "quantity_trend" in adjuster.feature_names_in_
+    folder = model_folder(tmp_path / "model", adjuster.base_model_, None, adjuster)
+    want = pandas_job(folder, tx, as_of, quantity_col="quantity")
+    _, got = spark_job(spark, folder, tx, as_of, tmp_path / "scores", quantity_col="quantity",
+                       buckets=3)
+    assert_same_scores(got, want)
+    with pytest.raises(ClvlabError, match=r"'quantity_mean'.*--quantity-col"):
+        spark_job(spark, folder, tx, as_of, tmp_path / "a")
+    row = tx.index[tx["date"] <= "2021-06-30"][4]
+    broken = tx.assign(quantity=tx["quantity"].where(tx.index != row, -1))
+    with pytest.raises(ClvlabError, match=r"column 'quantity': quantity is negative.*raised on "
+                                          "a Spark worker"):
+        spark_job(spark, folder, broken, as_of, tmp_path / "b", quantity_col="quantity",
+                  buckets=3)

@@ -1,9 +1,10 @@
 """A scikit-learn churn classifier that adjusts a BTYD model's predictions.
 
 ``ChurnAdjuster`` (the estimator, formula and assumptions in :mod:`clvlab.churn.adjuster`),
-``feature_frame``, ``behaviour_features`` and ``event_frame`` (what it sees at a cutoff),
-``ZILNChallenger`` and ``GBMPoissonChallenger`` (the machine-learning challengers, backtested as
-``"ziln"`` and ``"gbm"``: :mod:`clvlab.evaluation.challenger_candidate`), ``churn_training_data``
+``feature_frame``, ``behaviour_features``, ``basket_frame`` and ``event_frame`` (what it sees
+at a cutoff), ``ZILNChallenger`` and ``GBMPoissonChallenger`` (the machine-learning
+challengers, backtested as ``"ziln"`` and ``"gbm"``:
+:mod:`clvlab.evaluation.challenger_candidate`), ``churn_training_data``
 (X and y from a log, a cutoff and a horizon), ``ChurnAdjustedCandidate`` (its backtest
 candidate, in :mod:`clvlab.evaluation`), ``check_gain`` and ``GainCheck`` (whether the adjustment helps on a window with a
 known outcome, and how much of it to apply: :mod:`clvlab.churn.gain`).
@@ -20,9 +21,9 @@ from clvlab.core import lazy
 __getattr__, __dir__ = lazy.attach(__name__, attributes={
     "clvlab.churn.adjuster": ["BASE_FEATURES", "AdjustmentFallbackWarning", "ChurnAdjuster",
                               "UncheckedAdjustmentWarning", "default_classifier"],
-    "clvlab.churn.features": ["BEHAVIOUR_FEATURES", "SPEND_FEATURES", "behaviour_features",
-                              "event_frame", "feature_frame", "shift_back", "window_purchases",
-                              "window_spend"],
+    "clvlab.churn.features": ["BASKET_FEATURES", "BEHAVIOUR_FEATURES", "SPEND_FEATURES",
+                              "basket_frame", "behaviour_features", "event_frame",
+                              "feature_frame", "shift_back", "window_purchases", "window_spend"],
     "clvlab.churn.challenger_adjustment": ["ChallengerAdjustment"],
     "clvlab.churn.gbm_poisson": ["BASE_COLUMN", "GBMPoissonChallenger"],
     "clvlab.churn.ziln": ["ZILNChallenger"],
@@ -34,9 +35,9 @@ if TYPE_CHECKING:
 
     from clvlab.churn.adjuster import (BASE_FEATURES, AdjustmentFallbackWarning, ChurnAdjuster,
                                        UncheckedAdjustmentWarning, default_classifier)
-    from clvlab.churn.features import (BEHAVIOUR_FEATURES, SPEND_FEATURES, behaviour_features,
-                                       event_frame, feature_frame, shift_back, window_purchases,
-                                       window_spend)
+    from clvlab.churn.features import (BASKET_FEATURES, BEHAVIOUR_FEATURES, SPEND_FEATURES,
+                                       basket_frame, behaviour_features, event_frame,
+                                       feature_frame, shift_back, window_purchases, window_spend)
     from clvlab.churn.challenger_adjustment import ChallengerAdjustment
     from clvlab.churn.gbm_poisson import BASE_COLUMN, GBMPoissonChallenger
     from clvlab.churn.ziln import ZILNChallenger
@@ -44,9 +45,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ChurnAdjuster", "ZILNChallenger", "GBMPoissonChallenger", "ChallengerAdjustment",
            "BASE_COLUMN",
-           "feature_frame", "behaviour_features", "event_frame", "window_spend",
+           "feature_frame", "behaviour_features", "event_frame", "basket_frame", "window_spend",
            "churn_training_data", "default_classifier", "shift_back", "window_purchases",
            "check_gain", "GainCheck", "BASE_FEATURES", "BEHAVIOUR_FEATURES", "SPEND_FEATURES",
+           "BASKET_FEATURES",
            "AdjustmentFallbackWarning", "UncheckedAdjustmentWarning"]
 
 
@@ -58,7 +60,8 @@ def churn_training_data(transactions: Any, cutoff: Any, horizon: float | None = 
     1 for the customers with no purchase in the ``horizon`` after it, and with
     ``with_purchases=True`` also their purchases in it (``fit(X, y, purchases=...)`` checks the
     adjusted expected purchases on them). ``options`` are
-    :func:`clvlab.backtesting.calibration_data`'s (columns, time unit, customer_attributes...).
+    :func:`clvlab.backtesting.calibration_data`'s (columns, time unit, customer_attributes,
+    ``events``, ``quantity_col``...).
     Without ``horizon`` it returns ``X`` alone, to score customers as of ``cutoff``."""
     import numpy as np
     import pandas as pd

@@ -16,8 +16,9 @@ from clvlab.data.calibration import Calibration
 from clvlab.data.rfm_columns import columns_for, evaluate
 from clvlab.core.errors import ClvlabError
 
-__all__ = ["BEHAVIOUR_FEATURES", "SPEND_FEATURES", "behaviour_features", "feature_frame",
-           "event_frame", "shift_back", "window_purchases", "window_spend"]
+__all__ = ["BEHAVIOUR_FEATURES", "SPEND_FEATURES", "BASKET_FEATURES", "behaviour_features",
+           "feature_frame", "event_frame", "basket_frame", "shift_back", "window_purchases",
+           "window_spend"]
 
 TOLERANCE = 1e-9  # time units
 
@@ -30,6 +31,9 @@ BEHAVIOUR_FEATURES = (
 # unknown, not 0, and a classifier must not learn from a column of made-up zeros)
 SPEND_FEATURES = ("monetary_value", "order_value_mean", "order_value_std", "order_value_last",
                   "order_value_trend", "order_value_max", "spend_last_90d")
+# the columns of clvlab.data.events.basket_features: a model that learnt from them needs the
+# purchase log's quantity column to be scored (its feature_names_in_ records them)
+BASKET_FEATURES = ("quantity_mean", "quantity_last", "quantity_trend", "quantity_max")
 
 
 def behaviour_features(calibration: Calibration) -> pd.DataFrame:
@@ -97,14 +101,19 @@ def _has_amounts(calibration: Calibration) -> bool:
 
 def feature_frame(calibration: Calibration) -> pd.DataFrame:
     """The classifier's input at a cutoff: frequency, recency, T, the behaviour features, the
-    event log's features (:func:`event_frame`) and the user's attributes, one row per customer
-    (the ``X`` of :class:`ChurnAdjuster` and of the challengers)."""
+    basket features when the log has a quantity column (:func:`basket_frame`), the event log's
+    features (:func:`event_frame`) and the user's attributes, one row per customer (the ``X``
+    of :class:`ChurnAdjuster` and of the challengers)."""
     rfm = calibration.rfm
     parts = [rfm[["frequency", "recency", "T"]].astype(np.float64), behaviour_features(calibration)]
+    if calibration.orders is not None:
+        parts.append(basket_frame(calibration))
     if calibration.events is not None:
         parts.append(event_frame(calibration))
     if calibration.attributes is not None:
-        clash = set(calibration.attributes.columns) & set(BEHAVIOUR_FEATURES + ("frequency", "recency", "T"))
+        taken = BEHAVIOUR_FEATURES + ("frequency", "recency", "T") + \
+            (BASKET_FEATURES if calibration.orders is not None else ())
+        clash = set(calibration.attributes.columns) & set(taken)
         if clash:
             raise ClvlabError(f"customer attributes may not reuse the feature names {sorted(clash)}")
         attributes = calibration.attributes
@@ -139,6 +148,23 @@ def event_frame(calibration: Calibration) -> pd.DataFrame:
     return features.rename_axis(rfm.index.name)
 
 
+def basket_frame(calibration: Calibration) -> pd.DataFrame:
+    """The basket-size features at the cutoff (:func:`clvlab.data.events.basket_features` of
+    the calibration's orders: mean, last, maximum and 90-day trend of the items per order,
+    each order a row of the log), one row per customer of the summary; a customer without
+    orders in ``calibration.orders`` gets NaN (unknown, never 0), which the trees read as
+    such."""
+    from clvlab.data.events import basket_features
+
+    if len(calibration.orders) == 0:  # basket_features refuses an empty log; nothing is known
+        return pd.DataFrame(np.nan, index=calibration.rfm.index, columns=list(BASKET_FEATURES))
+    features = basket_features(calibration.orders, calibration.cutoff,
+                               customers=calibration.rfm.index, customer_col="cid",
+                               date_col="ts", quantity_col="value",
+                               time_unit=calibration.time_unit)
+    return features.rename_axis(calibration.rfm.index.name)
+
+
 def shift_back(calibration: Calibration, shift: float) -> tuple[Calibration, pd.Series]:
     """The calibration view at ``shift`` time units before this cutoff, and each of its
     customers' activity in the ``shift`` after it: a training set whose outcome is known and
@@ -168,7 +194,8 @@ def shift_back(calibration: Calibration, shift: float) -> tuple[Calibration, pd.
     cutoff = calibration.cutoff - pd.Timedelta(days=shift / calibration.days_to_units(1))
     earlier = Calibration(rfm=rfm, periods=before, cutoff=cutoff, time_unit=calibration.time_unit,
                           attributes=attributes, events=calibration.events_until(cutoff),
-                          event_types=calibration.event_types)
+                          event_types=calibration.event_types,
+                          orders=calibration.orders_until(cutoff))
     return earlier, active
 
 

@@ -368,7 +368,7 @@ def run_backtest(args: argparse.Namespace) -> int:
                       delimiter=args.delimiter, decimal=args.decimal,
                       intervals=not args.no_intervals, interval_draws=args.interval_draws,
                       events=args.events, event_col=args.event_col,
-                      event_value_col=args.event_value_col)
+                      event_value_col=args.event_value_col, quantity_col=args.quantity_col)
     if args.consent_col or args.withdrawn:
         print(f"left out {result.settings['customers_excluded']:,} customers who withdrew consent")
     inputs = files + ([args.attributes] if args.attributes else []) + \

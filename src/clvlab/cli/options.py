@@ -27,7 +27,8 @@ def add_log_options(parser: argparse.ArgumentParser, *, amount_default: str | No
 
 def add_event_options(parser) -> None:
     """--events FILE[,...] and its columns: an event log beside the purchases, whose windowed
-    counts, sums and recencies the feature-learning candidates see (clvlab.data.events)."""
+    counts, sums and recencies the feature-learning candidates see (clvlab.data.events); and
+    --quantity-col, the purchase log's basket sizes (clvlab.data.events.basket_features)."""
     parser.add_argument("--events", default=None, metavar="FILE",
                         help="event log beside the purchases, a file or a quoted glob (visits, "
                              "e-mails opened, returns, "
@@ -39,3 +40,8 @@ def add_event_options(parser) -> None:
                         help="the event log's event name column (default event)")
     parser.add_argument("--event-value-col", default=None,
                         help="the event log's optional value column (a duration, an amount...)")
+    parser.add_argument("--quantity-col", default=None, metavar="COLUMN",
+                        help="the purchase log's items-per-order column (numbers >= 0, each row "
+                             "an order): the churn adjuster and the challengers learn from, and "
+                             "are scored with, each customer's basket sizes up to each cutoff "
+                             "or --as-of")

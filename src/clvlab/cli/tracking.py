@@ -233,7 +233,7 @@ def _run_score(args: argparse.Namespace) -> int:
                 memory_limit=args.memory_limit, chunk_rows=args.chunk_rows,
                 progress=False if args.no_progress else None, attributes=args.attributes,
                 events=args.events, event_col=args.event_col,
-                event_value_col=args.event_value_col,
+                event_value_col=args.event_value_col, quantity_col=args.quantity_col,
                 missing_attributes=args.missing_attributes, quantiles=args.quantiles,
                 interval_level=args.interval_level, totals_by=args.totals_by,
                 parameter_uncertainty=args.parameter_uncertainty,

@@ -24,7 +24,7 @@ from clvlab.data.rfm_rules import epoch_seconds, make_settings
 from clvlab.data.rfm_pandas import merge_periods, validated_columns
 
 __all__ = ["Calibration", "CutoffView", "calibration_data", "load_log", "check_cutoffs",
-           "checked_horizon", "parse_cutoff", "read_events"]
+           "checked_horizon", "parse_cutoff", "read_events", "read_orders"]
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,12 @@ class Calibration:
     indexed like ``rfm``, or None. ``events``: the user's event log (visits, e-mails opened...)
     as :func:`clvlab.data.events.check_events` normalises it (``cid``, ``ts``, ``event``,
     ``value`` when it has values), up to the cutoff only, or None; ``event_types``: the event
-    names of the whole log, so that every cutoff's features have the same columns. Nothing
-    after the cutoff is in any of them.
+    names of the whole log, so that every cutoff's features have the same columns.
+    ``orders``: with a quantity column (items per order), the purchase log's orders as
+    :func:`read_orders` normalises them (``cid``, ``ts``, ``value``: the quantity), one per row
+    of the log (not merged by day, unlike ``periods``: the rule of
+    :func:`clvlab.data.events.basket_features`), up to the cutoff only, or None. Nothing after
+    the cutoff is in any of them.
     """
 
     rfm: pd.DataFrame
@@ -50,10 +54,15 @@ class Calibration:
     attributes: pd.DataFrame | None = None
     events: pd.DataFrame | None = None
     event_types: tuple[str, ...] | None = None
+    orders: pd.DataFrame | None = None
 
     def events_until(self, cutoff: pd.Timestamp) -> pd.DataFrame | None:
         """The events at or before ``cutoff`` (an earlier view's), or None without events."""
         return None if self.events is None else self.events[self.events["ts"] <= cutoff]
+
+    def orders_until(self, cutoff: pd.Timestamp) -> pd.DataFrame | None:
+        """The orders at or before ``cutoff`` (an earlier view's), or None without quantities."""
+        return None if self.orders is None else self.orders[self.orders["ts"] <= cutoff]
 
     @property
     def has_amounts(self) -> bool:
@@ -81,13 +90,15 @@ def calibration_data(transactions: Any, cutoff: Any, horizon: float | None = Non
                      amount_col: str | None = None, time_unit: str = "W",
                      date_format: str | None = None, timezone: str = "UTC",
                      customer_attributes: pd.DataFrame | None = None, events: Any = None,
-                     event_col: str = "event", event_value_col: str | None = None
-                     ) -> tuple[Calibration, pd.Series | None]:
+                     event_col: str = "event", event_value_col: str | None = None,
+                     quantity_col: str | None = None) -> tuple[Calibration, pd.Series | None]:
     """What a candidate sees at ``cutoff`` (a :class:`Calibration`) and, with ``horizon``, each
     customer's purchases in the window after it (else None): the backtest's view of one cutoff,
     for training or scoring outside a backtest (e.g. the churn adjuster's features).
     ``events``: an event log (:func:`clvlab.data.events.check_events`: the log's customer and
-    date columns, ``event_col`` and optionally ``event_value_col``), kept up to the cutoff."""
+    date columns, ``event_col`` and optionally ``event_value_col``), kept up to the cutoff.
+    ``quantity_col``: the log's items-per-order column, whose orders up to the cutoff give the
+    basket features (:func:`read_orders`)."""
     settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                              time_unit=time_unit, date_format=date_format, timezone=timezone,
                              merge_period=None)
@@ -111,7 +122,7 @@ def calibration_data(transactions: Any, cutoff: Any, horizon: float | None = Non
 
         check_event_ids(event_log["cid"], ids, "events: ")
     window = CutoffView(rfm, ids, ts, amount, cutoff, end, settings, customer_attributes,
-                        events=event_log)
+                        events=event_log, orders=read_orders(frame, settings, quantity_col))
     outcome = None if horizon is None else pd.Series(window.actual_purchases, index=rfm.index,
                                                      name="holdout_purchases")
     return window.calibration, outcome
@@ -120,7 +131,8 @@ def calibration_data(transactions: Any, cutoff: Any, horizon: float | None = Non
 class CutoffView:
     """One cutoff's data: the calibration view candidates see, and the outcomes they don't."""
 
-    def __init__(self, rfm, ids, ts, amount, cutoff, end, settings, attributes=None, events=None):
+    def __init__(self, rfm, ids, ts, amount, cutoff, end, settings, attributes=None, events=None,
+                 orders=None):
         keep = (ts <= end).to_numpy() & (rfm.index.get_indexer(ids) >= 0)
         holdout = (ts[keep] > cutoff).to_numpy()
         periods, _ = merge_periods(ids.to_numpy()[keep], ts[keep],
@@ -142,7 +154,8 @@ class CutoffView:
             periods=periods.loc[~periods["holdout"], ["cid", "age", "value"]].reset_index(drop=True),
             attributes=attributes_for(attributes, rfm.index),
             events=None if events is None else events[events["ts"] <= cutoff],
-            event_types=None if events is None else tuple(sorted(events["event"].unique())))
+            event_types=None if events is None else tuple(sorted(events["event"].unique())),
+            orders=None if orders is None else orders[orders["ts"] <= cutoff])
         # outcomes: None where unknown (no holdout window: calibration_data without a horizon;
         # no amounts: no spend), never zeros
         self.actual_purchases = self.actual_spend = None
@@ -163,6 +176,22 @@ def read_events(events: Any, settings, event_col: str = "event",
 
     return check_events(events, customer_col=settings.customer_col, date_col=settings.date_col,
                         event_col=event_col, value_col=value_col, timezone=settings.timezone,
+                        date_format=settings.date_format)
+
+
+def read_orders(frame: pd.DataFrame, settings, quantity_col: str | None) -> pd.DataFrame | None:
+    """The purchase log's orders with their quantity (``cid``, ``ts``, ``value``), one per row:
+    validated once by :func:`clvlab.data.events.basket_features`' rules (a quantity that is
+    not numeric, missing, NaN, infinite or negative is refused, naming the column, the rule and
+    an example row), with the log's customer and date columns and date rules; None without a
+    quantity column. ``frame``: the log as :func:`load_log` returns it (consent applied)."""
+    if quantity_col is None:
+        return None
+    from clvlab.data.events import check_events
+
+    # event_col=None: a purchase log's plan, whose value is a quantity (the basket rules)
+    return check_events(frame, customer_col=settings.customer_col, date_col=settings.date_col,
+                        event_col=None, value_col=quantity_col, timezone=settings.timezone,
                         date_format=settings.date_format)
 
 

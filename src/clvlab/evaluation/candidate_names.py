@@ -32,7 +32,8 @@ Covariates and the churn adjuster do not combine yet.
 The machine-learning challengers (:mod:`clvlab.evaluation.challenger_candidate`): ``"ziln"``
 (zero-inflated log-normal gradient boosting) and ``"gbm"`` (Poisson gradient boosting on a
 Pareto/NBD offset; ``"bg-nbd+gbm"`` on another model's), trained one horizon back on the
-features of :func:`clvlab.churn.feature_frame` (with ``events=``, the event log's too).
+features of :func:`clvlab.churn.feature_frame` (with ``events=``, the event log's too; with
+``quantity_col=``, the basket sizes').
 """
 
 from __future__ import annotations

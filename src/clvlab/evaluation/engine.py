@@ -14,8 +14,8 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError, ClvlabWarning, shown
 from clvlab.core.progress import progress_bar
 from clvlab.core.timeunits import UNIT_SECONDS
-from clvlab.data.calibration import (CutoffView, check_cutoffs,
-                                     checked_horizon, load_log, read_events)
+from clvlab.data.calibration import (CutoffView, check_cutoffs, checked_horizon, load_log,
+                                     read_events, read_orders)
 from clvlab.data.events import check_event_ids
 from clvlab.data.rfm import rfm_summary
 from clvlab.data.rfm_rules import make_settings
@@ -44,7 +44,8 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
              interval_draws: int = INTERVAL_DRAWS, covariate_panel: Any = None,
              calendar: pd.DataFrame | None = None, covariate_customer_col: str | None = None,
              covariate_period_col: str = "period", events: Any = None, event_col: str = "event",
-             event_value_col: str | None = None) -> BacktestResult:
+             event_value_col: str | None = None, quantity_col: str | None = None
+             ) -> BacktestResult:
     """Backtest candidates against held-out data at several calibration cutoffs.
 
     At each cutoff the calibration summary is built from the log up to the cutoff, with only
@@ -116,6 +117,8 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
         features (the churn adjuster, ``"ziln"``, ``"gbm"``) see its windowed counts, sums and
         recencies up to the cutoff (:func:`clvlab.churn.event_frame`); the BTYD models do not.
         A candidate column in neither the attributes nor the panel/calendar is an error.
+    quantity_col : the log's items-per-order column: those candidates also see the basket sizes
+        up to the cutoff, each row an order (:func:`clvlab.churn.basket_frame`).
 
     Returns
     -------
@@ -158,6 +161,7 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
     event_log = read_events(events, settings, event_col, event_value_col)
     if event_log is not None:
         check_event_ids(event_log["cid"], ids, "events: ")
+    orders = read_orders(frame, settings, quantity_col)  # validated once, as the events are
     unit = UNIT_SECONDS[settings.time_unit]
     cutoffs = check_cutoffs(cutoffs, ts, horizon * unit, settings)
     pieces: dict[str, list[pd.DataFrame]] = {k: [] for k in
@@ -171,7 +175,7 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
                               calibration_end=cutoff, observation_end=end, date_format=date_format,
                               timezone=timezone, engine="pandas")
             window = _Window(rfm, ids, ts, amount, cutoff, end, settings, cohort_freq,
-                             customer_attributes, event_log)
+                             customer_attributes, event_log, orders)
             if source is not None:  # the cutoff's covariate paths, built once per column set
                 window.calibration = with_paths(window.calibration, CutoffPaths(
                     source, window.calibration.rfm, frame, horizon, date_col=date_col,
@@ -324,8 +328,8 @@ class _Window(CutoffView):
     """One cutoff's view, scored: candidates' metrics, tracking curves and cohort tables."""
 
     def __init__(self, rfm, ids, ts, amount, cutoff, end, settings, cohort_freq, attributes=None,
-                 events=None):
-        super().__init__(rfm, ids, ts, amount, cutoff, end, settings, attributes, events)
+                 events=None, orders=None):
+        super().__init__(rfm, ids, ts, amount, cutoff, end, settings, attributes, events, orders)
         # each customer's acquisition cohort: the period of the first purchase
         unit = float(UNIT_SECONDS[settings.time_unit])
         first = cutoff - pd.to_timedelta(rfm["T"].to_numpy() * unit, unit="s")

@@ -1,6 +1,6 @@
 """Declarative experiments: a TOML file names the data, the cutoffs, the horizon and the
 candidates; running it logs a backtest into an MLflow experiment, and ``compare`` reads every
-run of an experiment back into one leaderboard.
+run of an experiment back into one leaderboard. An experiment file::
 
     name = "cdnow"                      # the MLflow experiment
     [data]
@@ -37,7 +37,8 @@ An event log beside the purchases (visits, e-mails opened, returns...: :mod:`clv
 ``events`` in ``[data]`` names its CSV or Parquet file(s), relative to the experiment file,
 with the log's customer and date columns, ``event_col`` (default ``"event"``) and optionally
 ``event_value_col``; the candidates that learn from features (``"ziln"``, ``"gbm"``, the churn
-adjuster) see its windowed counts and recencies at each cutoff.
+adjuster) see its windowed counts and recencies at each cutoff, and with ``quantity_col`` (the
+log's items-per-order column) each customer's basket sizes (:func:`clvlab.churn.basket_frame`).
 
 Selection and promotion (:mod:`clvlab.ops.selection`): a ``[selection]`` table declares the
 rule (``registered_model``, ``target``, ``metric``, ``margin``, ``refresh``) by which the run
@@ -65,7 +66,7 @@ __all__ = ["load_experiment", "run_experiment", "compare", "ExperimentRun"]
 DATA_KEYS = {"source", "customer_col", "date_col", "amount_col", "date_format", "timezone",
              "time_unit", "delimiter", "decimal", "attributes", "covariate_panel", "calendar",
              "covariate_customer_col", "covariate_period_col", "covariate_columns",
-             "events", "event_col", "event_value_col"}
+             "events", "event_col", "event_value_col", "quantity_col"}
 #: the [data] keys of time-varying covariates, files or names, as backtest takes them
 COVARIATE_FILES = ("covariate_panel", "calendar")
 BACKTEST_KEYS = {"cutoffs", "rolling_cutoffs", "horizon", "candidates", "churn_adjuster",
@@ -178,7 +179,7 @@ def _check_values(path: Path, config: dict[str, Any]) -> None:
                           'attributes = "attributes.parquet" (static), or covariate_panel = '
                           '"panel.parquet" / calendar = "calendar.csv" (time-varying)')
     for key in ("attributes", *COVARIATE_FILES, "covariate_customer_col", "covariate_period_col",
-                "events", "event_col", "event_value_col"):
+                "events", "event_col", "event_value_col", "quantity_col"):
         if key in data and not isinstance(data[key], str):
             what = "a column name" if key.endswith("_col") else "a file name (CSV or Parquet)"
             raise ClvlabError(f"{path}: [data] {key} must be {what}, got {data[key]!r}")
@@ -324,7 +325,8 @@ def run_experiment(path: str | Path, *, progress: bool | None = None) -> Experim
         decision.backtest_run = run_id
         fit_options = {k: data[k] for k in ("customer_col", "date_col", "amount_col", "time_unit",
                                             "date_format", "timezone", "customer_attributes",
-                                            "events", "event_col", "event_value_col")
+                                            "events", "event_col", "event_value_col",
+                                            "quantity_col")
                        if k in data}
         decision = selection.refit_and_register(decision, transactions, float(settings["horizon"]),
                                                 fit_options, experiment_file=str(path))

@@ -120,7 +120,7 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
           clv_draws: int = DEFAULT_CLV_DRAWS, seed: int = 0, covariates: Any = None,
           calendar: Any = None, panel_customer_col: str | None = None,
           period_col: str = "period", events: Any = None, event_col: str = "event",
-          event_value_col: str | None = None) -> ScoringResult:
+          event_value_col: str | None = None, quantity_col: str | None = None) -> ScoringResult:
     """Score every customer seen up to ``as_of`` and write ``output`` (.parquet or .csv).
 
     ``model_uri`` is an MLflow model URI such as ``models:/cdnow-clv@champion``. The RFM is
@@ -143,7 +143,8 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     A churn adjuster or a challenger (:class:`clvlab.churn.ChallengerAdjustment`) trained on an
     event log's features reads them from ``events`` (a file, glob or DataFrame with the log's
     customer and date columns, ``event_col`` and optionally ``event_value_col``), up to
-    ``as_of``; a model without one ignores it.
+    ``as_of``; one trained on the basket features needs the log's ``quantity_col`` (items per
+    order; refused without it, before the log is read); other models ignore both.
 
     Distributions (:mod:`clvlab.ops.scoring_distributions`): ``quantiles`` (levels, e.g.
     ``"0.05,0.5,0.95"``) adds ``purchases_q<q>`` per customer and, with a spend model,
@@ -190,8 +191,9 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
                        date_format=date_format, timezone=timezone, consent_col=consent_col,
                        withdrawn=withdrawn)
     csv_options = dict(delimiter=delimiter, decimal=decimal)
-    # an event log for a churn adjuster or challenger trained on its features
-    event_options = dict(event_col=event_col, event_value_col=event_value_col)
+    # an event log (and the basket sizes) for a churn adjuster or challenger trained on them
+    event_options = dict(event_col=event_col, event_value_col=event_value_col,
+                         quantity_col=quantity_col)
     with _pickle_setting(allow_pickle):
         mlflow = connect()
         with tracking_errors("reading the model", "nothing was written"):

@@ -17,7 +17,7 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError
 
 __all__ = ["input_chunks", "attribute_join", "model_input", "slices", "available_columns",
-           "RFM_OUTPUTS"]
+           "missing_columns_error", "RFM_OUTPUTS"]
 
 #: the columns of the job's RFM summary (monetary_value with an amount column)
 RFM_OUTPUTS = ("frequency", "recency", "T", "monetary_value")
@@ -29,12 +29,24 @@ def input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, memo
     """(the summary's ``attrs["clvlab"]``: customers excluded for consent, the window..., the
     customers to score, an iterator of model inputs indexed by customer id). ``events``: an
     event log for a churn adjuster or challenger trained on its features (``event_options``:
-    ``event_col``, ``event_value_col``)."""
+    ``event_col``, ``event_value_col``, and ``quantity_col``, the log's items-per-order column
+    for one trained on the basket features). Such a model is scored from the whole log in
+    pandas whatever the ``engine`` (its behaviour features need every order)."""
     from clvlab.data.rfm import resolve_engine, rfm_summary
     from clvlab.data.rfm_rules import make_settings
 
     if model.adjuster is not None:  # behaviour features need the log in pandas
         from clvlab.churn import churn_training_data
+        from clvlab.churn.features import BASKET_FEATURES
+
+        money = ["monetary_value"] if model.spend is not None else []
+        wanted = list(dict.fromkeys(["frequency", "recency", "T", *money,
+                                     *model.adjuster.feature_names_in_]))
+        basket = [c for c in wanted if c in BASKET_FEATURES]
+        if basket and not (event_options or {}).get("quantity_col"):
+            # known from the model alone: refused before the log is read
+            raise missing_columns_error(basket, events is not None,
+                                        (event_options or {}).get("event_value_col"))
 
         from clvlab.data.privacy import consented_log
         from clvlab.data.rfm_io import read_files
@@ -51,27 +63,10 @@ def input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, memo
                                        customer_attributes=joined, events=events,
                                        **(event_options or {}), **{
             k: v for k, v in options.items() if k not in ("consent_col", "withdrawn")})
-        money = ["monetary_value"] if model.spend is not None else []
-        from clvlab.churn.features import BEHAVIOUR_FEATURES
-        wanted = list(dict.fromkeys(["frequency", "recency", "T", *money,
-                                     *model.adjuster.feature_names_in_]))
         missing = [c for c in wanted if c not in features.columns]
         if missing:
-            event_like = [c for c in missing if c.endswith(("_count", "_since_last", "_trend",
-                                                            "_value"))
-                          or "_count_" in c or "_value_" in c]
-            hint = ("give the log's amount column (amount_col=..., --amount-col)"
-                    if set(missing) <= set(BEHAVIOUR_FEATURES) else
-                    "give the event log it was trained with (events=..., --events FILE)"
-                    if event_like and events is None else
-                    "name the event log's value column it was trained with (event_value_col=..., "
-                    "--event-value-col)" if event_like and not (event_options or {}).get(
-                        "event_value_col") and any("_value" in c for c in event_like) else
-                    "give an event log with the event names it was trained on"
-                    if event_like else
-                    "give the customers' attributes (attributes=..., --attributes FILE)")
-            raise ClvlabError(f"the model needs the input columns {missing}, which the scoring "
-                              f"job cannot build from this log: {hint}")
+            raise missing_columns_error(missing, events is not None,
+                                        (event_options or {}).get("event_value_col"))
         inputs = features[wanted].astype(np.float64)
         summary = {**(features.attrs.get("clvlab") or {}),
                    "customers_excluded": frame.attrs.get("customers_excluded", 0)}
@@ -88,6 +83,30 @@ def input_chunks(model, transactions, as_of, time_unit, engine, chunk_rows, memo
                       **options, **csv_options)
     return rfm.attrs["clvlab"], len(rfm), slices(model_input(rfm), chunk_rows)
 
+
+
+def missing_columns_error(missing: list[str], events_given: bool,
+                          event_value_col: str | None = None) -> ClvlabError:
+    """The scoring job's error (pandas, DuckDB or Spark) for the input columns of a churn
+    adjuster or challenger that it cannot build from the inputs given, with what to give."""
+    from clvlab.churn.features import BASKET_FEATURES, BEHAVIOUR_FEATURES
+
+    event_like = [c for c in missing if c.endswith(("_count", "_since_last", "_trend", "_value"))
+                  or "_count_" in c or "_value_" in c]
+    hint = ("name the log's quantity column it was trained with (quantity_col=..., "
+            "--quantity-col COLUMN)" if set(missing) & set(BASKET_FEATURES) else
+            "give the log's amount column (amount_col=..., --amount-col)"
+            if set(missing) <= set(BEHAVIOUR_FEATURES) else
+            "give the event log it was trained with (events=..., --events FILE)"
+            if event_like and not events_given else
+            "name the event log's value column it was trained with (event_value_col=..., "
+            "--event-value-col)" if event_like and not event_value_col
+            and any("_value" in c for c in event_like) else
+            "give an event log with the event names it was trained on"
+            if event_like else
+            "give the customers' attributes (attributes=..., --attributes FILE)")
+    return ClvlabError(f"the model needs the input columns {missing}, which the scoring job "
+                       f"cannot build from this log: {hint}")
 
 
 def attribute_join(model, attributes, policy, transactions, customer_col, csv_options,

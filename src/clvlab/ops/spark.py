@@ -161,7 +161,7 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
               delimiter: str | None = None, decimal: str | None = None, attributes: Any = None,
               missing_attributes: str = "raise", totals: Any = None, events: Any = None,
               event_col: str = "event", event_value_col: str | None = None,
-              buckets: int | None = None):
+              buckets: int | None = None, quantity_col: str | None = None):
     """The scoring job on Spark: RFM as of ``as_of``, scores by :func:`score` with the models in
     ``model_dir`` (the CLV model's downloaded artifacts), written as a Parquet folder beside
     ``output`` and renamed into place (a failed job leaves the previous output intact).
@@ -177,7 +177,8 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
     (:mod:`clvlab.ops.spark_features`): the pandas job's inputs, without collecting the log.
     ``events`` (a file, glob, pandas or Spark DataFrame with the log's customer and date
     columns, ``event_col`` and optionally ``event_value_col``) is the event log such a model
-    was trained with; other models ignore it. Such a model takes no quantiles, intervals or
+    was trained with, ``quantity_col`` the log's items-per-order column of one trained on the
+    basket features; other models ignore them. Such a model takes no quantiles, intervals or
     totals. Returns a dict of row counts and score statistics for the scoring run (and the
     totals table under ``"totals"``)."""
     import shutil
@@ -211,7 +212,7 @@ def score_job(spark, model_dir: str, transactions: Any, as_of: Any, output: str,
             time_unit=time_unit, customer_col=customer_col, date_col=date_col,
             amount_col=amount_col, date_format=date_format, timezone=timezone, events=events,
             event_col=event_col, event_value_col=event_value_col, attributes=attributes,
-            csv_options=csv_options, buckets=buckets)
+            csv_options=csv_options, buckets=buckets, quantity_col=quantity_col)
     groups = [] if totals is None else [c for c in totals.group_columns if c not in frame.columns]
     wants_totals = totals is not None and totals.totals is not None
     # scored and totalled, or joined to attributes and scored: the summary (or the buckets'

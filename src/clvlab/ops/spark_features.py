@@ -1,19 +1,22 @@
 """The inputs of a churn adjuster or challenger on Spark: the pandas features, bucket by bucket.
 
 Every feature of :func:`clvlab.churn.feature_frame` (RFM, order values, gaps, recent purchases,
-event-log features, attributes) is a function of the customer's own rows, the cutoff, the time
-unit and the event log's list of event types. So the customers are split into buckets,
-``pmod(xxhash64(id), n)``, and each bucket's whole sub-log goes through the pandas code on a
-worker (``groupBy(bucket).applyInPandas``, or ``cogroup`` with the event log, bucketed by the
-same hash of its ids): every customer gets the pandas job's features, and no row of either log
-reaches the driver (only the event log's distinct names, counts and one example id).
+basket sizes, event-log features, attributes) is a function of the customer's own rows, the
+cutoff, the time unit and the event log's list of event types. So the customers are split
+into buckets, ``pmod(xxhash64(id), n)``, and each bucket's whole sub-log goes through the pandas
+code on a worker (``groupBy(bucket).applyInPandas``, or ``cogroup`` with the event log, bucketed
+by the same hash of its ids): every customer gets the pandas job's features, and no row of
+either log reaches the driver (only the event log's distinct names, counts and one example id).
 
 The driver gives every bucket what the pandas job reads of the whole log: the cutoff, the event
 types (every bucket has the same columns) and the attributes an adjuster reads (a table the
 pandas job reads whole too). The purchase log is validated and its consent rules applied by the
 Spark RFM summary (the pandas rules); the buckets get its scored customers' rows up to the
 cutoff, dates read. The event log reaches the buckets whole, each validating its part by the
-pandas rules; the checks of the whole event log are made in Spark. A clvlab error raised on a
+pandas rules; the checks of the whole event log are made in Spark. A quantity column (basket
+features) travels with the purchase rows and is validated in the buckets by
+:func:`clvlab.data.events.basket_features`' rules: on the rows up to the cutoff, the only ones a
+feature reads (the pandas job also refuses a bad quantity after it). A clvlab error raised on a
 worker is raised again on the driver with its message (:func:`worker_errors`). The adjuster
 itself reaches the workers as its JSON and skops files (:func:`clvlab.ops.spark.score`).
 """
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError, DataValidationError
+from clvlab.ops.scoring_inputs import missing_columns_error
 
 __all__ = ["adjuster_inputs", "bucket_features", "bucket_count", "missing_columns_error",
            "worker_errors", "CUSTOMERS_PER_BUCKET"]
@@ -46,7 +50,8 @@ def adjuster_inputs(spark, log, summary, adjuster, *, spend: bool, as_of: Any, t
                     date_format: str | None, timezone: str, events: Any = None,
                     event_col: str = "event", event_value_col: str | None = None,
                     attributes: Any = None, csv_options: dict | None = None,
-                    buckets: int | None = None) -> tuple[Any, Callable[[], None]]:
+                    buckets: int | None = None, quantity_col: str | None = None
+                    ) -> tuple[Any, Callable[[], None]]:
     """The scoring inputs of a model with a churn adjuster or challenger, built in Spark.
 
     Parameters
@@ -67,6 +72,8 @@ def adjuster_inputs(spark, log, summary, adjuster, *, spend: bool, as_of: Any, t
         adjuster reads are read) and the ``delimiter``/``decimal`` of a file.
     buckets : int, optional
         The number of buckets (default :func:`bucket_count`'s).
+    quantity_col : str, optional
+        The log's items-per-order column, for an adjuster trained on the basket features.
 
     Returns
     -------
@@ -79,6 +86,7 @@ def adjuster_inputs(spark, log, summary, adjuster, *, spend: bool, as_of: Any, t
     """
     from pyspark.sql import functions as F
 
+    from clvlab.data.events_rules import resolve_plan
     from clvlab.data.rfm_io import parse_option_date
     from clvlab.data.spark_dates import wall_micros
 
@@ -87,17 +95,16 @@ def adjuster_inputs(spark, log, summary, adjuster, *, spend: bool, as_of: Any, t
     money = ["monetary_value"] if spend else []
     wanted = list(dict.fromkeys(["frequency", "recency", "T", *money,
                                  *map(str, adjuster.feature_names_in_)]))
-    n = bucket_count(spark, summary.frame, buckets)
     ev, event_types = None, None
     if events is not None:
         ev, event_types = _event_log(spark, events, customer_col, date_col, event_col,
                                      event_value_col, date_format, timezone)
     table = _attribute_table(attributes, wanted, customer_col, csv_options or {})
     missing = [c for c in wanted if c not in _available(amount_col, event_types,
-                                                        event_value_col, table)]
+                                                        event_value_col, table, quantity_col)]
     if missing:
-        raise missing_columns_error(missing, events is not None)
-
+        raise missing_columns_error(missing, events is not None, event_value_col)
+    n = bucket_count(spark, summary.frame, buckets)
     types = dict(log.dtypes)
     numeric = _is_number(types[customer_col]) and (ev is None or
                                                    _is_number(dict(ev.dtypes)[customer_col]))
@@ -109,9 +116,16 @@ def adjuster_inputs(spark, log, summary, adjuster, *, spend: bool, as_of: Any, t
 
     micros, _ = wall_micros(log, date_col, date_format, timezone)
     ids = summary.frame.select(_quoted(customer_col))
+    quantity = []  # numbers as doubles; anything else as it is, for the buckets' type rule
+    if quantity_col is not None and quantity_col not in (customer_col, date_col, amount_col):
+        plan = resolve_plan(customer_col, date_col, None, quantity_col, timezone, date_format)
+        plan.require_columns(list(log.columns))  # in the pandas rule's words, on the driver
+        q = F.col(_quoted(quantity_col))
+        quantity = [q.cast("double").alias(quantity_col) if _is_number(types[quantity_col])
+                    else q]
     rows = (log.select(F.col(_quoted(customer_col)), micros.alias(date_col),
                        *([F.col(_quoted(amount_col)).cast("double").alias(amount_col)]
-                         if amount_col else []))
+                         if amount_col else []), *quantity)
             .where(F.col(_quoted(date_col)) <= F.lit(cutoff_us))
             .join(ids, on=customer_col, how="left_semi"))
     rows = rows.withColumn(_BUCKET, bucket)
@@ -120,7 +134,8 @@ def adjuster_inputs(spark, log, summary, adjuster, *, spend: bool, as_of: Any, t
     settings = dict(cutoff=cutoff, wanted=wanted, time_unit=time_unit, customer_col=customer_col,
                     date_col=date_col, amount_col=amount_col, date_format=date_format,
                     timezone=timezone, event_col=event_col, event_value_col=event_value_col,
-                    event_types=event_types, events=events is not None)
+                    event_types=event_types, events=events is not None,
+                    quantity_col=quantity_col)
     shared = None if table is None else spark.sparkContext.broadcast(table)
     if ev is None:
         def run(part: pd.DataFrame) -> pd.DataFrame:
@@ -174,7 +189,8 @@ def bucket_features(part: pd.DataFrame, part_events: pd.DataFrame | None, settin
         calibration, _ = calibration_data(
             frame, cutoff, None, customer_col=customer_col, date_col=date_col,
             amount_col=s["amount_col"], time_unit=s["time_unit"], date_format=s["date_format"],
-            timezone=s["timezone"], customer_attributes=attributes)
+            timezone=s["timezone"], customer_attributes=attributes,
+            quantity_col=s.get("quantity_col"))
         if s["events"]:
             calibration = dataclasses.replace(
                 calibration, events=_bucket_events(normalised, calibration, s),
@@ -182,7 +198,7 @@ def bucket_features(part: pd.DataFrame, part_events: pd.DataFrame | None, settin
         features = feature_frame(calibration)
     missing = [c for c in s["wanted"] if c not in features.columns]
     if missing:
-        raise missing_columns_error(missing, s["events"])
+        raise missing_columns_error(missing, s["events"], s["event_value_col"])
     text = [c for c in s["wanted"] if not (pd.api.types.is_numeric_dtype(features[c])
                                            or pd.api.types.is_bool_dtype(features[c]))]
     if text:
@@ -338,14 +354,15 @@ def _attribute_table(attributes, wanted, customer_col, csv_options) -> pd.DataFr
     return table[[customer_col, *needed]] if customer_col in table.columns else table[needed]
 
 
-def _available(amount_col, event_types, value_col, table) -> set[str]:
+def _available(amount_col, event_types, value_col, table, quantity_col=None) -> set[str]:
     """The columns the buckets' features can hold."""
     import inspect
 
-    from clvlab.churn.features import BEHAVIOUR_FEATURES, SPEND_FEATURES
+    from clvlab.churn.features import BASKET_FEATURES, BEHAVIOUR_FEATURES, SPEND_FEATURES
     from clvlab.data.events import event_features, feature_name
 
-    columns = {"frequency", "recency", "T", *BEHAVIOUR_FEATURES}
+    columns = {"frequency", "recency", "T", *BEHAVIOUR_FEATURES,
+               *(BASKET_FEATURES if quantity_col is not None else ())}
     if amount_col is None:
         columns -= set(SPEND_FEATURES)
     windows = inspect.signature(event_features).parameters["windows_days"].default
@@ -355,23 +372,6 @@ def _available(amount_col, event_types, value_col, table) -> set[str]:
         if value_col is not None:
             columns |= {f"{name}_value", *(f"{name}_value_{d}d" for d in windows)}
     return columns | set(() if table is None else map(str, table.columns))
-
-
-def missing_columns_error(missing: list[str], events_given: bool) -> ClvlabError:
-    """The pandas job's error for input columns the log cannot give, with what to give."""
-    from clvlab.churn.features import BEHAVIOUR_FEATURES
-
-    event_like = [c for c in missing if c.endswith(("_count", "_since_last", "_trend", "_value"))
-                  or "_count_" in c or "_value_" in c]
-    hint = ("give the log's amount column (amount_col=..., --amount-col)"
-            if set(missing) <= set(BEHAVIOUR_FEATURES) else
-            "give the event log it was trained with (events=..., --events FILE)"
-            if event_like and not events_given else
-            "give an event log with the event names it was trained on"
-            if event_like else
-            "give the customers' attributes (attributes=..., --attributes FILE)")
-    return ClvlabError(f"the model needs the input columns {missing}, which the scoring job "
-                       f"cannot build from this log: {hint}")
 
 
 def bucket_count(spark, customers, buckets: int | None) -> int:
