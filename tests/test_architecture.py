@@ -122,8 +122,10 @@ def cycles(sources: dict[str, str]) -> list[list[str]]:
 
 
 def test_every_module_is_in_a_layer():
+    # clvlab.lifetimes is public surface too: lifetimes 0.11's names over the whole package
     stray = [m for m in module_sources() if layer(m) == API
-             and m not in ("clvlab", "clvlab._old_paths")]
+             and m not in ("clvlab", "clvlab._old_paths")
+             and m != "clvlab.lifetimes" and not m.startswith("clvlab.lifetimes.")]
     assert not stray, f"modules outside the layer folders: {stray}"
 
 

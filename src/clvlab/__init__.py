@@ -51,6 +51,7 @@ selection          an experiment's [selection] rule: champion, challengers, prom
 monitoring         monitor(scores, log, as_of): a scoring job's forecasts against what happened
                    since, with a verdict (fine, watch, retrain) and a logged run
 clvlab.spark       (import it; pip install clvlab[spark]) RFM, fits and scoring on Spark
+lifetimes          lifetimes 0.11's API on clvlab's models: import clvlab.lifetimes as lifetimes
 bayes              Bayesian fits (method="nuts"|"advi"|"map"), parameter draws (posterior,
                    normal, bootstrap_fit) and predictions with intervals
 (every transaction model: purchase_pmf, purchase_quantiles, prediction_interval,
@@ -108,10 +109,11 @@ __getattr__, __dir__ = lazy.attach(__name__, attributes={
     "tracking": "clvlab.ops.tracking",
     "selection": "clvlab.ops.selection",
     "monitoring": "clvlab.ops.monitoring",
+    "lifetimes": "clvlab.lifetimes",
 })
 
 if TYPE_CHECKING:
-    from clvlab import churn, evaluation as backtesting, plotting
+    from clvlab import churn, evaluation as backtesting, lifetimes, plotting
     from clvlab.churn import ChurnAdjuster, GBMPoissonChallenger, ZILNChallenger
     from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
     from clvlab.core.version import __version__
@@ -184,6 +186,7 @@ __all__ = [
     "experiments",
     "selection",
     "monitoring",
+    "lifetimes",
     "bayes",
     "datasets",
     "simulate",
