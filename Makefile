@@ -21,7 +21,7 @@ STAMP := $(VENV)/.clvlab-installed
 LAB_STAMP := $(VENV)/.clvlab-lab-installed
 
 .PHONY: venv demo lab test test-fast test-newest strip-notebooks bench bench-venv bench-bayes-venv \
-	bench-bayes6-venv clean
+	bench-bayes6-venv docs clean
 
 # The requirements first, the project last under a lock (tools/requirements): two environments
 # can be built at once (.ci/run does), and only the editable install, which writes
@@ -82,6 +82,13 @@ lab: $(LAB_STAMP)
 # Notebooks are kept without outputs (make test checks); run this before committing one you ran.
 strip-notebooks: $(STAMP)
 	$(BIN)/python notebooks/strip_outputs.py notebooks/*.ipynb
+
+# The documentation site (Sphinx, pydata-sphinx-theme, numpydoc, MyST; the dev extra holds them)
+# into docs/_build/html, warnings as errors. It builds offline; CLVLAB_DOCS_INTERSPHINX=1 links
+# Python, NumPy, pandas and scikit-learn names to their documentation (needs the network). The
+# notebooks are rendered as stored, never run.
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
 # Benchmarks run in their own environment, which also holds the peers (lifetimes), so that the
 # package's own environment never depends on them.

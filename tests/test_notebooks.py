@@ -27,14 +27,22 @@ def test_there_are_seven_notebooks_without_outputs():
                     f"{path.name} is saved with outputs: run `make strip-notebooks`"
 
 
-# the two longest notebooks run no code that differs between the stacks: CI runs them once
-ONCE = ("03_backtest_and_churn", "05_scale_duckdb_spark")
+# the notebooks but the Bayesian one run no code that differs between the stacks: CI runs each
+# on one interpreter (tests/suite_time.py), these two on the newest to even the runs' time
+BOTH = ("02_bayesian",)
+NEWEST = ("01_quickstart", "04_mlflow_and_scoring")
+
+
+def _once(path: Path):
+    if path.stem in BOTH:
+        return path
+    mark = pytest.mark.once("newest") if path.stem in NEWEST else pytest.mark.once
+    return pytest.param(path, marks=mark)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.once) if p.stem in ONCE
-                                  else p for p in NOTEBOOKS], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [_once(p) for p in NOTEBOOKS], ids=lambda p: p.stem)
 def test_notebook_runs(path, scratch_store, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     notebook = nbformat.read(path, as_version=4)

@@ -208,7 +208,6 @@ def test_what_the_spark_job_refuses_or_cannot_build(spark, engagement, tmp_path)
     assert not [p for p in tmp_path.iterdir()]  # nothing written, no staging left behind
 
 
-@pytest.mark.once("newest")  # the module's others run on python3: an even split of CI's time
 def test_an_adjuster_on_basket_sizes_scores_as_in_pandas(spark, tmp_path):
     """The quantity column travels with the purchase rows to the buckets: the pandas job's
     basket features, the same refusal without it, and a bad quantity named from a worker."""

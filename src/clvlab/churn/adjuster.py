@@ -437,7 +437,7 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         return self.adjusted_activity(X)["probability_of_purchase"]
 
     def adjustment_factor(self, X: pd.DataFrame) -> pd.Series:
-        """What multiplies the base model's expectations: 1 + count_weight_ (P_clf(N >= 1) /
+        """What multiplies the base model's expectations: 1 + ``count_weight_`` (P_clf(N >= 1) /
         P_base(N >= 1) - 1)."""
         return self.adjusted_activity(X)["adjustment_factor"]
 

@@ -283,7 +283,7 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
 
 def summary_columns(level: float) -> list[str]:
     """``posterior_summary``'s columns at ``level``: mean, parameter_sd, parameter_3%,
-    parameter_97% (at 0.94). "parameter_": the spread of the predicted value over the
+    parameter_97% (at 0.94). "``parameter_``": the spread of the predicted value over the
     parameters' uncertainty, not of the customer's future counts."""
     pct = lambda q: f"parameter_{100 * q:g}%"  # noqa: E731
     return ["mean", "parameter_sd", pct((1 - level) / 2), pct((1 + level) / 2)]

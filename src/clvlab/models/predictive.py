@@ -15,7 +15,7 @@ at their own parameters. Parameter draws are mixed outside it (each draw's model
 ``at_params``, covariate coefficients included), which is why the public methods are not
 themselves wrapped by ``by_covariate_group``; they are marked as computed customer by customer.
 
-Every method takes ``parameter_draws`` (n_draws x len(params_), in ``params_``'s order, as
+Every method takes ``parameter_draws`` (n_draws x ``len(params_)``, in ``params_``'s order, as
 ``clvlab.bayes.parameter_draws(model, n_draws, seed)`` returns): the distribution is then the
 mixture over the draws (the PMF averaged over ``model.at_params(draw)``), which widens the
 intervals by the parameters' uncertainty.
@@ -96,7 +96,7 @@ class PurchaseDistribution:
         max_n : the largest count to return (None: as far as ``tail`` needs).
         tail : the mass allowed beyond N, >= 1e-12 without ``max_n`` (double precision cannot
             resolve less); 0 with ``max_n`` returns exactly max_n + 1 columns.
-        parameter_draws : n_draws x len(params_) (``params_``'s order), or None for the
+        parameter_draws : n_draws x ``len(params_)`` (``params_``'s order), or None for the
             estimate; with draws the PMF is averaged over ``at_params(draw)``.
 
         Returns

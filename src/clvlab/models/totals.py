@@ -143,7 +143,7 @@ def revenue_totals(transaction_model, spend_model, rfm: pd.DataFrame, t: float, 
         Unused by revenue (kept so that both functions take the same options).
     parameter_draws : None, int, str, or a pair
         As in ``purchase_totals``, for both models; or a pair (transaction draws, spend
-        draws) of arrays or ``BootstrapResult``s.
+        draws) of arrays or ``BootstrapResult`` objects.
     unvalued : {"raise", "population"}
         Customers whose repeat purchases were all of value 0: an error, or valued at the
         population's spend (``GammaGamma.expected_spend``'s rule).

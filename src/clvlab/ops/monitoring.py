@@ -37,7 +37,7 @@ could not be computed is listed as not checked). Defaults (:class:`Thresholds`):
   the central 99.9 % predictive band of the expected total (``band_retrain``); ``watch``
   outside the 99 % band (``band_watch``);
 - ``watch`` when AUC < 0.60 (``auc_watch``), the calibration error (customer-weighted mean
-  |observed - predicted| over the deciles) > 0.05 (``calibration_watch``), coverage below the
+  ``|observed - predicted|`` over the deciles) > 0.05 (``calibration_watch``), coverage below the
   intervals' level by more than 0.05 (``coverage_shortfall``), PSI > 0.25 in a column of
   ``psi_columns`` (frequency, monetary_value), or more than 25 % of the customers at
   ``as_of`` new (``new_customers_watch``: a policy, not from the study: the scores are stale).
@@ -100,6 +100,8 @@ BAND_DRAWS, BAND_POINTS = 100, 6
 class Thresholds:
     """When a monitored figure makes the verdict ``watch`` or ``retrain`` (module docstring).
 
+    Attributes
+    ----------
     band_watch, band_retrain : levels of the central predictive band of the expected total
         (repeat purchases; spend when the model values them) that the realised total must lie
         in: outside the ``band_watch`` band is ``watch``, outside the ``band_retrain`` band
