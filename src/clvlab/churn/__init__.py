@@ -24,6 +24,7 @@ __getattr__, __dir__ = lazy.attach(__name__, attributes={
     "clvlab.churn.features": ["BASKET_FEATURES", "BEHAVIOUR_FEATURES", "SPEND_FEATURES",
                               "basket_frame", "behaviour_features", "event_frame",
                               "feature_frame", "shift_back", "window_purchases", "window_spend"],
+    "clvlab.churn.behaviour_duckdb": ["behaviour_features_duckdb"],
     "clvlab.churn.challenger_adjustment": ["ChallengerAdjustment"],
     "clvlab.churn.gbm_poisson": ["BASE_COLUMN", "GBMPoissonChallenger"],
     "clvlab.churn.ziln": ["ZILNChallenger"],
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from clvlab.churn.features import (BASKET_FEATURES, BEHAVIOUR_FEATURES, SPEND_FEATURES,
                                        basket_frame, behaviour_features, event_frame,
                                        feature_frame, shift_back, window_purchases, window_spend)
+    from clvlab.churn.behaviour_duckdb import behaviour_features_duckdb
     from clvlab.churn.challenger_adjustment import ChallengerAdjustment
     from clvlab.churn.gbm_poisson import BASE_COLUMN, GBMPoissonChallenger
     from clvlab.churn.ziln import ZILNChallenger
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ChurnAdjuster", "ZILNChallenger", "GBMPoissonChallenger", "ChallengerAdjustment",
            "BASE_COLUMN",
-           "feature_frame", "behaviour_features", "event_frame", "basket_frame", "window_spend",
+           "feature_frame", "behaviour_features", "behaviour_features_duckdb", "event_frame", "basket_frame", "window_spend",
            "churn_training_data", "default_classifier", "shift_back", "window_purchases",
            "check_gain", "GainCheck", "BASE_FEATURES", "BEHAVIOUR_FEATURES", "SPEND_FEATURES",
            "BASKET_FEATURES",

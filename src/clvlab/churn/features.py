@@ -17,6 +17,7 @@ from clvlab.data.rfm_columns import columns_for, evaluate
 from clvlab.core.errors import ClvlabError
 
 __all__ = ["BEHAVIOUR_FEATURES", "SPEND_FEATURES", "BASKET_FEATURES", "behaviour_features",
+           "behaviour_aggregates", "behaviour_table",
            "feature_frame", "event_frame", "basket_frame", "shift_back", "window_purchases",
            "window_spend"]
 
@@ -43,8 +44,29 @@ def behaviour_features(calibration: Calibration) -> pd.DataFrame:
     ``overdue``: time since the last purchase over the customer's own ``gap_mean``;
     ``order_value_trend``: last order value over the customer's mean (1 when the mean is 0).
     Without amounts (no ``monetary_value`` in the summary) the spend features
-    (``SPEND_FEATURES``) are left out."""
-    rfm, periods = calibration.rfm, calibration.periods
+    (``SPEND_FEATURES``) are left out.
+
+    The DuckDB engine, :func:`clvlab.churn.behaviour_duckdb.behaviour_features_duckdb`, reads a
+    log (DataFrame or files) instead of a calibration view: it computes the per-customer
+    aggregates of :func:`behaviour_aggregates` in SQL and shares :func:`behaviour_table`, the
+    one definition of the features from them. The two aggregations are tied by a test
+    (tests/test_behaviour_duckdb.py: equal to 1e-9 relative, counts exactly)."""
+    frame = behaviour_aggregates(calibration.periods, calibration.days_to_units)
+    return behaviour_table(frame, calibration.rfm, _has_amounts(calibration),
+                           calibration.days_to_units)
+
+
+#: the per-customer aggregates of the merged periods that the behaviour features are made of
+BEHAVIOUR_AGGREGATES = ("n", "mean", "std", "last", "max", "gap_mean", "gap_std", "last_30",
+                        "last_90", "spend_90")
+
+
+def behaviour_aggregates(periods: pd.DataFrame, days_to_units) -> pd.DataFrame:
+    """Per customer of ``periods`` (``Calibration.periods``): ``n`` periods; ``mean``, ``std``
+    (ddof=0), ``last`` (the latest) and ``max`` of their values; ``gap_mean`` and ``gap_std``
+    (ddof=0) of the times between consecutive periods (NaN with one period); ``last_30`` and
+    ``last_90``, the periods younger than 30 and 90 days (less :data:`TOLERANCE`), NaN with none;
+    ``spend_90``, their values' sum. ``days_to_units``: days to the summary's time unit."""
     ordered = periods.sort_values(["cid", "age"], ascending=[True, False], kind="stable")
     by_customer = ordered.groupby("cid", sort=False)
     gaps = -by_customer["age"].diff()  # ages fall as time goes on
@@ -57,22 +79,31 @@ def behaviour_features(calibration: Calibration) -> pd.DataFrame:
                           "gap_std": gaps.groupby(ordered["cid"]).std(ddof=0)})
     # the tolerance makes a window's edge the same whether ages were measured from this cutoff
     # or shifted from a later one (shift_back): 30 days is 30/7 weeks, inexact in binary
-    recent = {days: (periods["age"] < calibration.days_to_units(days) - TOLERANCE) for days in (30, 90)}
+    recent = {days: (periods["age"] < days_to_units(days) - TOLERANCE) for days in (30, 90)}
     frame["last_30"] = periods[recent[30]].groupby("cid").size()
     frame["last_90"] = periods[recent[90]].groupby("cid").size()
     frame["spend_90"] = periods[recent[90]].groupby("cid")["value"].sum()
+    return frame
+
+
+def behaviour_table(frame: pd.DataFrame, rfm: pd.DataFrame, has_amounts: bool,
+                    days_to_units) -> pd.DataFrame:
+    """The behaviour features (:func:`behaviour_features`) of the customers of ``rfm`` (the
+    calibration summary: recency, T, monetary_value) from their aggregates ``frame``
+    (:data:`BEHAVIOUR_AGGREGATES`, indexed by customer; what the pandas and DuckDB engines
+    compute): the one definition of each feature, shared by both engines."""
     frame = frame.reindex(rfm.index)
     if frame["n"].isna().any():
         raise ClvlabError("a customer of the summary has no transactions in the log up to the cutoff")
     T = rfm["T"].to_numpy(np.float64)
     n = frame["n"].to_numpy(np.float64)
     gap_mean = np.where(n >= 2, frame["gap_mean"].to_numpy(np.float64), T)
-    gap_mean = np.maximum(np.nan_to_num(gap_mean, nan=0.0), calibration.days_to_units(1))
+    gap_mean = np.maximum(np.nan_to_num(gap_mean, nan=0.0), days_to_units(1))
     gap_cv = np.where(n >= 3, frame["gap_std"].to_numpy(np.float64) / gap_mean, 0.0)
     since = T - rfm["recency"].to_numpy(np.float64)
     mean = frame["mean"].to_numpy(np.float64)
     out = pd.DataFrame({
-        "monetary_value": (rfm["monetary_value"].to_numpy(np.float64) if _has_amounts(calibration)
+        "monetary_value": (rfm["monetary_value"].to_numpy(np.float64) if has_amounts
                            else np.full(len(rfm), np.nan)),  # dropped below
         "order_value_mean": mean,
         "order_value_std": frame["std"].to_numpy(np.float64),
@@ -88,7 +119,7 @@ def behaviour_features(calibration: Calibration) -> pd.DataFrame:
         "purchases_last_90d": frame["last_90"].fillna(0).to_numpy(np.float64),
         "spend_last_90d": frame["spend_90"].fillna(0.0).to_numpy(np.float64),
     }, index=rfm.index)
-    if not _has_amounts(calibration):
+    if not has_amounts:
         out = out.drop(columns=list(SPEND_FEATURES))
     return out
 

@@ -400,15 +400,18 @@ def _example(con: Any, condition: str, settings: Settings, raw: bool = False) ->
     return {name: value for name, value in zip(names, row) if name is not None}
 
 
-def _customer_sql(settings: Settings, window: Window) -> str:
-    """Per-customer aggregates over customer-periods, mirroring rfm_pandas.summarise."""
+def periods_sql(settings: Settings, window: Window) -> str:
+    """``WITH periods AS (...), valued AS (...)``: the validated log (``clvlab_parsed``, from
+    :func:`prepare`) merged into customer-periods by the summary's one merge rule (``cid``,
+    ``holdout``, ``p`` in epoch seconds, ``value`` after the refund rule, ``purchase``), for
+    the summary's aggregates here and the churn adjuster's behaviour features
+    (:mod:`clvlab.churn.behaviour_duckdb`)."""
     obs = f"TIMESTAMP '{window.observation_end.isoformat(sep=' ')}'"
     cal = f"TIMESTAMP '{window.calibration_end.isoformat(sep=' ')}'"
     holdout = f"ts > {cal}" if window.has_holdout else "false"
     trunc = "hour" if settings.merge_period == "h" else "day"
     value = "CAST(amt AS DOUBLE)" if settings.amount_col else "0.0"
     purchase = "amt >= 0" if settings.amount_col else "true"
-    cal_rows = "purchase AND NOT holdout"
     return f"""
     WITH periods AS (
         SELECT cid, {holdout} AS holdout, epoch(date_trunc('{trunc}', ts)) AS p,
@@ -417,7 +420,13 @@ def _customer_sql(settings: Settings, window: Window) -> str:
         GROUP BY ALL
     ), valued AS (
         SELECT *, greatest(raw_value, 0.0) AS value FROM periods
-    )
+    )"""
+
+
+def _customer_sql(settings: Settings, window: Window) -> str:
+    """Per-customer aggregates over customer-periods, mirroring rfm_pandas.summarise."""
+    cal_rows = "purchase AND NOT holdout"
+    return f"""{periods_sql(settings, window)}
     SELECT cid,
         count(*) FILTER (WHERE {cal_rows}) AS n_cal,
         min(p) FILTER (WHERE {cal_rows}) AS first_p,
@@ -429,6 +438,24 @@ def _customer_sql(settings: Settings, window: Window) -> str:
         count(*) FILTER (WHERE NOT purchase) AS refund_only,
         count(*) FILTER (WHERE purchase AND raw_value < 0) AS zeroed
     FROM valued GROUP BY cid"""
+
+
+def prepare(con: Any, transactions: Any, settings: Settings, calibration_end: Any,
+            observation_end: Any) -> tuple[Window, dict]:
+    """Validate the log into the session's ``clvlab_parsed`` and build ``clvlab_customers``
+    (what :func:`summary_select_sql` reads); the window and the set-aside counts."""
+    window, counts, _ = _aggregate(con, transactions, settings, calibration_end, observation_end)
+    return window, counts
+
+
+def summary_select_sql(settings: Settings, window) -> str:
+    """The summary's public columns over ``clvlab_customers``, sorted by customer id."""
+    return _final_select_sql(settings, window)
+
+
+def quoted(name: str) -> str:
+    """A column name as a DuckDB identifier."""
+    return _ident(name)
 
 
 def _final_select_sql(settings: Settings, window) -> str:
