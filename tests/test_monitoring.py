@@ -252,6 +252,18 @@ def test_a_champion_with_a_churn_adjuster_is_monitored_through_its_base_and_at_i
     assert at.metrics["activity_auc"] != at.metrics["base_activity_auc"]
     assert at.verdict == "fine", at
     assert any("come through the churn adjuster" in n for n in at.notes)
+    # the command line prints the adjusted scores' figures and the base model's apart
+    from clvlab.cli.monitor import _figures
+
+    keys = ["purchases_expected", "purchases_realised", "purchases_aggregate_pct_error",
+            "activity_auc"]
+    table = _figures(at, keys)
+    assert list(table.columns) == ["scores (adjusted)", "base model"]
+    assert table.loc["purchases_expected", "scores (adjusted)"] == pytest.approx(
+        scores["expected_purchases"].sum(), rel=1e-12)
+    assert table.loc["purchases_aggregate_pct_error", "base model"] == \
+        at.metrics["base_purchases_aggregate_pct_error"]
+    assert np.isnan(_figures(before, keys).loc["activity_auc", "scores (adjusted)"])
 
 
 def test_a_model_without_parameter_uncertainty_gets_a_band_of_process_noise_and_says_so():

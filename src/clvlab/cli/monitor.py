@@ -138,7 +138,7 @@ def _run_monitor(args: argparse.Namespace) -> int:
                             "spend_mae", "activity_auc", "calibration_error",
                             "interval_coverage", "new_customer_share") if k in result.metrics]
         print("\nfigures over the elapsed window:")
-        print(result.summary().loc[keys, ["value"]].to_string(na_rep="n/a", float_format=_number))
+        print(_figures(result, keys).to_string(na_rep="n/a", float_format=_number))
         print("\ncalibration of P(any purchase) by decile:")
         print(result.calibration.to_string(index=False, float_format="{:.3f}".format))
         print("\ninput drift (PSI: < 0.1 stable, 0.1-0.25 moderate, > 0.25 a shift; the verdict "
@@ -154,6 +154,37 @@ def _run_monitor(args: argparse.Namespace) -> int:
         print(f"logged monitoring run {result.run_id} into the MLflow experiment "
               f"{args.experiment!r}")
     return result.exit_code
+
+
+#: the figures an adjusted champion's own scores replace at their horizon (monitoring_data)
+ADJUSTED = {"purchases_expected": "purchases_expected_adjusted",
+            "purchases_aggregate_pct_error": "purchases_aggregate_pct_error",
+            "purchases_mae": "purchases_mae", "activity_auc": "activity_auc",
+            "activity_brier": "activity_brier"}
+
+
+def _figures(result, keys: list[str]):
+    """The figures, in one column; for a champion whose scores come through a churn adjuster
+    or a challenger, in two: its scores' and the transaction model's it adjusts (the tracking
+    curve, bands, spend and drift are that model's), so that no row mixes the two."""
+    import math
+
+    import pandas as pd
+
+    metrics = result.metrics
+    if not any(k.startswith("base_") for k in metrics):
+        return result.summary().loc[keys, ["value"]]
+    adjusted = "purchases_expected_adjusted" in metrics  # at the horizon: its own forecasts
+    rows = {}
+    for key in keys:
+        base = metrics.get(f"base_{key}", metrics[key]) if key in ADJUSTED else metrics[key]
+        own = metrics.get(ADJUSTED[key], math.nan) if adjusted and key in ADJUSTED else math.nan
+        rows[key] = {"scores (adjusted)": own, "base model": base}
+    if "activity_brier" in metrics and "activity_brier" not in rows:
+        rows["activity_brier"] = {"scores (adjusted)": metrics["activity_brier"] if adjusted
+                                  else math.nan,
+                                  "base model": metrics.get("base_activity_brier", math.nan)}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def _number(value: float) -> str:

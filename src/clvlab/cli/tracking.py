@@ -142,8 +142,9 @@ def add_commands(commands) -> None:
                     "among the candidates), refit the winner of its [selection] rule on the whole "
                     "log, register it (@challenger) and move @champion only as the rule says. "
                     "For a schedule: with rolling_cutoffs in [backtest] each run backtests the "
-                    "latest windows. Exit status 0 whether or not it promoted; the decision is "
-                    "printed and recorded on the model version and the backtest run.")
+                    "latest windows. Exit status 0 whether or not it promoted (the decision is "
+                    "printed and recorded on the model version and the backtest run), 1 when "
+                    "nothing could be registered or on an error.")
     retrain.add_argument("file", help="experiment file (.toml) with a [selection] table")
     retrain.add_argument("--no-progress", action="store_true",
                          help="no progress bars (e.g. in a scheduler's log)")

@@ -95,8 +95,9 @@ def check_event_ids(event_ids: pd.Series, purchase_ids: Any, where: str = "",
     if len(event_ids) == 0 or len(customers) == 0:
         return
     covered = customers.isin(pd.unique(np.asarray(event_ids)))
-    sample = f"event ids like {event_ids.iloc[0]!r}, {event_ids.dtype}; purchase ids like " \
-             f"{customers[0]!r}, {customers.dtype}"
+    plain = lambda value: value.item() if isinstance(value, np.generic) else value  # noqa: E731
+    sample = f"event ids like {plain(event_ids.iloc[0])!r}, {event_ids.dtype}; purchase ids " \
+             f"like {plain(customers[0])!r}, {customers.dtype}"
     if not covered.any():
         raise ClvlabError(f"{where}the event log's customer ids match none of the purchase "
                           f"log's ({sample}); give both logs the same ids, of the same type")

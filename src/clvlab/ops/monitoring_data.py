@@ -58,15 +58,23 @@ def check_log_reaches(ts: pd.Series, start: pd.Timestamp, end: pd.Timestamp,
     silence = end - last
     if silence > longest and not allow_quiet_end:
         spells = (f"a longer silence than any between purchases since the scoring date "
-                  f"{_when(start)} (the longest: {longest})") if len(since) else \
+                  f"{_when(start)} (the longest: {_span(longest)})") if len(since) else \
             f"no purchase at all after the scoring date {_when(start)}"
         raise ClvlabError(
-            f"the log ends {_when(last)}, {silence} before as_of {_when(end)}: {spells}, so "
+            f"the log ends {_when(last)}, {_span(silence)} before as_of {_when(end)}: {spells}, so "
             "the log looks cut short; its missing purchases would count as none and make the "
             f"forecasts look wrong. Monitor as of its end (as_of='{_when(last)}'), or, if the "
             "log is complete and nobody bought, say so: allow_quiet_end=True (--allow-quiet-end)")
-    return (f"the log ends {_when(last)}, {silence} before as_of {_when(end)}: purchases after "
+    return (f"the log ends {_when(last)}, {_span(silence)} before as_of {_when(end)}: purchases after "
             "its end are counted as none")
+
+
+def _span(length: pd.Timedelta) -> str:
+    """A duration as a user would say it: "46 days", "1 day 6 hours", "3 hours"."""
+    days, hours = length.days, length.seconds // 3600
+    parts = [f"{days} day{'s' if days != 1 else ''}"] if days else []
+    parts += [f"{hours} hour{'s' if hours != 1 else ''}"] if hours or not days else []
+    return " ".join(parts)
 
 
 def _when(moment: pd.Timestamp) -> str:
