@@ -143,6 +143,19 @@ def test_models_beat_the_population_baseline_on_cdnow(sample_result):
     assert sample_result.best("activity", "auc") in ("pareto-nbd + gamma-gamma", "bg-nbd")
 
 
+def test_the_result_says_who_wins_each_metric_by_its_direction(sample_result):
+    summary = sample_result.summary()
+    won = sample_result.winners().set_index(["target", "metric"])
+    mae = summary[("purchases", "mae")]
+    assert won.loc[("purchases", "mae"), "best"] == mae.idxmin()
+    auc = summary[("activity", "auc")]
+    assert won.loc[("activity", "auc"), "best"] == auc.idxmax()
+    error = summary[("purchases", "aggregate_pct_error")]
+    assert won.loc[("purchases", "aggregate_pct_error"), "best"] == error.abs().idxmin()
+    assert "best on each metric:" in repr(sample_result)
+    assert f"  {mae.idxmin()}: purchases mae" in repr(sample_result)
+
+
 def test_cohort_table_and_ltv_to_cac(sample_result):
     cohorts = sample_result.cohorts
     first = cohorts[cohorts["cutoff"] == "1997-09-30"].set_index("cohort")

@@ -116,7 +116,33 @@ class BacktestResult:
                 f"{len(settings.get('candidates', []))} candidates (means over cutoffs, all customers)")
         with pd.option_context("display.width", 200, "display.max_columns", 20,
                                "display.float_format", "{:.4g}".format):
-            return head + "\n" + self._headline().to_string(na_rep="n/a") + self._failures_text()
+            return (head + "\n" + self._headline().to_string(na_rep="n/a")
+                    + self._winners_text() + self._failures_text())
+
+    def winners(self) -> pd.DataFrame:
+        """The best candidate on each headline metric (means over the cutoffs, all
+        customers), by the metric's own direction (``describe_better``): one row per metric
+        with ``best``, its ``value`` and ``direction``; candidates without the metric (n/a)
+        take no part."""
+        table = self.summary()
+        rows = []
+        for target, metric in [c for c in HEADLINE if c in table.columns]:
+            values = table[(target, metric)].dropna()
+            if values.empty:
+                continue
+            best = ranking_key(metric)(values).idxmin()
+            rows.append({"target": target, "metric": metric, "best": best,
+                         "value": float(values[best]), "direction": describe_better(metric)})
+        return pd.DataFrame(rows, columns=["target", "metric", "best", "value", "direction"])
+
+    def _winners_text(self) -> str:
+        """Who wins each metric, one line per candidate that wins any."""
+        won = self.winners()
+        if won.empty or self.summary().shape[0] < 2:
+            return ""
+        lines = [f"  {best}: " + ", ".join(f"{r.target} {r.metric}" for r in group.itertuples())
+                 for best, group in won.groupby("best", sort=False)]
+        return "\nbest on each metric:\n" + "\n".join(lines)
 
     def _failures_text(self) -> str:
         """The candidates that refused the data at a cutoff: their means cover the others."""
