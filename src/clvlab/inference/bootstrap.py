@@ -30,11 +30,10 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from clvlab.core.errors import ClvlabError, ClvlabWarning
 from clvlab.core.progress import progress_bar
-from clvlab.inference.mle import fit_mle, group_rows
+from clvlab.inference.mle import fit_mle, group_rows, one_blas_thread
 
 __all__ = ["BootstrapResult", "bootstrap_fit", "BACKENDS"]
 
@@ -45,9 +44,9 @@ __all__ = ["BootstrapResult", "bootstrap_fit", "BACKENDS"]
 #: GIL); processes 5-13 s (each worker starts an interpreter and imports clvlab first)
 BACKENDS = ("threads", "processes")
 
-# fit_mle sets one BLAS thread around every call, which costs milliseconds (threadpoolctl scans
-# the loaded libraries) and, entered from several threads at once, could restore the limits in
-# the wrong order; the bootstrap sets it once around all its refits and calls the bare function
+# fit_mle sets one BLAS thread around every call, which, entered from several threads at once,
+# could restore the limits in the wrong order; the bootstrap sets it once around all its refits
+# and calls the bare function
 _fit_mle = getattr(fit_mle, "__wrapped__", fit_mle)
 
 
@@ -216,7 +215,7 @@ def bootstrap_fit(model, table: pd.DataFrame, n_boot: int = 200, seed: Any = 0,
     # warnings.catch_warnings swaps process-wide state, so it is entered here once, never in
     # the threads (two of them entering and leaving it could leave warnings off for good);
     # a refit's warnings (non-convergence) are what the result reports as failures
-    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings(), \
+    with one_blas_thread(), warnings.catch_warnings(), \
             progress_bar(int(n_boot), "bootstrap refits", progress, unit="fit") as bar:
         warnings.simplefilter("ignore")
         if n_jobs == 1:
@@ -259,7 +258,7 @@ def _root(seed: Any) -> np.random.SeedSequence:
 
 def _refit_batch(refitter: "Refitter", children: list) -> list:
     """A process worker's share of the refits."""
-    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+    with one_blas_thread(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return [refitter(child) for child in children]
 
@@ -376,8 +375,8 @@ class Refitter:
         result = _fit_mle(lambda p: cls._loglik(p, prepared), counts, start,
                           names=model.param_names, penalty=float(model.penalty),
                           max_restarts=0 if from_estimate else int(model.max_restarts),
-                          total=lambda p: cls._loglik_total(p, prepared, counts),
-                          exact_total=True)  # _loglik_total falls back to the rows itself
+                          total=cls._total_function(prepared, counts),
+                          exact_total=True)  # it falls back to the rows itself
         return result.params, result.converged, result.message
 
     def _refit_covariates(self, weights: np.ndarray, from_estimate: bool):

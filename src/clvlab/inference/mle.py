@@ -9,29 +9,34 @@ from the Hessian at the optimum (central differences of the exact gradient).
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from clvlab.core.errors import ClvlabError
 
 __all__ = ["compress", "group_rows", "levels", "fit_mle", "FitResult", "observed_covariance",
-           "summary_frame"]
+           "summary_frame", "one_blas_thread", "blas_controller", "reset_blas_controller"]
 
 LogLikFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 """params -> (per-row log-likelihood, per-row gradient of shape (rows, n_params))."""
 
 
-def group_rows(columns: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+def group_rows(columns: Sequence[np.ndarray],
+               first_levels: tuple[np.ndarray, np.ndarray] | None = None
+               ) -> tuple[list[np.ndarray], np.ndarray]:
     """The distinct rows of ``columns`` (sorted) and each row's index among them.
 
     Rows are grouped by hashing (each column factorised, the codes combined into one integer
     key), which is linear in the rows; sorting rows as np.unique(axis=0) does took 4 s on
-    1,000,000 customers.
+    1,000,000 customers. ``first_levels``: ``levels(columns[0])``, when the caller has it: its
+    inverse is the factorisation this function would compute for that column (the same call),
+    so the column is not factorised again.
     """
     columns = [np.asarray(c, dtype=np.float64) for c in columns]
     n = len(columns[0])
@@ -42,8 +47,11 @@ def group_rows(columns: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndar
         return [unique[:, i] for i in range(unique.shape[1])], inverse.ravel()
     key = np.zeros(n, dtype=np.int64)
     radix = 1
-    for column in columns:
-        codes, distinct = pd.factorize(column, sort=True)
+    for i, column in enumerate(columns):
+        if i == 0 and first_levels is not None:
+            distinct, codes = first_levels
+        else:
+            codes, distinct = pd.factorize(column, sort=True)
         if radix * max(len(distinct), 1) >= 2**62:
             # the combined key would overflow: renumber the rows seen so far (at most n
             # codes, sorted so the key's order stays the rows' order) and go on from there
@@ -109,6 +117,49 @@ class FitResult:
                 "gradient_norm": self.gradient_norm, "penalty": self.penalty}
 
 
+#: the process's controller of its BLAS libraries (``blas_controller``), built at the first fit
+_BLAS: ThreadpoolController | None = None
+_BLAS_LOCK = threading.Lock()
+
+
+def blas_controller() -> ThreadpoolController:
+    """A threadpoolctl controller of the BLAS libraries loaded in this process, built once.
+
+    Building one scans every loaded shared library (/proc/self/maps on Linux) and asks each BLAS
+    for its version and threading layer: 2.9 ms at every CDNOW fit when ``threadpool_limits``
+    built one per fit (issue 33), more than the BG/NBD optimisation itself. The controller is
+    shared by the threads of a process; each ``one_blas_thread`` sets and restores the limits
+    itself, as ``threadpool_limits`` did. The BLAS libraries a fit calls (NumPy's
+    and SciPy's OpenBLAS) are loaded with NumPy and ``scipy.optimize``, which this module
+    imports, so a controller built at the first fit already holds them; libraries loaded later
+    are no part of a fit. ``reset_blas_controller`` drops it (a test, or a program that loads
+    another BLAS and wants it limited too).
+    """
+    global _BLAS
+    controller = _BLAS
+    if controller is None:
+        with _BLAS_LOCK:
+            if _BLAS is None:
+                _BLAS = ThreadpoolController().select(user_api="blas")
+            controller = _BLAS
+    return controller
+
+
+def reset_blas_controller() -> None:
+    """Forget the cached controller: the next fit builds (scans for) a new one."""
+    global _BLAS
+    with _BLAS_LOCK:
+        _BLAS = None
+
+
+def one_blas_thread():
+    """A context manager in which the process's BLAS libraries run one thread, their limits
+    restored on leaving: ``threadpool_limits(limits=1, user_api="blas")`` through the cached
+    controller (``blas_controller``), so entering it costs a few calls into each library, not
+    a scan of the loaded libraries."""
+    return blas_controller().limit(limits=1, user_api="blas")
+
+
 def _one_blas_thread(function: Callable) -> Callable:
     """Run ``function`` with one BLAS thread: every matrix of a fit is a few parameters wide
     (L-BFGS-B's updates, the gradient sums), where OpenBLAS's threads only wait on each other.
@@ -116,7 +167,7 @@ def _one_blas_thread(function: Callable) -> Callable:
     2-core machine, 0.10 s for 0.03 s without."""
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             return function(*args, **kwargs)
 
     return wrapper
@@ -148,8 +199,20 @@ def fit_mle(loglik: LogLikFn, weights: np.ndarray, start: np.ndarray, *, names: 
             return weights @ values, weights @ grads
 
     weighted = total
+    # the common case (every parameter > 0, no penalty) without the masks and the zero penalty
+    # terms: the same numbers (exp of the same u; x - 0.0 is x), some ten NumPy calls fewer at
+    # each of the optimiser's evaluations
+    plain = bool(positive.all()) and np.ndim(penalty) == 0 and float(penalty) == 0.0
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        if plain:
+            params = np.exp(log_params)
+            if not np.isfinite(params).all():
+                return np.inf, np.zeros_like(params)
+            total, grad = weighted(params)
+            if not np.isfinite(total) or not np.isfinite(grad).all():
+                return np.inf, np.zeros_like(params)
+            return -total / scale, -(grad * params) / scale
         params = to_params(log_params)
         if not np.all(np.isfinite(params)):
             return np.inf, np.zeros_like(params)
@@ -168,10 +231,11 @@ def fit_mle(loglik: LogLikFn, weights: np.ndarray, start: np.ndarray, *, names: 
         if attempt >= len(starts):
             starts.append(starts[0] + rng.normal(0.0, 1.0, size=len(start)))
         x0 = starts[attempt]
-        if not np.isfinite(objective(x0)[0]):
+        first = objective(x0)
+        if not np.isfinite(first[0]):
             continue
         attempts += 1
-        result = optimize.minimize(objective, x0, jac=True, method="L-BFGS-B",
+        result = optimize.minimize(_reusing(objective, x0, first), x0, jac=True, method="L-BFGS-B",
                                    bounds=[(-30.0, 30.0)] * len(start),
                                    options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9})
         if best is None or result.fun < best.fun:
@@ -185,12 +249,14 @@ def fit_mle(loglik: LogLikFn, weights: np.ndarray, start: np.ndarray, *, names: 
     if exact_total:
         log_likelihood, gradient = total(params)
         gradient = gradient - 2 * penalty * params
-        covariance = observed_covariance(None, weights, params, penalty, positive, total=total)
+        covariance = observed_covariance(None, weights, params, penalty, positive, total=total,
+                                         gradient=gradient)
     else:
         values, grads = loglik(params)
         log_likelihood = float(weights @ values)
         gradient = weights @ grads - 2 * penalty * params
-        covariance = observed_covariance(loglik, weights, params, penalty, positive)
+        covariance = observed_covariance(loglik, weights, params, penalty, positive,
+                                         gradient=gradient)
     at_bound = bool(np.any(np.abs(best.x) >= 29.9))
     converged = bool(_stationary(best, 1e-4) and not at_bound)
     return FitResult(params=params, log_likelihood=log_likelihood, covariance=covariance,
@@ -198,6 +264,21 @@ def fit_mle(loglik: LogLikFn, weights: np.ndarray, start: np.ndarray, *, names: 
                      restarts=attempts - 1, gradient_norm=float(np.linalg.norm(gradient)),
                      penalty=float(np.max(penalty)),
                      details={"at_bound": at_bound, "names": list(names)})
+
+
+def _reusing(objective: Callable, x0: np.ndarray, first: tuple) -> Callable:
+    """``objective``, answering its first call at ``x0`` (where L-BFGS-B starts) with ``first``,
+    the value already computed to check the start: one evaluation fewer per start."""
+    pending = [True]
+
+    def wrapped(x: np.ndarray):
+        if pending[0]:
+            pending[0] = False
+            if np.array_equal(x, x0):
+                return first[0], first[1].copy()
+        return objective(x)
+
+    return wrapped
 
 
 def _stationary(result: optimize.OptimizeResult, tolerance: float) -> bool:
@@ -214,8 +295,8 @@ def _stationary(result: optimize.OptimizeResult, tolerance: float) -> bool:
 
 def observed_covariance(loglik: LogLikFn, weights: np.ndarray, params: np.ndarray,
                         penalty: float | np.ndarray, positive: Sequence[bool] | None = None,
-                        total: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None
-                        ) -> np.ndarray:
+                        total: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
+                        gradient: np.ndarray | None = None) -> np.ndarray:
     """Inverse of the observed information, by central differences of the exact gradient.
 
     Differences are taken in log-parameter space for the positive parameters (relative steps
@@ -223,6 +304,8 @@ def observed_covariance(loglik: LogLikFn, weights: np.ndarray, params: np.ndarra
     H_natural = D^-1 (H_log - diag(g*theta)) D^-1; parameters that are not ``positive``
     (coefficients) are differenced as they are (their D is 1 and their diagonal term 0).
     ``total``, when given, supplies the weighted gradient in place of ``loglik``'s rows.
+    ``gradient``: the penalised weighted gradient at ``params``, when the caller has it (a fit
+    has just computed it for its diagnostics): one evaluation of the likelihood fewer.
     """
     n = len(params)
     positive = np.ones(n, bool) if positive is None else np.asarray(positive, bool)
@@ -231,7 +314,12 @@ def observed_covariance(loglik: LogLikFn, weights: np.ndarray, params: np.ndarra
     def weighted_gradient(p: np.ndarray) -> np.ndarray:
         return (total(p)[1] if total is not None else weights @ loglik(p)[1]) - 2 * penalty * p
 
+    all_positive = bool(positive.all())
+
     def grad_log(log_params: np.ndarray) -> np.ndarray:
+        if all_positive:  # the masks below select exp(log_params) everywhere: the same numbers
+            p = np.exp(log_params)
+            return weighted_gradient(p) * p
         p = np.where(positive, np.exp(np.where(positive, log_params, 0.0)), log_params)
         return weighted_gradient(p) * np.where(positive, p, 1.0)
 
@@ -243,7 +331,7 @@ def observed_covariance(loglik: LogLikFn, weights: np.ndarray, params: np.ndarra
         step[i] = h
         hessian_log[:, i] = (grad_log(x + step) - grad_log(x - step)) / (2 * h)
     hessian_log = (hessian_log + hessian_log.T) / 2
-    g = weighted_gradient(params)
+    g = weighted_gradient(params) if gradient is None else gradient
     d = np.where(positive, params, 1.0)
     hessian = (hessian_log - np.diag(g * params * positive)) / np.outer(d, d)
     return _inverse_information(-hessian)

@@ -88,10 +88,11 @@ def _combine(first, at_first, second, at_second, out):  # pragma: no cover - com
         out[i, 5] = max(first[f, 5], second[g, 5])
 
 
-def bracket_pairs(x, t_x, T) -> tuple:
-    """The distinct (x, t_x) and (x, T) pairs and each row's index among them."""
-    (x1, t1), at1 = group_rows([x, t_x])
-    (x2, t2), at2 = group_rows([x, T])
+def bracket_pairs(x, t_x, T, x_levels: tuple | None = None) -> tuple:
+    """The distinct (x, t_x) and (x, T) pairs and each row's index among them (``x_levels``:
+    ``levels(x)`` when computed already; x is then not factorised again)."""
+    (x1, t1), at1 = group_rows([x, t_x], first_levels=x_levels)
+    (x2, t2), at2 = group_rows([x, T], first_levels=x_levels)
     return x1, t1, at1, x2, t2, at2
 
 

@@ -143,6 +143,25 @@ class BaseModel(BaseEstimator):
         values, grads = cls._loglik(params, data)
         return float(weights @ values), weights @ grads
 
+    @classmethod
+    def _total_function(cls, data: list[np.ndarray], weights: np.ndarray) -> Callable:
+        """``params -> _loglik_total(params, data, weights)`` for one fit's rows, with the
+        kernel's arrays (``_kernel_arrays``: contiguous copies, the x levels as floats) built
+        here once rather than at each of the optimiser's evaluations; the same numbers."""
+        arrays = cls._kernel_arrays(data, weights) if cls._total_kernel is not None else None
+        if arrays is None:
+            return lambda params: cls._loglik_total(params, data, weights)
+        kernel = cls._total_kernel
+
+        def total(params: np.ndarray):
+            out = kernel(np.asarray(params, dtype=np.float64), *arrays)
+            if out[-1] == 0.0:
+                return float(out[0]), out[1:-1]
+            values, grads = cls._loglik(params, data)  # a row the kernel cannot evaluate
+            return float(weights @ values), weights @ grads
+
+        return total
+
     def _prepare(self, data: list[np.ndarray]) -> list[np.ndarray]:
         """What the log-likelihood reads beside the columns, computed once per fit."""
         return data
@@ -168,18 +187,17 @@ class BaseModel(BaseEstimator):
                 raise ClvlabError("weights must be one finite number >= 0 per row of the RFM table")
         for name in ("idata_", "covariates_", "median_T_", "bootstrap_", "training_profile_"):
             self.__dict__.pop(name, None)  # a refit replaces them all
-        if self.requires_time_unit and "T" in getattr(rfm, "columns", ()):
-            # what the unit check compares a table's ages with (clvlab.models.table_units)
-            self.median_T_ = weighted_median(rfm["T"], weights)
-            # the fit table's deciles, for input-drift checks (clvlab.ops.monitoring)
-            profile = model_files.training_profile(rfm, weights)
-            if profile is not None:
-                self.training_profile_ = profile
+        profiled = self.requires_time_unit and "T" in getattr(rfm, "columns", ())
+        plain = covariate_paths is None and not covariates.has_covariates(self)
+        if profiled and not plain:
+            self._profile_table(rfm, weights)
         if covariate_paths is not None:
             return self._fit_time_varying(rfm, covariate_paths, weights, unit)
-        if covariates.has_covariates(self):
+        if not plain:
             return self._fit_covariates(rfm, weights, unit)
-        data = self._data(rfm)
+        data = self._data(rfm)  # the table's rules checked here, once
+        if profiled:  # from the columns _data has just read: not read from the table again
+            self._profile_table(rfm, weights, data)
         distinct, counts = compress(data, weights)
         self._check_identifiable(distinct, counts)
         prepared = self._prepare(distinct)
@@ -188,9 +206,25 @@ class BaseModel(BaseEstimator):
         result = fit_mle(lambda p: self._loglik(p, prepared), counts,
                          self._start_values(distinct, counts), names=self.param_names,
                          penalty=float(self.penalty), max_restarts=self.max_restarts,
-                         total=lambda p: self._loglik_total(p, prepared, counts))
+                         total=self._total_function(prepared, counts))
         self._store(result, model_files.fit_block(result, float(counts.sum()), len(counts)), unit)
         return self
+
+    def _profile_table(self, rfm: pd.DataFrame, weights: np.ndarray | None,
+                       data: list[np.ndarray] | None = None) -> None:
+        """Learn the fit table's median age and profile. ``data``: what ``_data`` returned
+        (the ``columns``, in order, one value per row of ``rfm``), used in place of the
+        table's columns where it holds them."""
+        arrays = {}
+        if data is not None and len(data) == len(self.columns):
+            arrays = {name: values for name, values in zip(self.columns, data)
+                      if np.shape(values) == (len(rfm),)}
+        # what the unit check compares a table's ages with (clvlab.models.table_units)
+        self.median_T_ = weighted_median(arrays["T"] if "T" in arrays else rfm["T"], weights)
+        # the fit table's deciles, for input-drift checks (clvlab.ops.monitoring)
+        profile = model_files.training_profile(rfm, weights, arrays=arrays)
+        if profile is not None:
+            self.training_profile_ = profile
 
     def _start_values(self, distinct, counts) -> np.ndarray:
         """The optimiser's start: the model's own, with any ``start_params`` put in."""
@@ -298,7 +332,7 @@ class BaseModel(BaseEstimator):
                 result = fit_mle(lambda p: self._loglik(p, prepared), counts,
                                  self._start(distinct, counts), names=self.param_names,
                                  penalty=0.0, max_restarts=self.max_restarts,
-                                 total=lambda p: self._loglik_total(p, prepared, counts))
+                                 total=self._total_function(prepared, counts))
         except (ClvlabError, ArithmeticError, ValueError, np.linalg.LinAlgError):
             return None
         return (result.params, result.covariance) if result.converged else None
@@ -315,7 +349,8 @@ class BaseModel(BaseEstimator):
     def _store(self, result: FitResult, block: dict[str, Any], time_unit: str | None) -> None:
         """Keep a fit: its estimates, its time unit and its FIT_BLOCK values (``block``)."""
         names = result.details.get("names") or list(self.param_names)
-        self.params_ = pd.Series(result.params, index=list(names), name="estimate")
+        index = _param_index(type(self)) if list(names) == list(self.param_names) else list(names)
+        self.params_ = pd.Series(result.params, index=index, name="estimate")
         self._set_covariance(result.covariance)
         self.time_unit_ = time_unit
         for key in FIT_BLOCK:
@@ -332,9 +367,13 @@ class BaseModel(BaseEstimator):
                           "parameter (a small penalty helps).", ClvlabWarning, stacklevel=3)
 
     def _set_covariance(self, covariance: np.ndarray) -> None:
-        names = list(self.params_.index)
-        self.covariance_ = pd.DataFrame(covariance, index=names, columns=names)
-        self.standard_errors_ = pd.Series(np.sqrt(np.diag(covariance)), index=names, name="std_error")
+        # params_' index without its name, as a fresh object per axis (an Index's name can be
+        # set in place): the labels are not parsed into a new Index three times over
+        names = self.params_.index
+        self.covariance_ = pd.DataFrame(covariance, index=names.rename(None),
+                                        columns=names.rename(None))
+        self.standard_errors_ = pd.Series(np.sqrt(np.diag(covariance)), index=names.rename(None),
+                                          name="std_error")
 
     @classmethod
     def from_params(cls, time_unit: str | None = None, *,
@@ -574,13 +613,33 @@ class BaseModel(BaseEstimator):
         return model
 
 
+#: {param_names: an Index of them}, parsed once: building an Index of strings costs 40-80 us
+#: (pandas 3's Arrow-backed strings), and a fit built three of them
+_PARAM_INDEX: dict[tuple[str, ...], pd.Index] = {}
+
+
+def _param_index(cls: type) -> pd.Index:
+    """A new Index (its own object, name None) of ``cls.param_names``."""
+    names = tuple(cls.param_names)
+    template = _PARAM_INDEX.get(names)
+    if template is None:
+        template = _PARAM_INDEX[names] = pd.Index(list(names))
+    return template.rename(None)
+
+
 def weighted_median(values: Any, weights: np.ndarray | None) -> float | None:
     """The median of ``values`` with row weights (None: equal), or None when it is unknown."""
     try:
         values = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         return None
-    weights = np.ones(len(values)) if weights is None else np.asarray(weights, np.float64)
+    if weights is None:  # every weight 1: the cumulative weights are 1, 2, ..., n exactly
+        values = np.sort(values[np.isfinite(values)])
+        if not len(values):
+            return None
+        cumulative = np.arange(1, len(values) + 1, dtype=np.float64)
+        return float(values[np.searchsorted(cumulative, cumulative[-1] / 2)])
+    weights = np.asarray(weights, np.float64)
     keep = np.isfinite(values) & (weights > 0)
     if not keep.any():
         return None

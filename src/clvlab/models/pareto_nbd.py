@@ -74,7 +74,8 @@ class ParetoNBD(TransactionModel, BaseModel):
         return np.array([1.0, 1.0 / rate, 1.0, mean_T])
 
     def _prepare(self, data: list[np.ndarray]) -> list[np.ndarray]:
-        return [*data, *levels(data[0]), bracket_pairs(*data)]
+        x_levels = levels(data[0])
+        return [*data, *x_levels, bracket_pairs(*data, x_levels=x_levels)]
 
     @staticmethod
     def _loglik(params: np.ndarray, data: list[np.ndarray], gradient: bool = True):

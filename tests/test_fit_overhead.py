@@ -1,0 +1,212 @@
+"""Small fits at the speed of the kernel (issue 33): the fixed costs around the optimiser are
+paid once, and the numbers stay what they were.
+
+The mechanisms are checked, not timings (a shared 2-core machine makes those noisy; the
+timings are benchmarks/bench_fit.py's): the BLAS thread-pool controller is built once per
+process, a fit still runs on one BLAS thread and restores the limits it found, the table's
+rules are checked and its rows compressed once, the kernel's arrays are built once per fit,
+and the shortcuts give the numbers of the general paths bit for bit. The estimates on CDNOW
+are those recorded before the change (Python 3.11, NumPy 2.4, SciPy 1.17; the same to the bit
+on Python 3.13, NumPy 2.5, SciPy 1.18).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import threadpoolctl
+
+from clvlab.datasets import load_cdnow_summary
+from clvlab.inference import mle
+from clvlab.data import validation
+from clvlab.models import (BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD, base, bg_nbd,
+                           model_files, pareto_nbd, spend_checks)
+from clvlab.models.lognormal_spend import LogNormalSpend
+
+#: the estimates on load_cdnow_summary() before issue 33's changes (clvlab at 57f055d)
+RECORDED = {
+    BetaGeo: {"r": 0.24259290613816845, "alpha": 4.41353154470685, "a": 0.7928861366498979,
+              "b": 2.4257533601832075},
+    ModifiedBetaGeo: {"r": 0.524837687283512, "alpha": 6.182989651336569,
+                      "a": 0.891356273170938, "b": 1.6140005011184977},
+    ParetoNBD: {"r": 0.5532755078123806, "alpha": 10.577612224608673, "s": 0.6062135487892741,
+                "beta": 11.667910712368133},
+    GammaGamma: {"p": 6.248802490315968, "q": 3.7445884532957585, "v": 15.447748007096871},
+    LogNormalSpend: {"median": 26.784934689858293, "sigma": 0.5564730488237424,
+                     "tau": 0.4788347228354261},
+}
+
+
+@pytest.fixture(scope="module")
+def rfm() -> pd.DataFrame:
+    return load_cdnow_summary()
+
+
+def blas_threads() -> list[int]:
+    return [info["num_threads"] for info in threadpoolctl.threadpool_info()
+            if info["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("model_class", list(RECORDED), ids=lambda c: c.__name__)
+def test_the_estimates_on_cdnow_are_the_recorded_ones(rfm, model_class):
+    fitted = model_class().fit(rfm)
+    expected = pd.Series(RECORDED[model_class])
+    np.testing.assert_allclose(fitted.params_[expected.index], expected, rtol=1e-10, atol=0)
+    assert fitted.convergence_["converged"] and fitted.convergence_["restarts"] == 0
+
+
+def test_the_blas_controller_is_built_once_per_process(rfm, monkeypatch):
+    # a scan of the loaded libraries (what threadpool_limits did at every fit) is counted where
+    # threadpoolctl does it, whoever asks for it
+    scans = []
+    load = threadpoolctl.ThreadpoolController._load_libraries
+
+    def counting(self):
+        scans.append(1)
+        return load(self)
+
+    monkeypatch.setattr(threadpoolctl.ThreadpoolController, "_load_libraries", counting)
+    monkeypatch.setattr(mle, "_BLAS", None)  # as in a new process; restored after the test
+    for model in (BetaGeo(), ParetoNBD(), GammaGamma(), BetaGeo(penalty=0.1), ModifiedBetaGeo()):
+        model.fit(rfm)
+    assert len(scans) == 1
+    assert mle.blas_controller() is mle.blas_controller()
+    mle.reset_blas_controller()
+    mle.blas_controller()
+    assert len(scans) == 2  # reset: the next fit scans again
+
+
+def test_a_fit_runs_on_one_blas_thread_and_restores_the_limits(rfm, monkeypatch):
+    seen = []
+    kernel = BetaGeo._total_kernel
+
+    def spying(params, *arrays):
+        seen.append(blas_threads())
+        return kernel(params, *arrays)
+
+    monkeypatch.setattr(BetaGeo, "_total_kernel", staticmethod(spying))
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        fitted = BetaGeo().fit(rfm)
+        after = blas_threads()
+    if not before:
+        pytest.skip("no BLAS library that threadpoolctl can see")
+    assert seen and all(threads == [1] * len(before) for threads in seen)
+    assert after == before  # the limits found are given back
+    np.testing.assert_allclose(fitted.params_, pd.Series(RECORDED[BetaGeo]), rtol=1e-10)
+
+
+@pytest.mark.parametrize("model_class", [BetaGeo, ParetoNBD, GammaGamma],
+                         ids=lambda c: c.__name__)
+def test_the_table_is_checked_compressed_and_laid_out_once(rfm, model_class, monkeypatch):
+    calls = {"validate_rfm": 0, "compress": 0, "kernel_arrays": 0, "kernel": 0}
+    module = {BetaGeo: bg_nbd, ParetoNBD: pareto_nbd, GammaGamma: spend_checks}[model_class]
+
+    def count(name, function):
+        def counted(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return counted
+
+    # the validation that is not skipped: validate_rfm's first lines pass a table that was
+    # just checked (clvlab.data.validation.validated), which counts here as no check
+    real_validate = validation.validate_rfm
+
+    def validate(table, **kwargs):
+        if table is not validation._VALIDATED.get():
+            calls["validate_rfm"] += 1
+        return real_validate(table, **kwargs)
+
+    monkeypatch.setattr(module, "validate_rfm", validate)
+    monkeypatch.setattr(base, "compress", count("compress", base.compress))
+    arrays = model_class._kernel_arrays
+    monkeypatch.setattr(model_class, "_kernel_arrays",
+                        staticmethod(count("kernel_arrays", arrays)))
+    monkeypatch.setattr(model_class, "_total_kernel",
+                        staticmethod(count("kernel", model_class._total_kernel)))
+    model_class().fit(rfm)
+    assert calls["validate_rfm"] == 1
+    assert calls["compress"] == 1
+    assert calls["kernel_arrays"] == 1  # once per fit, not at each of the optimiser's calls
+    assert calls["kernel"] > 10
+
+
+def test_a_fit_builds_one_data_frame(rfm, monkeypatch):
+    # the covariance table; nothing in the optimiser's loop builds pandas objects
+    built = []
+    init = pd.DataFrame.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(1)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "__init__", counting)
+    BetaGeo().fit(rfm)
+    assert len(built) == 1
+
+
+@pytest.mark.parametrize("model_class", [BetaGeo, ModifiedBetaGeo, ParetoNBD, GammaGamma],
+                         ids=lambda c: c.__name__)
+def test_the_prepared_total_is_the_models_total_to_the_bit(rfm, model_class):
+    model = model_class()
+    distinct, counts = mle.compress(model._data(rfm))
+    prepared = model._prepare(distinct)
+    total = model_class._total_function(prepared, counts)
+    start = model._start_values(distinct, counts)
+    for scale in (0.5, 1.0, 2.0):
+        params = start * scale
+        value, gradient = total(params)
+        expected_value, expected_gradient = model_class._loglik_total(params, prepared, counts)
+        assert value == expected_value
+        np.testing.assert_array_equal(gradient, expected_gradient)
+
+
+def test_the_plain_objective_gives_the_general_objectives_estimates_to_the_bit(rfm):
+    # penalty 0.0 takes the shortcut (no masks, no zero penalty terms); an array of zeros
+    # takes the general path: the same iterates, so the same estimates and diagnostics
+    model = BetaGeo()
+    distinct, counts = mle.compress(model._data(rfm))
+    prepared = model._prepare(distinct)
+    total = BetaGeo._total_function(prepared, counts)
+    rows = lambda p: BetaGeo._loglik(p, prepared)  # noqa: E731
+    start = model._start_values(distinct, counts)
+    plain = mle.fit_mle(rows, counts, start, names=BetaGeo.param_names, total=total)
+    general = mle.fit_mle(rows, counts, start, names=BetaGeo.param_names, total=total,
+                          penalty=np.zeros(4))
+    np.testing.assert_array_equal(plain.params, general.params)
+    np.testing.assert_array_equal(plain.covariance, general.covariance)
+    assert plain.log_likelihood == general.log_likelihood
+    assert plain.iterations == general.iterations and plain.message == general.message
+
+
+def test_the_covariance_reuses_the_fits_gradient_to_the_bit(rfm):
+    model = ParetoNBD().fit(rfm)
+    distinct, counts = mle.compress(model._data(rfm))
+    prepared = model._prepare(distinct)
+    rows = lambda p: ParetoNBD._loglik(p, prepared)  # noqa: E731
+    params = model.params_.to_numpy()
+    gradient = counts @ rows(params)[1]
+    np.testing.assert_array_equal(mle.observed_covariance(rows, counts, params, 0.0),
+                                  mle.observed_covariance(rows, counts, params, 0.0,
+                                                          gradient=gradient))
+    np.testing.assert_array_equal(model.covariance_.to_numpy(),
+                                  mle.observed_covariance(rows, counts, params, 0.0))
+
+
+def test_the_unweighted_profile_and_median_are_the_weighted_ones_with_weights_one(rfm):
+    rng = np.random.default_rng(3)
+    ties = rfm.assign(T=np.round(rfm["T"]), monetary_value=np.round(rfm["monetary_value"], -1))
+    with_nan = rfm.assign(monetary_value=np.where(rng.random(len(rfm)) < 0.1, np.nan,
+                                                  rfm["monetary_value"]))
+    for table in (rfm, ties, with_nan, rfm.iloc[:150]):
+        ones = np.ones(len(table))
+        assert model_files.training_profile(table) == model_files.training_profile(table, ones)
+        arrays = {c: table[c].to_numpy(np.float64) for c in ("frequency", "recency", "T")}
+        assert (model_files.training_profile(table, arrays=arrays)
+                == model_files.training_profile(table, ones))
+        for column in ("T", "recency", "monetary_value"):
+            assert (base.weighted_median(table[column], None)
+                    == base.weighted_median(table[column], ones))
+    assert model_files.training_profile(rfm.iloc[:99]) is None
+    assert base.weighted_median(np.array([np.nan]), None) is None
