@@ -38,6 +38,10 @@ RECORDED = {
 }
 
 
+#: the recorded estimates' tolerance (see the first test)
+RTOL = 1e-7
+
+
 @pytest.fixture(scope="module")
 def rfm() -> pd.DataFrame:
     return load_cdnow_summary()
@@ -52,7 +56,10 @@ def blas_threads() -> list[int]:
 def test_the_estimates_on_cdnow_are_the_recorded_ones(rfm, model_class):
     fitted = model_class().fit(rfm)
     expected = pd.Series(RECORDED[model_class])
-    np.testing.assert_allclose(fitted.params_[expected.index], expected, rtol=1e-10, atol=0)
+    # the refactor changed nothing here (bit-identical on this machine); across fresh
+    # environments (another BLAS build, numba's compile) the optimiser's last digits move by
+    # about 1e-9, so the guard is 1e-7: far below any change a fit's logic would make
+    np.testing.assert_allclose(fitted.params_[expected.index], expected, rtol=RTOL, atol=0)
     assert fitted.convergence_["converged"] and fitted.convergence_["restarts"] == 0
 
 
@@ -94,7 +101,7 @@ def test_a_fit_runs_on_one_blas_thread_and_restores_the_limits(rfm, monkeypatch)
         pytest.skip("no BLAS library that threadpoolctl can see")
     assert seen and all(threads == [1] * len(before) for threads in seen)
     assert after == before  # the limits found are given back
-    np.testing.assert_allclose(fitted.params_, pd.Series(RECORDED[BetaGeo]), rtol=1e-10)
+    np.testing.assert_allclose(fitted.params_, pd.Series(RECORDED[BetaGeo]), rtol=RTOL)
 
 
 @pytest.mark.parametrize("model_class", [BetaGeo, ParetoNBD, GammaGamma],

@@ -34,7 +34,7 @@ def _base(seed: int):
     return table
 
 
-@pytest.mark.once
+@pytest.mark.once("newest")  # an even split of CI's time between the interpreters
 @pytest.mark.slow
 def test_intervals_cover_with_parameter_draws_and_not_without():
     groups = np.where(np.arange(CUSTOMERS) < SMALL, "small", "large")
