@@ -117,7 +117,20 @@ def tracking(mlflow_store, monkeypatch):
     folder, uri = mlflow_store
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(folder)
+    _point_mlflow_at(uri)
     return folder, uri
+
+
+def _point_mlflow_at(uri: str) -> None:
+    """MLflow's own calls in a test (mlflow.set_experiment ...) use the store the environment
+    names: clvlab's connect() pins MLflow's process-wide tracking URI to the store of the test
+    that last called it, which would otherwise outlive that test in this worker."""
+    import sys
+
+    if "mlflow" in sys.modules:
+        from clvlab.ops.tracking import connect
+
+        connect()  # reads MLFLOW_TRACKING_URI, drops a stale active experiment, pins the URI
 
 
 @pytest.fixture
@@ -127,6 +140,7 @@ def scratch_store(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    _point_mlflow_at(f"sqlite:///{tmp_path}/mlflow.db")
     return tmp_path
 
 
