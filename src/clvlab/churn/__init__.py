@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from clvlab.core import lazy
+from clvlab.data.tables import accepts_tables
 
 # The names are imported on first use (clvlab.core.lazy): the adjuster and the challengers
 # import scikit-learn, which the features (read by the backtests) do not need.
@@ -54,6 +55,7 @@ __all__ = ["ChurnAdjuster", "ZILNChallenger", "GBMPoissonChallenger", "Challenge
            "AdjustmentFallbackWarning", "UncheckedAdjustmentWarning"]
 
 
+@accepts_tables("transactions",)
 def churn_training_data(transactions: Any, cutoff: Any, horizon: float | None = None, *,
                         with_purchases: bool = False, **options: Any
                         ) -> pd.DataFrame | tuple[pd.DataFrame, pd.Series] | \

@@ -33,10 +33,12 @@ from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import UNIT_SECONDS
 from clvlab.data import rfm_duckdb
 from clvlab.data.rfm_rules import describe, epoch_seconds, make_settings, report_set_aside
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["behaviour_features_duckdb"]
 
 
+@accepts_tables("transactions", follow="transactions")
 def behaviour_features_duckdb(transactions: Any, cutoff: Any, *, customer_col: str = "customer_id",
                               date_col: str = "date", amount_col: str | None = None,
                               time_unit: str = "W", date_format: str | None = None,

@@ -22,6 +22,7 @@ from clvlab.data.rfm import rfm_summary
 from clvlab.data.rfm_io import parse_option_date, read_files
 from clvlab.data.rfm_rules import epoch_seconds, make_settings
 from clvlab.data.rfm_pandas import merge_periods, validated_columns
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["Calibration", "CutoffView", "calibration_data", "load_log", "check_cutoffs",
            "checked_horizon", "parse_cutoff", "read_events", "read_orders"]
@@ -85,6 +86,8 @@ class Calibration:
         return mean.reindex(self.rfm.index).to_numpy(np.float64)
 
 
+@accepts_tables("transactions", "events", keyed=("customer_attributes",),
+                customer_col="customer_col")
 def calibration_data(transactions: Any, cutoff: Any, horizon: float | None = None, *,
                      customer_col: str = "customer_id", date_col: str = "date",
                      amount_col: str | None = None, time_unit: str = "W",

@@ -35,6 +35,7 @@ from clvlab.data.covariate_panel import (RESERVED, US, PathWindow, calendar_rows
 from clvlab.data.covariate_pieces import (INT_MAX, INT_MIN, PieceSpec, build_pieces,
                                           checked_pieces, customer_span, panel_anchor,
                                           repeat_counts)
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["CovariatePaths", "covariate_paths", "PieceSpec", "build_pieces", "repeat_counts"]
 
@@ -79,6 +80,7 @@ class CovariatePaths:
         return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
+@accepts_tables("panel", "transactions", "calendar", keyed=("rfm",))
 def covariate_paths(panel: Any, rfm: pd.DataFrame, *, transactions: Any = None,
                     calendar: Any = None, horizon: float | None = None,
                     customer_col: str | None = None, period_col: str = "period",

@@ -20,6 +20,7 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, example_row
 from clvlab.data.rfm_pandas import check_ids, parse_dates
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["PERIODS", "discrete_rfm_summary", "contract_durations"]
 
@@ -27,6 +28,7 @@ PERIODS = ("D", "W", "M", "Q", "Y")
 _MONTHS = {"M": 1, "Q": 3, "Y": 12}
 
 
+@accepts_tables("transactions", follow="transactions")
 def discrete_rfm_summary(transactions: pd.DataFrame, *, customer_col: str = "customer_id",
                          date_col: str = "date", period: str = "Y", calibration_end: Any = None,
                          observation_end: Any = None, date_format: str | None = None,
@@ -86,6 +88,7 @@ def discrete_rfm_summary(transactions: pd.DataFrame, *, customer_col: str = "cus
     return result
 
 
+@accepts_tables("subscriptions", follow="subscriptions")
 def contract_durations(subscriptions: pd.DataFrame, *, start_col: str = "start",
                        end_col: str = "end", observation_end: Any, period: str = "M",
                        date_format: str | None = None, timezone: str = "UTC") -> pd.DataFrame:

@@ -39,12 +39,14 @@ from clvlab.data.events_rules import BASKET_TREND_DAYS, BLANK_PATTERN, ENGINES, 
     resolve_windows
 from clvlab.data.rfm_io import read_files
 from clvlab.data.rfm_pandas import check_ids, header_hint, parse_dates
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["check_events", "event_features", "basket_features", "feature_name", "LogPlan",
            "check_event_ids",
            "ENGINES", "TREND_DAYS", "BASKET_TREND_DAYS", "BLANK_PATTERN"]
 
 
+@accepts_tables("events", follow="events")
 def check_events(events: Any, *, customer_col: str = "customer_id", date_col: str = "date",
                  event_col: str = "event", value_col: str | None = None, timezone: str = "UTC",
                  date_format: str | None = None) -> pd.DataFrame:
@@ -204,6 +206,7 @@ def _aggregate(log: Any, plan: LogPlan, engine: Any, connection: Any) -> pd.Data
     return (module.event_aggregates if events else module.basket_aggregates)(log, plan, connection)
 
 
+@accepts_tables("events", follow="events")
 def event_features(events: Any, cutoff: Any, *, customers: Any = None, time_unit: str = "W",
                    windows_days: Any = (7, 30, 90), event_types: Any = None,
                    engine: str = "pandas", connection: Any = None,
@@ -313,6 +316,7 @@ def _pandas_events(log: pd.DataFrame, plan: LogPlan) -> pd.DataFrame:
     return rows.groupby(["cid", "event"], sort=False).agg(**spec).reset_index()
 
 
+@accepts_tables("transactions", follow="transactions")
 def basket_features(transactions: Any, cutoff: Any, *, customer_col: str = "customer_id",
                     date_col: str = "date", quantity_col: str = "quantity",
                     customers: Any = None, time_unit: str = "W", engine: str = "pandas",

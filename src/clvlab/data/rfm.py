@@ -8,8 +8,7 @@ modules only implement them.
 
 from __future__ import annotations
 
-import os
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -18,6 +17,7 @@ from clvlab.data.rfm_io import parse_option_date, read_files, read_rfm
 # the rules and column lists are part of this front door's public surface
 from clvlab.data.rfm_rules import (HOLDOUT_COLUMNS, RFM_COLUMNS, make_settings,  # noqa: F401
                                    report_set_aside)
+from clvlab.data.tables import arrow_source, is_foreign_table, like_input, table_kind, to_pandas
 
 __all__ = ["rfm_summary", "read_rfm", "parse_option_date", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
 
@@ -25,7 +25,7 @@ AUTO_DUCKDB_ROWS = 100_000  # engine="auto" hands DataFrames at least this long 
 
 
 def rfm_summary(
-    transactions: pd.DataFrame | str | os.PathLike | Sequence[str | os.PathLike],
+    transactions: Any,
     *,
     customer_col: str = "customer_id",
     date_col: str = "date",
@@ -50,8 +50,10 @@ def rfm_summary(
     Parameters
     ----------
     transactions
-        A DataFrame with one row per purchase (or refund), or a path, glob or list of paths of CSV
-        or Parquet files (``.csv``, ``.csv.gz``, ``.tsv``, ``.parquet``, ``.pq``).
+        A table with one row per purchase (or refund): a pandas or polars DataFrame, a pyarrow
+        Table (or anything with the Arrow C stream interface); or a path, glob or list of paths
+        of CSV or Parquet files (``.csv``, ``.csv.gz``, ``.tsv``, ``.parquet``, ``.pq``).
+        DuckDB scans polars and Arrow tables in place (:mod:`clvlab.data.tables`).
     customer_col, date_col, amount_col
         Column names. Without ``amount_col`` no spend columns are produced.
     time_unit
@@ -112,7 +114,9 @@ def rfm_summary(
 
     Returns
     -------
-    DataFrame indexed by customer id (sorted by value; a categorical id column gives an index of
+    The input's kind for a polars or Arrow log (a polars DataFrame, a pyarrow Table: the
+    customer ids as the first column, and for Arrow ``attrs`` in the schema's metadata), else a
+    pandas DataFrame indexed by customer id (sorted by value; a categorical id column gives an index of
     its categories' type, so both engines return the same index) with ``frequency`` (repeat transactions, int64),
     ``recency`` (first to last transaction), ``T`` (first transaction to the calibration end),
     ``monetary_value`` (with ``amount_col``) and the holdout columns (with ``calibration_end``).
@@ -162,6 +166,12 @@ def rfm_summary(
                              merge_period=merge_period, consent_col=consent_col, withdrawn=withdrawn,
                              delimiter=delimiter, decimal=decimal)
     engine = resolve_engine(engine, transactions)
+    kind = table_kind(transactions)
+    if is_foreign_table(transactions):  # DuckDB scans Arrow in place; pandas needs a DataFrame
+        transactions = arrow_source(transactions) if engine == "duckdb" else \
+            to_pandas(transactions, what="the transaction log")
+    customer_attributes = to_pandas(customer_attributes, keyed=True, customer_col=customer_col,
+                                    what="customer_attributes")
     if isinstance(transactions, pd.DataFrame):
         transactions = _plain_ids(transactions, customer_col)
     if engine == "duckdb":
@@ -181,7 +191,7 @@ def rfm_summary(
         from clvlab.data.attributes import join_attributes
 
         result = join_attributes(result, customer_attributes, customer_col=customer_col)
-    return result
+    return like_input(result, kind)
 
 
 def _plain_ids(frame: pd.DataFrame, customer_col: str) -> pd.DataFrame:
@@ -200,4 +210,16 @@ def resolve_engine(engine: str, transactions: Any) -> str:
         return engine
     if isinstance(transactions, pd.DataFrame) and len(transactions) < AUTO_DUCKDB_ROWS:
         return "pandas"
+    if is_foreign_table(transactions) and _rows(transactions) < AUTO_DUCKDB_ROWS:
+        return "pandas"
     return "duckdb"
+
+
+def _rows(table: Any) -> float:
+    """Rows of a polars or Arrow table, where it knows them without reading (a stream or a
+    lazy frame does not: it goes to DuckDB)."""
+    for name in ("num_rows", "height"):
+        rows = getattr(table, name, None)
+        if isinstance(rows, int):
+            return rows
+    return float("inf")

@@ -20,6 +20,7 @@ from clvlab.core.errors import ClvlabError, DataValidationError
 from clvlab.data.rfm_rules import (Settings, Window, check_customers, describe, resolve_window,
                                    rfm_columns_sql)
 from clvlab.data.rfm_io import expand_paths, file_format, parquet_metadata
+from clvlab.data.tables import arrow_source, is_foreign_table
 from clvlab.data.rfm_pandas import (NUMBERS_ARE_NOT_DATES, OFFSET_PATTERN as _OFFSET_REGEX,
                                     amount_hint, date_rule, header_hint)
 
@@ -206,6 +207,10 @@ def _register_source(con: Any, transactions: Any, settings: Settings,
             check_ids(transactions, transactions[settings.customer_col], settings.customer_col)
         con.register("clvlab_frame", transactions)
         source, columns = "clvlab_frame", list(transactions.columns)
+    elif is_foreign_table(transactions):  # a pyarrow Table or stream, scanned in place
+        con.register("clvlab_frame", arrow_source(transactions))
+        source = "clvlab_frame"
+        columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     else:
         files = expand_paths(transactions)
         file_list = "[" + ", ".join(f"'{_quote(f)}'" for f in files) + "]"

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import DataValidationError, example_row as _row
+from clvlab.data.tables import is_foreign_table, to_pandas
 
 __all__ = ["validate_rfm", "validate_discrete_rfm", "validate_durations", "validated"]
 
@@ -58,6 +59,10 @@ def validate_rfm(rfm: pd.DataFrame, *, require_monetary: bool = False,
     >= 0; frequency_holdout a non-negative integer; duration_holdout > 0.
     """
     if rfm is _VALIDATED.get():
+        return rfm
+    if is_foreign_table(rfm):  # a polars or Arrow table: checked as pandas, returned as given
+        validate_rfm(to_pandas(rfm, keyed=True), require_monetary=require_monetary,
+                     columns=columns)
         return rfm
     if not isinstance(rfm, pd.DataFrame):
         raise DataValidationError(None, f"an RFM table must be a DataFrame, not {type(rfm).__name__}")

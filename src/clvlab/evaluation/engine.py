@@ -28,10 +28,13 @@ from clvlab.evaluation.result import BacktestResult
 from clvlab.evaluation.time_varying_candidate import TimeVaryingCandidate
 from clvlab.evaluation.time_varying_cutoffs import (CutoffPaths, covariate_source,
                                                     time_varying_candidates, with_paths)
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["backtest"]
 
 
+@accepts_tables("transactions", "events", "covariate_panel", "calendar", keyed=("customer_attributes",),
+                customer_col="customer_col")
 def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
              cutoffs: Sequence[Any], horizon: float, *, customer_col: str = "customer_id",
              date_col: str = "date", amount_col: str | None = None, time_unit: str = "W",

@@ -14,10 +14,12 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError
 from clvlab.inference.bayes import parameter_draws
 from clvlab.models.registry import entry_for
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["frequency_ppc"]
 
 
+@accepts_tables(keyed=("rfm",))
 def frequency_ppc(model, rfm: pd.DataFrame, *, n_draws: int = 200, max_frequency: int = 7,
                   level: float = 0.94, seed: Any = 0) -> pd.DataFrame:
     """Posterior predictive check of the calibration frequency histogram.

@@ -14,10 +14,12 @@ from clvlab.models.customer_params import customer_parameters, row_model
 from clvlab.models.pareto_nbd import ParetoNBD
 from clvlab.core.numbers import number
 from clvlab.models.table_units import checked, table_in_model_unit
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["customer_lifetime_value", "check_rates", "check_model_kinds"]
 
 
+@accepts_tables(keyed=("rfm",))
 def customer_lifetime_value(transaction_model, spend_model, rfm: pd.DataFrame,
                             horizon: float | None, discount_rate: float, margin: float = 1.0, *,
                             period: float = 1.0, method: str = "discrete",

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError
+from clvlab.data.tables import pandas_arguments
 from clvlab.inference.mle import group_rows
 from clvlab.inference.row_params import distinct_rows, row_model, rows_are_distinct
 from clvlab.models.covariates import CovariateDesign
@@ -154,6 +155,8 @@ def _paths_or(method: Callable, otherwise: Callable) -> Callable:
 
     @functools.wraps(method)
     def wrapper(self, *args, covariate_paths=None, **kwargs):
+        # a polars or Arrow table becomes pandas here, at the method's edge (clvlab.data.tables)
+        (self, *args), kwargs = pandas_arguments(signature, (table_name,), (self, *args), kwargs)
         design = getattr(self, "covariates_", None)
         if design is not None and getattr(design, "time_varying", ()) or covariate_paths is not None:
             return _along_paths(self, method, signature, table_name, args, kwargs, covariate_paths)

@@ -36,6 +36,7 @@ from clvlab.core.errors import ClvlabError
 from clvlab.core.numbers import number
 from clvlab.models.registry import check_kind
 from clvlab.models.table_units import checked, table_in_model_unit
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["score_customers", "output_columns", "scoring_horizon", "TRANSACTION_OUTPUTS",
            "SPEND_OUTPUTS", "RFM_INPUTS"]
@@ -59,6 +60,7 @@ def output_columns(spend_model: Any) -> list[str]:
     return TRANSACTION_OUTPUTS + (SPEND_OUTPUTS if spend_model is not None else [])
 
 
+@accepts_tables(keyed=("table",), follow="table")
 def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.DataFrame, *,
                     horizon: Any, discount_rate: Any = 0.0, margin: Any = 1.0,
                     time_unit: str | None = None, check_durations: bool = True) -> pd.DataFrame:

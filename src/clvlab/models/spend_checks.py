@@ -41,6 +41,7 @@ from clvlab.models.base import BaseModel
 from clvlab.models.covariates import has_covariates
 from clvlab.models.customer_params import (by_covariate_group, customer_parameters,
                                            population_level)
+from clvlab.data.tables import accepts_tables, to_pandas
 from clvlab.models.table_units import checks_time_unit
 
 __all__ = ["SpendModel", "SpendFrequencyCheck", "spend_frequency_check", "warn_if_material",
@@ -96,6 +97,7 @@ class SpendFrequencyCheck:
                 f"p = {self.spearman_p_value:.2g})")
 
 
+@accepts_tables(keyed=("rfm",))
 def spend_frequency_check(rfm: pd.DataFrame, *, weights: Sequence[float] | None = None,
                           adjust_for: Any = None, threshold: float = MATERIAL_CORRELATION,
                           alpha: float = SIGNIFICANCE, level: float = 0.95) -> SpendFrequencyCheck:
@@ -251,6 +253,7 @@ class SpendModel(BaseModel):
         then check that spend does not depend on frequency: ``spend_frequency_check_`` keeps
         the result, and a material dependence warns (``clvlab.spend_frequency_check``).
         ``covariate_paths`` is refused: a spend model's covariates are static columns."""
+        rfm = to_pandas(rfm, keyed=True, what="the RFM table")  # polars, Arrow
         if covariate_paths is not None:
             raise ClvlabError(
                 f"{type(self).__name__} does not take time-varying covariates (covariate_paths): "

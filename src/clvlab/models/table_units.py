@@ -41,6 +41,7 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import UNIT_NAMES, UNIT_SECONDS, normalize_time_unit, unit_name
+from clvlab.data.tables import to_pandas
 
 __all__ = ["checks_time_unit", "checked", "table_in_model_unit", "REFUSE_NATS", "SAMPLE_ROWS"]
 
@@ -224,7 +225,7 @@ def checks_time_unit(method: Callable) -> Callable:
         if _checked.get():
             return method(self, *args, **kwargs)
         bound = signature.bind(self, *args, **kwargs)
-        table = bound.arguments.get(table_name)
+        table = to_pandas(bound.arguments.get(table_name), keyed=True)  # polars, Arrow
         if isinstance(table, pd.DataFrame):
             bound.arguments[table_name] = table_in_model_unit(
                 self, table, time_unit, check_durations=check_durations)

@@ -34,6 +34,7 @@ from clvlab.models.totals_distribution import (convolve_pmfs, mixture_summary, p
                                                support_length)
 from clvlab.models.table_units import checked, table_in_model_unit
 from clvlab.models.transaction import check_horizon
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["purchase_totals", "revenue_totals", "cumulative_purchase_fan",
            "EXACT_MAX_CUSTOMERS", "CHUNK_SIZE", "DEFAULT_DRAWS"]
@@ -46,6 +47,7 @@ EXACT_MAX_CUSTOMERS = 1_000
 CHUNK_SIZE = 200_000
 
 
+@accepts_tables(keyed=("rfm",))
 def purchase_totals(model, rfm: pd.DataFrame, t: float, *, by: Any = None, level: float = 0.9,
                     parameter_draws: Any = None, seed: Any = 0, weights: Any = None,
                     exact_max_customers: int = EXACT_MAX_CUSTOMERS, chunk_size: int = CHUNK_SIZE,
@@ -114,6 +116,7 @@ def purchase_totals(model, rfm: pd.DataFrame, t: float, *, by: Any = None, level
     return _frame(result, 0, [level])
 
 
+@accepts_tables(keyed=("rfm",))
 def revenue_totals(transaction_model, spend_model, rfm: pd.DataFrame, t: float, *,
                    by: Any = None, level: float = 0.9, parameter_draws: Any = None,
                    seed: Any = 0, unvalued: str = "raise", weights: Any = None,
@@ -175,6 +178,7 @@ def revenue_totals(transaction_model, spend_model, rfm: pd.DataFrame, t: float, 
     return _frame(result, 0, [level])
 
 
+@accepts_tables(keyed=("rfm",))
 def cumulative_purchase_fan(model, rfm: pd.DataFrame, times, *,
                             levels=(0.5, 0.8, 0.95), parameter_draws: Any = None,
                             seed: Any = 0, exact_max_customers: int = EXACT_MAX_CUSTOMERS,

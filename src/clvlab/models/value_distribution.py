@@ -27,6 +27,7 @@ from clvlab.core.numbers import number
 from clvlab.inference.uncertainty import parameter_draws as draw_parameters
 from clvlab.models.clv import check_model_kinds, check_rates
 from clvlab.models.table_units import checked, table_in_model_unit
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["value_distribution", "spend_moments", "CHUNK_VALUES"]
 
@@ -35,6 +36,7 @@ __all__ = ["value_distribution", "spend_moments", "CHUNK_VALUES"]
 CHUNK_VALUES = 1_000_000
 
 
+@accepts_tables(keyed=("rfm",))
 def value_distribution(transaction_model, spend_model, rfm: pd.DataFrame, horizon: float, *,
                        discount_rate: float = 0.0, margin: float = 1.0,
                        quantiles: Sequence[float] = (0.05, 0.5, 0.95), n_draws: int = 200,
@@ -125,6 +127,7 @@ def value_distribution(transaction_model, spend_model, rfm: pd.DataFrame, horizo
     return out
 
 
+@accepts_tables(keyed=("rfm",))
 def spend_moments(transaction_model, spend_model, rfm: pd.DataFrame, t: float, *,
                   time_unit: str | None = None, unvalued: str = "raise",
                   check_durations: bool = True) -> pd.DataFrame:

@@ -85,6 +85,7 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["monitor", "monitor_forecasts", "MonitoringResult", "Thresholds", "decide",
            "VERDICT_EXIT_CODES", "VERDICTS", "BAND_DRAWS", "BAND_POINTS"]
@@ -301,6 +302,7 @@ class MonitoringResult:
         return "\n".join(lines)
 
 
+@accepts_tables("transactions", keyed=("scores",), customer_col="customer_col")
 def monitor(scores: Any, transactions: Any, as_of: Any, *, model_uri: str | None = None,
             scored_as_of: Any = None, thresholds: Any = None,
             experiment: str | None = "clvlab-monitoring", log: bool = True,

@@ -49,6 +49,7 @@ from clvlab.ops.scoring_distributions import JobDistributions
 from clvlab.ops.scoring_inputs import attribute_join, input_chunks
 from clvlab.ops.scoring_intervals import DEFAULT_CLV_DRAWS
 from clvlab.ops.scoring_time_varying import job_panel, job_params
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["score", "ScoringResult", "SCORING_METADATA_KEY"]
 
@@ -105,6 +106,7 @@ class ScoringResult:
         return table.set_index(table.columns[0])
 
 
+@accepts_tables("transactions", "events", keyed=("attributes",), customer_col="customer_col")
 def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
           customer_col: str = "customer_id", date_col: str = "date",
           amount_col: str | None = "amount", date_format: str | None = None,
