@@ -145,12 +145,12 @@ def transaction_block(label, lt_model, cl_model, summary, idx, ref):
     ref[label] = block
 
 
-def pareto_truth(params, x, t_x, T, t):
-    """P(alive) and the conditional expectation of the Pareto/NBD at 50 digits (Fader & Hardie's
-    note 009, eqs. 18-20 and 41, the formulas lifetimes implements)."""
+def _alive_at_50_digits(params, x, t_x, T):
+    """The Pareto/NBD's P(alive) and its inputs as 50-digit numbers (Fader & Hardie's note 009,
+    eqs. 18-20, the formulas lifetimes implements)."""
     mpmath.mp.dps = 50
     r, alpha, s, beta = (mpmath.mpf(float(v)) for v in params)
-    x, t_x, T, t = (mpmath.mpf(float(v)) for v in (x, t_x, T, t))
+    x, t_x, T = (mpmath.mpf(float(v)) for v in (x, t_x, T))
     if alpha >= beta:
         a1 = mpmath.hyp2f1(r + s + x, s + 1, r + s + x + 1, (alpha - beta) / (alpha + t_x))
         a2 = mpmath.hyp2f1(r + s + x, s + 1, r + s + x + 1, (alpha - beta) / (alpha + T))
@@ -160,28 +160,25 @@ def pareto_truth(params, x, t_x, T, t):
         a2 = mpmath.hyp2f1(r + s + x, r + x, r + s + x + 1, (beta - alpha) / (beta + T))
         A0 = a1 / (beta + t_x) ** (r + s + x) - a2 / (beta + T) ** (r + s + x)
     alive = 1 / (1 + s / (r + s + x) * (alpha + T) ** (r + x) * (beta + T) ** s * A0)
+    return alive, (r, alpha, s, beta, x, T)
+
+
+def pareto_truth(params, x, t_x, T, t):
+    """P(alive) and the conditional expectation of the Pareto/NBD at 50 digits (note 009,
+    eqs. 18-20 and 41)."""
+    alive, (r, alpha, s, beta, x, T) = _alive_at_50_digits(params, x, t_x, T)
+    t = mpmath.mpf(float(t))
     expected = alive * (r + x) * (beta + T) / ((alpha + T) * (s - 1)) * (
         1 - ((beta + T) / (beta + T + t)) ** (s - 1))
     return float(alive), float(expected)
 
 
 def conditional_pmf_truth(params, n, t, x, t_x, T):
-    """P(n purchases in (T, T+t] | history) of the Pareto/NBD at 40 digits: P(alive) times
+    """P(n purchases in (T, T+t] | history) of the Pareto/NBD at 50 digits: P(alive) times
     [S(t) NB(n | t) + int_0^t f(tau) NB(n | tau) dtau] (lifetime tau ~ Pareto II given alive,
     the purchase rate marginalised to a negative binomial), plus 1 - P(alive) at n = 0."""
-    mpmath.mp.dps = 40
-    r, alpha, s, beta = (mpmath.mpf(float(v)) for v in params)
-    x, t_x, T, t = (mpmath.mpf(float(v)) for v in (x, t_x, T, t))
-    mpmath.mp.dps = 50
-    if alpha >= beta:
-        a1 = mpmath.hyp2f1(r + s + x, s + 1, r + s + x + 1, (alpha - beta) / (alpha + t_x))
-        a2 = mpmath.hyp2f1(r + s + x, s + 1, r + s + x + 1, (alpha - beta) / (alpha + T))
-        A0 = a1 / (alpha + t_x) ** (r + s + x) - a2 / (alpha + T) ** (r + s + x)
-    else:
-        a1 = mpmath.hyp2f1(r + s + x, r + x, r + s + x + 1, (beta - alpha) / (beta + t_x))
-        a2 = mpmath.hyp2f1(r + s + x, r + x, r + s + x + 1, (beta - alpha) / (beta + T))
-        A0 = a1 / (beta + t_x) ** (r + s + x) - a2 / (beta + T) ** (r + s + x)
-    alive = 1 / (1 + s / (r + s + x) * (alpha + T) ** (r + x) * (beta + T) ** s * A0)
+    alive, (r, alpha, s, beta, x, T) = _alive_at_50_digits(params, x, t_x, T)
+    t = mpmath.mpf(float(t))
     a, A, B = r + x, alpha + T, beta + T
     nb = lambda tau: (mpmath.gamma(a + n) / (mpmath.gamma(a) * mpmath.factorial(n))  # noqa: E731
                       * (A / (A + tau)) ** a * (tau / (A + tau)) ** n)
