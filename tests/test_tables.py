@@ -115,6 +115,7 @@ def test_a_polars_rfm_table_without_its_unit_is_refused_by_a_model_of_durations(
 
 
 @pytest.mark.slow
+@pytest.mark.once  # pandas, DuckDB and Arrow only: no code that differs between the stacks
 @pytest.mark.parametrize("kind", ["polars", "arrow"])
 def test_backtest_of_a_polars_or_arrow_log_equals_pandas(cdnow_sample, kind):
     ids = np.sort(cdnow_sample["customer_id"].unique())
@@ -213,6 +214,7 @@ def test_clvlab_without_polars_reads_arrow_and_never_imports_polars(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.once
 def test_the_scoring_job_scores_a_polars_or_arrow_log_as_it_scores_pandas(
         cdnow_sample, reference, tracking):
     """The batch scoring job (clvlab.scoring.score) from a registered model: a polars or Arrow
@@ -235,3 +237,69 @@ def test_the_scoring_job_scores_a_polars_or_arrow_log_as_it_scores_pandas(
     for key in [("polars", "pandas"), ("arrow", "pandas"), ("polars", "duckdb")]:
         pd.testing.assert_frame_equal(written[key], written["pandas", "pandas"], check_exact=False,
                                       rtol=1e-12, obj=str(key))
+
+
+# Public callables that take a table but not from a user: result containers built by clvlab
+# itself (their tables are its own pandas output), and lifetimes' API, which took pandas only.
+NOT_USER_TABLES = {
+    "CovariatePaths.__init__", "BacktestResult.__init__", "Calibration.__init__",
+    "MonitoringResult.__init__", "SelectionDecision.__init__",
+}
+# table parameters typed Any (they also take paths)
+TABLE_PARAMETERS = {"transactions", "events", "log", "panel", "calendar", "attributes",
+                    "customer_attributes", "rfm", "table", "X", "frame", "scores",
+                    "subscriptions", "covariate_panel", "fan"}
+
+
+def _public_callables():
+    """Every public function and method the reference documents (docs/api_pages.py's list)."""
+    import importlib
+    import inspect
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs"))
+    try:
+        import api_pages
+    finally:
+        sys.path.pop(0)
+    seen = set()
+    for module_name in ["clvlab", *api_pages.MODULES]:
+        if module_name == "clvlab.ops.spark":
+            continue  # Spark DataFrames: its own engine (and pyspark, imported by the module)
+        module = importlib.import_module(module_name)
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name, None)
+            if obj is None or id(obj) in seen or inspect.ismodule(obj):
+                continue
+            seen.add(id(obj))
+            if inspect.isclass(obj):
+                for member, function in inspect.getmembers(obj, callable):
+                    if not member.startswith("_") or member == "__init__":
+                        yield f"{name}.{member}", function
+            elif callable(obj):
+                yield name, obj
+
+
+def test_every_public_function_that_takes_a_table_takes_polars_and_arrow():
+    """A new public function with a table parameter fails here until it converts polars and
+    Arrow (clvlab.data.tables.accepts_tables, or its own conversion marked with converts)."""
+    import inspect
+
+    from clvlab.data.tables import converted_arguments
+
+    missing = []
+    for name, function in _public_callables():
+        if name in NOT_USER_TABLES:
+            continue
+        try:
+            parameters = inspect.signature(function).parameters
+        except (TypeError, ValueError):
+            continue
+        tables = [p for p, spec in parameters.items()
+                  if "DataFrame" in str(spec.annotation)
+                  or (p in TABLE_PARAMETERS and spec.annotation in ("Any", inspect.Parameter.empty))]
+        # a method is marked on the class's function (inspect.unwrap keeps the marks visible)
+        unconverted = [p for p in tables if p not in converted_arguments(function)]
+        if unconverted:
+            missing.append(f"{name}{unconverted}")
+    assert not missing, f"{len(missing)} public callables take tables as pandas only: {missing}"

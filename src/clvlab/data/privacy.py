@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError, DataValidationError, example_row
+from clvlab.data.tables import accepts_tables, is_foreign_table
 
 __all__ = ["hash_ids", "resolve_salt", "withdrawn_ids", "exclude_customers", "consented_log",
            "CONSENT_TRUE", "CONSENT_FALSE"]
@@ -70,7 +71,7 @@ def withdrawn_ids(withdrawn: Any) -> set[str]:
         except UnicodeDecodeError:
             raise ClvlabError(f"the withdrawn-customers file {path} is not text (one id per line)") from None
         return {line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")}
-    if isinstance(withdrawn, pd.DataFrame):
+    if isinstance(withdrawn, pd.DataFrame) or is_foreign_table(withdrawn):
         raise ClvlabError("withdrawn must be ids (a list, Series or file), not a DataFrame")
     return {str(i) for i in withdrawn}
 
@@ -90,6 +91,7 @@ def consent_flags(frame: pd.DataFrame, column: str) -> np.ndarray:
     return yes
 
 
+@accepts_tables("frame")
 def exclude_customers(frame: pd.DataFrame, customer_col: str, consent_col: str | None,
                       withdrawn: Any) -> tuple[pd.DataFrame, int]:
     """The log without the customers who withdrew consent, and how many customers that was."""
@@ -106,6 +108,7 @@ def exclude_customers(frame: pd.DataFrame, customer_col: str, consent_col: str |
     return frame[~drop], int(ids[drop].nunique())
 
 
+@accepts_tables("frame", follow="frame")
 def consented_log(frame: pd.DataFrame, customer_col: str, consent_col: str | None,
                   withdrawn: Any) -> pd.DataFrame:
     """:func:`exclude_customers` for pandas jobs that read a whole log (backtests, the scoring

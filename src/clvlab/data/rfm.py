@@ -17,13 +17,15 @@ from clvlab.data.rfm_io import parse_option_date, read_files, read_rfm
 # the rules and column lists are part of this front door's public surface
 from clvlab.data.rfm_rules import (HOLDOUT_COLUMNS, RFM_COLUMNS, make_settings,  # noqa: F401
                                    report_set_aside)
-from clvlab.data.tables import arrow_source, is_foreign_table, like_input, table_kind, to_pandas
+from clvlab.data.tables import (arrow_source, converts, is_foreign_table, like_input, table_kind,
+                                 to_pandas)
 
 __all__ = ["rfm_summary", "read_rfm", "parse_option_date", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
 
 AUTO_DUCKDB_ROWS = 100_000  # engine="auto" hands DataFrames at least this long to DuckDB
 
 
+@converts("transactions", "customer_attributes")  # DuckDB scans Arrow itself: converted below
 def rfm_summary(
     transactions: Any,
     *,

@@ -30,6 +30,7 @@ from numpy.typing import ArrayLike
 
 from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import unit_seconds
+from clvlab.data.tables import accepts_tables
 
 #: a model parameter: one value for every customer, or a 1-D array of one value per customer
 Parameter = ArrayLike
@@ -239,6 +240,7 @@ def covariate_links(model: str, dropout_form: str = "a_and_b") -> dict[str, tupl
     return dict(links)
 
 
+@accepts_tables("attributes")
 def with_covariates(model: str, n_customers: int, *, params: dict[str, float],
                     coefficients: dict[str, dict[str, float]], attributes: pd.DataFrame | None = None,
                     seed: Any = None, dropout_form: str = "a_and_b", **options: Any) -> pd.DataFrame:

@@ -45,7 +45,12 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError
 
 __all__ = ["table_kind", "is_foreign_table", "to_pandas", "arrow_source", "like_input",
-           "accepts_tables", "pandas_arguments", "ID_COLUMN", "ATTRS_KEY"]
+           "accepts_tables", "pandas_arguments", "converts", "converted_arguments", "ID_COLUMN",
+           "ATTRS_KEY"]
+
+#: the attribute naming the arguments a public function converts (tests/test_tables.py checks
+#: that every public function taking a table has one)
+MARK = "__clvlab_tables__"
 
 ID_COLUMN = "customer_id"  # rfm_summary's and the command line's default customer column
 ATTRS_KEY = b"PANDAS_ATTRS"  # where pandas keeps df.attrs in Arrow metadata (to_parquet too)
@@ -178,6 +183,21 @@ def like_input(result: pd.DataFrame, kind: str | None) -> Any:
     return pl.from_arrow(table)
 
 
+def converts(*names: str) -> Callable:
+    """Mark a function that converts its arguments ``names`` itself (with :func:`to_pandas`,
+    or natively as :func:`rfm_summary` does), for :func:`converted_arguments`."""
+    def mark(function: Callable) -> Callable:
+        setattr(function, MARK, tuple(dict.fromkeys(converted_arguments(function) + names)))
+        return function
+
+    return mark
+
+
+def converted_arguments(function: Callable) -> tuple[str, ...]:
+    """The arguments of ``function`` that accept polars and Arrow tables (its mark)."""
+    return tuple(getattr(function, MARK, ()))
+
+
 def pandas_arguments(signature: inspect.Signature, keyed: Iterable[str], args: tuple,
                      kwargs: dict) -> tuple[tuple, dict]:
     """``args`` and ``kwargs`` of a call to a function of ``signature`` with its arguments
@@ -231,6 +251,6 @@ def accepts_tables(*names: str, keyed: Iterable[str] = (), customer_col: str | N
                 return like_input(result, kind)
             return result
 
-        return wrapper
+        return converts(*wanted)(wrapper)
 
     return decorate

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import DataValidationError, example_row as _row
-from clvlab.data.tables import is_foreign_table, to_pandas
+from clvlab.data.tables import converts, is_foreign_table, to_pandas
 
 __all__ = ["validate_rfm", "validate_discrete_rfm", "validate_durations", "validated"]
 
@@ -36,6 +36,7 @@ def validated(rfm: pd.DataFrame) -> Iterator[None]:
         _VALIDATED.reset(token)
 
 
+@converts("rfm")
 def validate_rfm(rfm: pd.DataFrame, *, require_monetary: bool = False,
                  columns: dict[str, str] | None = None) -> pd.DataFrame:
     """Check an RFM table and return it unchanged.

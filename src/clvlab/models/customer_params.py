@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError
-from clvlab.data.tables import pandas_arguments
+from clvlab.data.tables import converts, pandas_arguments
 from clvlab.inference.mle import group_rows
 from clvlab.inference.row_params import distinct_rows, row_model, rows_are_distinct
 from clvlab.models.covariates import CovariateDesign
@@ -163,7 +163,7 @@ def _paths_or(method: Callable, otherwise: Callable) -> Callable:
         return otherwise(self, *args, **kwargs)
 
     wrapper.__signature__ = _with_paths(signature)
-    return wrapper
+    return converts(table_name)(wrapper)
 
 
 def _predict_rows(model, method: Callable, bound, table_name: str, table: pd.DataFrame,

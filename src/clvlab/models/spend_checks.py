@@ -41,7 +41,7 @@ from clvlab.models.base import BaseModel
 from clvlab.models.covariates import has_covariates
 from clvlab.models.customer_params import (by_covariate_group, customer_parameters,
                                            population_level)
-from clvlab.data.tables import accepts_tables, to_pandas
+from clvlab.data.tables import accepts_tables, converts, to_pandas
 from clvlab.models.table_units import checks_time_unit
 
 __all__ = ["SpendModel", "SpendFrequencyCheck", "spend_frequency_check", "warn_if_material",
@@ -57,16 +57,24 @@ SIGNIFICANCE = 0.05
 class SpendFrequencyCheck:
     """The correlation of purchase frequency and mean spend among repeat customers.
 
-    Attributes
+    The fields are its attributes too.
+
+    Parameters
     ----------
-    n : customers with repeat purchases and spend (the sum of their weights).
-    pearson, pearson_interval, pearson_p_value : Pearson's r of frequency and monetary value,
+    n : float
+        Customers with repeat purchases and spend (the sum of their weights).
+    pearson, pearson_interval, pearson_p_value : float, tuple of float, float
+        Pearson's r of frequency and monetary value,
         its ``level`` interval and the p-value of r = 0, both heteroskedasticity-robust (HC3).
-    spearman, spearman_interval, spearman_p_value : Spearman's rank correlation, its interval
+    spearman, spearman_interval, spearman_p_value : float, tuple of float, float
+        Spearman's rank correlation, its interval
         (Fisher's z with the variance 1.06 / (n - 3) of Fieller, Hartley & Pearson 1957) and
         the p-value of its t statistic. Descriptive: not centred on 0 under independence.
-    adjusted_for : covariates partialled out of both (a model's spend covariates), or ().
-    threshold, alpha, level : the rule's settings.
+    adjusted_for : tuple of str, default ()
+        Covariates partialled out of both (a model's spend covariates), or ().
+    threshold, alpha, level : float, default 0.1, 0.05, 0.95
+        The rule's settings: the material ``|r|``, the test's level and the intervals'
+        coverage.
     """
 
     n: float
@@ -247,12 +255,41 @@ class SpendModel(BaseModel):
         repeat = x > 0
         return [x[repeat], z[repeat]]
 
+    @converts("rfm")
     def fit(self, rfm: pd.DataFrame, weights=None, *, time_unit: str | None = None,
             covariate_paths=None):
         """Fit on the customers with repeat purchases (the others carry no spend information),
         then check that spend does not depend on frequency: ``spend_frequency_check_`` keeps
         the result, and a material dependence warns (``clvlab.spend_frequency_check``).
-        ``covariate_paths`` is refused: a spend model's covariates are static columns."""
+        ``covariate_paths`` is refused: a spend model's covariates are static columns.
+
+        Parameters
+        ----------
+        rfm : pandas.DataFrame
+            ``frequency`` and ``monetary_value`` per customer (``monetary_value`` > 0 where
+            ``frequency`` > 0), and any covariate columns the model reads.
+        weights : array-like of float, optional
+            How many customers each row stands for, one number per row; None: one each.
+        time_unit : str, optional
+            The unit of the table's durations, recorded with the fit where the table does not
+            record it.
+        covariate_paths : None
+            Refused: a spend model's covariates are static columns.
+
+        Returns
+        -------
+        GammaGamma or LogNormalSpend
+            self, fitted, with ``spend_frequency_check_``.
+
+        Raises
+        ------
+        ClvlabError
+            Where ``covariate_paths`` is given, ``weights`` is not one number per row, fewer than
+            two customers have repeat purchases, or a setting is invalid.
+        DataValidationError
+            Where the table breaks an RFM rule or a customer with repeat purchases has
+            ``monetary_value`` <= 0.
+        """
         rfm = to_pandas(rfm, keyed=True, what="the RFM table")  # polars, Arrow
         if covariate_paths is not None:
             raise ClvlabError(
@@ -320,7 +357,18 @@ class SpendModel(BaseModel):
 
     @population_level
     def population_mean_spend(self) -> float:
-        """Mean spend per transaction across customers (a customer without history)."""
+        """Mean spend per transaction across customers (a customer without history).
+
+        Returns
+        -------
+        float
+            The population's mean spend per transaction.
+
+        Raises
+        ------
+        ClvlabError
+            Where the model is not fitted or has covariates.
+        """
         return float(self._population_mean_spend(tuple(self._check_fitted())))
 
     @checks_time_unit
@@ -339,6 +387,17 @@ class SpendModel(BaseModel):
             models have no zero spend): ``"raise"`` (default) a DataValidationError naming one,
             or ``"population"``: treat them as customers without spend information (the
             population mean), as scoring jobs and backtests do.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates along the window
+            (:func:`clvlab.covariate_paths`), for a model with covariates: needed by one fitted
+            along paths; None: the table's static covariates.
+        time_unit : str, optional
+            The unit of the table's durations (``"D"``, ``"W"``...) for a table that does not
+            record it (a merge, a CSV read with pandas); it must be the model's: predictions are
+            never rescaled. None: the unit the table records.
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's (by the likelihood and
+            the customers' ages); False skips that check.
 
         Returns
         -------

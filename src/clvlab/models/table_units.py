@@ -41,7 +41,7 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import UNIT_NAMES, UNIT_SECONDS, normalize_time_unit, unit_name
-from clvlab.data.tables import to_pandas
+from clvlab.data.tables import converts, to_pandas
 
 __all__ = ["checks_time_unit", "checked", "table_in_model_unit", "REFUSE_NATS", "SAMPLE_ROWS"]
 
@@ -243,4 +243,4 @@ def checks_time_unit(method: Callable) -> Callable:
         tail = [p for p in parameters if p.kind == inspect.Parameter.VAR_KEYWORD]
         body = [p for p in parameters if p.kind != inspect.Parameter.VAR_KEYWORD]
         wrapper.__signature__ = signature.replace(parameters=body + extra + tail)
-    return wrapper
+    return converts(table_name)(wrapper)

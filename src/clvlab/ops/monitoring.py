@@ -378,6 +378,7 @@ def monitor(scores: Any, transactions: Any, as_of: Any, *, model_uri: str | None
     return result
 
 
+@accepts_tables("transactions", keyed=("scores",))
 def monitor_forecasts(model, scores: pd.DataFrame, transactions: Any, scored_as_of: Any,
                       as_of: Any, *, time_unit: str | None = None, horizon: float | None = None,
                       interval_level: float | None = None, quantiles: Any = None,

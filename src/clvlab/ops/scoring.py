@@ -106,7 +106,8 @@ class ScoringResult:
         return table.set_index(table.columns[0])
 
 
-@accepts_tables("transactions", "events", keyed=("attributes",), customer_col="customer_col")
+@accepts_tables("transactions", "events", "calendar", "covariates", keyed=("attributes",),
+                customer_col="customer_col")
 def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
           customer_col: str = "customer_id", date_col: str = "date",
           amount_col: str | None = "amount", date_format: str | None = None,
