@@ -19,7 +19,7 @@ A pytest plugin (loaded by conftest.py) with three jobs:
    ``UNKNOWN_SECONDS``. Within a group the collection order (and pytest's ordering of
    parametrised fixtures) is kept. Without xdist the order is pytest's own.
 3. **A budget.** When the whole suite runs (no paths, nothing deselected or ignored), a run
-   longer than ``suite_budget_seconds`` (pyproject.toml; README, Development) ends with a
+   longer than ``suite_budget_seconds`` (pyproject.toml; docs/development.md) ends with a
    warning that names the slowest tests; a partial run says that the budget was not checked.
    ``--record-durations`` rewrites ``tests/durations.json`` from a whole run, or updates the
    tests of a partial one.
@@ -293,7 +293,7 @@ class _Clock:
         terminalreporter.write_sep("=", OVER_BUDGET, yellow=True, bold=True)
         terminalreporter.write_line(line, yellow=True)
         terminalreporter.write_line(
-            "See README, Development, \"The suite's time, and its budget\". The slowest tests "
+            "See docs/development.md, \"The suite's time, and its budget\". The slowest tests "
             "(setup + call + teardown; a module fixture's setup counts in its first test):",
             yellow=True)
         slowest = sorted(self.seconds.items(), key=lambda kv: -kv[1])[:SLOWEST_SHOWN]

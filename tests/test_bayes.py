@@ -309,7 +309,7 @@ def test_points_the_kernel_cannot_sum_are_rejected_and_counted_or_evaluated_exac
 
 
 def test_sampler_choice_is_checked(rfm):
-    assert bayes.default_nuts_sampler() == "pymc"  # the faster on CDNOW (README, Benchmarks)
+    assert bayes.default_nuts_sampler() == "pymc"  # the faster on CDNOW (docs/benchmarks.md)
     with pytest.raises(clvlab.ClvlabError, match="nuts_sampler must be one of"):
         BetaGeo(method="nuts", nuts_sampler="blackjax", progressbar=False).fit(rfm)
 

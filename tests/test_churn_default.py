@@ -1,7 +1,8 @@
-"""The churn adjuster as the README shows it (issue 29, item 4): ``fit`` checks its own gain on
-held-out customers, so the default adjuster is never worse than its base model; it falls back
-to the base model with a warning naming the metrics, the check is learned state (repr, summary,
-files), and an unchecked adjuster is an explicit opt-out that warns.
+"""The churn adjuster as the user guide shows it (docs/guide/churn.md; issue 29, item 4):
+``fit`` checks its own gain on held-out customers, so the default adjuster is never worse than
+its base model; it falls back to the base model with a warning naming the metrics, the check is
+learned state (repr, summary, files), and an unchecked adjuster is an explicit opt-out that
+warns.
 
 Before the check was the default, ``ChurnAdjuster(...).fit(X, y)`` applied the full adjustment:
 on the apparel log it made every metric worse (purchases MAE 0.451 -> 0.475, AUC 0.918 -> 0.902,
@@ -84,9 +85,9 @@ def informative():
 
 
 def test_default_adjuster_is_never_worse_than_its_base_model_on_noise(noise):
-    """The README's call, fit(X, y), where nothing beyond the RFM summary predicts churn: on
-    customers it never saw, the adjuster is not worse than its base model on any metric (the
-    unchecked adjustment was worse on all three)."""
+    """The user guide's call (docs/guide/churn.md), fit(X, y), where nothing beyond the RFM
+    summary predicts churn: on customers it never saw, the adjuster is not worse than its base
+    model on any metric (the unchecked adjustment was worse on all three)."""
     (X, y, _), (X_new, purchases_new) = _halves(*noise)
     with pytest.warns(AdjustmentFallbackWarning, match="activity AUC .* Brier") as caught:
         adjuster = ChurnAdjuster(clvlab.ParetoNBD(), horizon=HORIZON).fit(X, y)

@@ -1,8 +1,9 @@
 """The covariate core held to independent references (issue 22).
 
 Each model with covariates is the plain model at each customer's own parameters,
-theta_i = theta * exp(sign * x_i' g) (the forms in the README / ``covariate_links``). Here the
-own parameters are computed by hand from that documented form (``own_params``, from the
+theta_i = theta * exp(sign * x_i' g) (the forms in docs/guide/covariates.md /
+``covariate_links``). Here the own parameters are computed by hand from that documented form
+(``own_params``, from the
 ``LINKS`` written below, not from clvlab's covariate code) and fed to the mpmath references of
 tests/reference.py; predictions are compared with the plain model at those parameters.
 
