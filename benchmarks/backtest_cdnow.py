@@ -1,4 +1,4 @@
-"""The README's backtest table: every candidate on the CDNOW master log (23,570 customers).
+"""The backtest table of docs/guide/backtesting.md: every candidate on the CDNOW master log (23,570 customers).
 
     .venv/bin/python benchmarks/backtest_cdnow.py
 

@@ -1,10 +1,10 @@
-"""Issue 29 item 4: the README's churn example on the apparel log (52 weeks); run from the repository
+"""Issue 29 item 4: the churn example of docs/guide/churn.md on the apparel log (52 weeks); run from the repository
 root as `.venv/bin/python benchmarks/churn_apparel_default.py [--unchecked] [--purchases] [cutoff ...]`.
 
 Train at c - 52 weeks on labels from (c - 52, c], then predict the 52 weeks after c and compare
 with what happened: purchases MAE, activity AUC and Brier score. Rows: the base model refitted
 at c (the issue's "base"), the adjuster's own base model (fitted at c - 52) and the adjuster as
-the README uses it. Usage: python apparel_readme.py [--unchecked] [--purchases] [cutoff ...]"""
+the guide uses it. Usage: python apparel_readme.py [--unchecked] [--purchases] [cutoff ...]"""
 import sys, time, warnings
 import numpy as np, pandas as pd
 from sklearn.metrics import roc_auc_score
@@ -37,7 +37,7 @@ for cut in args or ["2008-12-28"]:
     own = adjuster.base_model_
     rows = {"base model refitted at c": (refit.probability_of_purchase(rfm, h), refit.expected_purchases(rfm, h)),
             "adjuster's base model (c - h)": (own.probability_of_purchase(rfm, h), own.expected_purchases(rfm, h)),
-            "adjuster (README)": (adjuster.probability_of_purchase(X_now), adjuster.expected_purchases(X_now))}
+            "adjuster (guide)": (adjuster.probability_of_purchase(X_now), adjuster.expected_purchases(X_now))}
     out = {name: dict(mae=np.abs(purchases - e.to_numpy()).mean(), auc=roc_auc_score(active, p.to_numpy()),
                       brier=((p.to_numpy() - active) ** 2).mean()) for name, (p, e) in rows.items()}
     print(f"\nclvlab from {clvlab.__file__}\ncutoff {c.date()} (trained at {(c - pd.Timedelta(weeks=h)).date()}), {len(X_now)} customers, "

@@ -1,4 +1,4 @@
-"""The README's interval table: how often each model's per-customer 90 % prediction intervals of
+"""The interval table of docs/guide/predictive.md: how often each model's per-customer 90 % prediction intervals of
 holdout purchases held the realised counts, and its mean log score, on CDNOW and the apparel data.
 
     .venv/bin/python benchmarks/interval_coverage.py [--draws 100]

@@ -1,4 +1,4 @@
-"""The figures the README quotes for the time-unit check and the far-past-the-log warning (not a
+"""The figures the RFM guide (docs/guide/rfm.md) quotes for the time-unit check and the far-past-the-log warning (not a
 timing): `.venv/bin/python benchmarks/unit_checks.py`.
 
 - 52-week expected purchases of the CDNOW sample (Pareto/NBD) as of the log's end and five
