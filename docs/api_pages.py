@@ -71,8 +71,9 @@ def _public_names(module_name):
     return list(getattr(module, "__all__", []))
 
 
-def top_level_page():
-    """clvlab's own page: each public name of ``clvlab.__all__`` at its defining module."""
+def _top_level_names():
+    """``clvlab.__all__`` sorted out: (names with a page here, names documented with their
+    subpackage, (name, module) of the modules), each name qualified by its defining module."""
     import clvlab
 
     documented = {f"{m}.{n}" for m in MODULES for n in _public_names(m)}
@@ -87,6 +88,87 @@ def top_level_page():
             elsewhere.append(f"{module}.{name}")
         else:
             own.append(f"{module}.{name}")
+    return own, elsewhere, modules
+
+
+def documented_names():
+    """Every name the reference gives a page, qualified as its page is (``clvlab.models.ParetoNBD``,
+    ``clvlab.data.rfm.rfm_summary``): the top-level page's own names, then each module's
+    ``__all__``, in the pages' order. tests/test_docs.py validates the docstrings of these."""
+    names = list(_top_level_names()[0])
+    for module_name in MODULES:
+        names += [f"{module_name}.{name}" for name in _public_names(module_name)]
+    return names
+
+
+def is_own_member(member):
+    """Whether a class's member is clvlab's (a function, method or property defined in a clvlab
+    module), not one inherited from scikit-learn, pandas or ``object``: the class pages show
+    these (conf.py skips the others)."""
+    target = getattr(member, "__func__", member)  # a classmethod or staticmethod: its function
+    target = getattr(target, "fget", target)  # a property: its getter
+    return (getattr(target, "__module__", None) or "").startswith("clvlab")
+
+
+def documented_members(cls):
+    """The public methods and properties a class's page documents (the class template's
+    ``:members:``, ``:inherited-members:`` and ``:undoc-members:``, less what conf.py skips)."""
+    import inspect
+
+    members = []
+    for name in dir(cls):
+        if name.startswith("_"):
+            continue
+        owner = next((k for k in cls.__mro__ if name in vars(k)), object)
+        member = inspect.getattr_static(cls, name)
+        if owner is object or not (callable(getattr(member, "__func__", member))
+                                   or isinstance(member, property)):
+            continue
+        if is_own_member(member):
+            members.append(name)
+    return members
+
+
+def validation_targets():
+    """``(name, object)`` for every documented function and class, each class's documented
+    methods and properties, and the functions and classes of a documented module (a module in
+    an ``__all__``, e.g. ``clvlab.evaluation.metrics``: its autosummary page lists them): what
+    numpydoc validates. Module-level constants and class attributes are left to the site's
+    build, which validates their doc comments. The objects are looked up attribute by
+    attribute, never by their dotted name, which can name a submodule instead (the function
+    ``clvlab.plotting.time_varying_tracking`` shares its module's name)."""
+    import inspect
+
+    targets = []
+
+    def add_class(qualified, cls):
+        targets.append((qualified, cls))
+        targets.extend((f"{qualified}.{member}", getattr(cls, member))
+                       for member in documented_members(cls))
+
+    for qualified in documented_names():
+        module_name, _, name = qualified.rpartition(".")
+        obj = getattr(importlib.import_module(module_name), name)
+        if inspect.ismodule(obj):
+            for member, value in vars(obj).items():
+                if member.startswith("_") or getattr(value, "__module__", None) != obj.__name__:
+                    continue
+                if inspect.isclass(value):
+                    add_class(f"{obj.__name__}.{member}", value)
+                elif inspect.isfunction(value):
+                    targets.append((f"{obj.__name__}.{member}", value))
+        elif inspect.isclass(obj):
+            add_class(qualified, obj)
+        elif callable(obj):
+            targets.append((qualified, obj))
+    return targets
+
+
+def top_level_page():
+    """clvlab's own page: each public name of ``clvlab.__all__`` at its defining module."""
+    import clvlab
+
+    own, elsewhere, modules = _top_level_names()
     lines = [_title("clvlab"), "",
              "Every name of ``clvlab.__all__``, documented where it is defined: "
              "``clvlab.<name>`` is the same object (the names are imported on first use).", "",

@@ -239,11 +239,13 @@ def test_the_scoring_job_scores_a_polars_or_arrow_log_as_it_scores_pandas(
                                       rtol=1e-12, obj=str(key))
 
 
-# Public callables that take a table but not from a user: result containers built by clvlab
-# itself (their tables are its own pandas output), and lifetimes' API, which took pandas only.
+# Public callables whose table is not a user's: result containers and decisions built from
+# clvlab's own pandas output, a fan chart of cumulative_purchase_fan's (indexed by time), and a
+# TOML table (the experiment file's [selection]).
 NOT_USER_TABLES = {
     "CovariatePaths.__init__", "BacktestResult.__init__", "Calibration.__init__",
-    "MonitoringResult.__init__", "SelectionDecision.__init__",
+    "MonitoringResult.__init__", "SelectionDecision.__init__", "plot_fan_chart", "decide",
+    "parse_rule",
 }
 # table parameters typed Any (they also take paths)
 TABLE_PARAMETERS = {"transactions", "events", "log", "panel", "calendar", "attributes",
@@ -274,6 +276,8 @@ def _public_callables():
             seen.add(id(obj))
             if inspect.isclass(obj):
                 for member, function in inspect.getmembers(obj, callable):
+                    if not (getattr(function, "__module__", None) or "").startswith("clvlab"):
+                        continue  # scikit-learn's own (score, get_params) call clvlab's methods
                     if not member.startswith("_") or member == "__init__":
                         yield f"{name}.{member}", function
             elif callable(obj):
@@ -303,3 +307,46 @@ def test_every_public_function_that_takes_a_table_takes_polars_and_arrow():
         if unconverted:
             missing.append(f"{name}{unconverted}")
     assert not missing, f"{len(missing)} public callables take tables as pandas only: {missing}"
+
+
+@pytest.mark.parametrize("kind", ["polars", "arrow"])
+def test_the_churn_adjuster_and_a_challenger_take_polars_or_arrow_features(cdnow_sample, kind):
+    X, y, purchases = clvlab.churn.churn_training_data(
+        _kinds(cdnow_sample)[kind], "1997-09-30", 13, amount_col="amount", with_purchases=True)
+    X_pandas, y_pandas, _ = clvlab.churn.churn_training_data(
+        cdnow_sample, "1997-09-30", 13, amount_col="amount", with_purchases=True)
+    pd.testing.assert_frame_equal(X, X_pandas)
+    table = like_input(X, kind)  # the ids as the customer_id column
+    adjuster = clvlab.ChurnAdjuster(gain_check=False).fit(table, pl.Series(y.to_numpy()))
+    reference = clvlab.ChurnAdjuster(gain_check=False).fit(X, y)
+    pd.testing.assert_series_equal(adjuster.probability_of_purchase(table),
+                                   reference.probability_of_purchase(X))
+    gbm = clvlab.GBMPoissonChallenger(base=None, max_iter=50).fit(table, purchases.to_numpy())
+    expected = clvlab.GBMPoissonChallenger(base=None, max_iter=50).fit(X, purchases).predict(X)
+    pd.testing.assert_frame_equal(gbm.predict(table), expected)
+
+
+def test_warnings_point_at_the_users_line_through_the_converting_edges(cdnow_sample):
+    """A warning from inside clvlab names the user's call, not a wrapper (clvlab.core.errors.warn):
+    the polars edge, the churn adjuster and the summary add frames of their own."""
+    import warnings
+
+    X, y = clvlab.churn.churn_training_data(cdnow_sample, "1997-09-30", 13, amount_col="amount")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clvlab.ChurnAdjuster(gain_check=False).fit(pl.from_pandas(X.reset_index()), y)
+        clvlab.rfm_summary(_kinds(cdnow_sample)["arrow"], observation_end="2005-01-01")
+    assert {w.category.__name__ for w in caught} >= {"UncheckedAdjustmentWarning", "ClvlabWarning"}
+    assert {w.filename for w in caught} == {__file__}, [(w.filename, w.lineno) for w in caught]
+
+
+def test_clvlab_warns_through_one_function():
+    """Every warning goes through clvlab.core.errors.warn, which finds the user's frame: a
+    hand-counted stacklevel points into clvlab as soon as a wrapper is added."""
+    from pathlib import Path
+
+    src = Path(clvlab.__file__).parent
+    direct = [str(path.relative_to(src)) for path in src.rglob("*.py")
+              if "warnings.warn(" in path.read_text(encoding="utf-8")
+              and path.relative_to(src).as_posix() != "core/errors.py"]
+    assert not direct, f"warnings.warn called directly in {direct}"

@@ -66,7 +66,37 @@ def churn_training_data(transactions: Any, cutoff: Any, horizon: float | None = 
     adjusted expected purchases on them). ``options`` are
     :func:`clvlab.backtesting.calibration_data`'s (columns, time unit, customer_attributes,
     ``events``, ``quantity_col``...).
-    Without ``horizon`` it returns ``X`` alone, to score customers as of ``cutoff``."""
+    Without ``horizon`` it returns ``X`` alone, to score customers as of ``cutoff``.
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame, path, glob or list of paths
+        The purchase log, as :func:`clvlab.backtesting.calibration_data` takes it.
+    cutoff : str, datetime or pandas.Timestamp
+        The calibration cutoff: ``X`` sees the log up to it only.
+    horizon : float, optional
+        The window of the labels after ``cutoff``, in the time unit; None: ``X`` alone.
+    with_purchases : bool, default False
+        Also return each customer's purchases in the horizon (needs ``horizon``).
+    **options
+        :func:`clvlab.backtesting.calibration_data`'s options.
+
+    Returns
+    -------
+    X : pandas.DataFrame
+        The features (:func:`clvlab.churn.feature_frame`), one row per customer acquired by the
+        cutoff; with ``horizon`` it records the labels' horizon in ``attrs``.
+    y : pandas.Series
+        ``churned`` (1 or 0), with ``horizon`` only.
+    purchases : pandas.Series
+        ``purchases`` in the horizon, with ``with_purchases=True`` only.
+
+    Raises
+    ------
+    ClvlabError
+        Where ``with_purchases=True`` comes without a horizon, or the log or options are bad
+        (:func:`clvlab.backtesting.calibration_data`).
+    """
     import numpy as np
     import pandas as pd
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -48,10 +47,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from clvlab.core.atomic import atomic_output
-from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, shown
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, shown, warn
 from clvlab.churn.challenger_files import load_skops
 from clvlab.churn.features import BEHAVIOUR_FEATURES
 from clvlab.churn.gain import GainCheck
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["ChurnAdjuster", "BASE_FEATURES", "UncheckedAdjustmentWarning",
            "AdjustmentFallbackWarning"]
@@ -78,9 +78,23 @@ _RENAMED = "renamed to random_seed"
 
 
 def default_classifier(random_seed: Any = 0):
-    """Gradient-boosted trees with sigmoid calibration on 3 shuffled folds (customer tables are
-    sorted by id, which often follows acquisition date or segment: unshuffled folds would
-    calibrate each model on customers unlike the ones it was trained on)."""
+    """Gradient-boosted trees with sigmoid calibration on 3 shuffled folds.
+
+    Customer tables are sorted by id, which often follows acquisition date or segment:
+    unshuffled folds would calibrate each model on customers unlike the ones it was trained on.
+
+    Parameters
+    ----------
+    random_seed : int, numpy.random.RandomState or None, default 0
+        Seed of the trees and of the folds' shuffle (scikit-learn's ``random_state``).
+
+    Returns
+    -------
+    sklearn.calibration.CalibratedClassifierCV
+        Unfitted: HistGradientBoostingClassifier (100 iterations, at most 8 leaves, non-increasing
+        in ``base_probability_of_purchase``, categorical features from the dtypes) calibrated
+        with a sigmoid on 3 stratified, shuffled folds.
+    """
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import StratifiedKFold
@@ -99,29 +113,6 @@ def default_classifier(random_seed: Any = 0):
 class ChurnAdjuster(ClassifierMixin, BaseEstimator):
     """Classifier of churn (no purchase in the next ``horizon``) on top of a BTYD model.
 
-    Parameters
-    ----------
-    base_model : a clvlab transaction model (BetaGeo, ParetoNBD, ModifiedBetaGeo), fitted or
-        not; ``fit`` fits a copy on ``X``'s RFM columns unless ``refit_base=False``.
-    classifier : any scikit-learn classifier with ``predict_proba``; by default
-        HistGradientBoostingClassifier, non-increasing in the base model's P(any purchase), with
-        sigmoid calibration on shuffled folds (``default_classifier``).
-    horizon : the window of the label, in the RFM table's time unit.
-    refit_base : fit the base model on ``X`` (default) or use it as given (it must be fitted).
-    random_seed : seed of the default classifier (the name every clvlab estimator uses).
-    random_state : the former name of ``random_seed``; it still works, with a FutureWarning.
-    n_threads : OpenMP threads of the classifier's fits and predictions (None: the library's
-        default, every core). The default 1: the trees are small, and on a machine whose cores
-        are busy OpenMP's waiting threads made the default classifier's fit 8 to 20 times
-        slower (20 s against 2.6 s on 23,570 customers).
-    gain_check : check in ``fit`` that the adjustment improves on the base model out of sample
-        (default True; the module docstring): where it does not, the adjuster predicts as the
-        base model does and says so. False applies the full adjustment unchecked and warns;
-        ``use_check`` can set the weights later from a check on a later window.
-    check_folds : folds of the check's cross-validation over the training customers (>= 2);
-        the check costs that many more fits of the classifier (the base model is fitted once:
-        it sees only the RFM columns, never the labels).
-
     ``X`` is a DataFrame with ``frequency``, ``recency``, ``T`` and any other feature columns
     (numbers, booleans or pandas categoricals): see :func:`clvlab.churn.feature_frame`. A
     feature may be NaN where it is unknown (the time since the last visit of a customer who
@@ -131,16 +122,62 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
     The classifier sees the base model's p_alive, P(any purchase) and expected purchases over
     the horizon next to every column of ``X``.
 
+    Parameters
+    ----------
+    base_model : BetaGeo, ParetoNBD or ModifiedBetaGeo, optional
+        A clvlab transaction model, fitted or not; ``fit`` fits a copy on ``X``'s RFM columns
+        unless ``refit_base=False``. None (the default): ``ParetoNBD()``.
+    classifier : scikit-learn classifier, optional
+        Any scikit-learn classifier with ``predict_proba`` (cloned before each fit); None (the
+        default): HistGradientBoostingClassifier, non-increasing in the base model's P(any
+        purchase), with sigmoid calibration on shuffled folds (:func:`default_classifier`).
+    horizon : float, default 13.0
+        The window of the label, in the RFM table's time unit (> 0).
+    refit_base : bool, default True
+        Fit the base model on ``X`` (default) or use it as given (it must be fitted).
+    random_seed : int, numpy.random.RandomState or None, default 0
+        Seed of the default classifier and of the check's folds (the name every clvlab
+        estimator uses).
+    n_threads : int or None, default 1
+        OpenMP threads of the classifier's fits and predictions (None: the library's
+        default, every core). The default 1: the trees are small, and on a machine whose cores
+        are busy OpenMP's waiting threads made the default classifier's fit 8 to 20 times
+        slower (20 s against 2.6 s on 23,570 customers).
+    gain_check : bool, default True
+        Check in ``fit`` that the adjustment improves on the base model out of sample
+        (the module docstring): where it does not, the adjuster predicts as the
+        base model does and says so. False applies the full adjustment unchecked and warns;
+        ``use_check`` can set the weights later from a check on a later window.
+    check_folds : int, default 3
+        Folds of the check's cross-validation over the training customers (>= 2);
+        the check costs that many more fits of the classifier (the base model is fitted once:
+        it sees only the RFM columns, never the labels).
+    random_state : int, numpy.random.RandomState or None, optional
+        The former name of ``random_seed``; it still works, with a FutureWarning.
+
     Attributes
     ----------
-    activity_weight_, count_weight_ : how much of the adjustment is applied to P(any purchase)
+    activity_weight_, count_weight_ : float
+        How much of the adjustment is applied to P(any purchase)
         and to the expectations (module docstring), chosen by the check (0: the base model's);
         1 and 1 with ``gain_check=False``; ``use_check`` sets them from another check.
-    checked_ : whether the weights come from a check of the gain out of sample.
-    check_ : the :class:`~clvlab.churn.GainCheck` behind the weights (its metrics, where the
+    checked_ : bool
+        Whether the weights come from a check of the gain out of sample.
+    check_ : GainCheck or None
+        The :class:`~clvlab.churn.GainCheck` behind the weights (its metrics, where the
         outcome came from, the decision in words), or None (not checked).
-    gain_ : what the applied adjustment gained on the check, per metric, positive = better
+    gain_ : dict or None
+        What the applied adjustment gained on the check, per metric, positive = better
         (``GainCheck.gains``; 0 where it fell back to the base model), or None (not checked).
+    base_model_ : BetaGeo, ParetoNBD or ModifiedBetaGeo
+        The fitted base model (a fitted copy of ``base_model``, or ``base_model`` itself with
+        ``refit_base=False``).
+    classifier_ : scikit-learn classifier
+        The fitted classifier.
+    feature_names_in_ : numpy.ndarray
+        The columns of ``X`` in ``fit``, in order: predictions need the same.
+    classes_ : numpy.ndarray
+        ``[0, 1]``: active, churned.
     """
 
     def __init__(self, base_model=None, classifier=None, horizon: float = 13.0,
@@ -173,20 +210,26 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         """random_seed, or the value given under its former name random_state."""
         if isinstance(self.random_state, str) and self.random_state == _RENAMED:
             return self.random_seed
-        warnings.warn("ChurnAdjuster(random_state=...) is now random_seed=..., the name of the "
+        warn("ChurnAdjuster(random_state=...) is now random_seed=..., the name of the "
                       "seed in every clvlab estimator; random_state will be removed",
-                      FutureWarning, stacklevel=3)
+                      FutureWarning)
         return self.random_state
 
+    @accepts_tables(keyed=("X",))
     def fit(self, X: pd.DataFrame, y: Any, purchases: Any = None) -> "ChurnAdjuster":
         """Fit the base model (unless ``refit_base=False``) and the classifier, and check the
         gain (``gain_check``).
 
         Parameters
         ----------
-        X : features at a cutoff (:func:`clvlab.churn.churn_training_data`).
-        y : 1 for a customer with no purchase in the ``horizon`` after the cutoff, else 0.
-        purchases : optional, each customer's purchases in that horizon
+        X : pandas.DataFrame
+            Features at a cutoff (:func:`clvlab.churn.churn_training_data`): ``frequency``,
+            ``recency``, ``T`` and any other feature columns.
+        y : array-like of int
+            1 for a customer with no purchase in the ``horizon`` after the cutoff, else 0 (both
+            must be present), one per row of ``X``.
+        purchases : array-like of float, optional
+            Each customer's purchases in that horizon
             (``churn_training_data(..., with_purchases=True)``): with them the check also
             measures the expected purchases (MAE); without them expected purchases are left to
             the base model, since nothing shows that their adjustment helps.
@@ -196,6 +239,17 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         ChurnAdjuster
             self; it warns where the check leaves (part of) the predictions to the base model,
             and where ``gain_check=False`` leaves the adjustment unchecked.
+
+        Raises
+        ------
+        ClvlabError
+            Where ``X`` is not a DataFrame, ``y`` is not one 0/1 label per row with both
+            present, ``purchases`` are not counts >= 0 that agree with ``y``, ``X``'s labels were
+            made for another horizon, ``horizon``, ``gain_check`` or ``check_folds`` is invalid,
+            or ``refit_base=False`` with an unfitted base model.
+        DataValidationError
+            Where an RFM column is missing from ``X`` or a feature is not a number, boolean or
+            categorical, or is infinite (or NaN in the RFM and behaviour columns).
         """
         return self._fit(X, y, purchases)
 
@@ -248,12 +302,12 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
             self.activity_weight_, self.count_weight_, self.check_ = 1.0, 1.0, None
             self.checked_, self.gain_ = False, None
             if announce:
-                warnings.warn(
+                warn(
                     "ChurnAdjuster(gain_check=False): the adjustment is applied unchecked; it "
                     "can make every prediction worse than the base model's (on the apparel log "
                     "it did: purchases MAE, activity AUC and Brier score all worse). Check it "
                     "with use_check(adjuster.check_gain(X_later, purchases_later)) or leave "
-                    "gain_check on", UncheckedAdjustmentWarning, stacklevel=3)
+                    "gain_check on", UncheckedAdjustmentWarning)
             return self
         self._apply(self._cross_checked(X, design, y, purchases, seed))
         return self
@@ -332,12 +386,29 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
             what = (f"activity adjusted, but expected purchases left to the base model: the "
                     f"adjustment did not improve the purchases MAE beyond noise ({m['base']:.4f} "
                     f"-> {m['adjusted']:.4f}; base -> adjusted)")
-        warnings.warn(f"ChurnAdjuster, checked on {check.source}: {what}. gain_check=False "
-                      "applies the adjustment unchecked", AdjustmentFallbackWarning, stacklevel=4)
+        warn(f"ChurnAdjuster, checked on {check.source}: {what}. gain_check=False "
+                      "applies the adjustment unchecked", AdjustmentFallbackWarning)
 
     def use_check(self, check: GainCheck) -> "ChurnAdjuster":
-        """Apply the weights a :class:`~clvlab.churn.GainCheck` chose (from :meth:`check_gain`
-        of an adjuster trained one horizon earlier). Returns the adjuster."""
+        """Apply the weights a :class:`~clvlab.churn.GainCheck` chose.
+
+        The check comes from :meth:`check_gain` of an adjuster trained one horizon earlier.
+
+        Parameters
+        ----------
+        check : GainCheck
+            Its ``activity_weight`` and ``count_weight`` become the adjuster's.
+
+        Returns
+        -------
+        ChurnAdjuster
+            The adjuster itself, with the check's weights.
+
+        Raises
+        ------
+        ClvlabError
+            Where ``check`` is not a GainCheck.
+        """
         check_is_fitted(self, "classifier_")
         if not isinstance(check, GainCheck):
             raise ClvlabError(f"use_check needs a GainCheck (from check_gain), not {type(check).__name__}")
@@ -345,22 +416,32 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         self.check_, self.checked_, self.gain_ = check, True, check.gains()
         return self
 
+    @accepts_tables(keyed=("X",))
     def check_gain(self, X: pd.DataFrame, purchases: Any, base_model=None, **options: Any) -> GainCheck:
         """Compare the base model with this adjuster on customers whose purchases in the
         horizon after ``X``'s cutoff are known (``purchases``), and choose the weights.
 
         Parameters
         ----------
-        X : features at a cutoff after the one this adjuster was trained at, e.g. one horizon
+        X : pandas.DataFrame
+            Features at a cutoff after the one this adjuster was trained at, e.g. one horizon
             later, when its labels' window has ended.
-        purchases : each row's purchases in the ``horizon`` after that cutoff.
-        base_model : the base model fitted at ``X``'s cutoff (default: this adjuster's own).
-        **options : :func:`clvlab.churn.check_gain`'s ``z``, ``bootstrap`` and ``seed``.
+        purchases : array-like of float
+            Each row's purchases in the ``horizon`` after that cutoff.
+        base_model : BetaGeo, ParetoNBD or ModifiedBetaGeo, optional
+            The base model fitted at ``X``'s cutoff (default: this adjuster's own).
+        **options
+            :func:`clvlab.churn.check_gain`'s ``z``, ``bootstrap`` and ``seed``.
 
         Returns
         -------
         GainCheck
             To apply to the adjuster trained at ``X``'s cutoff with :meth:`use_check`.
+
+        Raises
+        ------
+        ClvlabError
+            Where ``purchases`` are not one count >= 0 per row of ``X``.
         """
         from clvlab.churn.gain import check_gain
 
@@ -379,7 +460,14 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         return replace(check, source=f"a window with a known outcome ({len(X)} customers)")
 
     def summary(self) -> str:
-        """What the adjuster does to its base model, and on what evidence."""
+        """What the adjuster does to its base model, and on what evidence.
+
+        Returns
+        -------
+        str
+            Lines of text: the weights and the check's decision, then where it was checked and
+            each metric's values.
+        """
         check_is_fitted(self, "classifier_")
         model = type(self.base_model_).__name__
         head = f"Churn adjuster of {model} over a horizon of {self.horizon:g}"
@@ -407,10 +495,23 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         return (f"{text}  # fitted: activity weight {self.activity_weight_:g}, counts weight "
                 f"{self.count_weight_:g} ({checked})")
 
+    @accepts_tables(keyed=("X",))
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Columns: P(active in the horizon), P(churned), as the adjuster applies them: the
-        classifier's, shrunk towards the base model's by ``activity_weight_`` (so the base
-        model's where the check found no gain)."""
+        """P(active in the horizon) and P(churned), as the adjuster applies them.
+
+        The classifier's, shrunk towards the base model's by ``activity_weight_`` (so the base
+        model's where the check found no gain).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Features with the columns ``fit`` was given, in the same order.
+
+        Returns
+        -------
+        numpy.ndarray
+            One row per row of ``X``, columns: P(active in the horizon), P(churned).
+        """
         active = self.probability_of_purchase(X).to_numpy()
         return np.column_stack([active, 1.0 - active])
 
@@ -426,24 +527,77 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
             raise ClvlabError("the classifier returned a non-finite probability")
         return 1.0 - np.clip(churn, 0.0, 1.0)
 
+    @accepts_tables(keyed=("X",))
     def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Churn labels: 1 where the adjusted P(churned) is at least 0.5, else 0.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Features with the columns ``fit`` was given, in the same order.
+
+        Returns
+        -------
+        numpy.ndarray
+            One int64 label per row of ``X`` (column 1 of :meth:`predict_proba` >= 0.5).
+        """
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
 
     # adjusted predictions ------------------------------------------------------------------------
 
+    @accepts_tables(keyed=("X",))
     def probability_of_purchase(self, X: pd.DataFrame) -> pd.Series:
-        """Adjusted P(at least one purchase in the horizon): the classifier's, shrunk towards
-        the base model's by ``activity_weight_``."""
+        """Adjusted P(at least one purchase in the horizon).
+
+        The classifier's, shrunk towards the base model's by ``activity_weight_``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Features with the columns ``fit`` was given, in the same order.
+
+        Returns
+        -------
+        pandas.Series
+            ``probability_of_purchase``, indexed as ``X``.
+        """
         return self.adjusted_activity(X)["probability_of_purchase"]
 
+    @accepts_tables(keyed=("X",))
     def adjustment_factor(self, X: pd.DataFrame) -> pd.Series:
-        """What multiplies the base model's expectations: 1 + ``count_weight_`` (P_clf(N >= 1) /
-        P_base(N >= 1) - 1)."""
+        """What multiplies the base model's expectations.
+
+        1 + ``count_weight_`` (P_clf(N >= 1) / P_base(N >= 1) - 1).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Features with the columns ``fit`` was given, in the same order.
+
+        Returns
+        -------
+        pandas.Series
+            ``adjustment_factor``, indexed as ``X``.
+        """
         return self.adjusted_activity(X)["adjustment_factor"]
 
+    @accepts_tables(keyed=("X",))
     def adjusted_activity(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The adjusted P(any purchase), the adjustment factor of the expectations and the
-        base model's P(any purchase), from one classifier pass."""
+        """The adjusted P(any purchase), the expectations' factor and the base model's P.
+
+        All three from one classifier pass.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Features with the columns ``fit`` was given, in the same order.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``probability_of_purchase`` (adjusted), ``adjustment_factor`` and
+            ``base_probability_of_purchase``, indexed as ``X``.
+        """
         active = self._classifier_active(X)
         base = self.base_model_.probability_of_purchase(_with_attrs(X[RFM], X),
                                                         self.horizon).to_numpy()
@@ -455,15 +609,50 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
         return pd.DataFrame({"probability_of_purchase": adjusted, "adjustment_factor": factor,
                              "base_probability_of_purchase": base}, index=X.index)
 
+    @accepts_tables(keyed=("X",))
     def expected_purchases(self, X: pd.DataFrame) -> pd.Series:
-        """Adjusted expected purchases in the horizon (module docstring)."""
+        """Adjusted expected purchases in the horizon (module docstring).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Features with the columns ``fit`` was given, in the same order.
+
+        Returns
+        -------
+        pandas.Series
+            ``expected_purchases``: the base model's times :meth:`adjustment_factor`, indexed as
+            ``X``.
+        """
         base = self.base_model_.expected_purchases(_with_attrs(X[RFM], X), self.horizon)
         return (base * self.adjustment_factor(X)).rename("expected_purchases")
 
+    @accepts_tables(keyed=("X",))
     def customer_lifetime_value(self, spend_model, X: pd.DataFrame, discount_rate: float = 0.0,
                                 margin: float = 1.0) -> pd.Series:
-        """Adjusted CLV over the horizon: the base model's discounted CLV (``X`` needs
-        ``monetary_value``) times the adjustment factor."""
+        """Adjusted CLV over the horizon.
+
+        The base model's discounted CLV (:func:`clvlab.customer_lifetime_value` over the
+        adjuster's ``horizon``) times the adjustment factor.
+
+        Parameters
+        ----------
+        spend_model : GammaGamma or LogNormalSpend
+            A fitted spend model.
+        X : pandas.DataFrame
+            Features with the columns ``fit`` was given, in the same order; it needs
+            ``monetary_value`` too.
+        discount_rate : float, default 0.0
+            Discount rate per unit of time (the RFM table's), as in
+            :func:`clvlab.customer_lifetime_value`.
+        margin : float, default 1.0
+            Share of spend that is profit.
+
+        Returns
+        -------
+        pandas.Series
+            ``clv``, indexed as ``X``.
+        """
         from clvlab.models.clv import customer_lifetime_value
 
         rfm = _with_attrs(X[RFM + ["monetary_value"]], X)
@@ -474,8 +663,18 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
     # persistence (no pickles) --------------------------------------------------------------------
 
     def save(self, path: str | Path, overwrite: bool = True) -> None:
-        """JSON (settings, features, the base model) plus the classifier as a skops file
-        beside it (``<name>.classifier.skops``); loading never runs code from either."""
+        """Save to JSON plus the classifier as a skops file beside it.
+
+        The JSON holds the settings, features, weights, check and base model; the classifier
+        goes to ``<name>.classifier.skops``. Loading never runs code from either.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The JSON file (a name ending ``.json`` gives ``<name>.classifier.skops``).
+        overwrite : bool, default True
+            Replace existing files; False raises ClvlabError where one exists.
+        """
         import skops.io as sio
 
         from clvlab.core.version import __version__
@@ -499,8 +698,29 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path, trusted: list[str] | None = None) -> "ChurnAdjuster":
-        """Read a saved adjuster. The classifier file may hold only the types skops trusts by
-        default, the ones clvlab's default classifier uses, and those named in ``trusted``."""
+        """Read a saved adjuster.
+
+        The classifier file may hold only the types skops trusts by default, the ones clvlab's
+        default classifier uses, and those named in ``trusted``.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The JSON file written by :meth:`save` (its classifier file beside it).
+        trusted : list of str, optional
+            Further types (qualified names) the classifier file may hold.
+
+        Returns
+        -------
+        ChurnAdjuster
+            Fitted, as saved.
+
+        Raises
+        ------
+        ClvlabError
+            Where the file is unreadable, is not a churn adjuster of a readable schema version,
+            or its classifier file is missing or holds an untrusted type.
+        """
         from clvlab.models.base import model_from_dict
 
         path = Path(path)

@@ -58,9 +58,10 @@ def behaviour_features_duckdb(transactions: Any, cutoff: Any, *, customer_col: s
     cutoff : date
         The calibration cutoff (text read by the date column's rule); transactions after it
         are ignored.
-    customer_col, date_col, amount_col, time_unit, date_format, timezone, consent_col, withdrawn,
-    delimiter, decimal
+    customer_col, date_col, amount_col, time_unit, date_format, timezone : str or None
         The options of :func:`clvlab.rfm_summary`, with the same rules.
+    consent_col, withdrawn, delimiter, decimal : optional
+        The options of :func:`clvlab.rfm_summary` of these names, with the same rules.
     connection : duckdb.DuckDBPyConnection, optional
         A database to work in (e.g. with a ``memory_limit``); clvlab's shared in-memory one by
         default (:func:`clvlab.data.rfm_duckdb.session_cursor`).
@@ -107,7 +108,7 @@ def behaviour_features_duckdb(transactions: Any, cutoff: Any, *, customer_col: s
             raise ClvlabError(f"DuckDB could not compute the behaviour features: {exc}") from exc
     finally:
         con.close()  # drops this cursor's temp views and tables
-    report_set_aside(counts, stacklevel=2)  # the refund rule's warning, as rfm_summary's
+    report_set_aside(counts)  # the refund rule's warning, as rfm_summary's
     rfm = table.set_index(settings.customer_col)
     rfm.attrs["clvlab"] = describe(settings, window, counts)
     aggregates = rfm[[f"b_{name}" for name in BEHAVIOUR_AGGREGATES]]

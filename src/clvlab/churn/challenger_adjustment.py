@@ -35,6 +35,7 @@ from clvlab.churn.challenger_files import load_challenger, save_challenger
 from clvlab.churn.gbm_poisson import BASE_COLUMN, GBMPoissonChallenger
 from clvlab.churn.ziln import ZILNChallenger
 from clvlab.core.errors import ClvlabError
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["ChallengerAdjustment", "CHALLENGER_KINDS"]
 
@@ -47,11 +48,27 @@ class ChallengerAdjustment:
 
     Parameters
     ----------
-    challenger : a fitted ZILNChallenger or GBMPoissonChallenger.
-    base_model : the fitted transaction model (for ``"gbm"``, the one whose expectation is its
+    challenger : ZILNChallenger or GBMPoissonChallenger
+        Fitted.
+    base_model : BetaGeo, ParetoNBD or ModifiedBetaGeo, optional
+        The fitted transaction model (for ``"gbm"``, the one whose expectation is its
         offset); None until the CLV model that holds it sets it (``base_model_``).
-    name : the backtest candidate it is (``"ziln"``, ``"gbm"``, ``"bg-nbd + gbm"``), which a
-        promotion's evidence must have tested.
+    name : str, optional
+        The backtest candidate it is (``"ziln"``, ``"gbm"``, ``"bg-nbd + gbm"``), which a
+        promotion's evidence must have tested; None: ``"ziln"`` or ``"gbm"`` by the
+        challenger's class.
+
+    Attributes
+    ----------
+    base_model_ : BetaGeo, ParetoNBD, ModifiedBetaGeo or None
+        The transaction model whose predictions it replaces.
+    candidate_name_ : str
+        The backtest candidate's name.
+
+    Raises
+    ------
+    ClvlabError
+        Where ``challenger`` is not a fitted ZILNChallenger or GBMPoissonChallenger.
     """
 
     def __init__(self, challenger, base_model=None, name: str | None = None):
@@ -64,6 +81,7 @@ class ChallengerAdjustment:
 
     @property
     def horizon(self) -> float:
+        """The challenger's horizon, in the RFM table's time unit."""
         return float(self.challenger.horizon)
 
     @property
@@ -72,10 +90,29 @@ class ChallengerAdjustment:
         return np.array([c for c in self.challenger.feature_names_in_ if c != BASE_COLUMN],
                         dtype=object)
 
+    @accepts_tables(keyed=("X",))
     def adjusted_activity(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The challenger's P(any purchase) (``probability_of_purchase``), its factor on the
-        BTYD model's expected purchases (``adjustment_factor``), the BTYD model's P(any
-        purchase) and, when it predicts spend, its ``expected_spend`` over the horizon."""
+        """The challenger's P(any purchase) and its factor on the BTYD model's expectations.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            ``frequency``, ``recency``, ``T`` and the challenger's features
+            (:attr:`feature_names_in_`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            On ``X``'s index: the challenger's P(any purchase) (``probability_of_purchase``),
+            its factor on the BTYD model's expected purchases (``adjustment_factor``), the BTYD
+            model's P(any purchase) (``base_probability_of_purchase``) and, when it predicts
+            spend, its ``expected_spend`` over the horizon.
+
+        Raises
+        ------
+        ClvlabError
+            Where no BTYD model is set (``base_model_`` None).
+        """
         if self.base_model_ is None:
             raise ClvlabError("the challenger has no BTYD model to replace (base_model_ is None): "
                               "score it through the CLV model that holds it")
@@ -97,12 +134,38 @@ class ChallengerAdjustment:
         return pd.DataFrame(out, index=X.index)
 
     def save(self, path: str | Path, overwrite: bool = True) -> None:
-        """The challenger's files (JSON + skops parts) with this wrapper's candidate name."""
+        """Write the challenger's files (JSON + skops parts) with this wrapper's candidate name.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The JSON file; the parts' skops files go beside it.
+        overwrite : bool, default True
+            Replace existing files; False raises ClvlabError where one exists.
+        """
         save_challenger(self.challenger, path, overwrite, extra={"candidate": self.candidate_name_})
 
     @classmethod
     def load(cls, path: str | Path, trusted: list[str] | None = None) -> "ChallengerAdjustment":
-        """Read a challenger file (any kind); the base model is set by the CLV model."""
+        """Read a challenger file (any kind); the base model is set by the CLV model.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The JSON file written by :meth:`save` (or a challenger's own ``save``).
+        trusted : list of str, optional
+            Types beyond those clvlab trusts that the caller trusts in its skops files.
+
+        Returns
+        -------
+        ChallengerAdjustment
+            With ``base_model_`` None.
+
+        Raises
+        ------
+        ClvlabError
+            Where the file is unreadable or not a challenger's.
+        """
         path = Path(path)
         try:
             payload = json.loads(path.read_text())

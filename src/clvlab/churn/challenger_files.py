@@ -222,9 +222,17 @@ class ChallengerBase(BaseEstimator):
         return check_features(X, list(self.feature_names_in_), self.categorical_)
 
     def summary(self) -> pd.DataFrame:
-        """The fitted parts: what each predicts, on how many training customers, its in-sample
+        """The fitted parts, one row each.
+
+        What each predicts, on how many training customers, its in-sample
         mean deviance (binomial for the activity classifier, squared error of the log for the
-        log-normal parts, Poisson for the Poisson ones) and, for log-normal parts, sigma."""
+        log-normal parts, Poisson for the Poisson ones) and, for log-normal parts, sigma.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``part``.
+        """
         check_is_fitted(self, "training_")
         return pd.DataFrame(self.training_).set_index("part")
 
@@ -236,14 +244,39 @@ class ChallengerBase(BaseEstimator):
         return f"{text}  # fitted: {parts} customers"
 
     def save(self, path: str | Path, overwrite: bool = True) -> None:
-        """Write the JSON file at ``path`` and the skops files of the parts beside it
-        (:func:`save_challenger`)."""
+        """Write the JSON file at ``path`` and the skops files of the parts beside it.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The JSON file; each part goes to ``<name>.<part>.skops`` beside it.
+        overwrite : bool, default True
+            Replace existing files; False raises ClvlabError where one exists.
+        """
         save_challenger(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | Path, trusted: list[str] | None = None):
-        """Read a challenger of this class (:func:`load_challenger`); ``trusted``: types beyond
-        ``TRUSTED_TYPES`` that the caller trusts in its skops files."""
+        """Read a challenger of this class saved with :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The JSON file (the parts' skops files beside it).
+        trusted : list of str, optional
+            Types beyond those clvlab trusts that the caller trusts in its skops files.
+
+        Returns
+        -------
+        ZILNChallenger or GBMPoissonChallenger
+            Fitted, as saved (the class it is called on).
+
+        Raises
+        ------
+        ClvlabError
+            Where the file is unreadable or of another class, or a part's file is missing,
+            changed or holds an untrusted type.
+        """
         return load_challenger(path, cls, trusted=trusted)
 
 

@@ -50,7 +50,19 @@ def behaviour_features(calibration: Calibration) -> pd.DataFrame:
     log (DataFrame or files) instead of a calibration view: it computes the per-customer
     aggregates of :func:`behaviour_aggregates` in SQL and shares :func:`behaviour_table`, the
     one definition of the features from them. The two aggregations are tied by a test
-    (tests/test_behaviour_duckdb.py: equal to 1e-9 relative, counts exactly)."""
+    (tests/test_behaviour_duckdb.py: equal to 1e-9 relative, counts exactly).
+
+    Parameters
+    ----------
+    calibration : clvlab.evaluation.Calibration
+        The calibration view at a cutoff (:func:`clvlab.evaluation.calibration_data`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer of the calibration summary, indexed as it: the columns of
+        ``BEHAVIOUR_FEATURES`` (less ``SPEND_FEATURES`` without amounts).
+    """
     frame = behaviour_aggregates(calibration.periods, calibration.days_to_units)
     return behaviour_table(frame, calibration.rfm, _has_amounts(calibration),
                            calibration.days_to_units)
@@ -134,7 +146,24 @@ def feature_frame(calibration: Calibration) -> pd.DataFrame:
     """The classifier's input at a cutoff: frequency, recency, T, the behaviour features, the
     basket features when the log has a quantity column (:func:`basket_frame`), the event log's
     features (:func:`event_frame`) and the user's attributes, one row per customer (the ``X``
-    of :class:`ChurnAdjuster` and of the challengers)."""
+    of :class:`ChurnAdjuster` and of the challengers).
+
+    Parameters
+    ----------
+    calibration : clvlab.evaluation.Calibration
+        The calibration view at a cutoff (:func:`clvlab.evaluation.calibration_data`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer of the summary, with the summary's ``attrs`` (its time unit).
+
+    Raises
+    ------
+    ClvlabError
+        Where a customer attribute reuses a feature's name, or the event log shares no
+        customer with the purchase log.
+    """
     rfm = calibration.rfm
     parts = [rfm[["frequency", "recency", "T"]].astype(np.float64), behaviour_features(calibration)]
     if calibration.orders is not None:
@@ -167,7 +196,24 @@ def event_frame(calibration: Calibration) -> pd.DataFrame:
     of values), one row per customer of the summary, with the columns of every event type of
     the log. An event log that shares no customer with the purchase log is refused: its ids
     are of another kind (text against numbers) or of another system, and all-zero features
-    would look like customers who never visited."""
+    would look like customers who never visited.
+
+    Parameters
+    ----------
+    calibration : clvlab.evaluation.Calibration
+        The calibration view at a cutoff (:func:`clvlab.evaluation.calibration_data`).
+        It must have an event log.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer of the summary.
+
+    Raises
+    ------
+    ClvlabError
+        Where the event log shares no customer with the purchase log.
+    """
     from clvlab.data.events import check_event_ids, event_features
 
     events, rfm = calibration.events, calibration.rfm
@@ -184,7 +230,19 @@ def basket_frame(calibration: Calibration) -> pd.DataFrame:
     the calibration's orders: mean, last, maximum and 90-day trend of the items per order,
     each order a row of the log), one row per customer of the summary; a customer without
     orders in ``calibration.orders`` gets NaN (unknown, never 0), which the trees read as
-    such."""
+    such.
+
+    Parameters
+    ----------
+    calibration : clvlab.evaluation.Calibration
+        The calibration view at a cutoff (:func:`clvlab.evaluation.calibration_data`).
+        It must have the orders' quantities (``calibration.orders``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer of the summary, the columns of ``BASKET_FEATURES``.
+    """
     from clvlab.data.events import basket_features
 
     if len(calibration.orders) == 0:  # basket_features refuses an empty log; nothing is known
@@ -200,7 +258,26 @@ def shift_back(calibration: Calibration, shift: float) -> tuple[Calibration, pd.
     """The calibration view at ``shift`` time units before this cutoff, and each of its
     customers' activity in the ``shift`` after it: a training set whose outcome is known and
     lies wholly before the present cutoff. Only customers acquired by the earlier cutoff are in
-    it; the summary follows rfm_summary's rules on the already merged transactions."""
+    it; the summary follows rfm_summary's rules on the already merged transactions.
+
+    Parameters
+    ----------
+    calibration : clvlab.evaluation.Calibration
+        The calibration view at a cutoff (:func:`clvlab.evaluation.calibration_data`).
+    shift : float
+        Time units (the summary's) before the calibration's cutoff.
+
+    Returns
+    -------
+    tuple of (clvlab.evaluation.Calibration, pandas.Series)
+        The earlier view, and ``active``: whether each of its customers purchased in the
+        ``shift`` after its cutoff (bool, on its summary's index).
+
+    Raises
+    ------
+    ClvlabError
+        Where no customer was acquired ``shift`` time units before the cutoff.
+    """
     periods = calibration.periods
     before = periods[periods["age"] >= shift - TOLERANCE]
     if before.empty:
@@ -233,7 +310,20 @@ def shift_back(calibration: Calibration, shift: float) -> tuple[Calibration, pd.
 def window_purchases(calibration: Calibration, shift: float) -> pd.Series:
     """Each customer's purchases (merged periods) in the last ``shift`` time units before the
     cutoff, for the customers acquired by ``cutoff - shift`` (the rows of
-    ``shift_back(calibration, shift)``): the outcome that the view ``shift`` back did not see."""
+    ``shift_back(calibration, shift)``): the outcome that the view ``shift`` back did not see.
+
+    Parameters
+    ----------
+    calibration : clvlab.evaluation.Calibration
+        The calibration view at a cutoff (:func:`clvlab.evaluation.calibration_data`).
+    shift : float
+        Time units (the summary's) before the calibration's cutoff.
+
+    Returns
+    -------
+    pandas.Series
+        ``purchases`` (floats), indexed by the customers acquired by ``cutoff - shift``, sorted.
+    """
     acquired, later = _window(calibration, shift)
     counts = later["cid"].value_counts().reindex(acquired, fill_value=0)
     return counts.rename_axis(calibration.rfm.index.name).rename("purchases").astype(np.float64)
@@ -241,7 +331,20 @@ def window_purchases(calibration: Calibration, shift: float) -> pd.Series:
 
 def window_spend(calibration: Calibration, shift: float) -> pd.Series:
     """Each customer's spend in the last ``shift`` time units before the cutoff, for the rows
-    of :func:`window_purchases` (the challengers' spend target); NaN without amounts."""
+    of :func:`window_purchases` (the challengers' spend target); NaN without amounts.
+
+    Parameters
+    ----------
+    calibration : clvlab.evaluation.Calibration
+        The calibration view at a cutoff (:func:`clvlab.evaluation.calibration_data`).
+    shift : float
+        Time units (the summary's) before the calibration's cutoff.
+
+    Returns
+    -------
+    pandas.Series
+        ``spend``, indexed as :func:`window_purchases`'s.
+    """
     acquired, later = _window(calibration, shift)
     if not _has_amounts(calibration):
         return pd.Series(np.nan, index=pd.Index(acquired, name=calibration.rfm.index.name),

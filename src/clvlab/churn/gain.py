@@ -46,12 +46,22 @@ WEIGHTS = (0.25, 0.5, 0.75, 1.0)
 class GainCheck:
     """What the check found and decided.
 
-    ``activity_weight``, ``count_weight``: the weights of the adjustment (0: the base model's
-    P(any purchase), or E[N], left alone; 1: the full adjustment). ``metrics``: for ``mae``
-    (purchases), ``auc`` and ``brier`` (activity), the base model's value, the full
-    adjustment's and the chosen weights' (no ``mae`` where purchase counts were not known).
-    ``customers``: customers in the check window. ``reason``: the decision in words.
-    ``source``: where the outcome came from (held-out customers, a later window), or ""."""
+    Parameters
+    ----------
+    activity_weight, count_weight : float
+        The weights of the adjustment (0: the base model's P(any purchase), or E[N], left
+        alone; 1: the full adjustment).
+    customers : int
+        Customers in the check window.
+    reason : str
+        The decision in words.
+    metrics : dict of str to dict of str to float, optional
+        For ``mae`` (purchases), ``auc`` and ``brier`` (activity), the base model's value
+        (``base``), the full adjustment's (``adjusted``) and the chosen weights' (``chosen``)
+        (no ``mae`` where purchase counts were not known); empty by default.
+    source : str, default ""
+        Where the outcome came from (held-out customers, a later window), or "".
+    """
 
     activity_weight: float
     count_weight: float
@@ -61,10 +71,30 @@ class GainCheck:
     source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """The check as a JSON-ready dict (what :meth:`from_dict` reads back).
+
+        Returns
+        -------
+        dict
+            The fields by name.
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> "GainCheck":
+        """A check from the dict :meth:`to_dict` wrote (a saved adjuster's ``check``).
+
+        Parameters
+        ----------
+        payload : dict
+            ``activity_weight``, ``count_weight``, ``customers`` and ``reason``; ``metrics``
+            and ``source`` optional.
+
+        Returns
+        -------
+        GainCheck
+            With the numbers as floats and ints.
+        """
         return cls(activity_weight=float(payload["activity_weight"]),
                    count_weight=float(payload["count_weight"]),
                    customers=int(payload["customers"]), reason=str(payload["reason"]),
@@ -74,11 +104,30 @@ class GainCheck:
 
     @classmethod
     def not_made(cls, reason: str, customers: int = 0) -> "GainCheck":
-        """No check was possible: the base model is left alone."""
+        """No check was possible: the base model is left alone.
+
+        Parameters
+        ----------
+        reason : str
+            Why no check was possible (it goes into the check's ``reason``).
+        customers : int, default 0
+            Customers in the check window.
+
+        Returns
+        -------
+        GainCheck
+            Weights 0 and 0, no metrics.
+        """
         return cls(0.0, 0.0, customers, f"no check possible ({reason}): base model left alone")
 
     def describe(self) -> str:
-        """One line: what is adjusted and why."""
+        """One line: what is adjusted and why.
+
+        Returns
+        -------
+        str
+            The weights, the reason and where the outcome came from.
+        """
         parts = []
         for label, weight in (("activity", self.activity_weight), ("counts", self.count_weight)):
             parts.append(f"{label} weight {weight:g}")
@@ -86,15 +135,29 @@ class GainCheck:
         return f"{', '.join(parts)}: {self.reason}{where}"
 
     def gains(self) -> dict[str, float]:
-        """How much the applied adjustment improves each metric on the base model, positive =
-        better: base minus chosen for ``mae`` and ``brier``, chosen minus base for ``auc``."""
+        """How much the applied adjustment improves each metric on the base model.
+
+        Positive = better: base minus chosen for ``mae`` and ``brier``, chosen minus base for
+        ``auc``.
+
+        Returns
+        -------
+        dict of str to float
+            One gain a metric of ``metrics``.
+        """
         sign = {"mae": -1.0, "brier": -1.0, "auc": 1.0}
         return {k: sign.get(k, 1.0) * (m["chosen"] - m["base"])
                 for k, m in self.metrics.items() if "chosen" in m and "base" in m}
 
     def worse(self) -> str:
-        """The metrics on which the full adjustment did not beat the base model, in words
-        (base -> adjusted), or "" where it beat it on every one."""
+        """The metrics on which the full adjustment did not beat the base model, in words.
+
+        Returns
+        -------
+        str
+            E.g. ``"purchases MAE 0.4000 -> 0.4100"`` (base -> adjusted), comma-separated, or
+            "" where it beat the base model on every one.
+        """
         better = {"mae": lambda b, a: a < b, "brier": lambda b, a: a < b, "auc": lambda b, a: a > b}
         names = {"mae": "purchases MAE", "auc": "activity AUC", "brier": "activity Brier score"}
         return ", ".join(f"{names.get(k, k)} {m['base']:.4f} -> {m['adjusted']:.4f}"

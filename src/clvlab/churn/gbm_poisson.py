@@ -45,9 +45,11 @@ from scipy import stats
 from clvlab.churn.challenger_files import (ChallengerBase, check_counts, check_levels,
                                            check_spend, positive_setting, whole_setting)
 from clvlab.core.errors import ClvlabError, DataValidationError, example_row
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["GBMPoissonChallenger", "BASE_COLUMN"]
 
+#: The column of ``X`` that holds the BTYD model's expected purchases over the horizon.
 BASE_COLUMN = "base_expected_purchases"
 BASES = ("offset", "feature", None)
 
@@ -89,6 +91,7 @@ class GBMPoissonChallenger(ChallengerBase):
         self.min_samples_leaf = min_samples_leaf
         self.l2_regularization = l2_regularization
 
+    @accepts_tables(keyed=("X",))
     def fit(self, X: pd.DataFrame, purchases: Any, spend: Any = None) -> "GBMPoissonChallenger":
         """Fit the purchases model (and the spend model).
 
@@ -145,13 +148,20 @@ class GBMPoissonChallenger(ChallengerBase):
         self.training_ = training
         return self
 
+    @accepts_tables(keyed=("X",))
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
         """Each customer's ``expected_purchases`` (mu), ``p_active`` (1 - exp(-mu), under the
         Poisson assumption: module docstring) and, with a spend model, ``expected_spend``.
 
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Features, with the columns and types of ``fit``'s.
+
         Returns
         -------
-        DataFrame on ``X``'s index.
+        pandas.DataFrame
+            On ``X``'s index.
 
         Raises
         ------
@@ -168,14 +178,25 @@ class GBMPoissonChallenger(ChallengerBase):
                 out["expected_spend"] = self.spend_model_.predict(design)
         return pd.DataFrame(out, index=X.index)
 
+    @accepts_tables(keyed=("X",))
     def predict_quantiles(self, X: pd.DataFrame, quantiles: Any = (0.05, 0.5, 0.95),
                           target: str = "purchases") -> pd.DataFrame:
         """Quantiles of each customer's purchases under Poisson(mu): the smallest n with
         P(N <= n) >= level.
 
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Features, with the columns and types of ``fit``'s.
+        quantiles : float or sequence of float, default (0.05, 0.5, 0.95)
+            Levels in (0, 1).
+        target : str, default "purchases"
+            Only ``"purchases"``: the spend model is of the mean only.
+
         Returns
         -------
-        DataFrame of int64 on ``X``'s index, columns ``purchases_q<level>``.
+        pandas.DataFrame
+            int64 on ``X``'s index, columns ``purchases_q<level>``.
 
         Raises
         ------
@@ -191,10 +212,29 @@ class GBMPoissonChallenger(ChallengerBase):
         values = stats.poisson.ppf(levels[None, :], mu[:, None]).astype(np.int64)
         return pd.DataFrame(values, index=X.index, columns=[f"purchases_q{v:g}" for v in levels])
 
+    @accepts_tables(keyed=("X",))
     def sample(self, X: pd.DataFrame, n_draws: int = 200, seed: Any = 0) -> dict[str, np.ndarray]:
-        """Poisson(mu) draws of each customer's purchases: ``{"purchases": array of shape
-        (len(X), n_draws)}``; the same ``seed`` (anything ``numpy.random.default_rng`` takes)
-        gives the same draws."""
+        """Poisson(mu) draws of each customer's purchases.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Features, with the columns and types of ``fit``'s.
+        n_draws : int, default 200
+            Draws a customer (>= 1).
+        seed : int, numpy.random.Generator or None, default 0
+            Anything ``numpy.random.default_rng`` takes; the same seed gives the same draws.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            ``{"purchases": array of shape (len(X), n_draws)}`` (floats).
+
+        Raises
+        ------
+        ClvlabError
+            Where ``n_draws`` is not a whole number >= 1.
+        """
         n_draws = whole_setting(n_draws, "n_draws", 1)
         mu = self.predict(X)["expected_purchases"].to_numpy()
         rng = np.random.default_rng(seed)

@@ -45,6 +45,7 @@ from scipy import special
 from clvlab.churn.challenger_files import (ChallengerBase, check_counts, check_levels,
                                            check_spend, positive_setting, whole_setting)
 from clvlab.core.errors import ClvlabError
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["ZILNChallenger"]
 
@@ -54,30 +55,41 @@ TARGETS = ("spend", "purchases")
 class ZILNChallenger(ChallengerBase):
     """Zero-inflated log-normal challenger of spend and purchases in the next ``horizon``.
 
-    Parameters
-    ----------
-    horizon : the window of the targets, in the RFM table's time unit (a record of what the
-        model predicts; ``fit`` refuses targets labelled with another horizon).
-    random_seed : seed of the folds and of the trees (None: a fresh one every fit).
-    n_threads : OpenMP threads of the fits and predictions (None: every core). 1 by default:
-        the trees are small, and waiting threads slow them down on a busy machine.
-    max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization : the
-        settings of every HistGradientBoosting part.
-    calibration : ``"sigmoid"`` (default) or ``"isotonic"``, of the activity classifier.
-    folds : the folds of the classifier's calibration and of sigma's out-of-fold residuals.
-
     ``X`` is a DataFrame of numbers, booleans and pandas categoricals (NaN allowed, see
     :func:`clvlab.churn.feature_frame`), one row a customer.
 
+    Parameters
+    ----------
+    horizon : float, default 13.0
+        The window of the targets, in the RFM table's time unit (a record of what the
+        model predicts; ``fit`` refuses targets labelled with another horizon).
+    random_seed : int or None, default 0
+        Seed of the folds and of the trees (None: a fresh one every fit).
+    n_threads : int or None, default 1
+        OpenMP threads of the fits and predictions (None: every core). 1 by default:
+        the trees are small, and waiting threads slow them down on a busy machine.
+    max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization : number
+        The settings of every HistGradientBoosting part (defaults 200, 0.05, 15, 40, 1.0).
+    calibration : {"sigmoid", "isotonic"}, default "sigmoid"
+        The calibration of the activity classifier.
+    folds : int, default 3
+        The folds of the classifier's calibration and of sigma's out-of-fold residuals.
+
     Attributes
     ----------
-    activity_model_ : the calibrated classifier of P(any purchase).
-    purchase_model_, spend_model_ : the regressors of log purchases and log spend among
+    activity_model_ : sklearn.calibration.CalibratedClassifierCV
+        The calibrated classifier of P(any purchase).
+    purchase_model_, spend_model_ : sklearn.ensemble.HistGradientBoostingRegressor
+        The regressors of log purchases and log spend among
         buyers (``spend_model_`` None when fitted without spend).
-    purchase_sigma_, spend_sigma_ : the log-normal scales (NaN: no spend model).
-    spend_positive_share_ : q, the share of training buyers with spend > 0 (NaN: no spend).
-    feature_names_in_, n_features_in_, categorical_ : the columns of ``X`` in ``fit``.
-    training_ : one dict a part (``summary()``).
+    purchase_sigma_, spend_sigma_ : float
+        The log-normal scales (NaN: no spend model).
+    spend_positive_share_ : float
+        q, the share of training buyers with spend > 0 (NaN: no spend).
+    feature_names_in_, n_features_in_, categorical_ : numpy.ndarray, int, list of str
+        The columns of ``X`` in ``fit``, their number and the categorical ones.
+    training_ : list of dict
+        One dict a part (``summary()``).
     """
 
     def __init__(self, horizon: float = 13.0, random_seed: Any = 0, n_threads: int | None = 1,
@@ -95,6 +107,7 @@ class ZILNChallenger(ChallengerBase):
         self.calibration = calibration
         self.folds = folds
 
+    @accepts_tables(keyed=("X",))
     def fit(self, X: pd.DataFrame, purchases: Any, spend: Any = None) -> "ZILNChallenger":
         """Fit the activity classifier and the log-normal parts.
 
@@ -154,13 +167,22 @@ class ZILNChallenger(ChallengerBase):
         self.training_ = training
         return self
 
+    @accepts_tables(keyed=("X",))
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Each customer's ``expected_purchases``, ``p_active`` (P(any purchase in the
-        horizon)) and, when fitted with spend, ``expected_spend`` (module docstring).
+        """Each customer's expected purchases, P(active) and expected spend.
+
+        ``expected_purchases``, ``p_active`` (P(any purchase in the horizon)) and, when fitted
+        with spend, ``expected_spend`` (module docstring).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Features, with the columns and types of ``fit``'s.
 
         Returns
         -------
-        DataFrame on ``X``'s index.
+        pandas.DataFrame
+            On ``X``'s index.
 
         Raises
         ------
@@ -176,6 +198,7 @@ class ZILNChallenger(ChallengerBase):
                 parts["mu_spend"] + parts["sigma_spend"] ** 2 / 2.0)
         return pd.DataFrame(out, index=parts["index"])
 
+    @accepts_tables(keyed=("X",))
     def predict_quantiles(self, X: pd.DataFrame, quantiles: Any = (0.05, 0.5, 0.95),
                           target: str = "spend") -> pd.DataFrame:
         """Quantiles of each customer's spend or purchases in the horizon under the mixture
@@ -210,6 +233,7 @@ class ZILNChallenger(ChallengerBase):
         return pd.DataFrame(values, index=parts["index"],
                             columns=[f"{target}_q{level:g}" for level in levels])
 
+    @accepts_tables(keyed=("X",))
     def sample(self, X: pd.DataFrame, n_draws: int = 200, seed: Any = 0) -> dict[str, np.ndarray]:
         """Draws from each customer's predictive distribution.
 
@@ -240,11 +264,25 @@ class ZILNChallenger(ChallengerBase):
             out["spend"] = np.where(paid, amounts, 0.0)
         return out
 
+    @accepts_tables(keyed=("X",))
     def predictive_parameters(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The mixture's parameters for each customer, for callers that need more than the
-        quantiles and draws (a probability mass function, a likelihood): ``p_active``; for
-        purchases and, with a spend model, spend: ``w_<target>`` (the weight of the log-normal
-        part), ``mu_<target>`` and ``sigma_<target>`` (of log Y), on ``X``'s index."""
+        """The mixture's parameters for each customer.
+
+        For callers that need more than the quantiles and draws (a probability mass function,
+        a likelihood).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Features, with the columns and types of ``fit``'s.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``p_active``; for purchases and, with a spend model, spend: ``w_<target>`` (the
+            weight of the log-normal part), ``mu_<target>`` and ``sigma_<target>`` (of log Y),
+            on ``X``'s index.
+        """
         parts = self._components(X)
         n = len(parts["p"])
         columns = {"p_active": parts["p"]}

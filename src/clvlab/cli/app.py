@@ -178,7 +178,7 @@ def _run_rfm(args: argparse.Namespace) -> int:
             info = rfm_duckdb.write_table(files, temporary, fmt, settings,
                                           args.calibration_end, args.observation_end,
                                           connection=connection, progress=not args.no_progress)
-            report_set_aside(info, stacklevel=2)
+            report_set_aside(info)
     if "customers_excluded" in info:
         print(f"left out {info['customers_excluded']:,} customers who withdrew consent")
     print(f"wrote {info['customers']:,} customers to {args.output} in "

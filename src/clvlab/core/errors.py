@@ -7,12 +7,17 @@ a user can find the problem in a raw export without reading clvlab's code.
 from __future__ import annotations
 
 import datetime
+import os
+import sys
+import warnings
 from typing import Any
 
 import numpy as np
 
 __all__ = ["ClvlabError", "DataValidationError", "ClvlabWarning", "example_row", "shown",
-           "did_you_mean"]
+           "did_you_mean", "warn"]
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 class ClvlabError(ValueError):
@@ -23,14 +28,48 @@ class ClvlabWarning(UserWarning):
     """Something in the input was handled by a documented rule the user may want to know about."""
 
 
+def warn(message: str, category: type[Warning] = ClvlabWarning) -> None:
+    """Warn, attributed to the first caller outside clvlab: the user's line (a notebook cell, a
+    script, a test), however many of clvlab's functions and wrappers lie between (the edges that
+    convert polars and Arrow tables, the covariate groups, the unit checks), so that the
+    warning points at the call to change. Python 3.12's ``skip_file_prefixes`` does this; on
+    3.11 the frames are counted here. Where every frame is clvlab's (its command line), the
+    warning is attributed to clvlab's innermost caller."""
+    if sys.version_info >= (3, 12):
+        warnings.warn(message, category, skip_file_prefixes=(_PACKAGE,))
+        return
+    frame, level = sys._getframe(1), 2  # level 2: warn's caller
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level if frame is not None else 2)
+
+
 class DataValidationError(ClvlabError):
     """A transaction log or RFM table breaks a rule.
 
+    The message reads ``column 'x': <rule>; example row: ...; <hint>``.
+
+    Parameters
+    ----------
+    column : str or None
+        The column at fault (None for rules about the whole table or an argument).
+    rule : str
+        The rule, in words.
+    row : dict, optional
+        The offending row, with its index label under ``"<row>"``.
+    hint : str, optional
+        What to do about it, appended to the message.
+
     Attributes
     ----------
-    column : the column at fault (None for rules about the whole table or an argument)
-    rule : the rule, in words
-    row : the offending row as a dict, with its index label under ``"<row>"``, or None
+    column : str or None
+        The column at fault (None for rules about the whole table or an argument).
+    rule : str
+        The rule, in words.
+    row : dict or None
+        The offending row as a dict, with its index label under ``"<row>"``, or None.
+    hint : str or None
+        The hint, or None.
     """
 
     def __init__(self, column: str | None, rule: str, row: dict[str, Any] | None = None,

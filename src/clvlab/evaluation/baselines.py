@@ -45,6 +45,20 @@ class _LinearInHorizon(Candidate):
     """A baseline whose expected purchases are a rate times the horizon, per customer."""
 
     def total_expected_purchases(self, calibration: Calibration, horizons: np.ndarray) -> np.ndarray:
+        """The tracking curve: the total at one time unit, times each horizon.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's data.
+        horizons : numpy.ndarray
+            Window lengths in the summary's time unit.
+
+        Returns
+        -------
+        numpy.ndarray
+            One total per horizon.
+        """
         # the tracking curve is the total at one time unit, scaled: one prediction, not 13
         total = float(self.predict(calibration, 1.0)["expected_purchases"].sum())
         return total * np.asarray(horizons, dtype=np.float64)
@@ -59,6 +73,21 @@ class HistoricalAverage(_LinearInHorizon):
     name = "historical-average"
 
     def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
+        """Each customer's own past rate times the window (class docstring).
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's calibration data.
+        horizon : float
+            The window after the cutoff, in the summary's time unit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``calibration.rfm``: ``expected_purchases``, ``p_active``
+            and (with amounts) ``expected_spend``.
+        """
         rfm = calibration.rfm
         T = rfm["T"].to_numpy(np.float64)
         rate = np.divide(rfm["frequency"].to_numpy(np.float64), T, out=np.zeros(len(T)), where=T > 0)
@@ -75,9 +104,25 @@ class HistoricalLTV(_LinearInHorizon):
     backtest's cohort table."""
 
     name = "historical-ltv"
+    #: Whether the candidate's formula needs spend: revenue per unit of customer-time does.
     needs_amounts = True
 
     def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
+        """The population's repeat rate and revenue rate times the window.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's calibration data.
+        horizon : float
+            The window after the cutoff, in the summary's time unit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``calibration.rfm``: ``expected_purchases``, ``p_active`` and
+            ``expected_spend``.
+        """
         rfm = calibration.rfm
         exposure = float(rfm["T"].sum())
         revenue = float((rfm["frequency"] * rfm["monetary_value"]).sum())
@@ -120,7 +165,8 @@ class _PeriodActivity:
 class _ChurnFormula(Candidate):
     """A formula built on monthly activity: churn and ARPU over the last ``lookback`` periods."""
 
-    needs_amounts = True  # ARPU and AOV are spend figures
+    #: Whether the candidate's formula needs spend: ARPU and AOV are spend figures.
+    needs_amounts = True
 
     def __init__(self, period_days: float = MONTH_DAYS, lookback: int = 6):
         if not (period_days > 0 and int(lookback) >= 2):
@@ -148,11 +194,39 @@ class ArpuChurn(_ChurnFormula):
     lifetime. Customers not active in the last period count as churned (0). P(any purchase) is
     1 - c for the active ones. ``period`` P defaults to a month (30.436875 days) and ARPU and c
     are averaged over the last ``lookback`` periods. Margin is left to the caller (revenue is
-    what the holdout records)."""
+    what the holdout records).
+
+    Parameters
+    ----------
+    period_days : float, default 30.436875
+        The period P, in days (> 0).
+    lookback : int, default 6
+        The whole periods before the cutoff over which ARPU and churn are averaged (>= 2).
+
+    Raises
+    ------
+    ClvlabError
+        Where ``period_days`` is not > 0 or ``lookback`` is below 2.
+    """
 
     name = "arpu-churn"
 
     def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
+        """ARPU and the purchases per period over the periods a customer stays active.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's calibration data.
+        horizon : float
+            The window after the cutoff, in the summary's time unit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``calibration.rfm``: ``expected_purchases``, ``p_active`` and
+            ``expected_spend``.
+        """
         period, activity = self._activity(calibration)
         active = calibration.rfm.index.isin(list(activity.active[0]))
         alive_periods = activity.survival_sum(horizon / period)
@@ -167,11 +241,39 @@ class AovFrequencyLifespan(_ChurnFormula):
     A lifetime with a constant churn rate is memoryless, so every customer has L still to go,
     and over the window the expected time alive is L (1 - exp(-h / L)): purchases = F L
     (1 - exp(-h / L)), spend = AOV x purchases, P(any) = 1 - exp(-purchases). The same for
-    every customer, as the formula is a population figure."""
+    every customer, as the formula is a population figure.
+
+    Parameters
+    ----------
+    period_days : float, default 30.436875
+        The period P, in days (> 0).
+    lookback : int, default 6
+        The whole periods before the cutoff over which churn is averaged (>= 2).
+
+    Raises
+    ------
+    ClvlabError
+        Where ``period_days`` is not > 0 or ``lookback`` is below 2.
+    """
 
     name = "aov-frequency-lifespan"
 
     def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
+        """The population's AOV x frequency x time alive in the window.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's calibration data.
+        horizon : float
+            The window after the cutoff, in the summary's time unit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``calibration.rfm``: ``expected_purchases``, ``p_active`` and
+            ``expected_spend``.
+        """
         period, activity = self._activity(calibration)
         lifespan = period / activity.churn
         periods = calibration.periods
@@ -185,7 +287,18 @@ class RecentActivity(_LinearInHorizon):
     """"Bought in the last N days": a customer whose last purchase is within ``days`` of the
     cutoff is active (P(any purchase) = 1), any other inactive (0). Active customers get the
     repeat rate of the active group, sum(x) / sum(T) over them, times h, and that times the
-    average order value (without amounts: purchases and activity only); inactive ones 0."""
+    average order value (without amounts: purchases and activity only); inactive ones 0.
+
+    Parameters
+    ----------
+    days : float, default 90.0
+        The activity window N, in days before the cutoff (> 0).
+
+    Raises
+    ------
+    ClvlabError
+        Where ``days`` is not > 0.
+    """
 
     def __init__(self, days: float = 90.0):
         if not days > 0:
@@ -194,9 +307,25 @@ class RecentActivity(_LinearInHorizon):
 
     @property
     def name(self) -> str:
+        """The candidate's name: ``"active-<days>d"``."""
         return f"active-{self.days:g}d"
 
     def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
+        """The active group's repeat rate times the window; 0 for the others.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's calibration data.
+        horizon : float
+            The window after the cutoff, in the summary's time unit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``calibration.rfm``: ``expected_purchases``, ``p_active``
+            and (with amounts) ``expected_spend``.
+        """
         rfm = calibration.rfm
         window = calibration.days_to_units(self.days)
         active = (rfm["T"] - rfm["recency"]).to_numpy(np.float64) <= window + 1e-9

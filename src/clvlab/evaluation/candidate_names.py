@@ -88,7 +88,24 @@ def default_candidates(has_amounts: bool) -> list[str]:
 def make_candidate(spec: Any) -> Candidate:
     """A candidate from a Candidate, a clvlab model, a (transaction model, spend model) pair or
     a name such as ``"pareto-nbd+gamma-gamma"``, ``"pareto-nbd[channel]+gamma-gamma"`` (with
-    covariates: see the module's docstring), ``"historical-average"`` or ``"active-90d"``."""
+    covariates: see the module's docstring), ``"historical-average"`` or ``"active-90d"``.
+
+    Parameters
+    ----------
+    spec : Candidate, BaseModel, tuple or str
+        A candidate (returned as it is), a clvlab model, a (transaction model, spend model)
+        pair, or a candidate's name.
+
+    Returns
+    -------
+    Candidate
+        The candidate: a ModelCandidate for models, a baseline or model candidate for a name.
+
+    Raises
+    ------
+    ClvlabError
+        Where ``spec`` is of another type or an unknown name.
+    """
     if isinstance(spec, Candidate):
         return spec
     if isinstance(spec, BaseModel):

@@ -31,15 +31,43 @@ class Candidate:
 
     name = "candidate"
     #: whether the candidate's formula needs spend (an LTV, ARPU or AOV): the backtest refuses
-    #: such candidates up front on a log without an amount column
+    #: such candidates up front on a log without an amount column.
     needs_amounts = False
 
     def fit(self, calibration: Calibration, horizon: float) -> "Candidate":
+        """Fit on one cutoff's calibration data (a baseline of no parameters: nothing to do).
+
+        Parameters
+        ----------
+        calibration : Calibration
+            One cutoff's calibration data (:func:`clvlab.backtesting.calibration_data`).
+        horizon : float
+            The holdout window, in the summary's time unit (a candidate may train for it).
+
+        Returns
+        -------
+        Candidate
+            self, fitted.
+        """
         return self
 
     def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
-        """DataFrame indexed like ``calibration.rfm`` with ``expected_purchases``, ``p_active``
-        and, for candidates that value purchases, ``expected_spend``."""
+        """Predict every calibration customer's purchases (and spend) in the window.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's calibration data ``fit`` was given.
+        horizon : float
+            The window after the cutoff, in the summary's time unit: the holdout horizon or a
+            shorter one.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``calibration.rfm`` with ``expected_purchases``, ``p_active``
+            and, for candidates that value purchases, ``expected_spend``.
+        """
         raise NotImplementedError
 
     def total_expected_purchases(self, calibration: Calibration, horizons: np.ndarray) -> np.ndarray:
@@ -49,8 +77,10 @@ class Candidate:
 
         Parameters
         ----------
-        calibration : the cutoff's data.
-        horizons : window lengths in the summary's time unit.
+        calibration : Calibration
+            The cutoff's data.
+        horizons : numpy.ndarray
+            Window lengths in the summary's time unit.
 
         Returns
         -------
@@ -66,7 +96,18 @@ class Candidate:
         baselines); a third item, when present, is a dict of keyword arguments for
         ``purchase_pmf`` (``covariate_paths`` of a time-varying candidate). The backtest
         scores its intervals and PMF (:mod:`clvlab.evaluation.interval_metrics`); call it
-        after ``fit``."""
+        after ``fit``.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's calibration data ``fit`` was given.
+
+        Returns
+        -------
+        tuple or None
+            ``(model, table)`` or ``(model, table, options)``, or None.
+        """
         return None
 
     def __repr__(self) -> str:
@@ -147,6 +188,17 @@ class ModelCandidate(Candidate):
 
     Models with covariates read them from the backtest's ``customer_attributes``, joined onto
     the calibration summary before every fit and prediction (``attribute_columns``).
+
+    Parameters
+    ----------
+    transaction_model : TransactionModel
+        A clvlab transaction model (BetaGeo, ParetoNBD...), fitted or not: a copy is fitted at
+        every cutoff.
+    spend_model : GammaGamma or LogNormalSpend, optional
+        A spend model; None: the candidate predicts no spend.
+    name : str, optional
+        The candidate's name in the results; None: the models' names joined by ``" + "``
+        (``"pareto-nbd + gamma-gamma"``).
     """
 
     def __init__(self, transaction_model, spend_model=None, name: str | None = None):
@@ -157,6 +209,7 @@ class ModelCandidate(Candidate):
 
     @property
     def needs_amounts(self) -> bool:
+        """Whether the candidate predicts spend (it has a spend model): the log needs amounts."""
         return self.spend_model is not None
 
     @property
@@ -169,6 +222,27 @@ class ModelCandidate(Candidate):
         return with_attributes(calibration, self.attribute_columns, self.name)
 
     def fit(self, calibration: Calibration, horizon: float) -> "ModelCandidate":
+        """Fit copies of the models on the calibration summary (with the attributes joined on).
+
+        The spend model sees the customers with repeat purchases of value > 0 only.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            One cutoff's calibration data.
+        horizon : float
+            The holdout window (unused: the models do not train for a horizon).
+
+        Returns
+        -------
+        ModelCandidate
+            self, with ``transaction_model_`` and ``spend_model_`` (None without a spend model).
+
+        Raises
+        ------
+        ClvlabError
+            Where the models read customer attributes the backtest was not given.
+        """
         rfm = self._table(calibration)
         self.transaction_model_ = clone(self.transaction_model, safe=False).fit(rfm)
         self.spend_model_ = None
@@ -178,6 +252,21 @@ class ModelCandidate(Candidate):
         return self
 
     def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
+        """The fitted transaction model's predictions; spend from the spend model.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's calibration data.
+        horizon : float
+            The window after the cutoff, in the summary's time unit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``calibration.rfm``: ``expected_purchases``, ``p_active``
+            and (with a spend model) ``expected_spend``.
+        """
         rfm = self._table(calibration)
         model = self.transaction_model_
         if hasattr(model, "scores"):  # both at once, sharing P(alive): about half the work
@@ -195,7 +284,18 @@ class ModelCandidate(Candidate):
     def purchase_distribution(self, calibration: Calibration):
         """The fitted transaction model and its table, when the model has ``purchase_pmf`` and
         the candidate predicts with it unchanged (a subclass that corrects the predictions,
-        the churn adjuster, has no distribution of its own: None)."""
+        the churn adjuster, has no distribution of its own: None).
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's data ``fit`` was given.
+
+        Returns
+        -------
+        tuple or None
+            ``(model, table)``, or None.
+        """
         if type(self).predict is not ModelCandidate.predict:
             return None
         model = getattr(self, "transaction_model_", None)
@@ -207,7 +307,20 @@ class ModelCandidate(Candidate):
         """The tracking curve in one call of the model: each distinct history once per horizon
         (customers with the same history have the same expectation), weighted by how many
         customers share it; no P(any purchase) or spend, which the curve does not need. With
-        covariates, the same within each covariate group, with that group's plain model."""
+        covariates, the same within each covariate group, with that group's plain model.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's data ``fit`` was given.
+        horizons : numpy.ndarray
+            Window lengths in the summary's time unit.
+
+        Returns
+        -------
+        numpy.ndarray
+            One total per horizon.
+        """
         from clvlab.models.transaction import TransactionModel
 
         # a subclass that changes the predictions (the churn adjuster) must go through them,
@@ -245,7 +358,17 @@ class PerSegment(Candidate):
     """One copy of a transaction model per value of a customer attribute (``segment``): for
     segments known in advance (channel, region), and as the oracle in simulations where a
     segment the RFM summary cannot see drives behaviour. Needs the backtest's
-    ``customer_attributes`` to hold the column."""
+    ``customer_attributes`` to hold the column.
+
+    Parameters
+    ----------
+    transaction_model : TransactionModel
+        A clvlab transaction model: one copy is fitted per segment at every cutoff.
+    attribute : str
+        The customer attribute whose values are the segments.
+    name : str, optional
+        The candidate's name; None: ``"<model> per <attribute>"``.
+    """
 
     def __init__(self, transaction_model, attribute: str, name: str | None = None):
         self.transaction_model = transaction_model
@@ -260,11 +383,49 @@ class PerSegment(Candidate):
         return calibration.rfm.groupby(calibration.attributes[self.attribute], sort=True)
 
     def fit(self, calibration: Calibration, horizon: float) -> "PerSegment":
+        """Fit one copy of the transaction model on each segment's customers.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            One cutoff's calibration data, with the attribute among its customer attributes.
+        horizon : float
+            The holdout window (unused).
+
+        Returns
+        -------
+        PerSegment
+            self, with ``models_``: segment value -> fitted model.
+
+        Raises
+        ------
+        ClvlabError
+            Where the calibration has no such customer attribute.
+        """
         self.models_ = {key: clone(self.transaction_model, safe=False).fit(rows)
                         for key, rows in self._segments(calibration)}
         return self
 
     def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
+        """Each segment's model predicts its own customers.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's calibration data.
+        horizon : float
+            The window after the cutoff, in the summary's time unit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``calibration.rfm``: ``expected_purchases`` and ``p_active``.
+
+        Raises
+        ------
+        ClvlabError
+            Where a segment was not seen by ``fit``.
+        """
         parts = []
         for key, rows in self._segments(calibration):
             if key not in self.models_:

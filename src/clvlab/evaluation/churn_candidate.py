@@ -41,6 +41,34 @@ class ChurnAdjustedCandidate(ModelCandidate):
     error). The candidate's adjusters skip the check that ``ChurnAdjuster.fit`` makes by default
     on held-out customers: the check on the later window replaces it, and also sees a change of
     the customers' age between training and use.
+
+    Parameters
+    ----------
+    transaction_model : BetaGeo, ParetoNBD or ModifiedBetaGeo
+        The base model, without covariates: copies are fitted at c, c - h and c - 2h.
+    spend_model : GammaGamma or LogNormalSpend, optional
+        A spend model; its expected spend is scaled by the same factor as the purchases.
+    classifier : scikit-learn classifier, optional
+        The adjuster's classifier (None: :func:`clvlab.churn.default_classifier`).
+    name : str, optional
+        The candidate's name; None: ``"<model> + churn adjuster"``.
+    check_gain : bool, default True
+        Check the gain one horizon earlier and apply the weights it chooses (above); False
+        applies the full adjustment unchecked.
+
+    Attributes
+    ----------
+    adjuster_ : ChurnAdjuster or None
+        The adjuster applied at the cutoff, or None where the base model is left alone.
+    decision_ : GainCheck or None
+        The check behind the weights (None with ``check_gain=False``).
+    horizon_ : float
+        The holdout horizon ``fit`` was given.
+
+    Raises
+    ------
+    ClvlabError
+        Where the models have covariates.
     """
 
     def __init__(self, transaction_model, spend_model=None, classifier=None, name: str | None = None,
@@ -56,6 +84,26 @@ class ChurnAdjustedCandidate(ModelCandidate):
             self.name = f"{self.name} + churn adjuster"
 
     def fit(self, calibration: Calibration, horizon: float) -> "ChurnAdjustedCandidate":
+        """Fit the models at the cutoff, and the adjuster one horizon back where it helps.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            One cutoff's calibration data.
+        horizon : float
+            The holdout window h, in the summary's time unit: the adjuster's labels' window.
+
+        Returns
+        -------
+        ChurnAdjustedCandidate
+            self, with ``adjuster_`` and ``decision_`` (class docstring).
+
+        Raises
+        ------
+        ClvlabError
+            With ``check_gain=False``, where there is no training data one horizon back
+            (nobody acquired by then, or one outcome only).
+        """
         super().fit(calibration, horizon)
         self.horizon_ = horizon
         self.adjuster_ = None
@@ -83,6 +131,21 @@ class ChurnAdjustedCandidate(ModelCandidate):
         return self
 
     def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
+        """The base model's predictions times the adjuster's factors (class docstring).
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's calibration data.
+        horizon : float
+            The window after the cutoff, in the summary's time unit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``calibration.rfm``: ``expected_purchases``, ``p_active``
+            and (with a spend model) ``expected_spend``.
+        """
         base = super().predict(calibration, horizon)
         if self.adjuster_ is None:
             return base

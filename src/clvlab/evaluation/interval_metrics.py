@@ -33,13 +33,12 @@ not ``total_coverage_90``: parameter draws are not taken along paths yet.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning
+from clvlab.core.errors import ClvlabError, ClvlabWarning, warn
 
 __all__ = ["LEVELS", "TOTAL_LEVEL", "INTERVAL_DRAWS", "customer_scores", "summarise",
            "total_coverage", "metric_rows", "LOG_FLOOR"]
@@ -166,9 +165,9 @@ def metric_rows(model, table: pd.DataFrame, horizon: float, actual: np.ndarray,
             covered = total_coverage(model, table, horizon, float(np.sum(actual)), draws=draws,
                                      seed=seed)
         except ClvlabError as exc:
-            warnings.warn(f"backtest: {label} has no interval of the cohort's total with its "
+            warn(f"backtest: {label} has no interval of the cohort's total with its "
                           f"parameters' uncertainty, so total_coverage_90 is left out: {exc}",
-                          ClvlabWarning, stacklevel=2)
+                          ClvlabWarning)
             return rows
         if np.isfinite(covered):
             rows.append(("all", len(table), f"total_coverage_{_pct(TOTAL_LEVEL)}", covered))

@@ -114,13 +114,42 @@ def _nominal_level(metric: str) -> float:
 
 def describe_better(metric: str) -> str:
     """``"higher is better"``, ``"lower is better"`` or ``"closest to 0 is best"`` for a
-    metric named as in :func:`ranking_key` (a plot label or a table note)."""
+    metric named as in :func:`ranking_key` (a plot label or a table note).
+
+    Parameters
+    ----------
+    metric : str
+        A metric name, bare or with its target.
+
+    Returns
+    -------
+    str
+        The direction in words.
+
+    Raises
+    ------
+    ClvlabError
+        For a metric this module does not know.
+    """
     return _DESCRIPTIONS[_direction(metric)]
 
 
 def error_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     """Per-customer MAE, RMSE and bias (mean of predicted - actual), and the aggregate % error
-    100 (sum predicted - sum actual) / sum actual."""
+    100 (sum predicted - sum actual) / sum actual.
+
+    Parameters
+    ----------
+    predicted : numpy.ndarray
+        Each customer's prediction.
+    actual : numpy.ndarray
+        Each customer's realised value, in the same order.
+
+    Returns
+    -------
+    dict of str to float
+        ``mae``, ``rmse``, ``bias``, ``aggregate_pct_error`` (NaN where the actual total is 0).
+    """
     difference = predicted - actual
     total = float(actual.sum())
     return {
@@ -136,7 +165,21 @@ def ranking_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, floa
     realised value in the top decile of predictions, Spearman's correlation, and how well it
     sizes them (the decile MAPE). The Gini, Spearman and decile MAPE are the value metrics of
     Wang, Liu & Miao (2019); their Gini is a discrete sum that scores a constant prediction
-    1/n where this trapezoid one scores 0, the same up to O(1/n) (tests/test_value_metrics.py)."""
+    1/n where this trapezoid one scores 0, the same up to O(1/n) (tests/test_value_metrics.py).
+
+    Parameters
+    ----------
+    predicted : numpy.ndarray
+        Each customer's prediction.
+    actual : numpy.ndarray
+        Each customer's realised value, in the same order.
+
+    Returns
+    -------
+    dict of str to float
+        ``normalized_gini``, ``top_decile_capture``, ``spearman``, ``decile_mape`` (NaN where not
+        computable).
+    """
     constant = bool(np.all(predicted == predicted[0])) if len(predicted) else True
     spearman = NAN
     if not constant and not np.all(actual == actual[0]):
@@ -166,7 +209,22 @@ def decile_mape(predicted: np.ndarray, actual: np.ndarray, groups: int = 10) -> 
     lowest deciles is the rule, not the exception) is pooled with the buckets above it until
     the pool's realised mean is positive (a zero pool at the top joins the one below): every
     customer still counts, and where no bucket realised 0 this is the paper's metric. NaN
-    without customers, with a NaN prediction, or when nobody realised anything."""
+    without customers, with a NaN prediction, or when nobody realised anything.
+
+    Parameters
+    ----------
+    predicted : numpy.ndarray
+        Each customer's prediction.
+    actual : numpy.ndarray
+        Each customer's realised value, in the same order.
+    groups : int, default 10
+        The buckets.
+
+    Returns
+    -------
+    float
+        The metric, a fraction, or NaN.
+    """
     predicted = np.asarray(predicted, dtype=np.float64)
     actual = np.asarray(actual, dtype=np.float64)
     if len(actual) == 0 or not np.all(np.isfinite(predicted)):
@@ -194,7 +252,20 @@ def decile_mape(predicted: np.ndarray, actual: np.ndarray, groups: int = 10) -> 
 
 
 def activity_metrics(p_active: np.ndarray, active: np.ndarray) -> dict[str, float]:
-    """AUC and Brier score of P(at least one purchase in the horizon) against holdout activity."""
+    """AUC and Brier score of P(at least one purchase in the horizon) against holdout activity.
+
+    Parameters
+    ----------
+    p_active : numpy.ndarray
+        Each customer's P(at least one purchase).
+    active : numpy.ndarray
+        Whether each customer purchased in the holdout (bool or 0/1).
+
+    Returns
+    -------
+    dict of str to float
+        ``auc`` (NaN with one class) and ``brier`` (NaN without customers).
+    """
     active = active.astype(bool)
     auc = NAN
     if active.any() and not active.all():
@@ -220,7 +291,20 @@ def _capture_curve(predicted: np.ndarray, actual: np.ndarray) -> tuple[np.ndarra
 
 def normalized_gini(predicted: np.ndarray, actual: np.ndarray) -> float:
     """Gini of the capture curve ordered by prediction over that of the perfect ordering:
-    1 ranks customers as well as hindsight, 0 no better than chance (a constant prediction)."""
+    1 ranks customers as well as hindsight, 0 no better than chance (a constant prediction).
+
+    Parameters
+    ----------
+    predicted : numpy.ndarray
+        Each customer's prediction.
+    actual : numpy.ndarray
+        Each customer's realised value, in the same order.
+
+    Returns
+    -------
+    float
+        The normalized Gini, or NaN (fewer than two customers, or nothing realised).
+    """
     if len(actual) < 2 or actual.sum() <= 0:
         return NAN
     return _normalized_gini(_capture_curve(predicted, actual), actual)
@@ -238,7 +322,20 @@ def _gini(x: np.ndarray, y: np.ndarray) -> float:
 
 def top_decile_capture(predicted: np.ndarray, actual: np.ndarray) -> float:
     """Share of realised value held by the 10% of customers with the highest predictions
-    (a tie across the cut contributes in proportion)."""
+    (a tie across the cut contributes in proportion).
+
+    Parameters
+    ----------
+    predicted : numpy.ndarray
+        Each customer's prediction.
+    actual : numpy.ndarray
+        Each customer's realised value, in the same order.
+
+    Returns
+    -------
+    float
+        The share, or NaN (no customers, or nothing realised).
+    """
     if len(actual) == 0 or actual.sum() <= 0:
         return NAN
     return float(np.interp(0.1, *_capture_curve(predicted, actual)))
@@ -247,7 +344,25 @@ def top_decile_capture(predicted: np.ndarray, actual: np.ndarray) -> float:
 def by_frequency(frequency: np.ndarray, predicted: np.ndarray, actual: np.ndarray,
                  max_frequency: int = 7) -> pd.DataFrame:
     """Mean predicted and actual holdout purchases by calibration frequency (the last class
-    pooling ``max_frequency`` and above): the conditional-expectation check of Fader et al."""
+    pooling ``max_frequency`` and above): the conditional-expectation check of Fader et al.
+
+    Parameters
+    ----------
+    frequency : numpy.ndarray
+        Each customer's repeat purchases in calibration.
+    predicted : numpy.ndarray
+        Each customer's predicted holdout purchases.
+    actual : numpy.ndarray
+        Each customer's realised holdout purchases.
+    max_frequency : int, default 7
+        The last class pools this frequency and above.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``calibration_frequency`` ("0", "1", ..., "7+"): ``customers``,
+        ``predicted``, ``actual`` (means).
+    """
     classes = np.minimum(np.asarray(frequency).astype(np.int64), max_frequency)
     # counted with bincount: a pandas groupby cost 60 ms a call, once per cutoff and candidate
     present, codes = np.unique(classes, return_inverse=True)

@@ -36,6 +36,23 @@ class BacktestResult:
     amounts only the customers (value is unknown, so its columns are absent, not 0).
     ``predictions``: every customer's predictions and outcomes (``keep_predictions=True``).
     :meth:`save` and :meth:`load` keep a result in a folder without MLflow.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        Columns ``cutoff``, ``cohort``, ``candidate``, ``target``, ``metric``, ``value`` and the
+        number of customers.
+    by_frequency : pandas.DataFrame
+        Mean predicted and actual holdout purchases by calibration frequency, per cutoff and
+        candidate.
+    tracking : pandas.DataFrame
+        Cumulative holdout purchases, expected and actual, per cutoff, candidate and time.
+    cohorts : pandas.DataFrame
+        Realised and predicted value per acquisition cohort.
+    predictions : pandas.DataFrame or None
+        Every customer's predictions and outcomes, or None (``keep_predictions=False``).
+    settings : dict, optional
+        The backtest's settings (cutoffs, horizon, time unit, candidates, failures...).
     """
 
     metrics: pd.DataFrame
@@ -82,7 +99,23 @@ class BacktestResult:
 
     def summary(self, cohort: str = "all") -> pd.DataFrame:
         """Candidates x (target, metric), averaged over the cutoffs. A cell is NaN only where the
-        metric is undefined for that candidate (e.g. Spearman of a constant prediction)."""
+        metric is undefined for that candidate (e.g. Spearman of a constant prediction).
+
+        Parameters
+        ----------
+        cohort : str, default "all"
+            ``"all"`` or an acquisition cohort of the ``metrics`` table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per candidate, columns (target, metric), the headline metrics first.
+
+        Raises
+        ------
+        ClvlabError
+            Where the cohort has no metrics.
+        """
         rows = self.metrics[self.metrics["cohort"] == cohort]
         if rows.empty:
             raise ClvlabError(f"no metrics for cohort {cohort!r}")
@@ -93,7 +126,27 @@ class BacktestResult:
         return table[order + rest]
 
     def per_cutoff(self, target: str, metric: str, cohort: str = "all") -> pd.DataFrame:
-        """One metric as cutoffs x candidates."""
+        """One metric as cutoffs x candidates.
+
+        Parameters
+        ----------
+        target : str
+            ``"purchases"``, ``"spend"`` or ``"activity"``.
+        metric : str
+            A metric of that target (``"mae"``, ``"auc"``...).
+        cohort : str, default "all"
+            ``"all"`` or an acquisition cohort.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Cutoffs x candidates.
+
+        Raises
+        ------
+        ClvlabError
+            Where the backtest has no such metric.
+        """
         rows = self.metrics[(self.metrics["cohort"] == cohort) & (self.metrics["target"] == target)
                             & (self.metrics["metric"] == metric)]
         if rows.empty:
@@ -101,7 +154,25 @@ class BacktestResult:
         return rows.pivot(index="cutoff", columns="candidate", values="value")
 
     def best(self, target: str, metric: str) -> str:
-        """The candidate with the best mean of one metric over the cutoffs (all customers)."""
+        """The candidate with the best mean of one metric over the cutoffs (all customers).
+
+        Parameters
+        ----------
+        target : str
+            ``"purchases"``, ``"spend"`` or ``"activity"``.
+        metric : str
+            A metric of that target; "best" follows the metric's own direction.
+
+        Returns
+        -------
+        str
+            The candidate's name.
+
+        Raises
+        ------
+        ClvlabError
+            Where the backtest has no such metric.
+        """
         return str(_shortfall(self.per_cutoff(target, metric).mean(), metric).idxmin())
 
     def __repr__(self) -> str:
@@ -123,7 +194,13 @@ class BacktestResult:
         """The best candidate on each headline metric (means over the cutoffs, all
         customers), by the metric's own direction (``describe_better``): one row per metric
         with ``best``, its ``value`` and ``direction``; candidates without the metric (n/a)
-        take no part."""
+        take no part.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``target``, ``metric``, ``best``, ``value``, ``direction``.
+        """
         table = self.summary()
         rows = []
         for target, metric in [c for c in HEADLINE if c in table.columns]:
@@ -183,7 +260,27 @@ class BacktestResult:
         return cutoff
 
     def plot_tracking(self, cutoff: str | None = None, candidates=None, ax=None):
-        """Cumulative holdout purchases after a cutoff: actual against each candidate's expected."""
+        """Cumulative holdout purchases after a cutoff: actual against each candidate's expected.
+
+        Parameters
+        ----------
+        cutoff : str, optional
+            One of the backtest's cutoffs; None: the last.
+        candidates : list of str, optional
+            The candidates to draw; None: all.
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; None: new ones.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Raises
+        ------
+        ClvlabError
+            Where the cutoff is not one of the backtest's.
+        """
         ax = axes_or_new(ax)
         cutoff = self._cutoff(cutoff)
         rows = self.tracking[self.tracking["cutoff"] == cutoff]
@@ -197,7 +294,27 @@ class BacktestResult:
         return ax
 
     def plot_conditional_expectations(self, cutoff: str | None = None, candidates=None, ax=None):
-        """Mean holdout purchases by calibration frequency: actual against each candidate."""
+        """Mean holdout purchases by calibration frequency: actual against each candidate.
+
+        Parameters
+        ----------
+        cutoff : str, optional
+            One of the backtest's cutoffs; None: the last.
+        candidates : list of str, optional
+            The candidates to draw; None: all.
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; None: new ones.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Raises
+        ------
+        ClvlabError
+            Where the cutoff is not one of the backtest's.
+        """
         ax = axes_or_new(ax)
         cutoff = self._cutoff(cutoff)
         rows = self.by_frequency[self.by_frequency["cutoff"] == cutoff]
@@ -216,7 +333,29 @@ class BacktestResult:
     def plot_comparison(self, target: str = "activity", metric: str = "auc", cohort: str = "all",
                         ax=None):
         """One metric for every candidate: a bar for its mean over the cutoffs, best at the top,
-        and a dot for each cutoff (the spread shows whether a lead holds at every cutoff)."""
+        and a dot for each cutoff (the spread shows whether a lead holds at every cutoff).
+
+        Parameters
+        ----------
+        target : str, default "activity"
+            ``"purchases"``, ``"spend"`` or ``"activity"``.
+        metric : str, default "auc"
+            A metric of that target.
+        cohort : str, default "all"
+            ``"all"`` or an acquisition cohort.
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; None: new ones.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Raises
+        ------
+        ClvlabError
+            Where the backtest has no such metric.
+        """
         table = self.per_cutoff(target, metric, cohort)
         means = table.mean()
         order = _shortfall(means, metric).sort_values(ascending=False).index  # best last: on top
@@ -239,7 +378,30 @@ class BacktestResult:
         return ax
 
     def plot_deciles(self, candidate: str, cutoff: str | None = None, target: str = "spend", ax=None):
-        """Customers in deciles of one candidate's prediction: mean predicted against actual."""
+        """Customers in deciles of one candidate's prediction: mean predicted against actual.
+
+        Parameters
+        ----------
+        candidate : str
+            The candidate whose prediction makes the deciles.
+        cutoff : str, optional
+            One of the backtest's cutoffs; None: the last.
+        target : {"spend", "purchases"}, default "spend"
+            What is predicted and compared.
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; None: new ones.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Raises
+        ------
+        ClvlabError
+            Where the backtest kept no predictions (``keep_predictions=True``), or has none of that
+            candidate at the cutoff, or the candidate does not predict the target.
+        """
         if self.predictions is None:
             raise ClvlabError("the decile chart needs the backtest run with keep_predictions=True")
         ax = axes_or_new(ax)

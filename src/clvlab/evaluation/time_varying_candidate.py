@@ -29,6 +29,23 @@ class TimeVaryingCandidate(ModelCandidate):
 
     Spend is the expected purchases times the spend model's conditional mean spend per
     purchase, as for :class:`~clvlab.evaluation.candidates.ModelCandidate`.
+
+    Parameters
+    ----------
+    transaction_model : ParetoNBD or BetaGeo
+        With covariates, ``path_columns`` among them.
+    spend_model : GammaGamma or LogNormalSpend, optional
+        A spend model (static covariates only); None: no spend predicted.
+    name : str, optional
+        The candidate's name; None: the models' names joined by ``" + "``.
+    path_columns : sequence of str
+        The transaction model's covariates read along the covariate paths (at least one).
+
+    Raises
+    ------
+    ClvlabError
+        Where ``path_columns`` is empty or names a column that is not a covariate of the
+        transaction model.
     """
 
     def __init__(self, transaction_model, spend_model=None, name: str | None = None,
@@ -53,7 +70,24 @@ class TimeVaryingCandidate(ModelCandidate):
         return list(dict.fromkeys(static + covariate_columns(self.spend_model)))
 
     def paths(self, calibration: Calibration):
-        """This candidate's covariate paths at the calibration's cutoff."""
+        """This candidate's covariate paths at the calibration's cutoff.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            A cutoff's calibration data, built by a backtest given ``covariate_panel=`` and/or
+            ``calendar=``.
+
+        Returns
+        -------
+        CovariatePaths
+            The paths of the candidate's ``path_columns``.
+
+        Raises
+        ------
+        ClvlabError
+            Where the calibration has no covariate paths.
+        """
         build = getattr(calibration, "covariate_paths", None)
         if build is None:
             raise ClvlabError(f"candidate {self.name!r} reads {list(self.path_columns)} along "
@@ -62,6 +96,25 @@ class TimeVaryingCandidate(ModelCandidate):
         return build(self.path_columns)
 
     def fit(self, calibration: Calibration, horizon: float) -> "TimeVaryingCandidate":
+        """Fit copies of the models: the transaction model along the cutoff's covariate paths.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            One cutoff's calibration data, with its covariate paths.
+        horizon : float
+            The holdout window (unused: the models do not train for a horizon).
+
+        Returns
+        -------
+        TimeVaryingCandidate
+            self, with ``transaction_model_`` and ``spend_model_``.
+
+        Raises
+        ------
+        ClvlabError
+            Where the calibration has no covariate paths or lacks an attribute the models read.
+        """
         table = self._table(calibration)
         paths = self.paths(calibration)
         self.transaction_model_ = clone(self.transaction_model, safe=False).fit(
@@ -73,6 +126,21 @@ class TimeVaryingCandidate(ModelCandidate):
         return self
 
     def predict(self, calibration: Calibration, horizon: float) -> pd.DataFrame:
+        """The transaction model's scores along the cutoff's covariate paths.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's calibration data.
+        horizon : float
+            The window after the cutoff, in the summary's time unit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``calibration.rfm``: ``expected_purchases``, ``p_active``
+            and (with a spend model) ``expected_spend``.
+        """
         table = self._table(calibration)
         scores = self.transaction_model_.scores(table, horizon,
                                                 covariate_paths=self.paths(calibration))
@@ -84,7 +152,20 @@ class TimeVaryingCandidate(ModelCandidate):
         return out
 
     def total_expected_purchases(self, calibration: Calibration, horizons: np.ndarray) -> np.ndarray:
-        """The tracking curve: every customer's expected purchases along the path, summed."""
+        """The tracking curve: every customer's expected purchases along the path, summed.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's data ``fit`` was given.
+        horizons : numpy.ndarray
+            Window lengths in the summary's time unit.
+
+        Returns
+        -------
+        numpy.ndarray
+            One total per horizon.
+        """
         horizons = np.asarray(horizons, dtype=np.float64)
         values = self.transaction_model_.expected_purchases_by_horizon(
             self._table(calibration), horizons, covariate_paths=self.paths(calibration))
@@ -92,6 +173,17 @@ class TimeVaryingCandidate(ModelCandidate):
 
     def purchase_distribution(self, calibration: Calibration):
         """(model, table, prediction options): the model's ``purchase_pmf`` is called with
-        ``covariate_paths=`` the cutoff's paths."""
+        ``covariate_paths=`` the cutoff's paths.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The cutoff's data ``fit`` was given (with its covariate paths).
+
+        Returns
+        -------
+        tuple
+            ``(model, table, {"covariate_paths": paths})``.
+        """
         return (self.transaction_model_, self._table(calibration),
                 {"covariate_paths": self.paths(calibration)})

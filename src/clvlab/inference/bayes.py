@@ -44,7 +44,7 @@ import numpy as np
 from clvlab.inference import compat as _compat
 from clvlab.inference.likelihood_op import CompiledLikelihood, compiled_graph, model_likelihood
 from clvlab.inference.likelihood_op import likelihood_graph  # noqa: F401 (public here as before)
-from clvlab.core.errors import ClvlabError, ClvlabWarning
+from clvlab.core.errors import ClvlabError, ClvlabWarning, warn
 # predictions with intervals work after any fit, so they live apart; public here as before
 from clvlab.inference.uncertainty import (DRAW_METHODS, parameter_draws, posterior_summary,  # noqa: F401
                                           summary_columns)
@@ -77,7 +77,13 @@ def default_nuts_sampler() -> str:
     Pareto/NBD against nutpie's 383 and 58 (nutpie's compilation, and its learned low-rank mass
     matrix where PyMC starts from the full MLE covariance); on 100,000 simulated customers
     nutpie was faster (66 against 60 ESS/s). The default is the sampler faster on most cases;
-    pass ``nuts_sampler="nutpie"`` for large data."""
+    pass ``nuts_sampler="nutpie"`` for large data.
+
+    Returns
+    -------
+    str
+        ``"pymc"``.
+    """
     return "pymc"
 
 
@@ -88,7 +94,20 @@ def default_priors(model, data: list[np.ndarray], weights: np.ndarray) -> dict[s
 
 def coefficient_sigmas(names: Sequence[str], scales: Sequence[float]) -> dict[str, float]:
     """The sd of each coefficient's default Normal(0, sd) prior, on the user's scale, from the
-    standard deviations of the covariates (see the module docstring)."""
+    standard deviations of the covariates (see the module docstring).
+
+    Parameters
+    ----------
+    names : sequence of str
+        The coefficients' names.
+    scales : sequence of float
+        The standard deviation of each one's covariate, in the same order.
+
+    Returns
+    -------
+    dict of str to float
+        Name -> ``COEFFICIENT_PRIOR_SIGMA / scale``.
+    """
     return {n: COEFFICIENT_PRIOR_SIGMA / float(s) for n, s in zip(names, scales)}
 
 
@@ -100,7 +119,27 @@ class Target:
     likelihood; and ``rows(params)`` -> (each distinct row's log-likelihood, its gradient) with
     the rows' ``weights``, for the MAP's curvature and ArviZ's log_likelihood group.
     ``row_calls``: the Python calls ``rows`` makes (one per covariate group), which bounds
-    when that group is worth computing."""
+    when that group is worth computing.
+
+    Parameters
+    ----------
+    model_name : str
+        The model's class name (for messages).
+    names : list of str
+        The parameters, the model's own first, then the coefficients.
+    likelihood : CompiledLikelihood
+        The compiled log-likelihood.
+    centres : dict of str to float
+        The centre of each of the model's own parameters' log-normal prior.
+    sigmas : dict of str to float
+        The sd of each coefficient's Normal(0, sd) prior.
+    rows : callable
+        params -> (each distinct row's log-likelihood, its gradient).
+    weights : numpy.ndarray
+        How many customers each row stands for.
+    row_calls : int, default 1
+        The Python calls ``rows`` makes.
+    """
 
     model_name: str
     names: list[str]
@@ -113,11 +152,36 @@ class Target:
 
     @property
     def positive(self) -> np.ndarray:
+        """Which parameters are the model's own (positive), not coefficients.
+
+        Returns
+        -------
+        numpy.ndarray
+            True for the first ``likelihood.n_positive`` names (log-normal priors, sampled as
+            log(theta)), False for the coefficients.
+        """
         return np.arange(len(self.names)) < self.likelihood.n_positive
 
 
 def plain_target(model, data: list[np.ndarray], weights: np.ndarray) -> Target:
-    """The target of a model without covariates, over its prepared, compressed rows."""
+    """The target of a model without covariates, over its prepared, compressed rows.
+
+    Parameters
+    ----------
+    model : BaseModel
+        The clvlab model whose likelihood is sampled.
+    data : list of numpy.ndarray
+        The model's prepared, compressed rows (its ``_data`` columns, one value per distinct
+        row).
+    weights : numpy.ndarray
+        How many customers each row stands for.
+
+    Returns
+    -------
+    Target
+        The model's parameters, log-normal priors centred by ``default_priors``, no
+        coefficients.
+    """
     return Target(type(model).__name__, list(model.param_names),
                   model_likelihood(model, data, weights), default_priors(model, data, weights),
                   {}, lambda p: model._loglik(p, data), np.asarray(weights))
@@ -165,7 +229,50 @@ def fit_bayes(model, data: list[np.ndarray], weights: np.ndarray, *, method: str
     ``start``, the maximum-likelihood estimate and its covariance, starts NUTS near the posterior:
     PyMC's NUTS also takes the covariance as its first mass matrix (see ``_nuts_start``); nutpie
     starts from the estimate, jittered per chain, and adapts its own mass matrix. ``target``:
-    what to sample (a model with covariates); by default ``model``'s own likelihood of ``data``."""
+    what to sample (a model with covariates); by default ``model``'s own likelihood of ``data``.
+
+    Parameters
+    ----------
+    model : BaseModel
+        The clvlab model whose likelihood is sampled.
+    data : list of numpy.ndarray
+        The model's prepared, compressed rows (its ``_data`` columns, one value per distinct
+        row).
+    weights : numpy.ndarray
+        How many customers each row stands for.
+    method : {"nuts", "advi", "map"}
+        Sampling, variational approximation or the posterior mode.
+    draws, tune, chains : int
+        Draws kept and tuning steps per chain, and chains (NUTS; ADVI draws
+        ``draws * chains`` from its approximation).
+    random_seed : int, numpy.random.Generator or None
+        Seed of the sampler (made one integer for every sampler).
+    priors : dict or None
+        {parameter: callable(name) -> PyMC random variable} replacing default priors.
+    progressbar : bool
+        Show the sampler's progress bar.
+    nuts_sampler : {"pymc", "nutpie"}, optional
+        None: :func:`default_nuts_sampler`.
+    target_accept : float, default 0.8
+        NUTS's target acceptance rate.
+    start : tuple of (numpy.ndarray, numpy.ndarray), optional
+        The maximum-likelihood estimate and its covariance.
+    target : Target, optional
+        What to sample; None: :func:`plain_target` of ``model``.
+
+    Returns
+    -------
+    idata : arviz.InferenceData or xarray.DataTree
+        The posterior and sample stats.
+    diagnostics : dict
+        Convergence diagnostics (r_hat, ESS, divergences; ADVI's and MAP's checks).
+
+    Raises
+    ------
+    ClvlabError
+        Where ``nuts_sampler`` is unknown or nutpie is not installed, or ``priors`` names an
+        unknown parameter.
+    """
     pm = _compat.pymc()
 
     sampler = default_nuts_sampler() if nuts_sampler is None else nuts_sampler
@@ -346,7 +453,19 @@ class AdviConvergence:
     alone stopped at 6,000 steps with r 0.51 against 0.55. With ``window`` 2,000 the rule
     stopped three seeds at 27,000-28,000 steps, within 0.08-0.15 approximate posterior sds of
     the 30,000-step means, as far as those means are from each other between seeds (about
-    0.1 sd). ``window`` shrinks to a quarter of a smaller ``cap``."""
+    0.1 sd). ``window`` shrinks to a quarter of a smaller ``cap``.
+
+    Parameters
+    ----------
+    cap : int
+        Steps at most.
+    window : int, default ADVI_WINDOW (2,000)
+        Steps in each of the two windows compared (at most ``cap / 4``, at least 20).
+    loss_sigmas : float, default 2.0
+        The mean loss may still fall by less than this many standard errors.
+    mean_tolerance : float, default 0.1
+        The means may still move by less than this share of their approximate posterior sd.
+    """
 
     def __init__(self, cap: int, window: int = ADVI_WINDOW, loss_sigmas: float = 2.0,
                  mean_tolerance: float = 0.1):
@@ -372,6 +491,23 @@ class AdviConvergence:
             raise StopIteration(f"ADVI converged after {i:,} steps")
 
     def check(self, losses: np.ndarray, i: int, sd: np.ndarray) -> dict[str, Any]:
+        """Compare the last ``window`` steps with the ``window`` before (the rule above).
+
+        Parameters
+        ----------
+        losses : numpy.ndarray
+            The losses of every step so far.
+        i : int
+            The current step.
+        sd : numpy.ndarray
+            The approximate posterior sd of each parameter, on the sampler's scale.
+
+        Returns
+        -------
+        dict
+            ``settled`` (both conditions hold), ``finite``, and with finite losses ``final_loss``,
+            ``loss_drop``, ``loss_noise`` and ``mean_change_sd``.
+        """
         w = self.window
         last, before = losses[i - w:i], losses[i - 2 * w:i - w]
         if len(last) < w or not np.all(np.isfinite(losses[i - 2 * w:i])):
@@ -388,7 +524,19 @@ class AdviConvergence:
                 "loss_noise": noise, "mean_change_sd": moved}
 
     def result(self, history: Sequence[float]) -> dict[str, Any]:
-        """The diagnostics: steps run, the cap, whether it converged, and the last check."""
+        """The diagnostics: steps run, the cap, whether it converged, and the last check.
+
+        Parameters
+        ----------
+        history : sequence of float
+            The run's losses (``approximation.hist``).
+
+        Returns
+        -------
+        dict
+            ``steps``, ``max_steps``, ``window``, ``stopped_early``, ``converged``, the last check's
+            values and, where it did not converge, ``problems``.
+        """
         steps = len(history)
         out: dict[str, Any] = {"steps": steps, "max_steps": self.cap, "window": self.window,
                                "stopped_early": self.stopped_at is not None}
@@ -469,7 +617,19 @@ def default_log_posterior(target: Target) -> Callable[[np.ndarray], tuple[float,
     (Jacobian of the log transform included): log(theta) of a LogNormal(log(centre), sigma) is
     Normal(log(centre), sigma), so the priors are Normal log-densities of x, plus the exact
     log-likelihood (``target.likelihood.python_total``) and its gradient by the chain rule.
-    Nothing is compiled: MAP needs no PyMC model unless the user gives priors."""
+    Nothing is compiled: MAP needs no PyMC model unless the user gives priors.
+
+    Parameters
+    ----------
+    target : Target
+        What is sampled.
+
+    Returns
+    -------
+    callable
+        x -> (log-posterior, its gradient), x on the sampler's scale; (-inf, zeros) where it is
+        not finite.
+    """
     positive = target.positive
     mu = np.array([np.log(target.centres[n]) if p else 0.0 for n, p in zip(target.names, positive)])
     sd = np.array([PRIOR_SIGMA if p else target.sigmas[n] for n, p in zip(target.names, positive)])
@@ -500,7 +660,25 @@ def map_point(target: Target, start: tuple[np.ndarray, np.ndarray] | None = None
     """The posterior mode under the default priors: L-BFGS-B (as ``pm.find_MAP``) on
     ``default_log_posterior`` from the maximum-likelihood estimate (or the priors' centres),
     then ``newton_polish``. Equal to ``find_MAP`` + ``polish_map`` to their tolerance, without
-    building or compiling a PyMC model (2-5 s of PyTensor compilation against 0.1 s here)."""
+    building or compiling a PyMC model (2-5 s of PyTensor compilation against 0.1 s here).
+
+    Parameters
+    ----------
+    target : Target
+        What is maximised.
+    start : tuple of (numpy.ndarray, numpy.ndarray), optional
+        The maximum-likelihood estimate and its covariance (only the estimate is used, where
+        the log-posterior is finite there).
+    max_steps : int, default 25
+        Newton steps at most.
+
+    Returns
+    -------
+    point : dict of str to float
+        The mode, by parameter name, on the natural scale.
+    check : dict
+        ``newton_polish``'s check.
+    """
     from scipy import optimize
 
     positive = target.positive
@@ -531,7 +709,25 @@ def newton_polish(log_posterior: Callable[[np.ndarray], tuple[float, np.ndarray]
     L-BFGS (``find_MAP``'s, or ``map_point``'s) stops on a small step as readily as on a small
     gradient: on CDNOW it stopped 0.1-0.2 nats short of the mode. The curvature comes from
     central differences of the exact gradient; a curvature that is not negative definite means
-    a saddle or a ridge, which is reported, never called converged."""
+    a saddle or a ridge, which is reported, never called converged.
+
+    Parameters
+    ----------
+    log_posterior : callable
+        x -> (value, gradient), on the sampler's scale.
+    x : numpy.ndarray
+        The starting point.
+    max_steps : int, default 25
+        Newton steps at most.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        The point reached.
+    check : dict
+        ``converged``, ``newton_steps``, ``newton_gain``, ``gradient_norm`` and, where it did not
+        converge, ``problems``.
+    """
     x = np.asarray(x, dtype=np.float64)
 
     def information(x: np.ndarray) -> np.ndarray:
@@ -637,5 +833,5 @@ def warn_if_poor(name: str, diag: dict[str, Any]) -> None:
     if diag.get("problems"):
         what = "the sampler's diagnostics are poor" if diag.get("method") == "nuts" else \
             f"the {diag.get('method', '').upper()} fit is not converged"
-        warnings.warn(f"{name}: {what}: {'; '.join(diag['problems'])}. "
-                      f"{_REMEDIES.get(diag.get('method'), '')}", ClvlabWarning, stacklevel=4)
+        warn(f"{name}: {what}: {'; '.join(diag['problems'])}. "
+                      f"{_REMEDIES.get(diag.get('method'), '')}", ClvlabWarning)

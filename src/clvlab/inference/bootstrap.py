@@ -31,9 +31,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning
+from clvlab.core.errors import ClvlabError, ClvlabWarning, warn
 from clvlab.core.progress import progress_bar
 from clvlab.inference.mle import fit_mle, group_rows, one_blas_thread
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["BootstrapResult", "bootstrap_fit", "BACKENDS"]
 
@@ -54,7 +55,9 @@ _fit_mle = getattr(fit_mle, "__wrapped__", fit_mle)
 class BootstrapResult:
     """The refits of a bootstrap: parameter draws and what went wrong.
 
-    Attributes
+    The fields below are both its constructor's parameters and its attributes.
+
+    Parameters
     ----------
     draws : ndarray, shape (n_succeeded, n_params)
         One row per successful refit, columns in ``names`` (the model's ``params_`` order).
@@ -72,7 +75,16 @@ class BootstrapResult:
         {message: count} of those failures.
     restarted : int
         Refits that failed from the fitted parameters and succeeded from the model's start.
-    seed, backend, n_jobs, seconds : the run's settings and its wall time.
+    model : str
+        The model's class name.
+    seed : int, numpy.random.SeedSequence or None, default 0
+        The run's seed.
+    backend : {"threads", "processes"}, default "threads"
+        How the refits ran in parallel.
+    n_jobs : int, default 1
+        Refits at once.
+    seconds : float
+        The run's wall time (NaN when unknown).
     """
 
     draws: np.ndarray
@@ -139,6 +151,7 @@ def default_n_jobs() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
+@accepts_tables(keyed=("table",))
 def bootstrap_fit(model, table: pd.DataFrame, n_boot: int = 200, seed: Any = 0,
                   n_jobs: int | None = None, weights: Sequence[float] | None = None, *,
                   backend: str = "threads", store: bool = True,
@@ -278,10 +291,10 @@ def _collect(refitter: "Refitter", outcomes: list, n_boot: int, seed: Any, backe
                           f"the commonest reason ({messages[common]} times): {common}")
     if failures:
         common = max(messages, key=messages.get)
-        warnings.warn(f"{failures} of {n_boot} bootstrap refits of this {name} failed and gave "
+        warn(f"{failures} of {n_boot} bootstrap refits of this {name} failed and gave "
                       f"no draw (commonest reason, {messages[common]} times: {common}); the "
                       "draws come from the other resamples, which may understate the "
-                      "uncertainty: see result.failure_messages", ClvlabWarning, stacklevel=3)
+                      "uncertainty: see result.failure_messages", ClvlabWarning)
     return BootstrapResult(
         draws=np.array(draws), names=tuple(refitter.names), estimate=refitter.estimate.copy(),
         n_boot=n_boot, failures=failures, failure_messages=messages,

@@ -14,15 +14,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-import warnings
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning
+from clvlab.core.errors import ClvlabError, ClvlabWarning, warn
 from clvlab.core.progress import progress_bar
 from clvlab.data.validation import validated
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["DRAW_METHODS", "parameter_draws", "posterior_summary", "summary_columns"]
 
@@ -33,6 +33,7 @@ _log = logging.getLogger("clvlab")
 DRAW_METHODS = ("auto", "posterior", "normal", "bootstrap")
 
 
+@accepts_tables(keyed=("table",))
 def parameter_draws(model, n_draws: int, seed: Any = 0, method: str = "auto", *,
                     table: pd.DataFrame | None = None) -> np.ndarray:
     """Draws of a fitted model's parameters, from the source the user chooses.
@@ -153,6 +154,7 @@ BAR_FROM_CALLS = 2_000
 BAR_FROM_VALUES = 2_000_000
 
 
+@accepts_tables(keyed=("rfm",))
 def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFrame, *,
                       n_draws: int = 200, level: float = 0.94, chunk_size: int = 20_000,
                       return_draws: bool = False, seed: Any = 0, progress: bool | None = None,
@@ -192,6 +194,43 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
     ``BAR_FROM_CALLS`` model evaluations or ``BAR_FROM_VALUES`` customer-draws). ``method``:
     where each model's draws come from (``parameter_draws``: "auto", "posterior", "normal" or
     "bootstrap", the last from each model's stored ``bootstrap_``).
+
+    Parameters
+    ----------
+    models : BaseModel or sequence of BaseModel
+        One fitted model or several (a transaction model and a spend model).
+    predict : callable
+        ``predict(*models_at_one_draw, rfm_chunk)`` -> a Series for the chunk.
+    rfm : pandas.DataFrame
+        The customers, with every column the models read.
+    n_draws : int, default 200
+        Parameter draws.
+    level : float, default 0.94
+        The central interval's coverage, in (0, 1).
+    chunk_size : int, default 20000
+        Customers predicted at a time.
+    return_draws : bool, default False
+        Return the (draw, customer) values instead of the summary.
+    seed : int, numpy.random.Generator or None, default 0
+        Seed of the draws.
+    progress : bool, optional
+        Show a progress bar over the draws (None: as above).
+    rowwise : bool, default False
+        ``predict`` computes each customer's value from their row alone (above).
+    method : {"auto", "posterior", "normal", "bootstrap"}, default "auto"
+        Where the draws come from (:func:`parameter_draws`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        On ``rfm``'s index: ``mean``, ``parameter_sd`` and the interval's two columns
+        (:func:`summary_columns`); with ``return_draws=True`` the values, customers x draws.
+
+    Raises
+    ------
+    ClvlabError
+        Where ``level`` is not in (0, 1), a model has no draws of that method, or
+        ``return_draws=True`` would hold over 50 million values.
     """
     from clvlab.inference.mle import group_rows
 
@@ -284,7 +323,18 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
 def summary_columns(level: float) -> list[str]:
     """``posterior_summary``'s columns at ``level``: mean, parameter_sd, parameter_3%,
     parameter_97% (at 0.94). "``parameter_``": the spread of the predicted value over the
-    parameters' uncertainty, not of the customer's future counts."""
+    parameters' uncertainty, not of the customer's future counts.
+
+    Parameters
+    ----------
+    level : float
+        The central interval's coverage, in (0, 1).
+
+    Returns
+    -------
+    list of str
+        ``["mean", "parameter_sd", "parameter_<low>%", "parameter_<high>%"]``.
+    """
     pct = lambda q: f"parameter_{100 * q:g}%"  # noqa: E731
     return ["mean", "parameter_sd", pct((1 - level) / 2), pct((1 + level) / 2)]
 
@@ -410,13 +460,13 @@ class _Pace:
         _log.info("parameter draws: the first took %.2f s, about %s for all %d", elapsed,
                   _duration(estimate), self.n)
         if estimate > ESTIMATE_WARN_SECONDS:
-            warnings.warn(
+            warn(
                 f"the parameter draws will take about {_duration(estimate)} (the first of "
                 f"{self.n} took {elapsed:.1f} s): {self.n} draws x {self.customers:,} distinct "
                 f"customers {_split_words(self.groups)}, {self.calls:,} evaluations of the "
                 "model." + ("" if self.groups == 0 else " A continuous covariate makes every "
                             "customer a group of its own.") + " Fewer draws (n_draws) or "
-                "customers cost proportionally less", ClvlabWarning, stacklevel=4)
+                "customers cost proportionally less", ClvlabWarning)
 
 
 def _split_words(groups: int) -> str:

@@ -118,9 +118,69 @@ class BetaGeoBetaBinom(PurchaseDistribution, BaseModel):
 
     ``fit(summary, weights=None)`` takes ``frequency``, ``recency`` and ``periods`` per row;
     ``weights`` counts the customers a row stands for (the donation data come that way).
+
+    Parameters
+    ----------
+    penalty : float, default 0.0
+        L2 penalty on the parameters (0 = plain maximum likelihood).
+    max_restarts : int, default 4
+        Restarts of the optimiser from perturbed starting points when it fails.
+    method : {"mle", "nuts", "advi", "map"}, default "mle"
+        Maximum likelihood, or Bayesian through PyMC: "nuts" (sampling), "advi" (variational)
+        or "map" (posterior mode). The Bayesian methods use the same likelihood; see
+        ``clvlab.bayes`` for the default priors.
+    draws, tune, chains : int, default 1000, 1000, 4
+        Sampler settings (Bayesian methods).
+    priors : dict, optional
+        {parameter: callable(name) -> PyMC random variable} to replace default priors.
+    random_seed : int, optional
+        Seed of the sampler and of the optimiser's restarts.
+    progressbar : bool, default True
+        Show the sampler's progress bar.
+    nuts_sampler : {"pymc", "nutpie"}, optional
+        None takes ``bayes.default_nuts_sampler()``.
+    target_accept : float, optional
+        NUTS's target acceptance rate; None takes the model's default
+        (``default_target_accept``: higher where the posterior has long tails).
+    purchase_covariates, dropout_covariates, spend_covariates : list of str, optional
+        Columns of the fit's table (static customer attributes) that move the model's
+        purchase, dropout or spend process; the model's ``covariate_links`` say which
+        parameter each moves. Every prediction then reads them from its table too. See
+        ``clvlab.models.covariates``.
+    shared_covariates : list of str, optional
+        Columns among both purchase and dropout covariates whose two coefficients are
+        constrained to be one (an equality constraint).
+    covariate_penalty : float, default 0.0
+        L2 penalty ``covariate_penalty * sum(g**2)`` on the coefficients only, on the
+        log-likelihood's scale.
+    start_params : dict, optional
+        Starting values {name: value} for the optimiser (base parameters or coefficients, by
+        their ``params_`` names).
+
+    Attributes
+    ----------
+    params_ : pandas.Series
+        The estimates (the posterior mean for a Bayesian fit), by parameter name (and
+        coefficient, with covariates).
+    standard_errors_ : pandas.Series
+        Their standard errors (NaN where the Hessian is not negative definite).
+    covariance_ : pandas.DataFrame
+        Their covariance.
+    log_likelihood_, aic_, bic_ : float
+        The fit's log-likelihood and information criteria (AIC and BIC NaN for a Bayesian fit).
+    n_customers_, n_distinct_rows_ : int
+        The customers the fit stood for and the distinct rows it evaluated.
+    convergence_ : dict
+        The optimiser's or sampler's diagnostics.
+    time_unit_ : str or None
+        The time unit of the fit's durations.
+    idata_ : arviz.InferenceData
+        The posterior (Bayesian methods only).
+    covariates_ : object
+        The covariate design (models with covariates only).
     """
 
-    #: predictions take parameters with one value per row (``customer_params``)
+    #: predictions take parameters with one value per row (``customer_params``).
     row_predictions = True
 
     param_names = ("alpha", "beta", "gamma", "delta")
@@ -133,7 +193,14 @@ class BetaGeoBetaBinom(PurchaseDistribution, BaseModel):
         raises the mean transaction probability alpha / (alpha + beta_i); a positive dropout
         coefficient raises the mean dropout probability gamma / (gamma + delta_i). This is the
         form pymc-marketing uses for the shifted-beta-geometric's Beta parameters (exp(-x'g) on
-        each), restricted to the second shape so that one coefficient moves the mean."""
+        each), restricted to the second shape so that one coefficient moves the mean.
+
+        Returns
+        -------
+        dict of str to tuple of (str, int)
+            Parameter name -> (process, position of the parameter): ``beta`` is moved by the
+            purchase covariates, ``delta`` by the dropout covariates.
+        """
         return {"beta": ("purchase", -1), "delta": ("dropout", -1)}
 
     def _data(self, table: pd.DataFrame) -> list[np.ndarray]:
@@ -189,7 +256,22 @@ class BetaGeoBetaBinom(PurchaseDistribution, BaseModel):
 
     @by_covariate_group
     def p_alive(self, table: pd.DataFrame) -> pd.Series:
-        """P(alive at the next opportunity, n + 1 | history): Fader, Hardie & Shang (2010) eq. 11."""
+        """P(alive at the next opportunity, n + 1 | history): Fader, Hardie & Shang (2010) eq. 11.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            ``frequency``, ``recency`` and ``periods`` per customer (in opportunities), and any
+            covariate columns the model reads.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates (:func:`clvlab.covariate_paths`), for a model
+            with covariates; None: the table's static covariates.
+
+        Returns
+        -------
+        pandas.Series
+            ``p_alive`` on ``table``'s index.
+        """
         x, t_x, n = self._arrays(table)
         _, _, gamma, delta = self._check_fitted()
         values = np.exp(self._log_alive_at_n(x, t_x, n)) * (delta + n) / (gamma + delta + n)
@@ -197,7 +279,29 @@ class BetaGeoBetaBinom(PurchaseDistribution, BaseModel):
 
     @by_covariate_group
     def expected_purchases(self, table: pd.DataFrame, t: Any) -> pd.Series:
-        """Expected purchases at the next ``t`` opportunities (n+1 .. n+t) given each history."""
+        """Expected purchases at the next ``t`` opportunities (n+1 .. n+t) given each history.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            ``frequency``, ``recency`` and ``periods`` per customer (in opportunities), and any
+            covariate columns the model reads.
+        t : int or array-like of int
+            Opportunities (whole numbers >= 1): one for all customers or one per customer.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates (:func:`clvlab.covariate_paths`), for a model
+            with covariates; None: the table's static covariates.
+
+        Returns
+        -------
+        pandas.Series
+            ``expected_purchases`` on ``table``'s index.
+
+        Raises
+        ------
+        ClvlabError
+            Where ``t`` is not a whole number >= 1.
+        """
         t = _opportunities(t)
         x, t_x, n = self._arrays(table)
         alpha, beta, gamma, delta = self._check_fitted()
@@ -207,7 +311,23 @@ class BetaGeoBetaBinom(PurchaseDistribution, BaseModel):
 
     @population_level
     def expected_purchases_new_customer(self, t: Any):
-        """Expected purchases of a new customer at their first ``t`` opportunities."""
+        """Expected purchases of a new customer at their first ``t`` opportunities.
+
+        Parameters
+        ----------
+        t : int or array-like of int
+            Opportunities (whole numbers >= 1): one for all customers or one per customer.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            A float for one ``t``, an array for several.
+
+        Raises
+        ------
+        ClvlabError
+            Where ``t`` is not a whole number >= 1, or the model has covariates.
+        """
         t = _opportunities(t)
         alpha, beta, gamma, delta = self._check_fitted()
         values = alpha / (alpha + beta) * _expected_alive(gamma, np.float64(delta), t)
@@ -216,7 +336,30 @@ class BetaGeoBetaBinom(PurchaseDistribution, BaseModel):
     @by_covariate_group
     def purchase_probability(self, k: int, t: int, table: pd.DataFrame | None = None):
         """P(exactly k purchases at t opportunities): for a new customer (a float) or, with
-        ``table``, at the next t opportunities given each history (a Series)."""
+        ``table``, at the next t opportunities given each history (a Series).
+
+        Parameters
+        ----------
+        k : int
+            The number of purchases (>= 0).
+        t : int
+            The number of opportunities (>= 1).
+        table : pandas.DataFrame, optional
+            ``frequency``, ``recency`` and ``periods`` per customer; None: a new customer.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates (:func:`clvlab.covariate_paths`), for a model
+            with covariates; None: the table's static covariates.
+
+        Returns
+        -------
+        float or pandas.Series
+            A float without ``table``; with it a Series named ``P(X=k)`` on its index.
+
+        Raises
+        ------
+        ClvlabError
+            Where ``k`` or ``t`` is not a whole number in range.
+        """
         if not (isinstance(k, (int, np.integer)) and k >= 0):
             raise ClvlabError(f"k must be a whole number >= 0, got {k!r}")
         t = _opportunities(t)
@@ -236,7 +379,29 @@ class BetaGeoBetaBinom(PurchaseDistribution, BaseModel):
     def discounted_expected_transactions(self, table: pd.DataFrame, discount_rate: float) -> pd.Series:
         """DERT: expected purchases at all future opportunities, the one at n + k discounted
         by (1 + discount_rate)^-k (Fader, Hardie & Shang 2010, eq. 15). Times the value of a
-        purchase, this is the customer's residual lifetime value."""
+        purchase, this is the customer's residual lifetime value.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            ``frequency``, ``recency`` and ``periods`` per customer (in opportunities), and any
+            covariate columns the model reads.
+        discount_rate : float
+            The discount rate per opportunity (> 0).
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates (:func:`clvlab.covariate_paths`), for a model
+            with covariates; None: the table's static covariates.
+
+        Returns
+        -------
+        pandas.Series
+            ``dert`` on ``table``'s index.
+
+        Raises
+        ------
+        ClvlabError
+            Where ``discount_rate`` is not finite and > 0.
+        """
         if not (np.isfinite(discount_rate) and discount_rate > 0):
             raise ClvlabError(f"discount_rate must be > 0 (undiscounted lifetimes may be "
                               f"infinite), got {discount_rate!r}")

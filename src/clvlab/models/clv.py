@@ -27,31 +27,6 @@ def customer_lifetime_value(transaction_model, spend_model, rfm: pd.DataFrame,
                             check_durations: bool = True, covariate_paths: Any = None) -> pd.Series:
     """Discounted expected value of each customer's future purchases.
 
-    Parameters
-    ----------
-    transaction_model : a fitted BetaGeo, ParetoNBD (or other transaction model).
-    spend_model : a fitted spend model (GammaGamma, LogNormalSpend: any model of kind "spend"
-        in ``clvlab.models.registry``); its conditional expected spend values each purchase.
-    rfm : calibration summary (frequency, recency, T, monetary_value) in the model's time unit.
-    horizon : length of the future window in the model's time unit (``None`` with
-        ``method="continuous"``: the whole lifetime).
-    discount_rate : rate per discounting period (e.g. 0.01 a month), >= 0.
-    margin : share of spend that is profit.
-    period : length of a discounting period in the model's time unit (default 1 unit).
-    method : ``"discrete"``: sum over periods of the expected purchases in each period
-        (from the conditional expectation), discounted by (1 + rate)^-k, the last period cut at
-        the horizon. ``"continuous"`` (Pareto/NBD only): discounted expected residual
-        transactions (DERT; Fader, Hardie & Lee 2005) with continuous rate
-        delta = log(1 + rate) / period, over the horizon or, with ``horizon=None``, the lifetime.
-    time_unit : the unit of the table's durations, of ``horizon`` and of ``period`` when the
-        table does not record it (``rfm.attrs``, as ``rfm_summary`` and ``read_rfm`` record
-        it); it must equal the model's (an error, never a silent rescale). A table without a
-        unit is refused unless it is given, and durations that look like another unit are
-        refused (``check_durations=False`` skips that check; see
-        ``clvlab.models.table_units``).
-    unvalued : customers whose repeat purchases were all of value 0: ``"raise"`` or
-        ``"population"`` (see :meth:`GammaGamma.expected_spend`).
-
     This is the mean; ``clvlab.value_distribution`` gives the distribution of the same value
     (quantiles, with the purchase process's and the spend's randomness).
 
@@ -60,6 +35,60 @@ def customer_lifetime_value(transaction_model, spend_model, rfm: pd.DataFrame,
     covariates needs ``covariate_paths`` reaching the horizon (``clvlab.covariate_paths``); with
     ``method="continuous"`` that is DECT, the discounted expected transactions along the path
     (Bachmann, Meierer & Naef 2021), over a finite horizon.
+
+    Parameters
+    ----------
+    transaction_model : BetaGeo, ParetoNBD or another transaction model
+        Fitted.
+    spend_model : GammaGamma or LogNormalSpend
+        A fitted spend model (any model of kind "spend" in ``clvlab.models.registry``); its
+        conditional expected spend values each purchase.
+    rfm : pandas.DataFrame
+        Calibration summary (frequency, recency, T, monetary_value) in the model's time unit.
+    horizon : float or None
+        Length of the future window in the model's time unit (``None`` with
+        ``method="continuous"``: the whole lifetime).
+    discount_rate : float
+        Rate per discounting period (e.g. 0.01 a month), in [0, 1).
+    margin : float, default 1.0
+        Share of spend that is profit, in (0, 1].
+    period : float, default 1.0
+        Length of a discounting period in the model's time unit.
+    method : {"discrete", "continuous"}, default "discrete"
+        ``"discrete"``: sum over periods of the expected purchases in each period
+        (from the conditional expectation), discounted by (1 + rate)^-k, the last period cut at
+        the horizon. ``"continuous"`` (Pareto/NBD only): discounted expected residual
+        transactions (DERT; Fader, Hardie & Lee 2005) with continuous rate
+        delta = log(1 + rate) / period, over the horizon or, with ``horizon=None``, the lifetime.
+    time_unit : str, optional
+        The unit of the table's durations, of ``horizon`` and of ``period`` when the
+        table does not record it (``rfm.attrs``, as ``rfm_summary`` and ``read_rfm`` record
+        it); it must equal the model's (an error, never a silent rescale). A table without a
+        unit is refused unless it is given.
+    unvalued : {"raise", "population"}, default "raise"
+        Customers whose repeat purchases were all of value 0: ``"raise"`` or
+        ``"population"`` (see :meth:`GammaGamma.expected_spend`).
+    check_durations : bool, default True
+        Refuse durations that look like another unit than the model's; False skips that
+        check (see ``clvlab.models.table_units``).
+    covariate_paths : CovariatePaths, optional
+        Each customer's time-varying covariates reaching the horizon, for a transaction model
+        fitted along paths (``clvlab.covariate_paths``).
+
+    Returns
+    -------
+    pandas.Series
+        ``clv`` on ``rfm``'s index: margin x expected spend x discounted expected purchases.
+
+    Raises
+    ------
+    ClvlabError
+        Where the models are of the wrong kinds (or swapped), a rate, margin, period, horizon
+        or method is invalid, ``method="continuous"`` comes without a ParetoNBD, or the table's
+        time unit is not the model's.
+    DataValidationError
+        Where the table breaks an RFM rule (``unvalued="raise"``: a repeat customer of spend
+        0).
     """
     check_model_kinds(transaction_model, spend_model)
     if horizon is not None:

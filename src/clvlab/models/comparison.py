@@ -22,6 +22,26 @@ def lr_test(smaller, larger) -> "LikelihoodRatioTest":
     freedom are the number of extra parameters (Wilks). Returns a
     :class:`LikelihoodRatioTest` (``statistic``, ``df``, ``p_value``, both log-likelihoods and
     the extra parameters' names).
+
+    Parameters
+    ----------
+    smaller : BaseModel
+        The nested fit (maximum likelihood, no penalty, converged).
+    larger : BaseModel
+        The fit that nests it, of the same class, on the same customers.
+
+    Returns
+    -------
+    LikelihoodRatioTest
+        ``statistic``, ``df``, ``p_value``, both log-likelihoods and the extra parameters'
+        names.
+
+    Raises
+    ------
+    ClvlabError
+        Where a model is not fitted, not a maximum-likelihood fit, penalised or unconverged,
+        the two are of different classes, dropout forms or customers, ``larger`` does not nest
+        ``smaller``, or its log-likelihood is below ``smaller``'s.
     """
     for name, model in (("smaller", smaller), ("larger", larger)):
         if not hasattr(model, "log_likelihood_"):

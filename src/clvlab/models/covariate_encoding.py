@@ -20,14 +20,13 @@ purchase leaks the future into the fit (see ``clvlab.rfm_summary``'s ``customer_
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, example_row
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, example_row, warn
 
 __all__ = ["CovariateEncoder"]
 
@@ -136,11 +135,11 @@ class CovariateEncoder:
             fitted = f"values from {low:g} to {high:g}"
         if outside.any():
             position = int(np.flatnonzero(outside)[0])
-            warnings.warn(
+            warn(
                 f"covariate {name!r}: {int(outside.sum()):,} customer(s) have values {model} never "
                 f"saw when it was fitted ({fitted}), e.g. {values[position]:g} "
                 f"({example_row(table, position)}); their effect is extrapolated from the fitted "
-                "coefficient, which the data never tested there", ClvlabWarning, stacklevel=4)
+                "coefficient, which the data never tested there", ClvlabWarning)
 
     def to_dict(self) -> dict[str, Any]:
         return {"columns": list(self.columns), "levels": {k: list(v) for k, v in self.levels.items()},

@@ -25,6 +25,7 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import normalize_time_unit, unit_seconds
 from clvlab.models.customer_params import plain_models
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["expected_cumulative_purchases"]
 
@@ -33,6 +34,7 @@ __all__ = ["expected_cumulative_purchases"]
 _BLOCK_CELLS = 2_000_000
 
 
+@accepts_tables("attributes")
 def expected_cumulative_purchases(model, births: Any, times: Any, *,
                                   time_unit: str | None = None,
                                   attributes: pd.DataFrame | None = None) -> pd.Series:

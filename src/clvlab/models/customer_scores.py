@@ -68,24 +68,45 @@ def score_customers(transaction_model, spend_model, churn_adjuster, table: pd.Da
 
     Parameters
     ----------
-    transaction_model : a fitted BG/NBD, MBG/NBD or Pareto/NBD model.
-    spend_model : a fitted Gamma-Gamma model, or None (no spend columns).
-    churn_adjuster : a fitted :class:`clvlab.churn.ChurnAdjuster`, or a challenger in its place
+    transaction_model : BetaGeo, ModifiedBetaGeo or ParetoNBD
+        A fitted BG/NBD, MBG/NBD or Pareto/NBD model.
+    spend_model : GammaGamma or LogNormalSpend or None
+        A fitted spend model, or None (no spend columns).
+    churn_adjuster : ChurnAdjuster, ChallengerAdjustment or None
+        A fitted :class:`clvlab.churn.ChurnAdjuster`, or a challenger in its place
         (:class:`clvlab.churn.ChallengerAdjustment`: its P(any purchase), purchases and spend
         replace the model's over its horizon), or None; its features must be columns of
         ``table``.
-    table : frequency, recency, T (and monetary_value with a spend model) per customer, and
+    table : pandas.DataFrame
+        Frequency, recency, T (and monetary_value with a spend model) per customer, and
         the covariate columns of models with covariates.
-    horizon, discount_rate, margin : the scoring window in the model's time unit, the discount
-        rate per time unit and the profit margin.
-    time_unit : the unit of the table's durations when the table does not record it (a CSV
+    horizon : float
+        The scoring window in the model's time unit.
+    discount_rate : float, default 0.0
+        The discount rate per time unit.
+    margin : float, default 1.0
+        The profit margin (share of spend that is profit).
+    time_unit : str, optional
+        The unit of the table's durations when the table does not record it (a CSV
         read with pandas, a merge, a JSON payload); it must be the model's.
-    check_durations : False skips the check that the durations look like the model's unit.
+    check_durations : bool, default True
+        False skips the check that the durations look like the model's unit.
 
-    Returns one row per customer: ``p_alive``, ``probability_of_purchase`` and
-    ``expected_purchases`` over the horizon, and with a spend model ``expected_spend_per_purchase``
-    (one purchase's expected value, not a total over the horizon) and ``clv`` (over the horizon); ``attrs["clvlab"]`` holds
-    the time unit, the horizon and the count of unvalued customers.
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer: ``p_alive``, ``probability_of_purchase`` and
+        ``expected_purchases`` over the horizon, and with a spend model
+        ``expected_spend_per_purchase`` (one purchase's expected value, not a total over the
+        horizon) and ``clv`` (over the horizon); ``attrs["clvlab"]`` holds the time unit, the
+        horizon and the count of unvalued customers.
+
+    Raises
+    ------
+    ClvlabError
+        Where a model is of the wrong kind, the adjuster is not fitted, the horizon, rate or
+        margin is invalid, the table's time unit is not the model's, or the table lacks a
+        column the models read.
     """
     check_kind(transaction_model, "transaction", "transaction_model")
     if spend_model is not None:

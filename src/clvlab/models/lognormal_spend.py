@@ -39,12 +39,11 @@ precision; so E[spend | history] = exp(post_mean + post_var / 2 + sigma^2 / 2).
 from __future__ import annotations
 
 import math
-import warnings
 
 import numba
 import numpy as np
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning
+from clvlab.core.errors import ClvlabError, ClvlabWarning, warn
 from clvlab.models.spend_checks import SpendModel
 from clvlab.data.tables import converts
 
@@ -231,12 +230,12 @@ class LogNormalSpend(SpendModel):
         super().fit(rfm, weights, time_unit=time_unit, covariate_paths=covariate_paths)
         sigma = float(self.params_["sigma"])
         if sigma > SIGMA_WARN:
-            warnings.warn(
+            warn(
                 f"LogNormalSpend: sigma = {sigma:.3g}, above {SIGMA_WARN}, where the "
                 "Fenton-Wilkinson approximation to the density of a mean of log-normal spends "
                 "biases the fit (in simulations at sigma = 1.5: sigma -0.11, log(median) +0.16); "
                 "compare its predictions in a backtest with Gamma-Gamma's",
-                ClvlabWarning, stacklevel=2)
+                ClvlabWarning)
         return self
 
     def _check_identifiable(self, data, counts) -> None:

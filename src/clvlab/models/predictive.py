@@ -98,6 +98,17 @@ class PurchaseDistribution:
             resolve less); 0 with ``max_n`` returns exactly max_n + 1 columns.
         parameter_draws : n_draws x ``len(params_)`` (``params_``'s order), or None for the
             estimate; with draws the PMF is averaged over ``at_params(draw)``.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates along the window
+            (:func:`clvlab.covariate_paths`), for a model with covariates: needed by one fitted
+            along paths; None: the table's static covariates.
+        time_unit : str, optional
+            The unit of the table's durations (``"D"``, ``"W"``...) for a table that does not
+            record it (a merge, a CSV read with pandas); it must be the model's: predictions are
+            never rescaled. None: the unit the table records.
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's (by the likelihood and
+            the customers' ages); False skips that check.
 
         Returns
         -------
@@ -151,6 +162,17 @@ class PurchaseDistribution:
         ----------
         rfm, t, parameter_draws : as for ``purchase_pmf``.
         n : a whole number >= 0, or one per customer.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates along the window
+            (:func:`clvlab.covariate_paths`), for a model with covariates: needed by one fitted
+            along paths; None: the table's static covariates.
+        time_unit : str, optional
+            The unit of the table's durations (``"D"``, ``"W"``...) for a table that does not
+            record it (a merge, a CSV read with pandas); it must be the model's: predictions are
+            never rescaled. None: the unit the table records.
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's (by the likelihood and
+            the customers' ages); False skips that check.
 
         Returns
         -------
@@ -171,6 +193,17 @@ class PurchaseDistribution:
         ----------
         rfm, t, parameter_draws : as for ``purchase_pmf``.
         q : levels in (0, 1 - 1e-9].
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates along the window
+            (:func:`clvlab.covariate_paths`), for a model with covariates: needed by one fitted
+            along paths; None: the table's static covariates.
+        time_unit : str, optional
+            The unit of the table's durations (``"D"``, ``"W"``...) for a table that does not
+            record it (a merge, a CSV read with pandas); it must be the model's: predictions are
+            never rescaled. None: the unit the table records.
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's (by the likelihood and
+            the customers' ages); False skips that check.
 
         Returns
         -------
@@ -197,6 +230,17 @@ class PurchaseDistribution:
         ----------
         rfm, t, parameter_draws : as for ``purchase_pmf``.
         level : the coverage aimed at, in (0, 1).
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates along the window
+            (:func:`clvlab.covariate_paths`), for a model with covariates: needed by one fitted
+            along paths; None: the table's static covariates.
+        time_unit : str, optional
+            The unit of the table's durations (``"D"``, ``"W"``...) for a table that does not
+            record it (a merge, a CSV read with pandas); it must be the model's: predictions are
+            never rescaled. None: the unit the table records.
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's (by the likelihood and
+            the customers' ages); False skips that check.
 
         Returns
         -------
@@ -222,6 +266,21 @@ class PurchaseDistribution:
         (``predictive_kernels.alive_moments``: closed forms for Pareto/NBD and BG/BB, a
         positive series for BG/NBD and MBG/NBD), times P(alive); with draws, both averaged
         over them. Variance = E[X(X-1)] + E[X] - E[X]^2.
+
+        Parameters
+        ----------
+        rfm, t, parameter_draws : as for ``purchase_pmf``.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates along the window
+            (:func:`clvlab.covariate_paths`), for a model with covariates: needed by one fitted
+            along paths; None: the table's static covariates.
+        time_unit : str, optional
+            The unit of the table's durations (``"D"``, ``"W"``...) for a table that does not
+            record it (a merge, a CSV read with pandas); it must be the model's: predictions are
+            never rescaled. None: the unit the table records.
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's (by the likelihood and
+            the customers' ages); False skips that check.
 
         Returns
         -------
@@ -252,6 +311,17 @@ class PurchaseDistribution:
         t : one horizon for all customers.
         n_draws : simulations per customer.
         seed : anything ``numpy.random.default_rng`` takes; the same seed gives the same draws.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates along the window
+            (:func:`clvlab.covariate_paths`), for a model with covariates: needed by one fitted
+            along paths; None: the table's static covariates.
+        time_unit : str, optional
+            The unit of the table's durations (``"D"``, ``"W"``...) for a table that does not
+            record it (a merge, a CSV read with pandas); it must be the model's: predictions are
+            never rescaled. None: the unit the table records.
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's (by the likelihood and
+            the customers' ages); False skips that check.
 
         Returns
         -------

@@ -68,9 +68,69 @@ class ShiftedBetaGeo(BaseModel):
     likelihood (or by ``method="nuts"`` etc.).
 
     ``fit(durations, weights=None)`` takes ``duration`` and ``churned`` per row.
+
+    Parameters
+    ----------
+    penalty : float, default 0.0
+        L2 penalty on the parameters (0 = plain maximum likelihood).
+    max_restarts : int, default 4
+        Restarts of the optimiser from perturbed starting points when it fails.
+    method : {"mle", "nuts", "advi", "map"}, default "mle"
+        Maximum likelihood, or Bayesian through PyMC: "nuts" (sampling), "advi" (variational)
+        or "map" (posterior mode). The Bayesian methods use the same likelihood; see
+        ``clvlab.bayes`` for the default priors.
+    draws, tune, chains : int, default 1000, 1000, 4
+        Sampler settings (Bayesian methods).
+    priors : dict, optional
+        {parameter: callable(name) -> PyMC random variable} to replace default priors.
+    random_seed : int, optional
+        Seed of the sampler and of the optimiser's restarts.
+    progressbar : bool, default True
+        Show the sampler's progress bar.
+    nuts_sampler : {"pymc", "nutpie"}, optional
+        None takes ``bayes.default_nuts_sampler()``.
+    target_accept : float, optional
+        NUTS's target acceptance rate; None takes the model's default
+        (``default_target_accept``: higher where the posterior has long tails).
+    purchase_covariates, dropout_covariates, spend_covariates : list of str, optional
+        Columns of the fit's table (static customer attributes) that move the model's
+        purchase, dropout or spend process; the model's ``covariate_links`` say which
+        parameter each moves. Every prediction then reads them from its table too. See
+        ``clvlab.models.covariates``.
+    shared_covariates : list of str, optional
+        Columns among both purchase and dropout covariates whose two coefficients are
+        constrained to be one (an equality constraint).
+    covariate_penalty : float, default 0.0
+        L2 penalty ``covariate_penalty * sum(g**2)`` on the coefficients only, on the
+        log-likelihood's scale.
+    start_params : dict, optional
+        Starting values {name: value} for the optimiser (base parameters or coefficients, by
+        their ``params_`` names).
+
+    Attributes
+    ----------
+    params_ : pandas.Series
+        The estimates (the posterior mean for a Bayesian fit), by parameter name (and
+        coefficient, with covariates).
+    standard_errors_ : pandas.Series
+        Their standard errors (NaN where the Hessian is not negative definite).
+    covariance_ : pandas.DataFrame
+        Their covariance.
+    log_likelihood_, aic_, bic_ : float
+        The fit's log-likelihood and information criteria (AIC and BIC NaN for a Bayesian fit).
+    n_customers_, n_distinct_rows_ : int
+        The customers the fit stood for and the distinct rows it evaluated.
+    convergence_ : dict
+        The optimiser's or sampler's diagnostics.
+    time_unit_ : str or None
+        The time unit of the fit's durations.
+    idata_ : arviz.InferenceData
+        The posterior (Bayesian methods only).
+    covariates_ : object
+        The covariate design (models with covariates only).
     """
 
-    #: predictions take parameters with one value per row (``customer_params``)
+    #: predictions take parameters with one value per row (``customer_params``).
     row_predictions = True
 
     param_names = ("alpha", "beta")
@@ -82,7 +142,13 @@ class ShiftedBetaGeo(BaseModel):
         covariates on both Beta parameters with separate coefficients (alpha exp(-x'g_a),
         beta exp(-x'g_b)); this is its special case g_a = 0, one coefficient per covariate
         that moves the mean churn probability, as the BG/NBD's mean form (``dropout_form="b"``)
-        does for its dropout probability."""
+        does for its dropout probability.
+
+        Returns
+        -------
+        dict of str to tuple of (str, int)
+            ``{"beta": ("dropout", -1)}``: the dropout covariates move ``beta``.
+        """
         return {"beta": ("dropout", -1)}
 
     def _data(self, table: pd.DataFrame) -> list[np.ndarray]:
@@ -120,7 +186,23 @@ class ShiftedBetaGeo(BaseModel):
     # --- predictions --------------------------------------------------------------------------
     @population_level
     def survival(self, t: Any):
-        """S(t) = P(T > t): the share of a new cohort still active after t renewals."""
+        """S(t) = P(T > t): the share of a new cohort still active after t renewals.
+
+        Parameters
+        ----------
+        t : int or array-like of int
+            Periods (whole numbers >= 0).
+
+        Returns
+        -------
+        float or numpy.ndarray
+            S(t): a float for one ``t``, an array for several.
+
+        Raises
+        ------
+        ClvlabError
+            Where ``t`` is not a whole number >= 0, or the model has covariates.
+        """
         alpha, beta = self._check_fitted()
         t = _periods(t, minimum=0)
         values = np.exp(log_beta_ratio(alpha, beta, 0.0, t))
@@ -128,7 +210,23 @@ class ShiftedBetaGeo(BaseModel):
 
     @population_level
     def churn_probability(self, t: Any):
-        """P(T = t): the share of a new cohort that leaves in period t (t >= 1)."""
+        """P(T = t): the share of a new cohort that leaves in period t (t >= 1).
+
+        Parameters
+        ----------
+        t : int or array-like of int
+            Periods (whole numbers >= 1).
+
+        Returns
+        -------
+        float or numpy.ndarray
+            P(T = t): a float for one ``t``, an array for several.
+
+        Raises
+        ------
+        ClvlabError
+            Where ``t`` is not a whole number >= 1, or the model has covariates.
+        """
         alpha, beta = self._check_fitted()
         t = _periods(t, minimum=1)
         values = np.exp(log_beta_ratio(alpha, beta, 1.0, np.asarray(t) - 1.0))
@@ -137,7 +235,23 @@ class ShiftedBetaGeo(BaseModel):
     @population_level
     def retention_rate(self, t: Any):
         """r(t) = S(t) / S(t-1) = (beta + t - 1) / (alpha + beta + t - 1): the share of those
-        active in period t who renew into period t + 1 (t >= 1). It rises with t."""
+        active in period t who renew into period t + 1 (t >= 1). It rises with t.
+
+        Parameters
+        ----------
+        t : int or array-like of int
+            Periods (whole numbers >= 1).
+
+        Returns
+        -------
+        float or numpy.ndarray
+            r(t): a float for one ``t``, an array for several.
+
+        Raises
+        ------
+        ClvlabError
+            Where ``t`` is not a whole number >= 1, or the model has covariates.
+        """
         alpha, beta = self._check_fitted()
         t = np.asarray(_periods(t, minimum=1), dtype=np.float64)
         values = (beta + t - 1) / (alpha + beta + t - 1)
@@ -145,7 +259,25 @@ class ShiftedBetaGeo(BaseModel):
 
     @population_level
     def project_survivors(self, cohort_size: float, periods: int) -> pd.Series:
-        """Expected customers of a cohort still active at the start of periods 0..periods."""
+        """Expected customers of a cohort still active at the start of periods 0..periods.
+
+        Parameters
+        ----------
+        cohort_size : float
+            Customers at the start of period 0.
+        periods : int
+            The last period.
+
+        Returns
+        -------
+        pandas.Series
+            ``survivors``, indexed by ``period`` 0..periods.
+
+        Raises
+        ------
+        ClvlabError
+            Where the model has covariates.
+        """
         t = np.arange(int(periods) + 1, dtype=np.float64)
         return pd.Series(cohort_size * np.asarray(self.survival(t)), index=pd.RangeIndex(len(t), name="period"),
                          name="survivors")
@@ -153,7 +285,22 @@ class ShiftedBetaGeo(BaseModel):
     @by_covariate_group
     def renewal_probability(self, table: pd.DataFrame) -> pd.Series:
         """P(renew at the next renewal) for each customer: (beta+n)/(alpha+beta+n) for an active
-        customer who has renewed n times (theta | T > n ~ Beta(alpha, beta+n)); 0 if churned."""
+        customer who has renewed n times (theta | T > n ~ Beta(alpha, beta+n)); 0 if churned.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            ``duration`` (renewals made) and ``churned`` per customer, and any covariate columns
+            the model reads.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates (:func:`clvlab.covariate_paths`), for a model
+            with covariates; None: the table's static covariates.
+
+        Returns
+        -------
+        pandas.Series
+            ``renewal_probability`` on ``table``'s index.
+        """
         alpha, beta = self._check_fitted()
         n, churned = self._data(table)
         values = np.where(churned > 0, 0.0, (beta + n) / (alpha + beta + n))
@@ -168,7 +315,29 @@ class ShiftedBetaGeo(BaseModel):
         and is discounted by (1 + discount_rate)^-(k-1), so the imminent one is undiscounted:
         DERL = (beta+n)/(alpha+beta+n) 2F1(1, beta+n+1; alpha+beta+n+1; 1/(1+d)); 0 if churned.
         (Fader & Hardie's "n - 1 renewals, end of period n" is this with n - 1.) Times the
-        margin per period, this is the customer's residual value."""
+        margin per period, this is the customer's residual value.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            ``duration`` (renewals made) and ``churned`` per customer, and any covariate columns
+            the model reads.
+        discount_rate : float
+            The discount rate per period (> 0).
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates (:func:`clvlab.covariate_paths`), for a model
+            with covariates; None: the table's static covariates.
+
+        Returns
+        -------
+        pandas.Series
+            ``derl`` on ``table``'s index.
+
+        Raises
+        ------
+        ClvlabError
+            Where ``discount_rate`` is not finite and > 0.
+        """
         if not (np.isfinite(discount_rate) and discount_rate > 0):
             raise ClvlabError(f"discount_rate must be > 0 (undiscounted lifetimes may be "
                               f"infinite), got {discount_rate!r}")
@@ -184,7 +353,26 @@ def durations_from_survivors(survivors: Any) -> pd.DataFrame:
     """Cohort counts -> the sBG input: ``survivors[t]`` customers active at the start of period
     t (t = 0, 1, ..., survivors[0] = cohort size). Returns ``duration``, ``churned`` and
     ``weight``: survivors[t-1] - survivors[t] customers who left in period t and survivors[-1]
-    still active after len - 1 renewals."""
+    still active after len - 1 renewals.
+
+    Parameters
+    ----------
+    survivors : array-like of float
+        Customers active at the start of each period, period 0 (the cohort) first: at least two
+        finite counts >= 0 that never increase.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``duration`` (int64), ``churned`` (bool) and ``weight``, one row per period and one for
+        those still active.
+
+    Raises
+    ------
+    ClvlabError
+        Where ``survivors`` has fewer than two counts, a count that is negative or not finite,
+        or a count above the one before it.
+    """
     counts = np.asarray(survivors, dtype=np.float64)
     if counts.ndim != 1 or counts.size < 2 or not np.all(np.isfinite(counts)) or np.any(counts < 0):
         raise ClvlabError("survivors must be at least two finite counts >= 0 (period 0 first)")

@@ -27,7 +27,6 @@ when it is material; the result is kept as ``model.spend_frequency_check_``.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, example_row
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, example_row, warn
 from clvlab.data.validation import validate_rfm, validated
 from clvlab.models.base import BaseModel
 from clvlab.models.covariates import has_covariates
@@ -189,14 +188,14 @@ def warn_if_material(check: SpendFrequencyCheck, model_name: str) -> None:
            "frequent buyers raise, are over-valued" if check.pearson > 0 else
            "customers with few or no repeat purchases, shrunk towards a population mean that "
            "frequent buyers lower, are under-valued")
-    warnings.warn(
+    warn(
         f"{model_name}: spend per transaction is correlated with purchase frequency "
         f"({check}). The model assumes they are independent (Fader, Hardie & Lee 2005), so its "
         f"expected spend is biased: {who}. Add spend_covariates with the customer attributes "
         "behind both, or model spend conditional on frequency (e.g. one spend model per "
         "frequency band), and compare spend predictions in a backtest. The rule: |Pearson r| > "
         f"{check.threshold:g} with robust p < {check.alpha:g} (clvlab.spend_frequency_check).",
-        ClvlabWarning, stacklevel=3)
+        ClvlabWarning)
 
 
 class SpendModel(BaseModel):
@@ -219,7 +218,7 @@ class SpendModel(BaseModel):
 
     columns = ("frequency", "monetary_value")
     #: predictions with covariates run once over all customers, at per-customer parameter
-    #: arrays (``customer_params.row_model``): the hooks broadcast
+    #: arrays (``customer_params.row_model``): the hooks broadcast.
     row_predictions = True
 
     #: the compiled per-row log-likelihood of the model's three parameters over (x, z), into

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, did_you_mean, shown
+from clvlab.core.errors import ClvlabError, did_you_mean, shown, warn
 from clvlab.models.covariate_encoding import CovariateEncoder
 from clvlab.models.covariates import (PROCESS_SETTINGS, CovariateDesign, design_of,
                                       fit_scaled)
@@ -351,8 +351,6 @@ def warn_if_unbounded(model, likelihood: PathLikelihood) -> None:
     direction (e.g. no customer drops out in the high season, so the dropout rate there is
     driven to 0), the optimiser stops where the slope fades, and the estimate and its standard
     error mean nothing. A penalty (``covariate_penalty``) gives it an interior maximum."""
-    import warnings
-
     from clvlab.core.errors import ClvlabWarning
 
     design = model.covariates_
@@ -369,14 +367,14 @@ def warn_if_unbounded(model, likelihood: PathLikelihood) -> None:
     if reach:
         names = ", ".join(f"{n} = {v:.3g} (standard error {model.standard_errors_[n]:.3g})"
                           for n, v in reach.items())
-        warnings.warn(
+        warn(
             f"{type(model).__name__}: the estimate ran off towards a boundary for {names}: it moves "
             f"a rate by more than exp({UNBOUNDED_LOG_RATIO:g}) between the covariate's values, "
             "because the log-likelihood keeps rising in that direction (e.g. no dropout is seen "
             "where the covariate is on). The data do not identify that coefficient; the other "
             "estimates are those of the limit. Give it an interior maximum with covariate_penalty "
             "(e.g. covariate_penalty=0.1), or drop the covariate from that process.",
-            ClvlabWarning, stacklevel=4)
+            ClvlabWarning)
 
 
 def _plain_start(model, rfm: pd.DataFrame, weights: np.ndarray) -> np.ndarray:

@@ -13,13 +13,12 @@ the calibration end, so the fit's part of a path is a prefix of the prediction's
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, shown
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, shown, warn
 from clvlab.core.timeunits import UNIT_SECONDS
 
 __all__ = ["Segments", "path_segments", "static_rows"]
@@ -105,11 +104,11 @@ def _split_columns(paths, columns: list[str], varying: list[str] | None, model: 
     moving = [c for c in static if c in paths.covariates
               and (table.groupby("customer", sort=False)[c].nunique(dropna=False) > 1).any()]
     if moving:
-        warnings.warn(
+        warn(
             f"{model} was fitted with {moving} static (a column of the RFM table), so it reads "
             f"{'it' if len(moving) == 1 else 'them'} from the table; the values changing along "
             "these covariate paths are not used. To let them vary, refit with paths that hold "
-            "them", ClvlabWarning, stacklevel=2)
+            "them", ClvlabWarning)
     return list(varying), static
 
 

@@ -189,9 +189,10 @@ def cumulative_purchase_fan(model, rfm: pd.DataFrame, times, *,
 
     Parameters
     ----------
-    model, rfm, parameter_draws, seed, weights, exact_max_customers, chunk_size, time_unit,
-    check_durations
+    model, rfm, parameter_draws, seed, weights, exact_max_customers, chunk_size : optional
         As in ``purchase_totals`` (the whole table is the cohort).
+    time_unit, check_durations : optional
+        As in ``purchase_totals``.
     times : sequence of float
         Horizons after the calibration end, in the model's time unit, increasing.
     levels : sequence of float

@@ -27,7 +27,7 @@ class TransactionModel(PurchaseDistribution):
     """Mixin: conditional and unconditional predictions, vectorised over customers."""
 
     #: every prediction is written over arrays and takes parameters with one value per row
-    #: (``customer_params``: a model with covariates predicts all customers in one pass)
+    #: (``customer_params``: a model with covariates predicts all customers in one pass).
     row_predictions = True
 
     requires_time_unit = True  # recency, T and horizons are durations
@@ -42,7 +42,39 @@ class TransactionModel(PurchaseDistribution):
     @checks_time_unit
     @by_covariate_group
     def p_alive(self, rfm: pd.DataFrame) -> pd.Series:
-        """Probability that each customer is still active at T."""
+        """Probability that each customer is still active at T.
+
+        Parameters
+        ----------
+        rfm : pandas.DataFrame
+            The customers: ``frequency``, ``recency`` and ``T`` (in the model's time unit), and
+            any covariate columns the model reads.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates along the window
+            (:func:`clvlab.covariate_paths`), for a model with covariates: needed by one fitted
+            along paths; None: the table's static covariates.
+        time_unit : str, optional
+            The unit of the table's durations (``"D"``, ``"W"``...) for a table that does not
+            record it (a merge, a CSV read with pandas); it must be the model's: predictions are
+            never rescaled. None: the unit the table records.
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's (by the likelihood and
+            the customers' ages); False skips that check.
+
+        Returns
+        -------
+        pandas.Series
+            ``p_alive`` on ``rfm``'s index.
+
+        Raises
+        ------
+        ClvlabError
+            Where the model is not fitted, the horizon is not finite and > 0, the table's time unit
+            is not the model's, or a prediction is not finite (parameters the data do not
+            identify).
+        DataValidationError
+            Where the table breaks an RFM rule (:func:`clvlab.validate_rfm`).
+        """
         x, t_x, T = self._arrays(rfm)
         values = _per_distinct(self._p_alive, x, t_x, T)
         return pd.Series(self._finite(values, "p_alive", rfm), index=rfm.index, name="p_alive")
@@ -50,7 +82,41 @@ class TransactionModel(PurchaseDistribution):
     @checks_time_unit
     @by_covariate_group
     def expected_purchases(self, rfm: pd.DataFrame, t: Any) -> pd.Series:
-        """Expected number of purchases in (T, T + t] given each customer's history."""
+        """Expected number of purchases in (T, T + t] given each customer's history.
+
+        Parameters
+        ----------
+        rfm : pandas.DataFrame
+            The customers: ``frequency``, ``recency`` and ``T`` (in the model's time unit), and
+            any covariate columns the model reads.
+        t : float or array-like
+            The horizon, in the model's time unit (> 0): one for all customers or one per customer.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates along the window
+            (:func:`clvlab.covariate_paths`), for a model with covariates: needed by one fitted
+            along paths; None: the table's static covariates.
+        time_unit : str, optional
+            The unit of the table's durations (``"D"``, ``"W"``...) for a table that does not
+            record it (a merge, a CSV read with pandas); it must be the model's: predictions are
+            never rescaled. None: the unit the table records.
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's (by the likelihood and
+            the customers' ages); False skips that check.
+
+        Returns
+        -------
+        pandas.Series
+            ``expected_purchases`` on ``rfm``'s index.
+
+        Raises
+        ------
+        ClvlabError
+            Where the model is not fitted, the horizon is not finite and > 0, the table's time unit
+            is not the model's, or a prediction is not finite (parameters the data do not
+            identify).
+        DataValidationError
+            Where the table breaks an RFM rule (:func:`clvlab.validate_rfm`).
+        """
         t = check_horizon(t)
         x, t_x, T = self._arrays(rfm)
         alive = _per_distinct(self._p_alive, x, t_x, T)
@@ -64,7 +130,41 @@ class TransactionModel(PurchaseDistribution):
     def expected_purchases_by_horizon(self, rfm: pd.DataFrame, horizons: Any) -> pd.DataFrame:
         """Expected purchases in (T, T + h] for each horizon h in ``horizons`` (columns, in
         their order): ``expected_purchases`` at several horizons, with P(alive) and the
-        posterior computed once (CLV's discounting periods, tracking curves)."""
+        posterior computed once (CLV's discounting periods, tracking curves).
+
+        Parameters
+        ----------
+        rfm : pandas.DataFrame
+            The customers: ``frequency``, ``recency`` and ``T`` (in the model's time unit), and
+            any covariate columns the model reads.
+        horizons : float or sequence of float
+            Horizons in the model's time unit (> 0), shared by all customers.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates along the window
+            (:func:`clvlab.covariate_paths`), for a model with covariates: needed by one fitted
+            along paths; None: the table's static covariates.
+        time_unit : str, optional
+            The unit of the table's durations (``"D"``, ``"W"``...) for a table that does not
+            record it (a merge, a CSV read with pandas); it must be the model's: predictions are
+            never rescaled. None: the unit the table records.
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's (by the likelihood and
+            the customers' ages); False skips that check.
+
+        Returns
+        -------
+        pandas.DataFrame
+            On ``rfm``'s index, one column per horizon (named by it).
+
+        Raises
+        ------
+        ClvlabError
+            Where the model is not fitted, the horizon is not finite and > 0, the table's time unit
+            is not the model's, or a prediction is not finite (parameters the data do not
+            identify).
+        DataValidationError
+            Where the table breaks an RFM rule (:func:`clvlab.validate_rfm`).
+        """
         horizons = np.atleast_1d(check_horizon(horizons)).astype(np.float64)
         if horizons.ndim != 1:
             raise ClvlabError("horizons must be one list of horizons, shared by all customers")
@@ -78,7 +178,24 @@ class TransactionModel(PurchaseDistribution):
 
     @population_level
     def expected_purchases_new_customer(self, t: Any) -> np.ndarray | float:
-        """Expected repeat purchases of a newly acquired customer in their first t time units."""
+        """Expected repeat purchases of a newly acquired customer in their first t time units.
+
+        Parameters
+        ----------
+        t : float or array-like
+            The time since acquisition, in the model's time unit (> 0).
+
+        Returns
+        -------
+        float or numpy.ndarray
+            A float for one ``t``, an array for several.
+
+        Raises
+        ------
+        ClvlabError
+            Where the horizon is not finite and > 0, or the model has covariates (a new customer's
+            parameters depend on them).
+        """
         t = check_horizon(t)
         values = self._new_customer_expected(t)
         return float(values) if np.ndim(values) == 0 else values
@@ -98,6 +215,40 @@ class TransactionModel(PurchaseDistribution):
 
         Without ``rfm``: for a new customer over (0, t] (a scalar). With ``rfm``: for each
         customer over (T, T + t] given their history (a Series).
+
+        Parameters
+        ----------
+        n : int
+            The number of purchases (>= 0).
+        t : float or array-like
+            The window's length in the model's time unit (> 0).
+        rfm : pandas.DataFrame, optional
+            The customers (``frequency``, ``recency``, ``T``); None: a new customer.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates along the window
+            (:func:`clvlab.covariate_paths`), for a model with covariates: needed by one fitted
+            along paths; None: the table's static covariates.
+        time_unit : str, optional
+            The unit of the table's durations (``"D"``, ``"W"``...) for a table that does not
+            record it (a merge, a CSV read with pandas); it must be the model's: predictions are
+            never rescaled. None: the unit the table records.
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's (by the likelihood and
+            the customers' ages); False skips that check.
+
+        Returns
+        -------
+        float or pandas.Series
+            A float without ``rfm``; with it a Series named ``P(X=n)`` on its index.
+
+        Raises
+        ------
+        ClvlabError
+            Where the model is not fitted, the horizon is not finite and > 0, the table's time unit
+            is not the model's, or a prediction is not finite (parameters the data do not
+            identify).
+        DataValidationError
+            Where the table breaks an RFM rule (:func:`clvlab.validate_rfm`).
         """
         if not (isinstance(n, (int, np.integer)) and n >= 0):
             raise ClvlabError(f"n must be a whole number >= 0, got {n!r}")
@@ -114,7 +265,41 @@ class TransactionModel(PurchaseDistribution):
     def scores(self, rfm: pd.DataFrame, t: float) -> pd.DataFrame:
         """p_alive, expected purchases and P(any purchase) over (T, T + t] together: each is
         computed once per distinct (frequency, recency, T), sharing P(alive) (the scoring
-        job's columns, at the cost of about one of them)."""
+        job's columns, at the cost of about one of them).
+
+        Parameters
+        ----------
+        rfm : pandas.DataFrame
+            The customers: ``frequency``, ``recency`` and ``T`` (in the model's time unit), and
+            any covariate columns the model reads.
+        t : float
+            One horizon for all customers, in the model's time unit (> 0).
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates along the window
+            (:func:`clvlab.covariate_paths`), for a model with covariates: needed by one fitted
+            along paths; None: the table's static covariates.
+        time_unit : str, optional
+            The unit of the table's durations (``"D"``, ``"W"``...) for a table that does not
+            record it (a merge, a CSV read with pandas); it must be the model's: predictions are
+            never rescaled. None: the unit the table records.
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's (by the likelihood and
+            the customers' ages); False skips that check.
+
+        Returns
+        -------
+        pandas.DataFrame
+            On ``rfm``'s index: ``p_alive``, ``expected_purchases``, ``probability_of_purchase``.
+
+        Raises
+        ------
+        ClvlabError
+            Where the model is not fitted, the horizon is not finite and > 0, the table's time unit
+            is not the model's, or a prediction is not finite (parameters the data do not
+            identify).
+        DataValidationError
+            Where the table breaks an RFM rule (:func:`clvlab.validate_rfm`).
+        """
         from clvlab.inference.mle import group_rows
 
         t = check_horizon(t)
@@ -154,7 +339,41 @@ class TransactionModel(PurchaseDistribution):
     @checks_time_unit
     @by_covariate_group
     def probability_of_purchase(self, rfm: pd.DataFrame, t: Any) -> pd.Series:
-        """P(at least one purchase in (T, T + t]) for each customer."""
+        """P(at least one purchase in (T, T + t]) for each customer.
+
+        Parameters
+        ----------
+        rfm : pandas.DataFrame
+            The customers: ``frequency``, ``recency`` and ``T`` (in the model's time unit), and
+            any covariate columns the model reads.
+        t : float or array-like
+            The horizon, in the model's time unit (> 0): one for all customers or one per customer.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates along the window
+            (:func:`clvlab.covariate_paths`), for a model with covariates: needed by one fitted
+            along paths; None: the table's static covariates.
+        time_unit : str, optional
+            The unit of the table's durations (``"D"``, ``"W"``...) for a table that does not
+            record it (a merge, a CSV read with pandas); it must be the model's: predictions are
+            never rescaled. None: the unit the table records.
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's (by the likelihood and
+            the customers' ages); False skips that check.
+
+        Returns
+        -------
+        pandas.Series
+            ``probability_of_purchase`` on ``rfm``'s index.
+
+        Raises
+        ------
+        ClvlabError
+            Where the model is not fitted, the horizon is not finite and > 0, the table's time unit
+            is not the model's, or a prediction is not finite (parameters the data do not
+            identify).
+        DataValidationError
+            Where the table breaks an RFM rule (:func:`clvlab.validate_rfm`).
+        """
         values = 1.0 - self.purchase_probability(0, t, rfm)
         return values.rename("probability_of_purchase")
 

@@ -101,7 +101,24 @@ def _metric_columns(metrics: list[str] | str | None, sort_by: str) -> list[str]:
 
 
 def load_experiment(path: str | Path) -> dict[str, Any]:
-    """Read and check an experiment file; errors name the file and the key."""
+    """Read and check an experiment file; errors name the file and the key.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The experiment's TOML file.
+
+    Returns
+    -------
+    dict
+        The file's tables (``[data]``, ``[backtest]``, optional ``[selection]``), checked.
+
+    Raises
+    ------
+    ClvlabError
+        Where the file is missing or not valid TOML, a table or a required key is missing, or
+        a key is unknown.
+    """
     path = Path(path)
     try:
         config = tomllib.loads(path.read_text())
@@ -252,22 +269,51 @@ class ExperimentRun(tuple):
     """What :func:`run_experiment` did: unpacks as the pair ``(run_id, result)`` (the backtest's
     parent run and its :class:`~clvlab.evaluation.BacktestResult`), and holds ``selection``, the
     :class:`~clvlab.ops.selection.SelectionDecision` of a file with a ``[selection]`` rule
-    (else None)."""
+    (else None).
+
+    Parameters
+    ----------
+    run_id : str
+        The backtest's parent MLflow run.
+    result : BacktestResult
+        The backtest's result.
+    selection : SelectionDecision, optional
+        The decision of the file's ``[selection]`` rule, or None.
+    """
 
     def __new__(cls, run_id: str, result, selection=None):
         self = super().__new__(cls, (run_id, result))
         self.selection = selection
         return self
 
-    run_id = property(lambda self: self[0])
-    result = property(lambda self: self[1])
+    run_id = property(lambda self: self[0], doc="The backtest's parent MLflow run (item 0).")
+    result = property(lambda self: self[1], doc="The backtest's result (item 1).")
 
 
 def run_experiment(path: str | Path, *, progress: bool | None = None) -> ExperimentRun:
     """Run the experiment's backtest and log it (parent run named after the file, the file as
     an artifact). With a ``[selection]`` rule (:mod:`clvlab.ops.selection`) the champion's
     candidate joins the backtest, and the winner is refitted on the whole log, registered and
-    promoted as the rule decides. Returns an :class:`ExperimentRun` (``run_id, result = ...``)."""
+    promoted as the rule decides. Returns an :class:`ExperimentRun` (``run_id, result = ...``).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The experiment's TOML file.
+    progress : bool, optional
+        Show the backtest's progress (None: when someone is watching).
+
+    Returns
+    -------
+    ExperimentRun
+        ``(run_id, result)``, with ``selection``.
+
+    Raises
+    ------
+    ClvlabError
+        Where the file is invalid (:func:`load_experiment`), a data file is missing, or the
+        tracking store is unreachable.
+    """
     from clvlab.evaluation import backtest
     from clvlab.ops import selection
     from clvlab.ops.tracking import connect, log_backtest

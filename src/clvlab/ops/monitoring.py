@@ -91,9 +91,9 @@ __all__ = ["monitor", "monitor_forecasts", "MonitoringResult", "Thresholds", "de
            "VERDICT_EXIT_CODES", "VERDICTS", "BAND_DRAWS", "BAND_POINTS"]
 
 VERDICTS = ("fine", "watch", "retrain")
-#: ``clvlab monitor``'s exit status per verdict (its errors are 1, usage errors 2)
+#: ``clvlab monitor``'s exit status per verdict (its errors are 1, usage errors 2).
 VERDICT_EXIT_CODES = {"fine": 0, "watch": 3, "retrain": 4}
-#: parameter draws behind the predictive bands, and the points of the tracking curve that get one
+#: Parameter draws behind the predictive bands, and the points of the tracking curve that get one.
 BAND_DRAWS, BAND_POINTS = 100, 6
 
 
@@ -101,17 +101,27 @@ BAND_DRAWS, BAND_POINTS = 100, 6
 class Thresholds:
     """When a monitored figure makes the verdict ``watch`` or ``retrain`` (module docstring).
 
-    Attributes
+    The fields are its attributes too.
+
+    Parameters
     ----------
-    band_watch, band_retrain : levels of the central predictive band of the expected total
+    band_watch, band_retrain : float, default 0.99, 0.999
+        Levels of the central predictive band of the expected total
         (repeat purchases; spend when the model values them) that the realised total must lie
         in: outside the ``band_watch`` band is ``watch``, outside the ``band_retrain`` band
         ``retrain``.
-    auc_watch : ``watch`` when the AUC of P(any purchase) against activity is below it.
-    calibration_watch : ``watch`` when the calibration error exceeds it.
-    coverage_shortfall : ``watch`` when interval coverage is below its level by more than it.
-    psi_watch, psi_columns : ``watch`` when the PSI of one of ``psi_columns`` exceeds it.
-    new_customers_watch : ``watch`` when the share of customers at ``as_of`` not scored exceeds it.
+    auc_watch : float, default 0.60
+        ``watch`` when the AUC of P(any purchase) against activity is below it.
+    calibration_watch : float, default 0.05
+        ``watch`` when the calibration error exceeds it.
+    coverage_shortfall : float, default 0.05
+        ``watch`` when interval coverage is below its level by more than it.
+    psi_watch : float, default 0.25
+        ``watch`` when the PSI of one of ``psi_columns`` exceeds it.
+    psi_columns : tuple of str, default ("frequency", "monetary_value")
+        The RFM columns whose PSI the verdict checks.
+    new_customers_watch : float, default 0.25
+        ``watch`` when the share of customers at ``as_of`` not scored exceeds it.
     """
 
     band_watch: float = 0.99
@@ -125,7 +135,24 @@ class Thresholds:
 
     @classmethod
     def of(cls, given: Any) -> "Thresholds":
-        """Thresholds from None (the defaults), a Thresholds, or a dict of some of them."""
+        """Thresholds from None (the defaults), a Thresholds, or a dict of some of them.
+
+        Parameters
+        ----------
+        given : None, Thresholds or dict
+            The thresholds, or some of them by name.
+
+        Returns
+        -------
+        Thresholds
+            Checked.
+
+        Raises
+        ------
+        ClvlabError
+            Where ``given`` is of another type, names an unknown threshold, or a threshold is out of
+            range (``band_watch`` must be below ``band_retrain``).
+        """
         if given is None:
             given = {}
         if isinstance(given, Thresholds):
@@ -172,7 +199,20 @@ class Thresholds:
 def decide(metrics: dict[str, float], thresholds: Thresholds) -> pd.DataFrame:
     """Each check of the verdict: ``check``, ``value``, ``threshold`` (a band's level for the
     band checks), ``rule`` (what passes, in words), ``status`` ("ok", "watch", "retrain" or "not
-    checked") and ``reason`` (what crossed which threshold, or why it was not checked)."""
+    checked") and ``reason`` (what crossed which threshold, or why it was not checked).
+
+    Parameters
+    ----------
+    metrics : dict of str to float
+        The monitoring figures.
+    thresholds : Thresholds
+        The thresholds to apply.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per check, the columns above.
+    """
     t, rows = thresholds, []
     for what, unit in (("purchases", "repeat purchases"), ("spend", "spend")):
         value = metrics.get(f"{what}_realised", math.nan)
@@ -231,7 +271,31 @@ def _floor(check, value, threshold, label, option, below: bool) -> tuple:
 class MonitoringResult:
     """What a monitoring job found: the verdict and its reasons, the figures (``metrics``,
     ``summary()``), the calibration, drift and tracking tables, and where it all came from
-    (``info``: the scoring run, model, dates, elapsed window)."""
+    (``info``: the scoring run, model, dates, elapsed window).
+
+    Parameters
+    ----------
+    verdict : {"fine", "watch", "retrain"}
+        The verdict.
+    checks : pandas.DataFrame
+        Each check of the verdict (:func:`decide`).
+    metrics : dict of str to float
+        Every figure.
+    calibration : pandas.DataFrame
+        Predicted against realised activity and purchases, by bin.
+    drift : pandas.DataFrame
+        The PSI of each RFM column against the model's training profile.
+    tracking : pandas.DataFrame
+        Cumulative repeat purchases since the scoring date, realised and expected, with bands.
+    thresholds : Thresholds
+        The thresholds the verdict applied.
+    info : dict
+        Where it came from: the scoring run, model, dates and elapsed window.
+    notes : list of str, optional
+        What the figures should be read with.
+    run_id : str, optional
+        The monitoring run's MLflow id (None when not logged).
+    """
 
     verdict: str
     checks: pd.DataFrame = field(repr=False)
@@ -262,7 +326,13 @@ class MonitoringResult:
 
     def summary(self) -> pd.DataFrame:
         """Every figure (index ``metric``): ``value`` and, for those the verdict checks, the
-        ``threshold`` and ``status``."""
+        ``threshold`` and ``status``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``metric``: ``value``, ``threshold``, ``status``.
+        """
         table = pd.DataFrame({"value": pd.Series(self.metrics, dtype=float)})
         checks = self.checks.set_index("check")
         table = table.join(checks[["threshold", "status"]], how="outer")
@@ -272,19 +342,48 @@ class MonitoringResult:
         return table
 
     def to_dict(self) -> dict[str, Any]:
-        """The verdict, reasons, figures, thresholds, source and notes (JSON-ready but NaN)."""
+        """The verdict, reasons, figures, thresholds, source and notes (JSON-ready but NaN).
+
+        Returns
+        -------
+        dict
+            ``verdict``, ``reasons``, ``not_checked``, ``metrics``, ``thresholds``, ``info``,
+            ``notes``, ``run_id``.
+        """
         return {"verdict": self.verdict, "reasons": self.reasons, "not_checked": self.not_checked,
                 "metrics": dict(self.metrics), "thresholds": asdict(self.thresholds),
                 "info": dict(self.info), "notes": list(self.notes), "run_id": self.run_id}
 
     def plot_tracking(self, ax=None):
-        """:func:`clvlab.plotting.monitoring.plot_monitoring_tracking` of this result."""
+        """:func:`clvlab.plotting.monitoring.plot_monitoring_tracking` of this result.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; None: new ones.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+        """
         from clvlab.plotting.monitoring import plot_monitoring_tracking
 
         return plot_monitoring_tracking(self, ax=ax)
 
     def plot_drift(self, ax=None):
-        """:func:`clvlab.plotting.monitoring.plot_drift` of this result."""
+        """:func:`clvlab.plotting.monitoring.plot_drift` of this result.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; None: new ones.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+        """
         from clvlab.plotting.monitoring import plot_drift
 
         return plot_drift(self, ax=ax)
@@ -389,7 +488,52 @@ def monitor_forecasts(model, scores: pd.DataFrame, transactions: Any, scored_as_
     :class:`clvlab.ops.serving.CLVModel`, or a transaction model) made ``scores`` (a table
     indexed by customer id, or a scoring output's path) as of ``scored_as_of``; the rest as
     :func:`monitor`; ``band_levels`` adds bands at other levels to the figures (the study
-    computes several, to try other thresholds). What :func:`monitor` and the study call."""
+    computes several, to try other thresholds). What :func:`monitor` and the study call.
+
+    Parameters
+    ----------
+    model : CLVModel or transaction model
+        The model that made ``scores``.
+    scores : pandas.DataFrame or str or pathlib.Path
+        The scores, indexed by customer id, or a scoring output's path.
+    transactions : pandas.DataFrame, path, glob or list of paths
+        The transaction log up to (at least) ``as_of``.
+    scored_as_of : str or datetime
+        The scoring date.
+    as_of : str or datetime
+        The monitored date.
+    time_unit : str, optional
+        The model's time unit, where the model records none.
+    horizon : float, optional
+        The scoring horizon, in the time unit (None: unknown).
+    interval_level : float, optional
+        The level of the scores' prediction intervals, whose coverage is checked.
+    quantiles : sequence of float, optional
+        The levels of the scores' quantile columns, whose coverage is checked.
+    thresholds : dict or Thresholds, optional
+        Overrides of :class:`Thresholds`' defaults.
+    band_draws : int, default BAND_DRAWS (100)
+        Parameter draws behind the predictive bands.
+    band_points : int, default BAND_POINTS (6)
+        Points of the tracking curve that get a band.
+    seed : int, default 0
+        The draws' seed.
+    band_levels : sequence of float, default ()
+        Further band levels to compute.
+    **log_options
+        The log's options, as :func:`monitor`'s.
+
+    Returns
+    -------
+    MonitoringResult
+        With ``run_id`` None.
+
+    Raises
+    ------
+    ClvlabError
+        For bad thresholds or options, a model without a time unit, or a log that stops before
+        ``as_of``.
+    """
     from clvlab.ops.monitoring_data import observe
     from clvlab.ops.monitoring_runs import read_scores
 

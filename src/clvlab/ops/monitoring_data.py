@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning
+from clvlab.core.errors import ClvlabError, ClvlabWarning, warn
 from clvlab.core.timeunits import UNIT_SECONDS
 from clvlab.ops import monitoring_metrics as figures
 
@@ -138,9 +138,9 @@ def observe(model, scores: pd.DataFrame, transactions: Any, scored_as_of: Any, a
     scores = scores.copy()
     scored, missing = _matched(scores, then.index)
     if missing:
-        warnings.warn(f"monitor: {missing:,} scored customers are not in the log before the "
+        warn(f"monitor: {missing:,} scored customers are not in the log before the "
                       f"scoring date (the first: {scores.index[~scores.index.isin(scored)][0]!r}); "
-                      "they are left out", ClvlabWarning, stacklevel=3)
+                      "they are left out", ClvlabWarning)
     if len(scored) == 0:
         raise ClvlabError(f"no scored customer is in the log before the scoring date {start.date()} "
                           f"(scores ids such as {list(scores.index[:3])}, log ids such as "

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from clvlab.core.atomic import atomic_output
-from clvlab.core.errors import ClvlabError
+from clvlab.core.errors import ClvlabError, warn
 from clvlab.ops.scoring import SCORING_METADATA_KEY
 
 __all__ = ["ScoringSource", "scoring_record", "read_scores", "find_scoring_source",
@@ -254,8 +254,6 @@ def _link(mlflow, info: dict, run_id: str, verdict: str) -> None:
     """Tag the scoring run and the model version with the monitoring run (best effort: a
     scoring run deleted since, or a model version without the right to tag it, gets a
     warning, as the monitoring run itself is logged)."""
-    import warnings
-
     from clvlab.core.errors import ClvlabWarning
 
     client = mlflow.MlflowClient()
@@ -273,8 +271,8 @@ def _link(mlflow, info: dict, run_id: str, verdict: str) -> None:
         try:
             tag()
         except Exception as exc:  # MlflowException, a store gone away: the run is logged
-            warnings.warn(f"monitor: could not tag {what} with the monitoring run {run_id} "
-                          f"({type(exc).__name__}: {str(exc)[:200]})", ClvlabWarning, stacklevel=3)
+            warn(f"monitor: could not tag {what} with the monitoring run {run_id} "
+                          f"({type(exc).__name__}: {str(exc)[:200]})", ClvlabWarning)
 
 
 def _registered_name(uri: str | None) -> str | None:

@@ -44,6 +44,7 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError
 from clvlab.evaluation.metrics import TARGETS, describe_better, ranking_key
+from clvlab.data.tables import accepts_tables
 
 #: the metrics of a predictive distribution, written for purchases only
 DISTRIBUTION_METRICS = {"log_score", "rps", "interval_width_90", "total_coverage_90",
@@ -53,13 +54,28 @@ DISTRIBUTION_METRICS = {"log_score", "rps", "interval_width_90", "total_coverage
 __all__ = ["SelectionRule", "SelectionDecision", "parse_rule", "candidate_scores",
            "champion_candidate", "decide", "refit_and_register", "decisions", "SELECTION_KEYS"]
 
+#: The keys a ``[selection]`` table may hold.
 SELECTION_KEYS = {"registered_model", "target", "metric", "margin", "refresh"}
 
 
 @dataclass(frozen=True)
 class SelectionRule:
     """Which candidate wins (the mean of ``target``'s ``metric`` over the cutoffs) and by how
-    much a challenger must beat the champion (``margin``, in the metric's units)."""
+    much a challenger must beat the champion (``margin``, in the metric's units).
+
+    Parameters
+    ----------
+    registered_model : str
+        The MLflow registered model the winner is registered under.
+    target : str
+        ``"purchases"``, ``"spend"`` or ``"activity"``.
+    metric : str
+        A metric of that target, as the backtest logs it (``"normalized_gini"``...).
+    margin : float, default 0.0
+        How much a challenger must beat the champion by, in the metric's units.
+    refresh : bool, default True
+        Refit and replace the champion when its own candidate wins again.
+    """
 
     registered_model: str
     target: str
@@ -73,19 +89,59 @@ class SelectionRule:
         return f"{self.target}_{self.metric}"
 
     def describe(self) -> str:
+        """The rule in words: the metric, its direction and the margin.
+
+        Returns
+        -------
+        str
+            E.g. ``"spend normalized_gini over all cutoffs (higher is better); a challenger must
+            beat the champion by at least 0.01"``.
+        """
         return (f"{self.target} {self.metric} over all cutoffs ({describe_better(self.column)}); "
                 f"a challenger must beat the champion by at least {self.margin:g}")
 
     def improvement(self, score: float, champion_score: float) -> float:
         """How much better ``score`` is than ``champion_score`` (positive: better), in the
         metric's units: ranking_key's order, so a signed error and a coverage count by their
-        distance from their target."""
+        distance from their target.
+
+        Parameters
+        ----------
+        score : float
+            A challenger's score.
+        champion_score : float
+            The champion's score.
+
+        Returns
+        -------
+        float
+            The improvement; positive: ``score`` is better.
+        """
         key = ranking_key(self.column)(pd.Series([score, champion_score])).to_numpy()
         return float(key[1] - key[0])
 
 
 def parse_rule(path: Path | str, table: Any) -> SelectionRule:
-    """The ``[selection]`` table of an experiment file as a rule; errors name the file and key."""
+    """The ``[selection]`` table of an experiment file as a rule; errors name the file and key.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The experiment file (for the messages).
+    table : dict
+        Its ``[selection]`` table.
+
+    Returns
+    -------
+    SelectionRule
+        The rule.
+
+    Raises
+    ------
+    ClvlabError
+        Where the table is not a table, has an unknown key, lacks a required one, or a value is
+        of the wrong type or not a metric the backtest writes.
+    """
     where = f"{path}: [selection]"
     if not isinstance(table, dict):
         raise ClvlabError(f"{where} must be a table, e.g. [selection] with target = \"spend\"")
@@ -158,7 +214,25 @@ def candidate_scores(result, rule: SelectionRule) -> pd.DataFrame:
     """Each candidate's mean of the rule's metric over the cutoffs, best first: columns
     ``score``, ``cutoffs`` (at how many it was scored), ``complete`` (at all of them) and
     ``registrable``. A candidate without the metric (a baseline without a distribution) is
-    absent; one that failed at a cutoff is kept but not ``complete``, so it cannot win."""
+    absent; one that failed at a cutoff is kept but not ``complete``, so it cannot win.
+
+    Parameters
+    ----------
+    result : BacktestResult
+        The backtest's result.
+    rule : SelectionRule
+        The rule whose target and metric rank the candidates.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by candidate: ``score``, ``cutoffs``, ``complete``, ``registrable``.
+
+    Raises
+    ------
+    ClvlabError
+        Where the backtest wrote the rule's metric for no candidate.
+    """
     table = result.metrics
     rows = table[(table["cohort"] == "all") & (table["target"] == rule.target)
                  & (table["metric"] == rule.metric)]
@@ -178,7 +252,36 @@ def candidate_scores(result, rule: SelectionRule) -> pd.DataFrame:
 
 @dataclass
 class SelectionDecision:
-    """What the rule decided: the winner, the champion, both scores and whether it promoted."""
+    """What the rule decided: the winner, the champion, both scores and whether it promoted.
+
+    Parameters
+    ----------
+    rule : SelectionRule
+        The rule applied.
+    decision : str
+        ``"first champion"``, ``"promoted"``, ``"refreshed"``, ``"kept"`` or ``"nothing to
+        register"``.
+    reason : str
+        The decision in words.
+    winner : str, optional
+        The best registrable candidate.
+    winner_score : float, optional
+        Its score (NaN: none).
+    champion : str, optional
+        The champion's candidate name (None: no champion).
+    champion_version : str, optional
+        The champion's model version.
+    champion_score : float, optional
+        The champion's candidate's score (NaN: none on this backtest).
+    leader : str, optional
+        The best candidate of the table, registrable or not.
+    version : str, optional
+        The version registered for the winner.
+    backtest_run : str, optional
+        The backtest's MLflow run.
+    scores : pandas.DataFrame, optional
+        :func:`candidate_scores`' table.
+    """
 
     rule: SelectionRule
     decision: str  # "first champion", "promoted", "refreshed", "kept", "nothing to register"
@@ -195,10 +298,17 @@ class SelectionDecision:
 
     @property
     def promoted(self) -> bool:
+        """Whether the decision moves ``@champion`` (first champion, promoted, refreshed)."""
         return self.decision in ("first champion", "promoted", "refreshed")
 
     def tags(self) -> dict[str, str]:
-        """The decision as MLflow tags (on the model version and the backtest run)."""
+        """The decision as MLflow tags (on the model version and the backtest run).
+
+        Returns
+        -------
+        dict of str to str
+            ``clvlab.selection.<field>`` -> value.
+        """
         values = {"rule": json.dumps(asdict(self.rule)), "decision": self.decision,
                   "reason": self.reason[:4900], "winner": self.winner or "",
                   "winner_score": _text(self.winner_score), "champion": self.champion or "",
@@ -221,7 +331,23 @@ def _text(value: float) -> str:
 
 
 def champion_candidate(registered_model: str) -> tuple[str, str] | None:
-    """(version, candidate display name) behind ``@champion``, or None (no such model or alias)."""
+    """(version, candidate display name) behind ``@champion``, or None (no such model or alias).
+
+    Parameters
+    ----------
+    registered_model : str
+        The MLflow registered model.
+
+    Returns
+    -------
+    tuple of (str, str) or None
+        The version and its candidate's name, or None.
+
+    Raises
+    ------
+    ClvlabError
+        Where the champion version records no candidate.
+    """
     from clvlab.ops.tracking import connect
 
     mlflow = connect()
@@ -240,7 +366,22 @@ def champion_candidate(registered_model: str) -> tuple[str, str] | None:
 
 def decide(scores: pd.DataFrame, rule: SelectionRule,
            champion: tuple[str, str] | None) -> SelectionDecision:
-    """The rule applied to the backtest's scores (before anything is registered)."""
+    """The rule applied to the backtest's scores (before anything is registered).
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        :func:`candidate_scores`' table.
+    rule : SelectionRule
+        The rule.
+    champion : tuple of (str, str) or None
+        The champion's version and candidate name (:func:`champion_candidate`), or None.
+
+    Returns
+    -------
+    SelectionDecision
+        Without ``version`` (nothing is registered yet).
+    """
     leader = str(scores.index[0]) if len(scores) else None
     eligible = scores[scores["complete"] & scores["registrable"] & scores["score"].notna()]
     base = dict(rule=rule, scores=scores, leader=leader)
@@ -280,12 +421,32 @@ def decide(scores: pd.DataFrame, rule: SelectionRule,
         f"{beside}"))
 
 
+@accepts_tables("transactions")
 def refit_and_register(decision: SelectionDecision, transactions: Any, horizon: float,
                        options: dict[str, Any], *, experiment_file: str | None = None) -> SelectionDecision:
     """Fit the winner on the whole log (up to its last transaction), register it under the
     rule's model with ``@challenger``, record the decision on the version and the backtest
     run, and move ``@champion`` when the decision promotes. ``options``: the log's columns and
-    settings as :func:`clvlab.data.calibration.calibration_data` takes them."""
+    settings as :func:`clvlab.data.calibration.calibration_data` takes them.
+
+    Parameters
+    ----------
+    decision : SelectionDecision
+        What :func:`decide` decided.
+    transactions : pandas.DataFrame, path, glob or list of paths
+        The whole transaction log.
+    horizon : float
+        The backtest's horizon (what a churn adjuster or challenger trains for).
+    options : dict
+        The log's columns and settings (:func:`clvlab.backtesting.calibration_data`'s).
+    experiment_file : str, optional
+        The experiment file, recorded as a tag.
+
+    Returns
+    -------
+    SelectionDecision
+        ``decision``, with ``version`` set where a winner was registered.
+    """
     from clvlab.data.calibration import calibration_data, load_log
     from clvlab.data.rfm_rules import make_settings
     from clvlab.evaluation.candidate_names import make_candidate
@@ -367,7 +528,24 @@ def decisions(experiment: str) -> pd.DataFrame:
     """Every selection an experiment's runs made, newest first: the run, the rule, the winner
     and the champion with their scores, the decision and its reason, and the version
     registered (what ``clvlab compare`` prints under the leaderboard). Empty when no run of
-    the experiment had a ``[selection]`` rule."""
+    the experiment had a ``[selection]`` rule.
+
+    Parameters
+    ----------
+    experiment : str
+        The MLflow experiment's name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``run``, ``started``, ``rule``, ``winner``, ``winner_score``, ``champion``,
+        ``champion_score``, ``decision``, ``version``, ``reason``.
+
+    Raises
+    ------
+    ClvlabError
+        Where there is no such experiment.
+    """
     from clvlab.ops.tracking import connect
 
     mlflow = connect()

@@ -43,6 +43,7 @@ from clvlab.ops.scoring_time_varying import (PATH_PARAMS, check_panel_given, pan
 from clvlab.ops.signature import DEFAULT_PARAMS, as_numbers, numeric_inputs
 from clvlab.ops.signature import covariate_types  # noqa: F401 (its home before issue 29)
 from clvlab.ops.signature import signature as _signature
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["CLVModel", "OUTPUT_COLUMNS", "log_clv_model", "promote", "resolve_version",
            "check_model_files", "download_clv_model", "load_clv_model", "covariate_columns",
@@ -55,7 +56,7 @@ LOADER_MODULE = "clvlab.serving"
 
 RFM_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 #: every score column; a model without a spend model has no spend columns
-#: (clvlab.models.customer_scores.output_columns, the one list)
+#: (clvlab.models.customer_scores.output_columns, the one list).
 OUTPUT_COLUMNS = TRANSACTION_OUTPUTS + SPEND_OUTPUTS
 DATA_FOLDER = "clv_model"  # the model's data folder (MLmodel's pyfunc "data": data/clv_model)
 MODEL_FILES = {"transaction_model.json", "spend_model.json", "churn_adjuster.json",
@@ -74,7 +75,22 @@ ENVIRONMENT_FILES = {"MLmodel", "conda.yaml", "python_env.yaml", "requirements.t
 class CLVModel:
     """predict(RFM rows, params={horizon, discount_rate, margin}) -> p_alive, probability of
     purchase, expected purchases and, with a spend model, expected spend and CLV over the
-    horizon (see :mod:`clvlab.models.customer_scores`)."""
+    horizon (see :mod:`clvlab.models.customer_scores`).
+
+    Parameters
+    ----------
+    transaction : BetaGeo, ModifiedBetaGeo or ParetoNBD
+        The fitted transaction model.
+    spend : GammaGamma or LogNormalSpend, optional
+        The fitted spend model (None: no spend columns).
+    adjuster : ChurnAdjuster or ChallengerAdjustment, optional
+        A fitted churn adjuster or challenger (None: the transaction model's predictions).
+
+    Raises
+    ------
+    ClvlabError
+        Where a part is not of its kind.
+    """
 
     def __init__(self, transaction, spend=None, adjuster=None):
         from clvlab.ops.registration import check_parts
@@ -86,7 +102,23 @@ class CLVModel:
 
     @classmethod
     def load(cls, folder: str | Path) -> "CLVModel":
-        """Read the model's data folder (JSON and skops files only)."""
+        """Read the model's data folder (JSON and skops files only).
+
+        Parameters
+        ----------
+        folder : str or pathlib.Path
+            The model's data folder (``transaction_model.json`` and the others beside it).
+
+        Returns
+        -------
+        CLVModel
+            The loaded model.
+
+        Raises
+        ------
+        ClvlabError
+            Where the folder has no ``transaction_model.json`` or a file is not a readable model.
+        """
         from clvlab.churn import ChallengerAdjustment, ChurnAdjuster
         from clvlab.models import load_model
 
@@ -108,6 +140,27 @@ class CLVModel:
         return covariate_columns(self.transaction, self.spend)
 
     def predict(self, model_input, params=None) -> pd.DataFrame:
+        """Score RFM rows (MLflow's pyfunc ``predict``): :func:`score_frame` of the parts.
+
+        Parameters
+        ----------
+        model_input : pandas.DataFrame
+            ``frequency``, ``recency``, ``T`` (and ``monetary_value`` with a spend model) per
+            customer, with the attribute columns the models read.
+        params : dict, optional
+            ``horizon`` (required), ``discount_rate``, ``margin``, ``time_unit`` and the
+            interval and path options of :func:`score_frame`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The scores, one row per input row.
+
+        Raises
+        ------
+        ClvlabError
+            As :func:`score_frame`.
+        """
         return score_frame(self.transaction, self.spend, self.adjuster, model_input, params)
 
 
@@ -117,10 +170,28 @@ def _load_pyfunc(data_path: str) -> CLVModel:
 
 
 def check_model_files(model_dir: str | Path) -> Path:
-    """Refuse a downloaded MLflow model directory that could run code when loaded: its MLmodel
-    must name ``clvlab.serving`` as the pyfunc loader, carry no code paths, and the directory may
-    hold only clvlab's model files and MLflow's environment descriptions. Returns the data
-    folder. (A model logged by an older clvlab as a model from code is refused here too.)"""
+    """Refuse a downloaded MLflow model directory that could run code when loaded.
+
+    Its MLmodel must name ``clvlab.serving`` as the pyfunc loader and carry no code paths, and
+    the directory may hold only clvlab's model files and MLflow's environment descriptions.
+    (A model logged by an older clvlab as a model from code is refused here too.)
+
+    Parameters
+    ----------
+    model_dir : str or pathlib.Path
+        The downloaded MLflow model directory.
+
+    Returns
+    -------
+    pathlib.Path
+        The model's data folder.
+
+    Raises
+    ------
+    ClvlabError
+        Where MLmodel is missing or unreadable, names another loader or code, the directory
+        holds an unexpected file, or a model names a posterior file other than its own.
+    """
     import yaml
 
     model_dir = Path(model_dir)
@@ -170,7 +241,24 @@ def _check_posterior_names(data: Path) -> None:
 
 
 def download_clv_model(model_uri: str) -> Path:
-    """Download a registered CLV model and check its files; returns its data folder."""
+    """Download a registered CLV model and check its files; returns its data folder.
+
+    Parameters
+    ----------
+    model_uri : str
+        An MLflow model URI (``models:/<name>@champion``, ``models:/<name>/<version>``...).
+
+    Returns
+    -------
+    pathlib.Path
+        The local data folder.
+
+    Raises
+    ------
+    ClvlabError
+        Where the model cannot be downloaded or its files are refused
+        (:func:`check_model_files`).
+    """
     from clvlab.ops.tracking import connect
 
     mlflow = connect()
@@ -183,20 +271,48 @@ def download_clv_model(model_uri: str) -> Path:
 
 def load_clv_model(model_uri: str) -> CLVModel:
     """Download, check and load a registered CLV model (the scoring job's path: the same object
-    MLflow's pyfunc would wrap, without its per-call schema checks)."""
+    MLflow's pyfunc would wrap, without its per-call schema checks).
+
+    Parameters
+    ----------
+    model_uri : str
+        An MLflow model URI.
+
+    Returns
+    -------
+    CLVModel
+        The loaded model.
+
+    Raises
+    ------
+    ClvlabError
+        As :func:`download_clv_model` and :meth:`CLVModel.load`.
+    """
     return CLVModel.load(download_clv_model(model_uri))
 
 
 def covariate_columns(*models) -> list[str]:
     """The attribute columns that the fitted ``models`` (None allowed) read as covariates from
     each customer's row, in the order the models name them, each once (not the time-varying
-    ones, which come from a covariate panel: :mod:`clvlab.ops.scoring_time_varying`)."""
+    ones, which come from a covariate panel: :mod:`clvlab.ops.scoring_time_varying`).
+
+    Parameters
+    ----------
+    *models : BaseModel or None
+        Fitted models.
+
+    Returns
+    -------
+    list of str
+        The columns.
+    """
     columns: list[str] = []
     for model in models:
         columns += [c for c in static_columns(model) if c not in columns]
     return columns
 
 
+@accepts_tables(keyed=("frame",))
 def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict | None) -> pd.DataFrame:
     """The pyfunc's predictions, callable without MLflow: :func:`clvlab.models.customer_scores.score_customers`
     with the pyfunc's ``params`` ({horizon, discount_rate, margin, time_unit}; horizon has no
@@ -215,7 +331,33 @@ def score_frame(transaction, spend, adjuster, frame: pd.DataFrame, params: dict 
 
     A model fitted with time-varying covariates also needs ``params["covariates"]`` (the
     panel: a file where the model runs, or a DataFrame), ``as_of`` and the id column
-    ``customer_col`` in ``frame`` (:mod:`clvlab.ops.scoring_time_varying`)."""
+    ``customer_col`` in ``frame`` (:mod:`clvlab.ops.scoring_time_varying`).
+
+    Parameters
+    ----------
+    transaction : BetaGeo, ModifiedBetaGeo or ParetoNBD
+        The fitted transaction model.
+    spend : GammaGamma, LogNormalSpend or None
+        The fitted spend model, or None.
+    adjuster : ChurnAdjuster, ChallengerAdjustment or None
+        A fitted churn adjuster or challenger, or None.
+    frame : pandas.DataFrame
+        The rows to score.
+    params : dict or None
+        The scoring parameters (above).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`~clvlab.models.customer_scores.score_customers`' columns, then any interval
+        columns.
+
+    Raises
+    ------
+    ClvlabError
+        Where a parameter is unknown or missing (``horizon``; ``time_unit`` for rows that record
+        none), a part is not of its kind, or ``frame`` lacks a column the models read.
+    """
     from clvlab.core.timeunits import unit_name
     from clvlab.models.customer_scores import score_customers
     from clvlab.models.table_units import checked, recorded_unit
@@ -287,6 +429,7 @@ def _scored_table(transaction, spend, frame: pd.DataFrame, scores: pd.DataFrame)
     return table
 
 
+@accepts_tables(keyed=("attributes",), customer_col="customer_col")
 def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
                   registered_model_name: str | None = None, name: str = "clv_model",
                   alias: str | None = "challenger", tags: dict[str, str] | None = None,
@@ -313,7 +456,42 @@ def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
 
     The model's files are the JSON models (population-level parameters only), the posterior of
     a Bayesian fit (netCDF) and the churn adjuster's skops file; MLflow loads them through this
-    module (no code is logged)."""
+    module (no code is logged).
+
+    Parameters
+    ----------
+    transaction_model : BetaGeo, ModifiedBetaGeo or ParetoNBD
+        The fitted transaction model (with a time unit).
+    spend_model : GammaGamma or LogNormalSpend, optional
+        The fitted spend model.
+    churn_adjuster : ChurnAdjuster or ChallengerAdjustment, optional
+        A fitted churn adjuster or challenger.
+    registered_model_name : str, optional
+        Register the model under this name (None: log only).
+    name : str, default "clv_model"
+        The model's artifact name in the run.
+    alias : str or None, default "challenger"
+        The alias pointed at the new version when registered (None: none).
+    tags : dict of str to str, optional
+        Further tags of the run.
+    attributes : pandas.DataFrame, optional
+        A table holding the models' attribute columns (above).
+    force : bool, default False
+        Register an unconverged fit anyway.
+    customer_col : str, optional
+        The customer id column of a model fitted with time-varying covariates.
+
+    Returns
+    -------
+    mlflow.models.model.ModelInfo
+        MLflow's ModelInfo.
+
+    Raises
+    ------
+    ClvlabError
+        Where a part is not of its kind, the transaction model has no time unit, or a fit did
+        not converge (without ``force``), or MLflow fails.
+    """
     from clvlab.core.version import __version__
     from clvlab.ops import registration
     from clvlab.ops.tracking import connect, tracking_errors
@@ -374,7 +552,25 @@ def log_clv_model(transaction_model, spend_model=None, churn_adjuster=None, *,
 
 
 def resolve_version(name: str, alias: str) -> str:
-    """The version an alias points at, or a clear error."""
+    """The version an alias points at, or a clear error.
+
+    Parameters
+    ----------
+    name : str
+        The registered model.
+    alias : str
+        The alias (``"champion"``...).
+
+    Returns
+    -------
+    str
+        The version.
+
+    Raises
+    ------
+    ClvlabError
+        Where the model has no such alias.
+    """
     from clvlab.ops.tracking import connect
 
     mlflow = connect()
@@ -393,7 +589,32 @@ def promote(name: str, *, version: str | None = None, from_alias: str = "challen
     its covariates in brackets; :func:`clvlab.ops.registration.check_evidence`), or the
     promotion is refused and no alias moves. The run's id and the candidate are recorded on the
     model version (tags ``clvlab.promoted_on_backtest``, ``clvlab.promoted_on_candidate``) as
-    the evidence for the promotion. Returns the promoted version."""
+    the evidence for the promotion. Returns the promoted version.
+
+    Parameters
+    ----------
+    name : str
+        The registered model.
+    version : str, optional
+        The version to promote (None: the one ``from_alias`` points at).
+    from_alias : str, default "challenger"
+        The alias whose version is promoted when ``version`` is None.
+    to_alias : str, default "champion"
+        The alias to move.
+    backtest_run : str, optional
+        The MLflow run of the backtest that is the promotion's evidence.
+
+    Returns
+    -------
+    str
+        The promoted version.
+
+    Raises
+    ------
+    ClvlabError
+        Where the version or alias does not exist, or the backtest run is not evidence for this
+        model.
+    """
     from clvlab.ops.registration import check_evidence
     from clvlab.ops.tracking import connect
 

@@ -27,7 +27,22 @@ __all__ = ["local_session", "rfm_summary", "SparkSummary", "fit", "score", "tota
 def fit(model, summary, weights_col: str | None = None):
     """Fit a clvlab model on a Spark RFM summary: the distinct rows of the columns the model
     reads (``model.columns``) and their counts are computed in Spark and collected to the driver,
-    so the driver's memory and the fit's cost grow with the number of distinct rows only."""
+    so the driver's memory and the fit's cost grow with the number of distinct rows only.
+
+    Parameters
+    ----------
+    model : BaseModel
+        An unfitted clvlab model (its settings).
+    summary : SparkSummary
+        The Spark RFM summary (:func:`clvlab.ops.spark.rfm_summary`).
+    weights_col : str, optional
+        Not used: the weights are the counts of the distinct rows.
+
+    Returns
+    -------
+    BaseModel
+        ``model``, fitted.
+    """
     from pyspark.sql import functions as F
 
     frame, info = summary.frame, summary.info
@@ -64,7 +79,49 @@ def score(customers, transaction_model, spend_model=None, churn_adjuster=None, *
     ``churn_adjuster``: a fitted churn adjuster or challenger (``ChallengerAdjustment``) whose
     features (``feature_names_in_``) ``customers`` holds (:func:`score_job` builds them from a
     log); it travels to the workers as its JSON and skops files, loaded there by its class's
-    loader (nothing pickled). It takes no quantiles or intervals."""
+    loader (nothing pickled). It takes no quantiles or intervals.
+
+    Parameters
+    ----------
+    customers : pyspark.sql.DataFrame
+        RFM rows with ``customer_col`` (and the adjuster's features and models' attributes).
+    transaction_model : BetaGeo, ModifiedBetaGeo or ParetoNBD
+        The fitted transaction model.
+    spend_model : GammaGamma or LogNormalSpend, optional
+        The fitted spend model.
+    churn_adjuster : ChurnAdjuster or ChallengerAdjustment, optional
+        A fitted churn adjuster or challenger.
+    horizon : float
+        The scoring window, in the model's time unit.
+    discount_rate : float, default 0.0
+        The discount rate per time unit.
+    margin : float, default 1.0
+        The profit margin.
+    customer_col : str, default "customer_id"
+        The id column.
+    time_unit : str, optional
+        The unit of the rows' durations (None: the model's).
+    quantiles : sequence of float, optional
+        Quantile levels of the distribution columns.
+    interval_level : float, optional
+        The level of the prediction intervals.
+    clv_draws : int, default DEFAULT_CLV_DRAWS
+        Monte Carlo futures behind the CLV quantiles.
+    seed : int, default 0
+        Their seed.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        The id and the scores' columns.
+
+    Raises
+    ------
+    DataValidationError
+        Where ``customer_col`` is missing from ``customers``.
+    ClvlabError
+        Where the horizon, rate or margin is invalid, or the models and options do not combine.
+    """
     from clvlab.models.clv import check_rates
     from clvlab.models.customer_scores import scoring_horizon, output_columns
     from clvlab.models.base import model_from_dict

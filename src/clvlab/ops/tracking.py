@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["tracking_uri", "connect", "tracking_errors", "log_fit", "log_backtest", "data_digest",
            "metric_key"]
@@ -28,13 +29,37 @@ DEFAULT_URI = "sqlite:///mlflow.db"
 
 
 def tracking_uri() -> str:
-    """MLFLOW_TRACKING_URI, or the embedded default ``sqlite:///mlflow.db``."""
+    """MLFLOW_TRACKING_URI, or the embedded default ``sqlite:///mlflow.db``.
+
+    Returns
+    -------
+    str
+        The tracking URI.
+    """
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
 
 def connect(uri: str | None = None, timeout: float = 5.0):
     """Import MLflow, point it at the store and check that a server store answers; returns the
-    ``mlflow`` module."""
+    ``mlflow`` module.
+
+    Parameters
+    ----------
+    uri : str, optional
+        The tracking store (None: :func:`tracking_uri`).
+    timeout : float, default 5.0
+        Seconds to wait for an HTTP server's health check.
+
+    Returns
+    -------
+    module
+        ``mlflow``, pointed at the store.
+
+    Raises
+    ------
+    ClvlabError
+        Where an HTTP tracking server does not answer.
+    """
     import mlflow
 
     uri = uri or tracking_uri()
@@ -68,7 +93,25 @@ def tracking_errors(doing: str, undone: str = ""):
     """Turn a failure of the tracking store while ``doing`` (a server that died, a store that
     went away) into one ClvlabError that says what failed and what was not written. MLflow
     retries a dead server before giving up (MLFLOW_HTTP_REQUEST_MAX_RETRIES and
-    MLFLOW_HTTP_REQUEST_TIMEOUT bound how long)."""
+    MLFLOW_HTTP_REQUEST_TIMEOUT bound how long).
+
+    Parameters
+    ----------
+    doing : str
+        What was being done, for the message ("logging the fit").
+    undone : str, optional
+        What was not written, appended to the message.
+
+    Yields
+    ------
+    None
+        The block runs inside.
+
+    Raises
+    ------
+    ClvlabError
+        In place of the store's failure.
+    """
     try:
         yield
     except ClvlabError:
@@ -86,12 +129,35 @@ def tracking_errors(doing: str, undone: str = ""):
 
 def metric_key(text: str) -> str:
     """A name MLflow accepts as a metric or parameter key ("pareto-nbd + gamma-gamma" ->
-    "pareto-nbd_gamma-gamma")."""
+    "pareto-nbd_gamma-gamma").
+
+    Parameters
+    ----------
+    text : str
+        A candidate's or metric's name.
+
+    Returns
+    -------
+    str
+        The key.
+    """
     return re.sub(r"_+", "_", re.sub(r"[^\w.\-/ ]", "_", text.replace(" + ", "_"))).strip("_ ")
 
 
+@accepts_tables("frame")
 def data_digest(frame: pd.DataFrame) -> str:
-    """SHA-256 of a table's index and values: the same data gives the same digest."""
+    """SHA-256 of a table's index and values: the same data gives the same digest.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+
+    Returns
+    -------
+    str
+        The hexadecimal digest.
+    """
     hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
     return hashlib.sha256(hashed.tobytes() + ",".join(map(str, frame.columns)).encode()).hexdigest()
 
@@ -109,6 +175,7 @@ def _versions() -> dict[str, str]:
 
 
 @tracking_errors("logging the fit", "the run may be incomplete in the store; nothing local was written")
+@accepts_tables(keyed=("rfm",))
 def log_fit(model, rfm: pd.DataFrame | None = None, *, experiment: str | None = None,
             run_name: str | None = None, tags: dict[str, str] | None = None,
             plots: bool = True) -> str:
@@ -119,6 +186,31 @@ def log_fit(model, rfm: pd.DataFrame | None = None, *, experiment: str | None = 
     convergence, library versions and, with ``rfm``, the data's customers, cutoff and digest.
     Artifacts: the model JSON, the summary (CSV) and, with ``rfm`` and ``plots``, the frequency
     histogram of the data against the model's expectation.
+
+    Parameters
+    ----------
+    model : BaseModel
+        A fitted clvlab model.
+    rfm : pandas.DataFrame, optional
+        The table it was fitted on (for the data's tags and the histogram).
+    experiment : str, optional
+        The MLflow experiment (None: the active one).
+    run_name : str, optional
+        The run's name (None: the model's class name).
+    tags : dict of str to str, optional
+        Further tags.
+    plots : bool, default True
+        Log the frequency histogram (with ``rfm``).
+
+    Returns
+    -------
+    str
+        The run's id.
+
+    Raises
+    ------
+    ClvlabError
+        Where the tracking store fails (:func:`tracking_errors`).
     """
     mlflow = connect()
     params = model._check_fitted()
@@ -185,7 +277,36 @@ def log_backtest(result, *, experiment: str | None = None, run_name: str = "back
 
     Only population-level tables are logged unless ``customer_rows=True``: then the
     per-customer predictions go too (``predictions.csv``), with each id replaced by its salted
-    hash (:func:`clvlab.privacy.hash_ids`; ``salt`` or CLVLAB_ID_SALT, required)."""
+    hash (:func:`clvlab.privacy.hash_ids`; ``salt`` or CLVLAB_ID_SALT, required).
+
+    Parameters
+    ----------
+    result : BacktestResult
+        The backtest's result.
+    experiment : str, optional
+        The MLflow experiment (None: the active one).
+    run_name : str, default "backtest"
+        The parent run's name.
+    tags : dict of str to str, optional
+        Further tags of the parent run.
+    plots : bool, default True
+        Log the plots.
+    customer_rows : bool, default False
+        Log the per-customer predictions with hashed ids (above).
+    salt : str or bytes, optional
+        The salt of the ids' hashes (None: CLVLAB_ID_SALT).
+
+    Returns
+    -------
+    str
+        The parent run's id.
+
+    Raises
+    ------
+    ClvlabError
+        Where ``customer_rows=True`` comes without a salt or without kept predictions, or the
+        tracking store fails.
+    """
     if customer_rows:
         from clvlab.data.privacy import hash_ids, resolve_salt
 

@@ -20,6 +20,7 @@ from scipy import stats
 from clvlab.core.errors import ClvlabError
 from clvlab.plotting.diagnostics import axes_or_new
 from clvlab.plotting.labels import amount_words, model_label, named_models, resolve_unit
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["plot_coefficients", "plot_segments"]
 
@@ -94,6 +95,7 @@ def plot_coefficients(model, level: float = 0.95, ax=None):
     return ax
 
 
+@accepts_tables(keyed=("rfm",))
 def plot_segments(model, rfm: pd.DataFrame, segment: Any, horizon: float, *,
                   kind: str = "box", level: float = 0.95, ax=None):
     """P(alive) and expected purchases in the next ``horizon``, segment by segment.

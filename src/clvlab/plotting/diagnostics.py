@@ -34,6 +34,7 @@ from clvlab.plotting.labels import (amount_words, clvlab_attrs, model_label, nam
 from clvlab.models.cumulative import expected_cumulative_purchases
 from clvlab.core.errors import ClvlabError
 from clvlab.core.timeunits import UNIT_SECONDS
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["plot_frequency_histogram", "plot_calibration_holdout", "plot_tracking",
            "plot_p_alive_matrix", "plot_expected_purchases_matrix", "plot_p_alive_history",
@@ -55,9 +56,32 @@ def axes_or_new(ax, size=(7, 4.5)):
     return plt.subplots(figsize=size)[1]
 
 
+@accepts_tables(keyed=("rfm",))
 def plot_frequency_histogram(model, rfm: pd.DataFrame, max_frequency: int = 7, ax=None):
     """Customers by repeat purchases in calibration: the data against the model's expectation
-    for customers of the same ages (the model's new-customer distribution at each T)."""
+    for customers of the same ages (the model's new-customer distribution at each T).
+
+    Parameters
+    ----------
+    model : BetaGeo, ModifiedBetaGeo, ParetoNBD or BetaGeoBetaBinom
+        A fitted transaction model.
+    rfm : pandas.DataFrame
+        The calibration summary (``frequency``, ``T``), in the model's time unit.
+    max_frequency : int, default 7
+        The last bar holds the customers with this many repeat purchases or more.
+    ax : matplotlib.axes.Axes, optional
+        The axes to draw on; None: new ones.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ClvlabError
+        Where the model has no purchase distribution or the table's time unit is not the model's.
+    """
     ax = axes_or_new(ax)
     if not hasattr(model, "_new_customer_pmf"):
         raise ClvlabError(f"{model_label(model)} has no purchase distribution to plot")
@@ -83,6 +107,7 @@ def plot_frequency_histogram(model, rfm: pd.DataFrame, max_frequency: int = 7, a
 _STYLES = ("s--", "^--", "D--", "v--", "P--", "X--")
 
 
+@accepts_tables(keyed=("rfm",))
 def plot_calibration_holdout(model, rfm: pd.DataFrame, max_frequency: int = 7, ax=None, *,
                              time_unit: str | None = None):
     """Mean holdout purchases by calibration frequency: actual against each model's conditional
@@ -130,6 +155,7 @@ def plot_calibration_holdout(model, rfm: pd.DataFrame, max_frequency: int = 7, a
     return ax
 
 
+@accepts_tables("transactions", keyed=("rfm",))
 def plot_tracking(model, rfm: pd.DataFrame, transactions: pd.DataFrame, *,
                   customer_col: str | None = None, date_col: str | None = None,
                   calibration_end: Any = None, time_unit: str | None = None,
@@ -246,7 +272,28 @@ def _heatmap(ax, frequency, recency, values, title, label, unit):
 def plot_p_alive_matrix(model, T: float, max_frequency: int = 30, grid: int = 60, ax=None, *,
                         time_unit: str | None = None):
     """P(alive) of a customer of age ``T`` (in the model's time unit, or ``time_unit`` when
-    it records none) for every frequency and recency."""
+    it records none) for every frequency and recency.
+
+    Parameters
+    ----------
+    model : BetaGeo, ModifiedBetaGeo or ParetoNBD
+        A fitted transaction model (without covariates).
+    T : float
+        The customers' age, in the model's time unit.
+    max_frequency : int, default 30
+        Frequencies 1..max_frequency.
+    grid : int, default 60
+        Recencies on a grid of this many points in (0, T].
+    ax : matplotlib.axes.Axes, optional
+        The axes to draw on; None: new ones.
+    time_unit : str, optional
+        The model's time unit, for a model that records none.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+    """
     ax = axes_or_new(ax)
     unit = resolve_unit(named_models(model, "plot_p_alive_matrix"), None, time_unit)
     frequency, recency, values = _matrix(model, T, max_frequency, grid, "p_alive", 0.0, unit)
@@ -257,7 +304,30 @@ def plot_p_alive_matrix(model, T: float, max_frequency: int = 30, grid: int = 60
 def plot_expected_purchases_matrix(model, T: float, horizon: float, max_frequency: int = 30,
                                    grid: int = 60, ax=None, *, time_unit: str | None = None):
     """Expected purchases in the next ``horizon`` for every frequency and recency at age T
-    (both in the model's time unit, or ``time_unit`` when it records none)."""
+    (both in the model's time unit, or ``time_unit`` when it records none).
+
+    Parameters
+    ----------
+    model : BetaGeo, ModifiedBetaGeo or ParetoNBD
+        A fitted transaction model (without covariates).
+    T : float
+        The customers' age, in the model's time unit.
+    horizon : float
+        The window after T, in the model's time unit.
+    max_frequency : int, default 30
+        Frequencies 1..max_frequency.
+    grid : int, default 60
+        Recencies on a grid of this many points in (0, T].
+    ax : matplotlib.axes.Axes, optional
+        The axes to draw on; None: new ones.
+    time_unit : str, optional
+        The model's time unit, for a model that records none.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+    """
     ax = axes_or_new(ax)
     unit = resolve_unit(named_models(model, "plot_expected_purchases_matrix"), None, time_unit)
     frequency, recency, values = _matrix(model, T, max_frequency, grid, "expected", horizon, unit)
@@ -382,7 +452,27 @@ def _history_from_log(log: pd.DataFrame, customer_id, customer_col, date_col, me
 def plot_clv_distribution(clv: pd.Series, bins: int = 50, ax=None):
     """Histogram of CLV on a log scale (customers valued 0 or unknown (NaN) are counted in the
     title; the lowest 0.5% of positive values go into the first bar, so that a few near-zero
-    values do not stretch the axis over decades nobody is in)."""
+    values do not stretch the axis over decades nobody is in).
+
+    Parameters
+    ----------
+    clv : pandas.Series or array-like
+        Each customer's CLV.
+    bins : int, default 50
+        Bars, on a log scale.
+    ax : matplotlib.axes.Axes, optional
+        The axes to draw on; None: new ones.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ClvlabError
+        Where no customer has a positive CLV.
+    """
     ax = axes_or_new(ax)
     values = np.asarray(clv, dtype=np.float64)
     positive = values[values > 0]
@@ -403,7 +493,22 @@ def plot_clv_distribution(clv: pd.Series, bins: int = 50, ax=None):
 
 def plot_clv_deciles(clv: pd.Series, actual: pd.Series | None = None, ax=None):
     """Share of the total CLV in each decile of customers ranked by CLV (and, with ``actual``,
-    the share of realised value those customers brought)."""
+    the share of realised value those customers brought).
+
+    Parameters
+    ----------
+    clv : pandas.Series or array-like
+        Each customer's predicted CLV.
+    actual : pandas.Series or array-like, optional
+        Each customer's realised value, in the same order.
+    ax : matplotlib.axes.Axes, optional
+        The axes to draw on; None: new ones.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+    """
     ax = axes_or_new(ax)
     values = pd.Series(np.asarray(clv, dtype=np.float64))
     # decile 1 holds the top customers, as in BacktestResult.plot_deciles: one orientation
@@ -426,7 +531,25 @@ def plot_clv_deciles(clv: pd.Series, actual: pd.Series | None = None, ax=None):
 
 def plot_posteriors(model, ax=None):
     """Posterior densities of every parameter of a Bayesian fit (one axis per parameter; ``ax``
-    may be an array of axes). Returns the axes."""
+    may be an array of axes). Returns the axes.
+
+    Parameters
+    ----------
+    model : BaseModel
+        A model fitted with ``method="nuts"`` or ``"advi"``.
+    ax : matplotlib.axes.Axes or array of Axes, optional
+        One axis per parameter; None: a new row of them.
+
+    Returns
+    -------
+    numpy.ndarray
+        The axes drawn on.
+
+    Raises
+    ------
+    ClvlabError
+        Where the model has no posterior.
+    """
     idata = getattr(model, "idata_", None)
     if idata is None:
         raise ClvlabError(f"this {model_label(model)} has no posterior: fit it with "

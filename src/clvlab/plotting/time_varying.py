@@ -29,6 +29,7 @@ __all__ = ["time_varying_multipliers", "plot_time_varying_multipliers", "time_va
 # the tracking plot lives in its own module; its names are this module's too
 from clvlab.plotting.time_varying_tracking import (  # noqa: E402
     pareto_nbd_new_customer_expected, plot_time_varying_tracking, time_varying_tracking)
+from clvlab.data.tables import accepts_tables
 
 _PROCESS_WORDS = {"purchase": "purchase rate (+ = more purchasing)",
                   "dropout": "dropout rate (+ = faster dropout)"}
@@ -42,6 +43,7 @@ def _time_varying_design(model):
     return design
 
 
+@accepts_tables("calendar")
 def time_varying_multipliers(model, calendar: pd.DataFrame | None = None, *,
                              covariate_paths: Any = None, customer: Any = None,
                              covariates: Any = None, level: float = 0.95,
@@ -176,13 +178,40 @@ def _path_rows(paths, customer):
         calendar_time(rows["end"]))
 
 
+@accepts_tables("calendar")
 def plot_time_varying_multipliers(model, calendar: pd.DataFrame | None = None, *,
                                   covariate_paths: Any = None, customer: Any = None,
                                   covariates: Any = None, level: float = 0.95,
                                   period_col: str = "period", ax=None):
     """:func:`time_varying_multipliers` drawn: one step line per process over calendar time
     (the multiplier holds through each period), its band shaded, a line at 1 (no effect).
-    Returns the Axes."""
+    Returns the Axes.
+
+    Parameters
+    ----------
+    model : ParetoNBD or BetaGeo
+        A model fitted with time-varying covariates.
+    calendar : pandas.DataFrame, optional
+        As in :func:`time_varying_multipliers`.
+    covariate_paths, customer, covariates : optional
+        As in :func:`time_varying_multipliers`.
+    level : float, default 0.95
+        The bands' level.
+    period_col : str, default "period"
+        The calendar's period column.
+    ax : matplotlib.axes.Axes, optional
+        The axes to draw on; None: new ones.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ClvlabError
+        As :func:`time_varying_multipliers`.
+    """
     import textwrap
 
     table = time_varying_multipliers(model, calendar, covariate_paths=covariate_paths,

@@ -17,6 +17,7 @@ from clvlab.core.errors import ClvlabError, DataValidationError
 from clvlab.core.timeunits import UNIT_SECONDS
 from clvlab.plotting.diagnostics import axes_or_new
 from clvlab.plotting.labels import clvlab_attrs, named_models, unit_singular
+from clvlab.data.tables import accepts_tables
 
 __all__ = ["time_varying_tracking", "plot_time_varying_tracking",
            "pareto_nbd_new_customer_expected"]
@@ -33,7 +34,26 @@ def pareto_nbd_new_customer_expected(own: np.ndarray, offsets: np.ndarray, seg_e
     ``phi(y) = (1 - e^-y) / y`` (exact at and near s = 1).
 
     ``own`` (N, 4): each customer's (r, alpha, s, beta); segments as the kernels take them;
-    ``ages`` (N, E): ages in [0, path end]. Returns (N, E)."""
+    ``ages`` (N, E): ages in [0, path end]. Returns (N, E).
+
+    Parameters
+    ----------
+    own : numpy.ndarray
+        (N, 4): each customer's (r, alpha, s, beta).
+    offsets : numpy.ndarray
+        (N + 1,): customer i's segments are ``offsets[i]:offsets[i + 1]``.
+    seg_end : numpy.ndarray
+        Each segment's end, as an age.
+    eta_p, eta_d : numpy.ndarray
+        Each segment's linear predictor of the purchase and dropout processes.
+    ages : numpy.ndarray
+        (N, E): ages in [0, path end].
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, E): the expected repeat purchases by each age.
+    """
     n = len(offsets) - 1
     counts = np.diff(offsets)
     owner = np.repeat(np.arange(n), counts)
@@ -68,6 +88,7 @@ def pareto_nbd_new_customer_expected(own: np.ndarray, offsets: np.ndarray, seg_e
     return (done[k] + piece(span, k)).reshape(ages.shape)
 
 
+@accepts_tables("transactions", keyed=("rfm",))
 def time_varying_tracking(models, rfm: pd.DataFrame, transactions: pd.DataFrame,
                           covariate_paths: Any, *, customer_col: str | None = None,
                           date_col: str | None = None, amount_col: str | None = None,
@@ -97,6 +118,8 @@ def time_varying_tracking(models, rfm: pd.DataFrame, transactions: pd.DataFrame,
         ``amount_col``, ``date_format`` as in :func:`clvlab.rfm_summary`, by default those the
         summary records (as :func:`clvlab.covariate_paths` takes them; ``date`` when none).
     covariate_paths : the customers' paths, reaching the holdout (``horizon=``).
+    customer_col, date_col, amount_col, date_format : str, optional
+        The log's columns and date format, as above (None: those the summary records).
     horizon : holdout bins (whole time units); default: as far as both the paths and the
         log reach.
 
@@ -200,6 +223,7 @@ def _new_customer_totals(model, rfm, paths, T, edges) -> np.ndarray:
     return expected.sum(axis=0)
 
 
+@accepts_tables("transactions", keyed=("rfm",))
 def plot_time_varying_tracking(models, rfm: pd.DataFrame, transactions: pd.DataFrame,
                                covariate_paths: Any, *, customer_col: str | None = None,
                                date_col: str | None = None, amount_col: str | None = None,
@@ -207,7 +231,35 @@ def plot_time_varying_tracking(models, rfm: pd.DataFrame, transactions: pd.DataF
                                ax=None):
     """:func:`time_varying_tracking` drawn: the actual repeat purchases per time unit (black)
     and each model's expectation (dashed) over calendar time, the calibration end marked.
-    Returns the Axes."""
+    Returns the Axes.
+
+    Parameters
+    ----------
+    models : ParetoNBD, BetaGeo or sequence of them
+        As in :func:`time_varying_tracking`.
+    rfm : pandas.DataFrame
+        As in :func:`time_varying_tracking`.
+    transactions : pandas.DataFrame
+        As in :func:`time_varying_tracking`.
+    covariate_paths : CovariatePaths
+        As in :func:`time_varying_tracking`.
+    customer_col, date_col, amount_col, date_format : str, optional
+        As in :func:`time_varying_tracking`.
+    horizon : float, optional
+        As in :func:`time_varying_tracking`.
+    ax : matplotlib.axes.Axes, optional
+        The axes to draw on; None: new ones.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ClvlabError
+        As :func:`time_varying_tracking`.
+    """
     table = time_varying_tracking(models, rfm, transactions, covariate_paths,
                                   customer_col=customer_col, date_col=date_col,
                                   amount_col=amount_col, date_format=date_format, horizon=horizon)
