@@ -157,12 +157,6 @@ def _run_monitor(args: argparse.Namespace) -> int:
 
 
 #: the figures an adjusted champion's own scores replace at their horizon (monitoring_data)
-ADJUSTED = {"purchases_expected": "purchases_expected_adjusted",
-            "purchases_aggregate_pct_error": "purchases_aggregate_pct_error",
-            "purchases_mae": "purchases_mae", "activity_auc": "activity_auc",
-            "activity_brier": "activity_brier"}
-
-
 def _figures(result, keys: list[str]):
     """The figures, in one column; for a champion whose scores come through a churn adjuster
     or a challenger, in two: its scores' and the transaction model's it adjusts (the tracking
@@ -171,14 +165,20 @@ def _figures(result, keys: list[str]):
 
     import pandas as pd
 
+    from clvlab.ops.monitoring_data import ADJUSTED as MEASURED_ON_BOTH
+
+    # each figure that both forecasts have, and where the adjusted scores' own is kept
+    adjusted_names = {**{name: name for name in MEASURED_ON_BOTH},
+                      "purchases_expected": "purchases_expected_adjusted"}
     metrics = result.metrics
     if not any(k.startswith("base_") for k in metrics):
         return result.summary().loc[keys, ["value"]]
     adjusted = "purchases_expected_adjusted" in metrics  # at the horizon: its own forecasts
     rows = {}
     for key in keys:
-        base = metrics.get(f"base_{key}", metrics[key]) if key in ADJUSTED else metrics[key]
-        own = metrics.get(ADJUSTED[key], math.nan) if adjusted and key in ADJUSTED else math.nan
+        base = metrics.get(f"base_{key}", metrics[key]) if key in adjusted_names else metrics[key]
+        own = metrics.get(adjusted_names[key], math.nan) if adjusted and key in adjusted_names \
+            else math.nan
         rows[key] = {"scores (adjusted)": own, "base model": base}
     if "activity_brier" in metrics and "activity_brier" not in rows:
         rows["activity_brier"] = {"scores (adjusted)": metrics["activity_brier"] if adjusted

@@ -201,21 +201,13 @@ class BacktestResult:
         pandas.DataFrame
             Columns ``target``, ``metric``, ``best``, ``value``, ``direction``.
         """
-        table = self.summary()
-        rows = []
-        for target, metric in [c for c in HEADLINE if c in table.columns]:
-            values = table[(target, metric)].dropna()
-            if values.empty:
-                continue
-            best = ranking_key(metric)(values).idxmin()
-            rows.append({"target": target, "metric": metric, "best": best,
-                         "value": float(values[best]), "direction": describe_better(metric)})
-        return pd.DataFrame(rows, columns=["target", "metric", "best", "value", "direction"])
+        return _winners_of(self.summary())
 
     def _winners_text(self) -> str:
         """Who wins each metric, one line per candidate that wins any."""
-        won = self.winners()
-        if won.empty or self.summary().shape[0] < 2:
+        table = self.summary()
+        won = _winners_of(table)
+        if won.empty or table.shape[0] < 2:
             return ""
         lines = [f"  {best}: " + ", ".join(f"{r.target} {r.metric}" for r in group.itertuples())
                  for best, group in won.groupby("best", sort=False)]
@@ -444,3 +436,16 @@ def _actual_against_candidates(ax, rows, candidates, x, actual, predicted, marke
     for name in names:
         part = rows[rows["candidate"] == name]
         ax.plot(x(part), predicted(part), lw=1.2, ls="--", marker=marker, label=name)
+
+
+def _winners_of(table: pd.DataFrame) -> pd.DataFrame:
+    """BacktestResult.winners of a summary table (computed once by the caller)."""
+    rows = []
+    for target, metric in [c for c in HEADLINE if c in table.columns]:
+        values = table[(target, metric)].dropna()
+        if values.empty:
+            continue
+        best = ranking_key(metric)(values).idxmin()
+        rows.append({"target": target, "metric": metric, "best": best,
+                     "value": float(values[best]), "direction": describe_better(metric)})
+    return pd.DataFrame(rows, columns=["target", "metric", "best", "value", "direction"])
