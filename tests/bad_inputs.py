@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 import clvlab
 
@@ -247,12 +248,24 @@ CASES: list[tuple[str, str, str, tuple[str, ...]]] = [
     ('Backtests and jobs', 'Hashing customer ids with a short salt',
      "clvlab.privacy.hash_ids(log['customer_id'], salt='pepper')",
      ('salt', '16 characters')),
+    ('polars and Arrow tables', 'An Arrow log with an infinite amount: the rule and the row, as '
+     'for pandas',
+     "clvlab.rfm_summary(pa.Table.from_pandas(log.assign(amount=[20.0, np.inf, 12.0, 18.0, "
+     "50.0])), amount_col='amount')",
+     ("'amount'", 'infinite', 'example row')),
+    ('polars and Arrow tables', 'An RFM table in Arrow (or polars) that does not record its '
+     'time unit',
+     'model.expected_purchases(pa.Table.from_pandas(rfm), 10)',
+     ('time unit', "time_unit='W'")),
+    ('polars and Arrow tables', 'Withdrawn customers given as a table, not as ids',
+     "clvlab.rfm_summary(log, withdrawn=pa.table({'customer_id': [1]}))",
+     ('withdrawn', 'ids')),
 ]
 
 
 def run_case(code: str) -> str:
     """Run one case in a fresh namespace and empty folder; the ClvlabError's message."""
-    namespace = {"clvlab": clvlab, "pd": pd, "np": np, "Path": Path}
+    namespace = {"clvlab": clvlab, "pd": pd, "np": np, "pa": pa, "Path": Path}
     exec(SETUP, namespace)  # noqa: S102 - our own fixed code
     before = os.getcwd()
     with tempfile.TemporaryDirectory() as folder:

@@ -87,8 +87,8 @@ def table_in_model_unit(model: Any, table: Any, time_unit: str | None = None, *,
     if unit is None:
         raise ClvlabError(
             f"{what} does not record the time unit of its durations, and this {name} works in "
-            f"{unit_name(model_unit)}. A merge, a CSV read with pandas or a JSON payload drops "
-            f"the unit that rfm_summary and read_rfm record. If recency and T are in "
+            f"{unit_name(model_unit)}. A merge, a CSV read with pandas, a JSON payload or a "
+            f"polars table drops the unit that rfm_summary and read_rfm record. If recency and T are in "
             f"{UNIT_NAMES.get(model_unit, model_unit)}, say so: time_unit={model_unit!r} "
             f"(--time-unit {model_unit} on the command line)")
     if unit != model_unit:
