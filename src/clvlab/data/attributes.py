@@ -30,14 +30,13 @@ the rule and an example customer.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, shown
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, shown, warn
 from clvlab.data.rfm_columns import SPEC
 
 __all__ = ["RESERVED_NAMES", "attribute_table", "check_attributes", "check_attribute_columns",
@@ -214,9 +213,9 @@ def matching_ids(ids: pd.Index, table_ids: pd.Index, ids_source: str,
         (table_source, ids_source)
     text_example = (ids if kinds[0] == "text" else table_ids)
     text_example = _plain(text_example[0]) if len(text_example) else None
-    warnings.warn(f"customer ids are text in {text_side} (e.g. {text_example!r}) and whole "
+    warn(f"customer ids are text in {text_side} (e.g. {text_example!r}) and whole "
                   f"numbers in {number_side}: they were matched as text (the number 7 matches "
-                  "'7', not '007')", ClvlabWarning, stacklevel=3)
+                  "'7', not '007')", ClvlabWarning)
     return _as_text(ids, kinds[0]), _as_text(table_ids, kinds[1])
 
 
@@ -321,9 +320,9 @@ def join_spark_attributes(frame, attributes: Any, *, customer_col: str):
     as_text = (summary_kind in SPARK_TEXT) != (kinds[customer_col] in SPARK_TEXT)
     if as_text:  # one side text, the other numbers: match as text, as in pandas
         text_side = "the summary" if summary_kind in SPARK_TEXT else WHERE
-        warnings.warn(f"customer ids are text in {text_side} and numbers in the other table "
+        warn(f"customer ids are text in {text_side} and numbers in the other table "
                       f"({summary_kind} and {kinds[customer_col]}): they were matched as text "
-                      "(the number 7 matches '7', not '007')", ClvlabWarning, stacklevel=3)
+                      "(the number 7 matches '7', not '007')", ClvlabWarning)
         if kinds[customer_col] not in SPARK_TEXT:
             attributes = attributes.withColumn(customer_col, _spark_text_id(customer_col))
             kinds[customer_col] = "string"

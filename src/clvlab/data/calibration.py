@@ -32,20 +32,35 @@ __all__ = ["Calibration", "CutoffView", "calibration_data", "load_log", "check_c
 class Calibration:
     """The data of one cutoff that a candidate may use.
 
-    ``rfm``: the calibration summary (frequency, recency, T, and monetary_value when the log
-    has amounts) of the customers acquired by the cutoff. ``periods``: their calibration
-    transactions after merging, one row per customer and day with ``cid``, ``age`` (time units
-    from the transaction to the cutoff) and ``value`` (NaN when the log has no amounts: unknown,
-    not 0). ``attributes``: static customer attributes the user supplied (channel, region...),
-    indexed like ``rfm``, or None. ``events``: the user's event log (visits, e-mails opened...)
-    as :func:`clvlab.data.events.check_events` normalises it (``cid``, ``ts``, ``event``,
-    ``value`` when it has values), up to the cutoff only, or None; ``event_types``: the event
-    names of the whole log, so that every cutoff's features have the same columns.
-    ``orders``: with a quantity column (items per order), the purchase log's orders as
-    :func:`read_orders` normalises them (``cid``, ``ts``, ``value``: the quantity), one per row
-    of the log (not merged by day, unlike ``periods``: the rule of
-    :func:`clvlab.data.events.basket_features`), up to the cutoff only, or None. Nothing after
-    the cutoff is in any of them.
+    Nothing after the cutoff is in any of the tables.
+
+    Parameters
+    ----------
+    rfm : pandas.DataFrame
+        The calibration summary (frequency, recency, T, and monetary_value when the log
+        has amounts) of the customers acquired by the cutoff.
+    periods : pandas.DataFrame
+        Their calibration transactions after merging, one row per customer and day with ``cid``,
+        ``age`` (time units from the transaction to the cutoff) and ``value`` (NaN when the log has
+        no amounts: unknown, not 0).
+    cutoff : pandas.Timestamp
+        The calibration cutoff.
+    time_unit : str
+        The summary's time unit (``"D"``, ``"W"``...).
+    attributes : pandas.DataFrame, optional
+        Static customer attributes the user supplied (channel, region...), indexed like ``rfm``,
+        or None.
+    events : pandas.DataFrame, optional
+        The user's event log (visits, e-mails opened...) as
+        :func:`clvlab.data.events.check_events` normalises it (``cid``, ``ts``, ``event``,
+        ``value`` when it has values), up to the cutoff only, or None.
+    event_types : tuple of str, optional
+        The event names of the whole log, so that every cutoff's features have the same columns.
+    orders : pandas.DataFrame, optional
+        With a quantity column (items per order), the purchase log's orders as
+        :func:`read_orders` normalises them (``cid``, ``ts``, ``value``: the quantity), one per row
+        of the log (not merged by day, unlike ``periods``: the rule of
+        :func:`clvlab.data.events.basket_features`), up to the cutoff only, or None.
     """
 
     rfm: pd.DataFrame
@@ -58,11 +73,33 @@ class Calibration:
     orders: pd.DataFrame | None = None
 
     def events_until(self, cutoff: pd.Timestamp) -> pd.DataFrame | None:
-        """The events at or before ``cutoff`` (an earlier view's), or None without events."""
+        """The events at or before ``cutoff`` (an earlier view's), or None without events.
+
+        Parameters
+        ----------
+        cutoff : pandas.Timestamp
+            An earlier cutoff.
+
+        Returns
+        -------
+        pandas.DataFrame or None
+            The events at or before it, or None without events.
+        """
         return None if self.events is None else self.events[self.events["ts"] <= cutoff]
 
     def orders_until(self, cutoff: pd.Timestamp) -> pd.DataFrame | None:
-        """The orders at or before ``cutoff`` (an earlier view's), or None without quantities."""
+        """The orders at or before ``cutoff`` (an earlier view's), or None without quantities.
+
+        Parameters
+        ----------
+        cutoff : pandas.Timestamp
+            An earlier cutoff.
+
+        Returns
+        -------
+        pandas.DataFrame or None
+            The orders at or before it, or None without quantities.
+        """
         return None if self.orders is None else self.orders[self.orders["ts"] <= cutoff]
 
     @property
@@ -72,11 +109,29 @@ class Calibration:
         return "monetary_value" in self.rfm.columns
 
     def days_to_units(self, days: float) -> float:
+        """A number of days in the summary's time unit.
+
+        Parameters
+        ----------
+        days : float
+            A duration in days.
+
+        Returns
+        -------
+        float
+            The same duration in ``time_unit`` (7 days are 1.0 with weeks).
+        """
         return days * 86_400 / UNIT_SECONDS[self.time_unit]
 
     def order_value(self) -> np.ndarray:
         """Each customer's average order value over all calibration purchases (first included);
-        NaN without amounts."""
+        NaN without amounts.
+
+        Returns
+        -------
+        numpy.ndarray
+            One value per customer of ``rfm``, in its order.
+        """
         return self._order_value.copy()
 
     @functools.cached_property
@@ -101,7 +156,57 @@ def calibration_data(transactions: Any, cutoff: Any, horizon: float | None = Non
     ``events``: an event log (:func:`clvlab.data.events.check_events`: the log's customer and
     date columns, ``event_col`` and optionally ``event_value_col``), kept up to the cutoff.
     ``quantity_col``: the log's items-per-order column, whose orders up to the cutoff give the
-    basket features (:func:`read_orders`)."""
+    basket features (:func:`read_orders`).
+
+    Parameters
+    ----------
+    transactions : pandas or polars DataFrame, pyarrow Table, path, glob or list of paths
+        The transaction log: a pandas or polars DataFrame or a pyarrow Table
+        (:mod:`clvlab.data.tables`), or CSV or Parquet files.
+    cutoff : str, datetime or pandas.Timestamp
+        The calibration cutoff (text read by the date column's rule).
+    horizon : float, optional
+        The window after the cutoff, in ``time_unit``; None: no outcome.
+    customer_col, date_col : str, default "customer_id", "date"
+        The log's id and date columns.
+    amount_col : str, optional
+        The log's amount column; None: no amounts (no spend).
+    time_unit : str, default "W"
+        The summary's time unit.
+    date_format : str, optional
+        The date column's strptime format (None: ISO 8601).
+    timezone : str, default "UTC"
+        The time zone the dates are read in.
+    customer_attributes : pandas or polars DataFrame or pyarrow Table, optional
+        Static customer attributes: a pandas DataFrame indexed by customer id, or a polars
+        DataFrame or a pyarrow Table with the ids in its ``customer_col`` column
+        (:mod:`clvlab.data.tables`).
+    events : pandas or polars DataFrame, pyarrow Table, path, glob or list of paths, optional
+        An event log (above): a pandas or polars DataFrame or a pyarrow Table, or CSV or
+        Parquet files.
+    event_col : str, default "event"
+        The event log's event-name column.
+    event_value_col : str, optional
+        The event log's value column.
+    quantity_col : str, optional
+        The log's items-per-order column (above).
+
+    Returns
+    -------
+    calibration : Calibration
+        The cutoff's view.
+    outcome : pandas.Series or None
+        With ``horizon``, each calibration customer's purchases in the window after the cutoff;
+        else None.
+
+    Raises
+    ------
+    ClvlabError
+        Where the horizon is not a number of time units > 0, or the cutoff is not a date.
+    DataValidationError
+        Where the log breaks a rule of :func:`clvlab.rfm_summary`, or the cutoff is before the
+        first purchase or leaves no whole window after it.
+    """
     settings = make_settings(customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                              time_unit=time_unit, date_format=date_format, timezone=timezone,
                              merge_period=None)

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, DataValidationError
+from clvlab.core.errors import ClvlabError, DataValidationError, warn
 from clvlab.data.covariate_grid import US
 from clvlab.data.covariate_inputs import files_lacking, period_rule
 from clvlab.data.covariate_panel import ACCEPTED, PathWindow, window_bounds
@@ -39,17 +39,15 @@ BATCH_ROWS = 1_000_000  # rows per batch streamed from DuckDB
 def customer_keys(window: PathWindow, panel_ids_are_text: bool) -> pd.DataFrame:
     """The table the panel joins: ``cid``, ``pos``, ``f``, ``T`` and the window's bounds ``lo``,
     ``hi`` (exclusive). Text ids against whole-number ids are matched as text (a warning)."""
-    import warnings
-
     from clvlab.core.errors import ClvlabWarning
     from clvlab.data.attributes import ids_as_text
 
     ids = window.customers
     if panel_ids_are_text != (pd.api.types.infer_dtype(ids) in ("string", "empty")):
         sides = ("the covariate panel", "the RFM table")[::1 if panel_ids_are_text else -1]
-        warnings.warn(f"customer ids are text in {sides[0]} and whole numbers in {sides[1]}: "
+        warn(f"customer ids are text in {sides[0]} and whole numbers in {sides[1]}: "
                       "they were matched as text (the number 7 matches '7', not '007')",
-                      ClvlabWarning, stacklevel=4)
+                      ClvlabWarning)
         ids = ids_as_text(ids)
     low, high = window_bounds(window)
     return pd.DataFrame({"cid": np.asarray(ids), "pos": np.arange(len(ids), dtype=np.int64),

@@ -44,14 +44,27 @@ __all__ = ["CovariatePaths", "covariate_paths", "PieceSpec", "build_pieces", "re
 class CovariatePaths:
     """Each customer's path as pieces of calendar periods.
 
-    ``table``: one row per (customer, piece), sorted by the customer's position in the RFM table
-    then ``start``; every customer has at least one row. Columns: ``customer`` (the RFM index
-    value), ``start`` and ``end`` (float, time units since the customer's first purchase,
-    contiguous from 0; exactly ``T`` at calibration_end and ``T + horizon`` at the path's end),
-    ``repeat_purchases`` (int64, only with transactions: the calibration repeat purchases inside
-    the piece, one at calibration_end itself in the piece ending there; 0 after
-    calibration_end), then the covariates with the panel's values (not encoded). No piece
-    straddles calibration_end; only a path of length 0 (T = 0, no horizon) has start == end.
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per (customer, piece), sorted by the customer's position in the RFM table
+        then ``start``; every customer has at least one row. Columns: ``customer`` (the RFM index
+        value), ``start`` and ``end`` (float, time units since the customer's first purchase,
+        contiguous from 0; exactly ``T`` at calibration_end and ``T + horizon`` at the path's end),
+        ``repeat_purchases`` (int64, only with transactions: the calibration repeat purchases inside
+        the piece, one at calibration_end itself in the piece ending there; 0 after
+        calibration_end), then the covariates with the panel's values (not encoded). No piece
+        straddles calibration_end; only a path of length 0 (T = 0, no horizon) has start == end.
+    covariates : tuple of str
+        The covariate columns of ``table``.
+    time_unit : str
+        The time unit of ``start`` and ``end``.
+    calibration_end : pandas.Timestamp
+        The RFM table's calibration end.
+    path_end : pandas.Timestamp
+        Where the paths end (``calibration_end + horizon``).
+    customers : pandas.Index
+        The RFM table's index: the customers, in its order.
     """
 
     table: pd.DataFrame
@@ -74,7 +87,13 @@ class CovariatePaths:
             seconds=UNIT_SECONDS[self.time_unit])
 
     def offsets(self) -> np.ndarray:
-        """int64 (N+1): customer i (RFM order) owns rows offsets[i]..offsets[i+1]-1."""
+        """int64 (N+1): customer i (RFM order) owns rows offsets[i]..offsets[i+1]-1.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64, one more than the customers.
+        """
         counts = np.bincount(self.customers.get_indexer(self.table["customer"]),
                              minlength=len(self.customers))
         return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -95,27 +114,32 @@ def covariate_paths(panel: Any, rfm: pd.DataFrame, *, transactions: Any = None,
     panel
         One row per (customer, period) (rules: :mod:`clvlab.data.covariate_panel`): a pandas
         DataFrame (its customer and period columns may be index levels, e.g. a panel indexed
-        by (customer, period)); a path, glob or list of Parquet or CSV files with the same
-        columns, or a DuckDB relation (DuckDB engine); a Spark DataFrame (Spark engine). None
-        with a ``calendar``: only its covariates.
+        by (customer, period)), or a polars DataFrame or a pyarrow Table
+        (:mod:`clvlab.data.tables`: converted to pandas first); a path, glob or list of Parquet
+        or CSV files with the same columns, or a DuckDB relation (DuckDB engine); a Spark
+        DataFrame (Spark engine). None with a ``calendar``: only its covariates.
     rfm
         The RFM table of :func:`clvlab.rfm_summary` with its ``attrs["clvlab"]`` (time unit,
-        calibration_end, merge period, time zone, customer column). A customer's first
-        purchase is ``calibration_end - T``, which must land on the merge-period grid.
+        calibration_end, merge period, time zone, customer column): a pandas DataFrame, or a
+        pyarrow Table that keeps them in its schema's metadata, as rfm_summary's Arrow result
+        does (a polars DataFrame records no attrs). A customer's first purchase is
+        ``calibration_end - T``, which must land on the merge-period grid.
     transactions
-        The log the table was built from (DataFrame, files or Spark DataFrame), read with the
-        table's merge period and time zone and ``date_col``, ``amount_col``, ``date_format``
-        (by default the table's attrs, when they record them, else rfm_summary's defaults).
+        The log the table was built from (a pandas or polars DataFrame or a pyarrow Table,
+        files or a Spark DataFrame), read with the table's merge period and time zone and
+        ``date_col``, ``amount_col``, ``date_format`` (by default the table's attrs, when they
+        record them, else rfm_summary's defaults).
         Gives ``repeat_purchases``: merged purchase periods after the first, up to
         calibration_end, as ``frequency`` counts them; each customer's total must equal it.
     calendar
         Covariates shared by all customers, one row per period: a pandas DataFrame (e.g.
-        :func:`seasonal_covariates`) or a Parquet/CSV file (a path, glob or list), joined on
-        the period: its own column ``"period"`` (which seasonal_covariates makes), or, in a
-        calendar without one, ``period_col`` (a calendar with both holding dates is refused);
-        same rules, and it must cover every needed period. Its weeks start on the panel's
-        weekday. Periods, the panel's too, are datetimes or ISO 8601 text (``date_format`` is
-        the log's only: convert others with ``pd.to_datetime(..., format=...)`` first).
+        :func:`seasonal_covariates`), a polars DataFrame or a pyarrow Table, or a Parquet/CSV
+        file (a path, glob or list), joined on the period: its own column ``"period"`` (which
+        seasonal_covariates makes), or, in a calendar without one, ``period_col`` (a calendar
+        with both holding dates is refused); same rules, and it must cover every needed period.
+        Its weeks start on the panel's weekday. Periods, the panel's too, are datetimes or ISO
+        8601 text (``date_format`` is the log's only: convert others with
+        ``pd.to_datetime(..., format=...)`` first).
     horizon
         Extend every path to ``calibration_end + horizon`` (time units), for predictions; the
         panel and calendar must cover it.
@@ -131,6 +155,14 @@ def covariate_paths(panel: Any, rfm: pd.DataFrame, *, transactions: Any = None,
     connection
         DuckDB: a connection to use (e.g. with a memory_limit), or the one a relation belongs
         to (by default a private one; DuckDB's default connection for a relation).
+    date_col, amount_col, date_format
+        The log's date and amount columns and its date format (above): by default those the
+        table's attrs record, else rfm_summary's defaults.
+
+    Returns
+    -------
+    CovariatePaths
+        Each customer's path.
 
     Raises
     ------
@@ -139,8 +171,8 @@ def covariate_paths(panel: Any, rfm: pd.DataFrame, *, transactions: Any = None,
     repeat purchases that do not add up to ``frequency``. ClvlabError for an RFM table without
     its attrs or a bad option.
 
-    Example
-    -------
+    Examples
+    --------
     >>> paths = covariate_paths(dyncov, rfm, transactions=log, period_col="Cov.Date",
     ...                         calendar=seasonal_covariates("2005-01-02", "2006-12-31", "W",
     ...                                                      quarter=True))  # doctest: +SKIP

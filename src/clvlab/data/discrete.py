@@ -12,13 +12,12 @@ units instead; see :mod:`clvlab.core.timeunits`.)
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, example_row
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, example_row, warn
 from clvlab.data.rfm_pandas import check_ids, parse_dates
 from clvlab.data.tables import accepts_tables
 
@@ -40,6 +39,40 @@ def discrete_rfm_summary(transactions: pd.DataFrame, *, customer_col: str = "cus
     one purchase), ``recency`` (the last of them, counted from the first purchase's period; 0
     without any) and ``periods`` (opportunities up to the calibration end); with
     ``observation_end`` also ``frequency_holdout`` and ``periods_holdout``.
+
+    Parameters
+    ----------
+    transactions : pandas or polars DataFrame or pyarrow Table
+        The transaction log: a pandas or polars DataFrame or a pyarrow Table
+        (:mod:`clvlab.data.tables`).
+    customer_col, date_col : str, default "customer_id", "date"
+        Its id and date columns.
+    period : str, default "Y"
+        The length of an opportunity, a calendar period (``"Y"``, ``"Q"``, ``"M"``...).
+    calibration_end : str or datetime, optional
+        The calibration's end, a period boundary (None: the end of the last purchase's period).
+    observation_end : str or datetime, optional
+        The holdout's end, a period boundary (None: no holdout columns).
+    date_format : str, optional
+        The date column's strptime format (None: ISO 8601).
+    timezone : str, default "UTC"
+        The time zone the dates are read in.
+
+    Returns
+    -------
+    pandas.DataFrame, polars.DataFrame or pyarrow.Table
+        Per customer (indexed by id, sorted): ``frequency``, ``recency``, ``periods`` and, with
+        ``observation_end``, ``frequency_holdout`` and ``periods_holdout``. The input's kind
+        for a polars or Arrow log (a polars DataFrame, a pyarrow Table: the customer ids as the
+        first column), else a pandas DataFrame.
+
+    Raises
+    ------
+    DataValidationError
+        Where the log is not a DataFrame, is empty or lacks a column, or a date is unreadable.
+    ClvlabError
+        Where ``period`` is not supported, a cut is not a period boundary, or
+        ``observation_end`` is before ``calibration_end``.
 
     Rules
     -----
@@ -95,6 +128,37 @@ def contract_durations(subscriptions: pd.DataFrame, *, start_col: str = "start",
     """Subscriptions (one row each, start date and end date) -> ``duration`` and ``churned``,
     the shifted-beta-geometric input, keeping the table's index.
 
+    Parameters
+    ----------
+    subscriptions : pandas or polars DataFrame or pyarrow Table
+        One row per subscription: a pandas or polars DataFrame or a pyarrow Table
+        (:mod:`clvlab.data.tables`).
+    start_col, end_col : str, default "start", "end"
+        Its start and end date columns (an end may be missing: still active).
+    observation_end : str or datetime
+        The end of observation.
+    period : str, default "M"
+        The length of a renewal period (``"M"``: calendar months, ``"Y"``...).
+    date_format : str, optional
+        The dates' strptime format (None: ISO 8601).
+    timezone : str, default "UTC"
+        The time zone the dates are read in.
+
+    Returns
+    -------
+    pandas.DataFrame, polars.DataFrame or pyarrow.Table
+        ``duration`` and ``churned``, on the table's index. The input's kind for a polars or
+        Arrow table (a polars DataFrame, a pyarrow Table, in the table's row order), else a
+        pandas DataFrame.
+
+    Raises
+    ------
+    DataValidationError
+        Where an end is before its start, the table is empty or lacks a column, or a date is
+        unreadable.
+    ClvlabError
+        Where ``period`` is not supported.
+
     Rules
     -----
     - A subscription with no end (missing), or one that ends after ``observation_end``, is
@@ -126,8 +190,8 @@ def contract_durations(subscriptions: pd.DataFrame, *, start_col: str = "start",
                                   example_row(frame, int(np.flatnonzero(backwards)[0])))
     keep = (start <= obs).to_numpy()
     if not keep.all():
-        warnings.warn(f"{int((~keep).sum())} subscriptions start after observation_end and are "
-                      "left out", ClvlabWarning, stacklevel=2)
+        warn(f"{int((~keep).sum())} subscriptions start after observation_end and are "
+                      "left out", ClvlabWarning)
     churned = has_end & (end <= obs).to_numpy()
     stop = end.where(churned, obs)
     whole, exact = _elapsed(start, stop, code)

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, example_row
+from clvlab.core.errors import warn as clvlab_warn
 from clvlab.core.timeunits import UNIT_SECONDS, normalize_time_unit
 from clvlab.data.events_rules import BASKET_TREND_DAYS, BLANK_PATTERN, ENGINES, TREND_DAYS, \
     LogPlan, customer_ids, feature_name, feature_rows, resolve_event_types, resolve_plan, \
@@ -104,13 +105,11 @@ def check_event_ids(event_ids: pd.Series, purchase_ids: Any, where: str = "",
         raise ClvlabError(f"{where}the event log's customer ids match none of the purchase "
                           f"log's ({sample}); give both logs the same ids, of the same type")
     if warn and covered.mean() < LOW_EVENT_COVERAGE:
-        import warnings
-
-        warnings.warn(f"{where}only {covered.sum():,} of the purchase log's {len(customers):,} "
+        clvlab_warn(f"{where}only {covered.sum():,} of the purchase log's {len(customers):,} "
                       f"customers ({covered.mean():.1%}) have any event ({sample}); the others "
                       "get the features of customers without events. If every customer should "
                       "have events, the ids match only in part: check their format",
-                      ClvlabWarning, stacklevel=3)
+                      ClvlabWarning)
 
 
 def _normalised(log: Any, plan: LogPlan) -> pd.DataFrame:
@@ -329,21 +328,27 @@ def basket_features(transactions: Any, cutoff: Any, *, customer_col: str = "cust
     Parameters
     ----------
     transactions : DataFrame, path, glob or list of paths, or a Spark DataFrame
-        The purchase log; its ``quantity_col`` holds numbers >= 0 (items per order).
+        The purchase log; its ``quantity_col`` holds numbers >= 0 (items per order). A
+        DataFrame is a pandas or polars DataFrame or a pyarrow Table
+        (:mod:`clvlab.data.tables`).
     cutoff, customer_col, date_col, engine, connection, timezone, date_format
         As in :func:`event_features`.
     customers : array-like, optional
         Ids to return rows for, in this order; by default the customers with a row at or
         before the cutoff, sorted. Customers without one get NaN everywhere (unknown).
-    time_unit : str
+    time_unit : str, default "W"
         Checked, for symmetry with :func:`event_features`; no basket column is a duration.
+    quantity_col : str, default "quantity"
+        The log's items-per-order column.
 
     Returns
     -------
     DataFrame indexed by customer id with float64 columns ``quantity_mean`` (mean items per
     order), ``quantity_last`` (of the latest order; orders at the same latest instant add
     up), ``quantity_trend`` (mean of the orders in the last 90 days over the overall mean;
-    NaN without an order in 90 days or with an overall mean of 0) and ``quantity_max``.
+    NaN without an order in 90 days or with an overall mean of 0) and ``quantity_max``. The
+    input's kind for a polars or Arrow log (a polars DataFrame, a pyarrow Table: the customer
+    ids as the first column), else a pandas DataFrame.
 
     Raises
     ------

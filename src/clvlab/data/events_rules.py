@@ -13,14 +13,13 @@ and never from the front door, so that the imports run one way: front door -> en
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, did_you_mean
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, did_you_mean, warn
 from clvlab.core.numbers import number
 from clvlab.data.rfm_io import parse_option_date
 
@@ -129,12 +128,11 @@ class LogPlan:
         for name in sorted(names):
             other = folded.setdefault(feature_name(name).casefold(), name)
             if other != name:  # two features, but most likely one event spelt two ways
-                warnings.warn(
+                warn(
                     f"{self.event_col or 'event_types'}: event names {other!r} and {name!r} "
                     "differ only in case "
                     "and become two sets of features; if they are one event, write them alike "
-                    "(e.g. lower-case the column) before building features", ClvlabWarning,
-                    stacklevel=4)
+                    "(e.g. lower-case the column) before building features", ClvlabWarning)
 
 
 def resolve_plan(customer_col, date_col, event_col, value_col, timezone, date_format,

@@ -39,7 +39,23 @@ SALT_VARIABLE = "CLVLAB_ID_SALT"
 
 
 def resolve_salt(salt: str | bytes | None) -> bytes:
-    """The caller's salt, else CLVLAB_ID_SALT; an error when neither is set or it is short."""
+    """The caller's salt, else CLVLAB_ID_SALT; an error when neither is set or it is short.
+
+    Parameters
+    ----------
+    salt : str, bytes or None
+        The salt; None: the environment variable CLVLAB_ID_SALT.
+
+    Returns
+    -------
+    bytes
+        The salt.
+
+    Raises
+    ------
+    ClvlabError
+        Where neither is set, or the salt is shorter than 16 characters.
+    """
     salt = salt if salt is not None else os.environ.get(SALT_VARIABLE)
     if not salt:
         raise ClvlabError(f"hashing customer ids needs a salt: pass salt= or set {SALT_VARIABLE} "
@@ -52,14 +68,48 @@ def resolve_salt(salt: str | bytes | None) -> bytes:
 
 
 def hash_ids(ids: Iterable[Any], salt: str | bytes | None = None) -> list[str]:
-    """HMAC-SHA256 of each id (as text) under ``salt``, as 32 hex characters (128 bits)."""
+    """HMAC-SHA256 of each id (as text) under ``salt``, as 32 hex characters (128 bits).
+
+    Parameters
+    ----------
+    ids : iterable
+        The customer ids.
+    salt : str or bytes, optional
+        The salt (None: CLVLAB_ID_SALT; :func:`resolve_salt`).
+
+    Returns
+    -------
+    list of str
+        One hash per id, in order.
+
+    Raises
+    ------
+    ClvlabError
+        Where there is no salt or it is too short.
+    """
     key = resolve_salt(salt)
     return [hmac.new(key, str(i).encode(), hashlib.sha256).hexdigest()[:32] for i in ids]
 
 
 def withdrawn_ids(withdrawn: Any) -> set[str]:
     """Normalise ``withdrawn``: None, an iterable of ids, or a path to a text file with one id per
-    line (blank lines and lines starting with # are skipped). Ids become text."""
+    line (blank lines and lines starting with # are skipped). Ids become text.
+
+    Parameters
+    ----------
+    withdrawn : None, iterable, str or os.PathLike
+        The ids of customers who withdrew consent, or a file of them.
+
+    Returns
+    -------
+    set of str
+        The ids as text (empty for None).
+
+    Raises
+    ------
+    ClvlabError
+        Where the file does not exist or is not text, or ``withdrawn`` is a DataFrame.
+    """
     if withdrawn is None:
         return set()
     if isinstance(withdrawn, (str, os.PathLike)):
@@ -72,7 +122,8 @@ def withdrawn_ids(withdrawn: Any) -> set[str]:
             raise ClvlabError(f"the withdrawn-customers file {path} is not text (one id per line)") from None
         return {line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")}
     if isinstance(withdrawn, pd.DataFrame) or is_foreign_table(withdrawn):
-        raise ClvlabError("withdrawn must be ids (a list, Series or file), not a DataFrame")
+        raise ClvlabError("withdrawn must be ids (a list, Series or file), not a table "
+                          f"({type(withdrawn).__name__}): pass its id column")
     return {str(i) for i in withdrawn}
 
 
@@ -94,7 +145,35 @@ def consent_flags(frame: pd.DataFrame, column: str) -> np.ndarray:
 @accepts_tables("frame")
 def exclude_customers(frame: pd.DataFrame, customer_col: str, consent_col: str | None,
                       withdrawn: Any) -> tuple[pd.DataFrame, int]:
-    """The log without the customers who withdrew consent, and how many customers that was."""
+    """The log without the customers who withdrew consent, and how many customers that was.
+
+    Parameters
+    ----------
+    frame : pandas or polars DataFrame or pyarrow Table
+        The transaction log: a pandas or polars DataFrame or a pyarrow Table
+        (:mod:`clvlab.data.tables`).
+    customer_col : str
+        Its id column.
+    consent_col : str or None
+        A column of consent flags (true/false, 1/0, yes/no): a customer with any row without
+        consent is left out; None: no such column.
+    withdrawn : None, iterable, str or os.PathLike
+        Ids of customers who withdrew, or a file of them (:func:`withdrawn_ids`).
+
+    Returns
+    -------
+    kept : pandas.DataFrame
+        The log without those customers' rows (a pandas DataFrame whatever the input).
+    excluded : int
+        How many customers were left out.
+
+    Raises
+    ------
+    DataValidationError
+        Where ``consent_col`` is missing or holds a value that is not a consent flag.
+    ClvlabError
+        As :func:`withdrawn_ids`.
+    """
     if consent_col is None and withdrawn is None:
         return frame, 0
     if consent_col is not None and consent_col not in frame.columns:
@@ -114,7 +193,33 @@ def consented_log(frame: pd.DataFrame, customer_col: str, consent_col: str | Non
     """:func:`exclude_customers` for pandas jobs that read a whole log (backtests, the scoring
     job's churn features): the kept rows, with the number left out in
     ``attrs["customers_excluded"]``. The log is returned as it is when there is nothing to
-    exclude or no customer column (the jobs' own validation names that)."""
+    exclude or no customer column (the jobs' own validation names that).
+
+    Parameters
+    ----------
+    frame : pandas or polars DataFrame or pyarrow Table
+        The transaction log: a pandas or polars DataFrame or a pyarrow Table
+        (:mod:`clvlab.data.tables`).
+    customer_col : str
+        Its id column.
+    consent_col : str or None
+        A column of consent flags, or None.
+    withdrawn : None, iterable, str or os.PathLike
+        Ids of customers who withdrew, or a file of them.
+
+    Returns
+    -------
+    pandas.DataFrame, polars.DataFrame or pyarrow.Table
+        The kept rows, with ``attrs["customers_excluded"]``; ``frame`` itself when nothing is
+        to be excluded. The input's kind for a polars or Arrow log (a polars DataFrame, a
+        pyarrow Table, which keeps ``attrs`` in its schema's metadata; a new table even when
+        nothing is excluded), else a pandas DataFrame.
+
+    Raises
+    ------
+    DataValidationError
+        As :func:`exclude_customers`.
+    """
     if (consent_col is None and withdrawn is None) or customer_col not in frame.columns:
         return frame
     kept, excluded = exclude_customers(frame, customer_col, consent_col, withdrawn)

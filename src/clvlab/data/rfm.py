@@ -188,7 +188,7 @@ def rfm_summary(
         frame = transactions if isinstance(transactions, pd.DataFrame) else \
             read_files(transactions, settings.delimiter, settings.decimal)
         result, counts = rfm_pandas.summarise(frame, settings, calibration_end, observation_end)
-    report_set_aside(counts, stacklevel=3)
+    report_set_aside(counts)
     if customer_attributes is not None:
         from clvlab.data.attributes import join_attributes
 

@@ -18,14 +18,13 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, warn
 from clvlab.core.timeunits import normalize_time_unit
 
 __all__ = ["read_rfm", "parse_option_date", "parquet_metadata", "expand_paths", "file_format",
@@ -54,6 +53,11 @@ def parse_option_date(value: Any, name: str, *, date_format: str | None = None,
         (``"20070102"``) are a number, read only by ``date_format``.
     timezone
         Zoned values are converted to this zone; naive ones are taken as already in it.
+
+    Returns
+    -------
+    pandas.Timestamp or None
+        The date as a naive timestamp in ``timezone``, or None for None.
 
     Raises
     ------
@@ -292,8 +296,8 @@ def read_csv_file(path: str | os.PathLike, options: dict[str, Any]) -> pd.DataFr
         padded = values.str.match(_ZERO_PADDED, na=False)
         if padded.any():
             frame[column] = values.where(values.notna(), None).astype(object)
-            warnings.warn(f"column {column!r} of {os.fspath(path)} holds whole numbers written "
+            warn(f"column {column!r} of {os.fspath(path)} holds whole numbers written "
                           f"with leading zeros (e.g. {values[padded].iloc[0]!r}): read as text, "
                           "as written, so that they keep their zeros and match ids read as text",
-                          ClvlabWarning, stacklevel=3)
+                          ClvlabWarning)
     return frame

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError
+from clvlab.core.errors import ClvlabError, ClvlabWarning, DataValidationError, warn
 from clvlab.core.timeunits import UNIT_NAMES, UNIT_SECONDS, normalize_time_unit
 from clvlab.data.rfm_columns import columns_for, evaluate, render_sql
 from clvlab.data.rfm_io import parse_option_date
@@ -142,25 +142,23 @@ def past_the_log_metrics(info: dict[str, Any], time_unit: str) -> dict[str, floa
 
 
 def warn_if_past_the_log(first: pd.Timestamp, last: pd.Timestamp, end: pd.Timestamp,
-                         settings: Settings, stacklevel: int = 4) -> None:
+                         settings: Settings) -> None:
     """Warn when the window ends far after the log's last transaction: the log says nothing
     about that time, so every customer looks as if they bought nothing in it, and predictions
     fall in silence (the CDNOW sample scored 5 years late: 52-week expected purchases 2,029 ->
     17.4)."""
-    import warnings
-
     gap = units_past_the_log(last, end, settings)
     span = max((last - first) / pd.Timedelta(seconds=settings.unit_seconds), 0.0)
     if gap <= 1.0 or gap <= PAST_THE_LOG_SHARE * span:
         return
     unit = UNIT_NAMES[settings.time_unit]
     years = (end - last) / pd.Timedelta(days=365.2425)
-    warnings.warn(
+    warn(
         f"the summary is as of {end}, {gap:,.1f} {unit} ({years:.1f} years) after the log's last "
         f"transaction ({last}): the log says nothing about that time, so every customer is "
         f"scored as if they had bought nothing in it, and P(alive) and expected purchases fall. "
         f"If the log stops early (an old extract), build the summary as of its last date.",
-        ClvlabWarning, stacklevel=stacklevel)
+        ClvlabWarning)
 
 
 def check_customers(n_customers: int, window: Window) -> None:
@@ -245,10 +243,8 @@ def _check_timezone(timezone: str) -> str:
     return timezone
 
 
-def report_set_aside(counts: dict[str, Any], stacklevel: int = 2) -> None:
+def report_set_aside(counts: dict[str, Any]) -> None:
     """Warn about transactions that the refund rule set aside or valued at 0."""
-    import warnings
-
     notes = []
     if counts.get("refund_only_periods"):
         notes.append(f"{counts['refund_only_periods']} customer-periods held only refunds and "
@@ -257,5 +253,4 @@ def report_set_aside(counts: dict[str, Any], stacklevel: int = 2) -> None:
         notes.append(f"{counts['negative_periods_zeroed']} transactions had refunds larger than "
                      "their purchases and count with value 0")
     if notes:
-        warnings.warn("; ".join(notes) + " (see rfm_summary's refund rule)", ClvlabWarning,
-                      stacklevel=stacklevel + 1)
+        warn("; ".join(notes) + " (see rfm_summary's refund rule)", ClvlabWarning)

@@ -33,7 +33,18 @@ __all__ = ["SparkSummary", "local_session", "rfm_summary", "read_log"]
 class SparkSummary:
     """An RFM summary in Spark: ``frame`` (one row per customer, the columns of
     :func:`clvlab.rfm_summary`, the customer id a column) and ``info`` (what the pandas table
-    keeps in ``attrs["clvlab"]``: time unit, window...)."""
+    keeps in ``attrs["clvlab"]``: time unit, window...).
+
+    Parameters
+    ----------
+    frame : pyspark.sql.DataFrame
+        One row per customer, the customer id a column.
+    info : dict
+        What the pandas table keeps in ``attrs["clvlab"]``.
+    attribute_dtypes : dict, optional
+        The pandas dtypes of customer attributes given as a pandas DataFrame, restored by
+        :meth:`to_pandas`.
+    """
 
     frame: Any
     info: dict[str, Any]
@@ -43,7 +54,13 @@ class SparkSummary:
 
     def to_pandas(self) -> pd.DataFrame:
         """The pandas table :func:`clvlab.rfm_summary` would give: indexed by customer id,
-        sorted, integer counts, with ``attrs``."""
+        sorted, integer counts, with ``attrs``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The summary, collected to the driver.
+        """
         table = self.frame.toPandas()
         table = table.set_index(table.columns[0]).sort_index()
         for column in SPEC:  # the dtypes of the pandas engine
@@ -59,7 +76,22 @@ def local_session(cores: int = 2, app_name: str = "clvlab", fast_start: bool = F
     """A local Spark session bound to 127.0.0.1, UI off, few shuffle partitions, for
     single-machine use and tests. Workers run this Python (PYSPARK_PYTHON). ``fast_start``
     limits the JVM to its quick compiler and serial GC: seconds faster to start (tests), many
-    times slower on real data (10M transactions: see benchmarks/bench_scale.py)."""
+    times slower on real data (10M transactions: see benchmarks/bench_scale.py).
+
+    Parameters
+    ----------
+    cores : int, default 2
+        Local worker threads (``local[cores]``).
+    app_name : str, default "clvlab"
+        The application's name.
+    fast_start : bool, default False
+        Start the JVM for speed of starting (above).
+
+    Returns
+    -------
+    pyspark.sql.SparkSession
+        The session (an existing one is returned by Spark's builder).
+    """
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -98,10 +130,14 @@ def rfm_summary(frame, *, customer_col: str = "customer_id", date_col: str = "da
         TIMESTAMP_NTZ or DATE (wall-clock times), ISO 8601 text (zoned when a UTC offset follows
         a time of day, naive otherwise; a mix is refused) or text/numbers in ``date_format``
         (%Y %m %d %H %M %S). Times are kept to the microsecond (Spark's resolution).
-    customer_col, date_col, amount_col, time_unit, calibration_end, observation_end, \
-date_format, timezone, merge_period, consent_col, withdrawn
+    customer_col, date_col, amount_col, time_unit, calibration_end, observation_end : optional
         As in :func:`clvlab.rfm_summary`.
-    customer_attributes : pandas.DataFrame or pyspark.sql.DataFrame
+    date_format, timezone, merge_period, consent_col, withdrawn : optional
+        As in :func:`clvlab.rfm_summary`.
+    delimiter, decimal : str, optional
+        Accepted for :func:`clvlab.rfm_summary`'s signature and unused: a Spark DataFrame is
+        already parsed (:func:`read_log` reads CSV files with them).
+    customer_attributes : pandas.DataFrame or pyspark.sql.DataFrame, optional
         Static attributes joined in Spark, by :func:`clvlab.rfm_summary`'s rules
         (:mod:`clvlab.data.attributes`). A pandas frame is indexed by customer id or has a
         ``customer_col`` column; a Spark frame has that column. Spark decimals become doubles;

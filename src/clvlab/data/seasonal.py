@@ -50,8 +50,20 @@ def seasonal_covariates(start: Any, end: Any, time_unit: str, *, month: bool = F
     year_length
         The year in time units; by default 365.2425 days (52.1775 weeks, 12 months).
 
-    Example
+    Returns
     -------
+    pandas.DataFrame
+        One row per period: ``period`` (its start), then the columns asked for.
+
+    Raises
+    ------
+    ClvlabError
+        Where ``start`` is not a period start, ``end`` is before it, no column is asked for,
+        ``fourier`` is not a whole number >= 0, or a holiday's name is taken or its dates are
+        not dates or ``"MM-DD"``.
+
+    Examples
+    --------
     >>> cal = seasonal_covariates("2005-01-02", "2006-12-31", "W", month=True,
     ...                           holidays={"christmas": "12-25"}, fourier=1)
     >>> list(cal.columns)

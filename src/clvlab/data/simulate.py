@@ -40,7 +40,7 @@ __all__ = ["LOG_MODEL_EXAMPLES", "bg_nbd", "mbg_nbd", "pareto_nbd", "bg_bb", "sh
            "with_covariates", "transaction_log", "segmented_transaction_log"]
 
 #: the processes ``transaction_log`` draws from, each with CDNOW-like example parameters (the
-#: command line's defaults); these names are the model registry's names for the same models
+#: command line's defaults); these names are the model registry's names for the same models.
 LOG_MODEL_EXAMPLES = {"pareto-nbd": {"r": 0.55, "alpha": 10.6, "s": 0.61, "beta": 11.7},
                       "bg-nbd": {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.43}}
 
@@ -53,6 +53,36 @@ def bg_nbd(n_customers: int, *, r: Parameter, alpha: Parameter, a: Parameter, b:
     customer); ``T_holdout`` the length of a holdout period (adds ``frequency_holdout`` and
     ``duration_holdout``). Latent columns: ``lambda_`` (purchase rate), ``p_`` (dropout
     probability), ``alive`` (at the calibration end) and, with a holdout, ``alive_end``.
+
+    Parameters
+    ----------
+    n_customers : int
+        Customers to draw.
+    r, alpha : float or array-like
+        The purchase rate's Gamma(r, rate alpha): one value (> 0) for every customer, or one per
+        customer.
+    a, b : float or array-like
+        The dropout probability's Beta(a, b): one value (> 0) for every customer, or one per
+        customer.
+    T : float or array-like
+        Each customer's age at the calibration end, in time units (> 0): a scalar or one per
+        customer.
+    T_holdout : float, optional
+        The length of a holdout period (None: no holdout columns).
+    seed : int, numpy.random.Generator or None, optional
+        Anything ``numpy.random.default_rng`` takes; the same seed gives the same draws.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frequency``, ``recency``, ``T``, the latent columns and, with a holdout,
+        ``frequency_holdout`` and ``duration_holdout``.
+
+    Raises
+    ------
+    ClvlabError
+        Where a parameter is not finite and > 0 or has the wrong shape, or ``T`` is not finite
+        and > 0.
     """
     return _beta_geometric_nbd(n_customers, r, alpha, a, b, T, T_holdout, seed, first_chance=0)
 
@@ -60,7 +90,37 @@ def bg_nbd(n_customers: int, *, r: Parameter, alpha: Parameter, a: Parameter, b:
 def mbg_nbd(n_customers: int, *, r: Parameter, alpha: Parameter, a: Parameter, b: Parameter,
             T: Any, T_holdout: float | None = None, seed: Any = None) -> pd.DataFrame:
     """Draw an RFM table from the MBG/NBD process: as ``bg_nbd``, but a customer may also drop
-    out right after the first purchase (with the same probability p)."""
+    out right after the first purchase (with the same probability p).
+
+    Parameters
+    ----------
+    n_customers : int
+        Customers to draw.
+    r, alpha : float or array-like
+        The purchase rate's Gamma(r, rate alpha): one value (> 0) for every customer, or one per
+        customer.
+    a, b : float or array-like
+        The dropout probability's Beta(a, b): one value (> 0) for every customer, or one per
+        customer.
+    T : float or array-like
+        Each customer's age at the calibration end, in time units (> 0): a scalar or one per
+        customer.
+    T_holdout : float, optional
+        The length of a holdout period (None: no holdout columns).
+    seed : int, numpy.random.Generator or None, optional
+        Anything ``numpy.random.default_rng`` takes; the same seed gives the same draws.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`bg_nbd`.
+
+    Raises
+    ------
+    ClvlabError
+        Where a parameter is not finite and > 0 or has the wrong shape, or ``T`` is not finite
+        and > 0.
+    """
     return _beta_geometric_nbd(n_customers, r, alpha, a, b, T, T_holdout, seed, first_chance=1)
 
 
@@ -94,6 +154,36 @@ def pareto_nbd(n_customers: int, *, r: Parameter, alpha: Parameter, s: Parameter
     Arguments as in :func:`bg_nbd`. Latent columns: ``lambda_``, ``mu_`` (dropout rate),
     ``lifetime_`` (time of dropout after acquisition), ``alive`` and, with a holdout,
     ``alive_end``.
+
+    Parameters
+    ----------
+    n_customers : int
+        Customers to draw.
+    r, alpha : float or array-like
+        The purchase rate's Gamma(r, rate alpha): one value (> 0) for every customer, or one per
+        customer.
+    s, beta : float or array-like
+        The dropout rate's Gamma(s, rate beta): one value (> 0) for every customer, or one per
+        customer.
+    T : float or array-like
+        Each customer's age at the calibration end, in time units (> 0): a scalar or one per
+        customer.
+    T_holdout : float, optional
+        The length of a holdout period (None: no holdout columns).
+    seed : int, numpy.random.Generator or None, optional
+        Anything ``numpy.random.default_rng`` takes; the same seed gives the same draws.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frequency``, ``recency``, ``T``, the latent columns and, with a holdout,
+        ``frequency_holdout`` and ``duration_holdout``.
+
+    Raises
+    ------
+    ClvlabError
+        Where a parameter is not finite and > 0 or has the wrong shape, or ``T`` is not finite
+        and > 0.
     """
     r, alpha, s, beta = _parameters((n_customers,), r=r, alpha=alpha, s=s, beta=beta).values()
     rng = np.random.default_rng(seed)
@@ -127,6 +217,33 @@ def bg_bb(n_customers: int, *, alpha: Parameter, beta: Parameter, gamma: Paramet
     p ~ Beta(alpha, beta). Returns ``frequency`` (opportunities with a purchase), ``recency``
     (the last of them, 0 without any), ``periods``; latent ``p_``, ``theta_``, ``alive`` (at
     the last opportunity); with ``periods_holdout`` also ``frequency_holdout``.
+
+    Parameters
+    ----------
+    n_customers : int
+        Customers to draw.
+    alpha, beta : float or array-like
+        The purchase probability's Beta(alpha, beta): one value (> 0) for every customer, or one
+        per customer.
+    gamma, delta : float or array-like
+        The dropout probability's Beta(gamma, delta): one value (> 0) for every customer, or one
+        per customer.
+    periods : int or array-like of int
+        Opportunities after the first purchase (whole numbers >= 1).
+    periods_holdout : int, optional
+        Opportunities in a holdout after them (None: no holdout column).
+    seed : int, numpy.random.Generator or None, optional
+        Anything ``numpy.random.default_rng`` takes; the same seed gives the same draws.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns above.
+
+    Raises
+    ------
+    ClvlabError
+        Where a parameter is not finite and > 0, or ``periods`` are not whole numbers >= 1.
     """
     alpha, beta, gamma, delta = _parameters((n_customers,), alpha=alpha, beta=beta, gamma=gamma,
                                             delta=delta).values()
@@ -162,6 +279,28 @@ def shifted_beta_geometric(n_customers: int, *, alpha: Parameter, beta: Paramete
     (given they reached it); observation stops after ``periods`` (a scalar or one per
     customer). Returns ``duration`` (the period of churn, or ``periods`` when still active) and
     ``churned``, with the latent ``theta_`` and ``lifetime_`` (the period of churn, uncensored).
+
+    Parameters
+    ----------
+    n_customers : int
+        Customers to draw.
+    alpha, beta : float or array-like
+        The churn probability's Beta(alpha, beta): one value (> 0) for every customer, or one
+        per customer.
+    periods : int or array-like of int
+        Periods observed (whole numbers >= 1).
+    seed : int, numpy.random.Generator or None, optional
+        Anything ``numpy.random.default_rng`` takes; the same seed gives the same draws.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``duration``, ``churned``, ``theta_``, ``lifetime_``.
+
+    Raises
+    ------
+    ClvlabError
+        Where a parameter is not finite and > 0, or ``periods`` are not whole numbers >= 1.
     """
     alpha, beta = _parameters((n_customers,), alpha=alpha, beta=beta).values()
     n = np.broadcast_to(np.asarray(periods), (n_customers,)).astype(np.int64)
@@ -182,6 +321,26 @@ def gamma_gamma_spend(frequency: Any, *, p: Parameter, q: Parameter, v: Paramete
 
     Returns ``monetary_value`` (0 where frequency is 0) and the latent mean spend ``mean_spend_``
     (p / nu). The mean of x Gamma(p, nu) values is Gamma(p x, x nu).
+
+    Parameters
+    ----------
+    frequency : array-like of int
+        Each customer's number of transactions.
+    p, q, v : float or array-like
+        Spend per transaction ~ Gamma(p, rate nu), nu ~ Gamma(q, rate v): one value (> 0) for
+        every customer, or one per customer.
+    seed : int, numpy.random.Generator or None, optional
+        Anything ``numpy.random.default_rng`` takes; the same seed gives the same draws.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``monetary_value`` and ``mean_spend_``, one row per customer.
+
+    Raises
+    ------
+    ClvlabError
+        Where a parameter is not finite and > 0.
     """
     x = np.asarray(frequency, dtype=np.int64)
     p, q, v = _parameters(x.shape, p=p, q=q, v=v).values()
@@ -199,7 +358,7 @@ def gamma_gamma_spend(frequency: Any, *, p: Parameter, q: Parameter, v: Paramete
 # spend: alpha, beta (Pareto/NBD, sBG, BG/BB) and delta divide their means, so they get -1; the
 # Gamma-Gamma scale v multiplies the mean spend p v / (q - 1), so it gets +1.
 
-#: BG/NBD's and MBG/NBD's two dropout forms, {form: {parameter: (process, sign)}}
+#: BG/NBD's and MBG/NBD's two dropout forms, {form: {parameter: (process, sign)}}.
 BG_DROPOUT_FORMS = {
     # CLVTools' form: a and b scale together, which keeps the mean a/(a+b) and changes the spread
     "a_and_b": {"a": ("dropout", +1), "b": ("dropout", +1)},
@@ -207,7 +366,7 @@ BG_DROPOUT_FORMS = {
     "b": {"b": ("dropout", -1)},
 }
 #: {model (registry name): {parameter: (process, sign)}}; BG/NBD and MBG/NBD in their default
-#: dropout form ("a_and_b"), see :func:`covariate_links` for the other
+#: dropout form ("a_and_b"), see :func:`covariate_links` for the other.
 COVARIATE_LINKS = {
     "pareto-nbd": {"alpha": ("purchase", -1), "beta": ("dropout", -1)},  # CLVTools' form
     "bg-nbd": {"alpha": ("purchase", -1), **BG_DROPOUT_FORMS["a_and_b"]},
@@ -227,7 +386,26 @@ _SIMULATORS = {"pareto-nbd": (pareto_nbd, ("r", "alpha", "s", "beta")),
 
 def covariate_links(model: str, dropout_form: str = "a_and_b") -> dict[str, tuple[str, int]]:
     """``{parameter: (process, sign)}`` of ``model`` (a registry name): its ``COVARIATE_LINKS``,
-    with BG/NBD's and MBG/NBD's dropout part in ``dropout_form`` ("a_and_b" or "b")."""
+    with BG/NBD's and MBG/NBD's dropout part in ``dropout_form`` ("a_and_b" or "b").
+
+    Parameters
+    ----------
+    model : str
+        A registry name (``"pareto-nbd"``, ``"bg-nbd"``, ``"mbg-nbd"``, ``"gamma-gamma"``,
+        ``"sbg"``, ``"bg-bb"``).
+    dropout_form : {"a_and_b", "b"}, default "a_and_b"
+        BG/NBD's and MBG/NBD's form of the dropout covariates.
+
+    Returns
+    -------
+    dict of str to tuple of (str, int)
+        Parameter -> (process, sign).
+
+    Raises
+    ------
+    ClvlabError
+        Where the model is unknown, or ``dropout_form`` is unknown or given for another model.
+    """
     if model not in COVARIATE_LINKS:
         raise ClvlabError(f"unknown model {model!r}; use one of {list(COVARIATE_LINKS)}")
     if dropout_form not in BG_DROPOUT_FORMS:
@@ -259,6 +437,39 @@ def with_covariates(model: str, n_customers: int, *, params: dict[str, float],
     Returns the simulator's table (with ``frequency`` for gamma-gamma) and the attribute
     columns beside it, on the attributes' index. ``seed`` makes the attributes and the draws
     reproducible.
+
+    Parameters
+    ----------
+    model : str
+        A registry name (above).
+    n_customers : int
+        Customers to draw.
+    params : dict of str to float
+        The population parameters.
+    coefficients : dict of str to dict of str to float
+        Process -> {covariate: coefficient}.
+    attributes : pandas or polars DataFrame or pyarrow Table, optional
+        The covariates, one numeric row per customer (None: drawn as 0/1 columns): a pandas or
+        polars DataFrame or a pyarrow Table (:mod:`clvlab.data.tables`).
+    seed : int, numpy.random.Generator or None, optional
+        Anything ``numpy.random.default_rng`` takes; the same seed gives the same draws.
+    dropout_form : {"a_and_b", "b"}, default "a_and_b"
+        BG/NBD's and MBG/NBD's form of the dropout covariates.
+    **options
+        The model simulator's further arguments (above).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The simulator's table and the attribute columns (a pandas DataFrame whatever the
+        kind of ``attributes``).
+
+    Raises
+    ------
+    ClvlabError
+        Where ``params`` are not the model's, a process takes no covariates, a coefficient is not
+        finite, ``attributes`` lack a covariate or hold one that is not numeric and finite, or
+        gamma-gamma comes without ``frequency``.
     """
     links = covariate_links(model, dropout_form)
     simulator, names = _SIMULATORS[model]
@@ -328,6 +539,38 @@ def transaction_log(n_customers: int, *, model: str = "pareto-nbd", params: dict
     (Gamma-Gamma ``p``, ``q``, ``v``) every transaction gets an ``amount`` rounded to cents.
     Returns ``customer_id`` (int64), ``date`` (datetime64[s]) and maybe ``amount``, sorted by
     date. Several purchases may fall on one day; ``rfm_summary`` merges them.
+
+    Parameters
+    ----------
+    n_customers : int
+        Customers to draw.
+    model : {"pareto-nbd", "bg-nbd"}, default "pareto-nbd"
+        The purchase process.
+    params : dict of str to float
+        Its parameters (e.g. ``LOG_MODEL_EXAMPLES[model]``).
+    spend : dict of str to float, optional
+        Gamma-Gamma's ``p``, ``q``, ``v`` (None: no ``amount`` column).
+    start : str or datetime, default "2024-01-01"
+        The first acquisition date.
+    acquisition_period : float, default 13.0
+        Time units over which customers are acquired.
+    observation_period : float, default 52.0
+        Time units from ``start`` to the end of the log (longer than ``acquisition_period``).
+    time_unit : str, default "W"
+        The unit of the two periods.
+    seed : int, numpy.random.Generator or None, optional
+        Anything ``numpy.random.default_rng`` takes; the same seed gives the same draws.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The log, sorted by date.
+
+    Raises
+    ------
+    ClvlabError
+        Where the model is not supported, a parameter is invalid, or the observation period is
+        not longer than the acquisition period.
     """
     if observation_period <= acquisition_period:
         raise ClvlabError("observation_period must be longer than acquisition_period")
@@ -369,7 +612,31 @@ def segmented_transaction_log(segments: dict[Any, tuple[int, dict[str, float]]],
     """A log whose customers come from segments with different parameters, and each
     customer's segment: ``segments`` maps a label to (customers, params). The customer ids
     are unique across segments; ``options`` go to :func:`transaction_log` (spend, start,
-    acquisition_period...). Returns the log and a Series of segment labels by customer id."""
+    acquisition_period...). Returns the log and a Series of segment labels by customer id.
+
+    Parameters
+    ----------
+    segments : dict
+        Label -> (customers, params).
+    model : {"pareto-nbd", "bg-nbd"}, default "pareto-nbd"
+        The purchase process.
+    seed : int, numpy.random.Generator or None, optional
+        Anything ``numpy.random.default_rng`` takes; the same seed gives the same draws.
+    **options
+        :func:`transaction_log`'s further arguments.
+
+    Returns
+    -------
+    log : pandas.DataFrame
+        The log of every segment.
+    segment : pandas.Series
+        Each customer's segment label, by customer id.
+
+    Raises
+    ------
+    ClvlabError
+        As :func:`transaction_log`.
+    """
     rng = np.random.default_rng(seed)
     logs, labels, offset = [], [], 0
     for label, (n_customers, params) in segments.items():

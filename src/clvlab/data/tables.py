@@ -6,7 +6,8 @@ written here, so that every function reads polars and Arrow alike:
 
 - **Kinds.** A polars ``DataFrame`` or ``LazyFrame`` (collected), a pyarrow ``Table``,
   ``RecordBatch`` or ``RecordBatchReader``, and any object that offers the Arrow C stream
-  interface (``__arrow_c_stream__``: DuckDB relations, nanoarrow, other data-frame libraries).
+  interface (``__arrow_c_stream__``: nanoarrow, other data-frame libraries), but a DuckDB
+  relation, which the functions that take one read in DuckDB.
   polars is never imported by clvlab: a polars table is recognised by its type's module, so
   clvlab works, polars tables aside, without it installed.
 - **Conversion.** Through Arrow (polars' ``to_arrow`` shares its buffers): dates become
@@ -67,8 +68,9 @@ def table_kind(obj: Any) -> str | None:
     if module.startswith("pyarrow") and type(obj).__name__ in (
             "Table", "RecordBatch", "RecordBatchReader"):
         return "arrow"
-    if module.startswith("pyspark"):
-        return None  # Spark has its own engine (clvlab.spark)
+    if module.startswith(("pyspark", "duckdb")):
+        return None  # Spark has its own engine (clvlab.spark); DuckDB relations are read by
+        # the functions that take them (covariate_paths' DuckDB engine), as they are
     if hasattr(obj, "__arrow_c_stream__") and not isinstance(obj, (str, bytes)):
         return "arrow"
     return None

@@ -45,11 +45,23 @@ def validate_rfm(rfm: pd.DataFrame, *, require_monetary: bool = False,
     ----------
     rfm
         One row per customer with ``frequency``, ``recency`` and ``T`` (as from
-        :func:`clvlab.rfm_summary`), optionally ``monetary_value`` and the holdout columns.
+        :func:`clvlab.rfm_summary`), optionally ``monetary_value`` and the holdout columns: a
+        pandas or polars DataFrame or a pyarrow Table (:mod:`clvlab.data.tables`; a polars or
+        Arrow table is checked as pandas).
     require_monetary
         Also require ``monetary_value``.
     columns
         Map from clvlab's names to the table's, e.g. ``{"frequency": "x", "recency": "t_x"}``.
+
+    Returns
+    -------
+    pandas.DataFrame, polars.DataFrame or pyarrow.Table
+        ``rfm`` itself (a polars or Arrow table as given, not converted).
+
+    Raises
+    ------
+    DataValidationError
+        Naming the column, the rule and an example row, for a broken rule.
 
     Rules
     -----

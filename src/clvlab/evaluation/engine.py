@@ -5,13 +5,12 @@ from __future__ import annotations
 import copy
 import math
 import time
-import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from clvlab.core.errors import ClvlabError, ClvlabWarning, shown
+from clvlab.core.errors import ClvlabError, ClvlabWarning, shown, warn
 from clvlab.core.progress import progress_bar
 from clvlab.core.timeunits import UNIT_SECONDS
 from clvlab.data.calibration import (CutoffView, check_cutoffs, checked_horizon, load_log,
@@ -60,68 +59,101 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
 
     Parameters
     ----------
-    transactions : a transaction log (DataFrame, or a path or glob of CSV or Parquet files).
-    candidates : names (``"pareto-nbd+gamma-gamma"``, ``"bg-nbd"``, ``"historical-average"``,
+    transactions : pandas or polars DataFrame, pyarrow Table, path or glob
+        A transaction log: a pandas or polars DataFrame or a pyarrow Table
+        (:mod:`clvlab.data.tables`), or a path or glob of CSV or Parquet files.
+    candidates : sequence or mapping
+        Names (``"pareto-nbd+gamma-gamma"``, ``"bg-nbd"``, ``"historical-average"``,
         ``"historical-ltv"``, ``"arpu-churn"``, ``"aov-frequency-lifespan"``, ``"active-90d"``),
         clvlab models, (transaction model, spend model) pairs or
         :class:`~clvlab.backtesting.Candidate` objects; a mapping gives them display names.
         :func:`~clvlab.backtesting.default_candidates` lists a default comparison.
-    cutoffs : calibration ends: timestamps, or text read by the date column's rule (ISO 8601,
-        or ``date_format``); each needs a whole holdout window of data after it.
-    horizon : length of the holdout window, a number of ``time_unit`` (``13`` with weeks, not
+    cutoffs : sequence of str, datetime or pandas.Timestamp
+        Calibration ends: timestamps, or text read by the date column's rule (ISO 8601, or
+        ``date_format``); each needs a whole holdout window of data after it.
+    horizon : float
+        Length of the holdout window, a number of ``time_unit`` (``13`` with weeks, not
         ``"13W"``).
-    amount_col : spend column; without it only purchases and activity are compared, spend
-        columns are absent (not 0), and candidates that need a spend (a spend model, the LTV,
-        ARPU and AOV formulas) are refused before any fit.
-    cohort_freq : pandas period code of the acquisition cohorts (``"M"``: month of the first
-        purchase; ``"Q"``, ``"Y"``...). Metrics are reported for all customers and per cohort.
-    acquisition_cost : cost of acquiring one customer, a number or a mapping from cohort label
-        (e.g. ``"1997-01"``) to a number; adds LTV:CAC to the cohort table (needs amount_col).
-    customer_attributes : static attributes per customer (channel, region...), indexed by
-        customer id, that candidates may use: models with covariates
+    customer_col, date_col : str, default "customer_id", "date"
+        The log's id and date columns, as in :func:`clvlab.rfm_summary`.
+    amount_col : str, optional
+        Spend column; without it only purchases and activity are compared, spend columns are
+        absent (not 0), and candidates that need a spend (a spend model, the LTV, ARPU and AOV
+        formulas) are refused before any fit.
+    time_unit : str, default "W"
+        The time unit of the summaries and of ``horizon``.
+    date_format : str, optional
+        The date column's strptime format (None: ISO 8601), as in :func:`clvlab.rfm_summary`.
+    timezone : str, default "UTC"
+        The time zone the dates are read in, as in :func:`clvlab.rfm_summary`.
+    cohort_freq : str, default "M"
+        Pandas period code of the acquisition cohorts (``"M"``: month of the first purchase;
+        ``"Q"``, ``"Y"``...). Metrics are reported for all customers and per cohort.
+    acquisition_cost : float or mapping of str to float, optional
+        Cost of acquiring one customer, a number or a mapping from cohort label (e.g.
+        ``"1997-01"``) to a number; adds LTV:CAC to the cohort table (needs amount_col).
+    customer_attributes : pandas or polars DataFrame or pyarrow Table, optional
+        Static attributes per customer (channel, region...), indexed by customer id (a pandas
+        DataFrame; a polars DataFrame or a pyarrow Table with the ids in its ``customer_col``
+        column), that candidates may use: models with covariates
         (``"pareto-nbd[channel]+gamma-gamma"``, or a model built with ``purchase_covariates``...)
         read their columns, joined onto each cutoff's calibration summary, and the churn
         adjuster and :class:`~clvlab.backtesting.PerSegment` may too. Every customer of every
         cutoff needs a row (else an error gives their number and one of them). They must be
         known at acquisition: time-varying attributes would leak the future into earlier
         cutoffs.
-    tracking_points : points of the cumulative tracking curve over the holdout window.
-    keep_predictions : keep every customer's predictions (for decile charts and own analysis).
-    progress : a progress bar over cutoffs x candidates (None: when someone is watching, in a
+    tracking_points : int, default 13
+        Points of the cumulative tracking curve over the holdout window.
+    keep_predictions : bool, default True
+        Keep every customer's predictions (for decile charts and own analysis).
+    progress : bool, optional
+        A progress bar over cutoffs x candidates (None: when someone is watching, in a
         notebook or on a terminal; see :mod:`clvlab.core.progress`).
-    consent_col, withdrawn : leave out customers who withdrew consent (:mod:`clvlab.privacy`);
-        their number is ``result.settings["customers_excluded"]``.
-    delimiter, decimal : the dialect of CSV files (e.g. ``";"`` and ``","``), as in
-        :func:`clvlab.rfm_summary`.
-    intervals : score the predictive distributions of the candidates that have one (the BTYD
-        models): per cutoff, the coverage of each customer's 50/80/90/95 % prediction
-        interval of holdout purchases (and its PIT form), the mean log score (nats) and the
-        ranked probability score of the PMF at the realised count, and whether the cohort
-        total's 90 % interval held it (:mod:`clvlab.evaluation.interval_metrics`; target
+    consent_col, withdrawn : optional
+        Leave out customers who withdrew consent (:mod:`clvlab.privacy`); their number is
+        ``result.settings["customers_excluded"]``.
+    delimiter, decimal : str, optional
+        The dialect of CSV files (e.g. ``";"`` and ``","``), as in :func:`clvlab.rfm_summary`.
+    intervals : bool, default True
+        Score the predictive distributions of the candidates that have one (the BTYD models):
+        per cutoff, the coverage of each customer's 50/80/90/95 % prediction interval of
+        holdout purchases (and its PIT form), the mean log score (nats) and the ranked
+        probability score of the PMF at the realised count, and whether the cohort total's
+        90 % interval held it (:mod:`clvlab.evaluation.interval_metrics`; target
         ``purchases``). Baselines have none of them (absent in the tables, n/a in summaries).
-    interval_draws : parameter draws behind the total's interval (0: leave it out).
-    covariate_panel, calendar : time-varying covariates (:mod:`clvlab.evaluation.time_varying_cutoffs`).
-        The panel: one row per customer and period (``covariate_customer_col``, by default
+    interval_draws : int, default INTERVAL_DRAWS (50)
+        Parameter draws behind the total's interval (0: leave it out).
+    covariate_panel, calendar : pandas or polars DataFrame, pyarrow Table or path, optional
+        Time-varying covariates (:mod:`clvlab.evaluation.time_varying_cutoffs`). The panel:
+        one row per customer and period (``covariate_customer_col``, by default
         ``customer_col``; ``covariate_period_col``, the period's start; covariate columns), a
         DataFrame or Parquet/CSV files (:func:`clvlab.covariate_paths`'s rules); the calendar:
         covariates shared by every customer, one row per period (e.g.
-        :func:`clvlab.seasonal_covariates`). A bracket column of a Pareto/NBD or BG/NBD
-        candidate that the panel or calendar holds is read along each customer's path
+        :func:`clvlab.seasonal_covariates`). Either DataFrame is a pandas or polars DataFrame
+        or a pyarrow Table. A bracket column of a Pareto/NBD or BG/NBD candidate that the
+        panel or calendar holds is read along each customer's path
         (``"pareto-nbd[High.Season,Gender]"``: High.Season from the panel, Gender from
         ``customer_attributes`` unless the panel holds it too); at each cutoff the paths come
         from the calibration summary and the log up to the cutoff, and reach the holdout's
         end with the covariates as supplied (the realised path, or a calendar known in
         advance: an oracle of the future covariates). Spend covariates stay static. Such a
         candidate has every metric but ``total_coverage_90`` (no parameter draws along paths).
-    events, event_col, event_value_col : an event log beside the purchases (visits, e-mails
-        opened, returns, support contacts: ``customer_col``, ``date_col``, ``event_col`` and
-        optionally ``event_value_col``; a DataFrame or CSV/Parquet files), validated once by
-        :func:`clvlab.data.events.check_events`. At each cutoff the candidates that learn from
-        features (the churn adjuster, ``"ziln"``, ``"gbm"``) see its windowed counts, sums and
-        recencies up to the cutoff (:func:`clvlab.churn.event_frame`); the BTYD models do not.
-        A candidate column in neither the attributes nor the panel/calendar is an error.
-    quantity_col : the log's items-per-order column: those candidates also see the basket sizes
-        up to the cutoff, each row an order (:func:`clvlab.churn.basket_frame`).
+    covariate_customer_col : str, optional
+        The covariate panel's customer column (None: ``customer_col``).
+    covariate_period_col : str, default "period"
+        The covariate panel's period column.
+    events, event_col, event_value_col : optional
+        An event log beside the purchases (visits, e-mails opened, returns, support contacts:
+        ``customer_col``, ``date_col``, ``event_col`` (default ``"event"``) and optionally
+        ``event_value_col``; a pandas or polars DataFrame or a pyarrow Table, or CSV/Parquet
+        files), validated once by :func:`clvlab.data.events.check_events`. At each cutoff the
+        candidates that learn from features (the churn adjuster, ``"ziln"``, ``"gbm"``) see
+        its windowed counts, sums and recencies up to the cutoff
+        (:func:`clvlab.churn.event_frame`); the BTYD models do not. A candidate column in
+        neither the attributes nor the panel/calendar is an error.
+    quantity_col : str, optional
+        The log's items-per-order column: those candidates also see the basket sizes up to the
+        cutoff, each row an order (:func:`clvlab.churn.basket_frame`).
 
     Returns
     -------
@@ -192,9 +224,9 @@ def backtest(transactions: Any, candidates: Sequence[Any] | Mapping[str, Any],
                                            tracking_points, amount_col, keep_predictions, draws)
                 except ClvlabError as exc:  # a refusal: recorded, and the others go on
                     failures.append({"cutoff": label, "candidate": name, "error": str(exc)})
-                    warnings.warn(f"backtest: candidate {name!r} failed at cutoff {label} and "
+                    warn(f"backtest: candidate {name!r} failed at cutoff {label} and "
                                   f"is left out there (the others go on): {exc}",
-                                  ClvlabWarning, stacklevel=2)
+                                  ClvlabWarning)
                 except Exception as exc:  # a fault: stop, saying where
                     exc.add_note(f"(clvlab.backtest: candidate {name!r} at cutoff {label})")
                     raise
@@ -378,9 +410,9 @@ class _Window(CutoffView):
                                                 label=f"{name!r} at cutoff {cutoff}",
                                                 options=options[0] if options else None)
         except ClvlabError as exc:
-            warnings.warn(f"backtest: the predictive distribution of {name!r} at cutoff {cutoff} "
+            warn(f"backtest: the predictive distribution of {name!r} at cutoff {cutoff} "
                           f"could not be scored, its interval metrics are left out: {exc}",
-                          ClvlabWarning, stacklevel=3)
+                          ClvlabWarning)
             return None
         return pd.DataFrame([(cutoff, cohort, n, name, "purchases", metric, value)
                              for cohort, n, metric, value in rows if not math.isnan(value)],

@@ -53,7 +53,7 @@ from clvlab.data.tables import accepts_tables
 
 __all__ = ["score", "ScoringResult", "SCORING_METADATA_KEY"]
 
-#: the Parquet metadata key of a scoring output's record (read by clvlab.ops.monitoring)
+#: the Parquet metadata key of a scoring output's record (read by clvlab.ops.monitoring).
 SCORING_METADATA_KEY = "clvlab.scoring"
 
 CHUNK_ROWS = 200_000
@@ -62,7 +62,31 @@ QUANTILES = (0.1, 0.5, 0.9, 0.99)
 
 @dataclass
 class ScoringResult:
-    """What a scoring job did: where the scores are and the figures it logged to MLflow."""
+    """What a scoring job did: where the scores are and the figures it logged to MLflow.
+
+    Parameters
+    ----------
+    output : pathlib.Path
+        The scores' file (or Parquet folder, on Spark).
+    customers_scored : int
+        Customers scored.
+    customers_excluded : int
+        Customers left out for consent.
+    model_version : str
+        The registered model's version that scored.
+    run_id : str or None
+        The scoring job's MLflow run.
+    seconds : float
+        The job's wall time.
+    stats : dict of str to float, optional
+        The figures logged to MLflow.
+    horizon : float, optional
+        The scoring window, in ``time_unit``.
+    time_unit : str, optional
+        The model's time unit.
+    totals_output : pathlib.Path, optional
+        The totals per group (``totals_by``), when asked for.
+    """
 
     output: Path
     customers_scored: int
@@ -91,7 +115,18 @@ class ScoringResult:
                 f"{self.seconds:.1f} s -> {self.output}{totals}{run}>")
 
     def read_totals(self) -> pd.DataFrame:
-        """The totals per group (``totals_by``); an error when none were asked for."""
+        """The totals per group (``totals_by``); an error when none were asked for.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The totals file's table.
+
+        Raises
+        ------
+        ClvlabError
+            Where the job wrote no totals.
+        """
         if self.totals_output is None:
             raise ClvlabError("this scoring job wrote no totals; pass totals_by (--totals-by)")
         if self.totals_output.suffix.lower() == ".csv":
@@ -99,7 +134,13 @@ class ScoringResult:
         return pd.read_parquet(self.totals_output)
 
     def read(self) -> pd.DataFrame:
-        """The scores, indexed by customer id (loads the whole file)."""
+        """The scores, indexed by customer id (loads the whole file).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The scores.
+        """
         if self.output.suffix.lower() == ".csv":
             return pd.read_csv(self.output, index_col=0)
         table = pd.read_parquet(self.output)
@@ -163,6 +204,102 @@ def score(model_uri: str, transactions: Any, as_of: Any, output: str | Path, *,
     ``customer_col``, and ``period_col``) reaching ``as_of + horizon``, optionally a
     ``calendar`` (a file or DataFrame); each chunk is scored along its customers' paths
     (:mod:`clvlab.ops.scoring_time_varying`). Another model refuses a panel.
+
+    Parameters
+    ----------
+    model_uri : str
+        The registered model (above).
+    transactions : pandas or polars DataFrame, pyarrow Table, path, glob or list of paths
+        The transaction log: a pandas or polars DataFrame or a pyarrow Table
+        (:mod:`clvlab.data.tables`), or CSV or Parquet files.
+    as_of : str or datetime
+        The scoring date: the log up to it is read.
+    output : str or pathlib.Path
+        The scores' file (.parquet or .csv).
+    customer_col, date_col : str, default "customer_id", "date"
+        The log's id and date columns.
+    amount_col : str or None, default "amount"
+        The log's amount column (above).
+    date_format : str, optional
+        The date column's strptime format (None: ISO 8601).
+    timezone : str, default "UTC"
+        The time zone the dates are read in.
+    horizon : float
+        The scoring window, in the model's time unit (required).
+    discount_rate : float, default 0.0
+        The discount rate per time unit.
+    margin : float, default 1.0
+        The profit margin.
+    overwrite : bool, default False
+        Replace an existing output.
+    experiment : str, default "clvlab-scoring"
+        The MLflow experiment of the job's run.
+    consent_col, withdrawn : optional
+        Leave out customers who withdrew consent (above).
+    delimiter, decimal : str, optional
+        The dialect of CSV files.
+    chunk_rows : int, default CHUNK_ROWS (200,000)
+        Customers scored at a time (>= 1).
+    memory_limit : str, default "2GB"
+        DuckDB's memory limit.
+    allow_pickle : bool, default False
+        Let MLflow deserialise pickles while the job runs (MLFLOW_ALLOW_PICKLE_DESERIALIZATION is
+        "false" for the job otherwise).
+    engine : {"duckdb", "spark"}, default "duckdb"
+        Where the job runs.
+    spark : pyspark.sql.SparkSession, optional
+        The Spark session (None: a local one).
+    progress : bool, optional
+        A progress bar (above).
+    attributes : pandas or polars DataFrame, pyarrow Table, path, optional
+        Customer attributes of a model with covariates (above); a polars DataFrame or a
+        pyarrow Table has the ids in its ``customer_col`` column.
+    missing_attributes : {"raise", "skip"}, default "raise"
+        Customers without attributes (above).
+    quantiles : sequence of float or str, optional
+        Quantile levels of the distribution columns.
+    interval_level : float, optional
+        The level of the prediction intervals.
+    totals_by : str or sequence of str, optional
+        Group columns of the totals (above).
+    parameter_uncertainty : str, default "auto"
+        Where the totals' parameter draws come from.
+    parameter_draws : int, default DEFAULT_DRAWS
+        Parameter draws behind the totals' intervals.
+    clv_draws : int, default DEFAULT_CLV_DRAWS (200)
+        Monte Carlo futures behind the CLV quantiles.
+    seed : int, default 0
+        Their seed.
+    covariates : pandas or polars DataFrame, pyarrow Table or path, optional
+        The covariate panel of a model fitted with time-varying covariates (above).
+    calendar : pandas or polars DataFrame, pyarrow Table or path, optional
+        Calendar covariates.
+    panel_customer_col : str, optional
+        The panel's customer column (None: ``customer_col``).
+    period_col : str, default "period"
+        The panel's period column.
+    events : pandas or polars DataFrame, pyarrow Table or path, optional
+        An event log for a churn adjuster or challenger (above).
+    event_col : str, default "event"
+        The event log's event-name column.
+    event_value_col : str, optional
+        The event log's value column.
+    quantity_col : str, optional
+        The log's items-per-order column (above).
+
+    Returns
+    -------
+    ScoringResult
+        Where the scores are and what the job logged.
+
+    Raises
+    ------
+    ClvlabError
+        Where an option is invalid (``chunk_rows`` < 1, no horizon), the model cannot be loaded,
+        the output exists without ``overwrite``, or the inputs do not match the model (a missing
+        amount, attribute, panel or feature column).
+    DataValidationError
+        Where the log breaks a rule of :func:`clvlab.rfm_summary`.
     """
     from clvlab.ops.serving import CLVModel, download_clv_model
     from clvlab.ops.tracking import connect, tracking_errors

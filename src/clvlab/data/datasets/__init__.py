@@ -15,7 +15,18 @@ __all__ = ["load_cdnow", "load_cdnow_summary", "load_donations", "load_sbg_survi
 
 
 def data_path(name: str):
-    """Path (a Traversable) of a packaged data file, e.g. ``data_path("cdnow_master.csv.gz")``."""
+    """Path (a Traversable) of a packaged data file, e.g. ``data_path("cdnow_master.csv.gz")``.
+
+    Parameters
+    ----------
+    name : str
+        The file's name in the package's data folder.
+
+    Returns
+    -------
+    importlib.resources.abc.Traversable
+        Its path (open it with ``.open("rb")``).
+    """
     return resources.files(__package__).joinpath("data", name)
 
 
@@ -27,6 +38,16 @@ def load_cdnow(sample: bool = True) -> pd.DataFrame:
     Fader, Hardie & Lee (2005): 2,357 customers, 6,919 rows, ``customer_id`` being the sample's
     id (1-2357, as in the published calibration summary) and ``master_id`` the id in the master
     log. ``sample=False`` gives the master log: 23,570 customers, 69,659 rows.
+
+    Parameters
+    ----------
+    sample : bool, default True
+        The 1/10 sample (True) or the master log (False).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The log, one row per purchase record.
     """
     name = "cdnow_sample.csv.gz" if sample else "cdnow_master.csv.gz"
     with data_path(name).open("rb") as handle:
@@ -42,6 +63,11 @@ def load_cdnow_summary() -> pd.DataFrame:
     Indexed by ``customer_id`` with ``frequency``, ``recency``, ``T`` and ``monetary_value``
     (the original columns x, t_x, T and zbar). Because of the rounding, likelihoods on it differ
     from those on an exact summary in the third decimal.
+
+    Returns
+    -------
+    pandas.DataFrame
+        2,357 rows, one per customer of the sample.
     """
     with data_path("cdnow_sample_summary.csv").open("rb") as handle:
         frame = pd.read_csv(handle)
@@ -56,12 +82,23 @@ def load_donations() -> pd.DataFrame:
     """Discrete-time donations of the 1995 cohort (11,104 donors, 6 annual opportunities).
 
     Compressed: ``frequency``, ``recency``, ``periods`` and ``weights`` (donors with that pattern).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pattern: ``frequency``, ``recency``, ``periods``, ``weights``.
     """
     with data_path("donations.csv").open("rb") as handle:
         return pd.read_csv(handle)
 
 
 def load_sbg_survival() -> pd.DataFrame:
-    """Customers still subscribed at the start of years 0-7, cohorts ``regular`` and ``high_end``."""
+    """Customers still subscribed at the start of years 0-7, cohorts ``regular`` and ``high_end``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The file's table: one row per year, the survivors of each cohort.
+    """
     with data_path("sbg_survival.csv").open("rb") as handle:
         return pd.read_csv(handle)
