@@ -56,9 +56,6 @@ autodoc_typehints = "none"  # the numpydoc sections say the types
 numpydoc_show_class_members = False  # the class template lists the members itself
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
-# the summary functions' rules (rfm_summary, validate_rfm ...) in a section of their own, which
-# numpydoc would otherwise drop from the page
-numpydoc_custom_sections = ["Rules"]
 # numpydoc's checks of every docstring on the site: a failure is a warning, and -W fails the
 # build (tests/test_docs.py makes the same checks without building). GL08: no docstring; SS01:
 # no one-line summary; SS03: a summary without its full stop; PR01: a parameter not documented;

@@ -74,7 +74,7 @@ def discrete_rfm_summary(transactions: pd.DataFrame, *, customer_col: str = "cus
         Where ``period`` is not supported, a cut is not a period boundary, or
         ``observation_end`` is before ``calibration_end``.
 
-    Rules
+    Notes
     -----
     - ``calibration_end`` and ``observation_end`` must be period boundaries (the first instant
       of a period, e.g. "2002-01-01" for years): a cut inside a period would leave a partial
@@ -159,7 +159,7 @@ def contract_durations(subscriptions: pd.DataFrame, *, start_col: str = "start",
     ClvlabError
         Where ``period`` is not supported.
 
-    Rules
+    Notes
     -----
     - A subscription with no end (missing), or one that ends after ``observation_end``, is
       active: ``churned`` False and ``duration`` the renewals made by ``observation_end``

@@ -128,7 +128,7 @@ def rfm_summary(
     frame's order and dtypes (a bool stays bool, a Categorical categorical), and their names
     are ``attrs["clvlab"]["attributes"]``.
 
-    Rules
+    Notes
     -----
     - **Merging.** Rows of one customer in the same merge period are one transaction; amounts add.
       Times are those of the period starts (midnight, or the full hour), so recency is a whole

@@ -63,7 +63,7 @@ def validate_rfm(rfm: pd.DataFrame, *, require_monetary: bool = False,
     DataValidationError
         Naming the column, the rule and an example row, for a broken rule.
 
-    Rules
+    Notes
     -----
     frequency, recency and T present, numeric, finite; frequency a non-negative integer;
     recency >= 0 and recency <= T; recency = 0 without repeat purchases and > 0 with them;
