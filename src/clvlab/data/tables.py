@@ -205,6 +205,8 @@ def pandas_arguments(signature: inspect.Signature, keyed: Iterable[str], args: t
     """``args`` and ``kwargs`` of a call to a function of ``signature`` with its arguments
     named in ``keyed`` (one row per customer) made pandas DataFrames where they are polars or
     Arrow tables; the call unchanged otherwise (the common case costs one bind)."""
+    if not _any_foreign(args, kwargs):
+        return args, kwargs
     bound = signature.bind_partial(*args, **kwargs)
     changed = False
     for name in keyed:
@@ -214,6 +216,12 @@ def pandas_arguments(signature: inspect.Signature, keyed: Iterable[str], args: t
                                               what=f"{name} ({type(value).__name__})")
             changed = True
     return (bound.args, bound.kwargs) if changed else (args, kwargs)
+
+
+def _any_foreign(args: tuple, kwargs: dict) -> bool:
+    """Whether any argument is a polars or Arrow table (cheaper than binding the call)."""
+    return any(is_foreign_table(value) for value in args) or \
+        any(is_foreign_table(value) for value in kwargs.values())
 
 
 def accepts_tables(*names: str, keyed: Iterable[str] = (), customer_col: str | None = None,
@@ -234,6 +242,8 @@ def accepts_tables(*names: str, keyed: Iterable[str] = (), customer_col: str | N
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not _any_foreign(args, kwargs):  # pandas, paths: the call as it is
+                return function(*args, **kwargs)
             bound = signature.bind_partial(*args, **kwargs)
             if not any(is_foreign_table(bound.arguments.get(name)) for name in wanted):
                 return function(*args, **kwargs)
