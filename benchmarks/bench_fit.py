@@ -5,8 +5,10 @@
 
 Data: the CDNOW sample (weeks, 2,357 customers), and simulated customers at daily resolution
 (as rfm_summary reports them, in weeks) from the published CDNOW parameters. Each library fits
-in a fresh subprocess; the time is the best of nine fit calls on CDNOW and of three on the
-simulated customers (wall time, and apart CPU time; clvlab's includes standard
+in a fresh subprocess; the time is the best of nine fit calls on CDNOW (``--repeats``; with
+``--rounds`` that many fresh processes a library, alternating with the other's, pooled) and of
+three on the simulated customers, the median beside it (wall time, and apart CPU time; on a
+shared machine the least is a quiet moment, the median the typical fit; clvlab's includes standard
 errors from the Hessian; lifetimes' Pareto/NBD gives none). Both libraries' estimates are scored
 with the same log-likelihood function, so "equal or better log-likelihood" is compared like
 with like. pymc-marketing does not install beside lifetimes' pins, so its MAP fits (BG/NBD and
@@ -112,9 +114,10 @@ def dataset(name: str):
     return rfm[["frequency", "recency", "T", "monetary_value"]]
 
 
-def worker(library: str, model: str, data: str, repeats: int | None = None) -> dict:
+def worker(library: str, model: str, data: str, repeats: int | str | None = None) -> dict:
     """The least wall time and, apart, the least CPU time of ``repeats`` fits in this process
-    (``FIT_REPEATS``; the first call pays one-time import costs)."""
+    (``FIT_REPEATS`` unless given; the first call pays one-time import costs), and the median
+    of each (on a shared machine the least is one quiet moment, the median the typical fit)."""
     import numpy as np
 
     import clvlab
@@ -122,8 +125,8 @@ def worker(library: str, model: str, data: str, repeats: int | None = None) -> d
     rfm = dataset(data)
     ours = {"bg-nbd": clvlab.BetaGeo, "pareto-nbd": clvlab.ParetoNBD,
             "gamma-gamma": clvlab.GammaGamma}[model]
-    best = cpu = float("inf")
-    repeats = repeats or FIT_REPEATS.get(data, 3)
+    walls, cpus = [], []
+    repeats = int(repeats or 0) or FIT_REPEATS.get(data, 3)
     if library == "pymc-marketing":
         repeats = 1  # tens of seconds a fit, most of it graph compilation
     for _ in range(repeats):
@@ -153,15 +156,17 @@ def worker(library: str, model: str, data: str, repeats: int | None = None) -> d
             params = np.asarray(fitted.params_, dtype=float)
             if model == "pareto-nbd":  # lifetimes orders them r, alpha, s, beta as we do
                 params = params[[0, 1, 2, 3]]
-        best = min(best, time.perf_counter() - started)
-        cpu = min(cpu, time.process_time() - started_cpu)
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - started_cpu)
     # the log-likelihood of either library's estimates, by the same (clvlab's) function
     reference = ours.from_params(**dict(zip(ours.param_names, params)))
     rows = rfm[rfm["frequency"] > 0] if model == "gamma-gamma" else rfm
     data_arrays = reference._data(rows)
     values, _ = ours._loglik(params, data_arrays) if model != "pareto-nbd" else \
         ours._loglik(params, data_arrays, gradient=False)
-    result = {"seconds": best, "cpu_seconds": cpu, "repeats": repeats,
+    result = {"seconds": min(walls), "cpu_seconds": min(cpus), "repeats": repeats,
+              "median_seconds": float(np.median(walls)), "median_cpu_seconds": float(np.median(cpus)),
+              "walls": walls, "cpus": cpus,
               "log_likelihood": float(values.sum()), "params": [round(float(v), 4) for v in params]}
     if library == "clvlab":
         result["distinct_rows"] = fitted.n_distinct_rows_
@@ -491,8 +496,11 @@ def print_clvtools_dyncov(args, ours: dict) -> None:
               flush=True)
 
 
-def measure(library: str, model: str, data: str, timeout: float, python: str | None = None) -> dict:
+def measure(library: str, model: str, data: str, timeout: float, python: str | None = None,
+            repeats: int | None = None) -> dict:
     command = [python or sys.executable, __file__, "--worker", library, model, data]
+    if repeats:
+        command.append(str(repeats))
     return run_worker(command, timeout)
 
 
@@ -534,7 +542,13 @@ def main() -> None:
                              "(used where CLVTools is absent)")
     parser.add_argument("--clvtools-dyncov-timeout", type=float, default=3600,
                         help="seconds allowed to clvtools_dyncov.R (all its fits)")
-    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=None,
+                        help=f"fits per library and model on CDNOW (default {FIT_REPEATS['cdnow']}; "
+                             "the least and the median are printed)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="on CDNOW, run each library's fits in this many fresh processes, "
+                             "alternately (the least and median over all of them)")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--tv-worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--covariate-timeout", type=float, default=1200,
                         help="seconds allowed to each covariate benchmark (all its fits)")
@@ -568,8 +582,14 @@ def plain_section(args) -> None:
         label = "CDNOW sample" if data == "cdnow" else f"{int(data):,} simulated customers"
         print(f"\n{label}")
         for model in MODELS:
-            ours = measure("clvlab", model, data, 600)
-            peer = measure("lifetimes", model, data, args.lifetimes_timeout)
+            repeats = args.repeats if data == "cdnow" else None
+            rounds = max(args.rounds, 1) if data == "cdnow" else 1
+            mine, theirs = [], []
+            for _ in range(rounds):  # alternately: a busy spell falls on both libraries
+                mine.append(measure("clvlab", model, data, 600, repeats=repeats))
+                theirs.append(measure("lifetimes", model, data, args.lifetimes_timeout,
+                                      repeats=repeats))
+            ours, peer = _pooled(mine), _pooled(theirs)
             print(f"  {model:<12} clvlab {_describe(ours)}")
             print(f"  {'':<12} lifetimes {_describe(peer)}")
             if "seconds" in ours and "seconds" in peer:
@@ -578,7 +598,9 @@ def plain_section(args) -> None:
                 verdict = "" if goal is None else \
                     f" ({'meets' if ratio >= goal else 'misses'} the {goal:g}x goal)"
                 print(f"  {'':<12} clvlab is {ratio:.1f}x faster{verdict}; CPU time "
-                      f"{peer['cpu_seconds'] / ours['cpu_seconds']:.1f}x", flush=True)
+                      f"{peer['cpu_seconds'] / ours['cpu_seconds']:.1f}x; medians: wall "
+                      f"{peer['median_seconds'] / ours['median_seconds']:.1f}x, CPU "
+                      f"{peer['median_cpu_seconds'] / ours['median_cpu_seconds']:.1f}x", flush=True)
             if args.pymc_python and data == "cdnow" and model != "gamma-gamma":
                 pmm = measure("pymc-marketing", model, data, 900, args.pymc_python)
                 print(f"  {'':<12} pymc-marketing MAP {_describe(pmm)}")
@@ -587,11 +609,32 @@ def plain_section(args) -> None:
                           "than pymc-marketing's MAP", flush=True)
 
 
+def _pooled(results: list[dict]) -> dict:
+    """One library's rounds of ``worker`` as one measurement: the least and the median of all
+    their fits (the first round's estimates); the first failure, where one failed."""
+    import numpy as np
+
+    for result in results:
+        if "error" in result:
+            return result
+    if len(results) == 1:
+        return results[0]
+    walls = [t for result in results for t in result["walls"]]
+    cpus = [t for result in results for t in result["cpus"]]
+    pooled = dict(results[0], walls=walls, cpus=cpus, repeats=len(walls))
+    pooled.update(seconds=min(walls), cpu_seconds=min(cpus), median_seconds=float(np.median(walls)),
+                  median_cpu_seconds=float(np.median(cpus)))
+    return pooled
+
+
 def _describe(result: dict) -> str:
     if "error" in result:
         return f"failed: {result['error']}"
     text = (f"{result['seconds']:8.4f} s ({result['cpu_seconds']:.4f} s CPU, least of "
-            f"{result['repeats']})  log-likelihood {result['log_likelihood']:.2f}  params {result['params']}")
+            f"{result['repeats']}")
+    if "median_seconds" in result:
+        text += f"; median {result['median_seconds']:.4f} s, {result['median_cpu_seconds']:.4f} s CPU"
+    text += f")  log-likelihood {result['log_likelihood']:.2f}  params {result['params']}"
     if "distinct_rows" in result:
         text += f"  ({result['distinct_rows']:,} distinct rows)"
     return text

@@ -5,9 +5,12 @@ The mechanisms are checked, not timings (a shared 2-core machine makes those noi
 timings are benchmarks/bench_fit.py's): the BLAS thread-pool controller is built once per
 process, a fit still runs on one BLAS thread and restores the limits it found, the table's
 rules are checked and its rows compressed once, the kernel's arrays are built once per fit,
-and the shortcuts give the numbers of the general paths bit for bit. The estimates on CDNOW
-are those recorded before the change (Python 3.11, NumPy 2.4, SciPy 1.17; the same to the bit
-on Python 3.13, NumPy 2.5, SciPy 1.18).
+and the shortcuts give the numbers of the general paths bit for bit: the loop around scipy's
+L-BFGS-B routine gives minimize()'s iterates, the Pareto/NBD pairs evaluated by x and t level
+the pairs one by one, the compiled grouping pandas' factorize. BG/NBD and Pareto/NBD take their
+final log-likelihood and covariance from the kernel (the rows' sums in another order: the last
+digits move, the estimates do not). The estimates on CDNOW are those recorded before the change
+(Python 3.11, NumPy 2.4, SciPy 1.17; the same to the bit on Python 3.13, NumPy 2.5, SciPy 1.18).
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy
 import threadpoolctl
 
 from clvlab.datasets import load_cdnow_summary
-from clvlab.inference import mle
+from clvlab.inference import grouping, lbfgsb, mle
 from clvlab.data import validation
 from clvlab.models import (BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD, base, bg_nbd,
                            model_files, pareto_nbd, spend_checks)
@@ -187,18 +191,31 @@ def test_the_plain_objective_gives_the_general_objectives_estimates_to_the_bit(r
     assert plain.iterations == general.iterations and plain.message == general.message
 
 
-def test_the_covariance_reuses_the_fits_gradient_to_the_bit(rfm):
-    model = ParetoNBD().fit(rfm)
+@pytest.mark.parametrize("model_class", [BetaGeo, ParetoNBD], ids=lambda c: c.__name__)
+def test_the_covariance_reuses_the_fits_gradient_to_the_bit(rfm, model_class):
+    model = model_class().fit(rfm)
     distinct, counts = mle.compress(model._data(rfm))
     prepared = model._prepare(distinct)
-    rows = lambda p: ParetoNBD._loglik(p, prepared)  # noqa: E731
+    rows = lambda p: model_class._loglik(p, prepared)  # noqa: E731
+    total = model_class._total_function(prepared, counts)
     params = model.params_.to_numpy()
     gradient = counts @ rows(params)[1]
     np.testing.assert_array_equal(mle.observed_covariance(rows, counts, params, 0.0),
                                   mle.observed_covariance(rows, counts, params, 0.0,
                                                           gradient=gradient))
+    # BG/NBD and Pareto/NBD take the final values from the kernel (``_final_from_total``):
+    # the covariance of its gradients, its value the optimiser's last evaluation
+    assert model_class._final_from_total
+    value, gradient = total(params)
     np.testing.assert_array_equal(model.covariance_.to_numpy(),
-                                  mle.observed_covariance(rows, counts, params, 0.0))
+                                  mle.observed_covariance(None, counts, params, 0.0, total=total,
+                                                          gradient=gradient))
+    assert model.log_likelihood_ == value
+    # the rows' sums in another order: central differences (step 1e-5) of gradients that
+    # differ in their last digits, 2e-7 apart at most on CDNOW
+    np.testing.assert_allclose(model.covariance_.to_numpy(),
+                               mle.observed_covariance(rows, counts, params, 0.0), rtol=1e-6)
+    assert model.log_likelihood_ == pytest.approx(float(counts @ rows(params)[0]), rel=1e-14)
 
 
 def test_the_unweighted_profile_and_median_are_the_weighted_ones_with_weights_one(rfm):
@@ -217,3 +234,96 @@ def test_the_unweighted_profile_and_median_are_the_weighted_ones_with_weights_on
                     == base.weighted_median(table[column], ones))
     assert model_files.training_profile(rfm.iloc[:99]) is None
     assert base.weighted_median(np.array([np.nan]), None) is None
+
+
+@pytest.mark.parametrize("case", ["BetaGeo", "ParetoNBD", "penalised", "clipped start"])
+def test_the_lbfgsb_loop_is_scipys_minimize_to_the_bit(rfm, case, monkeypatch):
+    # the loop around scipy's L-BFGS-B routine (lbfgsb._lbfgsb_loop) against minimize() itself:
+    # the same iterates, so the same estimates, diagnostics and covariance
+    if not lbfgsb.private_loop_in_use():
+        pytest.skip(f"SciPy {scipy.__version__} is not among the releases the loop was checked "
+                    f"on ({lbfgsb.CHECKED_SCIPY}): fits run minimize() itself; check the loop "
+                    "against it here, then widen CHECKED_SCIPY")
+    model = {"BetaGeo": BetaGeo(), "ParetoNBD": ParetoNBD(), "penalised": BetaGeo(penalty=0.1),
+             "clipped start": BetaGeo(start_params={"alpha": 1e14})}[case]
+    model_class = type(model)
+    distinct, counts = mle.compress(model._data(rfm))
+    prepared = model._prepare(distinct)
+
+    def fit():
+        return mle.fit_mle(lambda p: model_class._loglik(p, prepared), counts,
+                           model._start_values(distinct, counts), names=model_class.param_names,
+                           penalty=model.penalty,
+                           total=model_class._total_function(prepared, counts), exact_total=True)
+
+    ours = fit()
+    monkeypatch.setattr(lbfgsb, "_LBFGSB", None)  # scipy.optimize.minimize
+    theirs = fit()
+    np.testing.assert_array_equal(ours.params, theirs.params)
+    np.testing.assert_array_equal(ours.covariance, theirs.covariance)
+    assert ours.log_likelihood == theirs.log_likelihood
+    assert ours.convergence() == theirs.convergence()
+    assert ours.details == theirs.details
+    if case != "clipped start":
+        assert ours.converged and ours.iterations > 5
+
+
+def test_the_pareto_pairs_by_level_are_the_pairs_one_by_one_to_the_bit(rfm):
+    from clvlab.models import _pareto_kernel as pk
+
+    model = ParetoNBD()
+    distinct, _ = mle.compress(model._data(rfm))
+    x1, t1, _, x2, t2, _, t1_levels, at_t1, t2_levels, at_t2 = model._prepare(distinct)[5]
+    rng = np.random.default_rng(5)
+    x_random = rng.integers(0, 6, 300).astype(float)  # unsorted, as a caller may pass them
+    t_random = rng.uniform(0, 40, 300).round(1)
+    t_levels, at_t = mle.levels(t_random)
+    cases = [(x1, t1, t1_levels, at_t1), (x2, t2, t2_levels, at_t2),
+             (x_random, t_random, t_levels, at_t)]
+    params = [ParetoNBD().fit(rfm).params_.to_numpy(), np.array([1.0, 31.4, 1.0, 32.7]),
+              np.array([2.0, 1.0, 0.3, 40.0]),  # alpha < beta, z far from 0
+              np.array([0.5, 1e6, 1e-3, 1e-3]),  # z within 1e-6 of 1: series that do not end
+              *np.exp(rng.normal(0.0, 2.0, (40, 4)))]
+    flagged = 0
+    for point in params:
+        for x, t, levels, at in cases:
+            for second in (False, True):
+                one_by_one, by_level = np.empty((x.size, 6)), np.empty((x.size, 6))
+                pk._part(*map(float, point), x, t, second, one_by_one)
+                pk._part_levels(*map(float, point), x, t, levels, at, second, by_level)
+                np.testing.assert_array_equal(by_level, one_by_one)
+                flagged += int(one_by_one[:, 5].sum())
+    assert flagged > 0  # the rows handed to the fallback are flagged alike
+
+
+def test_the_compiled_grouping_is_pandas_to_the_bit(monkeypatch):
+    rng = np.random.default_rng(11)
+
+    def same(a, b):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
+
+    def pandas_levels(values):
+        inverse, distinct = pd.factorize(values, sort=True)
+        return np.asarray(distinct, dtype=np.float64), inverse
+
+    for n in (65, 300, 2357, 5000):
+        x = rng.poisson(2.0, n).astype(float)
+        t = np.where(x > 0, np.round(rng.uniform(0, 40, n) * 7) / 7, 0.0)
+        t[(x == 0) & (rng.random(n) < 0.5)] = -0.0  # -0.0 and 0.0 are one value, as in pandas
+        signed = rng.normal(size=n).round(1)
+        wide = [rng.integers(0, 3000, n).astype(float) for _ in range(6)]  # the key overflows
+        spread = np.where(rng.random(n) < 0.1, np.inf, rng.integers(0, 10**6, n).astype(float))
+        with_nan = np.where(rng.random(n) < 0.1, np.nan, t)  # pandas' path
+        for columns in ([x, t, x + t], [signed, x], [x], wide, [spread, signed], [x, with_nan]):
+            compiled = mle.group_rows(columns)
+            with monkeypatch.context() as patched:
+                patched.setattr(grouping, "_COMPILED_ROWS", 0)
+                expected = mle.group_rows(columns)
+            for a, b in zip(compiled[0], expected[0]):
+                same(a, b)
+            np.testing.assert_array_equal(compiled[1], expected[1])
+        for values in (x, t, signed, spread, with_nan):
+            found, expected = mle.levels(values), pandas_levels(values)
+            same(found[0], expected[0])  # the first entry of each value, as pandas' uniques
+            np.testing.assert_array_equal(found[1], expected[1])

@@ -14,7 +14,7 @@ from sklearn.base import clone
 
 from clvlab.core.errors import ClvlabError
 from clvlab.data.calibration import Calibration
-from clvlab.inference.mle import group_rows
+from clvlab.inference.grouping import group_rows
 from clvlab.models.covariates import PROCESS_SETTINGS
 from clvlab.models.customer_params import plain_models
 from clvlab.models.registry import entry_for

@@ -33,7 +33,8 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError, ClvlabWarning, warn
 from clvlab.core.progress import progress_bar
-from clvlab.inference.mle import fit_mle, group_rows, one_blas_thread
+from clvlab.inference.grouping import group_rows
+from clvlab.inference.mle import fit_mle, one_blas_thread
 from clvlab.data.tables import accepts_tables
 
 __all__ = ["BootstrapResult", "bootstrap_fit", "BACKENDS"]

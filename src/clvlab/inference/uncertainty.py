@@ -232,7 +232,7 @@ def posterior_summary(models, predict: Callable[..., pd.Series], rfm: pd.DataFra
         Where ``level`` is not in (0, 1), a model has no draws of that method, or
         ``return_draws=True`` would hold over 50 million values.
     """
-    from clvlab.inference.mle import group_rows
+    from clvlab.inference.grouping import group_rows
 
     models = [models] if not isinstance(models, (list, tuple)) else list(models)
     if not 0 < level < 1:
@@ -342,7 +342,7 @@ def summary_columns(level: float) -> list[str]:
 def _group_count(encoded: dict, chunks: range, chunk_size: int) -> int:
     """Covariate groups summed over the chunks (1 a chunk for models without covariates):
     the calls one draw costs."""
-    from clvlab.inference.mle import group_rows
+    from clvlab.inference.grouping import group_rows
 
     if not encoded:
         return len(chunks)
@@ -398,7 +398,7 @@ def _rowwise_values(models, draws, predict, chunk: pd.DataFrame, encoded: dict,
     """(draws x customers) values of ``predict`` over a chunk, group by covariate group, at
     each group's plain models: the groups and their rows found once, every group's parameters
     at every draw computed together (``CovariateDesign.exponents``)."""
-    from clvlab.inference.mle import group_rows
+    from clvlab.inference.grouping import group_rows
 
     n = len(draws[0])
     columns = [c for matrix in encoded.values() for c in matrix.T]

@@ -16,13 +16,14 @@ from sklearn.base import BaseEstimator
 
 from clvlab.inference import compat as _compat
 from clvlab.inference import bayes
-from clvlab.inference.mle import (FitResult, compress, fit_mle, group_rows, observed_covariance,
-                                  summary_frame)
-from clvlab.core.errors import ClvlabError, ClvlabWarning
+from clvlab.inference.grouping import compress, group_rows
+from clvlab.inference.mle import FitResult, fit_mle, observed_covariance, summary_frame
+from clvlab.core.errors import ClvlabError, ClvlabWarning, warn
 from clvlab.core.timeunits import normalize_time_unit
 from clvlab.models import covariates, customer_params, model_files
 from clvlab.models.model_files import FIT_BLOCK, SCHEMA_VERSION  # noqa: F401 (read from here)
 from clvlab.models.settings import check_settings, settings_repr
+from clvlab.data.tables import accepts_tables, converts, to_pandas
 from clvlab.models.table_units import checks_time_unit, recorded_unit
 
 __all__ = ["BaseModel", "load_model"]
@@ -126,6 +127,13 @@ class BaseModel(BaseEstimator):
     #: their graphs (PyTensor's numba backend, nutpie), so it must stay nopython-compilable.
     _total_kernel: ClassVar[Callable | None] = None
 
+    #: Whether a maximum-likelihood fit takes its final log-likelihood and its covariance (the
+    #: Hessian's central differences) from ``_total_function`` (the kernel, which hands the rows
+    #: it cannot evaluate to ``_loglik`` itself) rather than from ``_loglik``'s rows: the same
+    #: quantities summed in another order (the last digits move), at the kernel's cost. The
+    #: final value is then the optimiser's last evaluation. BG/NBD and Pareto/NBD (issue 33).
+    _final_from_total: ClassVar[bool] = False
+
     @staticmethod
     def _kernel_arrays(data: list[np.ndarray], weights: np.ndarray) -> tuple[np.ndarray, ...] | None:
         """The kernel's array arguments from the prepared data (None: data not prepared)."""
@@ -167,6 +175,7 @@ class BaseModel(BaseEstimator):
         return data
 
     # --- fitting ----------------------------------------------------------------------------
+    @converts("rfm")
     def fit(self, rfm: pd.DataFrame, weights: Sequence[float] | None = None, *,
             time_unit: str | None = None, covariate_paths: Any = None) -> "BaseModel":
         """Fit by ``method`` (maximum likelihood by default); identical rows are compressed first.
@@ -180,6 +189,7 @@ class BaseModel(BaseEstimator):
         come from the table as static covariates (``clvlab.models.time_varying``).
         """
         check_settings(self)
+        rfm = to_pandas(rfm, keyed=True, what="the RFM table")  # polars, Arrow: clvlab.data.tables
         unit = model_files.given_time_unit(rfm, time_unit)
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float64)
@@ -206,7 +216,8 @@ class BaseModel(BaseEstimator):
         result = fit_mle(lambda p: self._loglik(p, prepared), counts,
                          self._start_values(distinct, counts), names=self.param_names,
                          penalty=float(self.penalty), max_restarts=self.max_restarts,
-                         total=self._total_function(prepared, counts))
+                         total=self._total_function(prepared, counts),
+                         exact_total=self._final_from_total)
         self._store(result, model_files.fit_block(result, float(counts.sum()), len(counts)), unit)
         return self
 
@@ -356,15 +367,15 @@ class BaseModel(BaseEstimator):
         for key in FIT_BLOCK:
             setattr(self, key + "_", block[key])
         if not result.converged:
-            warnings.warn(
+            warn(
                 f"{type(self).__name__} did not converge ({result.message}; gradient norm "
                 f"{result.gradient_norm:.3g}, parameters {dict(self.params_.round(6))}). Try a "
                 "small penalty (e.g. penalty=0.01), more restarts (max_restarts=10), or check "
-                "that the data are in the time unit you expect.", ClvlabWarning, stacklevel=3)
+                "that the data are in the time unit you expect.", ClvlabWarning)
         elif not np.all(np.isfinite(result.covariance)):
-            warnings.warn(f"{type(self).__name__}: the Hessian at the optimum is not negative "
+            warn(f"{type(self).__name__}: the Hessian at the optimum is not negative "
                           "definite, so standard errors are NaN; the data may not identify every "
-                          "parameter (a small penalty helps).", ClvlabWarning, stacklevel=3)
+                          "parameter (a small penalty helps).", ClvlabWarning)
 
     def _set_covariance(self, covariance: np.ndarray) -> None:
         # params_' index without its name, as a fresh object per axis (an Index's name can be
@@ -456,6 +467,7 @@ class BaseModel(BaseEstimator):
             model._set_design(self.covariates_, values[k:])
         return model
 
+    @accepts_tables("attributes")
     def for_attributes(self, attributes: dict[str, Any] | pd.Series | pd.DataFrame) -> "BaseModel":
         """The model of a customer with these attributes (one row): a plain model at that
         customer's parameters, for new-customer predictions (``expected_purchases_new_customer``,
@@ -634,11 +646,13 @@ def weighted_median(values: Any, weights: np.ndarray | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if weights is None:  # every weight 1: the cumulative weights are 1, 2, ..., n exactly
-        values = np.sort(values[np.isfinite(values)])
+        values = values[np.isfinite(values)]
         if not len(values):
             return None
-        cumulative = np.arange(1, len(values) + 1, dtype=np.float64)
-        return float(values[np.searchsorted(cumulative, cumulative[-1] / 2)])
+        # searchsorted(1, 2, ..., n; n / 2) is ceil(n / 2) - 1: the sorted values' entry there,
+        # which a partial sort (np.partition) puts in place without sorting the rest
+        at = -(-len(values) // 2) - 1
+        return float(np.partition(values, at)[at])
     weights = np.asarray(weights, np.float64)
     keep = np.isfinite(values) & (weights > 0)
     if not keep.any():

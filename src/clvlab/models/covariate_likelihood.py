@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from clvlab.inference.mle import group_rows
+from clvlab.inference.grouping import group_rows
 from clvlab.models.covariate_kernel import concatenate_groups, grouped_kernel
 
 __all__ = ["GroupedData", "group_likelihood", "COMPILED_FROM_GROUPS", "THREADS_FROM_ROWS"]

@@ -31,7 +31,8 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError
 from clvlab.inference import bayes
 from clvlab.inference.likelihood_op import CompiledLikelihood
-from clvlab.inference.mle import compress, fit_mle
+from clvlab.inference.grouping import compress
+from clvlab.inference.mle import fit_mle
 from clvlab.models.covariate_encoding import CovariateEncoder
 from clvlab.models.covariate_kernel import grouped_kernel
 from clvlab.models.covariate_likelihood import GroupedData, group_likelihood

@@ -27,7 +27,7 @@ import pandas as pd
 
 from clvlab.core.errors import ClvlabError
 from clvlab.data.tables import converts, pandas_arguments
-from clvlab.inference.mle import group_rows
+from clvlab.inference.grouping import group_rows
 from clvlab.inference.row_params import distinct_rows, row_model, rows_are_distinct
 from clvlab.models.covariates import CovariateDesign
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from clvlab.inference.mle import levels
+from clvlab.inference.grouping import levels
 from clvlab.core.errors import ClvlabError
 from clvlab.data.validation import validate_rfm
 from clvlab.models._hyp import log_hyp2f1_1bc
@@ -45,6 +45,7 @@ class ParetoNBD(TransactionModel, BaseModel):
     param_names = ("r", "alpha", "s", "beta")
     columns = ("frequency", "recency", "T")
     scale_params = {"alpha": 2, "beta": 2}  # time units: centred on mean T
+    _final_from_total = True  # the kernel falls back to the rows itself (BaseModel)
     # the posterior of (s, beta) has a long tail (beta weakly identified): smaller NUTS steps
     # there. On CDNOW, 4 chains x 1000: 0.8 left a divergence on one machine of four runs; 0.9,
     # started from the MLE, one in three seeds; 0.95 none in three seeds, at the same cost
@@ -97,11 +98,12 @@ class ParetoNBD(TransactionModel, BaseModel):
     def _kernel_arrays(data: list[np.ndarray], weights: np.ndarray):
         if len(data) != 6:  # not prepared (no x levels and pairs)
             return None
-        x_levels, at, (x1, t1, at1, x2, t2, at2) = data[3:]
+        x_levels, at, (x1, t1, at1, x2, t2, at2, t1_levels, at_t1, t2_levels, at_t2) = data[3:]
         as_float = lambda v: np.ascontiguousarray(v, dtype=np.float64)  # noqa: E731
         as_index = lambda v: np.ascontiguousarray(v, dtype=np.int64)  # noqa: E731
         return (as_float(x_levels), as_index(at), as_float(x1), as_float(t1), as_index(at1),
-                as_float(x2), as_float(t2), as_index(at2), as_float(weights))
+                as_float(x2), as_float(t2), as_index(at2), as_float(t1_levels), as_index(at_t1),
+                as_float(t2_levels), as_index(at_t2), as_float(weights))
 
     _total_kernel = staticmethod(kernel)
 

@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from clvlab.core.errors import ClvlabError
-from clvlab.inference.mle import group_rows
+from clvlab.inference.grouping import group_rows
 from clvlab.models import row_kernels_continuous as continuous
 from clvlab.models import row_kernels_discrete as discrete
 from clvlab.models import row_kernels_pareto as pareto

@@ -146,7 +146,7 @@ def duration_evidence(model, table: pd.DataFrame) -> dict[str, float]:
 
     Each distinct history (with its covariates) counts once: a table that repeats rows (a
     tracking curve repeats each customer per time point) is no stronger evidence."""
-    from clvlab.inference.mle import group_rows
+    from clvlab.inference.grouping import group_rows
 
     model_unit = model.time_unit_
     names = list(getattr(model, "columns", ()) or ())

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from clvlab.core.errors import ClvlabError, DataValidationError, example_row
-from clvlab.inference.mle import group_rows
+from clvlab.inference.grouping import group_rows
 
 __all__ = ["group_codes", "row_weights", "distinct_rows", "distinct_histories", "history_index",
            "CHUNK_ROWS"]

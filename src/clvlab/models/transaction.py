@@ -300,7 +300,7 @@ class TransactionModel(PurchaseDistribution):
         DataValidationError
             Where the table breaks an RFM rule (:func:`clvlab.validate_rfm`).
         """
-        from clvlab.inference.mle import group_rows
+        from clvlab.inference.grouping import group_rows
 
         t = check_horizon(t)
         if np.ndim(t):
@@ -382,7 +382,7 @@ def _per_distinct(function, *arrays) -> np.ndarray:
     """``function(*arrays)`` evaluated once per distinct row of the arrays (broadcast to one
     length) and spread back: customers with the same history (or the same posterior) share
     their prediction, so scoring costs grow with distinct rows, as fits do."""
-    from clvlab.inference.mle import group_rows
+    from clvlab.inference.grouping import group_rows
 
     columns = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in arrays))
     # rows already distinct in history and parameters (a row model's) have nothing to share
