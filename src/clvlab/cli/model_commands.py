@@ -139,7 +139,8 @@ def _add_predict(commands) -> None:
                               "a table that does not record it (any CSV); must be the model's")
     predict.add_argument("--no-duration-check", action="store_true",
                          help="score a table whose durations look like another time unit than "
-                              "the model's (see the README: the time unit travels with the table)")
+                              "the model's (see docs/guide/rfm.md: the time unit travels with "
+                              "the table)")
     predict.add_argument("--attributes", default=None,
                          help="customer attributes for a model with covariates (.parquet or "
                               ".csv with the customer id column), joined to the table by "

@@ -72,7 +72,7 @@ MAP_TOLERANCE = 1e-4
 def default_nuts_sampler() -> str:
     """"pymc": PyMC's own NUTS, started from the MLE with its covariance as the mass matrix.
 
-    Measured with benchmarks/bench_bayes.py (README, "Benchmarks"; Python 3.12, PyMC 6, 4 x
+    Measured with benchmarks/bench_bayes.py (docs/benchmarks.md; Python 3.12, PyMC 6, 4 x
     (1000 + 1000), import included): on CDNOW PyMC's NUTS reached 565 ESS/s on BG/NBD and 76 on
     Pareto/NBD against nutpie's 383 and 58 (nutpie's compilation, and its learned low-rank mass
     matrix where PyMC starts from the full MLE covariance); on 100,000 simulated customers

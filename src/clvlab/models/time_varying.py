@@ -58,7 +58,7 @@ def refuse_along_paths(model, what: str) -> None:
             "each customer's future would have to be drawn along their path. The per-customer "
             "predictions take covariate_paths= (expected_purchases, prediction_interval, "
             "purchase_pmf, customer_lifetime_value), and their sum is the expected total; see "
-            "the README's limits of time-varying covariates")
+            "the limits of time-varying covariates in docs/guide/covariates.md")
 
 
 def _check_model(model) -> tuple[str, ...]:

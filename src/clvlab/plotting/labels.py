@@ -14,7 +14,7 @@ from clvlab.core.timeunits import normalize_time_unit
 __all__ = ["model_label", "named_models", "resolve_unit", "clvlab_attrs", "unit_plural",
            "unit_singular", "amount_words"]
 
-# The names the literature and the README use; class names are for code, not for readers.
+# The names the literature and the documentation use; class names are for code, not for readers.
 _DISPLAY_NAMES = {"ParetoNBD": "Pareto/NBD", "BetaGeo": "BG/NBD", "ModifiedBetaGeo": "MBG/NBD",
                   "GammaGamma": "Gamma-Gamma", "BetaGeoBetaBinom": "BG/BB",
                   "ShiftedBetaGeo": "sBG"}
