@@ -76,19 +76,6 @@ numpydoc_validation_exclude = {
     # docstring of ``str`` itself ("str(object='') -> str ...", SS03); its ``#:`` comment is
     # where it is defined (clvlab/churn/gbm_poisson.py), which autodoc does not read for it
     r"^clvlab\.churn\.BASE_COLUMN$",
-    # pending: docstring in /tmp/docstrings_pending.md (src/clvlab/models/base.py: BaseModel
-    # and load_model, and the methods and doc comments every model inherits from BaseModel)
-    r"^clvlab\.models\.(BaseModel|load_model|BaseModel\.covariate_links)$",
-    r"^clvlab\.models\.(BaseModel|BetaGeo|BetaGeoBetaBinom|ModifiedBetaGeo|ParetoNBD|"
-    r"ShiftedBetaGeo)\.fit$",
-    r"^clvlab\.models\.(BaseModel|BetaGeo|BetaGeoBetaBinom|GammaGamma|ModifiedBetaGeo|ParetoNBD|"
-    r"ShiftedBetaGeo|lognormal_spend\.LogNormalSpend)\.(at_params|for_attributes|from_params|load|"
-    r"log_likelihood|plain_at|posterior_predict|save|summary|to_dict|columns|scale_params|"
-    r"default_target_accept)$",
-    # pending: docstring in /tmp/docstrings_pending.md (src/clvlab/models/bg_nbd.py)
-    r"^clvlab\.models\.(BetaGeo|(BetaGeo|ModifiedBetaGeo)\.(covariate_links|DROPOUT_FORMS))$",
-    # pending: docstring in /tmp/docstrings_pending.md (src/clvlab/models/pareto_nbd.py)
-    r"^clvlab\.models\.ParetoNBD(\.covariate_links|\.p_alive_at)?$",
 }
 
 # -- intersphinx: off unless asked for (CLVLAB_DOCS_INTERSPHINX=1), the build works offline -----

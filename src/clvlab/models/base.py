@@ -26,23 +26,88 @@ from clvlab.models.settings import check_settings, settings_repr
 from clvlab.data.tables import accepts_tables, converts, to_pandas
 from clvlab.models.table_units import checks_time_unit, recorded_unit
 
-__all__ = ["BaseModel", "load_model"]
+__all__ = ["BaseModel"]
 
 class BaseModel(BaseEstimator):
     """A scikit-learn estimator: the constructor stores settings only (``get_params``,
     ``set_params`` and ``sklearn.base.clone`` work on them); ``fit`` checks them and returns
-    ``self``; what a fit learns ends in ``_``."""
+    ``self``; what a fit learns ends in ``_``.
 
+    Parameters
+    ----------
+    penalty : float, default 0.0
+        L2 penalty on the parameters (0 = plain maximum likelihood).
+    max_restarts : int, default 4
+        Restarts of the optimiser from perturbed starting points when it fails.
+    method : {"mle", "nuts", "advi", "map"}, default "mle"
+        Maximum likelihood, or Bayesian through PyMC: "nuts" (sampling), "advi" (variational)
+        or "map" (posterior mode). The Bayesian methods use the same likelihood; see
+        ``clvlab.bayes`` for the default priors.
+    draws, tune, chains : int, default 1000, 1000, 4
+        Sampler settings (Bayesian methods).
+    priors : dict, optional
+        {parameter: callable(name) -> PyMC random variable} to replace default priors.
+    random_seed : int, optional
+        Seed of the sampler and of the optimiser's restarts.
+    progressbar : bool, default True
+        Show the sampler's progress bar.
+    nuts_sampler : {"pymc", "nutpie"}, optional
+        None takes ``bayes.default_nuts_sampler()`` ("pymc", faster on CDNOW; nutpie was
+        faster on 100,000 customers: see docs/benchmarks.md).
+    target_accept : float, optional
+        NUTS's target acceptance rate; None takes the model's default
+        (``default_target_accept``: higher where the posterior has long tails).
+    purchase_covariates, dropout_covariates, spend_covariates : list of str, optional
+        Columns of the fit's table (static customer attributes) that move the model's
+        purchase, dropout or spend process; the model's ``covariate_links`` say which
+        parameter each moves. Every prediction then reads them from its table too. See
+        ``clvlab.models.covariates``.
+    shared_covariates : list of str, optional
+        Columns among both purchase and dropout covariates whose two coefficients are
+        constrained to be one (an equality constraint).
+    covariate_penalty : float, default 0.0
+        L2 penalty ``covariate_penalty * sum(g**2)`` on the coefficients only, on the
+        log-likelihood's scale (CLVTools' ``reg.lambdas`` penalise the per-customer
+        objective: its lambda is this one divided by the number of customers).
+    start_params : dict, optional
+        Starting values {name: value} for the optimiser (base parameters or coefficients, by
+        their ``params_`` names).
+
+    Attributes
+    ----------
+    params_ : pandas.Series
+        The estimates (the posterior mean for a Bayesian fit), by parameter name (and
+        coefficient, with covariates).
+    standard_errors_ : pandas.Series
+        Their standard errors (NaN where the Hessian is not negative definite).
+    covariance_ : pandas.DataFrame
+        Their covariance.
+    log_likelihood_, aic_, bic_ : float
+        The fit's log-likelihood and information criteria (AIC and BIC NaN for a Bayesian
+        fit).
+    n_customers_, n_distinct_rows_ : int
+        The customers the fit stood for and the distinct rows it evaluated.
+    convergence_ : dict
+        The optimiser's or sampler's diagnostics.
+    time_unit_ : str or None
+        The time unit of the fit's durations.
+    idata_ : arviz.InferenceData
+        The posterior (Bayesian methods only).
+    covariates_ : object
+        The covariate design (models with covariates only).
+    """
+
+    #: the model's own parameters, in the order of ``params_`` (coefficients follow them there).
     param_names: ClassVar[tuple[str, ...]] = ()
 
-    #: the input table's columns the likelihood reads, in the order ``_data`` returns them
+    #: the input table's columns the likelihood reads, in the order ``_data`` returns them.
     columns: ClassVar[tuple[str, ...]] = ()
 
     #: parameters that carry the data's scale -> index of the data column that sets it
-    #: (the default prior of a scale parameter is centred on that column's mean)
+    #: (the default prior of a scale parameter is centred on that column's mean).
     scale_params: ClassVar[dict[str, int]] = {}
 
-    #: NUTS's target acceptance rate unless the user sets ``target_accept``
+    #: NUTS's target acceptance rate unless the user sets ``target_accept``.
     default_target_accept: ClassVar[float] = 0.8
 
     #: whether the model's durations (recency, T, horizons) are in a time unit that must be known
@@ -59,33 +124,9 @@ class BaseModel(BaseEstimator):
                  spend_covariates: list[str] | None = None,
                  shared_covariates: list[str] | None = None, covariate_penalty: float = 0.0,
                  start_params: dict[str, float] | None = None):
-        """Settings only (scikit-learn style).
-
-        method : "mle" (maximum likelihood, the default), or Bayesian through PyMC: "nuts"
-            (sampling), "advi" (variational) or "map" (posterior mode). The Bayesian methods use
-            the same likelihood; see ``clvlab.bayes`` for the default priors.
-        penalty, max_restarts : maximum-likelihood settings (L2 penalty; optimiser restarts).
-        draws, tune, chains, random_seed, progressbar : sampler settings.
-        nuts_sampler : "pymc" or "nutpie"; None takes ``bayes.default_nuts_sampler()`` ("pymc",
-            faster on CDNOW; nutpie was faster on 100,000 customers: see the README).
-        target_accept : NUTS's target acceptance rate; None takes the model's default
-            (``default_target_accept``: higher where the posterior has long tails).
-        priors : {parameter: callable(name) -> PyMC random variable} to replace default priors.
-        purchase_covariates, dropout_covariates, spend_covariates : columns of the fit's table
-            (static customer attributes) that move the model's purchase, dropout or spend
-            process; the model's ``covariate_links`` say which parameter each moves. Every
-            prediction then reads them from its table too. See ``clvlab.models.covariates``.
-        shared_covariates : columns among both purchase and dropout covariates whose two
-            coefficients are constrained to be one (an equality constraint).
-        covariate_penalty : L2 penalty ``covariate_penalty * sum(g**2)`` on the coefficients
-            only, on the log-likelihood's scale (CLVTools' ``reg.lambdas`` penalise the
-            per-customer objective: its lambda is this one divided by the number of customers).
-        start_params : starting values {name: value} for the optimiser (base parameters or
-            coefficients, by their ``params_`` names).
-
-        Stored as given; ``fit`` checks them (``clvlab.models.settings``), so a value set later
-        with ``set_params`` is checked too.
-        """
+        """Settings only (scikit-learn style), documented in the class docstring: stored as
+        given; ``fit`` checks them (``clvlab.models.settings``), so a value set later with
+        ``set_params`` is checked too."""
         self.penalty = penalty
         self.max_restarts = max_restarts
         self.method = method
@@ -107,7 +148,13 @@ class BaseModel(BaseEstimator):
     # --- model-specific hooks -------------------------------------------------------------
     def covariate_links(self) -> dict[str, tuple[str, int]]:
         """{parameter: (process, sign)}: with covariates x and coefficients g of that process,
-        a customer's parameter is ``parameter * exp(sign * x'g)``. Empty: no covariates."""
+        a customer's parameter is ``parameter * exp(sign * x'g)``. Empty: no covariates.
+
+        Returns
+        -------
+        dict of str to tuple of (str, int)
+            Parameter -> (process, sign).
+        """
         return {}
 
     def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:  # pragma: no cover - abstract
@@ -187,6 +234,34 @@ class BaseModel(BaseEstimator):
         (:func:`clvlab.covariate_paths`); the covariates named in the settings that the paths
         hold then vary over time (ParetoNBD: purchase and dropout; BGNBD: purchase), the others
         come from the table as static covariates (``clvlab.models.time_varying``).
+
+        Parameters
+        ----------
+        rfm : pandas.DataFrame, polars.DataFrame or pyarrow.Table
+            One row per customer with the columns the model reads (``columns``: frequency,
+            recency and T for the transaction models), and any covariate columns: a pandas or
+            polars DataFrame or a pyarrow Table (:mod:`clvlab.data.tables`). A polars or Arrow
+            table takes its customer ids from its ``customer_id`` column; a polars table
+            records no time unit, so give ``time_unit``.
+        weights : sequence of float, optional
+            How many customers each row stands for (None: one each).
+        time_unit : str, optional
+            The unit of the table's durations (above).
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates (above).
+
+        Returns
+        -------
+        BaseModel
+            self, fitted (the attributes ending in ``_``).
+
+        Raises
+        ------
+        ClvlabError
+            Where a setting is invalid, the weights are not one finite number >= 0 per row,
+            the data cannot identify the model, or the time units disagree.
+        DataValidationError
+            Where the table breaks an RFM rule (:func:`clvlab.validate_rfm`).
         """
         check_settings(self)
         rfm = to_pandas(rfm, keyed=True, what="the RFM table")  # polars, Arrow: clvlab.data.tables
@@ -395,6 +470,27 @@ class BaseModel(BaseEstimator):
         ``coefficients`` {process: {covariate: value}} gives a model with covariates (e.g.
         ``{"purchase": {"gender": 0.4}, "dropout": {"channel[web]": -0.2}}``); a text column's
         covariates are named ``column[level]``, with its levels (reference first) in ``levels``.
+
+        Parameters
+        ----------
+        time_unit : str, optional
+            The time unit of the parameters (None: none, for a model of periods).
+        coefficients : dict of str to dict of str to float, optional
+            The covariates' coefficients by process (above).
+        levels : dict of str to list of str, optional
+            A text column's levels, reference first.
+        **params : float
+            The model's own parameters by name (``param_names``), each finite and > 0.
+
+        Returns
+        -------
+        BaseModel
+            The model, as if fitted (no covariance).
+
+        Raises
+        ------
+        ClvlabError
+            Where the parameters are not exactly ``param_names`` or not finite and > 0.
         """
         missing = [name for name in cls.param_names if name not in params]
         extra = [name for name in params if name not in cls.param_names]
@@ -446,7 +542,18 @@ class BaseModel(BaseEstimator):
         return np.arange(len(self.params_)) < len(self.param_names)
 
     def plain_at(self, params: Any) -> "BaseModel":
-        """The same model without covariates at the given own parameters (time unit kept)."""
+        """The same model without covariates at the given own parameters (time unit kept).
+
+        Parameters
+        ----------
+        params : array-like
+            The model's own parameters, in ``param_names``' order.
+
+        Returns
+        -------
+        BaseModel
+            A model of the same class without covariates.
+        """
         return type(self).from_params(time_unit=getattr(self, "time_unit_", None),
                                       **dict(zip(self.param_names, np.asarray(params, float))))
 
@@ -454,7 +561,23 @@ class BaseModel(BaseEstimator):
         """This model at other parameter values (``params_``'s order: own parameters, then
         coefficients), with its covariates and time unit: what predictions with intervals
         evaluate at each parameter draw. Without covariates it is ``from_params`` at those
-        values; nothing learned about uncertainty (covariance, posterior) is copied."""
+        values; nothing learned about uncertainty (covariance, posterior) is copied.
+
+        Parameters
+        ----------
+        values : array-like
+            One value per entry of ``params_``, in its order.
+
+        Returns
+        -------
+        BaseModel
+            A new model.
+
+        Raises
+        ------
+        ClvlabError
+            Where ``values`` does not hold one value per entry of ``params_``.
+        """
         values = np.asarray(values, dtype=np.float64)
         if hasattr(self, "params_") and values.shape != (len(self.params_),):
             raise ClvlabError(f"at_params needs {len(self.params_)} values "
@@ -471,7 +594,26 @@ class BaseModel(BaseEstimator):
     def for_attributes(self, attributes: dict[str, Any] | pd.Series | pd.DataFrame) -> "BaseModel":
         """The model of a customer with these attributes (one row): a plain model at that
         customer's parameters, for new-customer predictions (``expected_purchases_new_customer``,
-        ``survival``...). A model without covariates returns itself."""
+        ``survival``...). A model without covariates returns itself.
+
+        Parameters
+        ----------
+        attributes : dict, pandas.Series, pandas.DataFrame, polars.DataFrame or pyarrow.Table
+            One customer's covariate values by column: a dict, a pandas Series, or a table of
+            one row (a pandas or polars DataFrame or a pyarrow Table,
+            :mod:`clvlab.data.tables`).
+
+        Returns
+        -------
+        BaseModel
+            A plain model at that customer's parameters, or this model without covariates.
+
+        Raises
+        ------
+        ClvlabError
+            Where the model is not fitted, or the attributes are not one row or lack a
+            covariate.
+        """
         self._check_fitted()
         if not hasattr(self, "covariates_"):
             return self
@@ -512,7 +654,33 @@ class BaseModel(BaseEstimator):
         per customer with ``per_customer=True`` (NaN for customers the model does not read, as
         Gamma-Gamma's customers without repeat purchases). To compare models on a holdout.
         A model fitted along covariate paths needs the table's paths built with its
-        transactions (``clvlab.covariate_paths(panel, rfm, transactions=log)``)."""
+        transactions (``clvlab.covariate_paths(panel, rfm, transactions=log)``).
+
+        Parameters
+        ----------
+        rfm : pandas.DataFrame, polars.DataFrame or pyarrow.Table
+            The customers, with the columns the model reads: a pandas or polars DataFrame or a
+            pyarrow Table (:mod:`clvlab.data.tables`; a polars or Arrow table takes its
+            customer ids from its ``customer_id`` column).
+        per_customer : bool, default False
+            Return one value per customer instead of the total.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates along the window
+            (:func:`clvlab.covariate_paths`), for a model with covariates: needed by one fitted
+            along paths; None: the table's static covariates.
+        time_unit : str, optional
+            The unit of the table's durations (``"D"``, ``"W"``...) for a table that does not
+            record it (a merge, a CSV read with pandas, a polars table); it must be the
+            model's: predictions are never rescaled. None: the unit the table records.
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's (by the likelihood
+            and the customers' ages); False skips that check.
+
+        Returns
+        -------
+        float or pandas.Series
+            The total, or one value per customer on ``rfm``'s index (the customer ids).
+        """
         self._check_fitted()
         self._check_time_unit(rfm)
         rows = self._log_likelihood_rows(rfm, covariate_paths=covariate_paths)
@@ -523,6 +691,16 @@ class BaseModel(BaseEstimator):
 
         After a Bayesian fit with draws: ArviZ's summary (mean, sd, HDI at ``level``, MCSE,
         ESS, r_hat).
+
+        Parameters
+        ----------
+        level : float, default 0.95
+            The intervals' coverage.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter.
         """
         idata = getattr(self, "idata_", None)
         if idata is not None and idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"] > 1:
@@ -571,7 +749,13 @@ class BaseModel(BaseEstimator):
 
     # --- files ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The model as a JSON-ready dict (``clvlab.models.model_files``)."""
+        """The model as a JSON-ready dict (``clvlab.models.model_files``).
+
+        Returns
+        -------
+        dict
+            The payload :func:`clvlab.models.loading.model_from_dict` reads back.
+        """
         return model_files.payload(self)
 
     def save(self, path: str | Path, overwrite: bool = True) -> None:
@@ -582,6 +766,19 @@ class BaseModel(BaseEstimator):
         named in the JSON; neither file can run code when loaded. Only population-level groups
         are saved (the posterior draws and the sampler's statistics): the per-row
         log-likelihood and row weights stay in memory, as a model file holds no customer data.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The JSON file.
+        overwrite : bool, default True
+            Replace existing files; False raises ClvlabError where one exists.
+
+        Raises
+        ------
+        ClvlabError
+            Where the model is not fitted, a model of durations has no time unit, or the file
+            exists and ``overwrite`` is False.
         """
         model_files.write(self, path, overwrite)
 
@@ -607,6 +804,45 @@ class BaseModel(BaseEstimator):
         Memory is bounded by
         chunking (see ``clvlab.bayes.posterior_summary``); for CLV with uncertainty use
         ``clvlab.bayes.posterior_summary`` with ``customer_lifetime_value``.
+
+        Parameters
+        ----------
+        prediction : str
+            The name of a prediction method of the model.
+        rfm : pandas.DataFrame, polars.DataFrame or pyarrow.Table
+            The customers: a pandas or polars DataFrame or a pyarrow Table
+            (:mod:`clvlab.data.tables`; a polars or Arrow table takes its customer ids from its
+            ``customer_id`` column).
+        level : float, default 0.94
+            The central interval's coverage.
+        n_draws : int, default 200
+            Parameter draws.
+        return_draws : bool, default False
+            Return the (draw, customer) values instead of the summary.
+        seed : int, numpy.random.Generator or None, default 0
+            Seed of the draws.
+        progress : bool, optional
+            Show a progress bar (None: when someone is watching).
+        method : {"auto", "posterior", "normal", "bootstrap"}, default "auto"
+            Where the draws come from.
+        time_unit : str, optional
+            The unit of the table's durations, for a table that does not record it (a merge, a
+            CSV read with pandas, a polars table).
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's.
+        **kwargs
+            The prediction's further arguments (``t=52``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            On ``rfm``'s index (the customer ids): ``mean``, ``parameter_sd`` and the
+            interval's two columns.
+
+        Raises
+        ------
+        ClvlabError
+            Where the model has no such prediction, or no draws of that method.
         """
         if not callable(getattr(self, prediction, None)) or prediction.startswith("_"):
             raise ClvlabError(f"{type(self).__name__} has no prediction {prediction!r}")
@@ -619,6 +855,25 @@ class BaseModel(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path) -> "BaseModel":
+        """Read a model of this class saved with :meth:`save` (JSON only: loading runs no code).
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The JSON file.
+
+        Returns
+        -------
+        BaseModel
+            The model, an instance of the class it is called on.
+
+        Raises
+        ------
+        ClvlabError
+            Where the file is not a readable model file or holds a model of another class.
+        """
+        from clvlab.models.loading import load_model  # it finds the class among our subclasses
+
         model = load_model(path)
         if not isinstance(model, cls):
             raise ClvlabError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
@@ -661,29 +916,3 @@ def weighted_median(values: Any, weights: np.ndarray | None) -> float | None:
     cumulative = np.cumsum(weights[keep][order])
     return float(values[keep][order][np.searchsorted(cumulative, cumulative[-1] / 2)])
 
-
-def load_model(path: str | Path) -> BaseModel:
-    """Read a model saved with ``save``; JSON only, so loading never runs code from the file."""
-    return model_from_dict(model_files.read(path), source=str(path))
-
-
-def model_from_dict(payload: dict[str, Any], source: str = "<dict>") -> BaseModel:
-    """Build a model from ``to_dict``'s payload (``source`` names the file in errors)."""
-    model_files.check_header(payload, source)
-    cls = _model_class(payload.get("model"))
-    if cls is None:
-        raise ClvlabError(f"model file {source} holds an unknown model {payload.get('model')!r}")
-    return model_files.restore(cls, payload, source)
-
-
-def _model_class(name: Any) -> type[BaseModel] | None:
-    """The class a file names: a subclass of BaseModel of that name (clvlab's models, or one a
-    user defined; a class redefined in a notebook replaces the first). The classes themselves are the
-    lookup, so no list of names is kept here: the names users type are models/registry.py's."""
-    found, stack = None, [BaseModel]
-    while stack:
-        cls = stack.pop(0)
-        if cls.__name__ == name:
-            found = cls
-        stack.extend(cls.__subclasses__())
-    return found

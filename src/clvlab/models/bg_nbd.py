@@ -32,8 +32,68 @@ class BetaGeo(TransactionModel, BaseModel):
 
     Parameters
     ----------
-    penalty : L2 penalty on the parameters (0 = plain maximum likelihood).
-    max_restarts : restarts from perturbed starting points when the optimiser fails.
+    penalty : float, default 0.0
+        L2 penalty on the parameters (0 = plain maximum likelihood).
+    max_restarts : int, default 4
+        Restarts of the optimiser from perturbed starting points when it fails.
+    method : {"mle", "nuts", "advi", "map"}, default "mle"
+        Maximum likelihood, or Bayesian through PyMC: "nuts" (sampling), "advi" (variational)
+        or "map" (posterior mode). The Bayesian methods use the same likelihood; see
+        ``clvlab.bayes`` for the default priors.
+    draws, tune, chains : int, default 1000, 1000, 4
+        Sampler settings (Bayesian methods).
+    priors : dict, optional
+        {parameter: callable(name) -> PyMC random variable} to replace default priors.
+    random_seed : int, optional
+        Seed of the sampler and of the optimiser's restarts.
+    progressbar : bool, default True
+        Show the sampler's progress bar.
+    nuts_sampler : {"pymc", "nutpie"}, optional
+        None takes ``bayes.default_nuts_sampler()``.
+    target_accept : float, optional
+        NUTS's target acceptance rate; None takes the model's default
+        (``default_target_accept``: higher where the posterior has long tails).
+    purchase_covariates, dropout_covariates, spend_covariates : list of str, optional
+        Columns of the fit's table (static customer attributes) that move the model's
+        purchase, dropout or spend process; the model's ``covariate_links`` say which
+        parameter each moves. Every prediction then reads them from its table too. See
+        ``clvlab.models.covariates``.
+    shared_covariates : list of str, optional
+        Columns among both purchase and dropout covariates whose two coefficients are
+        constrained to be one (an equality constraint).
+    covariate_penalty : float, default 0.0
+        L2 penalty ``covariate_penalty * sum(g**2)`` on the coefficients only, on the
+        log-likelihood's scale.
+    start_params : dict, optional
+        Starting values {name: value} for the optimiser (base parameters or coefficients, by
+        their ``params_`` names).
+    dropout_form : {"a_and_b", "b"}, default "a_and_b"
+        How dropout covariates move the Beta distribution of the dropout probability p (see
+        ``covariate_links``): "a_and_b" multiplies both a and b by exp(x'g) (Fader & Hardie
+        2007); "b" divides b alone by it, so that the mean dropout probability moves.
+
+    Attributes
+    ----------
+    params_ : pandas.Series
+        The estimates (the posterior mean for a Bayesian fit), by parameter name (and
+        coefficient, with covariates).
+    standard_errors_ : pandas.Series
+        Their standard errors (NaN where the Hessian is not negative definite).
+    covariance_ : pandas.DataFrame
+        Their covariance.
+    log_likelihood_, aic_, bic_ : float
+        The fit's log-likelihood and information criteria (AIC and BIC NaN for a Bayesian
+        fit).
+    n_customers_, n_distinct_rows_ : int
+        The customers the fit stood for and the distinct rows it evaluated.
+    convergence_ : dict
+        The optimiser's or sampler's diagnostics.
+    time_unit_ : str or None
+        The time unit of the fit's durations.
+    idata_ : arviz.InferenceData
+        The posterior (Bayesian methods only).
+    covariates_ : object
+        The covariate design (models with covariates only).
     """
 
     param_names = ("r", "alpha", "a", "b")
@@ -47,7 +107,7 @@ class BetaGeo(TransactionModel, BaseModel):
     #: _first_chance): the only place where the two models differ.
     _first_chance: ClassVar[int] = 0
 
-    #: the forms of the dropout covariates (see ``covariate_links``)
+    #: the forms of the dropout covariates (see ``covariate_links``).
     DROPOUT_FORMS: ClassVar[tuple[str, ...]] = ("a_and_b", "b")
 
     def __init__(self, penalty: float = 0.0, max_restarts: int = 4, *, method: str = "mle",
@@ -71,7 +131,9 @@ class BetaGeo(TransactionModel, BaseModel):
         self.dropout_form = dropout_form
 
     def covariate_links(self) -> dict[str, tuple[str, int]]:
-        """alpha_i = alpha exp(-x'g_purchase), and for the dropout covariates:
+        """How covariates move the parameters, by process.
+
+        alpha_i = alpha exp(-x'g_purchase), and for the dropout covariates:
 
         - ``dropout_form="a_and_b"`` (Fader & Hardie 2007, "Incorporating time-invariant
           covariates into the Pareto/NBD and BG/NBD models"; CLVTools): a_i = a exp(x'g),
@@ -85,6 +147,17 @@ class BetaGeo(TransactionModel, BaseModel):
           distribution whose second shape carries the covariates is the form pymc-marketing
           uses for the shifted-beta-geometric (exp(-x'g) on its Beta parameters); it keeps
           the BG/NBD's conjugacy, so every prediction stays closed form.
+
+        Returns
+        -------
+        dict of str to tuple of (str, int)
+            Parameter -> (process, sign): ``alpha`` by the purchase covariates; ``a`` and
+            ``b`` (or ``b`` alone) by the dropout covariates.
+
+        Raises
+        ------
+        ClvlabError
+            Where ``dropout_form`` is not one of ``DROPOUT_FORMS``.
         """
         if self.dropout_form not in self.DROPOUT_FORMS:
             raise ClvlabError(f"dropout_form must be one of {list(self.DROPOUT_FORMS)}, got "

@@ -2,7 +2,7 @@
 time unit a table records. Loading never runs code from the file: JSON and netCDF only.
 
 What a payload holds is written here once (``payload``, ``restore``); ``BaseModel`` calls
-these, and finds the class a file names (``clvlab.models.base.model_from_dict``).
+these, and finds the class a file names (``clvlab.models.loading.model_from_dict``).
 """
 
 from __future__ import annotations

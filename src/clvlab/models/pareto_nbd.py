@@ -38,8 +38,64 @@ class ParetoNBD(TransactionModel, BaseModel):
 
     Parameters
     ----------
-    penalty : L2 penalty on the parameters (0 = plain maximum likelihood).
-    max_restarts : restarts from perturbed starting points when the optimiser fails.
+    penalty : float, default 0.0
+        L2 penalty on the parameters (0 = plain maximum likelihood).
+    max_restarts : int, default 4
+        Restarts of the optimiser from perturbed starting points when it fails.
+    method : {"mle", "nuts", "advi", "map"}, default "mle"
+        Maximum likelihood, or Bayesian through PyMC: "nuts" (sampling), "advi" (variational)
+        or "map" (posterior mode). The Bayesian methods use the same likelihood; see
+        ``clvlab.bayes`` for the default priors.
+    draws, tune, chains : int, default 1000, 1000, 4
+        Sampler settings (Bayesian methods).
+    priors : dict, optional
+        {parameter: callable(name) -> PyMC random variable} to replace default priors.
+    random_seed : int, optional
+        Seed of the sampler and of the optimiser's restarts.
+    progressbar : bool, default True
+        Show the sampler's progress bar.
+    nuts_sampler : {"pymc", "nutpie"}, optional
+        None takes ``bayes.default_nuts_sampler()``.
+    target_accept : float, optional
+        NUTS's target acceptance rate; None takes the model's default
+        (``default_target_accept``: higher where the posterior has long tails).
+    purchase_covariates, dropout_covariates, spend_covariates : list of str, optional
+        Columns of the fit's table (static customer attributes) that move the model's
+        purchase, dropout or spend process; the model's ``covariate_links`` say which
+        parameter each moves. Every prediction then reads them from its table too. See
+        ``clvlab.models.covariates``.
+    shared_covariates : list of str, optional
+        Columns among both purchase and dropout covariates whose two coefficients are
+        constrained to be one (an equality constraint).
+    covariate_penalty : float, default 0.0
+        L2 penalty ``covariate_penalty * sum(g**2)`` on the coefficients only, on the
+        log-likelihood's scale.
+    start_params : dict, optional
+        Starting values {name: value} for the optimiser (base parameters or coefficients, by
+        their ``params_`` names).
+
+    Attributes
+    ----------
+    params_ : pandas.Series
+        The estimates (the posterior mean for a Bayesian fit), by parameter name (and
+        coefficient, with covariates).
+    standard_errors_ : pandas.Series
+        Their standard errors (NaN where the Hessian is not negative definite).
+    covariance_ : pandas.DataFrame
+        Their covariance.
+    log_likelihood_, aic_, bic_ : float
+        The fit's log-likelihood and information criteria (AIC and BIC NaN for a Bayesian
+        fit).
+    n_customers_, n_distinct_rows_ : int
+        The customers the fit stood for and the distinct rows it evaluated.
+    convergence_ : dict
+        The optimiser's or sampler's diagnostics.
+    time_unit_ : str or None
+        The time unit of the fit's durations.
+    idata_ : arviz.InferenceData
+        The posterior (Bayesian methods only).
+    covariates_ : object
+        The covariate design (models with covariates only).
     """
 
     param_names = ("r", "alpha", "s", "beta")
@@ -55,7 +111,13 @@ class ParetoNBD(TransactionModel, BaseModel):
         """alpha_i = alpha exp(-x'g_purchase), beta_i = beta exp(-x'g_dropout): Fader & Hardie
         (2007), "Incorporating time-invariant covariates into the Pareto/NBD and BG/NBD
         models", and CLVTools. The rates' Gamma mixing distributions keep their shapes, so
-        E[lambda_i] = r / alpha_i moves by exp(x'g_purchase) and E[mu_i] by exp(x'g_dropout)."""
+        E[lambda_i] = r / alpha_i moves by exp(x'g_purchase) and E[mu_i] by exp(x'g_dropout).
+
+        Returns
+        -------
+        dict of str to tuple of (str, int)
+            ``{"alpha": ("purchase", -1), "beta": ("dropout", -1)}``.
+        """
         return {"alpha": ("purchase", -1), "beta": ("dropout", -1)}
 
     def _data(self, rfm: pd.DataFrame) -> list[np.ndarray]:
@@ -117,7 +179,40 @@ class ParetoNBD(TransactionModel, BaseModel):
     @checks_time_unit
     @by_covariate_group
     def p_alive_at(self, rfm: pd.DataFrame, t) -> pd.Series:
-        """Probability that each customer is still active t time units after T."""
+        """Probability that each customer is still active t time units after T.
+
+        Parameters
+        ----------
+        rfm : pandas.DataFrame, polars.DataFrame or pyarrow.Table
+            The customers: ``frequency``, ``recency`` and ``T`` (in the model's time unit), and
+            any covariate columns the model reads; a pandas or polars DataFrame or a pyarrow
+            Table (:mod:`clvlab.data.tables`; a polars or Arrow table takes its customer ids
+            from its ``customer_id`` column).
+        t : float or array-like
+            Time units after T (> 0): one for all customers or one per customer.
+        covariate_paths : CovariatePaths, optional
+            Each customer's time-varying covariates along the window
+            (:func:`clvlab.covariate_paths`), for a model with covariates: needed by one fitted
+            along paths; None: the table's static covariates.
+        time_unit : str, optional
+            The unit of the table's durations (``"D"``, ``"W"``...) for a table that does not
+            record it (a merge, a CSV read with pandas, a polars table); it must be the
+            model's: predictions are never rescaled. None: the unit the table records.
+        check_durations : bool, default True
+            Refuse durations that look like another unit than the model's (by the likelihood
+            and the customers' ages); False skips that check.
+
+        Returns
+        -------
+        pandas.Series
+            ``p_alive`` on ``rfm``'s index (the customer ids).
+
+        Raises
+        ------
+        ClvlabError
+            Where the model is not fitted, the horizon is not finite and > 0, or the table's
+            time unit is not the model's.
+        """
         t = check_horizon(t)
         x, t_x, T = self._arrays(rfm)
         _, _, s, beta = self._check_fitted()
