@@ -30,7 +30,7 @@ from clvlab import (BetaGeo, BetaGeoBetaBinom, ClvlabError, DataValidationError,
                     ModifiedBetaGeo, ParetoNBD, ShiftedBetaGeo, load_model, lr_test, simulate)
 from clvlab.inference.mle import compress
 from clvlab.models import covariates
-from clvlab.models.loading import model_from_dict
+from clvlab.models.base import model_from_dict
 
 TOLERANCE = 1e-9
 LEVELS = ["mail", "store", "web"]

@@ -22,7 +22,7 @@ from clvlab.datasets import load_cdnow_summary
 from clvlab.models import (BetaGeo, BetaGeoBetaBinom, GammaGamma, ModifiedBetaGeo, ParetoNBD,
                            ShiftedBetaGeo)
 from clvlab.models.base import FIT_BLOCK
-from clvlab.models.loading import model_from_dict
+from clvlab.models.base import model_from_dict
 from clvlab.models.settings import check_settings
 
 MODELS = [BetaGeo, ModifiedBetaGeo, ParetoNBD, GammaGamma, clvlab.LogNormalSpend, BetaGeoBetaBinom,

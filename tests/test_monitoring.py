@@ -18,7 +18,7 @@ import clvlab
 from clvlab.core.errors import ClvlabError, ClvlabWarning
 from clvlab.data.simulate import transaction_log
 from clvlab.models import model_files
-from clvlab.models.loading import model_from_dict
+from clvlab.models.base import model_from_dict
 from clvlab.ops import monitoring_metrics as figures
 from clvlab.ops.monitoring import (VERDICT_EXIT_CODES, MonitoringResult, Thresholds, decide,
                                    monitor_forecasts)

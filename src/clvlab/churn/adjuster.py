@@ -721,7 +721,7 @@ class ChurnAdjuster(ClassifierMixin, BaseEstimator):
             Where the file is unreadable, is not a churn adjuster of a readable schema version,
             or its classifier file is missing or holds an untrusted type.
         """
-        from clvlab.models.loading import model_from_dict
+        from clvlab.models.base import model_from_dict
 
         path = Path(path)
         try:

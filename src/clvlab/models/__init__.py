@@ -7,8 +7,7 @@ compiled likelihoods' cache keys read the source of the kernel modules loaded at
 """
 
 from clvlab.core import lazy
-from clvlab.models.base import BaseModel
-from clvlab.models.loading import load_model
+from clvlab.models.base import BaseModel, load_model
 from clvlab.models.bg_bb import BetaGeoBetaBinom
 from clvlab.models.bg_nbd import BetaGeo
 from clvlab.models.gamma_gamma import GammaGamma

@@ -26,7 +26,7 @@ from clvlab.models.settings import check_settings, settings_repr
 from clvlab.data.tables import accepts_tables, converts, to_pandas
 from clvlab.models.table_units import checks_time_unit, recorded_unit
 
-__all__ = ["BaseModel"]
+__all__ = ["BaseModel", "load_model"]
 
 class BaseModel(BaseEstimator):
     """A scikit-learn estimator: the constructor stores settings only (``get_params``,
@@ -306,7 +306,7 @@ class BaseModel(BaseEstimator):
             arrays = {name: values for name, values in zip(self.columns, data)
                       if np.shape(values) == (len(rfm),)}
         # what the unit check compares a table's ages with (clvlab.models.table_units)
-        self.median_T_ = weighted_median(arrays["T"] if "T" in arrays else rfm["T"], weights)
+        self.median_T_ = model_files.weighted_median(arrays["T"] if "T" in arrays else rfm["T"], weights)
         # the fit table's deciles, for input-drift checks (clvlab.ops.monitoring)
         profile = model_files.training_profile(rfm, weights, arrays=arrays)
         if profile is not None:
@@ -754,7 +754,7 @@ class BaseModel(BaseEstimator):
         Returns
         -------
         dict
-            The payload :func:`clvlab.models.loading.model_from_dict` reads back.
+            The payload :func:`clvlab.models.base.model_from_dict` reads back.
         """
         return model_files.payload(self)
 
@@ -872,8 +872,6 @@ class BaseModel(BaseEstimator):
         ClvlabError
             Where the file is not a readable model file or holds a model of another class.
         """
-        from clvlab.models.loading import load_model  # it finds the class among our subclasses
-
         model = load_model(path)
         if not isinstance(model, cls):
             raise ClvlabError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
@@ -894,25 +892,44 @@ def _param_index(cls: type) -> pd.Index:
     return template.rename(None)
 
 
-def weighted_median(values: Any, weights: np.ndarray | None) -> float | None:
-    """The median of ``values`` with row weights (None: equal), or None when it is unknown."""
-    try:
-        values = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    if weights is None:  # every weight 1: the cumulative weights are 1, 2, ..., n exactly
-        values = values[np.isfinite(values)]
-        if not len(values):
-            return None
-        # searchsorted(1, 2, ..., n; n / 2) is ceil(n / 2) - 1: the sorted values' entry there,
-        # which a partial sort (np.partition) puts in place without sorting the rest
-        at = -(-len(values) // 2) - 1
-        return float(np.partition(values, at)[at])
-    weights = np.asarray(weights, np.float64)
-    keep = np.isfinite(values) & (weights > 0)
-    if not keep.any():
-        return None
-    order = np.argsort(values[keep])
-    cumulative = np.cumsum(weights[keep][order])
-    return float(values[keep][order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+def load_model(path: str | Path) -> BaseModel:
+    """Read a model saved with ``save``; JSON only, so loading never runs code from the file.
 
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The JSON file written by ``save``.
+
+    Returns
+    -------
+    BaseModel
+        The model, of the class the file names.
+
+    Raises
+    ------
+    ClvlabError
+        Where the file is not a readable clvlab model file or names an unknown model.
+    """
+    return model_from_dict(model_files.read(path), source=str(path))
+
+
+def model_from_dict(payload: dict[str, Any], source: str = "<dict>") -> BaseModel:
+    """Build a model from ``to_dict``'s payload (``source`` names the file in errors)."""
+    model_files.check_header(payload, source)
+    cls = _model_class(payload.get("model"))
+    if cls is None:
+        raise ClvlabError(f"model file {source} holds an unknown model {payload.get('model')!r}")
+    return model_files.restore(cls, payload, source)
+
+
+def _model_class(name: Any) -> type[BaseModel] | None:
+    """The class a file names: a subclass of BaseModel of that name (clvlab's models, or one a
+    user defined; a class redefined in a notebook replaces the first). The classes themselves are the
+    lookup, so no list of names is kept here: the names users type are models/registry.py's."""
+    found, stack = None, [BaseModel]
+    while stack:
+        cls = stack.pop(0)
+        if cls.__name__ == name:
+            found = cls
+        stack.extend(cls.__subclasses__())
+    return found

@@ -2,7 +2,7 @@
 time unit a table records. Loading never runs code from the file: JSON and netCDF only.
 
 What a payload holds is written here once (``payload``, ``restore``); ``BaseModel`` calls
-these, and finds the class a file names (``clvlab.models.loading.model_from_dict``).
+these, and finds the class a file names (``clvlab.models.base.model_from_dict``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from clvlab.models.table_units import recorded_unit
 
 __all__ = ["SCHEMA_VERSION", "POPULATION_GROUPS", "FIT_BLOCK", "PROFILE_COLUMNS",
            "PROFILE_MIN_CUSTOMERS", "payload", "write", "read", "restore", "fit_block",
-           "given_time_unit", "training_profile", "profile_bins"]
+           "given_time_unit", "training_profile", "profile_bins", "weighted_median"]
 
 SCHEMA_VERSION = 1
 POPULATION_GROUPS = ("posterior", "sample_stats")  # what a saved posterior keeps
@@ -314,3 +314,25 @@ def given_time_unit(rfm: Any, time_unit: str | None) -> str | None:
                           f"{recorded!r}; rebuild the table in {given!r} or drop time_unit")
     return given
 
+
+def weighted_median(values: Any, weights: np.ndarray | None) -> float | None:
+    """The median of ``values`` with row weights (None: equal), or None when it is unknown."""
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if weights is None:  # every weight 1: the cumulative weights are 1, 2, ..., n exactly
+        values = values[np.isfinite(values)]
+        if not len(values):
+            return None
+        # searchsorted(1, 2, ..., n; n / 2) is ceil(n / 2) - 1: the sorted values' entry there,
+        # which a partial sort (np.partition) puts in place without sorting the rest
+        at = -(-len(values) // 2) - 1
+        return float(np.partition(values, at)[at])
+    weights = np.asarray(weights, np.float64)
+    keep = np.isfinite(values) & (weights > 0)
+    if not keep.any():
+        return None
+    order = np.argsort(values[keep])
+    cumulative = np.cumsum(weights[keep][order])
+    return float(values[keep][order][np.searchsorted(cumulative, cumulative[-1] / 2)])

@@ -124,7 +124,7 @@ def score(customers, transaction_model, spend_model=None, churn_adjuster=None, *
     """
     from clvlab.models.clv import check_rates
     from clvlab.models.customer_scores import scoring_horizon, output_columns
-    from clvlab.models.loading import model_from_dict
+    from clvlab.models.base import model_from_dict
     from clvlab.ops.scoring_intervals import distribution_column_types, distribution_settings
     from clvlab.ops.serving import covariate_columns, score_frame
 

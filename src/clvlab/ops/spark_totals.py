@@ -82,7 +82,7 @@ def spark_totals(frame, transaction, spend, horizon: float, settings: TotalsSett
 
 
 def _models(payload):
-    from clvlab.models.loading import model_from_dict
+    from clvlab.models.base import model_from_dict
 
     transaction = model_from_dict(payload[0], source="transaction model")
     spend = None if payload[1] is None else model_from_dict(payload[1], source="spend model")
