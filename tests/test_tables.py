@@ -350,3 +350,25 @@ def test_clvlab_warns_through_one_function():
               if "warnings.warn(" in path.read_text(encoding="utf-8")
               and path.relative_to(src).as_posix() != "core/errors.py"]
     assert not direct, f"warnings.warn called directly in {direct}"
+
+
+def test_a_nan_amount_in_a_parquet_file_is_named_as_such(tmp_path):
+    """A Parquet file written by Arrow (or polars) keeps NaN as NaN, which DuckDB's pushed-down
+    WHERE misses: the error must still name the amount and its row, not another rule."""
+    import pyarrow.parquet as pq
+
+    import datetime
+
+    dates = [datetime.date(2020, 1, 1), datetime.date(2020, 2, 1), datetime.date(2020, 1, 5)]
+    table = pa.table({"customer_id": [1, 1, 2], "amount": [1.0, float("nan"), 2.0],
+                      "date": pa.array(dates, pa.date32())})
+    pq.write_table(table, tmp_path / "log.parquet")
+    with pytest.raises(DataValidationError, match="'amount': amount is missing or NaN") as error:
+        clvlab.rfm_summary(str(tmp_path / "log.parquet"), amount_col="amount", time_unit="W")
+    assert "2020-02-01" in str(error.value)
+    events = pa.table({"customer_id": [1, 2], "date": table["date"].slice(0, 2),
+                       "event": ["visit", "visit"], "value": [float("nan"), 3.0]})
+    pq.write_table(events, tmp_path / "events.parquet")
+    with pytest.raises(DataValidationError, match="value"):
+        clvlab.event_features(str(tmp_path / "events.parquet"), "2020-03-01", engine="duckdb",
+                              value_col="value")

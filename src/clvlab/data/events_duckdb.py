@@ -23,6 +23,7 @@ import pandas as pd
 from clvlab.core.errors import ClvlabError, DataValidationError
 from clvlab.data.events_rules import BLANK_PATTERN
 from clvlab.data.rfm_io import expand_paths, file_format
+from clvlab.data.rfm_duckdb import NAN_SQL
 from clvlab.data.rfm_pandas import NUMBERS_ARE_NOT_DATES, OFFSET_PATTERN, check_ids, date_rule, \
     header_hint
 
@@ -183,7 +184,8 @@ def _register(con: Any, log: Any, plan: Any) -> None:
     con.execute(f"""CREATE OR REPLACE TEMP VIEW clvlab_ev_parsed AS
         SELECT cid, d, {event} AS ev, {us} AS us, {value} AS val FROM clvlab_ev_raw""")
     # one scan counts the rows breaking each rule (an example is fetched only for a broken one)
-    no_id = "cid IS NULL" + (" OR isnan(cid)" if types["cid"] in ("FLOAT", "DOUBLE") else "")
+    no_id = "cid IS NULL" + (" OR " + NAN_SQL.format("cid") if types["cid"] in ("FLOAT", "DOUBLE")
+                             else "")
     checks = [(plan.customer_col, plan.rule("no_id"), no_id),
               (plan.date_col, plan.rule("no_date"), "d IS NULL"),
               (plan.date_col, NUMBERS_ARE_NOT_DATES, "us IS NULL AND regexp_full_match("
@@ -193,7 +195,8 @@ def _register(con: Any, log: Any, plan: Any) -> None:
         checks.append((plan.event_col, plan.rule("no_event"),
                        f"ev IS NULL OR regexp_full_match(ev, '{BLANK_PATTERN}')"))
     if plan.value_col is not None:
-        checks += [(plan.value_col, plan.rule("value_nan"), "val IS NULL OR isnan(val)"),
+        checks += [(plan.value_col, plan.rule("value_nan"),
+                    "val IS NULL OR " + NAN_SQL.format("val")),
                    (plan.value_col, plan.rule("value_inf"), "isinf(val)")]
         if plan.event_col is None:
             checks.append((plan.value_col, plan.rule("value_negative"), "val < 0"))
@@ -239,10 +242,13 @@ def _example(con: Any, condition: str, plan: Any, params: list | None = None,
              raw: bool = False) -> dict[str, Any]:
     """The first row matching ``condition``, under the log's column names ({} when none)."""
     view = "clvlab_ev_raw" if raw else "clvlab_ev_parsed"
-    row = con.execute(f"SELECT cid, d, ev, val FROM {view} WHERE {condition} LIMIT 1",
-                      params).fetchone()
-    if row is None:
+    # an aggregate's FILTER, not WHERE ... LIMIT 1, as in rfm_duckdb._example (a Parquet
+    # scan's pushed-down WHERE misses NaN values)
+    found = con.execute(f"SELECT first(struct_pack(c := cid, d := d, e := ev, v := val)) "
+                        f"FILTER (WHERE {condition}) FROM {view}", params).fetchone()[0]
+    if found is None:
         return {}
+    row = (found["c"], found["d"], found["e"], found["v"])
     names = (plan.customer_col, plan.date_col, plan.event_col, plan.value_col)
     return {name: value for name, value in zip(names, row) if name is not None}
 
