@@ -15,6 +15,8 @@ import numba
 import numpy as np
 from scipy import special
 
+from clvlab.core.errors import warn
+
 __all__ = ["hyp2f1", "log_hyp2f1_1bc", "series_1bc"]
 
 
@@ -168,12 +170,37 @@ def log_hyp2f1_1bc(b, c, z, derivatives: bool = True):
         moderate = slow[np.maximum(b[slow], c[slow]) <= MPMATH_MAX_PARAMETER_1BC]
         extreme = np.setdiff1d(slow, moderate)
         if moderate.size:
+            if derivatives and moderate.size >= SLOW_ROWS_WARN:
+                _warn_slow()
             log_f[moderate], grad_b[moderate], grad_c[moderate], grad_z[moderate] = \
                 _mpmath_log_hyp(b[moderate], c[moderate], z[moderate], derivatives)
         if extreme.size:
             log_f[extreme], grad_b[extreme], grad_c[extreme], grad_z[extreme] = \
                 _quadrature_log_hyp(b[extreme], c[extreme], z[extreme], derivatives)
     return tuple(v.reshape(shape) for v in (log_f, grad_b, grad_c, grad_z))
+
+
+#: rows of one evaluation that need mpmath (about 7 ms each with derivatives) from which a fit
+#: is warned that it has slowed down: 100 rows are some 0.7 s an evaluation
+SLOW_ROWS_WARN = 100
+
+
+def _warn_slow() -> None:
+    """Warn that a Pareto/NBD fit has entered the region where its 2F1 terms need mpmath.
+
+    There the dropout rates barely differ between customers: s and beta grow together towards
+    a fixed mean rate, the series of 2F1(1, b; c; z) with z near 1 does not converge within its
+    term budget, and every evaluation of the likelihood costs seconds (a simulated base of
+    3,000 customers with gamma shape 50 in the dropout rates ran for minutes, issue 33's trial).
+    """
+    # one text (the numbers go to the log of the fit, not the message): Python shows it once
+    # per line of the user's code, not at each of the fit's evaluations
+    warn("ParetoNBD: the fit has reached parameters where many customers' likelihood terms "
+         "need 30-digit hypergeometric functions: s and beta are growing together, which is "
+         "what data whose customers' dropout rates barely differ do to the Pareto/NBD. Each "
+         "step of the fit now takes seconds and the fit may take many minutes. A small penalty "
+         "(ParetoNBD(penalty=0.001)) or BetaGeo fits such data in seconds "
+         "(docs/guide/models.md)")
 
 
 def _quadrature_log_hyp(b, c, z, derivatives: bool):
