@@ -28,6 +28,90 @@ from clvlab.models.table_units import checks_time_unit, recorded_unit
 
 __all__ = ["BaseModel", "load_model"]
 
+#: the settings every model takes (its constructor's parameters) and what every fit learns,
+#: documented once: a model's class docstring holds the lines ``<model settings>`` and
+#: ``<fitted attributes>`` where they go (``BaseModel.__init_subclass__``)
+SETTINGS_DOC = """\
+penalty : float, default 0.0
+    L2 penalty on the parameters (0 = plain maximum likelihood).
+max_restarts : int, default 4
+    Restarts of the optimiser from perturbed starting points when it fails.
+method : {"mle", "nuts", "advi", "map"}, default "mle"
+    Maximum likelihood, or Bayesian through PyMC: "nuts" (sampling), "advi" (variational)
+    or "map" (posterior mode). The Bayesian methods use the same likelihood; see
+    ``clvlab.bayes`` for the default priors.
+draws, tune, chains : int, default 1000, 1000, 4
+    Sampler settings (Bayesian methods).
+priors : dict, optional
+    {parameter: callable(name) -> PyMC random variable} to replace default priors.
+random_seed : int, optional
+    Seed of the sampler and of the optimiser's restarts.
+progressbar : bool, default True
+    Show the sampler's progress bar.
+nuts_sampler : {"pymc", "nutpie"}, optional
+    None takes ``bayes.default_nuts_sampler()`` ("pymc", faster on CDNOW; nutpie was
+    faster on 100,000 customers: see docs/benchmarks.md).
+target_accept : float, optional
+    NUTS's target acceptance rate; None takes the model's default
+    (``default_target_accept``: higher where the posterior has long tails).
+purchase_covariates, dropout_covariates, spend_covariates : list of str, optional
+    Columns of the fit's table (static customer attributes) that move the model's
+    purchase, dropout or spend process; the model's ``covariate_links`` say which
+    parameter each moves. Every prediction then reads them from its table too. See
+    ``clvlab.models.covariates``.
+shared_covariates : list of str, optional
+    Columns among both purchase and dropout covariates whose two coefficients are
+    constrained to be one (an equality constraint).
+covariate_penalty : float, default 0.0
+    L2 penalty ``covariate_penalty * sum(g**2)`` on the coefficients only, on the
+    log-likelihood's scale (CLVTools' ``reg.lambdas`` penalise the per-customer
+    objective: its lambda is this one divided by the number of customers).
+start_params : dict, optional
+    Starting values {name: value} for the optimiser (base parameters or coefficients, by
+    their ``params_`` names).
+"""
+FITTED_DOC = """\
+params_ : pandas.Series
+    The estimates (the posterior mean for a Bayesian fit), by parameter name (and
+    coefficient, with covariates).
+standard_errors_ : pandas.Series
+    Their standard errors (NaN where the Hessian is not negative definite).
+covariance_ : pandas.DataFrame
+    Their covariance.
+log_likelihood_, aic_, bic_ : float
+    The fit's log-likelihood and information criteria (AIC and BIC NaN for a Bayesian
+    fit).
+n_customers_, n_distinct_rows_ : int
+    The customers the fit stood for and the distinct rows it evaluated.
+convergence_ : dict
+    The optimiser's or sampler's diagnostics.
+time_unit_ : str or None
+    The time unit of the fit's durations.
+idata_ : arviz.InferenceData
+    The posterior (Bayesian methods only).
+covariates_ : object
+    The covariate design (models with covariates only).
+"""
+
+
+def shared_docs(doc: str | None) -> str | None:
+    """``doc`` with its ``<model settings>`` and ``<fitted attributes>`` lines replaced by
+    :data:`SETTINGS_DOC` and :data:`FITTED_DOC`, indented as the line they replace (Python
+    3.13 strips a docstring's indentation, 3.11 keeps it)."""
+    if not doc:
+        return doc
+    fragments = {"<model settings>": SETTINGS_DOC, "<fitted attributes>": FITTED_DOC}
+    out = []
+    for line in doc.split("\n"):
+        fragment = fragments.get(line.strip())
+        if fragment is None:
+            out.append(line)
+            continue
+        indent = line[:len(line) - len(line.lstrip())]
+        out += [indent + part if part else part for part in fragment.rstrip("\n").split("\n")]
+    return "\n".join(out)
+
+
 class BaseModel(BaseEstimator):
     """A scikit-learn estimator: the constructor stores settings only (``get_params``,
     ``set_params`` and ``sklearn.base.clone`` work on them); ``fit`` checks them and returns
@@ -35,66 +119,11 @@ class BaseModel(BaseEstimator):
 
     Parameters
     ----------
-    penalty : float, default 0.0
-        L2 penalty on the parameters (0 = plain maximum likelihood).
-    max_restarts : int, default 4
-        Restarts of the optimiser from perturbed starting points when it fails.
-    method : {"mle", "nuts", "advi", "map"}, default "mle"
-        Maximum likelihood, or Bayesian through PyMC: "nuts" (sampling), "advi" (variational)
-        or "map" (posterior mode). The Bayesian methods use the same likelihood; see
-        ``clvlab.bayes`` for the default priors.
-    draws, tune, chains : int, default 1000, 1000, 4
-        Sampler settings (Bayesian methods).
-    priors : dict, optional
-        {parameter: callable(name) -> PyMC random variable} to replace default priors.
-    random_seed : int, optional
-        Seed of the sampler and of the optimiser's restarts.
-    progressbar : bool, default True
-        Show the sampler's progress bar.
-    nuts_sampler : {"pymc", "nutpie"}, optional
-        None takes ``bayes.default_nuts_sampler()`` ("pymc", faster on CDNOW; nutpie was
-        faster on 100,000 customers: see docs/benchmarks.md).
-    target_accept : float, optional
-        NUTS's target acceptance rate; None takes the model's default
-        (``default_target_accept``: higher where the posterior has long tails).
-    purchase_covariates, dropout_covariates, spend_covariates : list of str, optional
-        Columns of the fit's table (static customer attributes) that move the model's
-        purchase, dropout or spend process; the model's ``covariate_links`` say which
-        parameter each moves. Every prediction then reads them from its table too. See
-        ``clvlab.models.covariates``.
-    shared_covariates : list of str, optional
-        Columns among both purchase and dropout covariates whose two coefficients are
-        constrained to be one (an equality constraint).
-    covariate_penalty : float, default 0.0
-        L2 penalty ``covariate_penalty * sum(g**2)`` on the coefficients only, on the
-        log-likelihood's scale (CLVTools' ``reg.lambdas`` penalise the per-customer
-        objective: its lambda is this one divided by the number of customers).
-    start_params : dict, optional
-        Starting values {name: value} for the optimiser (base parameters or coefficients, by
-        their ``params_`` names).
+    <model settings>
 
     Attributes
     ----------
-    params_ : pandas.Series
-        The estimates (the posterior mean for a Bayesian fit), by parameter name (and
-        coefficient, with covariates).
-    standard_errors_ : pandas.Series
-        Their standard errors (NaN where the Hessian is not negative definite).
-    covariance_ : pandas.DataFrame
-        Their covariance.
-    log_likelihood_, aic_, bic_ : float
-        The fit's log-likelihood and information criteria (AIC and BIC NaN for a Bayesian
-        fit).
-    n_customers_, n_distinct_rows_ : int
-        The customers the fit stood for and the distinct rows it evaluated.
-    convergence_ : dict
-        The optimiser's or sampler's diagnostics.
-    time_unit_ : str or None
-        The time unit of the fit's durations.
-    idata_ : arviz.InferenceData
-        The posterior (Bayesian methods only).
-    covariates_ : object
-        The covariate design (models with covariates only).
+    <fitted attributes>
     """
 
     #: the model's own parameters, in the order of ``params_`` (coefficients follow them there).
@@ -114,6 +143,10 @@ class BaseModel(BaseEstimator):
     #: to save or score it: the continuous-time transaction models. Gamma-Gamma has no durations;
     #: BG/BB and sBG count periods (opportunities), whatever their length.
     requires_time_unit: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__doc__ = shared_docs(cls.__doc__)  # the shared settings and attributes, in place
 
     def __init__(self, penalty: float = 0.0, max_restarts: int = 4, *, method: str = "mle",
                  draws: int = 1000, tune: int = 1000, chains: int = 4,
@@ -933,3 +966,6 @@ def _model_class(name: Any) -> type[BaseModel] | None:
             found = cls
         stack.extend(cls.__subclasses__())
     return found
+
+
+BaseModel.__doc__ = shared_docs(BaseModel.__doc__)
