@@ -14,7 +14,6 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
