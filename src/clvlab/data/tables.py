@@ -16,10 +16,10 @@ written here, so that every function reads polars and Arrow alike:
   columns pandas Categoricals, time zones are kept. Nothing else is changed: a wrong type is
   refused by the same rule, naming the same column, as in a pandas DataFrame.
 - **Customer ids.** polars and Arrow tables have no index. A table clvlab keys by customer
-  (an RFM table, attributes, a feature matrix) takes its ids from a column: the one the caller
-  names (``customer_col``), else ``customer_id`` when the table has it, else the index that
-  pandas recorded in an Arrow table's metadata (``pa.Table.from_pandas``). A table without any
-  is keyed by row position, as pandas' default index would be.
+  (an RFM table, attributes, a feature matrix) takes its ids from the index that pandas
+  recorded in an Arrow table's metadata (``pa.Table.from_pandas``), else from a column: the one
+  the caller names (``customer_col``), else ``customer_id`` when the table has it. A table
+  without any is keyed by row position, as pandas' default index would be.
 - **Without a copy where DuckDB can scan them.** :func:`rfm_summary` on the DuckDB engine
   registers an Arrow or polars table with DuckDB as it is (:func:`arrow_source`); the log is
   never converted to pandas.
@@ -104,9 +104,9 @@ def to_pandas(obj: Any, *, keyed: bool = False, customer_col: str | None = None,
     """``obj`` as a pandas DataFrame when it is a polars or Arrow table; anything else is
     returned as it is (a pandas DataFrame, a path, None...).
 
-    ``keyed``: the table is one row per customer (an RFM table, attributes, features): its
-    customer-id column (``customer_col``, else ``customer_id``, else the index pandas recorded
-    in Arrow metadata) becomes the index. A named ``customer_col`` that is missing is left to
+    ``keyed``: the table is one row per customer (an RFM table, attributes, features): the
+    index pandas recorded in its Arrow metadata (``pa.Table.from_pandas``) is restored, else its
+    customer-id column (``customer_col``, else ``customer_id``) becomes the index. A named ``customer_col`` that is missing is left to
     the caller's own check, which names it.
     """
     if not is_foreign_table(obj):
