@@ -192,7 +192,7 @@ def test_the_plain_objective_gives_the_general_objectives_estimates_to_the_bit(r
 
 
 @pytest.mark.parametrize("model_class", [BetaGeo, ParetoNBD], ids=lambda c: c.__name__)
-def test_the_covariance_reuses_the_fits_gradient_to_the_bit(rfm, model_class):
+def test_the_covariance_reuses_the_fits_gradient(rfm, model_class):
     model = model_class().fit(rfm)
     distinct, counts = mle.compress(model._data(rfm))
     prepared = model._prepare(distinct)
@@ -207,9 +207,13 @@ def test_the_covariance_reuses_the_fits_gradient_to_the_bit(rfm, model_class):
     # the covariance of its gradients, its value the optimiser's last evaluation
     assert model_class._final_from_total
     value, gradient = total(params)
-    np.testing.assert_array_equal(model.covariance_.to_numpy(),
-                                  mle.observed_covariance(None, counts, params, 0.0, total=total,
-                                                          gradient=gradient))
+    # to 1e-10, not to the bit: in one clean-clone CI run (Python 3.13, a fresh environment,
+    # the whole suite in the worker) the recomputed Pareto/NBD covariance moved by 6.5e-13,
+    # which neither an isolated run nor a fresh numba cache reproduced; the rows' covariance
+    # below differs by up to 2e-7, so 1e-10 still tells the kernel's from the rows'
+    np.testing.assert_allclose(model.covariance_.to_numpy(),
+                               mle.observed_covariance(None, counts, params, 0.0, total=total,
+                                                       gradient=gradient), rtol=1e-10, atol=0)
     assert model.log_likelihood_ == value
     # the rows' sums in another order: central differences (step 1e-5) of gradients that
     # differ in their last digits, 2e-7 apart at most on CDNOW
